@@ -1,0 +1,21 @@
+// The only public surface of the generated gRPC types. Generated files repeat a few helper
+// names (protobufPackage, DeepPartial, ...); the explicit exports below settle those.
+import { fileURLToPath } from "node:url";
+
+export * from "./gen/srlab/v1/configuration_service.js";
+export * from "./gen/srlab/v1/master_target_service.js";
+export * from "./gen/srlab/v1/process_service.js";
+export * from "./gen/srlab/v1/replication.js";
+export * from "./gen/srlab/v1/types.js";
+export type { DeepPartial, MessageFns } from "./gen/srlab/v1/types.js";
+export { protobufFileName, protobufPackage } from "./gen/srlab/v1/types.js";
+
+/** Directory holding the .proto sources (for reflection via proto-loader). */
+export const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
+
+/** Proto files that define the srlab.v1 services, relative to protoRoot. */
+export const serviceProtoFiles = [
+  "srlab/v1/configuration_service.proto",
+  "srlab/v1/process_service.proto",
+  "srlab/v1/master_target_service.proto",
+];
