@@ -1,0 +1,34 @@
+import { ConfigurationServiceClient } from "../proto/index.js";
+import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
+import { LabLayout, type LabManifest } from "./lab/index.js";
+
+type Method<Req, Res> = Parameters<typeof unaryCall<Req, Res>>[1];
+
+/** The CLI's connection to the lab's configuration server, as the lab's admin. */
+export class AdminClient {
+  readonly client: ConfigurationServiceClient;
+  readonly manifest: LabManifest;
+  private readonly credential: string;
+
+  constructor(readonly layout: LabLayout) {
+    this.manifest = layout.read();
+    this.credential = layout.adminCredential();
+    this.client = new ConfigurationServiceClient(
+      this.manifest.configServerAddress,
+      channelCredentials({ caFile: this.manifest.caFile }),
+      channelOptions(),
+    );
+  }
+
+  static forDir(dir: string): AdminClient {
+    return new AdminClient(new LabLayout(dir));
+  }
+
+  call<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
+    return unaryCall(this.client, method, request, this.credential, timeoutMs);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}

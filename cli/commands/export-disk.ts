@@ -1,0 +1,79 @@
+import { createHash } from "node:crypto";
+import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { blobLayout } from "../../common/blob-layout/index.js";
+import { createBlobStore } from "../../common/storage/index.js";
+import { AdminClient } from "../admin-client.js";
+import { formatBytes, ProgressLine } from "../output.js";
+
+const CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Writes a replica disk (latest processed point) to a raw image: sparse where the page blob has
+ * no pages, byte-exact elsewhere. Returns the image's SHA-256.
+ */
+export async function exportDisk(dir: string, machineRef: string, diskIndex: number, to: string, progress: boolean) {
+  const client = AdminClient.forDir(dir);
+  try {
+    const { machine } = await client.call(client.client.getMachine, { machine: machineRef });
+    if (!machine) throw new Error(`no machine ${machineRef}`);
+    const disk = machine.disks.find((d) => d.index === diskIndex);
+    if (!disk) throw new Error(`machine ${machine.name} has no disk ${diskIndex} (it has ${machine.disks.map((d) => d.index).join(", ")})`);
+    const s = client.manifest.storage;
+    const store = createBlobStore({ kind: s.kind, connectionString: s.connectionString, directory: s.directory, container: "srlab" });
+    await store.init();
+    try {
+      const blob = blobLayout.replicaDisk(machine.machineId, diskIndex);
+      const size = await store.pageBlobSize(blob);
+      if (size === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
+      return await writeImage(to, size, await store.getPageRanges(blob), (off, len) => store.readPages(blob, off, len), progress);
+    } finally {
+      await store.close();
+    }
+  } finally {
+    client.close();
+  }
+}
+
+/** Copies the written ranges into a sparse file and hashes the whole image, holes included. */
+export async function writeImage(
+  to: string,
+  size: number,
+  ranges: Array<{ offset: number; length: number }>,
+  read: (offset: number, length: number) => Promise<Buffer>,
+  showProgress: boolean,
+): Promise<{ path: string; sizeBytes: number; sha256: string; bytesCopied: number }> {
+  const fd = openSync(to, "w");
+  const hash = createHash("sha256");
+  const line = new ProgressLine(showProgress);
+  const total = ranges.reduce((n, r) => n + r.length, 0);
+  let copied = 0;
+  let hashed = 0;
+  const zeros = Buffer.alloc(CHUNK);
+  const hashZeros = (upTo: number) => {
+    while (hashed < upTo) {
+      const n = Math.min(CHUNK, upTo - hashed);
+      hash.update(n === CHUNK ? zeros : zeros.subarray(0, n));
+      hashed += n;
+    }
+  };
+  try {
+    ftruncateSync(fd, size);
+    for (const r of ranges) {
+      for (let off = r.offset; off < r.offset + r.length; off += CHUNK) {
+        const len = Math.min(CHUNK, r.offset + r.length - off);
+        const data = await read(off, len);
+        hashZeros(off);
+        hash.update(data);
+        hashed = off + len;
+        writeSync(fd, data, 0, data.length, off);
+        copied += len;
+        line.update(`exporting: ${total ? ((copied / total) * 100).toFixed(0) : 100}% (${formatBytes(copied)} of ${formatBytes(total)} written data)`);
+      }
+    }
+    hashZeros(size);
+  } finally {
+    closeSync(fd);
+    line.done();
+  }
+  return { path: to, sizeBytes: size, sha256: hash.digest("hex"), bytesCopied: copied };
+}

@@ -1,0 +1,129 @@
+import { parseDuration, parseRate, parseSize } from "../../mobility-agent/workload/index.js";
+import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import { AdminClient } from "../admin-client.js";
+import { enumLabel, printJson, printTable } from "../output.js";
+import { jobDocument, waitForJob } from "./jobs.js";
+
+async function withClient<T>(dir: string, fn: (c: AdminClient) => Promise<T>): Promise<T> {
+  const client = AdminClient.forDir(dir);
+  try {
+    return await fn(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** Prints a started job, or follows it to the end with --wait. */
+async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
+  if (wait) {
+    const job = await waitForJob(client, jobId, !json);
+    if (json) printJson(jobDocument(job));
+    else console.log(`${what}: done (job ${job.jobId})`);
+    return;
+  }
+  const { job } = await client.call(client.client.getJob, { jobId });
+  if (json) printJson(jobDocument(job!));
+  else console.log(`${what}: started job ${jobId} (follow it with srlab jobs --job ${jobId})`);
+}
+
+export function protect(dir: string, machine: string, o: { policy?: string; wait?: boolean; json?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.enableProtection, { machine, policyName: o.policy ?? "" });
+    await report(c, job!.jobId, Boolean(o.wait), Boolean(o.json), `protect ${machine}`);
+  });
+}
+
+export function resync(dir: string, machine: string, o: { wait?: boolean; json?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.startResync, { machine });
+    await report(c, job!.jobId, Boolean(o.wait), Boolean(o.json), `resync ${machine}`);
+  });
+}
+
+export function tag(dir: string, machine: string, o: { name?: string; json?: boolean; wait?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.createAppConsistentPoint, { machine, tagName: o.name ?? "" });
+    await report(c, job!.jobId, o.wait !== false, Boolean(o.json), `app-consistent point for ${machine}`);
+  });
+}
+
+export function workload(
+  dir: string,
+  machine: string,
+  o: { profile: string; rate?: string; iops?: string; duration?: string; seed?: string; blockSize?: string; disk?: string; wait?: boolean; json?: boolean },
+) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.startWorkload, {
+      machine,
+      workload: {
+        machineId: "",
+        profile: o.profile,
+        rateBytesPerSecond: o.rate ? parseRate(o.rate) : 0,
+        iops: o.iops ? Number(o.iops) : 0,
+        durationSeconds: parseDuration(o.duration ?? "30s") / 1000,
+        seed: o.seed ? Number(o.seed) : 1,
+        blockSize: o.blockSize ? parseSize(o.blockSize) : 0,
+        diskIndex: o.disk ? Number(o.disk) : 0,
+      },
+    });
+    await report(c, job!.jobId, o.wait !== false, Boolean(o.json), `workload on ${machine}`);
+  });
+}
+
+export function pointDocument(p: RecoveryPoint) {
+  return {
+    id: p.recoveryPointId,
+    time: p.time?.toISOString() ?? null,
+    sequence: p.sequence,
+    type: enumLabel(RecoveryPointType, p.type, "RECOVERY_POINT_TYPE_"),
+    tagName: p.tagName || null,
+    disks: `${p.disksCovered} of ${p.disksTotal} disks`,
+    disksCovered: p.disksCovered,
+    disksTotal: p.disksTotal,
+    processed: p.processed,
+  };
+}
+
+export function points(dir: string, machine: string, o: { json?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { recoveryPoints } = await c.call(c.client.listRecoveryPoints, { machine });
+    const docs = recoveryPoints.map(pointDocument);
+    if (o.json) return printJson(docs);
+    printTable(
+      ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED"],
+      docs.map((p) => [p.id, p.time ?? "-", p.sequence, p.type, p.tagName ?? "-", p.disks, p.processed ? "yes" : "no"]),
+    );
+  });
+}
+
+export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean }) {
+  return withClient(dir, async (c) => {
+    const list = o.job
+      ? [(await c.call(c.client.getJob, { jobId: o.job })).job!]
+      : (await c.call(c.client.listJobs, { machine: o.machine ?? "" })).jobs;
+    const docs = list.map(jobDocument);
+    if (o.json) return printJson(o.job ? docs[0] : docs);
+    printTable(
+      ["JOB", "TYPE", "STATE", "PROGRESS", "DURATION", "ERROR"],
+      docs.map((j) => [j.jobId, j.type, j.state, `${j.progressPercent.toFixed(0)}%`, `${j.durationSeconds.toFixed(1)} s`, j.error ?? ""]),
+    );
+  });
+}
+
+export function policies(dir: string, o: { json?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { policies: list } = await c.call(c.client.listPolicies, {});
+    if (o.json) return printJson(list);
+    printTable(
+      ["POLICY", "RPO THRESHOLD", "RETENTION", "CRASH-CONSISTENT", "APP-CONSISTENT", "RESYNC WINDOW"],
+      list.map((p) => [
+        p.name + (p.failback ? " (fixed)" : ""),
+        `${p.rpoThresholdSeconds} s`,
+        `${p.recoveryPointRetentionSeconds} s`,
+        `every ${p.crashConsistentFrequencySeconds} s`,
+        p.appConsistentFrequencySeconds ? `every ${p.appConsistentFrequencySeconds} s` : "off",
+        p.resyncSchedule,
+      ]),
+    );
+  });
+}

@@ -1,0 +1,122 @@
+import {
+  CaptureMode,
+  ComponentRole,
+  type Component,
+  Health,
+  type Machine,
+  ReplicationDirection,
+  ReplicationState,
+  SiteLocation,
+} from "../../proto/index.js";
+import { AdminClient } from "../admin-client.js";
+import { enumLabel, formatBytes, printJson, printTable } from "../output.js";
+
+/** The status document `srlab status --json` prints; scripts rely on these names. */
+export function statusDocument(client: AdminClient, components: Component[], machines: Machine[]) {
+  const m = client.manifest;
+  return {
+    caFile: m.caFile,
+    configServer: { address: m.configServerAddress },
+    storage: { kind: m.storage.kind, connectionString: m.storage.connectionString, directory: m.storage.directory },
+    components: [
+      { name: "config-server", role: "configuration-server", address: m.configServerAddress, health: "normal", issues: [] as unknown[] },
+      ...components.map((c) => ({
+        componentId: c.componentId,
+        name: c.name,
+        role: enumLabel(ComponentRole, c.role, "COMPONENT_ROLE_"),
+        address: c.address,
+        location: enumLabel(SiteLocation, c.location, "SITE_LOCATION_"),
+        health: enumLabel(Health, c.health, "HEALTH_"),
+        issues: c.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: i.code, message: i.message })),
+        lastHeartbeat: c.lastHeartbeat?.toISOString() ?? null,
+      })),
+    ],
+    machines: machines.map((x) => machineDocument(x, components)),
+  };
+}
+
+function machineDocument(x: Machine, components: Component[]) {
+  const stats = x.stats;
+  const disk = (d: Machine["disks"][number]) => ({
+    index: d.index,
+    diskId: d.diskId,
+    path: d.imagePath,
+    sizeBytes: d.sizeBytes,
+    nbd: d.nbdUri,
+    nbdUnix: d.nbdUnixUri,
+  });
+  return {
+    machineId: x.machineId,
+    name: x.name,
+    state: enumLabel(ReplicationState, x.state, "REPLICATION_STATE_"),
+    health: enumLabel(Health, x.health, "HEALTH_"),
+    issues: x.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: i.code, message: i.message })),
+    direction: enumLabel(ReplicationDirection, x.direction, "REPLICATION_DIRECTION_"),
+    policy: x.policyName || null,
+    processServer: components.find((c) => c.componentId === x.processServerId)?.name ?? null,
+    rpoSeconds: stats?.rpoSeconds ?? 0,
+    pendingBytes: stats?.pendingBytes ?? 0,
+    throughputBytesPerSecond: stats?.throughputBytesPerSecond ?? 0,
+    receivedSequence: stats?.receivedSequence ?? 0,
+    uploadedSequence: stats?.uploadedSequence ?? 0,
+    processedSequence: stats?.processedSequence ?? 0,
+    captureMode: enumLabel(CaptureMode, stats?.captureMode ?? 0, "CAPTURE_MODE_"),
+    resyncRequired: x.resyncRequired,
+    resyncReason: x.resyncReason || null,
+    lastRecoveryPoint: x.lastRecoveryPoint
+      ? { id: x.lastRecoveryPoint.recoveryPointId, time: x.lastRecoveryPoint.time?.toISOString(), sequence: x.lastRecoveryPoint.sequence }
+      : null,
+    disks: x.disks.map(disk),
+    azureDisks: x.azureDisks.map(disk),
+  };
+}
+
+export async function statusCommand(dir: string, json: boolean): Promise<void> {
+  const client = AdminClient.forDir(dir);
+  try {
+    const [{ components }, { machines }] = await Promise.all([
+      client.call(client.client.listComponents, {}),
+      client.call(client.client.listMachines, {}),
+    ]);
+    const doc = statusDocument(client, components, machines);
+    if (json) {
+      printJson(doc);
+      return;
+    }
+    console.log(`Lab ${client.layout.dir}  (CA: ${doc.caFile})\n`);
+    printTable(
+      ["COMPONENT", "ROLE", "ADDRESS", "HEALTH", "LAST HEARTBEAT"],
+      doc.components.map((c) => [
+        c.name,
+        c.role,
+        c.address,
+        c.health + (c.issues.length ? ` (${(c.issues as Array<{ message: string }>).map((i) => i.message).join("; ")})` : ""),
+        "lastHeartbeat" in c && c.lastHeartbeat ? ago(c.lastHeartbeat) : "-",
+      ]),
+    );
+    console.log("");
+    printTable(
+      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "LAST POINT", "DISKS"],
+      doc.machines.map((m) => [
+        m.name,
+        m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : ""),
+        m.health,
+        `${m.rpoSeconds.toFixed(1)} s`,
+        formatBytes(m.pendingBytes),
+        `${formatBytes(m.throughputBytesPerSecond)}/s`,
+        m.lastRecoveryPoint?.time ? ago(m.lastRecoveryPoint.time) : "-",
+        m.disks.map((d) => `${formatBytes(d.sizeBytes)} ${d.nbd}`).join(", "),
+      ]),
+    );
+    for (const m of doc.machines) {
+      for (const i of m.issues) console.log(`  ${m.name}: ${i.health}: ${i.message}`);
+    }
+  } finally {
+    client.close();
+  }
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  return s < 120 ? `${s.toFixed(0)} s ago` : `${(s / 60).toFixed(0)} min ago`;
+}

@@ -1,0 +1,204 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
+import { ensureLabPki } from "../../common/tls/index.js";
+import { checkHealth } from "./health-probe.js";
+import { freePort } from "./free-port.js";
+import { agentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
+import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
+import { clearReady, isAlive, sleep, spawnDaemon, stopProcess, waitReady } from "./processes.js";
+
+export interface UpOptions {
+  dir: string;
+  machines: number;
+  disksPerMachine: number;
+  diskSizeBytes: number;
+  processServers: number;
+  timeUnitSeconds: number;
+  storage: "azurite" | "directory" | "azure";
+  connectionString?: string;
+  onProgress?: (line: string) => void;
+}
+
+const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
+const START_TIMEOUT_MS = 60_000;
+
+/** Creates the lab on first use (PKI, ports, configs) and starts every component that is not running. */
+export async function labUp(options: UpOptions): Promise<LabManifest> {
+  const layout = new LabLayout(options.dir);
+  const say = options.onProgress ?? (() => {});
+  for (const d of [layout.dir, layout.configDir, layout.logDir, layout.runDir]) mkdirSync(d, { recursive: true });
+  const manifest = layout.exists() ? layout.read() : await createLab(layout, options);
+  const pki = await ensureLabPki(
+    layout.pkiDir,
+    manifest.components.filter((c) => c.role !== "azurite").map((c) => c.name),
+  );
+  manifest.caFile = pki.caFile;
+
+  const order: LabComponent["role"][] = ["azurite", "config-server", "process-server", "master-target", "agent"];
+  try {
+    for (const role of order) {
+      const group = manifest.components.filter((c) => c.role === role);
+      await Promise.all(group.map((c) => startComponent(layout, manifest, c, say)));
+      layout.write(manifest);
+    }
+    say("waiting for every component to report healthy");
+    await waitHealthy(manifest);
+  } catch (err) {
+    layout.write(manifest);
+    throw err;
+  }
+  layout.write(manifest);
+  return manifest;
+}
+
+async function createLab(layout: LabLayout, options: UpOptions): Promise<LabManifest> {
+  const components: LabComponent[] = [];
+  const add = (name: string, role: LabComponent["role"], grpcPort?: number): LabComponent => {
+    const c: LabComponent = {
+      name,
+      role,
+      configFile: role === "azurite" ? undefined : join(layout.configDir, `${name}.yaml`),
+      logFile: join(layout.logDir, `${name}.log`),
+      readyFile: join(layout.runDir, `${name}.ready.json`),
+      grpcPort,
+      pid: 0,
+    };
+    components.push(c);
+    return c;
+  };
+  const storage: LabManifest["storage"] = { kind: "azure" };
+  if (options.storage === "azurite") {
+    storage.azuritePort = await freePort();
+    storage.connectionString = azuriteConnectionString(storage.azuritePort);
+    add("azurite", "azurite");
+  } else if (options.storage === "azure") {
+    if (!options.connectionString) throw new Error("--storage azure needs --connection-string (or AZURE_STORAGE_CONNECTION_STRING)");
+    storage.connectionString = options.connectionString;
+  } else {
+    storage.kind = "directory";
+    storage.directory = join(layout.dir, "storage");
+  }
+  const csPort = await freePort();
+  const manifest: LabManifest = {
+    version: 1,
+    passphrase: randomBytes(18).toString("base64url"),
+    timeUnitSeconds: options.timeUnitSeconds,
+    storage,
+    configServerAddress: `127.0.0.1:${csPort}`,
+    caFile: "",
+    components,
+  };
+  const cs = add("config-server", "config-server", csPort);
+  const psNames = Array.from({ length: options.processServers }, (_, i) => `process-server-${i + 1}`);
+  const pss = await Promise.all(psNames.map(async (n) => add(n, "process-server", await freePort())));
+  const azurePs = add("process-server-azure", "process-server", await freePort());
+  const mt = add("master-target", "master-target", await freePort());
+  const agents: Array<{ c: LabComponent; nbdPort: number }> = [];
+  for (let i = 1; i <= options.machines; i++) agents.push({ c: add(`machine-${i}`, "agent", await freePort()), nbdPort: await freePort() });
+
+  const pki = await ensureLabPki(
+    layout.pkiDir,
+    components.filter((c) => c.role !== "azurite").map((c) => c.name),
+  );
+  manifest.caFile = pki.caFile;
+  writeFileSync(join(layout.dir, "passphrase"), `${manifest.passphrase}\n`, { mode: 0o600 });
+  writeFileSync(cs.configFile!, configServerConfig(layout, pki, manifest, csPort));
+  for (const ps of pss) writeFileSync(ps.configFile!, processServerConfig(layout, pki, manifest, ps.name, ps.grpcPort!, "on-premises"));
+  writeFileSync(azurePs.configFile!, processServerConfig(layout, pki, manifest, azurePs.name, azurePs.grpcPort!, "azure"));
+  writeFileSync(mt.configFile!, masterTargetConfig(layout, pki, manifest, mt.name, mt.grpcPort!));
+  for (const { c, nbdPort } of agents) {
+    writeFileSync(
+      c.configFile!,
+      agentConfig(layout, pki, manifest, c.name, c.grpcPort!, nbdPort, options.diskSizeBytes, options.disksPerMachine),
+    );
+  }
+  layout.write(manifest);
+  return manifest;
+}
+
+async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabComponent, say: (l: string) => void): Promise<void> {
+  if (isAlive(c.pid)) {
+    say(`${c.name} already running (pid ${c.pid})`);
+    return;
+  }
+  clearReady(c.readyFile);
+  if (c.role === "azurite") {
+    const dataDir = join(layout.dir, "azurite");
+    mkdirSync(dataDir, { recursive: true });
+    const port = manifest.storage.azuritePort!;
+    c.pid = spawnDaemon(
+      [azuriteBlobMainPath(), "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dataDir],
+      c.logFile,
+    );
+    await waitTcp(port, c.pid, c.logFile);
+    say(`azurite listening on 127.0.0.1:${port} (pid ${c.pid})`);
+    return;
+  }
+  c.pid = spawnDaemon([CLI_MAIN, c.role, "--config", c.configFile!], c.logFile);
+  try {
+    await waitReady(c.readyFile, c.pid, START_TIMEOUT_MS, c.logFile);
+  } catch (err) {
+    throw new Error(`${c.name} failed to start: ${(err as Error).message}`);
+  }
+  say(`${c.name} started (pid ${c.pid})`);
+}
+
+async function waitTcp(port: number, pid: number, logFile: string): Promise<void> {
+  const { connect } = await import("node:net");
+  const until = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < until) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (!isAlive(pid)) throw new Error(`azurite exited during start; see ${logFile}`);
+    await sleep(100);
+  }
+  throw new Error(`azurite did not listen on ${port}; see ${logFile}`);
+}
+
+async function waitHealthy(manifest: LabManifest): Promise<void> {
+  const until = Date.now() + START_TIMEOUT_MS;
+  const daemons = manifest.components.filter((c) => c.grpcPort);
+  for (const c of daemons) {
+    for (;;) {
+      try {
+        if ((await checkHealth(`127.0.0.1:${c.grpcPort}`, manifest.caFile)) === "SERVING") break;
+      } catch {
+        // not yet
+      }
+      if (Date.now() > until) throw new Error(`${c.name} is not SERVING; see ${c.logFile}`);
+      if (!isAlive(c.pid)) throw new Error(`${c.name} exited; see ${c.logFile}`);
+      await sleep(200);
+    }
+  }
+}
+
+/** Stops every component of the lab, agents first and Azurite last. */
+export async function labDown(dir: string, onProgress: (line: string) => void = () => {}): Promise<void> {
+  const layout = new LabLayout(dir);
+  const manifest = layout.read();
+  const order: LabComponent["role"][] = ["agent", "master-target", "process-server", "config-server", "azurite"];
+  for (const role of order) {
+    await Promise.all(
+      manifest.components
+        .filter((c) => c.role === role)
+        .map(async (c) => {
+          const outcome = await stopProcess(c.pid);
+          if (outcome !== "absent") onProgress(`${c.name} ${outcome}`);
+          c.pid = 0;
+          clearReady(c.readyFile);
+        }),
+    );
+  }
+  layout.write(manifest);
+}
+
+export { LabLayout };

@@ -1,0 +1,80 @@
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
+
+/** Starts a daemon in its own process group with output appended to its log file. */
+export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
+  const fd = openSync(logFile, "a");
+  try {
+    const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd], env });
+    child.unref();
+    if (!child.pid) throw new Error(`could not start ${args.join(" ")}`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** SIGTERM, then SIGKILL after graceMs; resolves when the process is gone. */
+export async function stopProcess(pid: number, graceMs = 15_000): Promise<"stopped" | "killed" | "absent"> {
+  if (!isAlive(pid)) return "absent";
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return "absent";
+  }
+  const until = Date.now() + graceMs;
+  while (Date.now() < until) {
+    if (!isAlive(pid)) return "stopped";
+    await sleep(100);
+  }
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
+  }
+  while (isAlive(pid)) await sleep(50);
+  return "killed";
+}
+
+/** Waits for a daemon's ready file (written once it serves), failing early if it died. */
+export async function waitReady<T>(readyFile: string, pid: number, timeoutMs: number, logFile: string): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (existsSync(readyFile)) {
+      try {
+        return JSON.parse(readFileSync(readyFile, "utf8")) as T;
+      } catch {
+        // partially written; try again
+      }
+    }
+    if (!isAlive(pid)) throw new Error(`it exited during start; see ${logFile}\n${tail(logFile)}`);
+    await sleep(100);
+  }
+  throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s; see ${logFile}`);
+}
+
+export function clearReady(readyFile: string): void {
+  rmSync(readyFile, { force: true });
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, "utf8").split("\n").slice(-8).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+import { Command, Option } from "commander";
+import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
+import { exportDisk } from "./commands/export-disk.js";
+import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
+import { statusCommand } from "./commands/status.js";
+import { labDir, labDown, labUp } from "./lab/index.js";
+import { fail, printJson } from "./output.js";
+
+const program = new Command("srlab")
+  .description("A lab-scale re-creation of the on-premises half of Azure Site Recovery")
+  .showHelpAfterError("(run srlab --help for usage)")
+  .configureOutput({ outputError: (str, write) => write(str) });
+
+const dirOption = () => new Option("--dir <dir>", "lab directory (default: $SRLAB_DIR or ./.srlab)");
+const run = async (fn: () => Promise<unknown>): Promise<void> => {
+  await fn().catch(fail);
+};
+
+program
+  .command("up")
+  .description("start (or resume) a lab: Azurite, configuration server, process servers, master target, agents")
+  .addOption(dirOption())
+  .option("--machines <n>", "protected machines (agents) to create", "1")
+  .option("--disks <n>", "disks per machine", "1")
+  .option("--disk-size <size>", "size of each disk image", "1GiB")
+  .option("--process-servers <n>", "on-premises process servers", "1")
+  .option("--time-unit <duration>", "length of one ASR minute (policies, backoff): 60s in production, 1s to rehearse", "60s")
+  .addOption(new Option("--storage <kind>", "where replicas live").choices(["azurite", "directory", "azure"]).default("azurite"))
+  .option("--connection-string <cs>", "Azure storage connection string for --storage azure")
+  .option("--detach", "start in the background and return; stop with srlab down")
+  .option("--json", "print the lab's summary as JSON")
+  .action((o) =>
+    run(async () => {
+      const dir = labDir(o.dir);
+      const say = (line: string) => process.stderr.write(`${line}\n`);
+      const manifest = await labUp({
+        dir,
+        machines: Number(o.machines),
+        disksPerMachine: Number(o.disks),
+        diskSizeBytes: parseSize(o.diskSize),
+        processServers: Number(o.processServers),
+        timeUnitSeconds: parseDuration(o.timeUnit) / 1000,
+        storage: o.storage,
+        connectionString: o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING,
+        onProgress: say,
+      });
+      if (o.json) printJson({ dir, configServer: manifest.configServerAddress, caFile: manifest.caFile, components: manifest.components });
+      else say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+      if (o.detach) return;
+      say("press Ctrl-C to stop the lab");
+      await new Promise<void>((resolve) => {
+        const stop = () => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          say("stopping the lab");
+          labDown(dir, say).then(resolve, (err) => fail(err));
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+    }),
+  );
+
+program
+  .command("down")
+  .description("stop every component of a lab")
+  .addOption(dirOption())
+  .action((o) => run(() => labDown(labDir(o.dir), (line) => process.stderr.write(`${line}\n`))));
+
+program
+  .command("status")
+  .description("components, machines, RPO and health")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => statusCommand(labDir(o.dir), Boolean(o.json))));
+
+program
+  .command("protect <machine>")
+  .description("enable protection: initial replication, then continuous delta replication")
+  .addOption(dirOption())
+  .option("--policy <name>", "replication policy", "default")
+  .option("--wait", "follow the job until the machine is protected")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => protect(labDir(o.dir), machine, o)));
+
+program
+  .command("resync <machine>")
+  .description("compare block checksums with the replica and send only the differing blocks")
+  .addOption(dirOption())
+  .option("--wait", "follow the job")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => resync(labDir(o.dir), machine, o)));
+
+program
+  .command("tag <machine>")
+  .description("create an app-consistent recovery point (pre-freeze, tag, post-thaw)")
+  .addOption(dirOption())
+  .option("--name <name>", "tag name")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => tag(labDir(o.dir), machine, o)));
+
+program
+  .command("workload <machine>")
+  .description("drive writes into a machine's disk with the built-in workload generator")
+  .addOption(dirOption())
+  .addOption(new Option("--profile <profile>", "write pattern").choices(["sequential", "random", "zipf", "append-log"]).default("random"))
+  .option("--rate <rate>", "bandwidth limit, e.g. 20MB/s")
+  .option("--iops <n>", "operations per second limit")
+  .option("--duration <duration>", "how long to write", "30s")
+  .option("--block-size <size>", "fixed block size (default: the profile's mix)")
+  .option("--seed <n>", "seed for a repeatable run", "1")
+  .option("--disk <index>", "disk to write to", "0")
+  .option("--no-wait", "return once the workload has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => workload(labDir(o.dir), machine, o)));
+
+program
+  .command("points <machine>")
+  .description("recovery points of a machine")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((machine, o) => run(() => points(labDir(o.dir), machine, o)));
+
+program
+  .command("jobs")
+  .description("jobs with their steps and state")
+  .addOption(dirOption())
+  .option("--machine <machine>", "only this machine's jobs")
+  .option("--job <id>", "one job")
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => jobs(labDir(o.dir), o)));
+
+program
+  .command("policies")
+  .description("replication policies (default and the fixed failback policy)")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => policies(labDir(o.dir), o)));
+
+program
+  .command("export <machine>")
+  .description("write a replica disk (latest processed point) to a raw image file")
+  .addOption(dirOption())
+  .requiredOption("--to <file>", "image file to write")
+  .option("--disk <index>", "disk index", "0")
+  .option("--json", "print path, size and SHA-256 as JSON")
+  .action((machine, o) =>
+    run(async () => {
+      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json);
+      if (o.json) printJson(result);
+      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
+    }),
+  );
+
+// Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
+const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>
+  program
+    .command(name)
+    .description(description)
+    .option("--config <file>", "YAML configuration file")
+    .option("--insecure", "plaintext gRPC (debugging only)")
+    .option("--name <name>", "component name")
+    .action((o) => run(async () => (await load())(o.config, { insecure: o.insecure, name: o.name })));
+
+daemon("config-server", "run a configuration server", async () => (await import("../config-server/index.js")).runConfigServer);
+daemon("process-server", "run a process server", async () => (await import("../process-server/index.js")).runProcessServer);
+daemon("agent", "run a mobility agent", async () => (await import("../mobility-agent/index.js")).runMobilityAgent);
+daemon("master-target", "run a master target", async () => (await import("../master-target/index.js")).runMasterTarget);
+
+program.parseAsync().catch(fail);

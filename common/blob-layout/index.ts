@@ -1,0 +1,1 @@
+export { blobLayout } from "./blob-layout.js";

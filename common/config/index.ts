@@ -1,0 +1,2 @@
+export { commonDaemonOptions, configServerLink, listenOptions, logOptions, metricsOptions, tlsOptions } from "./common-options.js";
+export { ConfigError, type LoadConfigSources, loadConfig } from "./load-config.js";

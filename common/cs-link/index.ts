@@ -1,0 +1,1 @@
+export { type CommandHandler, CsLink, type CsLinkOptions } from "./cs-link.js";

@@ -1,0 +1,3 @@
+export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from "./metrics-server.js";
+export { createRegistry } from "./registry.js";
+export type { Registry } from "prom-client";

@@ -1,0 +1,183 @@
+import type { WriteRecord } from "../../proto/index.js";
+import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
+import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
+
+export interface ApplyOptions {
+  /** Largest single writePages call (page blobs accept at most 4 MiB). */
+  maxWriteBytes?: number;
+  /** Aligned all-zero runs at least this long are cleared instead of written. */
+  clearThresholdBytes?: number;
+  /** Target calls in flight at once; they always touch disjoint pages. */
+  concurrency?: number;
+}
+
+export interface ApplyStats {
+  extents: number;
+  readCalls: number;
+  bytesRead: number;
+  writeCalls: number;
+  bytesWritten: number;
+  clearCalls: number;
+  bytesCleared: number;
+}
+
+interface Range {
+  start: number;
+  end: number;
+}
+
+/** A page-aligned stretch to write, with the edge pages it must first read from the target. */
+interface WriteRange extends Range {
+  extents: Extent[];
+  reads: Range[];
+  readData: Buffer[];
+}
+
+async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) await tasks[next++]!();
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
+}
+
+/** Pages of [start, end) that the extents do not fully cover; merged into contiguous reads. */
+function edgeReads(start: number, end: number, extents: Extent[]): Range[] {
+  const reads: Range[] = [];
+  const addGap = (gs: number, ge: number) => {
+    if (ge <= gs) return;
+    const rs = alignDown(gs);
+    const re = alignUp(ge);
+    const last = reads[reads.length - 1];
+    if (last && last.end >= rs) last.end = Math.max(last.end, re);
+    else reads.push({ start: rs, end: re });
+  };
+  let pos = start;
+  for (const e of extents) {
+    const es = Math.max(e.offset, start);
+    const ee = Math.min(e.offset + e.length, end);
+    if (ee <= es) continue;
+    addGap(pos, es);
+    pos = Math.max(pos, ee);
+  }
+  addGap(pos, end);
+  return reads;
+}
+
+/**
+ * Applies one disk's records to a page target. Unaligned writes are widened to whole pages with
+ * bytes read from the target, but only the partially covered edge pages are read; extents whose
+ * widened ranges touch are written together in chunks of at most maxWriteBytes, and long aligned
+ * zero runs become clearPages. Idempotent: applying the same records again yields the same image.
+ */
+export async function applyRecords(
+  target: PageTarget,
+  records: WriteRecord[],
+  diskIndex: number,
+  diskSize: number,
+  options: ApplyOptions = {},
+): Promise<ApplyStats> {
+  const maxWrite = alignDown(options.maxWriteBytes ?? 4 * 1024 * 1024);
+  const clearThreshold = options.clearThresholdBytes ?? 64 * 1024;
+  const concurrency = Math.max(1, options.concurrency ?? 4);
+  if (maxWrite < PAGE_SIZE) throw new RangeError(`maxWriteBytes must be at least ${PAGE_SIZE}`);
+  if (!Number.isSafeInteger(diskSize) || diskSize <= 0 || diskSize % PAGE_SIZE !== 0) {
+    throw new RangeError(`disk size ${diskSize} must be a positive multiple of ${PAGE_SIZE}`);
+  }
+  // Validate everything before touching the target, so a bad record leaves the replica as it was.
+  for (const r of records) {
+    if (r.diskIndex !== diskIndex) continue;
+    const { start, end } = recordRange(r);
+    if (end > diskSize) {
+      throw new RangeError(
+        `record ${r.sequence} writes bytes [${start}, ${end}) of disk ${diskIndex}, beyond its size ${diskSize}`,
+      );
+    }
+  }
+
+  const extents = coalesceWrites(records, diskIndex);
+  const stats: ApplyStats = { extents: extents.length, readCalls: 0, bytesRead: 0, writeCalls: 0, bytesWritten: 0, clearCalls: 0, bytesCleared: 0 };
+
+  // Group extents whose page-widened ranges touch or overlap: they share edge pages.
+  const runs: { start: number; end: number; extents: Extent[] }[] = [];
+  for (const e of extents) {
+    const s = alignDown(e.offset);
+    const en = alignUp(e.offset + e.length);
+    const last = runs[runs.length - 1];
+    if (last && s <= last.end) {
+      last.end = Math.max(last.end, en);
+      last.extents.push(e);
+    } else {
+      runs.push({ start: s, end: en, extents: [e] });
+    }
+  }
+
+  // Carve long aligned zero stretches out of each run; what is left is written.
+  const clears: Range[] = [];
+  const writes: WriteRange[] = [];
+  for (const run of runs) {
+    let pos = run.start;
+    const cut = (end: number) => {
+      if (end > pos) {
+        const ex = run.extents.filter((e) => e.offset < end && e.offset + e.length > pos);
+        writes.push({ start: pos, end, extents: ex, reads: edgeReads(pos, end, ex), readData: [] });
+      }
+    };
+    for (const e of run.extents) {
+      if (e.data !== null) continue;
+      const cs = alignUp(e.offset);
+      const ce = alignDown(e.offset + e.length);
+      if (ce - cs < clearThreshold) continue;
+      cut(cs);
+      clears.push({ start: cs, end: ce });
+      pos = ce;
+    }
+    cut(run.end);
+  }
+
+  // Phase 1: edge pages (before any write, so nothing reads back its own partial result).
+  const readTasks = writes.flatMap((w) =>
+    w.reads.map((r, i) => async () => {
+      const data = await target.readPages(r.start, r.end - r.start);
+      if (data.length !== r.end - r.start) {
+        throw new Error(`target returned ${data.length} bytes for a ${r.end - r.start}-byte read at ${r.start}`);
+      }
+      w.readData[i] = data;
+      stats.readCalls++;
+      stats.bytesRead += data.length;
+    }),
+  );
+  await runLimited(readTasks, concurrency);
+
+  // Phase 2: writes (materialised one chunk at a time) and clears.
+  const tasks: (() => Promise<void>)[] = clears.map((c) => async () => {
+    await target.clearPages(c.start, c.end - c.start);
+    stats.clearCalls++;
+    stats.bytesCleared += c.end - c.start;
+  });
+  for (const w of writes) {
+    for (let cs = w.start; cs < w.end; cs += maxWrite) {
+      const ce = Math.min(cs + maxWrite, w.end);
+      tasks.push(async () => {
+        const buf = Buffer.alloc(ce - cs);
+        w.reads.forEach((r, i) => {
+          const s = Math.max(r.start, cs);
+          const e = Math.min(r.end, ce);
+          if (e > s) w.readData[i]!.copy(buf, s - cs, s - r.start, e - r.start);
+        });
+        for (const x of w.extents) {
+          const s = Math.max(x.offset, cs);
+          const e = Math.min(x.offset + x.length, ce);
+          if (e <= s) continue;
+          if (x.data) x.data.copy(buf, s - cs, s - x.offset, e - x.offset);
+          else buf.fill(0, s - cs, e - cs);
+        }
+        await target.writePages(cs, buf);
+        stats.writeCalls++;
+        stats.bytesWritten += buf.length;
+      });
+    }
+  }
+  await runLimited(tasks, concurrency);
+  return stats;
+}

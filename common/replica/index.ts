@@ -1,0 +1,4 @@
+// Applying replicated writes to a replica page blob ("processed" data).
+export { type ApplyOptions, type ApplyStats, applyRecords } from "./apply.js";
+export { coalesceWrites, type Extent } from "./coalesce.js";
+export { PAGE_SIZE, type PageTarget } from "./page-target.js";

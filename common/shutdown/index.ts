@@ -1,0 +1,2 @@
+export { Lifecycle, type Startable } from "./lifecycle.js";
+export { onShutdown, type ShutdownOptions } from "./on-shutdown.js";

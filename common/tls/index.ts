@@ -1,0 +1,12 @@
+export {
+  type CertificateUsage,
+  createLabCa,
+  DEFAULT_DNS_NAMES,
+  DEFAULT_IP_ADDRESSES,
+  type IssueOptions,
+  issueCertificate,
+  type LabCa,
+  type LabCaOptions,
+  type PemPair,
+} from "./lab-ca.js";
+export { type ComponentCertFiles, type EnsureLabPkiOptions, ensureLabPki, type LabPki } from "./lab-pki.js";

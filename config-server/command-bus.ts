@@ -1,0 +1,88 @@
+import type * as grpc from "@grpc/grpc-js";
+import { WatchCommandsResponse } from "../proto/index.js";
+import type { Logger } from "../common/logger.js";
+import type { ConfigStore } from "./store/index.js";
+
+type CommandBody = NonNullable<WatchCommandsResponse["command"]>;
+
+export interface CommandOutcome {
+  success: boolean;
+  error: string;
+  result: Record<string, unknown>;
+}
+
+/**
+ * Delivers commands to components over their WatchCommands streams. Commands live in the
+ * store's outbox until answered, so a command survives a restart of either side and is resent
+ * when the component reconnects.
+ */
+export class CommandBus {
+  private readonly streams = new Map<string, Set<grpc.ServerWritableStream<unknown, WatchCommandsResponse>>>();
+  private readonly waiters = new Map<string, (outcome: CommandOutcome) => void>();
+
+  constructor(
+    private readonly store: ConfigStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Attaches a component's stream and replays its unanswered commands. */
+  attach(componentId: string, call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>): Promise<void> {
+    let set = this.streams.get(componentId);
+    if (!set) this.streams.set(componentId, (set = new Set()));
+    set.add(call);
+    for (const pending of this.store.pendingCommands(componentId)) {
+      call.write({ ...WatchCommandsResponse.fromJSON(pending.payload), commandId: pending.commandId });
+    }
+    return new Promise((resolve) => {
+      const detach = () => {
+        set.delete(call);
+        resolve();
+      };
+      call.on("cancelled", detach);
+      call.on("close", detach);
+      call.on("error", detach);
+    });
+  }
+
+  isConnected(componentId: string): boolean {
+    return (this.streams.get(componentId)?.size ?? 0) > 0;
+  }
+
+  /** Queues a command and resolves with the component's answer. */
+  send(componentId: string, jobId: string, command: CommandBody): Promise<CommandOutcome> {
+    const body: WatchCommandsResponse = { commandId: "", jobId, command };
+    const commandId = this.store.enqueueCommand(componentId, jobId, WatchCommandsResponse.toJSON(body) as object);
+    const message = { ...body, commandId };
+    const answered = new Promise<CommandOutcome>((resolve) => this.waiters.set(commandId, resolve));
+    for (const call of this.streams.get(componentId) ?? []) call.write(message);
+    this.logger.debug("command sent", { componentId, commandId, command: command.$case, live: this.isConnected(componentId) });
+    return answered;
+  }
+
+  /** Fire-and-forget form for commands nobody waits on. */
+  post(componentId: string, jobId: string, command: CommandBody): void {
+    this.send(componentId, jobId, command).then((outcome) => {
+      if (!outcome.success) this.logger.warn("command failed", { componentId, command: command.$case, error: outcome.error });
+    });
+  }
+
+  complete(commandId: string, success: boolean, error: string, resultJson: string): void {
+    this.store.completeCommand(commandId, { success, error, resultJson });
+    let result: Record<string, unknown> = {};
+    if (resultJson) {
+      try {
+        result = JSON.parse(resultJson) as Record<string, unknown>;
+      } catch {
+        result = {};
+      }
+    }
+    const waiter = this.waiters.get(commandId);
+    this.waiters.delete(commandId);
+    waiter?.({ success, error, result });
+  }
+
+  close(): void {
+    for (const set of this.streams.values()) for (const call of set) call.end();
+    this.streams.clear();
+  }
+}

@@ -1,0 +1,137 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import cron from "node-cron";
+import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
+import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
+import { CommandBus } from "./command-bus.js";
+import { configurationService } from "./configuration-service.js";
+import type { MachineReports } from "./machine-health.js";
+import type { ConfigServerOptions } from "./options.js";
+import { ProtectionJobs } from "./protection-jobs.js";
+import { ConfigStore } from "./store/index.js";
+
+/** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
+const SEGMENT_KEY_ID = "k1";
+
+/**
+ * The configuration server: one per deployment. Holds the deployment's state in SQLite and
+ * coordinates the other components through their command streams.
+ */
+export class ConfigServer {
+  readonly logger: Logger;
+  private store?: ConfigStore;
+  private grpc?: GrpcServer;
+  private metrics?: MetricsServer;
+  private bus?: CommandBus;
+  private readonly crons: ReturnType<typeof cron.schedule>[] = [];
+  private adminCredentialValue = "";
+
+  constructor(
+    readonly options: ConfigServerOptions,
+    logger?: Logger,
+  ) {
+    this.logger = logger ?? createLogger("config-server", options.log);
+  }
+
+  get grpcAddress(): string {
+    return this.grpc?.address ?? "";
+  }
+
+  get metricsUrl(): string {
+    return this.metrics?.url ?? "";
+  }
+
+  /** The CLI's credential; also written to <dataDir>/admin.credential. */
+  get adminCredential(): string {
+    return this.adminCredentialValue;
+  }
+
+  async start(): Promise<void> {
+    const { options, logger } = this;
+    mkdirSync(options.dataDir, { recursive: true });
+    const store = ConfigStore.open(join(options.dataDir, "config.db"), { timeUnitSeconds: options.timeUnitSeconds });
+    this.store = store;
+    const interrupted = store.failUnfinishedJobs("the configuration server restarted while the job ran");
+    if (interrupted.length) logger.warn("jobs interrupted by restart", { jobs: interrupted.map((j) => j.jobId) });
+    const credentialKey = Buffer.from(this.secret(store, "credential-key"), "base64");
+    const deploymentSecret = this.secret(store, "deployment-secret");
+    this.adminCredentialValue = issueCredential(credentialKey, "admin");
+    writeFileSync(join(options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`, { mode: 0o600 });
+
+    const bus = new CommandBus(store, logger);
+    this.bus = bus;
+    const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
+    const reports = new Map<string, MachineReports>();
+    const service = configurationService({
+      options,
+      store,
+      bus,
+      jobs,
+      logger,
+      credentialKey,
+      deploymentSecret,
+      segmentKeyId: SEGMENT_KEY_ID,
+      reports,
+    });
+    this.grpc = new GrpcServer({
+      host: options.listen.host,
+      port: options.listen.port,
+      tls: options.insecure ? undefined : options.tls,
+      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service }],
+      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+      logger,
+    });
+    await this.grpc.start();
+    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
+    this.scheduleResyncWindows(store, jobs);
+    this.grpc.setServing(true);
+    if (options.readyFile) {
+      writeFileSync(
+        options.readyFile,
+        JSON.stringify({ pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl }),
+      );
+    }
+    logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
+  }
+
+  /** Resync runs in each policy's window (outside office hours by default) for items that need it. */
+  private scheduleResyncWindows(store: ConfigStore, jobs: ProtectionJobs): void {
+    for (const policy of store.listPolicies()) {
+      if (!policy.resyncSchedule || !cron.validate(policy.resyncSchedule)) continue;
+      this.crons.push(
+        cron.schedule(policy.resyncSchedule, () => {
+          for (const m of store.listMachines()) {
+            if (m.policyName === policy.name && m.state === ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED) {
+              try {
+                jobs.startResync(m.machineId, "scheduled resync window");
+              } catch (err) {
+                this.logger.warn("scheduled resync not started", { machine: m.name, error: (err as Error).message });
+              }
+            }
+          }
+        }),
+      );
+    }
+  }
+
+  private secret(store: ConfigStore, key: string): string {
+    let value = store.getSetting(key);
+    if (!value) {
+      value = randomBytes(32).toString("base64");
+      store.setSetting(key, value);
+    }
+    return value;
+  }
+
+  async stop(): Promise<void> {
+    for (const task of this.crons) task.stop();
+    this.bus?.close();
+    await this.grpc?.stop();
+    await this.metrics?.stop();
+    this.store?.close();
+    this.logger.info("configuration server stopped");
+  }
+}

@@ -1,0 +1,330 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  type Component,
+  ComponentRole,
+  type ConfigurationServiceServer,
+  Health,
+  JobState,
+  type Machine,
+  type MachineReplicationReport,
+  type RegisterResponse,
+  ReplicationState,
+  type WatchCommandsResponse,
+} from "../proto/index.js";
+import { deriveSegmentKey } from "../common/segment/index.js";
+import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import { credentialOf, issueCredential, serverStream, unary, verifyCredential } from "../common/grpc/index.js";
+import type { Logger } from "../common/logger.js";
+import type { CommandBus } from "./command-bus.js";
+import { machineHealth, mergeStats, type MachineReports } from "./machine-health.js";
+import type { ConfigServerOptions } from "./options.js";
+import type { ProtectionJobs } from "./protection-jobs.js";
+import type { ConfigStore } from "./store/index.js";
+
+export interface ServiceContext {
+  options: ConfigServerOptions;
+  store: ConfigStore;
+  bus: CommandBus;
+  jobs: ProtectionJobs;
+  logger: Logger;
+  credentialKey: Buffer;
+  deploymentSecret: string;
+  segmentKeyId: string;
+  reports: Map<string, MachineReports>;
+}
+
+/** Who is calling: the admin (CLI) or a registered component. */
+type Caller = { kind: "admin" } | { kind: "component"; component: Component; machineId?: string };
+
+const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
+  [ComponentRole.COMPONENT_ROLE_PROCESS_SERVER]: "process-server",
+  [ComponentRole.COMPONENT_ROLE_MASTER_TARGET]: "master-target",
+};
+
+export function configurationService(ctx: ServiceContext): ConfigurationServiceServer {
+  const { store, bus, jobs, logger } = ctx;
+
+  const caller = (call: { metadata: grpc.Metadata }): Caller => {
+    const credential = credentialOf(call.metadata);
+    if (!credential) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "missing credential: send 'authorization: Bearer <credential>'");
+    const subject = verifyCredential(ctx.credentialKey, credential);
+    if (!subject) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "credential not issued by this configuration server; register again");
+    if (subject === "admin") return { kind: "admin" };
+    const [kind, id] = subject.split("/");
+    if (kind === "agent") {
+      const machine = store.getMachine(id!);
+      const component = machine && store.getComponent(machine.agentComponentId);
+      if (!machine || !component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "unknown machine credential; register again");
+      return { kind: "component", component, machineId: machine.machineId };
+    }
+    const component = store.getComponent(id!);
+    if (!component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "unknown component credential; register again");
+    return { kind: "component", component };
+  };
+  const admin = (call: { metadata: grpc.Metadata }) => {
+    if (caller(call).kind !== "admin") throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, "this call needs the lab's admin credential");
+  };
+  const component = (call: { metadata: grpc.Metadata }) => {
+    const c = caller(call);
+    if (c.kind !== "component") throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, "this call is for registered components");
+    return c;
+  };
+  const anyone = (call: { metadata: grpc.Metadata }) => caller(call);
+
+  const machineView = (m: Machine): Machine => {
+    const reports = ctx.reports.get(m.machineId) ?? {};
+    const policy = m.policyName ? store.getPolicy(m.policyName) : undefined;
+    const { health, issues } = machineHealth(m, reports, policy, Date.now(), ctx.options.heartbeatTimeoutSeconds * 1000);
+    const points = store.listRecoveryPoints(m.machineId);
+    return { ...m, health, issues, stats: mergeStats(reports), lastRecoveryPoint: points[points.length - 1] };
+  };
+
+  const componentView = (c: Component): Component => {
+    const age = c.lastHeartbeat ? Date.now() - c.lastHeartbeat.getTime() : Number.POSITIVE_INFINITY;
+    if (age <= ctx.options.heartbeatTimeoutSeconds * 1000) return c;
+    const seconds = Number.isFinite(age) ? `${Math.round(age / 1000)} s` : "ever";
+    return {
+      ...c,
+      health: Health.HEALTH_CRITICAL,
+      issues: [...c.issues, { health: Health.HEALTH_CRITICAL, code: "NO_HEARTBEAT", message: `no heartbeat for ${seconds}` }],
+    };
+  };
+
+  return {
+    register: unary(logger, (req) => {
+      const given = createHash("sha256").update(req.passphrase).digest();
+      const expected = createHash("sha256").update(ctx.options.passphrase).digest();
+      if (!timingSafeEqual(given, expected)) {
+        logger.warn("registration refused: wrong passphrase", { name: req.name, role: ComponentRole[req.role] });
+        throw new SrlabError(
+          ErrorCode.AUTHENTICATION_FAILED,
+          "wrong deployment passphrase: use the passphrase of this configuration server (srlab up writes it to the lab's passphrase file)",
+        );
+      }
+      if (!req.name) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "registration needs a component name");
+      const roles = [
+        ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
+        ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
+        ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
+      ];
+      if (!roles.includes(req.role)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "role must be process server, mobility agent or master target");
+      const registered = store.registerComponent({
+        role: req.role,
+        name: req.name,
+        address: req.address,
+        location: req.location,
+        version: req.version,
+        credentialHash: "",
+      });
+      const response: RegisterResponse = {
+        componentId: registered.componentId,
+        credential: "",
+        storage: undefined,
+        segmentKey: Buffer.alloc(0),
+        segmentKeyId: "",
+        credentialKey: Buffer.alloc(0),
+        machineId: "",
+        timeUnitSeconds: ctx.options.timeUnitSeconds,
+      };
+      if (req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
+        const machine = store.upsertMachine({ name: req.name, agentComponentId: registered.componentId });
+        store.setMachineDisks(machine.machineId, req.disks);
+        response.machineId = machine.machineId;
+        response.credential = issueCredential(ctx.credentialKey, `agent/${machine.machineId}`);
+        // A restarted agent learns again where to replicate.
+        if (machine.processServerId && isReplicating(machine.state)) {
+          jobs.sendAssignment("", machine.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
+        }
+      } else {
+        response.credential = issueCredential(ctx.credentialKey, `${ROLE_SUBJECT[req.role]}/${registered.componentId}`);
+        response.storage = {
+          kind: ctx.options.storage.kind,
+          connectionString: ctx.options.storage.connectionString ?? "",
+          container: ctx.options.storage.container,
+          directory: ctx.options.storage.directory ?? "",
+        };
+        response.segmentKeyId = ctx.segmentKeyId;
+        response.segmentKey = deriveSegmentKey(ctx.deploymentSecret, ctx.segmentKeyId);
+        response.credentialKey = ctx.credentialKey;
+        if (req.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
+          for (const m of store.machinesOfProcessServer(registered.componentId)) {
+            if (isReplicating(m.state)) {
+              jobs.sendAssignment("", m.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
+            }
+          }
+        }
+      }
+      logger.info("component registered", { name: req.name, role: ComponentRole[req.role], address: req.address });
+      return response;
+    }),
+
+    heartbeat: unary(logger, (req, call) => {
+      const c = component(call);
+      const now = new Date();
+      store.recordHeartbeat(c.component.componentId, req.health, req.issues, now);
+      for (const report of req.machines) acceptReport(ctx, c.component, report, now.getTime());
+      return { serverTime: now };
+    }),
+
+    watchCommands: serverStream(logger, async (_req, call) => {
+      const c = component(call);
+      await bus.attach(c.component.componentId, call as unknown as grpc.ServerWritableStream<unknown, WatchCommandsResponse>);
+    }),
+
+    reportCommandResult: unary(logger, (req, call) => {
+      component(call);
+      bus.complete(req.commandId, req.success, req.error, req.resultJson);
+      return {};
+    }),
+
+    updateJob: unary(logger, (req, call) => {
+      anyone(call);
+      if (!store.getJob(req.jobId)) return {};
+      if (req.stepName) {
+        store.updateJobStep(req.jobId, req.stepName, { state: req.stepState || JobState.JOB_STATE_IN_PROGRESS, progressPercent: req.progressPercent, message: req.message });
+      }
+      // Components report cumulative bytes; the job keeps the total.
+      const job = store.getJob(req.jobId)!;
+      if (req.bytesSent > job.bytesSent) store.addJobBytes(req.jobId, req.bytesSent - job.bytesSent);
+      return {};
+    }),
+
+    reportRecoveryPoint: unary(logger, (req, call) => {
+      component(call);
+      if (req.recoveryPoint) store.addRecoveryPoint(req.recoveryPoint);
+      return {};
+    }),
+
+    listComponents: unary(logger, (_req, call) => {
+      admin(call);
+      return { components: store.listComponents().map(componentView) };
+    }),
+
+    listMachines: unary(logger, (_req, call) => {
+      admin(call);
+      return { machines: store.listMachines().map(machineView) };
+    }),
+
+    getMachine: unary(logger, (req, call) => {
+      admin(call);
+      const m = store.getMachine(req.machine);
+      if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}" (see srlab status)`);
+      return { machine: machineView(m) };
+    }),
+
+    createPolicy: unary(logger, (req, call) => {
+      admin(call);
+      if (!req.policy) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "policy is required");
+      return { policy: store.createPolicy(req.policy) };
+    }),
+
+    listPolicies: unary(logger, (_req, call) => {
+      admin(call);
+      return { policies: store.listPolicies() };
+    }),
+
+    enableProtection: unary(logger, (req, call) => {
+      admin(call);
+      return { job: jobs.enableProtection(req.machine, req.policyName || "default") };
+    }),
+
+    disableProtection: unary(logger, (req, call) => {
+      admin(call);
+      const m = store.getMachine(req.machine);
+      if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}"`);
+      store.updateMachine(m.machineId, { state: ReplicationState.REPLICATION_STATE_UNPROTECTED });
+      return {};
+    }),
+
+    startResync: unary(logger, (req, call) => {
+      admin(call);
+      return { job: jobs.startResync(req.machine) };
+    }),
+
+    createAppConsistentPoint: unary(logger, (req, call) => {
+      admin(call);
+      return { job: jobs.appConsistentPoint(req.machine, req.tagName) };
+    }),
+
+    startWorkload: unary(logger, (req, call) => {
+      admin(call);
+      if (!req.workload) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "workload is required");
+      return { job: jobs.workload(req.machine, req.workload) };
+    }),
+
+    listRecoveryPoints: unary(logger, (req, call) => {
+      admin(call);
+      const m = store.getMachine(req.machine);
+      if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}"`);
+      return { recoveryPoints: store.listRecoveryPoints(m.machineId) };
+    }),
+
+    failover: notYet("failover"),
+    cleanupTestFailover: notYet("failover-cleanup"),
+    changeRecoveryPoint: notYet("change-point"),
+    commitFailover: notYet("commit"),
+    reprotect: notYet("reprotect"),
+    failback: notYet("failback"),
+
+    listJobs: unary(logger, (req, call) => {
+      admin(call);
+      let machineId: string | undefined;
+      if (req.machine) {
+        const m = store.getMachine(req.machine);
+        if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}"`);
+        machineId = m.machineId;
+      }
+      return { jobs: store.listJobs(machineId) };
+    }),
+
+    getJob: unary(logger, (req, call) => {
+      admin(call);
+      const job = store.getJob(req.jobId);
+      if (!job) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);
+      return { job };
+    }),
+  };
+
+  function notYet<Req, Res>(verb: string): grpc.handleUnaryCall<Req, Res> {
+    return unary<Req, Res>(logger, () => {
+      throw new SrlabError(ErrorCode.WRONG_STATE, `${verb} is not available in this version of srlab`, { grpcStatus: 12 });
+    });
+  }
+}
+
+function isReplicating(state: ReplicationState): boolean {
+  return (
+    state === ReplicationState.REPLICATION_STATE_INITIAL_REPLICATION ||
+    state === ReplicationState.REPLICATION_STATE_ENABLING_PROTECTION ||
+    state === ReplicationState.REPLICATION_STATE_PROTECTED ||
+    state === ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED ||
+    state === ReplicationState.REPLICATION_STATE_RESYNCING
+  );
+}
+
+/** Folds a component's per-machine report into the machine's state. */
+function acceptReport(ctx: ServiceContext, from: Component, report: MachineReplicationReport, now: number): void {
+  const machine = ctx.store.getMachine(report.machineId);
+  if (!machine) return;
+  const reports = ctx.reports.get(machine.machineId) ?? {};
+  if (from.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
+    if (machine.agentComponentId !== from.componentId) return;
+    reports.agent = { report, at: now };
+    if (report.disks.length > 0) ctx.store.setMachineDisks(machine.machineId, report.disks);
+    if (report.resyncRequired && machine.state === ReplicationState.REPLICATION_STATE_PROTECTED) {
+      ctx.store.updateMachine(machine.machineId, {
+        state: ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+        resyncRequired: true,
+        resyncReason: report.resyncReason,
+      });
+      ctx.logger.warn("machine needs resync", { machine: machine.name, reason: report.resyncReason });
+    }
+  } else if (from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
+    if (machine.processServerId !== from.componentId) return;
+    reports.processServer = { report, at: now };
+  }
+  ctx.reports.set(machine.machineId, reports);
+  ctx.store.updateMachine(machine.machineId, { stats: mergeStats(reports) });
+  if (reports.processServer) ctx.store.markProcessed(machine.machineId, reports.processServer.report.stats?.processedSequence ?? 0);
+}

@@ -1,0 +1,75 @@
+import {
+  Health,
+  type HealthIssue,
+  type Machine,
+  type MachineReplicationReport,
+  type ReplicationPolicy,
+  type ReplicationStats,
+  ReplicationState,
+} from "../proto/index.js";
+
+/** Latest reports about one machine: from its agent and from its process server. */
+export interface MachineReports {
+  agent?: { report: MachineReplicationReport; at: number };
+  processServer?: { report: MachineReplicationReport; at: number };
+}
+
+/**
+ * One view of a machine's replication from both ends: RPO is the age of the oldest write not
+ * yet in storage, wherever it waits (agent queue or process server cache).
+ */
+export function mergeStats(reports: MachineReports): ReplicationStats {
+  const a = reports.agent?.report.stats;
+  const p = reports.processServer?.report.stats;
+  return {
+    rpoSeconds: Math.max(a?.rpoSeconds ?? 0, p?.rpoSeconds ?? 0),
+    pendingBytes: (a?.pendingBytes ?? 0) + (p?.pendingBytes ?? 0),
+    throughputBytesPerSecond: p?.throughputBytesPerSecond || a?.throughputBytesPerSecond || 0,
+    receivedSequence: p?.receivedSequence ?? 0,
+    uploadedSequence: p?.uploadedSequence ?? 0,
+    processedSequence: p?.processedSequence ?? 0,
+    captureMode: a?.captureMode ?? 0,
+    bytesSent: a?.bytesSent ?? 0,
+  };
+}
+
+const REPLICATING = new Set([
+  ReplicationState.REPLICATION_STATE_INITIAL_REPLICATION,
+  ReplicationState.REPLICATION_STATE_FINALIZING_PROTECTION,
+  ReplicationState.REPLICATION_STATE_PROTECTED,
+  ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+  ReplicationState.REPLICATION_STATE_RESYNCING,
+]);
+
+/** Health of a machine with the reasons, from its reports, its policy and heartbeat ages. */
+export function machineHealth(
+  machine: Machine,
+  reports: MachineReports,
+  policy: ReplicationPolicy | undefined,
+  now: number,
+  heartbeatTimeoutMs: number,
+): { health: Health; issues: HealthIssue[] } {
+  const issues: HealthIssue[] = [];
+  for (const r of [reports.agent, reports.processServer]) if (r) issues.push(...r.report.issues);
+  if (!reports.agent || now - reports.agent.at > heartbeatTimeoutMs) {
+    issues.push({ health: Health.HEALTH_CRITICAL, code: "AGENT_UNREACHABLE", message: "no heartbeat from the mobility agent" });
+  }
+  if (REPLICATING.has(machine.state)) {
+    if (machine.processServerId && (!reports.processServer || now - reports.processServer.at > heartbeatTimeoutMs)) {
+      issues.push({ health: Health.HEALTH_CRITICAL, code: "PROCESS_SERVER_UNREACHABLE", message: "no report from the process server" });
+    }
+    const rpo = mergeStats(reports).rpoSeconds;
+    if (policy && rpo > policy.rpoThresholdSeconds) {
+      issues.push({
+        health: Health.HEALTH_WARNING,
+        code: "RPO_THRESHOLD_EXCEEDED",
+        message: `RPO ${rpo.toFixed(1)} s exceeds the policy's threshold of ${policy.rpoThresholdSeconds} s`,
+      });
+    }
+    if (reports.agent?.report.resyncRequired) {
+      issues.push({ health: Health.HEALTH_WARNING, code: "RESYNC_REQUIRED", message: `resync required: ${reports.agent.report.resyncReason}` });
+    }
+  }
+  const health = issues.reduce((worst, i) => Math.max(worst, i.health), Health.HEALTH_NORMAL) as Health;
+  return { health, issues };
+}

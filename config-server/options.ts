@@ -1,0 +1,34 @@
+import { z } from "zod";
+import { commonDaemonOptions } from "../common/config/index.js";
+
+export const storageOptions = z
+  .object({
+    kind: z.enum(["azure", "directory"]).default("azure"),
+    /** Azure connection string (Azurite in the lab, or a real account). */
+    connectionString: z.string().optional(),
+    container: z.string().default("srlab"),
+    directory: z.string().optional(),
+  })
+  .prefault({})
+  .refine((s) => (s.kind === "azure" ? Boolean(s.connectionString) : Boolean(s.directory)), {
+    message: "storage.kind azure needs storage.connectionString; storage.kind directory needs storage.directory",
+  });
+
+export const configServerOptions = z.object({
+  ...commonDaemonOptions,
+  name: z.string().min(1).default("config-server"),
+  /** The deployment passphrase every component registers with. */
+  passphrase: z.string().min(8, "passphrase must be at least 8 characters"),
+  storage: storageOptions,
+  /**
+   * Seconds in one ASR "minute" of policies and backoff: 60 in production, 1 to rehearse a
+   * day's schedule in a day's worth of seconds.
+   */
+  timeUnitSeconds: z.coerce.number().positive().default(60),
+  /** A component with no heartbeat for this long is reported Critical. */
+  heartbeatTimeoutSeconds: z.coerce.number().positive().default(15),
+  /** Block size of checksum resync and of the initial copy. */
+  syncBlockBytes: z.coerce.number().int().positive().default(1024 * 1024),
+});
+
+export type ConfigServerOptions = z.infer<typeof configServerOptions>;

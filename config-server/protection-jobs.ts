@@ -1,0 +1,288 @@
+import {
+  type Job,
+  JobState,
+  type Machine,
+  ReplicationDirection,
+  ReplicationState,
+  SiteLocation,
+  type WorkloadCommand,
+} from "../proto/index.js";
+import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import type { Logger } from "../common/logger.js";
+import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import type { ConfigStore } from "./store/index.js";
+
+export interface JobContext {
+  store: ConfigStore;
+  bus: CommandBus;
+  logger: Logger;
+  syncBlockBytes: number;
+  /** How long to wait for a step that depends on replication catching up. */
+  stepTimeoutMs: number;
+}
+
+const STEPS = {
+  prerequisites: "Prerequisites check",
+  enable: "Enable protection",
+  initial: "Initial replication",
+  finalize: "Finalize protection",
+  resync: "Resync",
+  tag: "Insert app-consistent tag",
+  point: "Create recovery point",
+  workload: "Run workload",
+} as const;
+
+/**
+ * The protection jobs of DESIGN.md §1: enable protection → initial replication → finalize, and
+ * resync, app-consistent tags and workloads. Each runs in the background and records its steps.
+ */
+export class ProtectionJobs {
+  constructor(private readonly ctx: JobContext) {}
+
+  enableProtection(machineRef: string, policyName: string): Job {
+    const { store } = this.ctx;
+    const machine = this.requireMachine(machineRef);
+    const policy = store.getPolicy(policyName);
+    if (!policy) throw new SrlabError(ErrorCode.NOT_FOUND, `no replication policy named "${policyName}" (see srlab policies)`);
+    const busy = [ReplicationState.REPLICATION_STATE_UNPROTECTED, ReplicationState.REPLICATION_STATE_UNSPECIFIED];
+    if (!busy.includes(machine.state)) {
+      throw new SrlabError(
+        ErrorCode.WRONG_STATE,
+        `machine ${machine.name} is ${stateName(machine.state)}; enable protection needs an unprotected machine`,
+      );
+    }
+    const job = store.createJob({
+      type: "EnableProtection",
+      machineId: machine.machineId,
+      steps: [STEPS.prerequisites, STEPS.enable, STEPS.initial, STEPS.finalize],
+    });
+    store.updateMachine(machine.machineId, {
+      state: ReplicationState.REPLICATION_STATE_ENABLING_PROTECTION,
+      policyName: policy.name,
+      direction: ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE,
+    });
+    this.run(job, machine.machineId, async () => {
+      await this.step(job, STEPS.prerequisites, async () => {
+        this.checkAgentReachable(machine);
+        if (machine.disks.length === 0) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${machine.name} reported no disks`);
+      });
+      await this.step(job, STEPS.enable, async () => {
+        const ps = store.assignProcessServer(machine.machineId, SiteLocation.SITE_LOCATION_ON_PREMISES);
+        await this.sendAssignment(job.jobId, machine.machineId);
+        return `process server ${ps.name}`;
+      });
+      store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_INITIAL_REPLICATION });
+      const sync = await this.step(job, STEPS.initial, () => this.sync(job.jobId, machine.machineId, "initial"));
+      await this.step(job, STEPS.finalize, async () => {
+        await this.waitProcessed(machine.machineId, Number(sync.endSequence ?? 0));
+      });
+      store.updateMachine(machine.machineId, {
+        state: ReplicationState.REPLICATION_STATE_PROTECTED,
+        resyncRequired: false,
+        resyncReason: "",
+      });
+      return { ...sync };
+    });
+    return job;
+  }
+
+  startResync(machineRef: string, reason = "requested"): Job {
+    const { store } = this.ctx;
+    const machine = this.requireMachine(machineRef);
+    const allowed = [
+      ReplicationState.REPLICATION_STATE_PROTECTED,
+      ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+      ReplicationState.REPLICATION_STATE_RESYNCING,
+    ];
+    if (!allowed.includes(machine.state)) {
+      throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} is ${stateName(machine.state)}; resync needs a protected machine`);
+    }
+    const running = store.listJobs(machine.machineId).find((j) => j.type === "Resync" && isActive(j.state));
+    if (running) return running;
+    const job = store.createJob({ type: "Resync", machineId: machine.machineId, steps: [STEPS.prerequisites, STEPS.resync, STEPS.finalize] });
+    store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_RESYNCING });
+    this.ctx.logger.info("resync started", { machine: machine.name, reason });
+    this.run(
+      job,
+      machine.machineId,
+      async () => {
+        await this.step(job, STEPS.prerequisites, async () => this.checkAgentReachable(machine));
+        await this.sendAssignment(job.jobId, machine.machineId);
+        const sync = await this.step(job, STEPS.resync, () => this.sync(job.jobId, machine.machineId, "resync"));
+        await this.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, Number(sync.endSequence ?? 0)));
+        store.updateMachine(machine.machineId, {
+          state: ReplicationState.REPLICATION_STATE_PROTECTED,
+          resyncRequired: false,
+          resyncReason: "",
+        });
+        return sync;
+      },
+      ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+    );
+    return job;
+  }
+
+  appConsistentPoint(machineRef: string, tagName: string): Job {
+    const { store, bus } = this.ctx;
+    const machine = this.requireProtected(machineRef, "an app-consistent point");
+    const name = tagName || `app-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+    const job = store.createJob({ type: "AppConsistentPoint", machineId: machine.machineId, steps: [STEPS.tag, STEPS.point] });
+    this.run(job, undefined, async () => {
+      const tag = await this.step(job, STEPS.tag, async () =>
+        expectSuccess(
+          await bus.send(machine.agentComponentId, job.jobId, {
+            $case: "insertTag",
+            value: { machineId: machine.machineId, tagName: name, consistencyGroup: "" },
+          }),
+          "insert tag",
+        ),
+      );
+      const sequence = Number(tag.sequence ?? 0);
+      const point = await this.step(job, STEPS.point, async () => {
+        await this.waitFor(`recovery point for tag ${name}`, () =>
+          store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name && p.sequence >= sequence),
+        );
+        return {};
+      });
+      const rp = store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name);
+      return { ...point, tagName: name, sequence, recoveryPointId: rp?.recoveryPointId };
+    });
+    return job;
+  }
+
+  workload(machineRef: string, spec: WorkloadCommand): Job {
+    const { store, bus } = this.ctx;
+    const machine = this.requireMachine(machineRef);
+    this.checkAgentReachable(machine);
+    const job = store.createJob({ type: "Workload", machineId: machine.machineId, steps: [STEPS.workload] });
+    this.run(job, undefined, async () =>
+      this.step(job, STEPS.workload, async () =>
+        expectSuccess(
+          await bus.send(machine.agentComponentId, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }),
+          "workload",
+        ),
+      ),
+    );
+    return job;
+  }
+
+  /** Sends the machine's assignment (process server, policy) to the agent and the process server. */
+  async sendAssignment(jobId: string, machineId: string): Promise<void> {
+    const { store, bus } = this.ctx;
+    const machine = store.getMachine(machineId)!;
+    const ps = store.getComponent(machine.processServerId);
+    if (!ps) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `machine ${machine.name} has no process server assigned`);
+    const policy = store.getPolicy(machine.policyName);
+    const assignment = {
+      machineId,
+      processServerId: ps.componentId,
+      processServerAddress: ps.address,
+      policy,
+      state: machine.state,
+      direction: machine.direction,
+    };
+    const [toPs, toAgent] = await Promise.all([
+      bus.send(ps.componentId, jobId, { $case: "assignment", value: assignment }),
+      bus.send(machine.agentComponentId, jobId, { $case: "assignment", value: assignment }),
+    ]);
+    expectSuccess(toPs, `assignment on process server ${ps.name}`);
+    expectSuccess(toAgent, `assignment on agent of ${machine.name}`);
+  }
+
+  private async sync(jobId: string, machineId: string, mode: "initial" | "resync"): Promise<Record<string, unknown>> {
+    const machine = this.ctx.store.getMachine(machineId)!;
+    const outcome = await this.ctx.bus.send(machine.agentComponentId, jobId, {
+      $case: "startSync",
+      value: { machineId, mode, blockSize: this.ctx.syncBlockBytes },
+    });
+    return expectSuccess(outcome, `${mode} copy`);
+  }
+
+  private waitProcessed(machineId: string, sequence: number): Promise<unknown> {
+    return this.waitFor(`replica to process sequence ${sequence}`, () => {
+      const m = this.ctx.store.getMachine(machineId);
+      return m?.stats && m.stats.processedSequence >= sequence ? true : undefined;
+    });
+  }
+
+  private async waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
+    const until = Date.now() + this.ctx.stepTimeoutMs;
+    for (;;) {
+      const value = probe();
+      if (value !== undefined) return value;
+      if (Date.now() > until) throw new SrlabError(ErrorCode.UNAVAILABLE, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async step<T>(job: Job, name: string, fn: () => Promise<T>): Promise<T> {
+    const { store } = this.ctx;
+    store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 0, message: "" });
+    try {
+      const result = await fn();
+      store.updateJobStep(job.jobId, name, {
+        state: JobState.JOB_STATE_SUCCEEDED,
+        progressPercent: 100,
+        message: typeof result === "string" ? result : "",
+      });
+      return result;
+    } catch (err) {
+      store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_FAILED, progressPercent: 0, message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  private run(job: Job, machineId: string | undefined, body: () => Promise<unknown>, stateOnFailure?: ReplicationState): void {
+    const { store, logger } = this.ctx;
+    body().then(
+      (result) => {
+        store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
+        logger.info("job succeeded", { jobId: job.jobId, type: job.type });
+      },
+      (err: unknown) => {
+        const message = (err as Error).message ?? String(err);
+        store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message });
+        logger.warn("job failed", { jobId: job.jobId, type: job.type, error: message });
+        if (machineId) {
+          store.updateMachine(machineId, {
+            state: stateOnFailure ?? ReplicationState.REPLICATION_STATE_UNPROTECTED,
+          });
+        }
+      },
+    );
+  }
+
+  private requireMachine(ref: string): Machine {
+    const machine = this.ctx.store.getMachine(ref);
+    if (!machine) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${ref}" (see srlab status)`);
+    return machine;
+  }
+
+  private requireProtected(ref: string, what: string): Machine {
+    const machine = this.requireMachine(ref);
+    if (machine.state !== ReplicationState.REPLICATION_STATE_PROTECTED) {
+      throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} is ${stateName(machine.state)}; ${what} needs a protected machine`);
+    }
+    return machine;
+  }
+
+  private checkAgentReachable(machine: Machine): void {
+    if (!this.ctx.bus.isConnected(machine.agentComponentId)) {
+      throw new SrlabError(ErrorCode.UNAVAILABLE, `the agent of ${machine.name} is not connected to the configuration server; is it running?`);
+    }
+  }
+}
+
+function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
+  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
+  return outcome.result;
+}
+
+function isActive(state: JobState): boolean {
+  return state === JobState.JOB_STATE_IN_PROGRESS || state === JobState.JOB_STATE_NOT_STARTED;
+}
+
+/** "REPLICATION_STATE_INITIAL_REPLICATION" → "initial-replication". */
+export function stateName(state: ReplicationState): string {
+  return (ReplicationState[state] ?? "unknown").replace("REPLICATION_STATE_", "").toLowerCase().replace(/_/g, "-");
+}

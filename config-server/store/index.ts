@@ -1,0 +1,10 @@
+// Public surface of the configuration server's persistence.
+export { ASR_MINUTE_SECONDS, builtInPolicies, DEFAULT_POLICY_NAME, FAILBACK_POLICY_NAME, OFF_HOURS_RESYNC_SCHEDULE } from "./built-in-policies.js";
+export type { CommandResult, StoredCommand } from "./commands-table.js";
+export type { RegisterComponentInput } from "./components-table.js";
+export { ConfigStore, type ConfigStoreOptions } from "./config-store.js";
+export { type CreateJobInput, type FinishJobInput, isTerminalJobState, type JobStepUpdate } from "./jobs-table.js";
+export type { MachinePatch, UpsertMachineInput } from "./machines-table.js";
+export { type Migration, migrations } from "./migrations.js";
+export type { SynchronousMode } from "./open-database.js";
+export { SchemaVersionError } from "./store-error.js";

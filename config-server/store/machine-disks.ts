@@ -1,0 +1,129 @@
+import type Database from "better-sqlite3";
+import type { Disk } from "../../proto/index.js";
+import { invalid } from "./store-error.js";
+
+/** 'source' disks are the protected ones; 'azure' disks belong to the failed-over machine. */
+export type DiskKind = "source" | "azure";
+
+interface DiskRow {
+  disk_id: string;
+  disk_index: number;
+  size_bytes: number;
+  image_path: string;
+  nbd_uri: string;
+  nbd_unix_uri: string;
+  added_at_sequence: number;
+}
+
+function diskFromRow(r: DiskRow): Disk {
+  return {
+    diskId: r.disk_id,
+    index: r.disk_index,
+    sizeBytes: r.size_bytes,
+    imagePath: r.image_path,
+    nbdUri: r.nbd_uri,
+    nbdUnixUri: r.nbd_unix_uri,
+    addedAtSequence: r.added_at_sequence,
+  };
+}
+
+export class MachineDisks {
+  private readonly select;
+  private readonly insert;
+  private readonly update;
+  private readonly remove;
+
+  constructor(db: Database.Database) {
+    this.select = db.prepare<[string, string], DiskRow>(
+      "SELECT * FROM disks WHERE machine_id = ? AND kind = ? ORDER BY disk_index",
+    );
+    this.insert = db.prepare(
+      `INSERT INTO disks (machine_id, kind, disk_id, disk_index, size_bytes, image_path, nbd_uri,
+         nbd_unix_uri, added_at_sequence)
+       VALUES (@machineId, @kind, @diskId, @index, @sizeBytes, @imagePath, @nbdUri, @nbdUnixUri,
+         @addedAtSequence)`,
+    );
+    // Index and added_at_sequence are identity: once recorded they never change.
+    this.update = db.prepare(
+      `UPDATE disks SET size_bytes = @sizeBytes, image_path = @imagePath, nbd_uri = @nbdUri,
+         nbd_unix_uri = @nbdUnixUri
+       WHERE machine_id = @machineId AND kind = @kind AND disk_id = @diskId`,
+    );
+    this.remove = db.prepare<[string, string, string]>(
+      "DELETE FROM disks WHERE machine_id = ? AND kind = ? AND disk_id = ?",
+    );
+  }
+
+  list(machineId: string, kind: DiskKind): Disk[] {
+    return this.select.all(machineId, kind).map(diskFromRow);
+  }
+
+  /**
+   * Reconcile the stored disk set with `disks`. Known disks keep their index and
+   * added_at_sequence; a new disk takes its requested index when free (else the next free one)
+   * and, when it joins a machine that already had disks, records `nextSequence` unless the
+   * reporter supplied its own added_at_sequence. Disks no longer reported are dropped.
+   */
+  replace(machineId: string, kind: DiskKind, disks: readonly Disk[], nextSequence: number): Disk[] {
+    const seen = new Set<string>();
+    for (const d of disks) {
+      if (d.diskId === "") throw invalid(`machine ${machineId}: every disk needs a disk id`);
+      if (seen.has(d.diskId)) throw invalid(`machine ${machineId}: disk "${d.diskId}" is listed twice`);
+      if (!Number.isInteger(d.sizeBytes) || d.sizeBytes < 0) {
+        throw invalid(`machine ${machineId}: disk "${d.diskId}" has an invalid size ${d.sizeBytes}`);
+      }
+      seen.add(d.diskId);
+    }
+    const current = this.list(machineId, kind);
+    const hadDisks = current.length > 0;
+    const known = new Map(current.map((d) => [d.diskId, d]));
+    for (const d of current) {
+      if (!seen.has(d.diskId)) this.remove.run(machineId, kind, d.diskId);
+    }
+    const used = new Set(current.filter((d) => seen.has(d.diskId)).map((d) => d.index));
+    const fresh: Disk[] = [];
+    for (const d of disks) {
+      const params = {
+        machineId,
+        kind,
+        diskId: d.diskId,
+        sizeBytes: d.sizeBytes,
+        imagePath: d.imagePath,
+        nbdUri: d.nbdUri,
+        nbdUnixUri: d.nbdUnixUri,
+      };
+      if (known.has(d.diskId)) this.update.run(params);
+      else fresh.push(d);
+    }
+    // Place requested indexes first so a disk without one cannot steal an index another asked for.
+    const placed = new Map<Disk, number>();
+    for (const d of fresh) {
+      if (Number.isInteger(d.index) && d.index >= 0 && !used.has(d.index)) {
+        placed.set(d, d.index);
+        used.add(d.index);
+      }
+    }
+    for (const d of fresh) {
+      if (placed.has(d)) continue;
+      let i = 0;
+      while (used.has(i)) i++;
+      placed.set(d, i);
+      used.add(i);
+    }
+    for (const d of fresh) {
+      const addedAt = d.addedAtSequence > 0 ? d.addedAtSequence : hadDisks ? nextSequence : 0;
+      this.insert.run({
+        machineId,
+        kind,
+        diskId: d.diskId,
+        index: placed.get(d),
+        sizeBytes: d.sizeBytes,
+        imagePath: d.imagePath,
+        nbdUri: d.nbdUri,
+        nbdUnixUri: d.nbdUnixUri,
+        addedAtSequence: addedAt,
+      });
+    }
+    return this.list(machineId, kind);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Schema history, oldest first. Never edit or reorder a released step: add a new one. Each
+ * migration runs in one transaction together with its schema_migrations row.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  steps: readonly string[];
+}
+
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "initial-schema",
+    steps: [
+      `CREATE TABLE settings (
+         key TEXT PRIMARY KEY,
+         value TEXT NOT NULL,
+         updated_at INTEGER NOT NULL
+       ) STRICT`,
+      `CREATE TABLE components (
+         component_id TEXT PRIMARY KEY,
+         role INTEGER NOT NULL,
+         name TEXT NOT NULL,
+         address TEXT NOT NULL,
+         location INTEGER NOT NULL,
+         version TEXT NOT NULL,
+         credential_hash TEXT NOT NULL,
+         health INTEGER NOT NULL,
+         issues_json TEXT NOT NULL,
+         pending_bytes INTEGER NOT NULL DEFAULT 0,
+         last_heartbeat INTEGER,
+         registered_at INTEGER NOT NULL,
+         UNIQUE (role, name)
+       ) STRICT`,
+      `CREATE TABLE policies (
+         name TEXT PRIMARY KEY,
+         rpo_threshold_seconds INTEGER NOT NULL,
+         retention_seconds INTEGER NOT NULL,
+         crash_consistent_frequency_seconds INTEGER NOT NULL,
+         app_consistent_frequency_seconds INTEGER NOT NULL,
+         resync_schedule TEXT NOT NULL,
+         failback INTEGER NOT NULL DEFAULT 0,
+         -- 1 while a built-in still carries the seeded values (re-seeded on open)
+         builtin INTEGER NOT NULL DEFAULT 0
+       ) STRICT`,
+      `CREATE TABLE machines (
+         machine_id TEXT PRIMARY KEY,
+         name TEXT NOT NULL UNIQUE,
+         agent_component_id TEXT REFERENCES components (component_id) ON DELETE SET NULL,
+         process_server_id TEXT REFERENCES components (component_id) ON DELETE SET NULL,
+         policy_name TEXT REFERENCES policies (name),
+         state INTEGER NOT NULL,
+         health INTEGER NOT NULL,
+         issues_json TEXT NOT NULL,
+         direction INTEGER NOT NULL,
+         resync_required INTEGER NOT NULL DEFAULT 0,
+         resync_reason TEXT NOT NULL DEFAULT '',
+         stats_json TEXT,
+         test_failover_active INTEGER NOT NULL DEFAULT 0,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      `CREATE INDEX machines_by_process_server ON machines (process_server_id)`,
+      `CREATE TABLE disks (
+         machine_id TEXT NOT NULL REFERENCES machines (machine_id) ON DELETE CASCADE,
+         -- 'source': the protected disk; 'azure': the failed-over copy
+         kind TEXT NOT NULL CHECK (kind IN ('source', 'azure')),
+         disk_id TEXT NOT NULL,
+         disk_index INTEGER NOT NULL,
+         size_bytes INTEGER NOT NULL,
+         image_path TEXT NOT NULL,
+         nbd_uri TEXT NOT NULL,
+         nbd_unix_uri TEXT NOT NULL,
+         added_at_sequence INTEGER NOT NULL,
+         PRIMARY KEY (machine_id, kind, disk_id),
+         UNIQUE (machine_id, kind, disk_index)
+       ) STRICT`,
+      `CREATE TABLE jobs (
+         job_id TEXT PRIMARY KEY,
+         type TEXT NOT NULL,
+         machine_id TEXT REFERENCES machines (machine_id) ON DELETE SET NULL,
+         state INTEGER NOT NULL,
+         progress_percent REAL NOT NULL DEFAULT 0,
+         start_time INTEGER,
+         end_time INTEGER,
+         error TEXT NOT NULL DEFAULT '',
+         bytes_sent INTEGER NOT NULL DEFAULT 0,
+         result_json TEXT NOT NULL DEFAULT '',
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      `CREATE INDEX jobs_by_machine ON jobs (machine_id, created_at)`,
+      `CREATE INDEX jobs_by_state ON jobs (state)`,
+      `CREATE TABLE job_steps (
+         job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+         ordinal INTEGER NOT NULL,
+         name TEXT NOT NULL,
+         state INTEGER NOT NULL,
+         progress_percent REAL NOT NULL DEFAULT 0,
+         start_time INTEGER,
+         end_time INTEGER,
+         message TEXT NOT NULL DEFAULT '',
+         PRIMARY KEY (job_id, ordinal),
+         UNIQUE (job_id, name)
+       ) STRICT`,
+      `CREATE TABLE recovery_points (
+         recovery_point_id TEXT PRIMARY KEY,
+         machine_id TEXT NOT NULL REFERENCES machines (machine_id) ON DELETE CASCADE,
+         time INTEGER NOT NULL,
+         sequence INTEGER NOT NULL,
+         type INTEGER NOT NULL,
+         tag_name TEXT NOT NULL,
+         disks_covered INTEGER NOT NULL,
+         disks_total INTEGER NOT NULL,
+         processed INTEGER NOT NULL DEFAULT 0,
+         consistency_group TEXT NOT NULL DEFAULT ''
+       ) STRICT`,
+      `CREATE INDEX recovery_points_by_machine ON recovery_points (machine_id, sequence)`,
+      `CREATE TABLE commands (
+         seq INTEGER PRIMARY KEY AUTOINCREMENT,
+         command_id TEXT NOT NULL UNIQUE,
+         component_id TEXT NOT NULL REFERENCES components (component_id) ON DELETE CASCADE,
+         job_id TEXT REFERENCES jobs (job_id) ON DELETE SET NULL,
+         payload_json TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         completed_at INTEGER,
+         success INTEGER,
+         error TEXT NOT NULL DEFAULT '',
+         result_json TEXT NOT NULL DEFAULT ''
+       ) STRICT`,
+      `CREATE INDEX commands_pending ON commands (component_id, completed_at, seq)`,
+    ],
+  },
+];

@@ -1,0 +1,468 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "../common/logger.js";
+import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
+import type { DirtyBitmap } from "./dirty-bitmap.js";
+import type { DiskImage } from "./disk-image.js";
+import type { SequenceCounter } from "./sequence-counter.js";
+import { Signal } from "./signal.js";
+import { WriteQueue } from "./write-queue.js";
+
+export interface CaptureDisk {
+  index: number;
+  image: DiskImage;
+  bitmap: DirtyBitmap;
+}
+
+export interface CaptureSettings {
+  memoryBudgetBytes: number;
+  logger: Logger;
+}
+
+/** Pending changes above this share of the machine's disk bytes need a checksum resync (ASR: 50%). */
+const RESYNC_PENDING_SHARE = 0.5;
+
+export interface CaptureEvents {
+  mode: [mode: CaptureMode, reason: string];
+  "resync-required": [reason: string];
+}
+
+/**
+ * Turns image writes into the machine's sequenced record stream and degrades to a dirty-block
+ * bitmap when payloads cannot be kept (memory budget, long process-server outage). The one piece
+ * of state every other part (exports, replication client, sync, commands) goes through.
+ */
+export class Capture extends EventEmitter<CaptureEvents> {
+  mode: CaptureMode = CaptureMode.CAPTURE_MODE_DATA;
+  /** Writes are sequenced only once the machine is protected (an assignment arrived). */
+  armed = false;
+  /** Highest sequence the process server confirmed durable. */
+  ackedSequence = 0;
+  /** Payload bytes acknowledged by the process server since start. */
+  bytesAcked = 0;
+  resyncRequired = false;
+  resyncReason = "";
+  /** Wakes the sender (new records, acks, mode changes). */
+  readonly changed = new Signal();
+
+  private readonly queue = new WriteQueue();
+  private readonly queued = new WeakSet<WriteRecord>();
+  private readonly droppedToBitmap = new WeakSet<WriteRecord>();
+  private readonly recordWaiters = new Map<WriteRecord, Array<() => void>>();
+  private cleanWaiters: Array<() => void> = [];
+  private blockedReason: string | undefined;
+  private streamOpen = false;
+  private drain?: { abort: AbortController; done: Promise<void> };
+  private readonly totalDiskBytes: number;
+
+  constructor(
+    readonly disks: readonly CaptureDisk[],
+    private readonly counter: SequenceCounter,
+    private readonly settings: CaptureSettings,
+  ) {
+    super();
+    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.image.size, 0);
+    // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
+    if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
+  }
+
+  // ---- writes ----------------------------------------------------------------------------------
+
+  get writesBlockedReason(): string | undefined {
+    return this.blockedReason;
+  }
+
+  blockWrites(reason: string): void {
+    this.blockedReason = reason;
+  }
+
+  unblockWrites(): void {
+    this.blockedReason = undefined;
+  }
+
+  /** Call right after the image write, in the same event-loop turn. `data` is copied. */
+  recordData(diskIndex: number, offset: number, data: Buffer): void {
+    if (!this.armed) return;
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
+      this.disk(diskIndex).bitmap.mark(offset, data.length);
+    } else {
+      this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, Buffer.from(data));
+    }
+    this.afterCapture();
+  }
+
+  recordZero(diskIndex: number, offset: number, length: number): void {
+    if (!this.armed || length === 0) return;
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
+      this.disk(diskIndex).bitmap.mark(offset, length);
+    } else {
+      this.push(WriteKind.WRITE_KIND_ZERO, diskIndex, offset, length, EMPTY);
+    }
+    this.afterCapture();
+  }
+
+  /**
+   * A block read by sync or the bitmap drain: queued as DATA, or ZERO when all zeros. In bitmap
+   * mode it is marked dirty instead and goes out with the bitmap drain.
+   */
+  recordBlock(diskIndex: number, offset: number, data: Buffer, zero: boolean): WriteRecord | undefined {
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
+      this.disk(diskIndex).bitmap.mark(offset, data.length);
+      this.afterCapture();
+      return undefined;
+    }
+    const record = zero
+      ? this.push(WriteKind.WRITE_KIND_ZERO, diskIndex, offset, data.length, EMPTY)
+      : this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, data);
+    this.afterCapture();
+    return record;
+  }
+
+  /** An app-consistent tag at this point of the stream. */
+  recordTag(tagName: string, consistencyGroup: string): WriteRecord {
+    if (!this.armed) throw new Error("machine is not protected yet: no tag can be inserted");
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP || this.drain) {
+      // Bitmap mode loses write order, so no point inside it is application-consistent.
+      throw new Error("capture is in bitmap mode: app-consistent tags resume once the dirty blocks are sent");
+    }
+    const record = this.push(WriteKind.WRITE_KIND_TAG, 0, 0, 0, EMPTY);
+    record.tagName = tagName;
+    record.consistencyGroup = consistencyGroup;
+    return record;
+  }
+
+  private push(kind: WriteKind, diskIndex: number, offset: number, length: number, data: Buffer): WriteRecord {
+    const record: WriteRecord = {
+      sequence: this.counter.take(),
+      kind,
+      diskIndex,
+      offset,
+      length,
+      data,
+      tagName: "",
+      consistencyGroup: "",
+      capturedAtMs: Date.now(),
+    };
+    this.queue.push(record);
+    this.queued.add(record);
+    this.changed.notify();
+    return record;
+  }
+
+  private afterCapture(): void {
+    if (this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
+      this.enterBitmapMode("memory budget exceeded");
+    }
+    if (!this.resyncRequired && this.pendingBytes > this.totalDiskBytes * RESYNC_PENDING_SHARE) {
+      this.requireResync("pending changes exceed 50% of disk size");
+    }
+  }
+
+  // ---- the stream ------------------------------------------------------------------------------
+
+  /** Unsent records for the next batch, within the window of unacknowledged bytes. */
+  nextBatch(batchBytes: number, windowBytes: number): WriteRecord[] | undefined {
+    const room = windowBytes - this.queue.inFlightBytes;
+    if (room <= 0 && this.queue.inFlightBytes > 0) return undefined;
+    return this.queue.takeBatch(Math.max(1, Math.min(batchBytes, room)));
+  }
+
+  /**
+   * The process server holds everything through `durable`. Records at or below are forgotten, the
+   * rest is resent; when our numbering runs ahead (payloads dropped to the bitmap, a crash skipped
+   * reserved numbers) the queued records are renumbered from durable+1 — the server holds none of
+   * those numbers, and the alternative is a sequence gap that forces a full resync.
+   */
+  onOpened(durable: number): void {
+    this.streamOpen = true;
+    if (durable < this.ackedSequence) this.requireResync("process server lost acknowledged writes");
+    this.acknowledge(durable);
+    this.ackedSequence = durable;
+    this.queue.rewind();
+    const expected = durable + 1;
+    const first = this.queue.first;
+    if (first && first.sequence !== expected) {
+      this.settings.logger.info("renumbering queued writes after the process server's durable sequence", {
+        from: first.sequence,
+        to: expected,
+      });
+      this.counter.setNext(this.queue.renumberFrom(expected));
+    } else if (!first && this.counter.next !== expected) {
+      this.counter.setNext(expected);
+    }
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) this.startDrain();
+    this.changed.notify();
+  }
+
+  onAck(durable: number): void {
+    this.acknowledge(durable);
+    if (durable > this.ackedSequence) this.ackedSequence = durable;
+    this.maybeStartDrain();
+    this.changed.notify();
+  }
+
+  onStreamClosed(): void {
+    this.streamOpen = false;
+    this.changed.notify();
+  }
+
+  /** Periodic: persist dirty bitmaps; start the drain when the stream is up and nothing else will. */
+  tick(): void {
+    for (const d of this.disks) d.bitmap.persist();
+    this.maybeStartDrain();
+  }
+
+  private acknowledge(durable: number): void {
+    for (const r of this.queue.ackThrough(durable)) {
+      this.queued.delete(r);
+      this.bytesAcked += r.data.length;
+      const waiters = this.recordWaiters.get(r);
+      if (waiters) {
+        this.recordWaiters.delete(r);
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  // ---- capture modes ---------------------------------------------------------------------------
+
+  /** Drops queued payloads into the dirty bitmap; new writes only mark their blocks. */
+  enterBitmapMode(reason: string): void {
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) return;
+    this.stopDrain();
+    const { records, sent } = this.queue.drain();
+    for (const r of records) {
+      this.queued.delete(r);
+      this.droppedToBitmap.add(r);
+      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      const waiters = this.recordWaiters.get(r);
+      if (waiters) {
+        this.recordWaiters.delete(r);
+        this.cleanWaiters.push(...waiters);
+      }
+    }
+    // Numbers that never left this process are free again; sent ones may still be acked.
+    if (sent < records.length) this.counter.setNext(records[sent]!.sequence);
+    this.setMode(CaptureMode.CAPTURE_MODE_BITMAP, reason);
+    for (const d of this.disks) d.bitmap.persist();
+  }
+
+  private setMode(mode: CaptureMode, reason: string): void {
+    this.mode = mode;
+    const log = mode === CaptureMode.CAPTURE_MODE_BITMAP ? this.settings.logger.warn : this.settings.logger.info;
+    log.call(this.settings.logger, "capture mode changed", { mode: CaptureMode[mode], reason });
+    this.emit("mode", mode, reason);
+    this.changed.notify();
+  }
+
+  private maybeStartDrain(): void {
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP && this.streamOpen && !this.drain) this.startDrain();
+  }
+
+  /** Back to data mode: re-read every dirty block with a fresh sequence, then clear the bitmap. */
+  private startDrain(): void {
+    if (this.drain) return;
+    const abort = new AbortController();
+    this.setMode(CaptureMode.CAPTURE_MODE_DATA, "process server reachable: sending dirty blocks");
+    const done = this.runDrain(abort.signal)
+      .catch((err: unknown) => {
+        this.settings.logger.error("sending dirty blocks failed", { error: (err as Error).message });
+        if (!abort.signal.aborted) this.enterBitmapMode("dirty block drain failed");
+      })
+      .finally(() => {
+        if (this.drain?.abort === abort) this.drain = undefined;
+      });
+    this.drain = { abort, done };
+  }
+
+  private stopDrain(): void {
+    this.drain?.abort.abort();
+    this.drain = undefined;
+  }
+
+  private async runDrain(signal: AbortSignal): Promise<void> {
+    let last: WriteRecord | undefined;
+    let blocks = 0;
+    for (const d of this.disks) {
+      for (const block of d.bitmap.dirtyList()) {
+        await this.waitForRoom(d.bitmap.blockBytes, signal);
+        if (signal.aborted) return;
+        if (!d.bitmap.isDirty(block)) continue;
+        const offset = block * d.bitmap.blockBytes;
+        const data = d.image.read(offset, Math.min(d.bitmap.blockBytes, d.image.size - offset));
+        d.bitmap.clearBlock(block);
+        last = this.recordBlock(d.index, offset, data, isZero(data)) ?? last;
+        blocks++;
+        if (signal.aborted) return;
+      }
+    }
+    if (last) await this.whenDurable(last, signal);
+    if (signal.aborted || this.mode === CaptureMode.CAPTURE_MODE_BITMAP) return;
+    for (const d of this.disks) d.bitmap.persist();
+    this.settings.logger.info("dirty blocks sent, bitmap cleared", { blocks });
+    this.resolveClean();
+  }
+
+  /** Everything dropped into the bitmap so far is now durable at the process server. */
+  private resolveClean(): void {
+    if (this.disks.some((d) => d.bitmap.dirtyBlocks > 0)) return;
+    const waiters = this.cleanWaiters;
+    this.cleanWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  // ---- waiting ---------------------------------------------------------------------------------
+
+  /** Resolves when `bytes` more fit in the queue without crowding out live writes (half the budget). */
+  async waitForRoom(bytes: number, signal?: AbortSignal): Promise<void> {
+    while (!signal?.aborted && this.queue.memoryBytes > 0 && this.queue.memoryBytes + bytes > this.settings.memoryBudgetBytes / 2) {
+      await this.changed.wait(signal);
+    }
+  }
+
+  /** Resolves once `record` (or, if it was dropped, the bitmap that absorbed it) is durable. */
+  whenDurable(record: WriteRecord, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal?.aborted) return resolve();
+      signal?.addEventListener("abort", () => resolve(), { once: true });
+      if (this.queued.has(record)) {
+        const list = this.recordWaiters.get(record) ?? [];
+        list.push(resolve);
+        this.recordWaiters.set(record, list);
+      } else if (this.droppedToBitmap.has(record) && this.disks.some((d) => d.bitmap.dirtyBlocks > 0)) {
+        this.cleanWaiters.push(resolve);
+      } else {
+        resolve();
+      }
+    });
+  }
+
+  /** Resolves once every write captured so far is durable at the process server. */
+  async whenAllDurable(signal?: AbortSignal): Promise<void> {
+    for (;;) {
+      if (signal?.aborted) return;
+      const last = this.queue.last;
+      if (last) {
+        await this.whenDurable(last, signal);
+      } else if (this.disks.some((d) => d.bitmap.dirtyBlocks > 0) || this.drain) {
+        await new Promise<void>((resolve) => {
+          this.cleanWaiters.push(resolve);
+          signal?.addEventListener("abort", () => resolve(), { once: true });
+        });
+      } else {
+        return;
+      }
+    }
+  }
+
+  // ---- sync and resync -------------------------------------------------------------------------
+
+  /**
+   * Before a full compare: queued records and dirty blocks are all on the images, which the sync
+   * reads anyway, so both are dropped (queued numbers that never left are reused).
+   */
+  resetForSync(): void {
+    this.stopDrain();
+    const { records, sent } = this.queue.drain();
+    for (const r of records) {
+      this.queued.delete(r);
+      this.droppedToBitmap.add(r);
+      const waiters = this.recordWaiters.get(r);
+      if (waiters) {
+        this.recordWaiters.delete(r);
+        this.cleanWaiters.push(...waiters);
+      }
+    }
+    if (sent < records.length) this.counter.setNext(records[sent]!.sequence);
+    for (const d of this.disks) {
+      d.bitmap.clearAll();
+      d.bitmap.persist(true);
+    }
+    if (this.mode !== CaptureMode.CAPTURE_MODE_DATA) this.setMode(CaptureMode.CAPTURE_MODE_DATA, "sync started");
+    this.changed.notify();
+  }
+
+  /** A completed sync made the replica whole again. */
+  syncCompleted(): void {
+    this.resyncRequired = false;
+    this.resyncReason = "";
+    this.resolveClean();
+  }
+
+  requireResync(reason: string): void {
+    if (this.resyncRequired) return;
+    this.resyncRequired = true;
+    this.resyncReason = reason;
+    this.settings.logger.warn("resync required", { reason });
+    this.emit("resync-required", reason);
+  }
+
+  // ---- clean stop ------------------------------------------------------------------------------
+
+  /** Keeps unacknowledged writes across a clean stop: their blocks go to the persisted bitmap. */
+  persistForStop(): void {
+    this.stopDrain();
+    const { records } = this.queue.drain();
+    for (const r of records) {
+      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+    }
+    for (const d of this.disks) d.bitmap.persist();
+    this.counter.close();
+  }
+
+  // ---- figures ---------------------------------------------------------------------------------
+
+  /** Bytes of disk changed and not yet durable at the process server. */
+  get pendingBytes(): number {
+    return this.queue.changeBytes + this.disks.reduce((sum, d) => sum + d.bitmap.dirtyBytes, 0);
+  }
+
+  get memoryBytes(): number {
+    return this.queue.memoryBytes;
+  }
+
+  get queuedRecords(): number {
+    return this.queue.length;
+  }
+
+  get inFlightBytes(): number {
+    return this.queue.inFlightBytes;
+  }
+
+  get lastSequence(): number {
+    return this.counter.last;
+  }
+
+  get isStreamOpen(): boolean {
+    return this.streamOpen;
+  }
+
+  get dirtyBlocks(): number {
+    return this.disks.reduce((sum, d) => sum + d.bitmap.dirtyBlocks, 0);
+  }
+
+  /** Age of the oldest write not yet durable at the process server. */
+  rpoSeconds(now = Date.now()): number {
+    let oldest = this.queue.first?.capturedAtMs ?? Number.POSITIVE_INFINITY;
+    for (const d of this.disks) if (d.bitmap.dirtySinceMs > 0) oldest = Math.min(oldest, d.bitmap.dirtySinceMs);
+    return Number.isFinite(oldest) ? Math.max(0, now - oldest) / 1000 : 0;
+  }
+
+  private disk(index: number): CaptureDisk {
+    const d = this.disks[index];
+    if (!d) throw new Error(`no disk ${index}`);
+    return d;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function isZero(buf: Buffer): boolean {
+  // Compare in 64 KiB strides against a shared zero page: far faster than a byte loop.
+  for (let at = 0; at < buf.length; at += ZERO_PAGE.length) {
+    const n = Math.min(ZERO_PAGE.length, buf.length - at);
+    if (!buf.subarray(at, at + n).equals(ZERO_PAGE.subarray(0, n))) return false;
+  }
+  return true;
+}
+
+const ZERO_PAGE = Buffer.alloc(64 * 1024);

@@ -1,0 +1,3 @@
+export { FileExport, type FileExportOptions } from "./file-export.js";
+export { type NbdExport, NbdExportError } from "./nbd-export.js";
+export { NbdServer, type NbdServerOptions, type NbdServerStats } from "./nbd-server.js";

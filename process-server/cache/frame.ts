@@ -1,0 +1,102 @@
+import type { FileHandle } from "node:fs/promises";
+import { crc32 } from "./crc32.js";
+
+// On-disk record frame (little-endian):
+//   u32 payloadLength | u32 crc32(bytes 8..end) | u64 sequence | i64 capturedAtMs | payload
+// payload is the protobuf WriteRecord. sequence and capturedAtMs are repeated in the header so
+// recovery and RPO lookups need not decode payloads.
+export const FRAME_HEADER = 24;
+/** Far above any real write; a larger length is a torn or corrupt header. */
+export const MAX_PAYLOAD = 256 * 1024 * 1024;
+
+export interface FrameInfo {
+  sequence: number;
+  capturedAtMs: number;
+  payloadLength: number;
+}
+
+export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uint8Array): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
+  buf.writeUInt32LE(payload.length, 0);
+  buf.writeBigUInt64LE(BigInt(sequence), 8);
+  buf.writeBigInt64LE(BigInt(Math.trunc(capturedAtMs)), 16);
+  buf.set(payload, FRAME_HEADER);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+/** Header fields, or undefined if the length is implausible. */
+export function parseFrameHeader(h: Buffer): FrameInfo | undefined {
+  const payloadLength = h.readUInt32LE(0);
+  if (payloadLength === 0 || payloadLength > MAX_PAYLOAD) return undefined;
+  return { payloadLength, sequence: Number(h.readBigUInt64LE(8)), capturedAtMs: Number(h.readBigInt64LE(16)) };
+}
+
+export function frameCrcOk(frame: Buffer): boolean {
+  return frame.readUInt32LE(4) === crc32(frame.subarray(8));
+}
+
+export interface ScannedFrame extends FrameInfo {
+  offset: number;
+  /** Header + payload; a view into the reader's buffer, valid until the next call. */
+  frame: Buffer;
+}
+
+/**
+ * Reads frames sequentially from [start, end) of a file in large chunks. next() returns a frame,
+ * "end" at exactly `end`, or "torn" when what follows is incomplete or fails its CRC.
+ */
+export class FrameReader {
+  private buf = Buffer.alloc(0);
+  private bufStart: number;
+  private pos: number;
+
+  constructor(
+    private readonly fh: FileHandle,
+    start: number,
+    private readonly end: number,
+    private readonly chunk = 4 * 1024 * 1024,
+  ) {
+    this.bufStart = start;
+    this.pos = start;
+  }
+
+  get offset(): number {
+    return this.pos;
+  }
+
+  private async ensure(n: number): Promise<boolean> {
+    if (this.pos + n > this.end) return false;
+    const have = this.bufStart + this.buf.length - this.pos;
+    if (have >= n) return true;
+    const want = Math.min(Math.max(n, this.chunk), this.end - this.pos);
+    const next = Buffer.allocUnsafe(want);
+    const keep = this.buf.subarray(this.pos - this.bufStart);
+    keep.copy(next, 0);
+    let filled = keep.length;
+    while (filled < want) {
+      const { bytesRead } = await this.fh.read(next, filled, want - filled, this.pos + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    this.buf = next.subarray(0, filled);
+    this.bufStart = this.pos;
+    return filled >= n;
+  }
+
+  async next(): Promise<ScannedFrame | "end" | "torn"> {
+    if (this.pos >= this.end) return "end";
+    if (!(await this.ensure(FRAME_HEADER))) return "torn";
+    const at = this.pos - this.bufStart;
+    const info = parseFrameHeader(this.buf.subarray(at, at + FRAME_HEADER));
+    if (!info) return "torn";
+    const size = FRAME_HEADER + info.payloadLength;
+    if (!(await this.ensure(size))) return "torn";
+    const s = this.pos - this.bufStart;
+    const frame = this.buf.subarray(s, s + size);
+    if (!frameCrcOk(frame)) return "torn";
+    const offset = this.pos;
+    this.pos += size;
+    return { ...info, offset, frame };
+  }
+}

@@ -1,0 +1,3 @@
+// The process server's disk cache: fsynced spool between agent acks and storage upload.
+export { DiskCache, type DiskCacheOptions, type DiskCacheStats } from "./disk-cache.js";
+export { CacheUnavailableError, SequenceGapError } from "./errors.js";

@@ -1,0 +1,55 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { ReplicationPolicy } from "../proto/index.js";
+import { readJson, writeJsonAtomic } from "./json-file.js";
+
+export interface ReplicaDisk {
+  index: number;
+  sizeBytes: number;
+  /** First sequence that can touch this disk (a disk added after protection). */
+  addedAtSequence: number;
+}
+
+/** What the process server must remember about a machine across restarts. */
+export interface MachineFacts {
+  machineId: string;
+  disks: ReplicaDisk[];
+  /** From the configuration server's MachineAssignment; drives recovery points and retention. */
+  policy?: ReplicationPolicy;
+  /** Highest sequence in storage; the cache still holds everything after it. */
+  uploadedSequence: number;
+}
+
+interface StoredFacts extends Omit<MachineFacts, "policy"> {
+  policy?: unknown;
+}
+
+/**
+ * One small JSON file per machine under `<dataDir>/machines`. Local (not in storage) because the
+ * uploaded position must be durable before the cache releases records, even while storage is down.
+ */
+export class MachineRegistry {
+  constructor(private readonly dir: string) {}
+
+  async loadAll(): Promise<MachineFacts[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const out: MachineFacts[] = [];
+    for (const name of names.filter((n) => n.endsWith(".json")).sort()) {
+      const stored = await readJson<StoredFacts>(join(this.dir, name));
+      if (!stored) continue;
+      out.push({ ...stored, policy: stored.policy === undefined ? undefined : ReplicationPolicy.fromJSON(stored.policy) });
+    }
+    return out;
+  }
+
+  async save(facts: MachineFacts): Promise<void> {
+    const stored: StoredFacts = { ...facts, policy: facts.policy ? ReplicationPolicy.toJSON(facts.policy) : undefined };
+    await writeJsonAtomic(join(this.dir, `${facts.machineId}.json`), stored);
+  }
+}

@@ -1,0 +1,53 @@
+import { z } from "zod";
+import { commonDaemonOptions, configServerLink } from "../common/config/index.js";
+import { CODEC_NAMES, type CodecName, DEFAULT_CODEC } from "../common/segment/index.js";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+export const cacheOptions = z
+  .object({
+    /** Disk spool directory; defaults to `<dataDir>/cache`. */
+    dir: z.string().optional(),
+    /** Above this many cached (not yet uploaded) bytes the server stops reading agent streams. */
+    highWaterBytes: z.coerce.number().int().positive().default(GiB),
+    /**
+     * Capacity the free-space health is measured against; without it, the free space of the
+     * volume holding the cache (statfs).
+     */
+    capacityBytes: z.coerce.number().int().positive().optional(),
+    /** ASR's process-server health: cache free space below these is Warning / Critical. */
+    warningFreePercent: z.coerce.number().min(0).max(100).default(30),
+    criticalFreePercent: z.coerce.number().min(0).max(100).default(25),
+  })
+  .prefault({});
+
+export const segmentOptions = z
+  .object({
+    /** Raw (uncompressed) bytes at which a segment is cut. */
+    maxBytes: z.coerce.number().int().min(4096).default(8 * MiB),
+    /** A segment is cut once its first write is this old, so RPO stays sub-second at low churn. */
+    maxDelayMs: z.coerce.number().int().min(0).default(250),
+  })
+  .prefault({});
+
+export const processServerOptions = z.object({
+  ...commonDaemonOptions,
+  name: z.string().min(1).default("process-server"),
+  configServer: configServerLink,
+  /** An Azure-side process server is needed for failback. */
+  location: z.enum(["on-premises", "azure"]).default("on-premises"),
+  /** host:port agents should dial; defaults to the bound listen address. */
+  advertisedAddress: z.string().optional(),
+  cache: cacheOptions,
+  segment: segmentOptions,
+  codec: z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]).default(DEFAULT_CODEC),
+  heartbeatIntervalMs: z.coerce.number().int().positive().default(2_000),
+  /** Overrides the backoff unit the configuration server hands out (timeUnitSeconds). */
+  retryTimeUnitMs: z.coerce.number().int().positive().optional(),
+  /** Bytes of uploaded records the applier may hold in memory before it re-reads them from storage. */
+  applyQueueBytes: z.coerce.number().int().positive().default(64 * MiB),
+});
+
+export type ProcessServerOptions = z.infer<typeof processServerOptions>;
+export type ProcessServerOptionsInput = z.input<typeof processServerOptions>;
