@@ -357,22 +357,12 @@ export class Capture extends EventEmitter<CaptureEvents> {
   // ---- sync and resync -------------------------------------------------------------------------
 
   /**
-   * Before a full compare: queued records and dirty blocks are all on the images, which the sync
-   * reads anyway, so both are dropped (queued numbers that never left are reused).
+   * Before a full compare: dirty blocks are on the images, which the sync reads anyway, so the
+   * bitmap is cleared. Queued records stay: they are the latest writes, so whatever the compare
+   * skips, the replica still ends up equal to the image once they land.
    */
   resetForSync(): void {
     this.stopDrain();
-    const { records, sent } = this.queue.drain();
-    for (const r of records) {
-      this.queued.delete(r);
-      this.droppedToBitmap.add(r);
-      const waiters = this.recordWaiters.get(r);
-      if (waiters) {
-        this.recordWaiters.delete(r);
-        this.cleanWaiters.push(...waiters);
-      }
-    }
-    if (sent < records.length) this.counter.setNext(records[sent]!.sequence);
     for (const d of this.disks) {
       d.bitmap.clearAll();
       d.bitmap.persist(true);

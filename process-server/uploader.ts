@@ -6,11 +6,11 @@ import type { Machine } from "./machine.js";
 import type { ProcessServerMetrics } from "./metrics.js";
 import { withStorageRetry } from "./storage-retry.js";
 import { Wake } from "./wake.js";
-import type { WriteCache } from "./write-cache.js";
+import type { DiskCache } from "./cache/index.js";
 
 export interface UploaderOptions {
   machine: Machine;
-  cache: WriteCache;
+  cache: DiskCache;
   store: BlobStore;
   maxBytes: number;
   maxDelayMs: number;

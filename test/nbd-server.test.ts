@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { NBD, NbdClient, NbdCommandError, NbdHandshake, NbdOptionError, type NbdTarget } from "../common/nbd-client/index.js";
+import { NBD, NbdClient, type NbdCommandError, NbdHandshake, NbdOptionError, type NbdTarget } from "../common/nbd-client/index.js";
 import { FileExport, type NbdExport, NbdExportError, NbdServer } from "../mobility-agent/nbd/index.js";
 
 const MiB = 1024 * 1024;

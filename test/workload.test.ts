@@ -75,7 +75,7 @@ describe("workload generator", () => {
     const size = 64 * MiB;
     const seq = new RecordingTarget(size);
     await runWorkload(seq, { profile: "sequential", blockSize: 64 * KiB, maxWrites: 50 });
-    seq.writes.forEach((w, i) => assert.equal(w.offset, i * 64 * KiB));
+    assert.deepEqual(seq.writes.map((w) => w.offset), seq.writes.map((_, i) => i * 64 * KiB));
 
     const rnd = new RecordingTarget(size);
     await runWorkload(rnd, { profile: "random", maxWrites: 2000 });
@@ -98,7 +98,7 @@ describe("workload generator", () => {
     // Flushes after writes 4, 8, 12, 16; the one due after write 20 is the final flush.
     assert.equal(log.flushes, 5);
     assert.equal(r.flushes, 5);
-    log.writes.forEach((w, i) => assert.equal(w.offset, i * 4 * KiB));
+    assert.deepEqual(log.writes.map((w) => w.offset), log.writes.map((_, i) => i * 4 * KiB));
   });
 
   test("without limits it makes one pass over the disk", async () => {

@@ -129,7 +129,7 @@ export class NbdHandshake {
     data.writeUInt32BE(name.length, 0);
     name.copy(data, 4);
     data.writeUInt16BE(requests.length, 4 + name.length);
-    requests.forEach((r, i) => data.writeUInt16BE(r, 6 + name.length + 2 * i));
+    for (const [i, r] of requests.entries()) data.writeUInt16BE(r, 6 + name.length + 2 * i);
     this.sendOption(option, data);
     const info: NbdExportInfo = { size: -1, transmissionFlags: 0 };
     for (;;) {

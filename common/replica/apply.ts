@@ -1,4 +1,4 @@
-import type { WriteRecord } from "../../proto/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 
@@ -86,7 +86,7 @@ export async function applyRecords(
   }
   // Validate everything before touching the target, so a bad record leaves the replica as it was.
   for (const r of records) {
-    if (r.diskIndex !== diskIndex) continue;
+    if (r.diskIndex !== diskIndex || r.kind === WriteKind.WRITE_KIND_TAG) continue;
     const { start, end } = recordRange(r);
     if (end > diskSize) {
       throw new RangeError(

@@ -1,0 +1,12 @@
+import { loadConfig } from "../common/config/index.js";
+import { onShutdown } from "../common/shutdown/index.js";
+import { MasterTarget } from "./master-target.js";
+import { masterTargetOptions } from "./options.js";
+
+/** `srlab master-target --config FILE`: runs the daemon until SIGTERM/SIGINT. */
+export async function runMasterTarget(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
+  const options = loadConfig(masterTargetOptions, { file: configFile, flags, env: process.env });
+  const target = new MasterTarget(options);
+  onShutdown(() => target.stop(), { logger: target.logger });
+  await target.start();
+}

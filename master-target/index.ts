@@ -1,0 +1,3 @@
+export { runMasterTarget } from "./daemon.js";
+export { MasterTarget } from "./master-target.js";
+export { type MasterTargetOptions, type MasterTargetOptionsInput, masterTargetOptions } from "./options.js";

@@ -1,0 +1,120 @@
+import type * as grpc from "@grpc/grpc-js";
+import { ErrorCode, SrlabError, toGrpcError, toSrlabError } from "../common/errors/index.js";
+import { serverStream, unary } from "../common/grpc/index.js";
+import type { Logger } from "../common/logger.js";
+import type { ApplyWritesRequest, ApplyWritesResponse, MasterTargetServiceServer } from "../proto/index.js";
+import { blockChecksums } from "./block-checksums.js";
+import { authorize } from "./caller.js";
+import type { MachineTarget } from "./machine-target.js";
+import type { MasterTargetMetrics } from "./metrics.js";
+import type { TargetRegistry } from "./target-registry.js";
+
+/** Largest checksum block: bigger blocks would hold that much memory per call. */
+const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
+
+export interface ServiceContext {
+  targets: TargetRegistry;
+  /** The deployment's credential key, once registered. */
+  credentialKey: () => Buffer | undefined;
+  metrics: MasterTargetMetrics;
+  logger: Logger;
+  defaultBlockBytes: number;
+}
+
+export function masterTargetService(ctx: ServiceContext): MasterTargetServiceServer {
+  const { targets, metrics, logger } = ctx;
+  const auth = (call: { metadata: grpc.Metadata }) => authorize(call.metadata, ctx.credentialKey());
+
+  return {
+    prepareTarget: unary(logger, async (request, call) => {
+      const subject = auth(call);
+      const target = await targets.prepare(request);
+      metrics.appliedSequence.set({ machine: target.machineId }, target.appliedSequence);
+      logger.info("PrepareTarget", { by: subject, machineId: target.machineId, appliedSequence: target.appliedSequence });
+      return { disks: target.disks };
+    }),
+
+    getBlockChecksums: serverStream(logger, async (request, call) => {
+      auth(call);
+      const target = targets.require(request.machineId);
+      const disk = target.disk(request.diskIndex);
+      if (!disk) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${request.machineId} has no target disk ${request.diskIndex}`);
+      const blockSize = request.blockSize || ctx.defaultBlockBytes;
+      if (blockSize > MAX_BLOCK_BYTES) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size ${blockSize} is larger than the ${MAX_BLOCK_BYTES}-byte maximum`);
+      }
+      const totalBlocks = Math.ceil(disk.sizeBytes / blockSize);
+      let sent = false;
+      for await (const checksums of blockChecksums(disk.imagePath, disk.sizeBytes, blockSize)) {
+        if (call.cancelled) return;
+        if (!call.write({ checksums, totalBlocks })) await drained(call);
+        sent = true;
+      }
+      if (!sent) call.write({ checksums: [], totalBlocks });
+    }),
+
+    applyWrites: (call) => {
+      runApplyWrites(call).then(
+        () => call.end(),
+        (err: unknown) => {
+          const status = toGrpcError(err);
+          logger.debug("ApplyWrites stream failed", { code: status.code, error: status.details });
+          call.destroy(Object.assign(new Error(status.details), status));
+        },
+      );
+    },
+
+    getTargetStatus: unary(logger, async (request, call) => {
+      auth(call);
+      const target = targets.require(request.machineId);
+      return { appliedSequence: target.appliedSequence, disks: target.disks };
+    }),
+  };
+
+  async function runApplyWrites(call: grpc.ServerDuplexStream<ApplyWritesRequest, ApplyWritesResponse>): Promise<void> {
+    auth(call);
+    let target: MachineTarget | undefined;
+    try {
+      for await (const request of call as AsyncIterable<ApplyWritesRequest>) {
+        const message = request.message;
+        if (message?.$case === "open") {
+          if (target) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the stream is already open; send open only once");
+          target = targets.require(message.value.machineId);
+          // The first answer tells the sender where to resume.
+          call.write({ durableSequence: target.appliedSequence });
+          continue;
+        }
+        if (message?.$case !== "batch") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "every ApplyWrites message needs open or batch");
+        if (!target) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "send open{machine_id} before the first batch");
+        const machine = target.machineId;
+        let outcome: Awaited<ReturnType<MachineTarget["apply"]>>;
+        try {
+          outcome = await target.apply(message.value.records);
+        } catch (err) {
+          metrics.rejectedBatches.inc({ machine, code: toSrlabError(err).code });
+          throw err;
+        }
+        metrics.appliedRecords.inc({ machine }, outcome.records);
+        metrics.appliedBytes.inc({ machine }, outcome.bytes);
+        metrics.appliedSequence.set({ machine }, outcome.durableSequence);
+        call.write({ durableSequence: outcome.durableSequence });
+      }
+    } catch (err) {
+      // A sender that went away ends the stream; nothing to report to it.
+      if (call.cancelled) return;
+      throw err;
+    }
+  }
+}
+
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      call.off("drain", done);
+      call.off("close", done);
+      resolve();
+    };
+    call.once("drain", done);
+    call.once("close", done);
+  });
+}

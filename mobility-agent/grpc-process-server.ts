@@ -1,0 +1,82 @@
+import type * as grpc from "@grpc/grpc-js";
+import { bearerMetadata, type ClientTls, channelCredentials, channelOptions } from "../common/grpc/index.js";
+import { ProcessServiceClient, type ReplicateRequest, type ReplicateResponse } from "../proto/index.js";
+import type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-server-port.js";
+
+/** The process server over gRPC (TLS with the lab CA, the agent's credential as bearer metadata). */
+export class GrpcProcessServer implements ProcessServerPort {
+  private readonly client: ProcessServiceClient;
+
+  constructor(
+    readonly address: string,
+    tls: ClientTls | undefined,
+    private readonly credential: string,
+  ) {
+    this.client = new ProcessServiceClient(address, channelCredentials(tls), channelOptions());
+  }
+
+  replicate(): ReplicateCall {
+    const stream = this.client.replicate(bearerMetadata(this.credential));
+    let failure: Error | undefined;
+    stream.on("error", (err: Error) => {
+      failure ??= err;
+    });
+    return {
+      send: (request: ReplicateRequest) => writeWithBackpressure(stream, request, () => failure),
+      responses: responsesOf(stream, () => failure),
+      cancel: () => stream.cancel(),
+    };
+  }
+
+  async *blockChecksums(machineId: string, diskIndex: number, blockSize: number, signal?: AbortSignal): AsyncIterable<ChecksumChunk> {
+    const call = this.client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(this.credential));
+    const onAbort = () => call.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      for await (const chunk of call) {
+        yield { checksums: chunk.checksums, totalBlocks: chunk.totalBlocks };
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      call.cancel();
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+function writeWithBackpressure(
+  stream: grpc.ClientDuplexStream<ReplicateRequest, ReplicateResponse>,
+  request: ReplicateRequest,
+  failed: () => Error | undefined,
+): Promise<void> {
+  const early = failed();
+  if (early) return Promise.reject(early);
+  if (stream.write(request)) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      stream.off("drain", onDrain);
+      stream.off("error", onError);
+      stream.off("close", onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onDrain = () => done();
+    const onError = (err: Error) => done(err);
+    const onClose = () => done(failed() ?? new Error("replication stream closed"));
+    stream.on("drain", onDrain);
+    stream.on("error", onError);
+    stream.on("close", onClose);
+  });
+}
+
+async function* responsesOf(
+  stream: grpc.ClientDuplexStream<ReplicateRequest, ReplicateResponse>,
+  failed: () => Error | undefined,
+): AsyncIterable<ReplicateResponse> {
+  for await (const message of stream) yield message as ReplicateResponse;
+  const err = failed();
+  if (err) throw err;
+}

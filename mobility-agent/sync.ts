@@ -1,0 +1,148 @@
+import { createHash } from "node:crypto";
+import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { ErrorCode, retryWithBackoff, toSrlabError } from "../common/errors/index.js";
+import type { Logger } from "../common/logger.js";
+import type { BlockChecksum, WriteRecord } from "../proto/index.js";
+import { type Capture, isZero } from "./capture.js";
+import type { ProcessServerPort } from "./process-server-port.js";
+
+export type SyncMode = "initial" | "resync";
+
+export interface SyncRequest {
+  mode: SyncMode;
+  blockSize: number;
+}
+
+export interface SyncProgress {
+  progressPercent: number;
+  bytesSent: number;
+}
+
+export interface SyncDeps {
+  capture: Capture;
+  port: ProcessServerPort;
+  machineId: string;
+  timeUnitMs: number;
+  logger: Logger;
+  onProgress?: (p: SyncProgress) => void;
+  signal?: AbortSignal;
+}
+
+export interface SyncResult {
+  mode: SyncMode;
+  /** Every block the sync sent is durable at the process server at or below this sequence. */
+  endSequence: number;
+  blocksCompared: number;
+  /** Blocks queued: DATA for differing content, ZERO where the source is zero and the replica not. */
+  blocksSent: number;
+  zeroBlocksSent: number;
+  /** Payload bytes of the blocks sent (ZERO records carry none). */
+  bytesSent: number;
+}
+
+const DEFAULT_BLOCK = 1024 * 1024;
+const PROGRESS_EVERY_MS = 500;
+/** Hand the event loop back (NBD clients, the stream) at least this often while comparing. */
+const YIELD_EVERY_MS = 20;
+
+/**
+ * Initial replication and resync: compare each fixed block of every disk with the replica's
+ * checksum and queue the ones that differ as writes with fresh sequence numbers. Reading a block and
+ * queueing it happen in one turn, so a concurrent write to that block simply gets a later number.
+ */
+export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<SyncResult> {
+  const { capture, signal } = deps;
+  const blockSize = request.blockSize > 0 ? request.blockSize : DEFAULT_BLOCK;
+  const totalBytes = capture.disks.reduce((sum, d) => sum + d.image.size, 0);
+  const result: SyncResult = { mode: request.mode, endSequence: 0, blocksCompared: 0, blocksSent: 0, zeroBlocksSent: 0, bytesSent: 0 };
+  let doneBytes = 0;
+  let lastProgress = 0;
+  let lastYield = Date.now();
+  let last: WriteRecord | undefined;
+  const report = (force: boolean) => {
+    const now = Date.now();
+    if (!force && now - lastProgress < PROGRESS_EVERY_MS) return;
+    lastProgress = now;
+    deps.onProgress?.({ progressPercent: totalBytes ? Math.min(100, (doneBytes * 100) / totalBytes) : 100, bytesSent: result.bytesSent });
+  };
+
+  capture.resetForSync();
+  for (const disk of capture.disks) {
+    const blocks = Math.ceil(disk.image.size / blockSize);
+    let cursor = 0;
+    const handle = async (index: number, replicaSum: Buffer | undefined) => {
+      const offset = index * blockSize;
+      const length = Math.min(blockSize, disk.image.size - offset);
+      await capture.waitForRoom(length, signal);
+      signal?.throwIfAborted();
+      if (Date.now() - lastYield >= YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYield = Date.now();
+      }
+      // From here to recordBlock nothing awaits: the block is read and sequenced in one turn.
+      const data = disk.image.read(offset, length);
+      result.blocksCompared++;
+      doneBytes += length;
+      const replicaZero = !replicaSum || replicaSum.length === 0 || replicaSum.equals(zeroDigest(length));
+      if (isZero(data)) {
+        if (!replicaZero) {
+          last = capture.recordBlock(disk.index, offset, data, true) ?? last;
+          result.blocksSent++;
+          result.zeroBlocksSent++;
+        }
+      } else if (replicaZero || !sha256(data).equals(replicaSum)) {
+        last = capture.recordBlock(disk.index, offset, data, false) ?? last;
+        result.blocksSent++;
+        result.bytesSent += length;
+      }
+      report(false);
+    };
+
+    const checksums = async () => {
+      try {
+        for await (const chunk of deps.port.blockChecksums(deps.machineId, disk.index, blockSize, signal)) {
+          for (const c of chunk.checksums) await visit(c);
+        }
+      } catch (err) {
+        // No replica yet is an empty replica for an initial copy.
+        if (request.mode !== "initial" || toSrlabError(err).code !== ErrorCode.NOT_FOUND) throw err;
+      }
+    };
+    const visit = async (c: BlockChecksum) => {
+      const index = c.blockIndex;
+      if (index < cursor) return; // already handled before a retried checksum stream broke
+      if (index >= blocks) return;
+      // Blocks the server did not list are unallocated (zero) on the replica.
+      while (cursor < index) await handle(cursor++, undefined);
+      await handle(cursor++, Buffer.from(c.sha256));
+    };
+
+    await retryWithBackoff(checksums, { timeUnitMs: deps.timeUnitMs, signal, logger: deps.logger, operation: "block checksums" });
+    while (cursor < blocks) await handle(cursor++, undefined);
+  }
+  report(true);
+
+  if (last) await capture.whenDurable(last, signal);
+  signal?.throwIfAborted();
+  result.endSequence = capture.ackedSequence;
+  capture.syncCompleted();
+  deps.logger.info("sync finished", { ...result });
+  report(true);
+  return result;
+}
+
+function sha256(data: Buffer): Buffer {
+  return createHash("sha256").update(data).digest();
+}
+
+const zeroDigests = new Map<number, Buffer>();
+
+/** A replica may report an all-zero block by its hash rather than an empty checksum. */
+function zeroDigest(length: number): Buffer {
+  let d = zeroDigests.get(length);
+  if (!d) {
+    d = sha256(Buffer.alloc(length));
+    zeroDigests.set(length, d);
+  }
+  return d;
+}

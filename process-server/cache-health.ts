@@ -1,0 +1,45 @@
+import { statfs } from "node:fs/promises";
+import { Health, type HealthIssue } from "../proto/index.js";
+
+export interface CacheHealthInput {
+  dir: string;
+  usedBytes: number;
+  /** When set, free space is measured against this instead of the cache volume. */
+  capacityBytes?: number;
+  warningFreePercent: number;
+  criticalFreePercent: number;
+  aboveHighWater: boolean;
+}
+
+export interface CacheHealth {
+  health: Health;
+  issues: HealthIssue[];
+  freePercent: number;
+}
+
+/** ASR's process-server cache rule: free space Warning below 30 %, Critical below 25 % (configurable). */
+export async function measureCacheHealth(input: CacheHealthInput): Promise<CacheHealth> {
+  let freePercent: number;
+  if (input.capacityBytes) {
+    freePercent = (100 * Math.max(0, input.capacityBytes - input.usedBytes)) / input.capacityBytes;
+  } else {
+    const fs = await statfs(input.dir);
+    freePercent = fs.blocks > 0 ? (100 * fs.bavail) / fs.blocks : 100;
+  }
+  const issues: HealthIssue[] = [];
+  const shown = freePercent.toFixed(1);
+  if (freePercent < input.criticalFreePercent) {
+    issues.push({ health: Health.HEALTH_CRITICAL, code: "CACHE_FREE_SPACE_LOW", message: `cache free space ${shown} % is below ${input.criticalFreePercent} %` });
+  } else if (freePercent < input.warningFreePercent) {
+    issues.push({ health: Health.HEALTH_WARNING, code: "CACHE_FREE_SPACE_LOW", message: `cache free space ${shown} % is below ${input.warningFreePercent} %` });
+  }
+  if (input.aboveHighWater) {
+    issues.push({
+      health: Health.HEALTH_WARNING,
+      code: "CACHE_HIGH_WATER",
+      message: `cache holds ${input.usedBytes} bytes, above its high-water mark: agents are throttled until uploads catch up`,
+    });
+  }
+  const health = issues.reduce<Health>((h, i) => (i.health > h ? i.health : h), Health.HEALTH_NORMAL);
+  return { health, issues, freePercent };
+}

@@ -1,0 +1,131 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { ComponentRole, SiteLocation } from "../proto/index.js";
+import { CsLink } from "../common/cs-link/index.js";
+import { silentLogger } from "../common/logger.js";
+import { checkHealth, isAlive, LabLayout } from "../cli/lab/index.js";
+import { srlab, srlabJson, srlabOk } from "./support/cli.js";
+import { listServices } from "./support/reflection-client.js";
+
+interface Status {
+  caFile: string;
+  components: Array<{ name: string; role: string; address: string; health: string; lastHeartbeat?: string | null }>;
+  machines: Array<{ name: string; state: string; disks: Array<{ path: string; sizeBytes: number; nbd: string; nbdUnix: string }> }>;
+}
+
+const dir = mkdtempSync(join(tmpdir(), "srlab-up-"));
+
+before(async () => {
+  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"]);
+});
+
+after(async () => {
+  await srlab(["down", "--dir", dir]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("every daemon answers the standard health check over TLS with the lab CA", async () => {
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  const daemons = status.components.filter((c) => c.address);
+  assert.ok(daemons.length >= 6, `expected CS, 2 PS, MT and 2 agents, got ${daemons.map((c) => c.name)}`);
+  for (const c of daemons) {
+    assert.equal(await checkHealth(c.address, status.caFile), "SERVING", `${c.name} at ${c.address}`);
+  }
+  // Without the lab CA the TLS handshake must fail: the daemons do not speak plaintext.
+  await assert.rejects(checkHealth(daemons[0]!.address, undefined));
+});
+
+test("reflection lists the srlab.v1 services next to health", async () => {
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  const byRole = (role: string) => status.components.find((c) => c.role === role)!;
+  const expectations: Array<[string, string]> = [
+    ["configuration-server", "srlab.v1.ConfigurationService"],
+    ["process-server", "srlab.v1.ProcessService"],
+    ["master-target", "srlab.v1.MasterTargetService"],
+  ];
+  for (const [role, service] of expectations) {
+    const services = await listServices(byRole(role).address, status.caFile);
+    assert.ok(services.includes(service), `${role} lists ${services.join(", ")}`);
+    assert.ok(services.includes("grpc.health.v1.Health"), `${role} lists health`);
+  }
+});
+
+test("status --json describes every component and machine", async () => {
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  assert.ok(readFileSync(status.caFile, "utf8").includes("BEGIN CERTIFICATE"));
+  const roles = status.components.map((c) => c.role).sort();
+  assert.deepEqual(roles, [
+    "configuration-server",
+    "master-target",
+    "mobility-agent",
+    "mobility-agent",
+    "process-server",
+    "process-server",
+  ]);
+  for (const c of status.components) {
+    assert.equal(c.health, "normal", `${c.name} health`);
+    if (c.role !== "configuration-server") assert.ok(c.lastHeartbeat, `${c.name} heartbeat`);
+  }
+  assert.deepEqual(status.machines.map((m) => m.name).sort(), ["machine-1", "machine-2"]);
+  for (const m of status.machines) {
+    assert.equal(m.state, "unprotected");
+    assert.equal(m.disks.length, 1);
+    const disk = m.disks[0]!;
+    assert.equal(disk.sizeBytes, 16 * 1024 * 1024);
+    assert.match(disk.nbd, /^nbd:\/\/127\.0\.0\.1:\d+\/.+/);
+    assert.match(disk.nbdUnix, /^nbd\+unix:\/\/\/.+\?socket=.+/);
+    // The image is a sparse file of the configured size.
+    const stat = execFileSync("stat", ["-c", "%s %b", disk.path], { encoding: "utf8" }).trim().split(" ").map(Number);
+    assert.equal(stat[0], 16 * 1024 * 1024);
+    assert.ok(stat[1]! * 512 < 16 * 1024 * 1024, "image is sparse");
+  }
+});
+
+test("a wrong passphrase is refused with a clear message and registers nothing", async () => {
+  const layout = new LabLayout(dir);
+  const manifest = layout.read();
+  const link = new CsLink({
+    address: manifest.configServerAddress,
+    passphrase: "not-the-passphrase",
+    role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
+    name: "intruder",
+    location: SiteLocation.SITE_LOCATION_ON_PREMISES,
+    tls: { caFile: manifest.caFile },
+    logger: silentLogger(),
+  });
+  await assert.rejects(link.register(5_000), (err: { code: number; details: string }) => {
+    assert.equal(err.code, 16, "UNAUTHENTICATED");
+    assert.match(err.details, /wrong deployment passphrase/);
+    return true;
+  });
+  await link.stop();
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  assert.ok(!status.components.some((c) => c.name === "intruder"));
+});
+
+test("a second up on the same directory resumes the same lab", async () => {
+  const before = new LabLayout(dir).read();
+  await srlabOk(["up", "--detach", "--dir", dir]);
+  const again = new LabLayout(dir).read();
+  assert.equal(again.configServerAddress, before.configServerAddress);
+  assert.deepEqual(
+    again.components.map((c) => c.pid),
+    before.components.map((c) => c.pid),
+    "running components are left alone",
+  );
+});
+
+test("down stops every process", async () => {
+  const manifest = new LabLayout(dir).read();
+  const pids = manifest.components.map((c) => c.pid);
+  assert.ok(pids.every((p) => p > 0 && isAlive(p)));
+  await srlabOk(["down", "--dir", dir]);
+  for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} still alive`);
+  const r = await srlab(["status", "--dir", dir]);
+  assert.notEqual(r.code, 0, "status fails once the lab is down");
+  assert.equal(r.stderr.trim().split("\n").length, 1, "one-line reason");
+});

@@ -1,0 +1,48 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const CLI_MAIN = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the srlab CLI as a user would, returning its exit code and output. */
+export function srlab(args: string[], timeoutMs = 180_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [CLI_MAIN, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs srlab and parses --json output, failing loudly with stderr when the command failed. */
+export async function srlabJson<T>(args: string[], timeoutMs?: number): Promise<T> {
+  const r = await srlab([...args, "--json"], timeoutMs);
+  if (r.code !== 0) throw new Error(`srlab ${args.join(" ")} failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+export async function srlabOk(args: string[], timeoutMs?: number): Promise<CliResult> {
+  const r = await srlab(args, timeoutMs);
+  if (r.code !== 0) throw new Error(`srlab ${args.join(" ")} failed (${r.code}): ${r.stderr}\n${r.stdout}`);
+  return r;
+}
+
+export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
