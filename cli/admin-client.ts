@@ -16,7 +16,7 @@ export class AdminClient {
     this.client = new ConfigurationServiceClient(
       this.manifest.configServerAddress,
       channelCredentials({ caFile: this.manifest.caFile }),
-      channelOptions(),
+      channelOptions(this.manifest.configServerAddress),
     );
   }
 

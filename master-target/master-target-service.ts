@@ -59,7 +59,8 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
         (err: unknown) => {
           const status = toGrpcError(err);
           logger.debug("ApplyWrites stream failed", { code: status.code, error: status.details });
-          call.destroy(Object.assign(new Error(status.details), status));
+          // On a duplex call, 'error' is what makes grpc-js send this status; destroy() would only cancel.
+          call.emit("error", Object.assign(new Error(status.details), status));
         },
       );
     },
@@ -75,7 +76,8 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
     auth(call);
     let target: MachineTarget | undefined;
     try {
-      for await (const request of call as AsyncIterable<ApplyWritesRequest>) {
+      // Keep the call alive when the loop ends early: the status still has to be sent on it.
+      for await (const request of call.iterator({ destroyOnReturn: false }) as AsyncIterable<ApplyWritesRequest>) {
         const message = request.message;
         if (message?.$case === "open") {
           if (target) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the stream is already open; send open only once");

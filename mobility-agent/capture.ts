@@ -24,6 +24,7 @@ const RESYNC_PENDING_SHARE = 0.5;
 export interface CaptureEvents {
   mode: [mode: CaptureMode, reason: string];
   "resync-required": [reason: string];
+  "resync-cleared": [];
 }
 
 /**
@@ -113,7 +114,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const record = zero
       ? this.push(WriteKind.WRITE_KIND_ZERO, diskIndex, offset, data.length, EMPTY)
       : this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, data);
-    this.afterCapture();
+    // Sync and drain pace themselves with waitForRoom; only live writes can overrun the budget.
+    this.afterCapture(false);
     return record;
   }
 
@@ -148,11 +150,12 @@ export class Capture extends EventEmitter<CaptureEvents> {
     return record;
   }
 
-  private afterCapture(): void {
-    if (this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
+  private afterCapture(checkBudget = true): void {
+    if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
       this.enterBitmapMode("memory budget exceeded");
     }
-    if (!this.resyncRequired && this.pendingBytes > this.totalDiskBytes * RESYNC_PENDING_SHARE) {
+    // ASR's rule is about failing delta replication: a slow but open stream is not a reason.
+    if (!this.resyncRequired && !this.streamOpen && this.pendingBytes > this.totalDiskBytes * RESYNC_PENDING_SHARE) {
       this.requireResync("pending changes exceed 50% of disk size");
     }
   }
@@ -248,8 +251,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   private setMode(mode: CaptureMode, reason: string): void {
     this.mode = mode;
-    const log = mode === CaptureMode.CAPTURE_MODE_BITMAP ? this.settings.logger.warn : this.settings.logger.info;
-    log.call(this.settings.logger, "capture mode changed", { mode: CaptureMode[mode], reason });
+    const level = mode === CaptureMode.CAPTURE_MODE_BITMAP ? "warn" : "info";
+    this.settings.logger.log(level, "capture mode changed", { mode: CaptureMode[mode], reason });
     this.emit("mode", mode, reason);
     this.changed.notify();
   }
@@ -373,8 +376,10 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   /** A completed sync made the replica whole again. */
   syncCompleted(): void {
+    const wasRequired = this.resyncRequired;
     this.resyncRequired = false;
     this.resyncReason = "";
+    if (wasRequired) this.emit("resync-cleared");
     this.resolveClean();
   }
 

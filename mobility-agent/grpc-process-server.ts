@@ -12,7 +12,7 @@ export class GrpcProcessServer implements ProcessServerPort {
     tls: ClientTls | undefined,
     private readonly credential: string,
   ) {
-    this.client = new ProcessServiceClient(address, channelCredentials(tls), channelOptions());
+    this.client = new ProcessServiceClient(address, channelCredentials(tls), channelOptions(address));
   }
 
   replicate(): ReplicateCall {

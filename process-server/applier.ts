@@ -162,22 +162,24 @@ export class Applier {
     const target = machine.uploaded.value;
     const listing = await this.retry("listing of log segments", () => store.listObjects(logPrefix(machine.id)));
     const segments = listing
-      .map((info) => ({ info, parsed: parseSegmentObjectName(info.name) }))
-      .filter((s) => s.parsed && s.parsed.machineId === machine.id && s.parsed.lastSequence > machine.processed.value)
-      .sort((a, b) => a.parsed!.firstSequence - b.parsed!.firstSequence || b.parsed!.lastSequence - a.parsed!.lastSequence);
-    for (const { info, parsed } of segments) {
+      .flatMap((info) => {
+        const parsed = parseSegmentObjectName(info.name);
+        return parsed && parsed.machineId === machine.id && parsed.lastSequence > machine.processed.value ? [{ name: info.name, ...parsed }] : [];
+      })
+      .sort((a, b) => a.firstSequence - b.firstSequence || b.lastSequence - a.lastSequence);
+    for (const seg of segments) {
       if (this.abort.signal.aborted || machine.processed.value >= target) return;
-      if (parsed!.lastSequence <= machine.processed.value) continue;
-      if (parsed!.firstSequence > machine.processed.value + 1) break;
-      const buf = await this.retry(`download of ${info.name}`, () => store.getObject(info.name));
-      const { records } = await decodeSegment(buf, this.o.segmentKeys, { machineId: machine.id, firstSequence: parsed!.firstSequence });
+      if (seg.lastSequence <= machine.processed.value) continue;
+      if (seg.firstSequence > machine.processed.value + 1) break;
+      const buf = await this.retry(`download of ${seg.name}`, () => store.getObject(seg.name));
+      const { records } = await decodeSegment(buf, this.o.segmentKeys, { machineId: machine.id, firstSequence: seg.firstSequence });
       const fresh = records.filter((r) => r.sequence > machine.processed.value && r.sequence <= target);
       if (fresh.length) await this.applyRun(fresh);
     }
     if (machine.processed.value < target) {
       // The log has a hole: what follows cannot be applied on top of a replica missing writes.
       const from = machine.processed.value + 1;
-      const next = segments.find((s) => s.parsed!.firstSequence > from)?.parsed!.firstSequence ?? target + 1;
+      const next = segments.find((s) => s.firstSequence > from)?.firstSequence ?? target + 1;
       machine.resyncReason = `log segments for sequences ${from}..${next - 1} are missing from storage`;
       logger.error("log has a hole; skipping it, the machine needs a resync", { machineId: machine.id, from, to: next - 1 });
       machine.processed.advance(next - 1);

@@ -40,6 +40,6 @@ export async function measureCacheHealth(input: CacheHealthInput): Promise<Cache
       message: `cache holds ${input.usedBytes} bytes, above its high-water mark: agents are throttled until uploads catch up`,
     });
   }
-  const health = issues.reduce<Health>((h, i) => (i.health > h ? i.health : h), Health.HEALTH_NORMAL);
+  const health = issues.reduce<Health>((h, i) => Math.max(h, i.health), Health.HEALTH_NORMAL);
   return { health, issues, freePercent };
 }

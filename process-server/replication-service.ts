@@ -105,12 +105,8 @@ class ReplicateSession {
       code: status.code,
       error: status.details,
     });
-    if (this.machine) {
-      const code = toSrlabError(err).code;
-      this.service.host.metrics.rejectedBatches.inc({ machine: this.machine.id, code });
-      // The CS hears about it in the next heartbeat; the agent's next good batch clears it.
-      if (code === ErrorCode.BROKEN_CHAIN) this.machine.resyncReason = status.details;
-    }
+    // A sequence gap is the agent's to report (it resyncs); only the metric counts it here.
+    if (this.machine) this.service.host.metrics.rejectedBatches.inc({ machine: this.machine.id, code: toSrlabError(err).code });
     this.cleanup();
     this.call.emit("error", status);
   }
@@ -161,6 +157,8 @@ class ReplicateSession {
       const machine = await host.openMachine(m.value);
       if (this.finished) return;
       this.machine = machine;
+      // A resync rewrites whatever the process server lost, so its own resync reason is settled.
+      if (m.value.resync) machine.resyncReason = undefined;
       this.service.claim(machine.id, this);
       this.write({
         message: { $case: "opened", value: { durableSequence: host.cache.lastSequence(machine.id), processServerId: host.componentId() } },
@@ -184,7 +182,6 @@ class ReplicateSession {
     if (fresh.length > 0) {
       const bytes = fresh.reduce((n, r) => n + recordBytes(r), 0);
       host.appended(machine, fresh, bytes);
-      machine.resyncReason = undefined;
     }
     if (this.finished) return;
     this.throttle(host.cache.isAboveHighWater());

@@ -56,6 +56,11 @@ export class Uploader {
     await this.loop;
   }
 
+  /** Cached bytes not yet uploaded, as counted since this process started. */
+  get pendingBytesEstimate(): number {
+    return this.pendingBytes;
+  }
+
   /** New records are durable in the cache. */
   noteAppended(bytes: number): void {
     this.pendingBytes += bytes;

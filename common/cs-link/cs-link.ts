@@ -51,7 +51,7 @@ export class CsLink extends EventEmitter {
 
   constructor(private readonly options: CsLinkOptions) {
     super();
-    this.client = new ConfigurationServiceClient(options.address, channelCredentials(options.tls), channelOptions());
+    this.client = new ConfigurationServiceClient(options.address, channelCredentials(options.tls), channelOptions(options.address));
   }
 
   get credential(): string {

@@ -17,9 +17,14 @@ export function channelCredentials(tls: ClientTls | TlsFiles | undefined): grpc.
   return grpc.credentials.createSsl(readFileSync(tls.caFile), key, cert);
 }
 
-/** Keepalive and reconnect backoff shared by every srlab client. */
-export function channelOptions(maxMessageBytes = 64 * 1024 * 1024): grpc.ChannelOptions {
+/**
+ * Keepalive and reconnect backoff shared by every srlab client. For a loopback IP target the TLS
+ * server name becomes "localhost" (on every lab certificate): SNI may not carry an IP address.
+ */
+export function channelOptions(address?: string, maxMessageBytes = 64 * 1024 * 1024): grpc.ChannelOptions {
+  const loopback = address !== undefined && /^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(address);
   return {
+    ...(loopback ? { "grpc.ssl_target_name_override": "localhost" } : {}),
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
     "grpc.keepalive_permit_without_calls": 1,

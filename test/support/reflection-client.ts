@@ -8,7 +8,7 @@ const reflectionDir = join(dirname(createRequire(import.meta.url).resolve("@grpc
 
 /** Lists services through grpc.reflection.v1 as a stock tool (grpcurl list) would. */
 export async function listServices(address: string, caFile: string): Promise<string[]> {
-  const def = protoLoader.loadSync(join(reflectionDir, "grpc/reflection/v1/reflection.proto"), { includeDirs: [reflectionDir] });
+  const def = protoLoader.loadSync(join(reflectionDir, "grpc/reflection/v1/reflection.proto"), { includeDirs: [reflectionDir], keepCase: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     grpc: { reflection: { v1: { ServerReflection: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
   };

@@ -1,0 +1,174 @@
+import type { Logger } from "../common/logger.js";
+import {
+  type InsertTagCommand,
+  JobState,
+  type MachineAssignment,
+  type StartSyncCommand,
+  type StopWritesCommand,
+  type UpdateJobRequest,
+  type WatchCommandsResponse,
+  type WorkloadCommand,
+} from "../proto/index.js";
+import type { Capture } from "./capture.js";
+import type { CapturingExport } from "./capturing-export.js";
+import { runHook } from "./hooks.js";
+import type { ReplicationClient } from "./replication-client.js";
+import { runSync, type SyncResult } from "./sync.js";
+import { runWorkload, WORKLOAD_PROFILES, type WorkloadProfile, type WorkloadResult, type WorkloadSpec } from "./workload/index.js";
+
+export interface CommandContext {
+  capture: Capture;
+  replication: ReplicationClient;
+  exports: readonly CapturingExport[];
+  hooks: { preFreeze?: string; postThaw?: string; timeoutMs: number };
+  machineId: () => string;
+  /** Applies an assignment (persist, arm capture, point replication at the process server). */
+  assign: (assignment: MachineAssignment) => Promise<object>;
+  updateJob: (update: Partial<UpdateJobRequest> & { jobId: string }) => Promise<void>;
+  timeUnitMs: number;
+  logger: Logger;
+}
+
+const STEP = { initial: "Initial replication", resync: "Resync", workload: "Run workload" } as const;
+const WRITES_STOPPED = "writes stopped for failover";
+
+/** The agent's side of the configuration server's commands; each returns its result_json object. */
+export class AgentCommands {
+  private sync?: AbortController;
+  private readonly workloads = new Set<AbortController>();
+
+  constructor(private readonly ctx: CommandContext) {}
+
+  handle = async (command: WatchCommandsResponse): Promise<object | undefined> => {
+    const c = command.command;
+    switch (c?.$case) {
+      case "assignment":
+        return this.ctx.assign(c.value);
+      case "startSync":
+        return this.startSync(command.jobId, c.value);
+      case "insertTag":
+        return this.insertTag(c.value);
+      case "workload":
+        return this.workload(command.jobId, c.value);
+      case "stopWrites":
+        return this.stopWrites(c.value);
+      case "resumeWrites":
+        this.ctx.capture.unblockWrites();
+        return { resumed: true };
+      default:
+        throw new Error(`the mobility agent does not handle ${(c as { $case?: string } | undefined)?.$case ?? "an empty"} command`);
+    }
+  };
+
+  /** Cancels running syncs and workloads (agent stop). */
+  cancelAll(): void {
+    this.sync?.abort(new Error("agent stopping"));
+    for (const w of this.workloads) w.abort();
+  }
+
+  async startSync(jobId: string, cmd: Pick<StartSyncCommand, "mode" | "blockSize">): Promise<SyncResult> {
+    const { capture, replication } = this.ctx;
+    if (cmd.mode !== "initial" && cmd.mode !== "resync") throw new Error(`unknown sync mode "${cmd.mode}" (initial or resync)`);
+    if (!capture.armed) throw new Error("machine is not protected: no assignment received yet");
+    const port = replication.processServer;
+    if (!port) throw new Error("no process server assigned to this machine");
+    // One compare at a time: a new request (resync after a failed initial copy) supersedes the old.
+    this.sync?.abort(new Error(`superseded by a new ${cmd.mode} request`));
+    const abort = new AbortController();
+    this.sync = abort;
+    // A halted stream (sequence gap, lost writes) restarts; a resync also tells the server so.
+    if (cmd.mode === "resync" || replication.state === "halted" || replication.state === "idle") {
+      await replication.restart({ resync: cmd.mode === "resync" });
+    }
+    const stepName = STEP[cmd.mode];
+    try {
+      const result = await runSync(
+        {
+          capture,
+          port,
+          machineId: this.ctx.machineId(),
+          timeUnitMs: this.ctx.timeUnitMs,
+          logger: this.ctx.logger,
+          signal: abort.signal,
+          onProgress: (p) =>
+            void this.ctx.updateJob({ jobId, stepName, stepState: JobState.JOB_STATE_IN_PROGRESS, progressPercent: p.progressPercent, bytesSent: p.bytesSent }),
+        },
+        { mode: cmd.mode, blockSize: cmd.blockSize },
+      );
+      replication.syncFinished();
+      return result;
+    } finally {
+      if (this.sync === abort) this.sync = undefined;
+    }
+  }
+
+  async insertTag(cmd: Pick<InsertTagCommand, "tagName" | "consistencyGroup">): Promise<{ sequence: number; tagName: string }> {
+    const { hooks, capture, logger } = this.ctx;
+    const tagName = cmd.tagName || `app-${Date.now()}`;
+    const env = { SRLAB_TAG_NAME: tagName, SRLAB_MACHINE_ID: this.ctx.machineId() };
+    if (hooks.preFreeze) await runHook("preFreeze", hooks.preFreeze, hooks.timeoutMs, env);
+    try {
+      const record = capture.recordTag(tagName, cmd.consistencyGroup);
+      logger.info("app-consistent tag inserted", { tagName, sequence: record.sequence });
+      return { sequence: record.sequence, tagName };
+    } finally {
+      // The application is thawed whether or not the tag made it.
+      if (hooks.postThaw) {
+        await runHook("postThaw", hooks.postThaw, hooks.timeoutMs, env).catch((err: unknown) =>
+          logger.error("postThaw hook failed", { error: (err as Error).message }),
+        );
+      }
+    }
+  }
+
+  async workload(jobId: string, cmd: WorkloadCommand): Promise<WorkloadResult> {
+    const target = this.ctx.exports[cmd.diskIndex];
+    if (!target) throw new Error(`no disk ${cmd.diskIndex} (the machine has ${this.ctx.exports.length})`);
+    const reason = this.ctx.capture.writesBlockedReason;
+    if (reason) throw new Error(`cannot run a workload: ${reason}`);
+    const profile = (cmd.profile || "random") as WorkloadProfile;
+    if (!WORKLOAD_PROFILES.includes(profile)) throw new Error(`unknown workload profile "${cmd.profile}" (${WORKLOAD_PROFILES.join(", ")})`);
+    const spec: WorkloadSpec = {
+      profile,
+      seed: cmd.seed || undefined,
+      blockSize: cmd.blockSize || undefined,
+      rateBytesPerSec: cmd.rateBytesPerSecond || undefined,
+      iops: cmd.iops || undefined,
+      durationMs: cmd.durationSeconds > 0 ? cmd.durationSeconds * 1000 : undefined,
+    };
+    const abort = new AbortController();
+    this.workloads.add(abort);
+    try {
+      // Through the capturing export: the same image-write-then-capture path as NBD clients.
+      const result = await runWorkload(
+        { size: target.size, write: (offset, data) => target.write(offset, data, false), flush: () => target.flush() },
+        spec,
+        {
+          signal: abort.signal,
+          onProgress: (p) =>
+            void this.ctx.updateJob({
+              jobId,
+              stepName: STEP.workload,
+              stepState: JobState.JOB_STATE_IN_PROGRESS,
+              progressPercent: spec.durationMs ? Math.min(99, (p.seconds * 100000) / spec.durationMs) : 0,
+              bytesSent: p.bytes,
+              message: `${p.writes} writes, ${Math.round(p.bytesPerSec)} B/s`,
+            }),
+        },
+      );
+      return result;
+    } finally {
+      this.workloads.delete(abort);
+    }
+  }
+
+  async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<{ lastSequence: number; drained: boolean }> {
+    const { capture } = this.ctx;
+    // Workloads stop issuing first, so none of their writes hits the block and fails the job.
+    for (const w of this.workloads) w.abort();
+    capture.blockWrites(WRITES_STOPPED);
+    for (const e of this.ctx.exports) e.flush();
+    if (cmd.drain) await capture.whenAllDurable();
+    return { lastSequence: capture.lastSequence, drained: cmd.drain };
+  }
+}

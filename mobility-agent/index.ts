@@ -1,0 +1,14 @@
+export { AgentCommands, type CommandContext } from "./commands.js";
+export { Capture, type CaptureDisk } from "./capture.js";
+export { CapturingExport } from "./capturing-export.js";
+export { runMobilityAgent } from "./daemon.js";
+export { BITMAP_BLOCK_BYTES, DirtyBitmap } from "./dirty-bitmap.js";
+export { DiskImage } from "./disk-image.js";
+export { LocalMachine, type LocalMachineOptions } from "./local-machine.js";
+export { MobilityAgent, type MobilityAgentDeps, type NbdUris } from "./mobility-agent.js";
+export { type MobilityAgentInput, type MobilityAgentOptions, mobilityAgentOptions } from "./options.js";
+export type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-server-port.js";
+export { ReplicationClient, type ReplicationClientOptions, type ReplicationState } from "./replication-client.js";
+export { runSync, type SyncMode, type SyncRequest, type SyncResult } from "./sync.js";
+export { SequenceCounter } from "./sequence-counter.js";
+export { WriteQueue } from "./write-queue.js";

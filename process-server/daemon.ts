@@ -1,0 +1,15 @@
+import { loadConfig } from "../common/config/index.js";
+import { createLogger } from "../common/logger.js";
+import { onShutdown } from "../common/shutdown/index.js";
+import { processServerOptions } from "./options.js";
+import { ProcessServer } from "./process-server.js";
+
+/** `srlab process-server --config FILE`: runs the daemon until SIGTERM/SIGINT. */
+export async function runProcessServer(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
+  const options = loadConfig(processServerOptions, { file: configFile, flags, env: process.env });
+  const logger = createLogger(`process-server/${options.name}`, options.log);
+  const server = new ProcessServer(options, logger);
+  onShutdown(() => server.stop(), { logger, timeoutMs: 15_000 });
+  await server.start();
+  logger.info("process server running", { grpcAddress: server.grpcAddress, metricsUrl: server.metricsUrl, location: options.location });
+}

@@ -1,0 +1,451 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
+import { CsLink } from "../common/cs-link/index.js";
+import { GrpcServer, unaryCall } from "../common/grpc/index.js";
+import { createLogger, type Logger } from "../common/logger.js";
+import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
+import { type BlobStore, createBlobStore } from "../common/storage/index.js";
+import {
+  ComponentRole,
+  Health,
+  type HealthIssue,
+  type MachineReplicationReport,
+  ProcessServiceService,
+  protoRoot,
+  type RecoveryPoint,
+  type RegisterResponse,
+  type ReplicateOpen,
+  type ReplicationStats,
+  serviceProtoFiles,
+  SiteLocation,
+  type WatchCommandsResponse,
+  type WriteRecord,
+} from "../proto/index.js";
+import { pageBlobSizeFor } from "./blob-page-target.js";
+import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
+import { DiskCache } from "./cache/index.js";
+import { Machine, worstHealth } from "./machine.js";
+import { MachinePipeline } from "./machine-pipeline.js";
+import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
+import { ProcessServerMetrics } from "./metrics.js";
+import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
+import { type PointDocument, PointStore, toRecoveryPoint } from "./point-store.js";
+import { processServiceImplementation } from "./process-service.js";
+import { ReplicationService } from "./replication-service.js";
+import { isUsableMachineId, replicaBlobName } from "./storage-layout.js";
+
+const SERVICE_NAME = "srlab.v1.ProcessService";
+
+/** What the process server writes to options.readyFile once it serves. */
+export interface ProcessServerReady {
+  pid: number;
+  grpcAddress: string;
+  metricsUrl: string;
+  componentId: string;
+}
+
+/**
+ * The replication gateway (DESIGN §1, docs/replication-model.md steps 2–6): receives each
+ * machine's write stream into an fsynced disk cache, uploads it as encrypted log segments, applies
+ * it to the replica page blobs and makes recovery points. It registers with the configuration
+ * server, which hands it storage settings and keys, and reports per-machine RPO in heartbeats.
+ */
+export class ProcessServer {
+  readonly options: ProcessServerOptions;
+  private readonly logger: Logger;
+  private readonly metricsRegistry = createRegistry("process-server");
+  private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
+  private readonly pipelines = new Map<string, MachinePipeline>();
+  private readonly machineRegistry: MachineRegistry;
+  private cache?: DiskCache;
+  private blobStore?: BlobStore;
+  private points?: PointStore;
+  private grpcServer?: GrpcServer;
+  private metricsServer?: MetricsServer;
+  private link?: CsLink;
+  private registration?: RegisterResponse;
+  private replication?: ReplicationService;
+  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100 };
+  private cacheTimer?: NodeJS.Timeout;
+  private readonly abort = new AbortController();
+  private started = false;
+  /** Streams are refused until registration, storage and resumed machines are in place. */
+  private accepting = false;
+
+  constructor(options: ProcessServerOptionsInput | ProcessServerOptions, logger?: Logger) {
+    this.options = processServerOptions.parse(options);
+    this.logger = logger ?? createLogger(`process-server/${this.options.name}`, this.options.log);
+    this.machineRegistry = new MachineRegistry(join(this.options.dataDir, "machines"));
+  }
+
+  get grpcAddress(): string {
+    if (!this.grpcServer) throw new Error("process server is not started");
+    return this.grpcServer.address;
+  }
+
+  get metricsUrl(): string {
+    if (!this.metricsServer) throw new Error("process server is not started");
+    return this.metricsServer.url;
+  }
+
+  get componentId(): string {
+    return this.registration?.componentId ?? "";
+  }
+
+  private get cacheDir(): string {
+    return this.options.cache.dir ?? join(this.options.dataDir, "cache");
+  }
+
+  private get retryTimeUnitMs(): number {
+    return this.options.retryTimeUnitMs ?? (this.registration?.timeUnitSeconds ? this.registration.timeUnitSeconds * 1000 : 60_000);
+  }
+
+  async start(): Promise<void> {
+    if (this.started) throw new Error("process server already started");
+    this.started = true;
+    const o = this.options;
+    const tls = o.insecure ? undefined : o.tls;
+    if (!o.insecure && !tls) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "set tls (caFile, certFile, keyFile) or insecure: true");
+    try {
+      await mkdir(o.dataDir, { recursive: true });
+      this.cache = await DiskCache.open(this.cacheDir, { highWaterBytes: o.cache.highWaterBytes, logger: this.logger });
+      this.metricsServer = await startMetricsServer({ host: o.metrics.host, port: o.metrics.port, registry: this.metricsRegistry, logger: this.logger });
+
+      const host = this.serviceHost();
+      this.replication = new ReplicationService(host);
+      this.grpcServer = new GrpcServer({
+        host: o.listen.host,
+        port: o.listen.port,
+        tls,
+        services: [
+          {
+            name: SERVICE_NAME,
+            definition: ProcessServiceService,
+            implementation: processServiceImplementation(host, this.replication),
+          },
+        ],
+        reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+        logger: this.logger,
+      });
+      await this.grpcServer.start();
+
+      this.link = new CsLink({
+        address: o.configServer.address,
+        passphrase: o.configServer.passphrase,
+        role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
+        name: o.name,
+        advertisedAddress: o.advertisedAddress ?? this.dialableAddress(),
+        location: o.location === "azure" ? SiteLocation.SITE_LOCATION_AZURE : SiteLocation.SITE_LOCATION_ON_PREMISES,
+        tls,
+        logger: this.logger,
+        heartbeatIntervalMs: o.heartbeatIntervalMs,
+        report: () => this.report(),
+      });
+      this.registration = await this.link.register();
+      const storage = this.registration.storage;
+      if (!storage?.kind) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no storage settings");
+      if (this.registration.segmentKey.length !== 32 || !this.registration.segmentKeyId) {
+        throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no usable segment key");
+      }
+      this.blobStore = createBlobStore(
+        {
+          kind: storage.kind as "azure" | "directory",
+          connectionString: storage.connectionString || undefined,
+          container: storage.container || undefined,
+          directory: storage.directory || undefined,
+        },
+        this.logger,
+      );
+      const store = this.blobStore;
+      await retryWithBackoff(() => store.init(), {
+        timeUnitMs: this.retryTimeUnitMs,
+        signal: this.abort.signal,
+        logger: this.logger,
+        operation: "storage initialisation",
+      });
+      this.points = new PointStore(store);
+
+      await this.resumeMachines();
+      this.accepting = true;
+      await this.refreshCacheHealth();
+      this.cacheTimer = setInterval(() => void this.refreshCacheHealth(), o.heartbeatIntervalMs);
+      this.cacheTimer.unref();
+      this.link.start((command) => this.handleCommand(command));
+      this.grpcServer.setServing(true);
+      if (o.readyFile) await this.writeReadyFile(o.readyFile);
+      this.logger.info("process server ready", { grpcAddress: this.grpcAddress, componentId: this.componentId, machines: this.pipelines.size });
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.accepting = false;
+    this.abort.abort(new Error("process server stopping"));
+    if (this.cacheTimer) clearInterval(this.cacheTimer);
+    this.grpcServer?.setServing(false);
+    this.replication?.closeAll();
+    await this.grpcServer?.stop(2_000);
+    await this.link?.stop();
+    await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
+    this.pipelines.clear();
+    await this.cache?.close();
+    await this.blobStore?.close();
+    await this.metricsServer?.stop();
+    this.logger.info("process server stopped");
+  }
+
+  /** Restarts the pipeline of every machine known from an earlier run (facts or cache). */
+  private async resumeMachines(): Promise<void> {
+    const cache = this.cache!;
+    const facts = new Map<string, MachineFacts>();
+    for (const f of await this.machineRegistry.loadAll()) facts.set(f.machineId, f);
+    for (const id of cache.machines()) if (!facts.has(id)) facts.set(id, { machineId: id, disks: [], uploadedSequence: 0 });
+    for (const f of facts.values()) {
+      // The cache persists its released position too; it is never ahead of what was uploaded.
+      f.uploadedSequence = Math.max(f.uploadedSequence, cache.releasedSequence(f.machineId));
+      if (cache.lastSequence(f.machineId) < f.uploadedSequence) {
+        // The cache lost its files: continue the stream after what storage holds.
+        await cache.setBaseSequence(f.machineId, f.uploadedSequence);
+      }
+      this.startPipeline(new Machine(f, this.machineRegistry));
+    }
+  }
+
+  private startPipeline(machine: Machine): MachinePipeline {
+    const o = this.options;
+    const reg = this.registration!;
+    const pipeline = new MachinePipeline(machine, {
+      cache: this.cache!,
+      store: this.blobStore!,
+      points: this.points!,
+      segment: o.segment,
+      codec: o.codec,
+      segmentKey: reg.segmentKey,
+      segmentKeyId: reg.segmentKeyId,
+      retryTimeUnitMs: this.retryTimeUnitMs,
+      applyQueueBytes: o.applyQueueBytes,
+      logger: this.logger,
+      metrics: this.metrics,
+      onPoint: (doc) => this.reportPoint(doc),
+    });
+    this.pipelines.set(machine.id, pipeline);
+    pipeline.start();
+    return pipeline;
+  }
+
+  /** Registers a machine (first open) or updates its disks, and makes sure its replica blobs exist. */
+  private async openMachine(open: ReplicateOpen): Promise<Machine> {
+    if (!isUsableMachineId(open.machineId)) {
+      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `machine id "${open.machineId}" is not usable (letters, digits, . _ - only)`);
+    }
+    const seen = new Set<number>();
+    for (const d of open.disks) {
+      if (seen.has(d.index)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk index ${d.index} is declared twice`);
+      seen.add(d.index);
+      if (!Number.isSafeInteger(d.sizeBytes) || d.sizeBytes <= 0) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${d.index} has size ${d.sizeBytes}; it must be positive`);
+      }
+    }
+    const pipeline =
+      this.pipelines.get(open.machineId) ??
+      this.startPipeline(new Machine({ machineId: open.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
+    const machine = pipeline.machine;
+    if (open.disks.length === 0 && machine.diskList().length === 0) {
+      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "open declares no disks");
+    }
+    let changed = machine.diskList().length === 0;
+    for (const d of open.disks) {
+      const known = machine.disk(d.index);
+      if (known) {
+        if (known.sizeBytes !== d.sizeBytes) {
+          throw new SrlabError(
+            ErrorCode.INVALID_REPLICA_STATE,
+            `disk ${d.index} of machine ${machine.id} was ${known.sizeBytes} bytes and is now ${d.sizeBytes}; disable and re-enable protection to resize`,
+          );
+        }
+        continue;
+      }
+      // A disk added after protection only exists in points from its first write on.
+      const added = machine.diskList().length === 0 ? d.addedAtSequence : Math.max(d.addedAtSequence, this.cache!.lastSequence(machine.id) + 1);
+      machine.setDisk({ index: d.index, sizeBytes: d.sizeBytes, addedAtSequence: added });
+      changed = true;
+      await this.createReplicaBlob(machine, d.index, d.sizeBytes);
+    }
+    if (changed) await machine.save();
+    return machine;
+  }
+
+  /** Best effort: when storage is down the applier creates the blob before its first write. */
+  private async createReplicaBlob(machine: Machine, index: number, sizeBytes: number): Promise<void> {
+    try {
+      await this.blobStore!.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(sizeBytes));
+    } catch (err) {
+      if ((err as { recoverable?: boolean }).recoverable) {
+        this.logger.warn("replica blob not created yet (storage unavailable)", { machineId: machine.id, disk: index });
+        return;
+      }
+      throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `replica disk ${index} of machine ${machine.id}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private appended(machine: Machine, records: WriteRecord[], bytes: number): void {
+    const payload = records.reduce((n, r) => n + r.data.length, 0);
+    machine.receivedRate.record(payload);
+    machine.receivedBytesTotal += payload;
+    this.metrics.receivedBytes.inc({ machine: machine.id }, payload);
+    this.metrics.receivedRecords.inc({ machine: machine.id }, records.length);
+    this.pipelines.get(machine.id)?.uploader.noteAppended(bytes);
+  }
+
+  private async drain(machine: Machine, apply: boolean, signal: AbortSignal): Promise<void> {
+    const target = this.cache!.lastSequence(machine.id);
+    this.pipelines.get(machine.id)?.uploader.flush();
+    await machine.uploaded.waitFor(target, signal);
+    if (apply) await machine.processed.waitFor(target, signal);
+  }
+
+  private stats(machine: Machine): ReplicationStats {
+    const cache = this.cache!;
+    const oldest = cache.oldestPendingCapturedAtMs(machine.id);
+    const received = cache.lastSequence(machine.id);
+    const rpoSeconds = received > machine.uploaded.value && oldest !== undefined ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
+    return {
+      rpoSeconds,
+      pendingBytes: this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
+      throughputBytesPerSecond: machine.receivedRate.perSecond(),
+      receivedSequence: received,
+      uploadedSequence: machine.uploaded.value,
+      processedSequence: machine.processed.value,
+      captureMode: 0,
+      bytesSent: machine.receivedBytesTotal,
+    };
+  }
+
+  /** Heartbeat content: the cache's health and one report per machine. */
+  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[] } {
+    const machines: MachineReplicationReport[] = [];
+    if (this.cache) {
+      for (const { machine } of this.pipelines.values()) {
+        const stats = this.stats(machine);
+        // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
+        const issues = machine.currentIssues();
+        this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
+        machines.push({
+          machineId: machine.id,
+          stats,
+          health: worstHealth(issues),
+          issues,
+          resyncRequired: machine.resyncReason !== undefined,
+          resyncReason: machine.resyncReason ?? "",
+          disks: machine.diskList().map((d) => ({
+            diskId: "",
+            index: d.index,
+            sizeBytes: d.sizeBytes,
+            imagePath: "",
+            nbdUri: "",
+            nbdUnixUri: "",
+            addedAtSequence: d.addedAtSequence,
+          })),
+        });
+      }
+      this.metrics.cacheBytes.set(this.cache.usedBytes());
+    }
+    return { health: this.cacheState.health, issues: this.cacheState.issues, machines };
+  }
+
+  private async refreshCacheHealth(): Promise<void> {
+    if (!this.cache) return;
+    try {
+      this.cacheState = await measureCacheHealth({
+        dir: this.cacheDir,
+        usedBytes: this.cache.usedBytes(),
+        capacityBytes: this.options.cache.capacityBytes,
+        warningFreePercent: this.options.cache.warningFreePercent,
+        criticalFreePercent: this.options.cache.criticalFreePercent,
+        aboveHighWater: this.cache.isAboveHighWater(),
+      });
+    } catch (err) {
+      this.logger.warn("cache health check failed", { error: (err as Error).message });
+    }
+  }
+
+  private async handleCommand(command: WatchCommandsResponse): Promise<object | undefined> {
+    const c = command.command;
+    switch (c?.$case) {
+      case "assignment": {
+        const a = c.value;
+        if (!isUsableMachineId(a.machineId)) throw new Error(`machine id "${a.machineId}" is not usable`);
+        let pipeline = this.pipelines.get(a.machineId);
+        if (!pipeline) pipeline = this.startPipeline(new Machine({ machineId: a.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
+        pipeline.machine.policy = a.policy;
+        await pipeline.machine.save();
+        pipeline.scheduler.apply(a.policy);
+        return { machineId: a.machineId, policy: a.policy?.name ?? "" };
+      }
+      default:
+        throw new Error(`process server does not handle command ${c?.$case ?? "(empty)"}`);
+    }
+  }
+
+  /** Reports a point to the CS in the background; the CS treats repeats as one point. */
+  private reportPoint(doc: PointDocument): void {
+    const link = this.link;
+    if (!link) return;
+    const point: RecoveryPoint = toRecoveryPoint(doc);
+    retryWithBackoff(() => unaryCall(link.client, link.client.reportRecoveryPoint, { recoveryPoint: point }, link.credential), {
+      timeUnitMs: this.retryTimeUnitMs,
+      signal: this.abort.signal,
+      logger: this.logger,
+      operation: `report of recovery point ${doc.recoveryPointId}`,
+    }).catch((err: unknown) => {
+      if (!this.abort.signal.aborted) this.logger.error("recovery point not reported", { pointId: doc.recoveryPointId, error: (err as Error).message });
+    });
+  }
+
+  private dialableAddress(): string {
+    const host = this.options.listen.host;
+    const wildcard = host === "0.0.0.0" || host === "::" || host === "[::]";
+    return `${wildcard ? hostname() : host}:${this.grpcServer!.port}`;
+  }
+
+  private async writeReadyFile(path: string): Promise<void> {
+    const ready: ProcessServerReady = { pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl, componentId: this.componentId };
+    await writeFile(path, `${JSON.stringify(ready)}\n`);
+  }
+
+  private serviceHost() {
+    const self = this;
+    return {
+      logger: this.logger,
+      metrics: this.metrics,
+      get cache(): DiskCache {
+        if (!self.cache) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is starting");
+        return self.cache;
+      },
+      credentialKey: (): Buffer => {
+        if (!this.accepting || !this.registration) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is still registering with the configuration server");
+        return this.registration.credentialKey;
+      },
+      componentId: () => this.componentId,
+      openMachine: (open: ReplicateOpen) => this.openMachine(open),
+      appended: (machine: Machine, records: WriteRecord[], bytes: number) => this.appended(machine, records, bytes),
+      cacheHealth: () => this.cacheState.health,
+      store: (): BlobStore => this.blobStore!,
+      machine: (machineId: string): Machine => {
+        const p = this.pipelines.get(machineId);
+        if (!p) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `process server ${this.options.name} does not replicate machine ${machineId}`);
+        return p.machine;
+      },
+      drain: (machine: Machine, apply: boolean, signal: AbortSignal) => this.drain(machine, apply, signal),
+      stats: (machine: Machine) => this.stats(machine),
+      status: (machine: Machine) => {
+        const issues = machine.currentIssues();
+        return { health: worstHealth(issues), issues };
+      },
+    };
+  }
+}

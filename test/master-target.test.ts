@@ -1,0 +1,589 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { after, before, describe, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { protoPath as healthProtoPath } from "grpc-health-check";
+import { bearerMetadata, GrpcServer, issueCredential, unaryCall } from "../common/grpc/index.js";
+import { silentLogger } from "../common/logger.js";
+import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
+import {
+  type ApplyWritesRequest,
+  type ApplyWritesResponse,
+  type BlockChecksum,
+  ComponentRole,
+  ConfigurationServiceService,
+  type MasterTargetServiceGetBlockChecksumsResponse,
+  MasterTargetServiceClient,
+  type RegisterRequest,
+  type TargetDisk,
+  WriteKind,
+  type WriteRecord,
+  protoRoot,
+  serviceProtoFiles,
+} from "../proto/index.js";
+import { patternBytes, sha256File } from "./support/images.js";
+
+const PASSPHRASE = "master-target-test-passphrase";
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | false>, timeoutMs: number, everyMs: number): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => false as const);
+    if (value !== false) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** The four ConfigurationService calls a CsLink makes, and nothing else. */
+class ConfigServerStub {
+  readonly credentialKey = randomBytes(32);
+  readonly registrations: RegisterRequest[] = [];
+  heartbeats = 0;
+  private server?: GrpcServer;
+  private nextId = 1;
+
+  get address(): string {
+    return this.server!.address;
+  }
+
+  async start(): Promise<void> {
+    const implementation: grpc.UntypedServiceImplementation = {
+      register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        if (call.request.passphrase !== PASSPHRASE) {
+          callback({ code: grpc.status.UNAUTHENTICATED, details: "wrong passphrase" }, null);
+          return;
+        }
+        this.registrations.push(call.request);
+        const componentId = `mt-${this.nextId++}`;
+        callback(null, {
+          componentId,
+          credential: issueCredential(this.credentialKey, `master-target/${componentId}`),
+          storage: undefined,
+          segmentKey: Buffer.alloc(0),
+          segmentKeyId: "",
+          credentialKey: this.credentialKey,
+          machineId: "",
+          timeUnitSeconds: 1,
+        });
+      },
+      heartbeat: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
+        this.heartbeats++;
+        callback(null, {});
+      },
+      // Held open like the real server's command stream; no command is ever sent.
+      watchCommands: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        call.on("cancelled", () => call.end());
+      },
+      reportCommandResult: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, {}),
+    };
+    this.server = new GrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
+      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+      logger: silentLogger(),
+    });
+    await this.server.start();
+    this.server.setServing(true);
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop(500);
+  }
+}
+
+/** One ApplyWrites stream, answers read in order. */
+class ApplyStream {
+  private readonly call: grpc.ClientDuplexStream<ApplyWritesRequest, ApplyWritesResponse>;
+  private readonly answers: ApplyWritesResponse[] = [];
+  private readonly waiters: Array<{ resolve: (r: ApplyWritesResponse) => void; reject: (e: Error) => void }> = [];
+  private failure?: grpc.ServiceError;
+
+  constructor(client: MasterTargetServiceClient, credential: string) {
+    this.call = client.applyWrites(bearerMetadata(credential));
+    this.call.on("data", (r: ApplyWritesResponse) => {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter.resolve(r);
+      else this.answers.push(r);
+    });
+    this.call.on("error", (err: grpc.ServiceError) => {
+      this.failure = err;
+      for (const w of this.waiters.splice(0)) w.reject(err);
+    });
+  }
+
+  async open(machineId: string): Promise<number> {
+    this.call.write({ message: { $case: "open", value: { machineId } } });
+    return (await this.next()).durableSequence;
+  }
+
+  async send(records: WriteRecord[]): Promise<number> {
+    this.call.write({ message: { $case: "batch", value: { records } } });
+    return (await this.next()).durableSequence;
+  }
+
+  next(): Promise<ApplyWritesResponse> {
+    const ready = this.answers.shift();
+    if (ready) return Promise.resolve(ready);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  close(): void {
+    this.call.end();
+  }
+
+  cancel(): void {
+    this.call.cancel();
+  }
+}
+
+/** A machine's disks as plain buffers: the reference every image is compared with. */
+class ReferenceDisks {
+  readonly disks = new Map<number, Buffer>();
+  sequence = 0;
+
+  constructor(sizes: Record<number, number>, initial?: Record<number, Buffer>) {
+    for (const [index, size] of Object.entries(sizes)) this.disks.set(Number(index), initial?.[Number(index)] ? Buffer.from(initial[Number(index)]!) : Buffer.alloc(size));
+  }
+
+  clone(): ReferenceDisks {
+    const copy = new ReferenceDisks({});
+    for (const [i, d] of this.disks) copy.disks.set(i, Buffer.from(d));
+    copy.sequence = this.sequence;
+    return copy;
+  }
+
+  apply(r: WriteRecord): void {
+    if (r.kind === WriteKind.WRITE_KIND_DATA) Buffer.from(r.data).copy(this.disks.get(r.diskIndex)!, r.offset);
+    if (r.kind === WriteKind.WRITE_KIND_ZERO) this.disks.get(r.diskIndex)!.fill(0, r.offset, r.offset + r.length);
+    this.sequence = r.sequence;
+  }
+
+  sha(index: number): string {
+    return createHash("sha256").update(this.disks.get(index)!).digest("hex");
+  }
+}
+
+/** Random DATA / ZERO / TAG records continuing after `from`, deterministic per seed. */
+function randomWrites(count: number, from: number, sizes: Record<number, number>, seed: number): WriteRecord[] {
+  let x = seed;
+  const rand = (n: number) => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x % n;
+  };
+  const indexes = Object.keys(sizes).map(Number);
+  const records: WriteRecord[] = [];
+  for (let i = 0; i < count; i++) {
+    const sequence = from + i + 1;
+    const diskIndex = indexes[rand(indexes.length)]!;
+    const size = sizes[diskIndex]!;
+    const pick = rand(20);
+    const base = { sequence, diskIndex, tagName: "", consistencyGroup: "", capturedAtMs: Date.now() };
+    if (pick === 0) {
+      records.push({ ...base, kind: WriteKind.WRITE_KIND_TAG, offset: 0, length: 0, data: Buffer.alloc(0), tagName: `tag-${sequence}` });
+      continue;
+    }
+    const length = 512 * (1 + rand(64));
+    const offset = 512 * rand((size - length) / 512 + 1);
+    if (pick < 4) records.push({ ...base, kind: WriteKind.WRITE_KIND_ZERO, offset, length, data: Buffer.alloc(0) });
+    else records.push({ ...base, kind: WriteKind.WRITE_KIND_DATA, offset, length, data: patternBytes(length, seed * 100_000 + sequence) });
+  }
+  return records;
+}
+
+function referenceChecksums(image: Buffer, blockSize: number): BlockChecksum[] {
+  const out: BlockChecksum[] = [];
+  for (let offset = 0, index = 0; offset < image.length; offset += blockSize, index++) {
+    const block = image.subarray(offset, Math.min(offset + blockSize, image.length));
+    const sha256 = block.every((b) => b === 0) ? Buffer.alloc(0) : createHash("sha256").update(block).digest();
+    out.push({ blockIndex: index, sha256 });
+  }
+  return out;
+}
+
+/** One line per block, so a mismatch shows which block without a huge structural diff. */
+function digest(checksums: BlockChecksum[]): string {
+  return checksums.map((c) => `${c.blockIndex}:${Buffer.from(c.sha256).toString("hex") || "zero"}`).join("\n");
+}
+
+function getChecksums(client: MasterTargetServiceClient, credential: string, machineId: string, diskIndex: number, blockSize: number) {
+  return new Promise<MasterTargetServiceGetBlockChecksumsResponse[]>((resolve, reject) => {
+    const messages: MasterTargetServiceGetBlockChecksumsResponse[] = [];
+    const call = client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(credential));
+    call.on("data", (m: MasterTargetServiceGetBlockChecksumsResponse) => messages.push(m));
+    call.on("error", reject);
+    call.on("end", () => resolve(messages));
+  });
+}
+
+function record(sequence: number, diskIndex: number, offset: number, data: Buffer): WriteRecord {
+  return {
+    sequence,
+    kind: WriteKind.WRITE_KIND_DATA,
+    diskIndex,
+    offset,
+    length: data.length,
+    data,
+    tagName: "",
+    consistencyGroup: "",
+    capturedAtMs: 0,
+  };
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: grpc.status, message: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: grpc.ServiceError) => {
+    assert.equal(err.code, code, `expected status ${grpc.status[code]}, got ${grpc.status[err.code]}: ${err.details}`);
+    assert.match(err.details, message);
+    return true;
+  });
+}
+
+describe("master target", () => {
+  const cs = new ConfigServerStub();
+  let dir: string;
+  let dataDir: string;
+  let mt: MasterTarget;
+  let client: MasterTargetServiceClient;
+  let ps: string;
+  let admin: string;
+
+  const options = (extra: Record<string, unknown> = {}) =>
+    masterTargetOptions.parse({
+      dataDir,
+      insecure: true,
+      configServer: { address: cs.address, passphrase: PASSPHRASE },
+      heartbeatIntervalMs: 100,
+      ...extra,
+    });
+
+  const startMt = async () => {
+    mt = new MasterTarget(options({ readyFile: join(dir, "mt.ready") }), silentLogger());
+    await mt.start();
+    client?.close();
+    client = new MasterTargetServiceClient(mt.grpcAddress, grpc.credentials.createInsecure());
+  };
+
+  const prepare = (request: { machineId: string; disks: TargetDisk[]; alternateLocation: boolean; datastore?: string }, credential = ps) =>
+    unaryCall(client, client.prepareTarget, { datastore: "", ...request }, credential);
+
+  const status = (machineId: string, credential = ps) => unaryCall(client, client.getTargetStatus, { machineId }, credential);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "srlab-mt-"));
+    dataDir = join(dir, "data");
+    await cs.start();
+    ps = issueCredential(cs.credentialKey, "process-server/ps-azure");
+    admin = issueCredential(cs.credentialKey, "admin");
+    await startMt();
+  });
+
+  after(async () => {
+    client?.close();
+    await mt?.stop();
+    await cs.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test("registers as a master target, heartbeats, reports SERVING and writes its ready file", async () => {
+    const reg = cs.registrations.at(-1)!;
+    assert.equal(reg.role, ComponentRole.COMPONENT_ROLE_MASTER_TARGET);
+    assert.equal(reg.address, mt.grpcAddress);
+    await waitUntil("a heartbeat", async () => cs.heartbeats > 0, 5_000, 50);
+    const ready = JSON.parse(await readFile(join(dir, "mt.ready"), "utf8"));
+    assert.deepEqual(ready, { pid: process.pid, grpcAddress: mt.grpcAddress, metricsUrl: mt.metricsUrl, componentId: mt.componentId });
+
+    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(healthProtoPath, { enums: String })) as unknown as {
+      grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client } } };
+    };
+    const health = new pkg.grpc.health.v1.Health(mt.grpcAddress, grpc.credentials.createInsecure()) as grpc.Client & {
+      check(req: { service: string }, cb: (err: grpc.ServiceError | null, res: { status: string }) => void): void;
+    };
+    const res = await new Promise<{ status: string }>((resolve, reject) =>
+      health.check({ service: "srlab.v1.MasterTargetService" }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    health.close();
+    assert.equal(res.status, "SERVING");
+  });
+
+  test("refuses callers that are not process servers or the admin", async () => {
+    await rejectsWith(status("any", ""), grpc.status.UNAUTHENTICATED, /missing credential/);
+    const forged = issueCredential(randomBytes(32), "process-server/ps-azure");
+    await rejectsWith(status("any", forged), grpc.status.UNAUTHENTICATED, /not issued by this deployment/);
+    await rejectsWith(status("any", `${ps}x`), grpc.status.UNAUTHENTICATED, /not issued/);
+    const agent = issueCredential(cs.credentialKey, "agent/m-1");
+    await rejectsWith(status("any", agent), grpc.status.PERMISSION_DENIED, /agent\/m-1 may not use the master target/);
+    await rejectsWith(
+      prepare({ machineId: "m-x", disks: [{ diskIndex: 0, sizeBytes: MiB, imagePath: "" }], alternateLocation: true }, agent),
+      grpc.status.PERMISSION_DENIED,
+      /only process servers and the admin/,
+    );
+    const stream = new ApplyStream(client, agent);
+    await rejectsWith(stream.open("m-x"), grpc.status.PERMISSION_DENIED, /may not use/);
+    // The admin may look; an unknown machine is a clear NOT_FOUND.
+    await rejectsWith(status("nobody", admin), grpc.status.NOT_FOUND, /no failback target.*PrepareTarget first/);
+    assert.equal(existsSync(join(mt.datastore, "m-x-disk-0.img")), false, "a refused call creates nothing");
+  });
+
+  test("original location: checks the images and returns checksums equal to a local reference", async () => {
+    const size = 5 * MiB + 1000; // a short last block
+    const image = Buffer.alloc(size);
+    patternBytes(MiB, 1).copy(image, 0);
+    patternBytes(300 * KiB, 2).copy(image, 3 * MiB + 17);
+    image.fill(7, size - 500);
+    const path = join(dir, "orig-0.img");
+    await writeFile(path, image);
+
+    await rejectsWith(
+      prepare({ machineId: "orig", disks: [{ diskIndex: 0, sizeBytes: size, imagePath: join(dir, "missing.img") }], alternateLocation: false }),
+      grpc.status.NOT_FOUND,
+      /missing\.img does not exist/,
+    );
+    await rejectsWith(
+      prepare({ machineId: "orig", disks: [{ diskIndex: 0, sizeBytes: size + 512, imagePath: path }], alternateLocation: false }),
+      grpc.status.FAILED_PRECONDITION,
+      new RegExp(`is ${size} bytes but the disk is ${size + 512} bytes`),
+    );
+    await rejectsWith(
+      prepare({ machineId: "../evil", disks: [{ diskIndex: 0, sizeBytes: size, imagePath: path }], alternateLocation: false }),
+      grpc.status.INVALID_ARGUMENT,
+      /machine_id/,
+    );
+
+    const res = await prepare({ machineId: "orig", disks: [{ diskIndex: 0, sizeBytes: size, imagePath: path }], alternateLocation: false });
+    assert.deepEqual(res.disks, [{ diskIndex: 0, sizeBytes: size, imagePath: path }]);
+
+    for (const blockSize of [4 * KiB, 64 * KiB]) {
+      const messages = await getChecksums(client, ps, "orig", 0, blockSize);
+      const expected = referenceChecksums(image, blockSize);
+      assert.ok(messages.every((m) => m.checksums.length <= 1024 && m.totalBlocks === expected.length));
+      assert.equal(digest(messages.flatMap((m) => m.checksums)), digest(expected));
+      if (blockSize === 4 * KiB) assert.equal(messages.length, 2, "1281 blocks travel in two messages");
+    }
+    await rejectsWith(getChecksums(client, ps, "orig", 3, 4096), grpc.status.NOT_FOUND, /no target disk 3/);
+  });
+
+  test("alternate location: sparse images in the datastore, random writes give the reference image", async () => {
+    const sizes = { 0: 4 * MiB, 1: 2 * MiB };
+    const res = await prepare({
+      machineId: "alt",
+      alternateLocation: true,
+      disks: [
+        { diskIndex: 0, sizeBytes: sizes[0], imagePath: "" },
+        { diskIndex: 1, sizeBytes: sizes[1], imagePath: "ignored" },
+      ],
+    });
+    assert.deepEqual(
+      res.disks.map((d) => d.imagePath),
+      [join(mt.datastore, "alt-disk-0.img"), join(mt.datastore, "alt-disk-1.img")],
+    );
+    for (const d of res.disks) {
+      const info = await stat(d.imagePath);
+      assert.equal(info.size, d.sizeBytes);
+      assert.ok(info.blocks * 512 < d.sizeBytes, "the new image is sparse");
+    }
+    const empty = await getChecksums(client, ps, "alt", 1, MiB);
+    assert.deepEqual(
+      empty.flatMap((m) => m.checksums).map((c) => c.sha256.length),
+      [0, 0],
+    );
+
+    const reference = new ReferenceDisks(sizes);
+    const stream = new ApplyStream(client, ps);
+    assert.equal(await stream.open("alt"), 0);
+    const writes = randomWrites(400, 0, sizes, 7);
+    for (let i = 0; i < writes.length; i += 37) {
+      const batch = writes.slice(i, i + 37);
+      assert.equal(await stream.send(batch), batch.at(-1)!.sequence);
+      for (const r of batch) reference.apply(r);
+    }
+    stream.close();
+    for (const d of res.disks) assert.equal(await sha256File(d.imagePath), reference.sha(d.diskIndex), `disk ${d.diskIndex}`);
+    assert.equal((await status("alt")).appliedSequence, 400);
+
+    // Checksums after the writes agree with the reference too.
+    const after = await getChecksums(client, ps, "alt", 0, 64 * KiB);
+    assert.equal(digest(after.flatMap((m) => m.checksums)), digest(referenceChecksums(reference.disks.get(0)!, 64 * KiB)));
+
+    const metrics = await (await fetch(mt.metricsUrl)).text();
+    assert.match(metrics, /^srlab_mt_applied_sequence\{machine="alt",component="master-target"\} 400$/m);
+    assert.match(metrics, /^srlab_mt_applied_records_total\{machine="alt",component="master-target"\} 400$/m);
+
+    // Preparing the same layout again resumes instead of starting over.
+    const again = await prepare({ machineId: "alt", alternateLocation: true, disks: res.disks });
+    assert.deepEqual(again.disks, res.disks);
+    assert.equal((await status("alt")).appliedSequence, 400);
+    assert.equal(await sha256File(res.disks[0]!.imagePath), reference.sha(0));
+
+    // Someone else's file at the alternate location is never overwritten.
+    await mkdir(join(dir, "other-store"), { recursive: true });
+    await writeFile(join(dir, "other-store", "busy-disk-0.img"), "precious");
+    await rejectsWith(
+      prepare({ machineId: "busy", alternateLocation: true, datastore: join(dir, "other-store"), disks: [{ diskIndex: 0, sizeBytes: MiB, imagePath: "" }] }),
+      grpc.status.FAILED_PRECONDITION,
+      /already exists/,
+    );
+    assert.equal(await readFile(join(dir, "other-store", "busy-disk-0.img"), "utf8"), "precious");
+  });
+
+  test("duplicates are skipped, gaps and bad records are refused without touching the image", async () => {
+    const size = MiB;
+    const path = join(dir, "strict-0.img");
+    await writeFile(path, Buffer.alloc(size));
+    await prepare({ machineId: "strict", alternateLocation: false, disks: [{ diskIndex: 0, sizeBytes: size, imagePath: path }] });
+    const reference = new ReferenceDisks({ 0: size });
+    const first = [record(1, 0, 0, patternBytes(4096, 1)), record(2, 0, 8192, patternBytes(512, 2))];
+    let stream = new ApplyStream(client, ps);
+    assert.equal(await stream.open("strict"), 0);
+    assert.equal(await stream.send(first), 2);
+    for (const r of first) reference.apply(r);
+
+    // A retransmitted batch changes nothing, even with different (stale) payloads.
+    assert.equal(await stream.send([record(1, 0, 0, patternBytes(4096, 99)), record(2, 0, 8192, patternBytes(512, 98))]), 2);
+    // Overlapping: the held part is skipped, the rest applied.
+    const overlap = [record(2, 0, 8192, patternBytes(512, 97)), record(3, 0, 100_000, patternBytes(1024, 3))];
+    assert.equal(await stream.send(overlap), 3);
+    reference.apply(overlap[1]!);
+    assert.equal(await sha256File(path), reference.sha(0));
+
+    await rejectsWith(stream.send([record(5, 0, 0, patternBytes(512, 5))]), grpc.status.FAILED_PRECONDITION, /sequence gap.*applied up to 3.*is 5/);
+
+    stream = new ApplyStream(client, ps);
+    assert.equal(await stream.open("strict"), 3);
+    await rejectsWith(
+      stream.send([record(4, 0, 0, patternBytes(512, 4)), record(5, 0, size - 512, patternBytes(1024, 5))]),
+      grpc.status.OUT_OF_RANGE,
+      /record 5: bytes .* lie outside disk 0/,
+    );
+    stream = new ApplyStream(client, ps);
+    assert.equal(await stream.open("strict"), 3);
+    await rejectsWith(stream.send([record(4, 2, 0, patternBytes(512, 4))]), grpc.status.NOT_FOUND, /disk 2 is not part/);
+    stream = new ApplyStream(client, ps);
+    await rejectsWith(stream.send([record(4, 0, 0, patternBytes(512, 4))]), grpc.status.INVALID_ARGUMENT, /send open/);
+    stream = new ApplyStream(client, ps);
+    await rejectsWith(stream.open("unprepared"), grpc.status.NOT_FOUND, /PrepareTarget first/);
+
+    // Nothing of the refused batches reached the image.
+    assert.equal(await sha256File(path), reference.sha(0));
+    assert.equal((await status("strict")).appliedSequence, 3);
+    const metrics = await (await fetch(mt.metricsUrl)).text();
+    assert.match(metrics, /srlab_mt_rejected_batches_total\{machine="strict",code="BROKEN_CHAIN",component="master-target"\} 1/);
+  });
+
+  test("a restarted master target resumes at the persisted sequence", async () => {
+    const sizes = { 0: 2 * MiB };
+    const path = join(dir, "resume-0.img");
+    const initial = patternBytes(sizes[0], 42);
+    await writeFile(path, initial);
+    await prepare({ machineId: "resume", alternateLocation: false, disks: [{ diskIndex: 0, sizeBytes: sizes[0], imagePath: path }] });
+    const reference = new ReferenceDisks(sizes, { 0: initial });
+    const writes = randomWrites(300, 0, sizes, 11);
+    const stream = new ApplyStream(client, ps);
+    await stream.open("resume");
+    assert.equal(await stream.send(writes.slice(0, 150)), 150);
+    for (const r of writes.slice(0, 150)) reference.apply(r);
+    stream.cancel();
+
+    const firstId = mt.componentId;
+    await mt.stop();
+    await startMt();
+    assert.notEqual(mt.componentId, firstId, "registered again");
+    assert.equal((await status("resume")).appliedSequence, 150);
+    const resumed = new ApplyStream(client, ps);
+    assert.equal(await resumed.open("resume"), 150);
+    // The sender replays from an older point: the held part is skipped.
+    assert.equal(await resumed.send(writes.slice(100, 220)), 220);
+    assert.equal(await resumed.send(writes.slice(220)), 300);
+    resumed.close();
+    for (const r of writes.slice(150)) reference.apply(r);
+    assert.equal(await sha256File(path), reference.sha(0));
+  });
+
+  test("killed mid-stream (SIGKILL), it loses nothing it acked", async () => {
+    const sizes = { 0: 4 * MiB, 1: MiB };
+    const killDir = join(dir, "killed");
+    const readyFile = join(killDir, "ready.json");
+    await mkdir(killDir, { recursive: true });
+    const entry = fileURLToPath(new URL("../master-target/index.js", import.meta.url));
+    const flags = {
+      dataDir: join(killDir, "data"),
+      insecure: true,
+      readyFile,
+      configServer: { address: cs.address, passphrase: PASSPHRASE },
+      log: { level: "error" },
+    };
+    const script = `import { runMasterTarget } from ${JSON.stringify(entry)}; await runMasterTarget(undefined, ${JSON.stringify(flags)});`;
+    const child: ChildProcess = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "inherit"] });
+    try {
+      const ready = await waitUntil("the child master target", async () => JSON.parse(await readFile(readyFile, "utf8")) as { grpcAddress: string }, 20_000, 50);
+      const childClient = new MasterTargetServiceClient(ready.grpcAddress, grpc.credentials.createInsecure());
+      const res = await unaryCall(childClient, childClient.prepareTarget, {
+        machineId: "crash",
+        alternateLocation: true,
+        datastore: "",
+        disks: [
+          { diskIndex: 0, sizeBytes: sizes[0], imagePath: "" },
+          { diskIndex: 1, sizeBytes: sizes[1], imagePath: "" },
+        ],
+      }, ps);
+      const writes = randomWrites(3000, 0, sizes, 23);
+      const stream = new ApplyStream(childClient, ps);
+      await stream.open("crash");
+      // Pipeline batches without waiting, and kill while acks are still coming.
+      let acked = 0;
+      const pending: Promise<number>[] = [];
+      for (let i = 0; i < writes.length; i += 25) {
+        const p = stream.send(writes.slice(i, i + 25));
+        p.catch(() => undefined); // the ones after the kill fail; only the loop below looks at them
+        pending.push(p);
+      }
+      for (const p of pending) {
+        try {
+          acked = await p;
+        } catch {
+          break;
+        }
+        if (acked >= 1000 && child.exitCode === null) child.kill("SIGKILL");
+      }
+      childClient.close();
+      await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(undefined) : child.once("exit", r)));
+      assert.ok(acked >= 1000 && acked < 3000, `killed mid-stream after ack ${acked}`);
+
+      // The same state directory in-process: it resumes at or after the last ack, and the images
+      // hold exactly the writes up to the resumed sequence.
+      const revived = new MasterTarget(masterTargetOptions.parse({ ...flags, readyFile: undefined, log: undefined }), silentLogger());
+      await revived.start();
+      try {
+        const c = new MasterTargetServiceClient(revived.grpcAddress, grpc.credentials.createInsecure());
+        const resumeAt = (await unaryCall(c, c.getTargetStatus, { machineId: "crash" }, ps)).appliedSequence;
+        assert.ok(resumeAt >= acked, `resumes at ${resumeAt}, acked ${acked}`);
+        const atResume = new ReferenceDisks(sizes);
+        for (const r of writes.slice(0, resumeAt)) atResume.apply(r);
+        for (const d of res.disks) assert.equal(await sha256File(d.imagePath), atResume.sha(d.diskIndex));
+
+        const s = new ApplyStream(c, ps);
+        assert.equal(await s.open("crash"), resumeAt);
+        assert.equal(await s.send(writes.slice(acked)), 3000);
+        s.close();
+        const final = atResume.clone();
+        for (const r of writes.slice(resumeAt)) final.apply(r);
+        for (const d of res.disks) assert.equal(await sha256File(d.imagePath), final.sha(d.diskIndex));
+        c.close();
+      } finally {
+        await revived.stop();
+      }
+    } finally {
+      if (child.exitCode === null && !child.signalCode) child.kill("SIGKILL");
+    }
+  });
+});

@@ -1,0 +1,570 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { silentLogger } from "../common/logger.js";
+import {
+  BITMAP_BLOCK_BYTES,
+  type ChecksumChunk,
+  LocalMachine,
+  type ProcessServerPort,
+  type ReplicateCall,
+  ReplicationClient,
+  runSync,
+} from "../mobility-agent/index.js";
+import {
+  type BlockChecksum,
+  CaptureMode,
+  type MachineAssignment,
+  type ReplicateRequest,
+  type ReplicateResponse,
+  WriteKind,
+  type WriteRecord,
+} from "../proto/index.js";
+
+const logger = silentLogger();
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const dirs: string[] = [];
+
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "srlab-agent-"));
+  dirs.push(d);
+  return d;
+}
+
+const ASSIGNMENT: MachineAssignment = {
+  machineId: "m1",
+  processServerId: "ps1",
+  processServerAddress: "fake:1",
+  policy: undefined,
+  state: 0,
+  direction: 0,
+};
+
+function openMachine(dataDir: string, options: { disks?: number[]; memoryBudgetBytes?: number } = {}): LocalMachine {
+  const sizes = options.disks ?? [4 * MiB];
+  return LocalMachine.open({
+    dataDir,
+    disks: sizes.map((sizeBytes, i) => ({ path: join(dataDir, `disk${i}.img`), sizeBytes })),
+    memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * MiB,
+    logger,
+  });
+}
+
+function pattern(length: number, seed: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed * 7 + 1) & 0xff || 1;
+  return b;
+}
+
+function grpcError(code: status, details: string): ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new Metadata() });
+}
+
+/** Responses of a fake Replicate call, consumed by the client as an async iterable. */
+class ResponseQueue implements AsyncIterable<ReplicateResponse> {
+  private items: ReplicateResponse[] = [];
+  private failure?: Error;
+  private ended = false;
+  private wake?: () => void;
+
+  push(r: ReplicateResponse): void {
+    this.items.push(r);
+    this.wake?.();
+  }
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.wake?.();
+  }
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<ReplicateResponse> {
+    for (;;) {
+      if (this.items.length) {
+        yield this.items.shift()!;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await new Promise<void>((r) => {
+        this.wake = r;
+      });
+    }
+  }
+}
+
+/**
+ * An in-memory process server with the contract's sequence rules (exactly last+1, held numbers
+ * skipped, a gap is FAILED_PRECONDITION) and replica disks the received records are applied to.
+ */
+class FakeProcessServer implements ProcessServerPort {
+  durable = 0;
+  received: WriteRecord[] = [];
+  reachable = true;
+  autoAck = true;
+  failBatchesWith?: ServiceError;
+  opens: boolean[] = [];
+  readonly replicas: Buffer[];
+  checksumOverride?: Map<number, BlockChecksum[]>;
+  /** Runs between checksum chunks (one chunk per block when set): a writer racing the compare. */
+  betweenChunks?: () => void;
+  private current: ResponseQueue[] = [];
+
+  constructor(diskSizes: number[]) {
+    this.replicas = diskSizes.map((s) => Buffer.alloc(s));
+  }
+
+  replicate(): ReplicateCall {
+    const out = new ResponseQueue();
+    this.current.push(out);
+    if (!this.reachable) out.fail(grpcError(status.UNAVAILABLE, "connect ECONNREFUSED"));
+    return {
+      send: async (req: ReplicateRequest) => {
+        if (!this.reachable) throw grpcError(status.UNAVAILABLE, "connect ECONNREFUSED");
+        const m = req.message;
+        if (m?.$case === "open") {
+          this.opens.push(m.value.resync);
+          out.push({ message: { $case: "opened", value: { durableSequence: this.durable, processServerId: "ps1" } } });
+        } else if (m?.$case === "batch") {
+          if (this.failBatchesWith) return out.fail(this.failBatchesWith);
+          for (const r of m.value.records) {
+            if (r.sequence <= this.durable) continue;
+            if (r.sequence !== this.durable + 1) {
+              return out.fail(grpcError(status.FAILED_PRECONDITION, `sequence gap: expected ${this.durable + 1}, got ${r.sequence}`));
+            }
+            this.apply(r);
+          }
+          if (this.autoAck) out.push({ message: { $case: "ack", value: { durableSequence: this.durable, throttled: false, cacheHealth: 1 } } });
+        }
+      },
+      responses: out,
+      cancel: () => out.end(),
+    };
+  }
+
+  /** Drops every open stream as a network failure would. */
+  disconnect(): void {
+    for (const q of this.current) q.fail(grpcError(status.UNAVAILABLE, "connection reset"));
+    this.current = [];
+  }
+
+  async *blockChecksums(_machineId: string, diskIndex: number, blockSize: number): AsyncIterable<ChecksumChunk> {
+    const override = this.checksumOverride?.get(diskIndex);
+    const replica = this.replicas[diskIndex]!;
+    const total = Math.ceil(replica.length / blockSize);
+    if (override) {
+      yield { checksums: override, totalBlocks: total };
+      return;
+    }
+    const checksums: BlockChecksum[] = [];
+    for (let i = 0; i < total; i++) {
+      const block = replica.subarray(i * blockSize, Math.min(replica.length, (i + 1) * blockSize));
+      const sha256 = block.some((b) => b !== 0) ? createHash("sha256").update(block).digest() : Buffer.alloc(0);
+      if (this.betweenChunks) {
+        this.betweenChunks();
+        await new Promise((r) => setImmediate(r));
+        yield { checksums: [{ blockIndex: i, sha256 }], totalBlocks: total };
+      } else if (sha256.length) {
+        checksums.push({ blockIndex: i, sha256 });
+      }
+    }
+    if (!this.betweenChunks) yield { checksums, totalBlocks: total };
+  }
+
+  close(): void {}
+
+  private apply(r: WriteRecord): void {
+    this.received.push({ ...r, data: Buffer.from(r.data) });
+    this.durable = r.sequence;
+    const replica = this.replicas[r.diskIndex]!;
+    if (r.kind === WriteKind.WRITE_KIND_DATA) r.data.copy(replica, r.offset);
+    if (r.kind === WriteKind.WRITE_KIND_ZERO) replica.fill(0, r.offset, r.offset + r.length);
+  }
+}
+
+function replicationFor(machine: LocalMachine, ps: FakeProcessServer, options: { bitmapAfterRetries?: number } = {}): ReplicationClient {
+  return new ReplicationClient({
+    capture: machine.capture,
+    machineId: "m1",
+    disks: [],
+    connect: () => ps,
+    batchBytes: 256 * KiB,
+    windowBytes: 1 * MiB,
+    bitmapAfterRetries: options.bitmapAfterRetries ?? 3,
+    timeUnitMs: 5,
+    logger,
+  });
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+function batchOf(machine: LocalMachine): WriteRecord[] {
+  return machine.capture.nextBatch(64 * MiB, 64 * MiB) ?? [];
+}
+
+describe("mobility agent capture", () => {
+  test("one sequence across two disks, in image-write order", () => {
+    const machine = openMachine(tempDir(), { disks: [2 * MiB, 1 * MiB] });
+    machine.protect(ASSIGNMENT);
+    const [d0, d1] = machine.exports;
+    d0!.write(0, pattern(4 * KiB, 1), false);
+    d1!.write(8 * KiB, pattern(512, 2), false);
+    d0!.writeZeroes(64 * KiB, 16 * KiB, true);
+    d1!.write(0, pattern(4 * KiB, 3), false);
+    const records = batchOf(machine);
+    assert.deepEqual(
+      records.map((r) => [r.sequence, r.diskIndex, r.kind, r.offset, r.length]),
+      [
+        [1, 0, WriteKind.WRITE_KIND_DATA, 0, 4 * KiB],
+        [2, 1, WriteKind.WRITE_KIND_DATA, 8 * KiB, 512],
+        [3, 0, WriteKind.WRITE_KIND_ZERO, 64 * KiB, 16 * KiB],
+        [4, 1, WriteKind.WRITE_KIND_DATA, 0, 4 * KiB],
+      ],
+    );
+    assert.deepEqual(records[1]!.data, pattern(512, 2));
+    assert.equal(records[2]!.data.length, 0, "ZERO records carry no payload");
+    assert.deepEqual(machine.images[1]!.read(8 * KiB, 512), pattern(512, 2), "the image is written before capture");
+    machine.close();
+  });
+
+  test("writes before protection are not sequenced; the sequence survives a clean restart", () => {
+    const dir = tempDir();
+    let machine = openMachine(dir);
+    machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    assert.equal(machine.capture.queuedRecords, 0);
+    machine.protect(ASSIGNMENT);
+    machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    machine.exports[0]!.write(4 * KiB, pattern(4 * KiB, 2), false);
+    machine.capture.onOpened(0);
+    batchOf(machine);
+    machine.capture.onAck(2);
+    machine.close();
+    machine = openMachine(dir);
+    assert.equal(machine.capture.armed, true);
+    assert.equal(machine.capture.resyncRequired, false, "a clean stop needs no resync");
+    machine.exports[0]!.write(0, pattern(4 * KiB, 3), false);
+    assert.equal(batchOf(machine)[0]!.sequence, 3);
+    machine.close();
+  });
+
+  test("acks forget records and resolve their waiters; a reconnect resends the rest", async () => {
+    const machine = openMachine(tempDir());
+    machine.protect(ASSIGNMENT);
+    const e = machine.exports[0]!;
+    for (let i = 0; i < 4; i++) e.write(i * 8 * KiB, pattern(8 * KiB, i), false);
+    const { capture } = machine;
+    capture.onOpened(0);
+    const sent = batchOf(machine);
+    assert.equal(sent.length, 4);
+    assert.equal(capture.inFlightBytes, 32 * KiB);
+    assert.equal(capture.nextBatch(MiB, MiB), undefined, "nothing left unsent");
+    let secondDurable = false;
+    void capture.whenDurable(sent[1]!).then(() => {
+      secondDurable = true;
+    });
+    capture.onAck(2);
+    await new Promise((r) => setImmediate(r));
+    assert.ok(secondDurable);
+    assert.equal(capture.queuedRecords, 2);
+    assert.equal(capture.memoryBytes, 16 * KiB);
+    assert.equal(capture.ackedSequence, 2);
+    capture.onStreamClosed();
+    capture.onOpened(3); // the server held one more than it acknowledged before the break
+    assert.deepEqual(
+      batchOf(machine).map((r) => r.sequence),
+      [4],
+    );
+    capture.onAck(4);
+    assert.equal(capture.queuedRecords, 0);
+    assert.equal(capture.rpoSeconds(), 0);
+    machine.close();
+  });
+
+  test("pending changes above half the disk size require a resync", () => {
+    const machine = openMachine(tempDir(), { disks: [1 * MiB] });
+    machine.protect(ASSIGNMENT);
+    machine.exports[0]!.write(0, pattern(256 * KiB, 1), false);
+    assert.equal(machine.capture.resyncRequired, false);
+    machine.exports[0]!.write(256 * KiB, pattern(300 * KiB, 2), false);
+    assert.equal(machine.capture.resyncRequired, true);
+    assert.equal(machine.capture.resyncReason, "pending changes exceed 50% of disk size");
+    machine.close();
+  });
+});
+
+describe("mobility agent shutdown marker", () => {
+  test("a protected machine without the clean-shutdown marker needs a resync", () => {
+    const dir = tempDir();
+    const first = openMachine(dir);
+    assert.equal(first.capture.resyncRequired, false, "first start is not an unclean shutdown");
+    first.protect(ASSIGNMENT);
+    first.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    // No close(): the process "crashed".
+    for (const image of first.images) image.close();
+
+    const second = openMachine(dir);
+    assert.equal(second.capture.resyncRequired, true);
+    assert.equal(second.capture.resyncReason, "unclean agent shutdown");
+    second.close();
+
+    const third = openMachine(dir);
+    assert.equal(third.capture.resyncRequired, true, "still required until a resync completes");
+    third.close();
+  });
+
+  test("an unprotected machine may stop uncleanly without a resync", () => {
+    const dir = tempDir();
+    const first = openMachine(dir);
+    for (const image of first.images) image.close();
+    const second = openMachine(dir);
+    assert.equal(second.capture.resyncRequired, false);
+    second.close();
+  });
+});
+
+describe("mobility agent bitmap mode", () => {
+  test("over the memory budget payloads go to the bitmap; recovery sends exactly the dirty blocks", async () => {
+    const dir = tempDir();
+    const size = 8 * MiB;
+    const machine = openMachine(dir, { disks: [size], memoryBudgetBytes: 64 * KiB });
+    machine.protect(ASSIGNMENT);
+    const e = machine.exports[0]!;
+    // Blocks 0, 2 and 5 (two writes in block 5), 40 KiB each: the third write crosses 64 KiB.
+    e.write(0, pattern(40 * KiB, 1), false);
+    e.write(2 * MiB + 4 * KiB, pattern(40 * KiB, 2), false);
+    assert.equal(machine.capture.mode, CaptureMode.CAPTURE_MODE_BITMAP);
+    assert.equal(machine.capture.queuedRecords, 0, "queued payloads were dropped");
+    e.write(5 * MiB, pattern(40 * KiB, 3), false);
+    e.write(5 * MiB + 100 * KiB, pattern(40 * KiB, 4), false);
+    assert.equal(machine.capture.dirtyBlocks, 3);
+    assert.equal(machine.capture.pendingBytes, 3 * BITMAP_BLOCK_BYTES);
+    assert.ok(existsSync(join(dir, "disk0.img.dirty-bitmap")), "the bitmap is persisted on the mode change");
+
+    const ps = new FakeProcessServer([size]);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    await until("bitmap drained", () => machine.capture.dirtyBlocks === 0 && machine.capture.queuedRecords === 0);
+    await machine.capture.whenAllDurable();
+
+    assert.deepEqual(
+      ps.received.map((r) => [r.sequence, r.kind, r.offset, r.length]),
+      [
+        [1, WriteKind.WRITE_KIND_DATA, 0, MiB],
+        [2, WriteKind.WRITE_KIND_DATA, 2 * MiB, MiB],
+        [3, WriteKind.WRITE_KIND_DATA, 5 * MiB, MiB],
+      ],
+      "dirty blocks re-read from the image with fresh, gap-free sequence numbers",
+    );
+    assert.equal(machine.capture.mode, CaptureMode.CAPTURE_MODE_DATA);
+    assert.ok(!existsSync(join(dir, "disk0.img.dirty-bitmap")), "a clean bitmap is removed");
+    assert.ok(ps.replicas[0]!.equals(machine.images[0]!.read(0, size)), "replica equals the image");
+
+    // Back in data mode: a small write is queued with its payload again.
+    e.write(7 * MiB, pattern(4 * KiB, 5), false);
+    await until("write acked", () => ps.durable === 4);
+    assert.equal(ps.received[3]!.length, 4 * KiB);
+    await replication.stop();
+    machine.close();
+  });
+
+  test("a process server unreachable past N retries switches to bitmap mode, then recovers", async () => {
+    const size = 4 * MiB;
+    const machine = openMachine(tempDir(), { disks: [size] });
+    machine.protect(ASSIGNMENT);
+    const ps = new FakeProcessServer([size]);
+    ps.reachable = false;
+    const replication = replicationFor(machine, ps, { bitmapAfterRetries: 1 });
+    const e = machine.exports[0]!;
+    e.write(MiB, pattern(8 * KiB, 1), false);
+    e.write(3 * MiB, pattern(8 * KiB, 2), false);
+    await replication.assign("fake:1");
+    await until("bitmap mode", () => machine.capture.mode === CaptureMode.CAPTURE_MODE_BITMAP);
+    assert.equal(machine.capture.dirtyBlocks, 2);
+    e.write(0, pattern(8 * KiB, 3), false);
+    assert.equal(machine.capture.dirtyBlocks, 3, "new writes only mark blocks");
+    assert.equal(replication.state, "retrying");
+
+    ps.reachable = true;
+    await until("recovered", () => machine.capture.dirtyBlocks === 0 && ps.received.length === 3 && machine.capture.queuedRecords === 0, 10_000);
+    assert.deepEqual(
+      ps.received.map((r) => [r.sequence, r.offset]),
+      [
+        [1, 0],
+        [2, MiB],
+        [3, 3 * MiB],
+      ],
+    );
+    assert.ok(ps.replicas[0]!.equals(machine.images[0]!.read(0, size)));
+    await replication.stop();
+    machine.close();
+  });
+
+  test("a clean stop keeps unacknowledged writes in the bitmap for the next run", async () => {
+    const dir = tempDir();
+    const size = 4 * MiB;
+    let machine = openMachine(dir, { disks: [size] });
+    machine.protect(ASSIGNMENT);
+    machine.exports[0]!.write(2 * MiB, pattern(4 * KiB, 1), false);
+    machine.close();
+    machine = openMachine(dir, { disks: [size] });
+    assert.equal(machine.capture.mode, CaptureMode.CAPTURE_MODE_BITMAP);
+    assert.equal(machine.capture.dirtyBlocks, 1);
+    assert.equal(machine.capture.resyncRequired, false);
+    const ps = new FakeProcessServer([size]);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    await until("drained", () => ps.received.length === 1 && machine.capture.dirtyBlocks === 0);
+    assert.equal(ps.received[0]!.sequence, 1, "numbers the server never held are reused, no gap");
+    assert.ok(ps.replicas[0]!.equals(machine.images[0]!.read(0, size)));
+    await replication.stop();
+    machine.close();
+  });
+});
+
+describe("mobility agent replication stream", () => {
+  test("reconnects after a broken stream and resends what was not acknowledged", async () => {
+    const size = 2 * MiB;
+    const machine = openMachine(tempDir(), { disks: [size] });
+    machine.protect(ASSIGNMENT);
+    const ps = new FakeProcessServer([size]);
+    ps.autoAck = false;
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    await until("open", () => replication.state === "streaming");
+    machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    machine.exports[0]!.write(4 * KiB, pattern(4 * KiB, 2), false);
+    await until("received", () => ps.received.length === 2);
+    assert.equal(machine.capture.queuedRecords, 2, "not forgotten before the ack");
+    ps.autoAck = true;
+    ps.disconnect();
+    await until("resent and acked", () => machine.capture.queuedRecords === 0);
+    assert.equal(ps.received.length, 2, "held numbers are not applied twice");
+    assert.ok(ps.opens.length >= 2);
+    await replication.stop();
+    machine.close();
+  });
+
+  test("a sequence gap halts replication and requires a resync", async () => {
+    const machine = openMachine(tempDir(), { disks: [MiB] });
+    machine.protect(ASSIGNMENT);
+    const ps = new FakeProcessServer([MiB]);
+    ps.failBatchesWith = grpcError(status.FAILED_PRECONDITION, "sequence gap: expected 7, got 9");
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    await until("halted", () => replication.state === "halted");
+    assert.equal(machine.capture.resyncRequired, true);
+    assert.equal(machine.capture.resyncReason, "sequence gap at the process server");
+    await replication.stop();
+    machine.close();
+  });
+});
+
+describe("mobility agent sync", () => {
+  test("resync sends only blocks whose checksums differ", async () => {
+    const block = 64 * KiB;
+    const size = 8 * block;
+    const machine = openMachine(tempDir(), { disks: [size] });
+    machine.protect(ASSIGNMENT);
+    const image = machine.images[0]!;
+    const same = pattern(block, 1);
+    image.write(0 * block, same);
+    image.write(2 * block, pattern(block, 2));
+    image.write(3 * block, pattern(block, 3));
+    image.write(5 * block, pattern(block, 5));
+    const sha = (b: Buffer) => createHash("sha256").update(b).digest();
+    const ps = new FakeProcessServer([size]);
+    ps.checksumOverride = new Map([
+      [
+        0,
+        [
+          { blockIndex: 0, sha256: sha(same) }, // equal: skipped
+          { blockIndex: 2, sha256: sha(pattern(block, 99)) }, // differs: DATA
+          // 3 missing: replica zero, source not: DATA
+          { blockIndex: 5, sha256: Buffer.alloc(0) }, // empty = zero replica: DATA
+          { blockIndex: 6, sha256: sha(pattern(block, 6)) }, // source zero, replica not: ZERO
+          { blockIndex: 7, sha256: sha(Buffer.alloc(block)) }, // zero both (by hash): skipped
+        ],
+      ],
+    ]);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    const progress: number[] = [];
+    const result = await runSync(
+      {
+        capture: machine.capture,
+        port: ps,
+        machineId: "m1",
+        timeUnitMs: 5,
+        logger,
+        onProgress: (p) => progress.push(p.progressPercent),
+      },
+      { mode: "resync", blockSize: block },
+    );
+    assert.equal(result.blocksCompared, 8);
+    assert.equal(result.blocksSent, 4);
+    assert.equal(result.zeroBlocksSent, 1);
+    assert.equal(result.bytesSent, 3 * block);
+    assert.deepEqual(
+      ps.received.map((r) => [r.kind, r.offset / block]),
+      [
+        [WriteKind.WRITE_KIND_DATA, 2],
+        [WriteKind.WRITE_KIND_DATA, 3],
+        [WriteKind.WRITE_KIND_DATA, 5],
+        [WriteKind.WRITE_KIND_ZERO, 6],
+      ],
+    );
+    assert.equal(result.endSequence, ps.durable);
+    assert.equal(progress.at(-1), 100);
+    await replication.stop();
+    machine.close();
+  });
+
+  test("initial copy of a live disk converges to a byte-exact replica and clears the resync flag", async () => {
+    const block = 64 * KiB;
+    const size = 2 * MiB;
+    const dir = tempDir();
+    let machine = openMachine(dir, { disks: [size, MiB], memoryBudgetBytes: 256 * KiB });
+    machine.protect(ASSIGNMENT);
+    for (const image of machine.images) image.close(); // crash → resync required
+    machine = openMachine(dir, { disks: [size, MiB], memoryBudgetBytes: 256 * KiB });
+    assert.equal(machine.capture.resyncRequired, true);
+    for (let i = 0; i < 12; i++) machine.images[i % 2]!.write((i * 3 + 1) * 40 * KiB, pattern(24 * KiB, i));
+    const ps = new FakeProcessServer([size, MiB]);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    let writes = 0;
+    ps.betweenChunks = () => {
+      // Concurrent writes during the copy, ahead of and behind the compare, get later numbers.
+      machine.exports[writes % 2]!.write((writes * 52 * KiB) % (MiB - 4 * KiB), pattern(4 * KiB, 100 + writes), false);
+      writes++;
+    };
+    const result = await runSync({ capture: machine.capture, port: ps, machineId: "m1", timeUnitMs: 5, logger }, { mode: "initial", blockSize: block });
+    await machine.capture.whenAllDurable();
+    assert.ok(result.blocksSent > 0 && result.blocksSent < result.blocksCompared);
+    assert.ok(writes > 0);
+    for (let d = 0; d < 2; d++) assert.ok(ps.replicas[d]!.equals(machine.images[d]!.read(0, machine.images[d]!.size)), `disk ${d} equal`);
+    assert.equal(machine.capture.resyncRequired, false);
+    await replication.stop();
+    machine.close();
+    const again = openMachine(dir, { disks: [size, MiB] });
+    assert.equal(again.capture.resyncRequired, false, "the cleared flag is persisted");
+    again.close();
+  });
+});
