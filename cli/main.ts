@@ -2,6 +2,7 @@
 import { Command, Option } from "commander";
 import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
 import { exportDisk } from "./commands/export-disk.js";
+import { changePoint, commit, failover, failoverCleanup, networkCreate, networkList, networkMap } from "./commands/failover.js";
 import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
 import { statusCommand } from "./commands/status.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
@@ -145,14 +146,93 @@ program
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
+  .option("--failed-over", "the failed-over (Azure) disk instead of the replica")
+  .option("--test", "the test failover's disk")
+  .option("--point <id>", "a recovery point (id, latest-processed or latest-app-consistent)")
   .option("--json", "print path, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json);
+      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json, {
+        failedOver: o.failedOver,
+        test: o.test,
+        point: o.point,
+      });
       if (o.json) printJson(result);
       else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
     }),
   );
+
+const pointOptions = (c: Command) =>
+  c
+    .option("--point <point>", "latest | latest-processed | latest-app-consistent | a recovery point id", "latest")
+    .option("--seq <n>", "any single write: recover to exactly this sequence number")
+    .option("--at <time>", "any point in time: the last write captured at or before it");
+
+pointOptions(
+  program
+    .command("failover <machine>")
+    .description("fail a machine over to Azure (or test it with --test) at a recovery point")
+    .addOption(dirOption()),
+)
+  .option("--test", "test failover into an isolated network; replication keeps running")
+  .option("--shutdown-source", "stop the source's writes and drain them first (no data loss)")
+  .option("--network <name>", "target network (required for --test)")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => failover(labDir(o.dir), machine, o)));
+
+program
+  .command("failover-cleanup <machine>")
+  .description("delete a test failover's machine and disks")
+  .addOption(dirOption())
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => failoverCleanup(labDir(o.dir), machine, o)));
+
+pointOptions(
+  program
+    .command("change-point <machine>")
+    .description("re-create the failed-over disks from another recovery point (before commit)")
+    .addOption(dirOption()),
+)
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => changePoint(labDir(o.dir), machine, o)));
+
+program
+  .command("commit <machine>")
+  .description("make a failover final; deletes every other recovery point")
+  .addOption(dirOption())
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => commit(labDir(o.dir), machine, o)));
+
+const network = program.command("network").description("recovery networks and per-machine network mapping");
+network
+  .command("create <name>")
+  .description("declare a network with its address space and circuit")
+  .addOption(dirOption())
+  .requiredOption("--address-space <cidr...>", "address space(s), e.g. 10.1.0.0/16")
+  .option("--subnet <cidr...>", "subnet(s) inside the address space")
+  .option("--circuit <name>", "the circuit (ExpressRoute/VPN) the network attaches to")
+  .option("--on-premises", "an on-premises network (default: an Azure network)")
+  .option("--json", "print the network as JSON")
+  .action((name, o) => run(() => networkCreate(labDir(o.dir), name, o)));
+network
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => networkList(labDir(o.dir), o)));
+network
+  .command("map <machine>")
+  .description("where a machine lands on failover: network, subnet, IP")
+  .addOption(dirOption())
+  .requiredOption("--network <name>", "target network")
+  .option("--subnet <cidr>", "target subnet")
+  .option("--ip <address>", "static IP in the target subnet")
+  .option("--keep-source-ip <address>", "keep the source machine's IP address")
+  .option("--json", "no output")
+  .action((machine, o) => run(() => networkMap(labDir(o.dir), machine, o)));
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

@@ -6,7 +6,11 @@ import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, proto
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
+import { RecoveryEngine } from "../common/recovery/index.js";
+import { deriveSegmentKey } from "../common/segment/index.js";
+import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { FailoverJobs } from "./failover-jobs.js";
 import { configurationService } from "./configuration-service.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
@@ -26,6 +30,7 @@ export class ConfigServer {
   private grpc?: GrpcServer;
   private metrics?: MetricsServer;
   private bus?: CommandBus;
+  private blobs?: BlobStore;
   private readonly crons: ReturnType<typeof cron.schedule>[] = [];
   private adminCredentialValue = "";
 
@@ -64,12 +69,32 @@ export class ConfigServer {
     const bus = new CommandBus(store, logger);
     this.bus = bus;
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
+    const blobs = createBlobStore(
+      { kind: options.storage.kind, connectionString: options.storage.connectionString, container: options.storage.container, directory: options.storage.directory },
+      logger,
+    );
+    this.blobs = blobs;
+    await blobs.init();
+    const segmentKey = deriveSegmentKey(deploymentSecret, SEGMENT_KEY_ID);
+    const engine = new RecoveryEngine({ store: blobs, segmentKeys: (id) => (id === SEGMENT_KEY_ID ? segmentKey : undefined), logger });
+    const tls = options.insecure ? undefined : options.tls;
+    const failovers = new FailoverJobs({
+      store,
+      bus,
+      logger,
+      blobs,
+      engine,
+      tls,
+      credential: this.adminCredentialValue,
+      sourceShutdownTimeoutMs: 60_000,
+    });
     const reports = new Map<string, MachineReports>();
     const service = configurationService({
       options,
       store,
       bus,
       jobs,
+      failovers,
       logger,
       credentialKey,
       deploymentSecret,
@@ -131,6 +156,7 @@ export class ConfigServer {
     this.bus?.close();
     await this.grpc?.stop();
     await this.metrics?.stop();
+    await this.blobs?.close();
     this.store?.close();
     this.logger.info("configuration server stopped");
   }

@@ -19,6 +19,8 @@ import type { Logger } from "../common/logger.js";
 import type { CommandBus } from "./command-bus.js";
 import { machineHealth, mergeStats, type MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
+import type { FailoverJobs } from "./failover-jobs.js";
+import { circuitConflict, ipInCidr, validateNetwork } from "./network-rules.js";
 import type { ProtectionJobs } from "./protection-jobs.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -27,6 +29,7 @@ export interface ServiceContext {
   store: ConfigStore;
   bus: CommandBus;
   jobs: ProtectionJobs;
+  failovers: FailoverJobs;
   logger: Logger;
   credentialKey: Buffer;
   deploymentSecret: string;
@@ -260,10 +263,67 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
       return { recoveryPoints: store.listRecoveryPoints(m.machineId) };
     }),
 
-    failover: notYet("failover"),
-    cleanupTestFailover: notYet("failover-cleanup"),
-    changeRecoveryPoint: notYet("change-point"),
-    commitFailover: notYet("commit"),
+    failover: unary(logger, (req, call) => {
+      admin(call);
+      return {
+        job: ctx.failovers.failover(req.machine, {
+          selector: req.point,
+          test: req.test,
+          shutdownSource: req.shutdownSource,
+          network: req.network,
+        }),
+      };
+    }),
+
+    cleanupTestFailover: unary(logger, (req, call) => {
+      admin(call);
+      return { job: ctx.failovers.cleanupTestFailover(req.machine) };
+    }),
+
+    changeRecoveryPoint: unary(logger, (req, call) => {
+      admin(call);
+      return { job: ctx.failovers.changeRecoveryPoint(req.machine, req.point) };
+    }),
+
+    commitFailover: unary(logger, (req, call) => {
+      admin(call);
+      return { job: ctx.failovers.commit(req.machine) };
+    }),
+
+    createNetwork: unary(logger, (req, call) => {
+      admin(call);
+      if (!req.network) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "network is required");
+      validateNetwork(req.network);
+      const conflict = circuitConflict(req.network, store.listNetworks());
+      if (conflict) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, conflict);
+      return { network: store.upsertNetwork(req.network) };
+    }),
+
+    listNetworks: unary(logger, (_req, call) => {
+      admin(call);
+      return { networks: store.listNetworks() };
+    }),
+
+    setNetworkMapping: unary(logger, (req, call) => {
+      admin(call);
+      const m = store.getMachine(req.machine);
+      if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}"`);
+      const mapping = req.mapping;
+      if (!mapping?.network) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "a network mapping needs a target network");
+      const network = store.getNetwork(mapping.network);
+      if (!network) throw new SrlabError(ErrorCode.NOT_FOUND, `no network named ${mapping.network} (create it with srlab network create)`);
+      if (mapping.subnet && !network.subnets.includes(mapping.subnet)) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `network ${network.name} has no subnet ${mapping.subnet} (it has ${network.subnets.join(", ") || "none"})`);
+      }
+      const ip = mapping.keepSourceIp ? mapping.sourceIpAddress : mapping.ipAddress;
+      if (ip && !network.addressSpaces.some((cidr) => ipInCidr(ip, cidr))) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `IP ${ip} is outside network ${network.name} (${network.addressSpaces.join(", ")})`);
+      }
+      if (ip && mapping.subnet && !ipInCidr(ip, mapping.subnet)) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `IP ${ip} is outside subnet ${mapping.subnet}`);
+      }
+      return { machine: machineView(store.updateMachine(m.machineId, { networkMapping: mapping })) };
+    }),
     reprotect: notYet("reprotect"),
     failback: notYet("failback"),
 

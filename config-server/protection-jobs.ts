@@ -10,6 +10,7 @@ import {
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import { JobRunner } from "./job-runner.js";
 import type { ConfigStore } from "./store/index.js";
 
 export interface JobContext {
@@ -37,7 +38,26 @@ const STEPS = {
  * resync, app-consistent tags and workloads. Each runs in the background and records its steps.
  */
 export class ProtectionJobs {
-  constructor(private readonly ctx: JobContext) {}
+  private readonly runner: JobRunner;
+
+  constructor(private readonly ctx: JobContext) {
+    this.runner = new JobRunner(ctx.store, ctx.logger);
+  }
+
+  private step<T>(job: Job, name: string, fn: () => Promise<T>): Promise<T> {
+    return this.runner.step(job, name, fn);
+  }
+
+  private waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
+    return this.runner.waitFor(what, this.ctx.stepTimeoutMs, probe);
+  }
+
+  private run(job: Job, machineId: string | undefined, body: () => Promise<unknown>, stateOnFailure?: ReplicationState): void {
+    this.runner.run(job, body, () => {
+      if (machineId) this.ctx.store.updateMachine(machineId, { state: stateOnFailure ?? ReplicationState.REPLICATION_STATE_UNPROTECTED });
+    });
+  }
+
 
   enableProtection(machineRef: string, policyName: string): Job {
     const { store } = this.ctx;
@@ -203,53 +223,6 @@ export class ProtectionJobs {
       const m = this.ctx.store.getMachine(machineId);
       return m?.stats && m.stats.processedSequence >= sequence ? true : undefined;
     });
-  }
-
-  private async waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
-    const until = Date.now() + this.ctx.stepTimeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value !== undefined) return value;
-      if (Date.now() > until) throw new SrlabError(ErrorCode.UNAVAILABLE, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
-  private async step<T>(job: Job, name: string, fn: () => Promise<T>): Promise<T> {
-    const { store } = this.ctx;
-    store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 0, message: "" });
-    try {
-      const result = await fn();
-      store.updateJobStep(job.jobId, name, {
-        state: JobState.JOB_STATE_SUCCEEDED,
-        progressPercent: 100,
-        message: typeof result === "string" ? result : "",
-      });
-      return result;
-    } catch (err) {
-      store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_FAILED, progressPercent: 0, message: (err as Error).message });
-      throw err;
-    }
-  }
-
-  private run(job: Job, machineId: string | undefined, body: () => Promise<unknown>, stateOnFailure?: ReplicationState): void {
-    const { store, logger } = this.ctx;
-    body().then(
-      (result) => {
-        store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
-        logger.info("job succeeded", { jobId: job.jobId, type: job.type });
-      },
-      (err: unknown) => {
-        const message = (err as Error).message ?? String(err);
-        store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message });
-        logger.warn("job failed", { jobId: job.jobId, type: job.type, error: message });
-        if (machineId) {
-          store.updateMachine(machineId, {
-            state: stateOnFailure ?? ReplicationState.REPLICATION_STATE_UNPROTECTED,
-          });
-        }
-      },
-    );
   }
 
   private requireMachine(ref: string): Machine {

@@ -1,9 +1,16 @@
 import type * as grpc from "@grpc/grpc-js";
-import { ErrorCode, SrlabError, toGrpcError, toSrlabError } from "../common/errors/index.js";
-import { serverStream, unary } from "../common/grpc/index.js";
+import { ErrorCode, SrlabError, toSrlabError } from "../common/errors/index.js";
+import { unary } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import type { ApplyWritesRequest, ApplyWritesResponse, MasterTargetServiceServer } from "../proto/index.js";
+import type {
+  ApplyWritesRequest,
+  ApplyWritesResponse,
+  MasterTargetServiceGetBlockChecksumsRequest,
+  MasterTargetServiceGetBlockChecksumsResponse,
+  MasterTargetServiceServer,
+} from "../proto/index.js";
 import { blockChecksums } from "./block-checksums.js";
+import { failStream } from "../common/grpc/index.js";
 import { authorize } from "./caller.js";
 import type { MachineTarget } from "./machine-target.js";
 import type { MasterTargetMetrics } from "./metrics.js";
@@ -34,34 +41,17 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
       return { disks: target.disks };
     }),
 
-    getBlockChecksums: serverStream(logger, async (request, call) => {
-      auth(call);
-      const target = targets.require(request.machineId);
-      const disk = target.disk(request.diskIndex);
-      if (!disk) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${request.machineId} has no target disk ${request.diskIndex}`);
-      const blockSize = request.blockSize || ctx.defaultBlockBytes;
-      if (blockSize > MAX_BLOCK_BYTES) {
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size ${blockSize} is larger than the ${MAX_BLOCK_BYTES}-byte maximum`);
-      }
-      const totalBlocks = Math.ceil(disk.sizeBytes / blockSize);
-      let sent = false;
-      for await (const checksums of blockChecksums(disk.imagePath, disk.sizeBytes, blockSize)) {
-        if (call.cancelled) return;
-        if (!call.write({ checksums, totalBlocks })) await drained(call);
-        sent = true;
-      }
-      if (!sent) call.write({ checksums: [], totalBlocks });
-    }),
+    getBlockChecksums: (call) => {
+      sendChecksums(call).then(
+        () => call.end(),
+        (err: unknown) => failStream(call, err, logger),
+      );
+    },
 
     applyWrites: (call) => {
       runApplyWrites(call).then(
         () => call.end(),
-        (err: unknown) => {
-          const status = toGrpcError(err);
-          logger.debug("ApplyWrites stream failed", { code: status.code, error: status.details });
-          // On a duplex call, 'error' is what makes grpc-js send this status; destroy() would only cancel.
-          call.emit("error", Object.assign(new Error(status.details), status));
-        },
+        (err: unknown) => failStream(call, err, logger),
       );
     },
 
@@ -71,6 +61,28 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
       return { appliedSequence: target.appliedSequence, disks: target.disks };
     }),
   };
+
+  async function sendChecksums(
+    call: grpc.ServerWritableStream<MasterTargetServiceGetBlockChecksumsRequest, MasterTargetServiceGetBlockChecksumsResponse>,
+  ): Promise<void> {
+    auth(call);
+    const request = call.request;
+    const target = targets.require(request.machineId);
+    const disk = target.disk(request.diskIndex);
+    if (!disk) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${request.machineId} has no target disk ${request.diskIndex}`);
+    const blockSize = request.blockSize || ctx.defaultBlockBytes;
+    if (blockSize > MAX_BLOCK_BYTES) {
+      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size ${blockSize} is larger than the ${MAX_BLOCK_BYTES}-byte maximum`);
+    }
+    const totalBlocks = Math.ceil(disk.sizeBytes / blockSize);
+    let sent = false;
+    for await (const checksums of blockChecksums(disk.imagePath, disk.sizeBytes, blockSize)) {
+      if (call.cancelled) return;
+      if (!call.write({ checksums, totalBlocks })) await drained(call);
+      sent = true;
+    }
+    if (!sent) call.write({ checksums: [], totalBlocks });
+  }
 
   async function runApplyWrites(call: grpc.ServerDuplexStream<ApplyWritesRequest, ApplyWritesResponse>): Promise<void> {
     auth(call);

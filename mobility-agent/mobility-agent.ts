@@ -217,6 +217,7 @@ export class MobilityAgent {
       nbdUri: uris[index]?.uri ?? "",
       nbdUnixUri: uris[index]?.unixUri ?? "",
       addedAtSequence: 0,
+      blobName: "",
     }));
   }
 

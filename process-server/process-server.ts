@@ -349,6 +349,7 @@ export class ProcessServer {
             nbdUri: "",
             nbdUnixUri: "",
             addedAtSequence: d.addedAtSequence,
+            blobName: "",
           })),
         });
       }

@@ -74,6 +74,7 @@ function disk(id: string, index: number, addedAtSequence = 0): Disk {
     nbdUri: `nbd://127.0.0.1:10809/${id}`,
     nbdUnixUri: `nbd+unix:///${id}?socket=/tmp/nbd.sock`,
     addedAtSequence,
+    blobName: "",
   };
 }
 

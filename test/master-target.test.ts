@@ -157,13 +157,6 @@ class ReferenceDisks {
     for (const [index, size] of Object.entries(sizes)) this.disks.set(Number(index), initial?.[Number(index)] ? Buffer.from(initial[Number(index)]!) : Buffer.alloc(size));
   }
 
-  clone(): ReferenceDisks {
-    const copy = new ReferenceDisks({});
-    for (const [i, d] of this.disks) copy.disks.set(i, Buffer.from(d));
-    copy.sequence = this.sequence;
-    return copy;
-  }
-
   apply(r: WriteRecord): void {
     if (r.kind === WriteKind.WRITE_KIND_DATA) Buffer.from(r.data).copy(this.disks.get(r.diskIndex)!, r.offset);
     if (r.kind === WriteKind.WRITE_KIND_ZERO) this.disks.get(r.diskIndex)!.fill(0, r.offset, r.offset + r.length);
@@ -559,24 +552,22 @@ describe("master target", () => {
       await new Promise((r) => (child.exitCode !== null || child.signalCode ? r(undefined) : child.once("exit", r)));
       assert.ok(acked >= 1000 && acked < 3000, `killed mid-stream after ack ${acked}`);
 
-      // The same state directory in-process: it resumes at or after the last ack, and the images
-      // hold exactly the writes up to the resumed sequence.
+      // The same state directory in-process resumes at or after the last ack. The images may hold
+      // part of the batch that was in flight at the kill; the replay from the resumed point
+      // overwrites it in order, so the result must equal the reference exactly.
       const revived = new MasterTarget(masterTargetOptions.parse({ ...flags, readyFile: undefined, log: undefined }), silentLogger());
       await revived.start();
       try {
         const c = new MasterTargetServiceClient(revived.grpcAddress, grpc.credentials.createInsecure());
         const resumeAt = (await unaryCall(c, c.getTargetStatus, { machineId: "crash" }, ps)).appliedSequence;
         assert.ok(resumeAt >= acked, `resumes at ${resumeAt}, acked ${acked}`);
-        const atResume = new ReferenceDisks(sizes);
-        for (const r of writes.slice(0, resumeAt)) atResume.apply(r);
-        for (const d of res.disks) assert.equal(await sha256File(d.imagePath), atResume.sha(d.diskIndex));
 
         const s = new ApplyStream(c, ps);
         assert.equal(await s.open("crash"), resumeAt);
         assert.equal(await s.send(writes.slice(acked)), 3000);
         s.close();
-        const final = atResume.clone();
-        for (const r of writes.slice(resumeAt)) final.apply(r);
+        const final = new ReferenceDisks(sizes);
+        for (const r of writes) final.apply(r);
         for (const d of res.disks) assert.equal(await sha256File(d.imagePath), final.sha(d.diskIndex));
         c.close();
       } finally {

@@ -29,8 +29,8 @@ import {
 
 const DISK_SIZE = 4 * 1024 * 1024;
 const DISKS = [
-  { diskId: "d0", index: 0, sizeBytes: DISK_SIZE, imagePath: "", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0 },
-  { diskId: "d1", index: 1, sizeBytes: DISK_SIZE, imagePath: "", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0 },
+  { diskId: "d0", index: 0, sizeBytes: DISK_SIZE, imagePath: "", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" },
+  { diskId: "d1", index: 1, sizeBytes: DISK_SIZE, imagePath: "", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" },
 ];
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");

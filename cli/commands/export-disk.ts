@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { blobLayout } from "../../common/blob-layout/index.js";
+import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
 import { AdminClient } from "../admin-client.js";
 import { formatBytes, ProgressLine } from "../output.js";
@@ -8,10 +9,19 @@ import { formatBytes, ProgressLine } from "../output.js";
 const CHUNK = 4 * 1024 * 1024;
 
 /**
- * Writes a replica disk (latest processed point) to a raw image: sparse where the page blob has
- * no pages, byte-exact elsewhere. Returns the image's SHA-256.
+ * Writes a replica disk (latest processed point), a recovery point's snapshot or a failed-over disk
+ * to a raw image: sparse where the page blob has no pages, byte-exact elsewhere. Returns the
+ * image's SHA-256.
  */
-export async function exportDisk(dir: string, machineRef: string, diskIndex: number, to: string, progress: boolean) {
+export interface ExportSource {
+  /** The failed-over ("Azure") disk, or the test failover's with test. */
+  failedOver?: boolean;
+  test?: boolean;
+  /** A recovery point id, or latest-processed / latest-app-consistent. */
+  point?: string;
+}
+
+export async function exportDisk(dir: string, machineRef: string, diskIndex: number, to: string, progress: boolean, source: ExportSource = {}) {
   const client = AdminClient.forDir(dir);
   try {
     const { machine } = await client.call(client.client.getMachine, { machine: machineRef });
@@ -22,10 +32,29 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
     const store = createBlobStore({ kind: s.kind, connectionString: s.connectionString, directory: s.directory, container: "srlab" });
     await store.init();
     try {
-      const blob = blobLayout.replicaDisk(machine.machineId, diskIndex);
+      let blob = blobLayout.replicaDisk(machine.machineId, diskIndex);
+      let snapshot: string | undefined;
+      if (source.failedOver || source.test) {
+        const info = source.test ? machine.testFailover : machine.failover;
+        const d = info?.disks.find((x) => x.index === diskIndex);
+        if (!d) throw new Error(`machine ${machine.name} has no ${source.test ? "test " : ""}failed-over disk ${diskIndex}`);
+        blob = d.blobName;
+      } else if (source.point) {
+        const points = await new RecoveryEngine({ store, segmentKeys: () => undefined }).listPoints(machine.machineId);
+        const wanted = source.point;
+        const chosen =
+          wanted === "latest-processed"
+            ? points.at(-1)
+            : wanted === "latest-app-consistent"
+              ? points.filter((p) => p.type === "app-consistent").at(-1)
+              : points.find((p) => p.recoveryPointId === wanted);
+        if (!chosen) throw new Error(`machine ${machine.name} has no recovery point ${wanted} (see srlab points ${machine.name})`);
+        snapshot = chosen.snapshots[String(diskIndex)];
+        if (!snapshot) throw new Error(`recovery point ${chosen.recoveryPointId} does not cover disk ${diskIndex} (it covers ${chosen.disksCovered} of ${chosen.disksTotal} disks)`);
+      }
       const size = await store.pageBlobSize(blob);
       if (size === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
-      return await writeImage(to, size, await store.getPageRanges(blob), (off, len) => store.readPages(blob, off, len), progress);
+      return await writeImage(to, size, await store.getPageRanges(blob, snapshot), (off, len) => store.readPages(blob, off, len, snapshot), progress);
     } finally {
       await store.close();
     }

@@ -2,6 +2,7 @@ import {
   CaptureMode,
   ComponentRole,
   type Component,
+  type FailoverInfo,
   Health,
   type Machine,
   ReplicationDirection,
@@ -67,7 +68,24 @@ function machineDocument(x: Machine, components: Component[]) {
       ? { id: x.lastRecoveryPoint.recoveryPointId, time: x.lastRecoveryPoint.time?.toISOString(), sequence: x.lastRecoveryPoint.sequence }
       : null,
     disks: x.disks.map(disk),
-    azureDisks: x.azureDisks.map(disk),
+    azureDisks: x.azureDisks.map((d) => ({ ...disk(d), blob: d.blobName })),
+    networkMapping: x.networkMapping ?? null,
+    failover: failoverDocument(x.failover),
+    testFailover: failoverDocument(x.testFailover),
+  };
+}
+
+function failoverDocument(f: FailoverInfo | undefined) {
+  if (!f) return null;
+  return {
+    recoveryPointId: f.recoveryPointId || null,
+    sequence: f.sequence,
+    network: f.network || null,
+    ipAddress: f.ipAddress || null,
+    requestedAt: f.requestedAt?.toISOString() ?? null,
+    achievedRpoSeconds: f.achievedRpoSeconds,
+    rtoSeconds: f.rtoSeconds,
+    disks: f.disks.map((d) => ({ index: d.index, blob: d.blobName, sizeBytes: d.sizeBytes })),
   };
 }
 
@@ -99,7 +117,7 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
       ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "LAST POINT", "DISKS"],
       doc.machines.map((m) => [
         m.name,
-        m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : ""),
+        m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : "") + (m.testFailover ? " +test" : ""),
         m.health,
         `${m.rpoSeconds.toFixed(1)} s`,
         formatBytes(m.pendingBytes),

@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import { toGrpcError } from "../errors/index.js";
 import type { Logger } from "../logger.js";
@@ -32,11 +33,17 @@ export function serverStream<Req, Res>(
   return (call) => {
     fn(call.request, call).then(
       () => call.end(),
-      (err: unknown) => {
-        const status = toGrpcError(err);
-        logger.debug("stream failed", { path: call.getPath(), code: status.code, error: status.details });
-        call.destroy(Object.assign(new Error(status.details), status));
-      },
+      (err: unknown) => failStream(call, err, logger),
     );
   };
+}
+
+/**
+ * Ends a streaming call with the error's gRPC status. grpc-js sends a streaming call's status only
+ * on its 'error' event; destroy() ends it without one and leaves the client waiting.
+ */
+export function failStream(call: EventEmitter & { getPath(): string }, err: unknown, logger: Logger): void {
+  const status = toGrpcError(err);
+  logger.debug("stream failed", { path: call.getPath(), code: status.code, error: status.details });
+  call.emit("error", Object.assign(new Error(status.details), status));
 }

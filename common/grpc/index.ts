@@ -1,5 +1,5 @@
 export { credentialOf, issueCredential, verifyCredential } from "./auth.js";
 export { AUTHORIZATION_HEADER, bearerMetadata, channelCredentials, channelOptions, type ClientTls, unaryCall, waitForReady } from "./client.js";
-export { serverStream, unary } from "./handlers.js";
+export { failStream, serverStream, unary } from "./handlers.js";
 export { GrpcServer, type GrpcServerOptions, type ServiceRegistration } from "./server.js";
 export type { TlsFiles } from "./tls-files.js";

@@ -7,6 +7,7 @@ import {
   type HealthIssue,
   type Job,
   type Machine,
+  type RecoveryNetwork,
   type RecoveryPoint,
   type ReplicationPolicy,
   SiteLocation,
@@ -23,6 +24,7 @@ import {
 import { type MachinePatch, MachinesTable, type UpsertMachineInput } from "./machines-table.js";
 import { migrate } from "./migrate.js";
 import { openDatabase, type SynchronousMode } from "./open-database.js";
+import { NetworksTable } from "./networks-table.js";
 import { PoliciesTable } from "./policies-table.js";
 import { ProcessServerAssignment } from "./process-server-assignment.js";
 import { RecoveryPointsTable } from "./recovery-points-table.js";
@@ -53,6 +55,7 @@ export class ConfigStore {
   private readonly jobs: JobsTable;
   private readonly commands: CommandsTable;
   private readonly assignment: ProcessServerAssignment;
+  private readonly networks: NetworksTable;
   private closed = false;
 
   private constructor(
@@ -67,6 +70,7 @@ export class ConfigStore {
     this.machines = new MachinesTable(db, this.recoveryPoints);
     this.jobs = new JobsTable(db);
     this.commands = new CommandsTable(db);
+    this.networks = new NetworksTable(db);
     this.assignment = new ProcessServerAssignment(db, (id) => this.components.get(id));
   }
 
@@ -224,6 +228,20 @@ export class ConfigStore {
 
   listPolicies(): ReplicationPolicy[] {
     return this.policies.list();
+  }
+
+  // networks
+
+  upsertNetwork(n: RecoveryNetwork): RecoveryNetwork {
+    return this.tx(() => this.networks.upsert(n));
+  }
+
+  getNetwork(name: string): RecoveryNetwork | undefined {
+    return this.networks.get(name);
+  }
+
+  listNetworks(): RecoveryNetwork[] {
+    return this.networks.list();
   }
 
   // --- jobs ---

@@ -13,6 +13,7 @@ interface DiskRow {
   nbd_uri: string;
   nbd_unix_uri: string;
   added_at_sequence: number;
+  blob_name: string;
 }
 
 function diskFromRow(r: DiskRow): Disk {
@@ -24,6 +25,7 @@ function diskFromRow(r: DiskRow): Disk {
     nbdUri: r.nbd_uri,
     nbdUnixUri: r.nbd_unix_uri,
     addedAtSequence: r.added_at_sequence,
+    blobName: r.blob_name,
   };
 }
 
@@ -39,14 +41,14 @@ export class MachineDisks {
     );
     this.insert = db.prepare(
       `INSERT INTO disks (machine_id, kind, disk_id, disk_index, size_bytes, image_path, nbd_uri,
-         nbd_unix_uri, added_at_sequence)
+         nbd_unix_uri, added_at_sequence, blob_name)
        VALUES (@machineId, @kind, @diskId, @index, @sizeBytes, @imagePath, @nbdUri, @nbdUnixUri,
-         @addedAtSequence)`,
+         @addedAtSequence, @blobName)`,
     );
     // Index and added_at_sequence are identity: once recorded they never change.
     this.update = db.prepare(
       `UPDATE disks SET size_bytes = @sizeBytes, image_path = @imagePath, nbd_uri = @nbdUri,
-         nbd_unix_uri = @nbdUnixUri
+         nbd_unix_uri = @nbdUnixUri, blob_name = @blobName
        WHERE machine_id = @machineId AND kind = @kind AND disk_id = @diskId`,
     );
     this.remove = db.prepare<[string, string, string]>(
@@ -91,6 +93,7 @@ export class MachineDisks {
         imagePath: d.imagePath,
         nbdUri: d.nbdUri,
         nbdUnixUri: d.nbdUnixUri,
+        blobName: d.blobName ?? "",
       };
       if (known.has(d.diskId)) this.update.run(params);
       else fresh.push(d);
@@ -122,6 +125,7 @@ export class MachineDisks {
         nbdUri: d.nbdUri,
         nbdUnixUri: d.nbdUnixUri,
         addedAtSequence: addedAt,
+        blobName: d.blobName ?? "",
       });
     }
     return this.list(machineId, kind);

@@ -3,8 +3,10 @@ import type Database from "better-sqlite3";
 import {
   type Disk,
   Health,
+  type FailoverInfo,
   type HealthIssue,
   type Machine,
+  type NetworkMapping,
   ReplicationDirection,
   ReplicationState,
   type ReplicationStats,
@@ -31,6 +33,9 @@ export type MachinePatch = Partial<{
   stats: ReplicationStats | undefined;
   azureDisks: Disk[];
   testFailoverActive: boolean;
+  networkMapping: NetworkMapping | undefined;
+  failover: FailoverInfo | undefined;
+  testFailover: FailoverInfo | undefined;
 }>;
 
 interface MachineRow {
@@ -48,6 +53,9 @@ interface MachineRow {
   stats_json: string | null;
   test_failover_active: number;
   created_at: number;
+  network_mapping_json: string | null;
+  failover_json: string | null;
+  test_failover_json: string | null;
 }
 
 /** Column for each scalar patch field, with its encoder. */
@@ -62,7 +70,24 @@ const SCALAR_COLUMNS: Record<string, [string, (v: never) => unknown]> = {
   resyncReason: ["resync_reason", (v: string) => v],
   stats: ["stats_json", (v: ReplicationStats | undefined) => (v ? JSON.stringify(v) : null)],
   testFailoverActive: ["test_failover_active", (v: boolean) => (v ? 1 : 0)],
+  networkMapping: ["network_mapping_json", (v: NetworkMapping | undefined) => (v ? JSON.stringify(v) : null)],
+  failover: ["failover_json", (v: FailoverInfo | undefined) => (v ? JSON.stringify(v) : null)],
+  testFailover: ["test_failover_json", (v: FailoverInfo | undefined) => (v ? JSON.stringify(v) : null)],
 };
+
+/** Fields for which an explicit `undefined` in a patch clears the column. */
+const CLEARABLE = new Set(["stats", "networkMapping", "failover", "testFailover"]);
+
+/** FailoverInfo holds Dates; JSON keeps them as strings. */
+function failoverFromJson(json: string | null): FailoverInfo | undefined {
+  const v = parseJson<(FailoverInfo & { requestedAt?: string | Date; completedAt?: string | Date }) | undefined>(json, undefined);
+  if (!v) return undefined;
+  return {
+    ...v,
+    requestedAt: v.requestedAt ? new Date(v.requestedAt) : undefined,
+    completedAt: v.completedAt ? new Date(v.completedAt) : undefined,
+  };
+}
 
 export class MachinesTable {
   readonly disks: MachineDisks;
@@ -159,8 +184,8 @@ export class MachinesTable {
     for (const [field, [column, encode]] of Object.entries(SCALAR_COLUMNS)) {
       if (!(field in patch)) continue;
       const value = (patch as Record<string, unknown>)[field];
-      // `stats: undefined` clears stats; other fields ignore an explicit undefined.
-      if (value === undefined && field !== "stats") continue;
+      // An explicit undefined clears the clearable fields; others ignore it.
+      if (value === undefined && !CLEARABLE.has(field)) continue;
       sets.push(`${column} = @${field}`);
       params[field] = (encode as (v: unknown) => unknown)(value);
     }
@@ -203,6 +228,9 @@ export class MachinesTable {
       resyncReason: r.resync_reason,
       azureDisks: this.disks.list(r.machine_id, "azure"),
       testFailoverActive: r.test_failover_active === 1,
+      networkMapping: parseJson<NetworkMapping | undefined>(r.network_mapping_json, undefined),
+      failover: failoverFromJson(r.failover_json),
+      testFailover: failoverFromJson(r.test_failover_json),
     };
   }
 }

@@ -130,4 +130,19 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX commands_pending ON commands (component_id, completed_at, seq)`,
     ],
   },
+  {
+    version: 2,
+    name: "failover-and-networks",
+    steps: [
+      `ALTER TABLE disks ADD COLUMN blob_name TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE machines ADD COLUMN network_mapping_json TEXT`,
+      `ALTER TABLE machines ADD COLUMN failover_json TEXT`,
+      `ALTER TABLE machines ADD COLUMN test_failover_json TEXT`,
+      `CREATE TABLE networks (
+         name TEXT PRIMARY KEY,
+         network_json TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+    ],
+  },
 ];

@@ -1,0 +1,61 @@
+import { type Job, JobState } from "../proto/index.js";
+import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import type { Logger } from "../common/logger.js";
+import type { ConfigStore } from "./store/index.js";
+
+/** Runs a job's body in the background and records each step's state, progress and message. */
+export class JobRunner {
+  constructor(
+    private readonly store: ConfigStore,
+    private readonly logger: Logger,
+  ) {}
+
+  async step<T>(job: Job, name: string, fn: () => Promise<T>): Promise<T> {
+    this.store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 0, message: "" });
+    try {
+      const result = await fn();
+      this.store.updateJobStep(job.jobId, name, {
+        state: JobState.JOB_STATE_SUCCEEDED,
+        progressPercent: 100,
+        message: typeof result === "string" ? result : "",
+      });
+      return result;
+    } catch (err) {
+      this.store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_FAILED, progressPercent: 0, message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  progress(job: Job, name: string, percent: number, message = ""): void {
+    this.store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: percent, message });
+  }
+
+  run(job: Job, body: () => Promise<unknown>, onFailure?: (message: string) => void): void {
+    body().then(
+      (result) => {
+        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
+        this.logger.info("job succeeded", { jobId: job.jobId, type: job.type });
+      },
+      (err: unknown) => {
+        const message = (err as Error).message ?? String(err);
+        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message });
+        this.logger.warn("job failed", { jobId: job.jobId, type: job.type, error: message });
+        try {
+          onFailure?.(message);
+        } catch (e) {
+          this.logger.error("job failure handling failed", { jobId: job.jobId, error: (e as Error).message });
+        }
+      },
+    );
+  }
+
+  async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const value = probe();
+      if (value !== undefined) return value;
+      if (Date.now() > until) throw new SrlabError(ErrorCode.UNAVAILABLE, `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
