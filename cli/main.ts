@@ -2,7 +2,17 @@
 import { Command, Option } from "commander";
 import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
 import { exportDisk } from "./commands/export-disk.js";
-import { changePoint, commit, failover, failoverCleanup, networkCreate, networkList, networkMap } from "./commands/failover.js";
+import {
+  changePoint,
+  commit,
+  failback,
+  failover,
+  failoverCleanup,
+  networkCreate,
+  networkList,
+  networkMap,
+  reprotect,
+} from "./commands/failover.js";
 import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
 import { statusCommand } from "./commands/status.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
@@ -206,6 +216,26 @@ program
   .option("--no-wait", "return once the job has started")
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => commit(labDir(o.dir), machine, o)));
+
+program
+  .command("reprotect <machine>")
+  .description("protect a failed-over machine back to on-premises, or a failed-back machine to Azure again")
+  .addOption(dirOption())
+  .option("--master-target <name>", "master target that receives the failback data")
+  .option("--process-server <name>", "process server in Azure")
+  .option("--datastore <dir>", "directory for the new images (with --alternate-location)")
+  .option("--alternate-location", "fail back to a new image (full copy) instead of the original disk")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => reprotect(labDir(o.dir), machine, o)));
+
+program
+  .command("failback <machine>")
+  .description("planned failover from Azure back to on-premises: stop, drain, apply; no data loss")
+  .addOption(dirOption())
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => failback(labDir(o.dir), machine, o)));
 
 const network = program.command("network").description("recovery networks and per-machine network mapping");
 network

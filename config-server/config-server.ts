@@ -10,6 +10,7 @@ import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
 import { configurationService } from "./configuration-service.js";
 import type { MachineReports } from "./machine-health.js";
@@ -88,6 +89,16 @@ export class ConfigServer {
       credential: this.adminCredentialValue,
       sourceShutdownTimeoutMs: 60_000,
     });
+    const failbacks = new FailbackJobs({
+      store,
+      bus,
+      logger,
+      blobs,
+      tls,
+      credential: this.adminCredentialValue,
+      syncBlockBytes: options.syncBlockBytes,
+      stepTimeoutMs: 600_000,
+    });
     const reports = new Map<string, MachineReports>();
     const service = configurationService({
       options,
@@ -95,6 +106,7 @@ export class ConfigServer {
       bus,
       jobs,
       failovers,
+      failbacks,
       logger,
       credentialKey,
       deploymentSecret,

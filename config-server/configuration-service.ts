@@ -9,7 +9,9 @@ import {
   type Machine,
   type MachineReplicationReport,
   type RegisterResponse,
+  ReplicationDirection,
   ReplicationState,
+  SiteLocation,
   type WatchCommandsResponse,
 } from "../proto/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
@@ -19,9 +21,10 @@ import type { Logger } from "../common/logger.js";
 import type { CommandBus } from "./command-bus.js";
 import { machineHealth, mergeStats, type MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
+import type { FailbackJobs } from "./failback-jobs.js";
 import type { FailoverJobs } from "./failover-jobs.js";
 import { circuitConflict, ipInCidr, validateNetwork } from "./network-rules.js";
-import type { ProtectionJobs } from "./protection-jobs.js";
+import { type ProtectionJobs, stateName } from "./protection-jobs.js";
 import type { ConfigStore } from "./store/index.js";
 
 export interface ServiceContext {
@@ -30,6 +33,7 @@ export interface ServiceContext {
   bus: CommandBus;
   jobs: ProtectionJobs;
   failovers: FailoverJobs;
+  failbacks: FailbackJobs;
   logger: Logger;
   credentialKey: Buffer;
   deploymentSecret: string;
@@ -57,7 +61,8 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
     const [kind, id] = subject.split("/");
     if (kind === "agent") {
       const machine = store.getMachine(id!);
-      const component = machine && store.getComponent(machine.agentComponentId);
+      const inAzure = subject.endsWith("/azure");
+      const component = machine && store.getComponent(inAzure ? machine.azureAgentComponentId : machine.agentComponentId);
       if (!machine || !component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "unknown machine credential; register again");
       return { kind: "component", component, machineId: machine.machineId };
     }
@@ -80,7 +85,7 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
     const policy = m.policyName ? store.getPolicy(m.policyName) : undefined;
     const { health, issues } = machineHealth(m, reports, policy, Date.now(), ctx.options.heartbeatTimeoutSeconds * 1000);
     const points = store.listRecoveryPoints(m.machineId);
-    return { ...m, health, issues, stats: mergeStats(reports), lastRecoveryPoint: points[points.length - 1] };
+    return { ...m, health, issues, stats: mergeStats(reports, m.direction), lastRecoveryPoint: points[points.length - 1] };
   };
 
   const componentView = (c: Component): Component => {
@@ -129,30 +134,52 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
         credentialKey: Buffer.alloc(0),
         machineId: "",
         timeUnitSeconds: ctx.options.timeUnitSeconds,
+        azureDisks: [],
       };
-      if (req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
+      const storageSettings = {
+        kind: ctx.options.storage.kind,
+        connectionString: ctx.options.storage.connectionString ?? "",
+        container: ctx.options.storage.container,
+        directory: ctx.options.storage.directory ?? "",
+      };
+      if (req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && req.location === SiteLocation.SITE_LOCATION_AZURE) {
+        // The machine failed over earlier; its agent in Azure runs on the failed-over disks.
+        const machine = store.getMachine(req.name);
+        if (!machine?.failover || machine.azureDisks.length === 0) {
+          throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${req.name} has not failed over to Azure; there is nothing to run in Azure`);
+        }
+        store.updateMachine(machine.machineId, { azureAgentComponentId: registered.componentId });
+        response.machineId = machine.machineId;
+        response.credential = issueCredential(ctx.credentialKey, `agent/${machine.machineId}/azure`);
+        response.storage = storageSettings;
+        response.azureDisks = machine.azureDisks;
+        if (machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES && isReplicating(machine.state)) {
+          ctx.failbacks.resendAssignment(machine.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
+        }
+      } else if (req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
         const machine = store.upsertMachine({ name: req.name, agentComponentId: registered.componentId });
         store.setMachineDisks(machine.machineId, req.disks);
         response.machineId = machine.machineId;
         response.credential = issueCredential(ctx.credentialKey, `agent/${machine.machineId}`);
         // A restarted agent learns again where to replicate.
-        if (machine.processServerId && isReplicating(machine.state)) {
+        if (
+          machine.processServerId &&
+          isReplicating(machine.state) &&
+          machine.direction === ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE
+        ) {
           jobs.sendAssignment("", machine.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
         }
       } else {
         response.credential = issueCredential(ctx.credentialKey, `${ROLE_SUBJECT[req.role]}/${registered.componentId}`);
-        response.storage = {
-          kind: ctx.options.storage.kind,
-          connectionString: ctx.options.storage.connectionString ?? "",
-          container: ctx.options.storage.container,
-          directory: ctx.options.storage.directory ?? "",
-        };
+        response.storage = storageSettings;
         response.segmentKeyId = ctx.segmentKeyId;
         response.segmentKey = deriveSegmentKey(ctx.deploymentSecret, ctx.segmentKeyId);
         response.credentialKey = ctx.credentialKey;
         if (req.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
           for (const m of store.machinesOfProcessServer(registered.componentId)) {
-            if (isReplicating(m.state)) {
+            if (isReplicating(m.state) && m.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES) {
+              ctx.failbacks.resendAssignment(m.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
+            } else if (isReplicating(m.state)) {
               jobs.sendAssignment("", m.machineId).catch((err) => logger.warn("re-assignment failed", { error: (err as Error).message }));
             }
           }
@@ -287,6 +314,8 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
 
     commitFailover: unary(logger, (req, call) => {
       admin(call);
+      const m = store.getMachine(req.machine);
+      if (m?.state === ReplicationState.REPLICATION_STATE_FAILED_BACK) return { job: ctx.failbacks.commitFailback(m) };
       return { job: ctx.failovers.commit(req.machine) };
     }),
 
@@ -324,8 +353,31 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
       }
       return { machine: machineView(store.updateMachine(m.machineId, { networkMapping: mapping })) };
     }),
-    reprotect: notYet("reprotect"),
-    failback: notYet("failback"),
+    reprotect: unary(logger, (req, call) => {
+      admin(call);
+      const m = store.getMachine(req.machine);
+      if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}" (see srlab status)`);
+      if (m.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+        return {
+          job: ctx.failbacks.reprotectToOnPremises(m, {
+            masterTarget: req.masterTarget,
+            processServer: req.processServer,
+            datastore: req.datastore,
+            alternateLocation: req.alternateLocation,
+          }),
+        };
+      }
+      if (m.state === ReplicationState.REPLICATION_STATE_UNPROTECTED) return { job: jobs.enableProtection(m.machineId, "default") };
+      throw new SrlabError(
+        ErrorCode.WRONG_STATE,
+        `machine ${m.name} is ${stateName(m.state)}; reprotect needs a committed failover (to protect back to on-premises) or a failed-back, committed machine (to protect to Azure again)`,
+      );
+    }),
+
+    failback: unary(logger, (req, call) => {
+      admin(call);
+      return { job: ctx.failbacks.failback(req.machine) };
+    }),
 
     listJobs: unary(logger, (req, call) => {
       admin(call);
@@ -346,11 +398,6 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
     }),
   };
 
-  function notYet<Req, Res>(verb: string): grpc.handleUnaryCall<Req, Res> {
-    return unary<Req, Res>(logger, () => {
-      throw new SrlabError(ErrorCode.WRONG_STATE, `${verb} is not available in this version of srlab`, { grpcStatus: 12 });
-    });
-  }
 }
 
 function isReplicating(state: ReplicationState): boolean {
@@ -368,7 +415,10 @@ function acceptReport(ctx: ServiceContext, from: Component, report: MachineRepli
   const machine = ctx.store.getMachine(report.machineId);
   if (!machine) return;
   const reports = ctx.reports.get(machine.machineId) ?? {};
-  if (from.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
+  if (from.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && from.componentId === machine.azureAgentComponentId) {
+    reports.azureAgent = { report, at: now };
+    if (report.disks.length > 0) ctx.store.updateMachine(machine.machineId, { azureDisks: report.disks });
+  } else if (from.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT) {
     if (machine.agentComponentId !== from.componentId) return;
     reports.agent = { report, at: now };
     if (report.disks.length > 0) ctx.store.setMachineDisks(machine.machineId, report.disks);
@@ -385,6 +435,6 @@ function acceptReport(ctx: ServiceContext, from: Component, report: MachineRepli
     reports.processServer = { report, at: now };
   }
   ctx.reports.set(machine.machineId, reports);
-  ctx.store.updateMachine(machine.machineId, { stats: mergeStats(reports) });
+  ctx.store.updateMachine(machine.machineId, { stats: mergeStats(reports, machine.direction) });
   if (reports.processServer) ctx.store.markProcessed(machine.machineId, reports.processServer.report.stats?.processedSequence ?? 0);
 }

@@ -3,31 +3,28 @@ import {
   type FailoverInfo,
   type Job,
   type Machine,
-  ProcessServiceClient,
   type RecoveryPointSelector,
   ReplicationState,
 } from "../proto/index.js";
 import { blobLayout } from "../common/blob-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { type ClientTls, channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
+import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import type { RecoveryEngine, RecoveryTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { CommandBus } from "./command-bus.js";
+import { type ComponentAccess, withProcessServer } from "./component-clients.js";
 import { JobRunner } from "./job-runner.js";
 import { circuitConflict, ipInCidr } from "./network-rules.js";
 import { stateName } from "./protection-jobs.js";
 import type { ConfigStore } from "./store/index.js";
 
-export interface FailoverContext {
+export interface FailoverContext extends ComponentAccess {
   store: ConfigStore;
   bus: CommandBus;
   logger: Logger;
   blobs: BlobStore;
   engine: RecoveryEngine;
-  /** TLS and credential the configuration server uses to call process servers. */
-  tls?: ClientTls;
-  credential: string;
   /** How long the source gets to stop and drain before failover goes on without it. */
   sourceShutdownTimeoutMs: number;
 }
@@ -254,14 +251,13 @@ export class FailoverJobs {
   private async drain(machine: Machine): Promise<string> {
     const ps = this.ctx.store.getComponent(machine.processServerId);
     if (!ps) return "no process server assigned; using what storage holds";
-    const client = new ProcessServiceClient(ps.address, channelCredentials(this.ctx.tls), channelOptions(ps.address));
     try {
-      const res = await unaryCall(client, client.drainMachine, { machineId: machine.machineId, apply: false }, this.ctx.credential, 120_000);
+      const res = await withProcessServer(this.ctx, ps.address, (c) =>
+        unaryCall(c, c.drainMachine, { machineId: machine.machineId, apply: false }, this.ctx.credential, 120_000),
+      );
       return `process server ${ps.name} uploaded through sequence ${res.stats?.uploadedSequence ?? 0}`;
     } catch (err) {
       return `process server ${ps.name} unreachable (${(err as Error).message.split("\n")[0]}); using what storage holds`;
-    } finally {
-      client.close();
     }
   }
 
@@ -319,6 +315,8 @@ export class FailoverJobs {
         policy: undefined,
         state: ReplicationState.REPLICATION_STATE_FAILED_OVER,
         direction: machine.direction,
+        masterTargetId: "",
+        masterTargetAddress: "",
       },
     });
   }

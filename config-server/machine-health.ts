@@ -3,6 +3,7 @@ import {
   type HealthIssue,
   type Machine,
   type MachineReplicationReport,
+  ReplicationDirection,
   type ReplicationPolicy,
   type ReplicationStats,
   ReplicationState,
@@ -11,6 +12,8 @@ import {
 /** Latest reports about one machine: from its agent and from its process server. */
 export interface MachineReports {
   agent?: { report: MachineReplicationReport; at: number };
+  /** The agent of the machine while it runs in Azure. */
+  azureAgent?: { report: MachineReplicationReport; at: number };
   processServer?: { report: MachineReplicationReport; at: number };
 }
 
@@ -18,8 +21,8 @@ export interface MachineReports {
  * One view of a machine's replication from both ends: RPO is the age of the oldest write not
  * yet in storage, wherever it waits (agent queue or process server cache).
  */
-export function mergeStats(reports: MachineReports): ReplicationStats {
-  const a = reports.agent?.report.stats;
+export function mergeStats(reports: MachineReports, direction: ReplicationDirection): ReplicationStats {
+  const a = sourceAgent(reports, direction)?.report.stats;
   const p = reports.processServer?.report.stats;
   return {
     rpoSeconds: Math.max(a?.rpoSeconds ?? 0, p?.rpoSeconds ?? 0),
@@ -31,6 +34,11 @@ export function mergeStats(reports: MachineReports): ReplicationStats {
     captureMode: a?.captureMode ?? 0,
     bytesSent: a?.bytesSent ?? 0,
   };
+}
+
+/** The agent whose writes are being replicated: on-premises, or in Azure during failback. */
+function sourceAgent(reports: MachineReports, direction: ReplicationDirection): MachineReports["agent"] {
+  return direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES ? reports.azureAgent : reports.agent;
 }
 
 const REPLICATING = new Set([
@@ -50,15 +58,18 @@ export function machineHealth(
   heartbeatTimeoutMs: number,
 ): { health: Health; issues: HealthIssue[] } {
   const issues: HealthIssue[] = [];
-  for (const r of [reports.agent, reports.processServer]) if (r) issues.push(...r.report.issues);
-  if (!reports.agent || now - reports.agent.at > heartbeatTimeoutMs) {
+  const agent = sourceAgent(reports, machine.direction);
+  for (const r of [agent, reports.processServer]) if (r) issues.push(...r.report.issues);
+  const awayOnPurpose =
+    machine.state === ReplicationState.REPLICATION_STATE_FAILED_OVER || machine.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED;
+  if (!awayOnPurpose && (!agent || now - agent.at > heartbeatTimeoutMs)) {
     issues.push({ health: Health.HEALTH_CRITICAL, code: "AGENT_UNREACHABLE", message: "no heartbeat from the mobility agent" });
   }
   if (REPLICATING.has(machine.state)) {
     if (machine.processServerId && (!reports.processServer || now - reports.processServer.at > heartbeatTimeoutMs)) {
       issues.push({ health: Health.HEALTH_CRITICAL, code: "PROCESS_SERVER_UNREACHABLE", message: "no report from the process server" });
     }
-    const rpo = mergeStats(reports).rpoSeconds;
+    const rpo = mergeStats(reports, machine.direction).rpoSeconds;
     if (policy && rpo > policy.rpoThresholdSeconds) {
       issues.push({
         health: Health.HEALTH_WARNING,
@@ -66,8 +77,8 @@ export function machineHealth(
         message: `RPO ${rpo.toFixed(1)} s exceeds the policy's threshold of ${policy.rpoThresholdSeconds} s`,
       });
     }
-    if (reports.agent?.report.resyncRequired) {
-      issues.push({ health: Health.HEALTH_WARNING, code: "RESYNC_REQUIRED", message: `resync required: ${reports.agent.report.resyncReason}` });
+    if (agent?.report.resyncRequired) {
+      issues.push({ health: Health.HEALTH_WARNING, code: "RESYNC_REQUIRED", message: `resync required: ${agent.report.resyncReason}` });
     }
   }
   const health = issues.reduce((worst, i) => Math.max(worst, i.health), Health.HEALTH_NORMAL) as Health;

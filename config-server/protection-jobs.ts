@@ -87,7 +87,12 @@ export class ProtectionJobs {
         if (machine.disks.length === 0) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${machine.name} reported no disks`);
       });
       await this.step(job, STEPS.enable, async () => {
-        const ps = store.assignProcessServer(machine.machineId, SiteLocation.SITE_LOCATION_ON_PREMISES);
+        // A machine coming back from failback keeps the process server that holds its history.
+        const current = machine.processServerId ? store.getComponent(machine.processServerId) : undefined;
+        const ps =
+          current?.location === SiteLocation.SITE_LOCATION_ON_PREMISES
+            ? current
+            : store.assignProcessServer(machine.machineId, SiteLocation.SITE_LOCATION_ON_PREMISES);
         await this.sendAssignment(job.jobId, machine.machineId);
         return `process server ${ps.name}`;
       });
@@ -200,6 +205,8 @@ export class ProtectionJobs {
       policy,
       state: machine.state,
       direction: machine.direction,
+      masterTargetId: "",
+      masterTargetAddress: "",
     };
     const [toPs, toAgent] = await Promise.all([
       bus.send(ps.componentId, jobId, { $case: "assignment", value: assignment }),

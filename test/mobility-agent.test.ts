@@ -47,6 +47,8 @@ const ASSIGNMENT: MachineAssignment = {
   policy: undefined,
   state: 0,
   direction: 0,
+  masterTargetId: "",
+  masterTargetAddress: "",
 };
 
 function openMachine(dataDir: string, options: { disks?: number[]; memoryBudgetBytes?: number } = {}): LocalMachine {

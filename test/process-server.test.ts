@@ -538,7 +538,7 @@ describe("process server", () => {
     cs.push({
       commandId: "c1",
       jobId: "",
-      command: { $case: "assignment", value: { machineId: "m10", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0 } },
+      command: { $case: "assignment", value: { machineId: "m10", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
     });
     await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c1"));
     assert.ok(cs.results.find((r) => r.commandId === "c1")?.success);
@@ -575,7 +575,7 @@ describe("process server", () => {
     cs.push({
       commandId: "c2",
       jobId: "",
-      command: { $case: "assignment", value: { machineId: "m12", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0 } },
+      command: { $case: "assignment", value: { machineId: "m12", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
     });
     await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c2"));
     const pointsOf = async () =>

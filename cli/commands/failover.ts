@@ -1,4 +1,5 @@
-import type { RecoveryPointSelector } from "../../proto/index.js";
+import { type RecoveryPointSelector, ReplicationState } from "../../proto/index.js";
+import { removeAzureMachine, startAzureMachine } from "../lab/index.js";
 import { AdminClient } from "../admin-client.js";
 import { printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
@@ -80,10 +81,49 @@ export function changePoint(dir: string, machine: string, o: { point?: string; s
   });
 }
 
+/**
+ * Commits a failover (the machine then runs in Azure: the lab starts its Azure agent) or a
+ * failback (the Azure machine is removed: the lab stops that agent).
+ */
 export function commit(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
   return withClient(dir, async (c) => {
     const { job } = await c.call(c.client.commitFailover, { machine });
-    await follow(c, job!.jobId, o, `commit of ${machine}`);
+    const done = await waitForJob(c, job!.jobId, !o.json);
+    if (o.json) printJson(jobDocument(done));
+    else console.log(`commit of ${machine}: done (job ${done.jobId})`);
+    const { machine: m } = await c.call(c.client.getMachine, { machine });
+    const name = m?.name ?? machine;
+    if (m?.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+      const agent = await startAzureMachine(dir, name);
+      if (!o.json) console.log(`${name} runs in Azure now (agent ${agent.name}, pid ${agent.pid})`);
+    } else {
+      await removeAzureMachine(dir, name);
+      if (!o.json) console.log(`${name} no longer runs in Azure`);
+    }
+  });
+}
+
+export function reprotect(
+  dir: string,
+  machine: string,
+  o: { masterTarget?: string; processServer?: string; datastore?: string; alternateLocation?: boolean; json?: boolean; wait?: boolean },
+) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.reprotect, {
+      machine,
+      masterTarget: o.masterTarget ?? "",
+      processServer: o.processServer ?? "",
+      datastore: o.datastore ?? "",
+      alternateLocation: Boolean(o.alternateLocation),
+    });
+    await follow(c, job!.jobId, o, `reprotect of ${machine}`);
+  });
+}
+
+export function failback(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
+  return withClient(dir, async (c) => {
+    const { job } = await c.call(c.client.failback, { machine, point: undefined });
+    await follow(c, job!.jobId, o, `failback of ${machine}`);
   });
 }
 

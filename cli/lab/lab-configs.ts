@@ -69,3 +69,16 @@ export function agentConfig(
     retry: { timeUnitMs: manifest.timeUnitSeconds * 1000 },
   });
 }
+
+/** The agent of a failed-over machine "in Azure": its disks are the failed-over page blobs. */
+export function azureAgentConfig(layout: LabLayout, pki: LabPki, manifest: LabManifest, component: string, machine: string, grpcPort: number, nbdPort: number): string {
+  const dataDir = layout.dataDir(component);
+  return stringify({
+    ...base(layout, pki, component, grpcPort),
+    name: machine,
+    location: "azure",
+    configServer: link(manifest),
+    nbd: { host: "127.0.0.1", port: nbdPort, socketPath: join(dataDir, "nbd.sock") },
+    retry: { timeUnitMs: manifest.timeUnitSeconds * 1000 },
+  });
+}

@@ -6,7 +6,7 @@ import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azuri
 import { ensureLabPki } from "../../common/tls/index.js";
 import { checkHealth } from "./health-probe.js";
 import { freePort } from "./free-port.js";
-import { agentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
+import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
 import { clearReady, isAlive, sleep, spawnDaemon, stopProcess, waitReady } from "./processes.js";
 
@@ -202,3 +202,47 @@ export async function labDown(dir: string, onProgress: (line: string) => void = 
 }
 
 export { LabLayout };
+
+/** Component name of a machine's agent in Azure. */
+export function azureAgentName(machine: string): string {
+  return `${machine}-azure`;
+}
+
+/** Starts the failed-over machine "in Azure" (after a committed failover); idempotent. */
+export async function startAzureMachine(dir: string, machine: string): Promise<LabComponent> {
+  const layout = new LabLayout(dir);
+  const manifest = layout.read();
+  const name = azureAgentName(machine);
+  let c = manifest.components.find((x) => x.name === name);
+  if (!c) {
+    const grpcPort = await freePort();
+    c = {
+      name,
+      role: "agent",
+      configFile: join(layout.configDir, `${name}.yaml`),
+      logFile: join(layout.logDir, `${name}.log`),
+      readyFile: join(layout.runDir, `${name}.ready.json`),
+      grpcPort,
+      pid: 0,
+    };
+    const pki = await ensureLabPki(layout.pkiDir, [...manifest.components.filter((x) => x.role !== "azurite").map((x) => x.name), name]);
+    writeFileSync(c.configFile!, azureAgentConfig(layout, pki, manifest, name, machine, grpcPort, await freePort()));
+    manifest.components.push(c);
+    layout.write(manifest);
+  }
+  await startComponent(layout, manifest, c, () => {});
+  layout.write(manifest);
+  return c;
+}
+
+/** Stops and forgets the machine's agent in Azure (after failback is committed). */
+export async function removeAzureMachine(dir: string, machine: string): Promise<void> {
+  const layout = new LabLayout(dir);
+  const manifest = layout.read();
+  const c = manifest.components.find((x) => x.name === azureAgentName(machine));
+  if (!c) return;
+  await stopProcess(c.pid);
+  clearReady(c.readyFile);
+  manifest.components = manifest.components.filter((x) => x !== c);
+  layout.write(manifest);
+}

@@ -36,6 +36,8 @@ export type MachinePatch = Partial<{
   networkMapping: NetworkMapping | undefined;
   failover: FailoverInfo | undefined;
   testFailover: FailoverInfo | undefined;
+  azureAgentComponentId: string;
+  forwardProcessServerId: string;
 }>;
 
 interface MachineRow {
@@ -56,6 +58,8 @@ interface MachineRow {
   network_mapping_json: string | null;
   failover_json: string | null;
   test_failover_json: string | null;
+  azure_agent_component_id: string | null;
+  forward_process_server_id: string | null;
 }
 
 /** Column for each scalar patch field, with its encoder. */
@@ -72,6 +76,8 @@ const SCALAR_COLUMNS: Record<string, [string, (v: never) => unknown]> = {
   testFailoverActive: ["test_failover_active", (v: boolean) => (v ? 1 : 0)],
   networkMapping: ["network_mapping_json", (v: NetworkMapping | undefined) => (v ? JSON.stringify(v) : null)],
   failover: ["failover_json", (v: FailoverInfo | undefined) => (v ? JSON.stringify(v) : null)],
+  azureAgentComponentId: ["azure_agent_component_id", (v: string) => nullIfEmpty(v)],
+  forwardProcessServerId: ["forward_process_server_id", (v: string) => nullIfEmpty(v)],
   testFailover: ["test_failover_json", (v: FailoverInfo | undefined) => (v ? JSON.stringify(v) : null)],
 };
 
@@ -231,6 +237,8 @@ export class MachinesTable {
       networkMapping: parseJson<NetworkMapping | undefined>(r.network_mapping_json, undefined),
       failover: failoverFromJson(r.failover_json),
       testFailover: failoverFromJson(r.test_failover_json),
+      azureAgentComponentId: r.azure_agent_component_id ?? "",
+      forwardProcessServerId: r.forward_process_server_id ?? "",
     };
   }
 }

@@ -145,4 +145,12 @@ export const migrations: readonly Migration[] = [
        ) STRICT`,
     ],
   },
+  {
+    version: 3,
+    name: "azure-agent",
+    steps: [
+      `ALTER TABLE machines ADD COLUMN azure_agent_component_id TEXT`,
+      `ALTER TABLE machines ADD COLUMN forward_process_server_id TEXT`,
+    ],
+  },
 ];
