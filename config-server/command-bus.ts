@@ -28,7 +28,10 @@ export class CommandBus {
   /** Attaches a component's stream and replays its unanswered commands. */
   attach(componentId: string, call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>): Promise<void> {
     let set = this.streams.get(componentId);
-    if (!set) this.streams.set(componentId, (set = new Set()));
+    if (!set) {
+      set = new Set();
+      this.streams.set(componentId, set);
+    }
     set.add(call);
     for (const pending of this.store.pendingCommands(componentId)) {
       call.write({ ...WatchCommandsResponse.fromJSON(pending.payload), commandId: pending.commandId });

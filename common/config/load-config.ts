@@ -45,7 +45,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
     if (!key.startsWith("SRLAB_") || value === undefined || key === "SRLAB_LOG_LEVEL") continue;
     const path = key.slice(6).split("__").map(camelCase);
     let node = out;
-    for (const part of path.slice(0, -1)) node = (node[part] ??= {}) as Record<string, unknown>;
+    for (const part of path.slice(0, -1)) {
+      node[part] ??= {};
+      node = node[part] as Record<string, unknown>;
+    }
     node[path[path.length - 1]!] = value;
   }
   return out;

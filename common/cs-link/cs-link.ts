@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type * as grpc from "@grpc/grpc-js";
 import {
-  ComponentRole,
+  type ComponentRole,
   ConfigurationServiceClient,
   type Disk,
   Health,

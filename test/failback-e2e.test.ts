@@ -1,0 +1,171 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { isAlive, LabLayout } from "../cli/lab/index.js";
+import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
+import { connectNbd, patternBytes, sha256File } from "./support/images.js";
+
+interface DiskDoc {
+  path: string;
+  nbd: string;
+  blob?: string;
+}
+interface MachineStatus {
+  name: string;
+  state: string;
+  direction: string;
+  rpoSeconds: number;
+  pendingBytes: number;
+  receivedSequence: number;
+  processedSequence: number;
+  disks: DiskDoc[];
+  azureDisks: DiskDoc[];
+}
+interface JobDoc {
+  state: string;
+  bytesSent: number;
+  result: Record<string, unknown> & { blocksSent?: number; bytesSent?: number; targetDisks?: Array<{ imagePath: string }> };
+}
+
+const MiB = 1024 * 1024;
+const DISK = 32 * MiB;
+
+function lab(prefix: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const work = mkdtempSync(join(tmpdir(), `${prefix}work-`));
+  const machine = async (): Promise<MachineStatus> =>
+    (await srlabJson<{ machines: MachineStatus[] }>(["status", "--dir", dir])).machines.find((m) => m.name === "machine-1")!;
+  const caughtUp = () =>
+    waitUntil(
+      "machine-1 to catch up",
+      async () => {
+        const m = await machine();
+        return m.rpoSeconds === 0 && m.pendingBytes === 0 && m.processedSequence === m.receivedSequence && m.processedSequence > 0 ? m : undefined;
+      },
+      180_000,
+      300,
+    );
+  const exportSha = async (args: string[]) => {
+    const out = join(work, `export-${Date.now()}.img`);
+    const r = await srlabJson<{ sha256: string }>(["export", "machine-1", "--to", out, "--dir", dir, ...args]);
+    rmSync(out);
+    return r.sha256;
+  };
+  /** Writes 40 KiB into each listed 1 MiB block through an NBD URI. */
+  const writeBlocks = async (uri: string, blocks: number[], seed: number) => {
+    const nbd = await connectNbd(uri);
+    for (const b of blocks) await nbd.write(b * MiB + 4096, patternBytes(40_000, seed + b));
+    await nbd.flush();
+    await nbd.close();
+  };
+  const cleanup = async () => {
+    await srlab(["down", "--dir", dir]);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
+  };
+  /** Protect, write phase A on-prem, fail over with the source shut down, commit. */
+  const intoAzure = async () => {
+    await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
+    await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
+    await writeBlocks((await machine()).disks[0]!.nbd, [0, 3, 7, 12, 20, 31], 10);
+    await caughtUp();
+    await srlabOk(["failover", "machine-1", "--point", "latest", "--shutdown-source", "--dir", dir], 300_000);
+    await srlabOk(["commit", "machine-1", "--dir", dir], 300_000);
+    return waitUntil("the Azure machine's NBD export", async () => {
+      const m = await machine();
+      return m.azureDisks[0]?.nbd ? m : undefined;
+    });
+  };
+  return { dir, machine, caughtUp, exportSha, writeBlocks, cleanup, intoAzure };
+}
+
+describe("the full ASR cycle back to the original disk, byte-exact", () => {
+  const l = lab("srlab-fb-");
+  before(() => l.intoAzure());
+  after(() => l.cleanup());
+
+  test("on-prem → Azure → on-prem → Azure, each step sending only what changed", async () => {
+    let m = await l.machine();
+    assert.equal(m.state, "failover-committed");
+    // Writes B in Azure, through the Azure machine's NBD export: 5 distinct 1 MiB blocks.
+    const blocksB = [1, 3, 9, 17, 25];
+    await l.writeBlocks(m.azureDisks[0]!.nbd, blocksB, 200);
+
+    // Reprotect to the original disk; kill the master target while it runs.
+    const started = await srlabJson<{ jobId: string }>(["reprotect", "machine-1", "--no-wait", "--dir", l.dir]);
+    const mt = new LabLayout(l.dir).read().components.find((c) => c.name === "master-target")!;
+    await waitUntil(
+      "reverse replication to be enabled",
+      async () => {
+        const j = await srlabJson<JobDoc & { steps: Array<{ name: string; state: string }> }>(["jobs", "--job", started.jobId, "--dir", l.dir]);
+        return j.steps.find((s) => s.name === "Enable reverse replication")?.state === "succeeded" || j.state !== "in-progress";
+      },
+      60_000,
+      50,
+    );
+    process.kill(mt.pid, "SIGKILL");
+    await srlabOk(["up", "--detach", "--dir", l.dir]);
+    const reprotect = await waitUntil(
+      "reprotect to finish",
+      async () => {
+        const j = await srlabJson<JobDoc>(["jobs", "--job", started.jobId, "--dir", l.dir]);
+        return j.state === "succeeded" || j.state === "failed" ? j : undefined;
+      },
+      300_000,
+      500,
+    );
+    assert.equal(reprotect.state, "succeeded", JSON.stringify(reprotect));
+    assert.equal(reprotect.result.blocksSent, blocksB.length, "only the blocks B changed travel");
+    assert.ok(Number(reprotect.result.bytesSent) <= blocksB.length * MiB, `bytes sent ${reprotect.result.bytesSent}`);
+    assert.ok(reprotect.bytesSent < DISK / 4, "far less than the disk travelled");
+    m = await l.machine();
+    assert.equal(m.state, "protected");
+    assert.equal(m.direction, "azure-to-on-premises");
+
+    // More writes in Azure while replication runs back.
+    await l.writeBlocks(m.azureDisks[0]!.nbd, [2, 25, 30], 300);
+    const failback = await srlabJson<JobDoc>(["failback", "machine-1", "--dir", l.dir], 300_000);
+    assert.equal(failback.state, "succeeded");
+    const azureDisk = await l.exportSha(["--failed-over"]);
+    assert.equal(await sha256File(m.disks[0]!.path), azureDisk, "on-prem image equals the Azure disk at failback");
+
+    await srlabOk(["commit", "machine-1", "--dir", l.dir], 120_000);
+    m = await l.machine();
+    assert.equal(m.azureDisks.length, 0, "the Azure machine is gone");
+    assert.ok(!new LabLayout(l.dir).read().components.some((c) => c.name === "machine-1-azure"));
+    assert.equal(m.direction, "on-premises-to-azure");
+
+    // Protect to Azure again: only blocks that differ from the old replica travel.
+    const again = await srlabJson<JobDoc>(["reprotect", "machine-1", "--dir", l.dir], 300_000);
+    assert.equal(again.state, "succeeded");
+    const changed = new Set([...blocksB, 2, 25, 30]);
+    assert.equal(again.result.blocksSent, changed.size, JSON.stringify(again.result));
+    await l.writeBlocks(m.disks[0]!.nbd, [4, 5, 6], 400);
+    await l.caughtUp();
+    assert.equal(await l.exportSha([]), await sha256File(m.disks[0]!.path), "replica exact after writes C");
+  });
+});
+
+describe("failback to an alternate location", () => {
+  const l = lab("srlab-fba-");
+  before(() => l.intoAzure());
+  after(() => l.cleanup());
+
+  test("a full copy lands in a new image equal to the Azure disk", async () => {
+    const m = await l.machine();
+    await l.writeBlocks(m.azureDisks[0]!.nbd, [8, 9], 500);
+    const datastore = join(l.dir, "datastore");
+    const reprotect = await srlabJson<JobDoc>(["reprotect", "machine-1", "--alternate-location", "--datastore", datastore, "--dir", l.dir], 300_000);
+    assert.equal(reprotect.state, "succeeded");
+    const image = reprotect.result.targetDisks![0]!.imagePath;
+    assert.ok(image.startsWith(datastore), image);
+    assert.notEqual(image, m.disks[0]!.path);
+    await srlabOk(["failback", "machine-1", "--dir", l.dir], 300_000);
+    assert.equal(await sha256File(image), await l.exportSha(["--failed-over"]));
+    const agentPid = new LabLayout(l.dir).read().components.find((c) => c.name === "machine-1-azure")!.pid;
+    await srlabOk(["commit", "machine-1", "--dir", l.dir], 120_000);
+    assert.equal(isAlive(agentPid), false, "the Azure machine's agent stopped");
+  });
+});
