@@ -24,6 +24,16 @@ export class AdminClient {
     return new AdminClient(new LabLayout(dir));
   }
 
+  /** Runs fn with a client for the lab in dir, closing it afterwards. */
+  static async using<T>(dir: string, fn: (client: AdminClient) => Promise<T>): Promise<T> {
+    const client = AdminClient.forDir(dir);
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  }
+
   call<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
     return unaryCall(this.client, method, request, this.credential, timeoutMs);
   }

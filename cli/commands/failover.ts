@@ -22,15 +22,6 @@ export function recoveryPointSelector(o: { point?: string; seq?: string; at?: st
   return NAMED.has(point) ? { selector: { $case: "named", value: point } } : { selector: { $case: "recoveryPointId", value: point } };
 }
 
-async function withClient<T>(dir: string, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = AdminClient.forDir(dir);
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
-}
-
 async function follow(c: AdminClient, jobId: string, o: { json?: boolean; wait?: boolean }, what: string): Promise<void> {
   if (o.wait === false) {
     const { job } = await c.call(c.client.getJob, { jobId });
@@ -55,7 +46,7 @@ export function failover(
   machine: string,
   o: { point?: string; seq?: string; at?: string; test?: boolean; shutdownSource?: boolean; network?: string; json?: boolean; wait?: boolean },
 ) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.failover, {
       machine,
       point: recoveryPointSelector(o),
@@ -68,14 +59,14 @@ export function failover(
 }
 
 export function failoverCleanup(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.cleanupTestFailover, { machine });
     await follow(c, job!.jobId, o, `test failover cleanup of ${machine}`);
   });
 }
 
 export function changePoint(dir: string, machine: string, o: { point?: string; seq?: string; at?: string; json?: boolean; wait?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.changeRecoveryPoint, { machine, point: recoveryPointSelector(o) });
     await follow(c, job!.jobId, o, `change of recovery point for ${machine}`);
   });
@@ -86,7 +77,7 @@ export function changePoint(dir: string, machine: string, o: { point?: string; s
  * failback (the Azure machine is removed: the lab stops that agent).
  */
 export function commit(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.commitFailover, { machine });
     const done = await waitForJob(c, job!.jobId, !o.json);
     if (o.json) printJson(jobDocument(done));
@@ -108,7 +99,7 @@ export function reprotect(
   machine: string,
   o: { masterTarget?: string; processServer?: string; datastore?: string; alternateLocation?: boolean; json?: boolean; wait?: boolean },
 ) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.reprotect, {
       machine,
       masterTarget: o.masterTarget ?? "",
@@ -121,7 +112,7 @@ export function reprotect(
 }
 
 export function failback(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.failback, { machine, point: undefined });
     await follow(c, job!.jobId, o, `failback of ${machine}`);
   });
@@ -132,7 +123,7 @@ export function networkCreate(
   name: string,
   o: { addressSpace: string[]; subnet?: string[]; circuit?: string; onPremises?: boolean; json?: boolean },
 ) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { network } = await c.call(c.client.createNetwork, {
       network: { name, addressSpaces: o.addressSpace, subnets: o.subnet ?? [], circuit: o.circuit ?? "", location: o.onPremises ? 1 : 2 },
     });
@@ -142,7 +133,7 @@ export function networkCreate(
 }
 
 export function networkList(dir: string, o: { json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { networks } = await c.call(c.client.listNetworks, {});
     if (o.json) return printJson(networks);
     printTable(
@@ -157,7 +148,7 @@ export function networkMap(
   machine: string,
   o: { network: string; subnet?: string; ip?: string; keepSourceIp?: string; json?: boolean },
 ) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     await c.call(c.client.setNetworkMapping, {
       machine,
       mapping: {

@@ -4,15 +4,6 @@ import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
 
-async function withClient<T>(dir: string, fn: (c: AdminClient) => Promise<T>): Promise<T> {
-  const client = AdminClient.forDir(dir);
-  try {
-    return await fn(client);
-  } finally {
-    client.close();
-  }
-}
-
 /** Prints a started job, or follows it to the end with --wait. */
 async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
   if (wait) {
@@ -27,21 +18,21 @@ async function report(client: AdminClient, jobId: string, wait: boolean, json: b
 }
 
 export function protect(dir: string, machine: string, o: { policy?: string; wait?: boolean; json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.enableProtection, { machine, policyName: o.policy ?? "" });
     await report(c, job!.jobId, Boolean(o.wait), Boolean(o.json), `protect ${machine}`);
   });
 }
 
 export function resync(dir: string, machine: string, o: { wait?: boolean; json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.startResync, { machine });
     await report(c, job!.jobId, Boolean(o.wait), Boolean(o.json), `resync ${machine}`);
   });
 }
 
 export function tag(dir: string, machine: string, o: { name?: string; json?: boolean; wait?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.createAppConsistentPoint, { machine, tagName: o.name ?? "" });
     await report(c, job!.jobId, o.wait !== false, Boolean(o.json), `app-consistent point for ${machine}`);
   });
@@ -52,7 +43,7 @@ export function workload(
   machine: string,
   o: { profile: string; rate?: string; iops?: string; duration?: string; seed?: string; blockSize?: string; disk?: string; wait?: boolean; json?: boolean },
 ) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { job } = await c.call(c.client.startWorkload, {
       machine,
       workload: {
@@ -85,7 +76,7 @@ export function pointDocument(p: RecoveryPoint) {
 }
 
 export function points(dir: string, machine: string, o: { json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { recoveryPoints } = await c.call(c.client.listRecoveryPoints, { machine });
     const docs = recoveryPoints.map(pointDocument);
     if (o.json) return printJson(docs);
@@ -97,7 +88,7 @@ export function points(dir: string, machine: string, o: { json?: boolean }) {
 }
 
 export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const list = o.job
       ? [(await c.call(c.client.getJob, { jobId: o.job })).job!]
       : (await c.call(c.client.listJobs, { machine: o.machine ?? "" })).jobs;
@@ -111,7 +102,7 @@ export function jobs(dir: string, o: { machine?: string; job?: string; json?: bo
 }
 
 export function policies(dir: string, o: { json?: boolean }) {
-  return withClient(dir, async (c) => {
+  return AdminClient.using(dir, async (c) => {
     const { policies: list } = await c.call(c.client.listPolicies, {});
     if (o.json) return printJson(list);
     printTable(
