@@ -1,0 +1,54 @@
+// Runs one fio job against an NBD URI and reads the figures from its JSON report.
+import { execFile, spawnSync } from "node:child_process";
+
+export interface FioJob {
+  name: string;
+  rw: "randwrite" | "write";
+  blockSize: string;
+  iodepth: number;
+  size: string;
+}
+
+export interface FioResult {
+  iops: number;
+  bytesPerSecond: number;
+  /** Mean completion latency, microseconds. */
+  clatMeanUs: number;
+}
+
+export function hasTool(name: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${name}`]).status === 0;
+}
+
+/** fio can only reach NBD exports when it was built with libnbd. */
+export function fioHasNbd(): boolean {
+  return spawnSync("fio", ["--enghelp=nbd"], { stdio: "ignore" }).status === 0;
+}
+
+export function runFio(uri: string, job: FioJob): Promise<FioResult> {
+  const args = [
+    `--name=${job.name}`,
+    "--ioengine=nbd",
+    `--uri=${uri}`,
+    `--rw=${job.rw}`,
+    `--bs=${job.blockSize}`,
+    `--iodepth=${job.iodepth}`,
+    `--size=${job.size}`,
+    "--randseed=42",
+    "--output-format=json",
+  ];
+  return new Promise((resolve, reject) => {
+    execFile("fio", args, { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`fio ${job.name} failed: ${stderr.trim() || err.message}`));
+      try {
+        const report = JSON.parse(stdout.slice(stdout.indexOf("{"))) as {
+          jobs: Array<{ write: { iops: number; bw_bytes: number; clat_ns: { mean: number } } }>;
+        };
+        const w = report.jobs[0]!.write;
+        resolve({ iops: w.iops, bytesPerSecond: w.bw_bytes, clatMeanUs: w.clat_ns.mean / 1000 });
+      } catch (parseErr) {
+        reject(new Error(`fio ${job.name}: unreadable JSON report (${(parseErr as Error).message})`));
+      }
+    });
+  });
+}

@@ -1,0 +1,120 @@
+// `npm run bench [-- --quick] [--only codec,replication,nbd]`: every benchmark in order, plain-text
+// tables as they finish, then one Markdown summary for the README. Figures are ratios against a
+// reference measured in the same run; nothing here asserts a timing.
+import { cpus, totalmem } from "node:os";
+import { formatCodecTable, runCodecBench } from "./codec.js";
+import { formatNbd, nbdMarkdown, runNbdBench } from "./nbd.js";
+import { formatReplication, replicationMarkdown, runReplicationBench } from "./replication.js";
+import { markdownTable } from "./table.js";
+
+interface Bench {
+  name: string;
+  title: string;
+  /** Prints its tables and returns its part of the Markdown summary. */
+  run(quick: boolean, say: (line: string) => void): Promise<string>;
+}
+
+const BENCHES: Bench[] = [
+  {
+    name: "codec",
+    title: "segment codecs",
+    async run(quick) {
+      const mib = quick ? 16 : 64;
+      const rows = await runCodecBench({ mib });
+      console.log(`Segment codecs on a ${mib} MiB mixed disk-write payload (40% random, 30% text, 30% sparse pages)`);
+      console.log(formatCodecTable(rows));
+      return [
+        "#### Segment codecs",
+        "",
+        markdownTable(
+          ["codec", "ratio", "compress MB/s", "decompress MB/s", "encode+decode segment MB/s"],
+          rows.map((r) => [r.codec, r.ratio.toFixed(2), r.compressMBps.toFixed(0), r.decompressMBps.toFixed(0), r.segmentMBps.toFixed(0)]),
+        ),
+      ].join("\n");
+    },
+  },
+  {
+    name: "replication",
+    title: "replication throughput and RPO lag",
+    async run(quick, say) {
+      const r = await runReplicationBench({ quick, say });
+      console.log(formatReplication(r));
+      return replicationMarkdown(r);
+    },
+  },
+  {
+    name: "nbd",
+    title: "NBD export vs nbdkit",
+    async run(quick, say) {
+      const r = await runNbdBench({ quick, say });
+      console.log(formatNbd(r));
+      return nbdMarkdown(r);
+    },
+  },
+];
+
+function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
+  let quick = false;
+  let only: Set<string> | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--quick") quick = true;
+    else if (a === "--only" || a.startsWith("--only=")) {
+      const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
+      if (!value) usage("--only needs a benchmark name");
+      only = new Set(value.split(","));
+    } else if (a === "--help" || a === "-h") usage();
+    else usage(`unknown argument ${a}`);
+  }
+  for (const name of only ?? []) if (!BENCHES.some((b) => b.name === name)) usage(`unknown benchmark "${name}"`);
+  return { quick, only };
+}
+
+function usage(problem?: string): never {
+  const text = `usage: npm run bench -- [--quick] [--only ${BENCHES.map((b) => b.name).join("|")}[,...]]`;
+  if (problem) {
+    process.stderr.write(`bench: ${problem}\n${text}\n`);
+    process.exit(2);
+  }
+  console.log(text);
+  process.exit(0);
+}
+
+function machineLine(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}, ${process.platform}`;
+}
+
+async function main(): Promise<void> {
+  const { quick, only } = parseArgs(process.argv.slice(2));
+  const selected = BENCHES.filter((b) => !only || only.has(b.name));
+  const started = new Date();
+  console.log(`srlab benchmarks — ${started.toISOString()}${quick ? " (--quick)" : ""}`);
+  console.log(machineLine());
+  console.log(`running: ${selected.map((b) => b.name).join(", ")}`);
+
+  const summaries: string[] = [];
+  let failed = false;
+  for (const bench of selected) {
+    console.log(`\n== ${bench.name}: ${bench.title} ==`);
+    const t0 = Date.now();
+    // Progress goes to stderr so stdout holds only the results.
+    const say = (line: string) => process.stderr.write(`  · ${line}\n`);
+    try {
+      summaries.push(await bench.run(quick, say));
+      console.log(`(${bench.name} took ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    } catch (err) {
+      failed = true;
+      console.log(`${bench.name} failed: ${(err as Error).stack ?? String(err)}`);
+      summaries.push(`#### ${bench.title}\n\nFailed: ${(err as Error).message}`);
+    }
+  }
+
+  console.log("\n== summary (Markdown) ==\n");
+  console.log(`### Benchmarks${quick ? " (--quick)" : ""}\n`);
+  console.log(`\`npm run bench${quick ? " -- --quick" : ""}\` on ${machineLine()}, ${started.toISOString().slice(0, 10)}.\n`);
+  console.log(summaries.join("\n\n"));
+  if (failed) process.exitCode = 1;
+}
+
+await main();
