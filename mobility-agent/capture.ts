@@ -2,14 +2,14 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "../common/logger.js";
 import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
-import type { DiskImage } from "./disk-image.js";
+import { type DiskBackend, isPromise } from "./disk-backend.js";
 import type { SequenceCounter } from "./sequence-counter.js";
 import { Signal } from "./signal.js";
 import { WriteQueue } from "./write-queue.js";
 
 export interface CaptureDisk {
   index: number;
-  image: DiskImage;
+  backend: DiskBackend;
   bitmap: DirtyBitmap;
 }
 
@@ -28,7 +28,7 @@ export interface CaptureEvents {
 }
 
 /**
- * Turns image writes into the machine's sequenced record stream and degrades to a dirty-block
+ * Turns disk writes into the machine's sequenced record stream and degrades to a dirty-block
  * bitmap when payloads cannot be kept (memory budget, long process-server outage). The one piece
  * of state every other part (exports, replication client, sync, commands) goes through.
  */
@@ -53,6 +53,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private blockedReason: string | undefined;
   private streamOpen = false;
   private drain?: { abort: AbortController; done: Promise<void> };
+  /** After persistForStop: late writes (a page-blob write still queued) only mark the bitmap. */
+  private stopped = false;
   private readonly totalDiskBytes: number;
 
   constructor(
@@ -61,7 +63,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     private readonly settings: CaptureSettings,
   ) {
     super();
-    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.image.size, 0);
+    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.backend.size, 0);
     // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
     if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
   }
@@ -80,7 +82,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     this.blockedReason = undefined;
   }
 
-  /** Call right after the image write, in the same event-loop turn. `data` is copied. */
+  /** Call right after the disk write, before anything else touches that disk. `data` is copied. */
   recordData(diskIndex: number, offset: number, data: Buffer): void {
     if (!this.armed) return;
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
@@ -151,6 +153,10 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private afterCapture(checkBudget = true): void {
+    if (this.stopped) {
+      for (const d of this.disks) d.bitmap.persist();
+      return;
+    }
     if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
       this.enterBitmapMode("memory budget exceeded");
     }
@@ -291,10 +297,14 @@ export class Capture extends EventEmitter<CaptureEvents> {
         if (signal.aborted) return;
         if (!d.bitmap.isDirty(block)) continue;
         const offset = block * d.bitmap.blockBytes;
-        const data = d.image.read(offset, Math.min(d.bitmap.blockBytes, d.image.size - offset));
-        d.bitmap.clearBlock(block);
-        last = this.recordBlock(d.index, offset, data, isZero(data)) ?? last;
-        blocks++;
+        // Checked again when the read runs: a queued read (page blob) may outlive the drain.
+        const read = d.backend.readThen(offset, Math.min(d.bitmap.blockBytes, d.backend.size - offset), (data) => {
+          if (signal.aborted || !d.bitmap.isDirty(block)) return undefined;
+          d.bitmap.clearBlock(block);
+          blocks++;
+          return this.recordBlock(d.index, offset, data, isZero(data));
+        });
+        last = (isPromise(read) ? await read : read) ?? last;
         if (signal.aborted) return;
       }
     }
@@ -360,9 +370,9 @@ export class Capture extends EventEmitter<CaptureEvents> {
   // ---- sync and resync -------------------------------------------------------------------------
 
   /**
-   * Before a full compare: dirty blocks are on the images, which the sync reads anyway, so the
+   * Before a full compare: dirty blocks are on the disks, which the sync reads anyway, so the
    * bitmap is cleared. Queued records stay: they are the latest writes, so whatever the compare
-   * skips, the replica still ends up equal to the image once they land.
+   * skips, the replica still ends up equal to the disk once they land.
    */
   resetForSync(): void {
     this.stopDrain();
@@ -402,6 +412,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
     }
     for (const d of this.disks) d.bitmap.persist();
     this.counter.close();
+    this.stopped = true;
+    this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
   }
 
   // ---- figures ---------------------------------------------------------------------------------

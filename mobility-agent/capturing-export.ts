@@ -1,54 +1,58 @@
 import { NBD } from "../common/nbd-client/index.js";
 import type { Capture } from "./capture.js";
-import type { DiskImage } from "./disk-image.js";
+import { type DiskBackend, isPromise } from "./disk-backend.js";
 import { NbdExportError, type NbdExport } from "./nbd/index.js";
 
 /**
- * A protected disk as NBD clients and the workload generator see it: the image is written first,
- * then the write is captured in the same turn (so capture order is image order); FUA and FLUSH
- * reach the disk before the client hears back.
+ * A protected disk as NBD clients and the workload generator see it: the disk is written first,
+ * then the write is captured before anything else touches that disk (same turn for an image
+ * file, same queued operation for a page blob), so capture order is disk order; FUA and FLUSH
+ * reach durable storage before the client hears back.
  */
 export class CapturingExport implements NbdExport {
   readonly name: string;
   readonly size: number;
   readonly description: string;
-  // One shared fd: a flush on any connection covers writes acknowledged on all of them.
+  // One shared fd or one shared queue per disk: a flush on any connection covers writes
+  // acknowledged on all of them.
   readonly canMultiConn = true;
 
   constructor(
     readonly diskIndex: number,
-    private readonly image: DiskImage,
+    private readonly disk: DiskBackend,
     private readonly capture: Capture,
   ) {
     this.name = `disk${diskIndex}`;
-    this.size = image.size;
-    this.description = `srlab protected disk ${diskIndex} (${image.imagePath})`;
+    this.size = disk.size;
+    this.description = `srlab protected disk ${diskIndex} (${disk.imagePath || disk.blobName})`;
   }
 
-  read(offset: number, length: number): Buffer {
-    return this.image.read(offset, length);
+  read(offset: number, length: number): Buffer | Promise<Buffer> {
+    return this.disk.read(offset, length);
   }
 
-  write(offset: number, data: Buffer, fua: boolean): void {
+  write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
     this.refuseIfBlocked();
-    this.image.write(offset, data);
-    this.capture.recordData(this.diskIndex, offset, data);
-    if (fua) this.image.sync();
+    const done = this.disk.write(offset, data, () => this.capture.recordData(this.diskIndex, offset, data));
+    if (isPromise(done)) return this.watch(done);
+    if (fua) this.disk.sync();
   }
 
-  writeZeroes(offset: number, length: number, fua: boolean): void {
+  writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
     this.refuseIfBlocked();
-    this.image.writeZeroes(offset, length);
-    this.capture.recordZero(this.diskIndex, offset, length);
-    if (fua) this.image.sync();
+    const done = this.disk.writeZeroes(offset, length, () => this.capture.recordZero(this.diskIndex, offset, length));
+    if (isPromise(done)) return this.watch(done);
+    if (fua) this.disk.sync();
   }
 
   trim(): void {
     // Trimmed bytes are unspecified: keeping them keeps source and replica equal with nothing to send.
   }
 
-  flush(): void {
-    this.image.sync();
+  /** Also waits for writes still queued (page blobs), so "flushed" means "all captured". */
+  flush(): void | Promise<void> {
+    this.disk.sync();
+    return this.disk.settled();
   }
 
   writeBlockedReason(): string | undefined {
@@ -59,5 +63,18 @@ export class CapturingExport implements NbdExport {
     // The NBD server checks too; the workload generator calls in directly.
     const reason = this.capture.writesBlockedReason;
     if (reason) throw new NbdExportError(reason, NBD.NBD_EPERM);
+  }
+
+  /**
+   * A page write that failed may still have reached some pages, uncaptured: only a checksum
+   * resync can tell what the replica lacks.
+   */
+  private async watch(done: Promise<void>): Promise<void> {
+    try {
+      await done;
+    } catch (err) {
+      if (this.capture.armed) this.capture.requireResync(`write to disk ${this.diskIndex} failed: ${(err as Error).message}`);
+      throw err;
+    }
   }
 }

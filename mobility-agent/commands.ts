@@ -167,7 +167,8 @@ export class AgentCommands {
     // Workloads stop issuing first, so none of their writes hits the block and fails the job.
     for (const w of this.workloads) w.abort();
     capture.blockWrites(WRITES_STOPPED);
-    for (const e of this.ctx.exports) e.flush();
+    // Writes accepted before the block (still queued on a page blob) are captured by then.
+    for (const e of this.ctx.exports) await e.flush();
     if (cmd.drain) await capture.whenAllDurable();
     return { lastSequence: capture.lastSequence, drained: cmd.drain };
   }

@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import type { DiskBackend } from "./disk-backend.js";
 
 const ZERO_STEP = 1024 * 1024;
 
@@ -8,8 +9,9 @@ const ZERO_STEP = 1024 * 1024;
  * assigns the sequence number in the same event-loop turn as the image write, so capture order is
  * image order — a block read for sync/resync and a concurrent write are ordered by their numbers.
  */
-export class DiskImage {
+export class DiskImage implements DiskBackend {
   readonly size: number;
+  readonly blobName = "";
   private fd: number;
   private zeros?: Buffer;
 
@@ -42,22 +44,32 @@ export class DiskImage {
     return buf;
   }
 
-  write(offset: number, data: Buffer): void {
-    let done = 0;
-    while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+  readThen<T>(offset: number, length: number, use: (data: Buffer) => T): T {
+    return use(this.read(offset, length));
   }
 
-  writeZeroes(offset: number, length: number): void {
+  write(offset: number, data: Buffer, after?: () => void): void {
+    let done = 0;
+    while (done < data.length) done += fs.writeSync(this.fd, data, done, data.length - done, offset + done);
+    after?.();
+  }
+
+  writeZeroes(offset: number, length: number, after?: () => void): void {
     this.zeros ??= Buffer.alloc(ZERO_STEP);
     for (let done = 0; done < length; ) {
       const step = Math.min(ZERO_STEP, length - done);
       this.write(offset + done, this.zeros.subarray(0, step));
       done += step;
     }
+    after?.();
   }
 
   sync(): void {
     fs.fsyncSync(this.fd);
+  }
+
+  settled(): void {
+    // Every operation finished before it returned.
   }
 
   close(): void {

@@ -5,22 +5,27 @@ import { AgentStateStore } from "./agent-state.js";
 import { Capture } from "./capture.js";
 import { CapturingExport } from "./capturing-export.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
+import type { DiskBackend } from "./disk-backend.js";
 import { DiskImage } from "./disk-image.js";
 import { SequenceCounter } from "./sequence-counter.js";
 
 export interface LocalMachineOptions {
   dataDir: string;
-  disks: ReadonlyArray<{ path: string; sizeBytes: number }>;
+  /** Image files (on premises), created sparse at sizeBytes when missing. */
+  disks?: ReadonlyArray<{ path: string; sizeBytes: number }>;
+  /** Disks the caller opened instead (the page blobs of a machine running in Azure). */
+  backends?: readonly DiskBackend[];
   memoryBudgetBytes: number;
   logger: Logger;
 }
 
 /**
- * The protected machine's on-disk side: images, dirty bitmaps, the sequence, state.json and the
- * clean-shutdown marker, with the capture built on them. No network: the agent adds that.
+ * The protected machine's disk side: its disks (image files or page blobs), dirty bitmaps, the
+ * sequence, state.json and the clean-shutdown marker, with the capture built on them. All but the
+ * page blobs live in dataDir. No network to the process server: the agent adds that.
  */
 export class LocalMachine {
-  readonly images: DiskImage[];
+  readonly disks: readonly DiskBackend[];
   readonly capture: Capture;
   readonly exports: CapturingExport[];
   readonly store: AgentStateStore;
@@ -30,8 +35,12 @@ export class LocalMachine {
     const { logger } = options;
     this.store = new AgentStateStore(options.dataDir);
     const clean = this.store.takeCleanShutdownMarker();
-    this.images = options.disks.map((d) => new DiskImage(path.resolve(d.path), d.sizeBytes));
-    const disks = this.images.map((image, index) => ({ index, image, bitmap: new DirtyBitmap(`${image.imagePath}.dirty-bitmap`, image.size) }));
+    this.disks = options.backends ?? (options.disks ?? []).map((d) => new DiskImage(path.resolve(d.path), d.sizeBytes));
+    const disks = this.disks.map((backend, index) => ({
+      index,
+      backend,
+      bitmap: new DirtyBitmap(bitmapFile(options.dataDir, backend), backend.size),
+    }));
     const counter = new SequenceCounter(path.join(options.dataDir, "sequence"));
     this.capture = new Capture(disks, counter, { memoryBudgetBytes: options.memoryBudgetBytes, logger });
     const state = this.store.state;
@@ -42,7 +51,12 @@ export class LocalMachine {
     this.capture.on("resync-required", () => this.saveResyncState());
     this.capture.on("resync-cleared", () => this.saveResyncState());
     this.saveResyncState();
-    this.exports = this.images.map((image, index) => new CapturingExport(index, image, this.capture));
+    this.exports = this.disks.map((disk, index) => new CapturingExport(index, disk, this.capture));
+  }
+
+  /** The image files of an on-premises machine (none in Azure). */
+  get images(): DiskImage[] {
+    return this.disks.filter((d): d is DiskImage => d instanceof DiskImage);
   }
 
   static open(options: LocalMachineOptions): LocalMachine {
@@ -69,15 +83,23 @@ export class LocalMachine {
     this.capture.armed = true;
   }
 
-  /** Persists what must outlive the process and leaves the clean-shutdown marker. */
+  /** Resolves once writes and reads still queued on the disks have run (and been captured). */
+  async settle(): Promise<void> {
+    await Promise.all(this.disks.map((d) => d.settled()));
+  }
+
+  /**
+   * Persists what must outlive the process and leaves the clean-shutdown marker. Call settle()
+   * first when the disks are asynchronous, so no queued write is captured after this.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.capture.persistForStop();
     this.saveResyncState();
-    for (const image of this.images) {
-      image.sync();
-      image.close();
+    for (const disk of this.disks) {
+      disk.sync();
+      disk.close();
     }
     this.store.markCleanShutdown();
   }
@@ -85,4 +107,10 @@ export class LocalMachine {
   private saveResyncState(): void {
     this.store.update({ resyncRequired: this.capture.resyncRequired, resyncReason: this.capture.resyncReason });
   }
+}
+
+/** Next to the image file; for a page blob in dataDir, named after the blob it tracks. */
+function bitmapFile(dataDir: string, disk: DiskBackend): string {
+  if (disk.imagePath) return `${disk.imagePath}.dirty-bitmap`;
+  return path.join(dataDir, `${disk.blobName.replace(/[^A-Za-z0-9._-]+/g, "_")}.dirty-bitmap`);
 }

@@ -3,13 +3,25 @@ import { CsLink } from "../common/cs-link/index.js";
 import { type ClientTls, GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
-import { ComponentRole, type Disk, type MachineAssignment, protoRoot, serviceProtoFiles, SiteLocation } from "../proto/index.js";
+import { type BlobStore, createBlobStore } from "../common/storage/index.js";
+import {
+  ComponentRole,
+  type Disk,
+  Health,
+  type MachineAssignment,
+  protoRoot,
+  type RegisterResponse,
+  serviceProtoFiles,
+  SiteLocation,
+} from "../proto/index.js";
 import { registerAgentMetrics } from "./agent-metrics.js";
 import { AgentCommands } from "./commands.js";
+import type { DiskBackend } from "./disk-backend.js";
 import { GrpcProcessServer } from "./grpc-process-server.js";
 import { LocalMachine } from "./local-machine.js";
 import { NbdServer } from "./nbd/index.js";
 import { type MobilityAgentInput, type MobilityAgentOptions, mobilityAgentOptions } from "./options.js";
+import { PageBlobDisk } from "./page-blob-disk.js";
 import type { ProcessServerPort } from "./process-server-port.js";
 import { machineHealth, machineReport } from "./report.js";
 import { ReplicationClient } from "./replication-client.js";
@@ -30,7 +42,9 @@ const BITMAP_TICK_MS = 1_000;
 
 /**
  * The mobility service of one protected machine: serves its disks over NBD, captures every write
- * into one per-machine sequence, and streams it to the assigned process server.
+ * into one per-machine sequence, and streams it to the assigned process server. On premises the
+ * disks are image files; with `location: azure` (a failed-over machine, for failback) they are
+ * the page blobs the configuration server names at registration.
  */
 export class MobilityAgent {
   readonly options: MobilityAgentOptions;
@@ -44,6 +58,10 @@ export class MobilityAgent {
   private grpc?: GrpcServer;
   private tick?: NodeJS.Timeout;
   private machineIdValue = "";
+  /** Azure: where the page-blob disks live. */
+  private blobStore?: BlobStore;
+  /** Azure: the disks as the configuration server described them. */
+  private azureDisks: Disk[] = [];
 
   constructor(
     options: MobilityAgentOptions | MobilityAgentInput,
@@ -90,10 +108,36 @@ export class MobilityAgent {
 
   private async startParts(): Promise<void> {
     const { options, logger } = this;
+    const azure = options.location === "azure";
     mkdirSync(options.dataDir, { recursive: true });
+
+    // The agent offers no RPCs of its own, but like every daemon it answers health and reflection.
+    this.grpc = new GrpcServer({
+      host: options.listen.host,
+      port: options.listen.port,
+      tls: options.insecure ? undefined : options.tls,
+      services: [],
+      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+      logger,
+    });
+    await this.grpc.start();
+
+    // In Azure the configuration server names the disks, so registration comes first; on
+    // premises the agent describes its disks (with their NBD URIs) when it registers.
+    let csLink: CsLink | undefined;
+    let registration: RegisterResponse | undefined;
+    let backends: DiskBackend[] | undefined;
+    if (azure) {
+      if (options.disks.length) logger.warn("location is azure: the configured disks are ignored, the configuration server names them");
+      csLink = this.linkToConfigServer();
+      registration = await csLink.register();
+      backends = await this.openAzureDisks(registration);
+    }
+
     const local = LocalMachine.open({
       dataDir: options.dataDir,
       disks: options.disks,
+      backends,
       memoryBudgetBytes: options.capture.memoryBudgetBytes,
       logger,
     });
@@ -114,46 +158,21 @@ export class MobilityAgent {
     registerAgentMetrics(registry, local.capture, () => this.replication);
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry, logger });
 
-    // The agent offers no RPCs of its own, but like every daemon it answers health and reflection.
-    this.grpc = new GrpcServer({
-      host: options.listen.host,
-      port: options.listen.port,
-      tls: options.insecure ? undefined : options.tls,
-      services: [],
-      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
-      logger,
-    });
-    await this.grpc.start();
-
-    const tls = this.clientTls();
-    const csLink = new CsLink({
-      address: options.configServer.address,
-      passphrase: options.configServer.passphrase,
-      role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
-      name: options.name,
-      advertisedAddress: this.grpc.address,
-      location: SiteLocation.SITE_LOCATION_ON_PREMISES,
-      disks: this.diskDescriptions(),
-      tls,
-      logger,
-      heartbeatIntervalMs: options.heartbeatIntervalMs,
-      report: () => {
-        const { health, issues } = machineHealth(local.capture, this.replication);
-        const machines = this.machineIdValue ? [machineReport(this.machineIdValue, local.capture, this.replication, this.diskDescriptions())] : [];
-        return { health, issues, machines };
-      },
-    });
-    this.csLink = csLink;
-    const registration = await csLink.register();
+    if (!csLink || !registration) {
+      csLink = this.linkToConfigServer();
+      registration = await csLink.register();
+    }
+    const link = csLink;
     this.machineIdValue = registration.machineId;
     local.identify(registration.machineId, logger);
 
+    const tls = this.clientTls();
     this.replication = new ReplicationClient({
       capture: local.capture,
       machineId: registration.machineId,
       disks: this.diskDescriptions(),
       connect: (address) =>
-        this.deps.connectProcessServer?.(address, csLink.credential) ?? new GrpcProcessServer(address, tls, csLink.credential),
+        this.deps.connectProcessServer?.(address, link.credential) ?? new GrpcProcessServer(address, tls, link.credential),
       batchBytes: options.capture.batchBytes,
       windowBytes: options.capture.windowBytes,
       bitmapAfterRetries: options.capture.bitmapAfterRetries,
@@ -170,11 +189,11 @@ export class MobilityAgent {
       hooks: options.hooks,
       machineId: () => this.machineIdValue,
       assign: (a) => this.assign(a),
-      updateJob: (u) => csLink.updateJob(u),
+      updateJob: (u) => link.updateJob(u),
       timeUnitMs: options.retry.timeUnitMs,
       logger,
     });
-    csLink.start(this.commands.handle);
+    link.start(this.commands.handle);
     this.grpc.setServing(true);
 
     if (options.readyFile) {
@@ -186,10 +205,74 @@ export class MobilityAgent {
           metricsUrl: this.metricsUrl,
           nbd: this.nbdUris,
           machineId: this.machineIdValue,
+          location: options.location,
+          disks: this.diskDescriptions(),
         }),
       );
     }
-    logger.info("mobility agent ready", { machineId: this.machineIdValue, nbd: this.nbdUris, metrics: this.metricsUrl });
+    logger.info("mobility agent ready", { machineId: this.machineIdValue, location: options.location, nbd: this.nbdUris, metrics: this.metricsUrl });
+  }
+
+  private linkToConfigServer(): CsLink {
+    const { options, logger } = this;
+    const local = () => this.local;
+    const csLink = new CsLink({
+      address: options.configServer.address,
+      passphrase: options.configServer.passphrase,
+      role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
+      name: options.name,
+      advertisedAddress: this.grpc?.address ?? "",
+      location: options.location === "azure" ? SiteLocation.SITE_LOCATION_AZURE : SiteLocation.SITE_LOCATION_ON_PREMISES,
+      // An Azure agent registers before it has disks: they are the configuration server's answer.
+      disks: this.diskDescriptions(),
+      tls: this.clientTls(),
+      logger,
+      heartbeatIntervalMs: options.heartbeatIntervalMs,
+      report: () => {
+        const capture = local()?.capture;
+        if (!capture) return { health: Health.HEALTH_NORMAL, issues: [] };
+        const { health, issues } = machineHealth(capture, this.replication);
+        const machines = this.machineIdValue ? [machineReport(this.machineIdValue, capture, this.replication, this.diskDescriptions())] : [];
+        return { health, issues, machines };
+      },
+    });
+    this.csLink = csLink;
+    return csLink;
+  }
+
+  /** The failed-over page blobs the registration named, in disk-index order. */
+  private async openAzureDisks(registration: RegisterResponse): Promise<DiskBackend[]> {
+    const disks = [...registration.azureDisks].sort((a, b) => a.index - b.index);
+    if (disks.length === 0) {
+      throw new Error(
+        `the configuration server names no Azure disks for machine "${this.options.name}": it runs in Azure only after a failover (test failovers excluded)`,
+      );
+    }
+    disks.forEach((d, i) => {
+      if (d.index !== i) throw new Error(`the configuration server's Azure disks are not numbered 0..${disks.length - 1} (got index ${d.index})`);
+      if (!d.blobName) throw new Error(`the configuration server gave Azure disk ${d.index} no page blob name`);
+    });
+    const s = registration.storage;
+    if (!s || (s.kind !== "azure" && s.kind !== "directory")) {
+      throw new Error(`the configuration server gave no usable storage settings for the Azure disks (kind "${s?.kind ?? ""}")`);
+    }
+    const store = createBlobStore(
+      { kind: s.kind, connectionString: s.connectionString, container: s.container, directory: s.directory },
+      this.logger.child({ part: "storage" }),
+    );
+    this.blobStore = store;
+    await store.init();
+    const backends: DiskBackend[] = [];
+    for (const d of disks) {
+      const disk = await PageBlobDisk.open(store, d.blobName);
+      if (d.sizeBytes && d.sizeBytes !== disk.size) {
+        this.logger.warn("page blob size differs from the configuration server's", { blob: d.blobName, blobSize: disk.size, expected: d.sizeBytes });
+      }
+      backends.push(disk);
+    }
+    this.azureDisks = disks;
+    this.logger.info("Azure disks opened", { storage: s.kind, disks: disks.map((d) => d.blobName) });
+    return backends;
   }
 
   private async assign(a: MachineAssignment): Promise<object> {
@@ -209,15 +292,15 @@ export class MobilityAgent {
 
   private diskDescriptions(): Disk[] {
     const uris = this.nbdUris;
-    return (this.local?.images ?? []).map((image, index) => ({
-      diskId: `${this.options.name}-disk${index}`,
+    return (this.local?.disks ?? []).map((disk, index) => ({
+      diskId: this.azureDisks[index]?.diskId || `${this.options.name}-disk${index}`,
       index,
-      sizeBytes: image.size,
-      imagePath: image.imagePath,
+      sizeBytes: disk.size,
+      imagePath: disk.imagePath,
       nbdUri: uris[index]?.uri ?? "",
       nbdUnixUri: uris[index]?.unixUri ?? "",
-      addedAtSequence: 0,
-      blobName: "",
+      addedAtSequence: this.azureDisks[index]?.addedAtSequence ?? 0,
+      blobName: disk.blobName,
     }));
   }
 
@@ -229,7 +312,10 @@ export class MobilityAgent {
     await this.nbd?.stop();
     await this.replication?.stop();
     if (this.tick) clearInterval(this.tick);
+    // Page-blob writes still queued land and are captured (into the bitmap) before the close.
+    await this.local?.settle().catch((err: unknown) => logger.warn("queued disk operations failed", { error: (err as Error).message }));
     this.local?.close();
+    await this.blobStore?.close().catch(() => undefined);
     await this.metrics?.stop();
     await this.grpc?.stop();
     if (this.options.readyFile) rmSync(this.options.readyFile, { force: true });

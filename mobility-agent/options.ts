@@ -53,12 +53,23 @@ export const mobilityAgentOptions = z
   .object({
     ...commonDaemonOptions,
     configServer: configServerLink,
-    disks: z.array(diskOptions).min(1, "configure at least one disk (disks: [{ path, sizeBytes }])"),
+    /**
+     * "azure": the machine runs in Azure after a failover (the failback source). Its disks are the
+     * page blobs the configuration server names at registration, in the storage it names.
+     */
+    location: z.enum(["on-premises", "azure"]).default("on-premises"),
+    /** On premises: the disk images (at least one). In Azure: not used. */
+    disks: z.array(diskOptions).default([]),
     nbd: nbdOptions,
     capture: captureOptions,
     hooks: hookOptions,
     retry: retryOptions,
     heartbeatIntervalMs: z.coerce.number().int().positive().default(2_000),
+  })
+  .superRefine((o, ctx) => {
+    if (o.location === "on-premises" && o.disks.length === 0) {
+      ctx.addIssue({ code: "custom", path: ["disks"], message: "configure at least one disk (disks: [{ path, sizeBytes }])" });
+    }
   })
   .transform((o) => ({ ...o, nbd: { ...o.nbd, socketPath: o.nbd.socketPath ?? path.join(o.dataDir, "nbd.sock") } }));
 

@@ -4,6 +4,7 @@ import { ErrorCode, retryWithBackoff, toSrlabError } from "../common/errors/inde
 import type { Logger } from "../common/logger.js";
 import type { BlockChecksum, WriteRecord } from "../proto/index.js";
 import { type Capture, isZero } from "./capture.js";
+import { isPromise } from "./disk-backend.js";
 import type { ProcessServerPort } from "./process-server-port.js";
 
 export type SyncMode = "initial" | "resync";
@@ -48,12 +49,13 @@ const YIELD_EVERY_MS = 20;
 /**
  * Initial replication and resync: compare each fixed block of every disk with the replica's
  * checksum and queue the ones that differ as writes with fresh sequence numbers. Reading a block and
- * queueing it happen in one turn, so a concurrent write to that block simply gets a later number.
+ * queueing it happen in one step of the disk (one turn for an image file, one queued operation for
+ * a page blob), so a concurrent write to that block simply gets a later number.
  */
 export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<SyncResult> {
   const { capture, signal } = deps;
   const blockSize = request.blockSize > 0 ? request.blockSize : DEFAULT_BLOCK;
-  const totalBytes = capture.disks.reduce((sum, d) => sum + d.image.size, 0);
+  const totalBytes = capture.disks.reduce((sum, d) => sum + d.backend.size, 0);
   const result: SyncResult = { mode: request.mode, endSequence: 0, blocksCompared: 0, blocksSent: 0, zeroBlocksSent: 0, bytesSent: 0 };
   let doneBytes = 0;
   let lastProgress = 0;
@@ -68,33 +70,36 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Syn
 
   capture.resetForSync();
   for (const disk of capture.disks) {
-    const blocks = Math.ceil(disk.image.size / blockSize);
+    const blocks = Math.ceil(disk.backend.size / blockSize);
     let cursor = 0;
     const handle = async (index: number, replicaSum: Buffer | undefined) => {
       const offset = index * blockSize;
-      const length = Math.min(blockSize, disk.image.size - offset);
+      const length = Math.min(blockSize, disk.backend.size - offset);
       await capture.waitForRoom(length, signal);
       signal?.throwIfAborted();
       if (Date.now() - lastYield >= YIELD_EVERY_MS) {
         await yieldToEventLoop();
         lastYield = Date.now();
       }
-      // From here to recordBlock nothing awaits: the block is read and sequenced in one turn.
-      const data = disk.image.read(offset, length);
-      result.blocksCompared++;
-      doneBytes += length;
-      const replicaZero = !replicaSum || replicaSum.length === 0 || replicaSum.equals(zeroDigest(length));
-      if (isZero(data)) {
-        if (!replicaZero) {
-          last = capture.recordBlock(disk.index, offset, data, true) ?? last;
+      // The block is compared and sequenced in the step that reads it: nothing writes in between.
+      const compared = disk.backend.readThen(offset, length, (data) => {
+        signal?.throwIfAborted();
+        result.blocksCompared++;
+        doneBytes += length;
+        const replicaZero = !replicaSum || replicaSum.length === 0 || replicaSum.equals(zeroDigest(length));
+        if (isZero(data)) {
+          if (!replicaZero) {
+            last = capture.recordBlock(disk.index, offset, data, true) ?? last;
+            result.blocksSent++;
+            result.zeroBlocksSent++;
+          }
+        } else if (replicaZero || !sha256(data).equals(replicaSum)) {
+          last = capture.recordBlock(disk.index, offset, data, false) ?? last;
           result.blocksSent++;
-          result.zeroBlocksSent++;
+          result.bytesSent += length;
         }
-      } else if (replicaZero || !sha256(data).equals(replicaSum)) {
-        last = capture.recordBlock(disk.index, offset, data, false) ?? last;
-        result.blocksSent++;
-        result.bytesSent += length;
-      }
+      });
+      if (isPromise(compared)) await compared;
       report(false);
     };
 

@@ -1,0 +1,627 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, type TestContext, test } from "node:test";
+import * as grpc from "@grpc/grpc-js";
+import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { silentLogger } from "../common/logger.js";
+import { NbdClient } from "../common/nbd-client/index.js";
+import { applyRecords, type PageTarget } from "../common/replica/index.js";
+import { type BlobStore, createBlobStore } from "../common/storage/index.js";
+import {
+  type ChecksumChunk,
+  LocalMachine,
+  MobilityAgent,
+  PageBlobDisk,
+  type ProcessServerPort,
+  type ReplicateCall,
+  ReplicationClient,
+  runSync,
+} from "../mobility-agent/index.js";
+import { NbdServer } from "../mobility-agent/nbd/index.js";
+import {
+  type BlockChecksum,
+  ConfigurationServiceService,
+  type Disk,
+  type HeartbeatRequest,
+  type MachineAssignment,
+  protoRoot,
+  type RegisterRequest,
+  type RegisterResponse,
+  type ReplicateRequest,
+  type ReplicateResponse,
+  serviceProtoFiles,
+  SiteLocation,
+  type WatchCommandsResponse,
+  WriteKind,
+  type WriteRecord,
+} from "../proto/index.js";
+
+const logger = silentLogger();
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const dirs: string[] = [];
+
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "srlab-azure-agent-"));
+  dirs.push(d);
+  return d;
+}
+
+const ASSIGNMENT: MachineAssignment = {
+  machineId: "m1",
+  processServerId: "ps1",
+  processServerAddress: "fake:1",
+  policy: undefined,
+  state: 0,
+  direction: 0,
+  masterTargetId: "",
+  masterTargetAddress: "",
+};
+
+const TIMEOUT = { timeout: 30_000 };
+const blobName = (i: number) => `machines/m1/failover/disk-${i}`;
+
+async function directoryStore(): Promise<BlobStore> {
+  const store = createBlobStore({ kind: "directory", directory: tempDir(), fsync: false });
+  await store.init();
+  return store;
+}
+
+/** The store with chosen calls held back: `hold` returns a promise the call waits for first. */
+function heldBack(store: BlobStore, hold: (method: string, name: string) => Promise<void> | undefined): BlobStore {
+  return new Proxy(store, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop, target) as unknown;
+      if (typeof value !== "function") return value;
+      return async (...args: unknown[]) => {
+        const wait = hold(String(prop), String(args[0]));
+        if (wait) await wait;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+}
+
+/** Failed-over page blobs and a machine on them, as the Azure agent opens them. */
+async function openAzureMachine(store: BlobStore, sizes: number[], memoryBudgetBytes = 64 * MiB): Promise<LocalMachine> {
+  const backends: PageBlobDisk[] = [];
+  for (const [i, size] of sizes.entries()) {
+    await store.createPageBlob(blobName(i), size);
+    backends.push(await PageBlobDisk.open(store, blobName(i)));
+  }
+  const machine = LocalMachine.open({ dataDir: tempDir(), backends, memoryBudgetBytes, logger });
+  machine.protect(ASSIGNMENT);
+  return machine;
+}
+
+function queued(machine: LocalMachine): WriteRecord[] {
+  return machine.capture.nextBatch(1024 * MiB, 1024 * MiB) ?? [];
+}
+
+/** A replica image in memory, written the way the process server's applier writes page blobs. */
+class BufferTarget implements PageTarget {
+  constructor(readonly image: Buffer) {}
+  async readPages(offset: number, length: number): Promise<Buffer> {
+    return Buffer.from(this.image.subarray(offset, offset + length));
+  }
+  async writePages(offset: number, data: Buffer): Promise<void> {
+    data.copy(this.image, offset);
+  }
+  async clearPages(offset: number, length: number): Promise<void> {
+    this.image.fill(0, offset, offset + length);
+  }
+}
+
+async function replay(base: Buffer, records: WriteRecord[], diskIndex: number): Promise<Buffer> {
+  const target = new BufferTarget(Buffer.from(base));
+  const sorted = [...records].sort((a, b) => a.sequence - b.sequence);
+  await applyRecords(target, sorted, diskIndex, base.length);
+  return target.image;
+}
+
+const sha = (b: Buffer) => createHash("sha256").update(b).digest();
+
+function pattern(length: number, seed: number): Buffer {
+  const b = Buffer.alloc(length);
+  for (let i = 0; i < length; i++) b[i] = (i * 31 + seed * 7 + 1) & 0xff || 1;
+  return b;
+}
+
+/** Deterministic pseudo-random numbers for reproducible write mixes. */
+function prng(seed: number): (n: number) => number {
+  let s = seed >>> 0 || 1;
+  return (n) => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) % n;
+  };
+}
+
+interface Op {
+  offset: number;
+  data?: Buffer;
+  zeroLength?: number;
+}
+
+/** Unaligned, overlapping writes (some WRITE_ZEROES) packed into the first `span` bytes. */
+function unalignedOps(count: number, span: number, seed: number): Op[] {
+  const rnd = prng(seed);
+  const ops: Op[] = [];
+  for (let i = 0; i < count; i++) {
+    const length = 1 + rnd(20 * KiB);
+    const offset = rnd(span - length);
+    if (rnd(6) === 0) ops.push({ offset, zeroLength: length });
+    else ops.push({ offset, data: randomBytes(length) });
+  }
+  return ops;
+}
+
+function send(client: NbdClient, op: Op): Promise<void> {
+  return op.data ? client.write(op.offset, op.data) : client.writeZeroes(op.offset, op.zeroLength!);
+}
+
+function applyTo(image: Buffer, op: Op): void {
+  if (op.data) op.data.copy(image, op.offset);
+  else image.fill(0, op.offset, op.offset + op.zeroLength!);
+}
+
+/** An NBD server on the machine's exports, stopped (clients dropped) when the test ends. */
+async function serve(t: TestContext, machine: LocalMachine): Promise<(disk: number) => Promise<NbdClient>> {
+  const nbd = new NbdServer({ exports: machine.exports, host: "127.0.0.1", port: 0, logger });
+  await nbd.start();
+  t.after(() => nbd.stop());
+  return (disk) => NbdClient.connect({ host: "127.0.0.1", port: nbd.tcpPort }, `disk${disk}`);
+}
+
+// ---- a process server in memory ---------------------------------------------------------------
+
+class ResponseQueue implements AsyncIterable<ReplicateResponse> {
+  private items: ReplicateResponse[] = [];
+  private ended = false;
+  private wake?: () => void;
+  push(r: ReplicateResponse): void {
+    this.items.push(r);
+    this.wake?.();
+  }
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncIterator<ReplicateResponse> {
+    for (;;) {
+      if (this.items.length) {
+        yield this.items.shift()!;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((r) => {
+        this.wake = r;
+      });
+    }
+  }
+}
+
+/** Holds and applies records by the contract's sequence rules; checksums from its replicas. */
+class FakeProcessServer implements ProcessServerPort {
+  durable = 0;
+  readonly received: WriteRecord[] = [];
+  readonly replicas: Buffer[];
+
+  constructor(replicas: Buffer[]) {
+    this.replicas = replicas.map((r) => Buffer.from(r));
+  }
+
+  replicate(): ReplicateCall {
+    const out = new ResponseQueue();
+    return {
+      send: async (req: ReplicateRequest) => {
+        const m = req.message;
+        if (m?.$case === "open") {
+          out.push({ message: { $case: "opened", value: { durableSequence: this.durable, processServerId: "ps1" } } });
+        } else if (m?.$case === "batch") {
+          for (const r of m.value.records) {
+            if (r.sequence <= this.durable) continue;
+            assert.equal(r.sequence, this.durable + 1, "sequence gap");
+            this.received.push({ ...r, data: Buffer.from(r.data) });
+            this.durable = r.sequence;
+            const replica = this.replicas[r.diskIndex]!;
+            if (r.kind === WriteKind.WRITE_KIND_DATA) r.data.copy(replica, r.offset);
+            if (r.kind === WriteKind.WRITE_KIND_ZERO) replica.fill(0, r.offset, r.offset + r.length);
+          }
+          out.push({ message: { $case: "ack", value: { durableSequence: this.durable, throttled: false, cacheHealth: 1 } } });
+        }
+      },
+      responses: out,
+      cancel: () => out.end(),
+    };
+  }
+
+  async *blockChecksums(_machineId: string, diskIndex: number, blockSize: number): AsyncIterable<ChecksumChunk> {
+    const replica = this.replicas[diskIndex]!;
+    const total = Math.ceil(replica.length / blockSize);
+    const checksums: BlockChecksum[] = [];
+    for (let i = 0; i < total; i++) {
+      const block = replica.subarray(i * blockSize, Math.min(replica.length, (i + 1) * blockSize));
+      if (block.some((b) => b !== 0)) checksums.push({ blockIndex: i, sha256: sha(block) });
+    }
+    yield { checksums, totalBlocks: total };
+  }
+
+  close(): void {}
+}
+
+function replicationFor(machine: LocalMachine, ps: FakeProcessServer): ReplicationClient {
+  return new ReplicationClient({
+    capture: machine.capture,
+    machineId: "m1",
+    disks: [],
+    connect: () => ps,
+    batchBytes: 256 * KiB,
+    windowBytes: 1 * MiB,
+    bitmapAfterRetries: 3,
+    timeUnitMs: 5,
+    logger,
+  });
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+// ---- tests ------------------------------------------------------------------------------------
+
+describe("azure agent page-blob disks", () => {
+  test("unaligned, overlapping NBD writes read back equal to a reference; capture order is blob order", TIMEOUT, async (t) => {
+    const size = 2 * MiB;
+    const store = await directoryStore();
+    const machine = await openAzureMachine(store, [size]);
+    const connect = await serve(t, machine);
+    const [a, b] = [await connect(0), await connect(0)];
+
+    // One connection, pipelined: the server runs its requests in order, so the reference is exact.
+    const reference = Buffer.alloc(size);
+    const ops = unalignedOps(300, 256 * KiB, 1);
+    await Promise.all(ops.map((op) => send(a, op)));
+    for (const op of ops) applyTo(reference, op);
+    assert.ok((await a.read(0, size)).equals(reference), "NBD read-back equals the reference");
+    assert.ok((await store.readPages(blobName(0), 0, size)).equals(reference), "the page blob equals the reference");
+    const first = queued(machine);
+    assert.equal(first.length, ops.length);
+    assert.ok((await replay(Buffer.alloc(size), first, 0)).equals(reference), "captured records replay to the same disk");
+
+    // Two connections racing over the same bytes: whatever order the disk queue chose, the
+    // sequence numbers tell the same story.
+    const racing = [unalignedOps(150, 128 * KiB, 2), unalignedOps(150, 128 * KiB, 3)];
+    await Promise.all([Promise.all(racing[0]!.map((op) => send(a, op))), Promise.all(racing[1]!.map((op) => send(b, op)))]);
+    const final = await store.readPages(blobName(0), 0, size);
+    assert.ok((await replay(reference, queued(machine), 0)).equals(final), "records in sequence order replay to the blob");
+    await b.flush();
+    assert.ok((await b.read(0, size)).equals(final));
+
+    await a.close();
+    await b.close();
+    await machine.settle();
+    machine.close();
+  });
+
+  test("sequence numbers follow execution order across two disks", TIMEOUT, async (t) => {
+    const base = await directoryStore();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    t.after(() => release());
+    let held = false;
+    // Disk 0's first page write waits for the gate; everything else runs at once.
+    const store = heldBack(base, (method, name) => {
+      if (method !== "writePages" || name !== blobName(0) || held) return undefined;
+      held = true;
+      return gate;
+    });
+    const machine = await openAzureMachine(store, [MiB, MiB]);
+    const [d0, d1] = machine.exports;
+    const done: Array<void | Promise<void>> = [];
+    done.push(d0!.write(0, pattern(4 * KiB, 1), false)); // held
+    done.push(d1!.write(0, pattern(4 * KiB, 2), false));
+    done.push(d0!.write(512, pattern(1000, 3), false)); // queued behind the held write
+    done.push(d1!.writeZeroes(100, 300, false)); // unaligned: read-modify-write inside the queue
+    // A resync's block read, queued behind disk 0's writes: it is sequenced when it runs.
+    const blockRead = machine.disks[0]!.readThen(0, 64 * KiB, (data) => machine.capture.recordBlock(0, 0, data, false));
+    await Promise.all([done[1], done[3]]);
+    assert.deepEqual(
+      queued(machine).map((r) => [r.sequence, r.diskIndex, r.offset]),
+      [
+        [1, 1, 0],
+        [2, 1, 100],
+      ],
+      "disk 1 finished first, so it numbered first",
+    );
+    release();
+    await Promise.all([...done, blockRead]);
+    const rest = queued(machine);
+    assert.deepEqual(
+      rest.map((r) => [r.sequence, r.diskIndex, r.kind, r.offset, r.length]),
+      [
+        [3, 0, WriteKind.WRITE_KIND_DATA, 0, 4 * KiB],
+        [4, 0, WriteKind.WRITE_KIND_DATA, 512, 1000],
+        [5, 0, WriteKind.WRITE_KIND_DATA, 0, 64 * KiB],
+      ],
+    );
+    const expected = Buffer.alloc(64 * KiB);
+    pattern(4 * KiB, 1).copy(expected, 0);
+    pattern(1000, 3).copy(expected, 512);
+    assert.ok(rest[2]!.data.equals(expected), "the block read saw both earlier writes");
+    const disk1 = await store.readPages(blobName(1), 0, 4 * KiB);
+    const want1 = pattern(4 * KiB, 2).fill(0, 100, 400);
+    assert.ok(disk1.equals(want1));
+    await machine.settle();
+    machine.close();
+  });
+
+  test("a resync against the replica's checksums sends only the differing blocks", TIMEOUT, async () => {
+    const block = 64 * KiB;
+    const size = 8 * block;
+    const store = await directoryStore();
+    const machine = await openAzureMachine(store, [size]);
+    const disk = Buffer.alloc(size);
+    for (const i of [0, 1, 3, 4]) pattern(block, i).copy(disk, i * block);
+    await store.writePages(blobName(0), 0, disk);
+    const replica = Buffer.from(disk);
+    pattern(block, 91).copy(replica, 1 * block); // differs
+    replica.fill(0, 3 * block, 4 * block); // zero on the replica only
+    replica[4 * block + 7] ^= 0xff; // one byte off
+    pattern(block, 96).copy(replica, 6 * block); // zero on the disk only
+    const ps = new FakeProcessServer([replica]);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    const result = await runSync({ capture: machine.capture, port: ps, machineId: "m1", timeUnitMs: 5, logger }, { mode: "resync", blockSize: block });
+    assert.equal(result.blocksCompared, 8);
+    assert.deepEqual(
+      ps.received.map((r) => [r.kind, r.offset / block]),
+      [
+        [WriteKind.WRITE_KIND_DATA, 1],
+        [WriteKind.WRITE_KIND_DATA, 3],
+        [WriteKind.WRITE_KIND_DATA, 4],
+        [WriteKind.WRITE_KIND_ZERO, 6],
+      ],
+    );
+    assert.equal(result.bytesSent, 3 * block);
+    assert.ok(ps.replicas[0]!.equals(disk), "the replica equals the page blob");
+    await replication.stop();
+    await machine.settle();
+    machine.close();
+  });
+
+  test("NBD writes racing a resync still converge to the page blob", TIMEOUT, async (t) => {
+    const block = 64 * KiB;
+    const size = 2 * MiB;
+    const base = await directoryStore();
+    // Every blob call yields a few milliseconds, so queued reads and writes interleave.
+    const store = heldBack(base, () => new Promise((r) => setTimeout(r, 1)));
+    const machine = await openAzureMachine(store, [size, MiB]);
+    for (const [i, s] of [size, MiB].entries()) {
+      for (let off = 0; off < s; off += 3 * block) await base.writePages(blobName(i), off, pattern(block, off / block + i));
+    }
+    const replicas = [await base.readPages(blobName(0), 0, size), await base.readPages(blobName(1), 0, MiB)];
+    // The replica missed some writes and has some of its own.
+    replicas[0]!.fill(7, 5 * block, 9 * block);
+    replicas[1]!.fill(0, 0, 2 * block);
+    const initial = replicas.map((r) => Buffer.from(r));
+    const ps = new FakeProcessServer(replicas);
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+
+    const connect = await serve(t, machine);
+    const clients = [await connect(0), await connect(1), await connect(0)];
+    let syncing = true;
+    let writes = 0;
+    const writers = clients.map(async (client, c) => {
+      const rnd = prng(10 + c);
+      while (syncing || writes < 30) {
+        const length = 1 + rnd(12 * KiB);
+        const offset = rnd(client.size - length);
+        await (rnd(5) === 0 ? client.writeZeroes(offset, length) : client.write(offset, randomBytes(length)));
+        writes++;
+      }
+    });
+    let writesDuringSync = 0;
+    const result = await runSync({ capture: machine.capture, port: ps, machineId: "m1", timeUnitMs: 5, logger }, { mode: "resync", blockSize: block }).finally(() => {
+      syncing = false;
+      writesDuringSync = writes;
+    });
+    await Promise.all(writers);
+    assert.ok(writesDuringSync > 0, "writes raced the compare");
+    for (const c of clients) await c.close();
+    await machine.settle();
+    await machine.capture.whenAllDurable();
+    assert.ok(result.blocksSent > 0 && result.blocksSent < result.blocksCompared, `${result.blocksSent} of ${result.blocksCompared} blocks sent`);
+
+    for (const [i, s] of [size, MiB].entries()) {
+      const final = await base.readPages(blobName(i), 0, s);
+      assert.ok(ps.replicas[i]!.equals(final), `disk ${i}: replica equals the page blob`);
+      const replayed = await replay(initial[i]!, ps.received, i);
+      assert.ok(replayed.equals(final), `disk ${i}: the records replayed onto the old replica equal the page blob`);
+    }
+    await replication.stop();
+    machine.close();
+  });
+});
+
+// ---- the whole agent with location azure ------------------------------------------------------
+
+const PASSPHRASE = "azure-agent-test";
+
+/** The ConfigurationService calls an agent makes; answers an Azure registration with disks. */
+class ConfigServerStub {
+  readonly credentialKey = randomBytes(32);
+  readonly registrations: RegisterRequest[] = [];
+  readonly heartbeats: HeartbeatRequest[] = [];
+  readonly results: Array<{ commandId: string; success: boolean; error: string }> = [];
+  private streams: grpc.ServerWritableStream<unknown, WatchCommandsResponse>[] = [];
+  private server?: GrpcServer;
+
+  constructor(
+    private readonly azureDisks: Disk[],
+    private readonly storageDir: string,
+  ) {}
+
+  get address(): string {
+    return this.server!.address;
+  }
+
+  send(command: WatchCommandsResponse): void {
+    for (const s of this.streams) s.write(command);
+  }
+
+  async start(): Promise<void> {
+    const implementation: grpc.UntypedServiceImplementation = {
+      register: (call: grpc.ServerUnaryCall<RegisterRequest, RegisterResponse>, callback: grpc.sendUnaryData<RegisterResponse>) => {
+        if (call.request.passphrase !== PASSPHRASE) return callback({ code: grpc.status.UNAUTHENTICATED, details: "wrong passphrase" }, null);
+        this.registrations.push(call.request);
+        callback(null, {
+          componentId: "agent-1",
+          credential: issueCredential(this.credentialKey, "agent/m1/azure"),
+          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
+          segmentKey: Buffer.alloc(0),
+          segmentKeyId: "",
+          credentialKey: Buffer.alloc(0),
+          machineId: "m1",
+          timeUnitSeconds: 1,
+          azureDisks: this.azureDisks,
+        });
+      },
+      heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.heartbeats.push(call.request);
+        callback(null, {});
+      },
+      watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
+        this.streams.push(call);
+        call.on("cancelled", () => call.end());
+      },
+      reportCommandResult: (call: grpc.ServerUnaryCall<{ commandId: string; success: boolean; error: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+        this.results.push(call.request);
+        callback(null, {});
+      },
+      updateJob: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, {}),
+    };
+    this.server = new GrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
+      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+      logger,
+    });
+    await this.server.start();
+    this.server.setServing(true);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of this.streams) s.end();
+    await this.server?.stop(500);
+  }
+}
+
+function azureAgent(cs: ConfigServerStub, ps?: FakeProcessServer): MobilityAgent {
+  return new MobilityAgent(
+    {
+      name: "web-01",
+      dataDir: tempDir(),
+      location: "azure",
+      insecure: true,
+      configServer: { address: cs.address, passphrase: PASSPHRASE },
+      listen: { host: "127.0.0.1", port: 0 },
+      metrics: { host: "127.0.0.1", port: 0 },
+      heartbeatIntervalMs: 50,
+      retry: { timeUnitMs: 5 },
+    },
+    { logger, connectProcessServer: ps ? () => ps : undefined },
+  );
+}
+
+describe("azure agent daemon", () => {
+  test("refuses to start while the configuration server names no Azure disks", TIMEOUT, async () => {
+    const cs = new ConfigServerStub([], tempDir());
+    await cs.start();
+    try {
+      const agent = azureAgent(cs);
+      await assert.rejects(agent.start(), /names no Azure disks for machine "web-01"/);
+      assert.equal(cs.registrations[0]?.location, SiteLocation.SITE_LOCATION_AZURE);
+      assert.equal(cs.registrations[0]?.name, "web-01");
+    } finally {
+      await cs.stop();
+    }
+  });
+
+  test("serves the failed-over page blobs, reports them, and replicates their writes", TIMEOUT, async () => {
+    const storageDir = tempDir();
+    const store = createBlobStore({ kind: "directory", directory: storageDir, fsync: false });
+    await store.init();
+    const sizes = [MiB, 512 * KiB];
+    for (const [i, s] of sizes.entries()) await store.createPageBlob(blobName(i), s);
+    await store.writePages(blobName(1), 0, pattern(4 * KiB, 5));
+    const disks: Disk[] = sizes.map((sizeBytes, index) => ({
+      diskId: `web-01-disk${index}`,
+      index,
+      sizeBytes,
+      imagePath: "",
+      nbdUri: "",
+      nbdUnixUri: "",
+      addedAtSequence: 0,
+      blobName: blobName(index),
+    }));
+    const cs = new ConfigServerStub(disks, storageDir);
+    await cs.start();
+    const ps = new FakeProcessServer(sizes.map((s) => Buffer.alloc(s)));
+    const agent = azureAgent(cs, ps);
+    try {
+      await agent.start();
+      assert.equal(agent.machineId, "m1");
+      assert.deepEqual(cs.registrations[0]?.disks, [], "an Azure agent learns its disks from the configuration server");
+
+      await until("heartbeat with disks", () => cs.heartbeats.some((h) => h.machines[0]?.disks.length === 2));
+      const reported = cs.heartbeats.find((h) => h.machines[0]?.disks.length === 2)!.machines[0]!.disks;
+      assert.deepEqual(
+        reported.map((d) => [d.index, d.blobName, d.sizeBytes, d.imagePath]),
+        sizes.map((s, i) => [i, blobName(i), s, ""]),
+      );
+      assert.deepEqual(
+        reported.map((d) => d.nbdUri),
+        agent.nbdUris.map((u) => u.uri),
+      );
+
+      const port = Number(new URL(agent.nbdUris[1]!.uri).port);
+      const client = await NbdClient.connect({ host: "127.0.0.1", port }, "disk1");
+      assert.ok((await client.read(0, 4 * KiB)).equals(pattern(4 * KiB, 5)), "NBD serves the failed-over blob");
+
+      cs.send({ commandId: "c1", jobId: "", command: { $case: "assignment", value: { ...ASSIGNMENT, direction: 2 } } });
+      await until("assignment applied", () => cs.results.some((r) => r.commandId === "c1"));
+      assert.equal(cs.results[0]!.success, true, cs.results[0]!.error);
+      await client.write(1000, pattern(3000, 6));
+      await until("write replicated", () => ps.received.length === 1);
+      assert.deepEqual([ps.received[0]!.diskIndex, ps.received[0]!.offset, ps.received[0]!.length], [1, 1000, 3000]);
+
+      cs.send({ commandId: "c2", jobId: "", command: { $case: "stopWrites", value: { machineId: "m1", drain: true } } });
+      await until("writes stopped", () => cs.results.some((r) => r.commandId === "c2"));
+      await assert.rejects(client.write(0, pattern(512, 7)), /EPERM|not permitted|writes stopped/i);
+      await client.close();
+      assert.ok(ps.replicas[1]!.subarray(1000, 4000).equals(pattern(3000, 6)));
+      assert.ok((await store.readPages(blobName(1), 1000, 3000)).equals(pattern(3000, 6)), "the write reached the page blob");
+    } finally {
+      await agent.stop();
+      await cs.stop();
+      await store.close();
+    }
+  });
+});
