@@ -1,37 +1,44 @@
-import { ErrorCode, retrySchedule, SrlabError } from "../common/errors/index.js";
+import { retrySchedule } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
-import { applyRecords } from "../common/replica/index.js";
-import { decodeSegment, parseSegmentObjectName } from "../common/segment/index.js";
+import { decodeSegment } from "../common/segment/index.js";
 import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
-import { Health, WriteKind, type WriteRecord } from "../proto/index.js";
-import { blobPageTarget, pageBlobSizeFor } from "./blob-page-target.js";
+import { Health, type WriteRecord } from "../proto/index.js";
+import type { ApplySink } from "./apply-sink.js";
+import type { DirectionEpoch } from "./direction-epochs.js";
 import type { Machine } from "./machine.js";
-import type { ReplicaDisk } from "./machine-registry.js";
-import type { ProcessServerMetrics } from "./metrics.js";
-import type { PointDocument, PointStore } from "./point-store.js";
-import { logPrefix, replicaBlobName, stateObjectName } from "./storage-layout.js";
+import { Mutex } from "./mutex.js";
+import type { PointDocument } from "./point-store.js";
+import type { ReplicaSink } from "./replica-sink.js";
+import type { LogLocation } from "./storage-layout.js";
 import { withStorageRetry } from "./storage-retry.js";
 import { recordBytes } from "./uploader.js";
 import { Wake } from "./wake.js";
 
-/** `machines/<id>/state.json`. */
+/** `machines/<id>/state.json` (and the failback prefix's state.json for the reverse direction). */
 export interface ReplicaState {
   processedSequence: number;
   uploadedSequence: number;
+  /** The writer: positions of another process server's numbering are not ours (absent in old states). */
+  processServerId?: string;
 }
 
 export interface ApplierOptions {
   machine: Machine;
   store: BlobStore;
-  points: PointStore;
   segmentKeys: (keyId: string) => Buffer | undefined;
   retryTimeUnitMs: number;
   /** Uploaded records held in memory at most; beyond it the applier re-reads them from storage. */
   maxQueueBytes: number;
   logger: Logger;
-  metrics: ProcessServerMetrics;
-  /** A point was made (or found already made after a restart): report it to the CS. */
-  onPoint: (doc: PointDocument) => void;
+  processServerId: string;
+  /** The on-premises → Azure sink, which also makes the crash-consistent points. */
+  replica: ReplicaSink;
+  /** The sink of an epoch's direction; `retire` ends one whose epoch is fully processed. */
+  sinks: { of(epoch: DirectionEpoch): ApplySink; retire(epoch: DirectionEpoch): Promise<void> };
+  /** Where an epoch's segments are stored. */
+  logOf: (epoch: DirectionEpoch) => LogLocation;
+  /** Where the processed position is persisted while it lies in an epoch of `direction`. */
+  stateOf: (direction: DirectionEpoch["direction"]) => string;
 }
 
 type Job =
@@ -39,11 +46,11 @@ type Job =
   | { kind: "crash-point"; resolve: (doc: PointDocument | undefined) => void; reject: (err: unknown) => void };
 
 /**
- * Applies one machine's uploaded writes, in sequence order, to its replica page blobs and records
- * the processed position in storage. Uploaded runs normally arrive in memory from the uploader;
- * whatever is not in memory (after a restart, or when the queue overflowed) is read back from the
- * log segments in storage. TAG records become app-consistent recovery points, taken exactly after
- * everything before the tag is applied.
+ * Delivers one machine's uploaded writes, in sequence order, to the sink of their direction (the
+ * replica page blobs, or the master target during failback) and persists the processed position
+ * in storage. Uploaded runs normally arrive in memory from the uploader; whatever is not in memory
+ * (after a restart, or when the queue overflowed) is read back from the log segments in storage.
+ * At a direction change the previous sink finishes first, so "processed" stays one position.
  */
 export class Applier {
   private readonly wake = new Wake();
@@ -51,28 +58,34 @@ export class Applier {
   private readonly queue: Job[] = [];
   private queuedBytes = 0;
   private loop?: Promise<void>;
-  private readonly createdBlobs = new Set<number>();
-  private lastPointSequence = 0;
+  /** Highest sequence handed to a sink (ahead of processed while a master target has not acked). */
+  private fed = 0;
+  private currentEpoch?: DirectionEpoch;
+  private readonly stateLock = new Mutex();
+  private stateDirty = false;
 
   constructor(private readonly o: ApplierOptions) {}
 
   /** Restores the processed position from storage; the uploaded position never falls below it. */
   async init(): Promise<void> {
     const { machine, store } = this.o;
-    const state = await this.retry("read of the replica state", async () => {
-      try {
-        return JSON.parse((await store.getObject(stateObjectName(machine.id))).toString("utf8")) as ReplicaState;
-      } catch (err) {
-        if (isStorageNotFound(err)) return undefined;
-        throw err;
-      }
-    });
-    if (state) {
+    for (const name of [this.o.stateOf("to-azure"), this.o.stateOf("to-on-premises")]) {
+      const state = await this.retry("read of the replica state", async () => {
+        try {
+          return JSON.parse((await store.getObject(name)).toString("utf8")) as ReplicaState;
+        } catch (err) {
+          if (isStorageNotFound(err)) return undefined;
+          throw err;
+        }
+      });
+      // The replica's state.json is shared by whichever process server replicates the machine to
+      // Azure; one written by another process server (another numbering) says nothing about ours.
+      if (!state || (state.processServerId && state.processServerId !== this.o.processServerId)) continue;
       machine.processed.advance(state.processedSequence);
       if (state.uploadedSequence > machine.uploaded.value) machine.uploaded.advance(state.uploadedSequence);
     }
-    const points = await this.retry("listing of recovery points", () => this.o.points.list(machine.id));
-    this.lastPointSequence = points.at(-1)?.sequence ?? 0;
+    this.fed = machine.processed.value;
+    await this.o.replica.init();
   }
 
   start(): void {
@@ -105,6 +118,23 @@ export class Applier {
     });
   }
 
+  /** Writes the positions to storage; concurrent calls collapse into one write of the newest values. */
+  persistState(): Promise<void> {
+    this.stateDirty = true;
+    return this.stateLock.run(async () => {
+      if (!this.stateDirty) return;
+      this.stateDirty = false;
+      const { machine, store } = this.o;
+      const state: ReplicaState = {
+        processedSequence: machine.processed.value,
+        uploadedSequence: machine.uploaded.value,
+        processServerId: this.o.processServerId,
+      };
+      const name = this.o.stateOf(machine.epochs.at(state.processedSequence).direction);
+      await this.retry("write of the replica state", () => store.putObject(name, Buffer.from(JSON.stringify(state))));
+    });
+  }
+
   private async run(): Promise<void> {
     const { machine } = this.o;
     const signal = this.abort.signal;
@@ -126,25 +156,29 @@ export class Applier {
   /** One unit of work; false when there is nothing to do. */
   private async step(): Promise<boolean> {
     const { machine } = this.o;
+    // A master target may report more than this process remembered (its acks outrun the state file).
+    this.fed = Math.max(this.fed, machine.processed.value);
     const head = this.queue[0];
     if (head?.kind === "crash-point") {
       this.queue.shift();
-      await this.crashPoint().then(head.resolve, head.reject);
+      // No recovery points in the failback direction: the replica does not move there.
+      const forward = machine.epochs.at(machine.processed.value).direction === "to-azure";
+      await (forward ? this.o.replica.crashPoint() : Promise.resolve(undefined)).then(head.resolve, head.reject);
       return true;
     }
     if (head?.kind === "records") {
-      const fresh = head.records.filter((r) => r.sequence > machine.processed.value);
+      const fresh = head.records.filter((r) => r.sequence > this.fed);
       if (fresh.length === 0) {
         this.shift();
         return true;
       }
-      if (fresh[0]!.sequence === machine.processed.value + 1) {
+      if (fresh[0]!.sequence === this.fed + 1) {
         this.shift();
-        await this.applyRun(fresh);
+        await this.feed(fresh);
         return true;
       }
     }
-    if (machine.processed.value < machine.uploaded.value) {
+    if (this.fed < machine.uploaded.value) {
       await this.catchUpFromStorage();
       return true;
     }
@@ -156,119 +190,72 @@ export class Applier {
     if (job?.kind === "records") this.queuedBytes -= job.bytes;
   }
 
-  /** Applies the segments in storage covering (processed, uploaded]. */
+  /** Hands contiguous records (starting right after `fed`) to the sinks of their epochs. */
+  private async feed(records: WriteRecord[]): Promise<void> {
+    const { epochs } = this.o.machine;
+    for (let i = 0; i < records.length; ) {
+      const epoch = epochs.at(records[i]!.sequence);
+      const end = epochs.endOf(epoch);
+      let j = i;
+      while (j < records.length && records[j]!.sequence <= end) j++;
+      const sink = await this.use(epoch);
+      await sink.apply(records.slice(i, j));
+      this.fed = records[j - 1]!.sequence;
+      i = j;
+    }
+  }
+
+  /** The sink of `epoch`; the previous epoch's sink first processes everything it was given. */
+  private async use(epoch: DirectionEpoch): Promise<ApplySink> {
+    const previous = this.currentEpoch;
+    if (previous && previous !== epoch) {
+      await this.o.sinks.of(previous).settle(this.abort.signal);
+      await this.o.sinks.retire(previous);
+      this.o.logger.info("direction changed", { machineId: this.o.machine.id, after: epoch.startsAfter, direction: epoch.direction });
+    }
+    this.currentEpoch = epoch;
+    return this.o.sinks.of(epoch);
+  }
+
+  /** Applies the segments in storage covering (fed, uploaded] within the epoch of fed + 1. */
   private async catchUpFromStorage(): Promise<void> {
     const { machine, store, logger } = this.o;
-    const target = machine.uploaded.value;
-    const listing = await this.retry("listing of log segments", () => store.listObjects(logPrefix(machine.id)));
+    const epoch = machine.epochs.at(this.fed + 1);
+    const target = Math.min(machine.uploaded.value, machine.epochs.endOf(epoch));
+    const log = this.o.logOf(epoch);
+    const listing = await this.retry("listing of log segments", () => store.listObjects(log.prefix));
     const segments = listing
       .flatMap((info) => {
-        const parsed = parseSegmentObjectName(info.name);
-        return parsed && parsed.machineId === machine.id && parsed.lastSequence > machine.processed.value ? [{ name: info.name, ...parsed }] : [];
+        const parsed = log.parse(info.name);
+        return parsed && parsed.lastSequence > this.fed ? [{ name: info.name, ...parsed }] : [];
       })
       .sort((a, b) => a.firstSequence - b.firstSequence || b.lastSequence - a.lastSequence);
     for (const seg of segments) {
-      if (this.abort.signal.aborted || machine.processed.value >= target) return;
-      if (seg.lastSequence <= machine.processed.value) continue;
-      if (seg.firstSequence > machine.processed.value + 1) break;
+      if (this.abort.signal.aborted || this.fed >= target) return;
+      if (seg.lastSequence <= this.fed) continue;
+      if (seg.firstSequence > this.fed + 1) break;
       const buf = await this.retry(`download of ${seg.name}`, () => store.getObject(seg.name));
       const { records } = await decodeSegment(buf, this.o.segmentKeys, { machineId: machine.id, firstSequence: seg.firstSequence });
-      const fresh = records.filter((r) => r.sequence > machine.processed.value && r.sequence <= target);
-      if (fresh.length) await this.applyRun(fresh);
+      const fresh = records.filter((r) => r.sequence > this.fed && r.sequence <= target);
+      if (fresh.length) await this.feed(fresh);
     }
-    if (machine.processed.value < target) {
-      // The log has a hole: what follows cannot be applied on top of a replica missing writes.
-      const from = machine.processed.value + 1;
-      const next = segments.find((s) => s.firstSequence > from)?.firstSequence ?? target + 1;
+    if (this.fed < target && !this.abort.signal.aborted) {
+      // The log has a hole: what follows cannot be applied on top of a target missing writes.
+      const from = this.fed + 1;
+      const next = Math.min(segments.find((s) => s.firstSequence > from)?.firstSequence ?? target + 1, target + 1);
       machine.resyncReason = `log segments for sequences ${from}..${next - 1} are missing from storage`;
       logger.error("log has a hole; skipping it, the machine needs a resync", { machineId: machine.id, from, to: next - 1 });
-      machine.processed.advance(next - 1);
+      const sink = await this.use(epoch);
+      await sink.settle(this.abort.signal);
+      await sink.skipTo(next - 1);
+      this.fed = next - 1;
     }
   }
 
-  /** `records` are contiguous and start right after the processed position. */
-  private async applyRun(records: WriteRecord[]): Promise<void> {
-    const { machine, metrics } = this.o;
-    let run: WriteRecord[] = [];
-    for (const r of records) {
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) {
-        run.push(r);
-        continue;
-      }
-      await this.applyToDisks(run);
-      run = [];
-      machine.processed.advance(r.sequence - 1);
-      await this.makePoint({ type: "app-consistent", sequence: r.sequence, tagName: r.tagName, consistencyGroup: r.consistencyGroup });
-      machine.processed.advance(r.sequence);
-    }
-    await this.applyToDisks(run);
-    const last = records[records.length - 1]!.sequence;
-    machine.processed.advance(last);
-    metrics.appliedRecords.inc({ machine: machine.id }, records.length);
-    await this.persistState();
-  }
-
-  private async applyToDisks(run: WriteRecord[]): Promise<void> {
-    if (run.length === 0) return;
-    const indexes = [...new Set(run.map((r) => r.diskIndex))];
-    await Promise.all(
-      indexes.map(async (index) => {
-        const disk = await this.ensureReplica(index);
-        const blob = replicaBlobName(this.o.machine.id, index);
-        await this.retry(`apply to ${blob}`, () => applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes)));
-      }),
-    );
-    this.o.machine.processed.advance(run[run.length - 1]!.sequence);
-  }
-
-  /** Creates the replica blob the first time this process applies to it (idempotent). */
-  private async ensureReplica(index: number): Promise<ReplicaDisk> {
-    const { machine, store } = this.o;
-    let disk = machine.disk(index);
-    if (!disk) {
-      // Facts lost (e.g. a wiped data dir): the replica blob in storage still knows the size.
-      const size = await this.retry("replica size lookup", () => store.pageBlobSize(replicaBlobName(machine.id, index)));
-      if (size === undefined) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${machine.id} has no disk ${index}`);
-      disk = { index, sizeBytes: size, addedAtSequence: 0 };
-      machine.setDisk(disk);
-    }
-    if (!this.createdBlobs.has(index)) {
-      const d = disk;
-      await this.retry("replica creation", () => store.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(d.sizeBytes)));
-      this.createdBlobs.add(index);
-    }
-    return disk;
-  }
-
-  private async crashPoint(): Promise<PointDocument | undefined> {
-    const sequence = this.o.machine.processed.value;
-    if (sequence === 0 || sequence <= this.lastPointSequence) return undefined;
-    return this.makePoint({ type: "crash-consistent", sequence });
-  }
-
-  private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {
-    const { machine, metrics, logger } = this.o;
-    for (const d of machine.diskList()) await this.ensureReplica(d.index);
-    const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
-    this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);
-    if (created) {
-      metrics.recoveryPoints.inc({ machine: machine.id, type: spec.type });
-      logger.info("recovery point created", { machineId: machine.id, pointId: doc.recoveryPointId, type: spec.type, sequence: spec.sequence });
-    }
-    this.o.onPoint(doc);
-    return doc;
-  }
-
-  private async persistState(): Promise<void> {
-    const { machine, store } = this.o;
-    const state: ReplicaState = { processedSequence: machine.processed.value, uploadedSequence: machine.uploaded.value };
-    await this.retry("write of the replica state", () => store.putObject(stateObjectName(machine.id), Buffer.from(JSON.stringify(state))));
-  }
-
-  private retry<T>(operation: string, fn: () => Promise<T>, stage = "apply"): Promise<T> {
+  private retry<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     return withStorageRetry(fn, {
       machine: this.o.machine,
-      stage,
+      stage: "apply",
       operation: `${operation} (machine ${this.o.machine.id})`,
       timeUnitMs: this.o.retryTimeUnitMs,
       signal: this.abort.signal,

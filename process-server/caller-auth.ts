@@ -20,22 +20,33 @@ export function callerSubject(metadata: grpc.Metadata, credentialKey: Buffer): s
   return subject;
 }
 
-/** An agent may only replicate its own machine. */
-export function requireAgentOf(subject: string, machineId: string): void {
-  if (subject !== `${AGENT_PREFIX}${machineId}`) {
+/** Which of a machine's agents is calling: the on-premises one, or the one of the failed-over machine in Azure. */
+export type AgentSite = "on-premises" | "azure";
+
+function agentSiteOf(subject: string, machineId: string): AgentSite | undefined {
+  if (subject === `${AGENT_PREFIX}${machineId}`) return "on-premises";
+  if (subject === `${AGENT_PREFIX}${machineId}/azure`) return "azure";
+  return undefined;
+}
+
+/** An agent may only replicate its own machine (from on-premises, or from Azure during failback). */
+export function requireAgentOf(subject: string, machineId: string): AgentSite {
+  const site = agentSiteOf(subject, machineId);
+  if (!site) {
     throw new SrlabError(
       ErrorCode.AUTHENTICATION_FAILED,
-      `credential of "${subject}" cannot replicate machine "${machineId}"; only agent/${machineId} can`,
+      `credential of "${subject}" cannot replicate machine "${machineId}"; only agent/${machineId} or agent/${machineId}/azure can`,
     );
   }
+  return site;
 }
 
 /**
- * Read-side calls (checksums, drain, status): the machine's own agent, or any deployment
+ * Read-side calls (checksums, drain, status): the machine's own agents, or any deployment
  * component or admin; another machine's agent is refused.
  */
 export function requireMachineReader(subject: string, machineId: string): void {
-  if (subject.startsWith(AGENT_PREFIX) && subject !== `${AGENT_PREFIX}${machineId}`) {
+  if (subject.startsWith(AGENT_PREFIX) && !agentSiteOf(subject, machineId)) {
     throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, `credential of "${subject}" cannot read machine "${machineId}"`);
   }
 }

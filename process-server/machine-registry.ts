@@ -1,6 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ReplicationPolicy } from "../proto/index.js";
+import type { DirectionEpoch } from "./direction-epochs.js";
 import { readJson, writeJsonAtomic } from "./json-file.js";
 
 export interface ReplicaDisk {
@@ -18,6 +19,8 @@ export interface MachineFacts {
   policy?: ReplicationPolicy;
   /** Highest sequence in storage; the cache still holds everything after it. */
   uploadedSequence: number;
+  /** Direction history (failback); absent means on-premises to Azure from the start. */
+  epochs?: DirectionEpoch[];
 }
 
 interface StoredFacts extends Omit<MachineFacts, "policy"> {

@@ -1,4 +1,5 @@
 import { Health, type HealthIssue, type ReplicationPolicy } from "../proto/index.js";
+import { DirectionEpochs } from "./direction-epochs.js";
 import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-registry.js";
 import { Mutex } from "./mutex.js";
 import { RateMeter } from "./rate-meter.js";
@@ -21,6 +22,8 @@ export class Machine {
   /** Serialises validate + append so a batch's gap check sees a stable last sequence. */
   readonly appendLock = new Mutex();
   readonly receivedRate = new RateMeter();
+  /** Which sequences go to the replica and which to a master target (failback). */
+  readonly epochs: DirectionEpochs;
   receivedBytesTotal = 0;
   resyncReason?: string;
   private readonly issues = new Map<string, StageIssue>();
@@ -36,6 +39,7 @@ export class Machine {
     for (const d of facts.disks) this.disks.set(d.index, d);
     this.policyValue = facts.policy;
     this.uploaded = new Watermark(facts.uploadedSequence);
+    this.epochs = new DirectionEpochs(facts.epochs);
   }
 
   readonly id: string;
@@ -46,6 +50,11 @@ export class Machine {
 
   set policy(policy: ReplicationPolicy | undefined) {
     this.policyValue = policy;
+  }
+
+  /** The latest assignment sends this machine's writes to a master target. */
+  get failingBack(): boolean {
+    return this.epochs.current.direction === "to-on-premises";
   }
 
   disk(index: number): ReplicaDisk | undefined {
@@ -61,7 +70,7 @@ export class Machine {
   }
 
   facts(): MachineFacts {
-    return { machineId: this.id, disks: this.diskList(), policy: this.policyValue, uploadedSequence: this.uploaded.value };
+    return { machineId: this.id, disks: this.diskList(), policy: this.policyValue, uploadedSequence: this.uploaded.value, epochs: this.epochs.toJSON() };
   }
 
   /** Persists the current facts; saves are serialised so an older snapshot never wins. */

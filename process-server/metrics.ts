@@ -15,6 +15,7 @@ export class ProcessServerMetrics {
   readonly appliedRecords: Counter<"machine">;
   readonly recoveryPoints: Counter<"machine" | "type">;
   readonly rpoSeconds: Gauge<"machine">;
+  readonly masterTargetReconnects: Counter<"machine">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -64,7 +65,7 @@ export class ProcessServerMetrics {
     });
     this.appliedRecords = new Counter({
       name: "srlab_ps_applied_records_total",
-      help: "Records applied to replica page blobs",
+      help: "Records applied to replica page blobs, or acknowledged by the master target (failback)",
       labelNames: ["machine"],
       registers,
     });
@@ -77,6 +78,12 @@ export class ProcessServerMetrics {
     this.rpoSeconds = new Gauge({
       name: "srlab_ps_rpo_seconds",
       help: "Age of the oldest write not yet in storage (0 when caught up)",
+      labelNames: ["machine"],
+      registers,
+    });
+    this.masterTargetReconnects = new Counter({
+      name: "srlab_ps_master_target_reconnects_total",
+      help: "Failed or broken failback streams to the master target (each followed by a reconnect)",
       labelNames: ["machine"],
       registers,
     });

@@ -1,4 +1,4 @@
-import { isStorageNotFound, type BlobStore } from "../common/storage/index.js";
+import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
 import { type RecoveryPoint, RecoveryPointType } from "../proto/index.js";
 import type { Machine } from "./machine.js";
 import { pointObjectName, pointsPrefix, replicaBlobName } from "./storage-layout.js";

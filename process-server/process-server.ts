@@ -1,8 +1,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { CsLink } from "../common/cs-link/index.js";
+import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -18,14 +18,15 @@ import {
   type RegisterResponse,
   type ReplicateOpen,
   type ReplicationStats,
-  serviceProtoFiles,
   SiteLocation,
+  serviceProtoFiles,
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
 import { pageBlobSizeFor } from "./blob-page-target.js";
-import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
 import { DiskCache } from "./cache/index.js";
+import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
+import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
 import { MachinePipeline } from "./machine-pipeline.js";
 import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
@@ -51,6 +52,8 @@ export interface ProcessServerReady {
  * machine's write stream into an fsynced disk cache, uploads it as encrypted log segments, applies
  * it to the replica page blobs and makes recovery points. It registers with the configuration
  * server, which hands it storage settings and keys, and reports per-machine RPO in heartbeats.
+ * In Azure it also carries failback: a machine assigned AZURE_TO_ON_PREMISES is applied to its
+ * master target instead of the replica (docs/replication-model.md, "Failback").
  */
 export class ProcessServer {
   readonly options: ProcessServerOptions;
@@ -231,6 +234,9 @@ export class ProcessServer {
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(doc),
+      processServerId: reg.componentId,
+      credential: () => this.link!.credential,
+      tls: o.insecure ? undefined : o.tls,
     });
     this.pipelines.set(machine.id, pipeline);
     pipeline.start();
@@ -238,9 +244,25 @@ export class ProcessServer {
   }
 
   /** Registers a machine (first open) or updates its disks, and makes sure its replica blobs exist. */
-  private async openMachine(open: ReplicateOpen): Promise<Machine> {
+  private async openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine> {
     if (!isUsableMachineId(open.machineId)) {
       throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `machine id "${open.machineId}" is not usable (letters, digits, . _ - only)`);
+    }
+    // Each agent only in its direction: the Azure agent's writes must never reach the replica
+    // (the CS sends the assignment to it and to us at once, so it may simply be early), and the
+    // on-premises disk belongs to the master target while failing back. Both retry (UNAVAILABLE).
+    const failingBack = this.pipelines.get(open.machineId)?.machine.failingBack ?? false;
+    if (site === "azure" && !failingBack) {
+      throw new SrlabError(
+        ErrorCode.UNAVAILABLE,
+        `process server ${this.options.name} has no failback assignment (Azure to on-premises, with a master target) for machine ${open.machineId} yet`,
+      );
+    }
+    if (site === "on-premises" && failingBack) {
+      throw new SrlabError(
+        ErrorCode.UNAVAILABLE,
+        `machine ${open.machineId} replicates from Azure to on-premises through process server ${this.options.name}; the on-premises agent may not replicate until the direction is switched back`,
+      );
     }
     const seen = new Set<number>();
     for (const d of open.disks) {
@@ -273,7 +295,8 @@ export class ProcessServer {
       const added = machine.diskList().length === 0 ? d.addedAtSequence : Math.max(d.addedAtSequence, this.cache!.lastSequence(machine.id) + 1);
       machine.setDisk({ index: d.index, sizeBytes: d.sizeBytes, addedAtSequence: added });
       changed = true;
-      await this.createReplicaBlob(machine, d.index, d.sizeBytes);
+      // Failback has no replica page blob (the master target holds the disk).
+      if (!machine.failingBack) await this.createReplicaBlob(machine, d.index, d.sizeBytes);
     }
     if (changed) await machine.save();
     return machine;
@@ -382,10 +405,9 @@ export class ProcessServer {
         if (!isUsableMachineId(a.machineId)) throw new Error(`machine id "${a.machineId}" is not usable`);
         let pipeline = this.pipelines.get(a.machineId);
         if (!pipeline) pipeline = this.startPipeline(new Machine({ machineId: a.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
-        pipeline.machine.policy = a.policy;
-        await pipeline.machine.save();
-        pipeline.scheduler.apply(a.policy);
-        return { machineId: a.machineId, policy: a.policy?.name ?? "" };
+        await pipeline.assign(a);
+        const epoch = pipeline.machine.epochs.current;
+        return { machineId: a.machineId, policy: a.policy?.name ?? "", direction: epoch.direction, directionAfterSequence: epoch.startsAfter };
       }
       default:
         throw new Error(`process server does not handle command ${c?.$case ?? "(empty)"}`);
@@ -432,7 +454,7 @@ export class ProcessServer {
         return this.registration.credentialKey;
       },
       componentId: () => this.componentId,
-      openMachine: (open: ReplicateOpen) => this.openMachine(open),
+      openMachine: (open: ReplicateOpen, site: AgentSite) => this.openMachine(open, site),
       appended: (machine: Machine, records: WriteRecord[], bytes: number) => this.appended(machine, records, bytes),
       cacheHealth: () => this.cacheState.health,
       store: (): BlobStore => this.blobStore!,
@@ -442,6 +464,7 @@ export class ProcessServer {
         return p.machine;
       },
       drain: (machine: Machine, apply: boolean, signal: AbortSignal) => this.drain(machine, apply, signal),
+      masterTarget: (machine: Machine) => this.pipelines.get(machine.id)?.masterTarget(),
       stats: (machine: Machine) => this.stats(machine),
       status: (machine: Machine) => {
         const issues = machine.currentIssues();

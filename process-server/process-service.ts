@@ -12,9 +12,10 @@ import type {
   ProcessServiceServer,
   ReplicationStats,
 } from "../proto/index.js";
-import { requireMachineReader, callerSubject } from "./caller-auth.js";
+import { callerSubject, requireMachineReader } from "./caller-auth.js";
 import { blockChecksums } from "./checksums.js";
 import type { Machine } from "./machine.js";
+import type { MasterTargetSink } from "./master-target-sink.js";
 import type { ReplicationHost, ReplicationService } from "./replication-service.js";
 import { replicaBlobName } from "./storage-layout.js";
 
@@ -28,6 +29,8 @@ export interface ProcessServiceHost extends ReplicationHost {
   /** Waits until everything durable now is uploaded (and applied with `apply`). */
   drain(machine: Machine, apply: boolean, signal: AbortSignal): Promise<void>;
   stats(machine: Machine): ReplicationStats;
+  /** The master target a failing-back machine is applied to (undefined otherwise). */
+  masterTarget(machine: Machine): MasterTargetSink | undefined;
   status(machine: Machine): Omit<GetMachineReplicationStatusResponse, "stats">;
 }
 
@@ -50,8 +53,14 @@ export function processServiceImplementation(host: ProcessServiceHost, replicati
       if (req.blockSize <= 0 || req.blockSize > MAX_BLOCK_SIZE) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size must be between 1 and ${MAX_BLOCK_SIZE} bytes, got ${req.blockSize}`);
       }
-      await host.drain(machine, true, cancelSignal(call));
-      for await (const msg of blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, req.blockSize)) {
+      const signal = cancelSignal(call);
+      await host.drain(machine, true, signal);
+      // Failing back, the disk to compare with is the on-premises image: relay its checksums.
+      const target = host.masterTarget(machine);
+      const messages = target
+        ? target.checksums(disk.index, req.blockSize, signal)
+        : blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, req.blockSize);
+      for await (const msg of messages) {
         if (call.cancelled) return;
         if (!call.write(msg)) await new Promise((r) => call.once("drain", r));
       }

@@ -5,7 +5,8 @@ import type { Applier } from "./applier.js";
 import { every, type Repeating } from "./cron-schedule.js";
 import type { Machine } from "./machine.js";
 import type { PointStore } from "./point-store.js";
-import { pruneExpired } from "./retention.js";
+import { pruneAppliedLog, pruneExpired } from "./retention.js";
+import type { LogLocation } from "./storage-layout.js";
 
 /** How often retention runs when the policy makes no crash-consistent points. */
 const RETENTION_ONLY_PERIOD_SECONDS = 60;
@@ -16,6 +17,8 @@ export interface RecoveryPointSchedulerOptions {
   points: PointStore;
   store: BlobStore;
   logger: Logger;
+  /** This process server's failback log, when the machine ever replicated back to on-premises. */
+  failbackLog: () => LogLocation | undefined;
 }
 
 /**
@@ -51,9 +54,22 @@ export class RecoveryPointScheduler {
   /** One scheduled round; exposed for tests and for the CLI-driven "point now" path. */
   async tick(policy: ReplicationPolicy, crashPoint = true): Promise<void> {
     const { machine, applier, logger } = this.o;
+    // Points and their retention belong to the on-premises → Azure direction only; while failing
+    // back the replica and its points are the forward process server's and stay untouched.
+    const forward = machine.epochs.current.direction === "to-azure";
     try {
-      if (crashPoint) await applier.requestCrashPoint();
-      if (policy.recoveryPointRetentionSeconds > 0) {
+      if (crashPoint && forward) await applier.requestCrashPoint();
+      const failbackLog = this.o.failbackLog();
+      if (policy.recoveryPointRetentionSeconds > 0 && failbackLog) {
+        await pruneAppliedLog({
+          log: failbackLog,
+          processedSequence: machine.processed.value,
+          retentionSeconds: policy.recoveryPointRetentionSeconds,
+          store: this.o.store,
+          logger,
+        });
+      }
+      if (policy.recoveryPointRetentionSeconds > 0 && forward) {
         await pruneExpired({
           machineId: machine.id,
           processedSequence: machine.processed.value,

@@ -2,9 +2,9 @@ import type * as grpc from "@grpc/grpc-js";
 import { ErrorCode, SrlabError, toGrpcError, toSrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { Health, ReplicateOpen, ReplicateRequest, ReplicateResponse, WriteRecord } from "../proto/index.js";
-import { SequenceGapError } from "./cache/index.js";
 import type { DiskCache } from "./cache/index.js";
-import { callerSubject, requireAgentOf } from "./caller-auth.js";
+import { SequenceGapError } from "./cache/index.js";
+import { type AgentSite, callerSubject, requireAgentOf } from "./caller-auth.js";
 import type { Machine } from "./machine.js";
 import type { ProcessServerMetrics } from "./metrics.js";
 import { validateBatch } from "./record-validation.js";
@@ -23,8 +23,11 @@ export interface ReplicationHost {
   /** Throws UNAVAILABLE until the process server has registered with the CS. */
   credentialKey(): Buffer;
   componentId(): string;
-  /** Registers (or updates) the machine and its disks and creates its replica blobs. */
-  openMachine(open: ReplicateOpen): Promise<Machine>;
+  /**
+   * Registers (or updates) the machine and its disks and creates its replica blobs; refuses an
+   * agent whose site does not match the machine's assigned direction.
+   */
+  openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine>;
   /** Records just became durable in the cache. */
   appended(machine: Machine, records: WriteRecord[], bytes: number): void;
   cacheHealth(): Health;
@@ -153,8 +156,8 @@ class ReplicateSession {
     const m = msg.message;
     if (!this.machine) {
       if (m?.$case !== "open") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the first message of a Replicate stream must be open");
-      requireAgentOf(this.subject!, m.value.machineId);
-      const machine = await host.openMachine(m.value);
+      const site = requireAgentOf(this.subject!, m.value.machineId);
+      const machine = await host.openMachine(m.value, site);
       if (this.finished) return;
       this.machine = machine;
       // A resync rewrites whatever the process server lost, so its own resync reason is settled.

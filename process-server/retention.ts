@@ -2,7 +2,7 @@ import type { Logger } from "../common/logger.js";
 import { parseSegmentObjectName } from "../common/segment/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { PointDocument, PointStore } from "./point-store.js";
-import { logPrefix } from "./storage-layout.js";
+import { type LogLocation, logPrefix } from "./storage-layout.js";
 
 export interface PruneResult {
   pointsRemoved: PointDocument[];
@@ -45,4 +45,28 @@ export async function pruneExpired(opts: {
     logger.info("retention pruned", { machineId, points: expired.length, segments: segmentsRemoved, oldestKeptSequence: oldestKept.sequence });
   }
   return { pointsRemoved: expired, segmentsRemoved };
+}
+
+/**
+ * Failback segments have no points to anchor them: once the master target acknowledged them and
+ * they fell out of the retention window they are no longer needed.
+ */
+export async function pruneAppliedLog(opts: {
+  log: LogLocation;
+  processedSequence: number;
+  retentionSeconds: number;
+  store: BlobStore;
+  logger: Logger;
+  now?: number;
+}): Promise<number> {
+  const cutoff = (opts.now ?? Date.now()) - opts.retentionSeconds * 1000;
+  let removed = 0;
+  for (const info of await opts.store.listObjects(opts.log.prefix)) {
+    const parsed = opts.log.parse(info.name);
+    if (!parsed || parsed.lastSequence > opts.processedSequence || info.lastModified.getTime() >= cutoff) continue;
+    await opts.store.deleteObject(info.name);
+    removed++;
+  }
+  if (removed) opts.logger.info("retention pruned applied failback segments", { prefix: opts.log.prefix, segments: removed });
+  return removed;
 }

@@ -1,6 +1,6 @@
 import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../common/errors/index.js";
-import { isRecoverableStorageError } from "../common/storage/index.js";
 import type { Logger } from "../common/logger.js";
+import { isRecoverableStorageError } from "../common/storage/index.js";
 import { Health } from "../proto/index.js";
 import type { Machine } from "./machine.js";
 

@@ -1,12 +1,14 @@
 import type { Logger } from "../common/logger.js";
-import { type CodecName, encodeSegment, segmentObjectName } from "../common/segment/index.js";
+import { type CodecName, encodeSegment } from "../common/segment/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { WriteRecord } from "../proto/index.js";
+import type { DiskCache } from "./cache/index.js";
+import type { DirectionEpoch } from "./direction-epochs.js";
 import type { Machine } from "./machine.js";
 import type { ProcessServerMetrics } from "./metrics.js";
+import type { LogLocation } from "./storage-layout.js";
 import { withStorageRetry } from "./storage-retry.js";
 import { Wake } from "./wake.js";
-import type { DiskCache } from "./cache/index.js";
 
 export interface UploaderOptions {
   machine: Machine;
@@ -20,6 +22,8 @@ export interface UploaderOptions {
   retryTimeUnitMs: number;
   logger: Logger;
   metrics: ProcessServerMetrics;
+  /** Where an epoch's segments go (a segment never spans a direction change). */
+  logOf: (epoch: DirectionEpoch) => LogLocation;
   /** Called with each uploaded run, in sequence order (the applier's input). */
   onUploaded: (records: WriteRecord[]) => void;
 }
@@ -104,11 +108,14 @@ export class Uploader {
 
   private async uploadFrom(from: number, signal: AbortSignal): Promise<void> {
     const { machine, cache, store, logger, metrics } = this.o;
-    const records = (await cache.read(machine.id, from, this.o.maxBytes)).filter((r) => r.sequence >= from);
-    if (records.length === 0) {
+    const read = (await cache.read(machine.id, from, this.o.maxBytes)).filter((r) => r.sequence >= from);
+    if (read.length === 0) {
       await this.wake.wait(signal, 50);
       return;
     }
+    const epoch = machine.epochs.at(read[0]!.sequence);
+    const end = machine.epochs.endOf(epoch);
+    const records = read.filter((r) => r.sequence <= end);
     const first = records[0]!.sequence;
     if (first !== from) {
       // The cache lost writes it had acknowledged (e.g. its files were damaged): the replica can
@@ -117,7 +124,7 @@ export class Uploader {
       logger.error("cache is missing acknowledged writes; resync required", { machineId: machine.id, from, first });
     }
     const last = records[records.length - 1]!.sequence;
-    const name = segmentObjectName(machine.id, first, last);
+    const name = this.o.logOf(epoch).name(first, last);
     const started = process.hrtime.bigint();
     const segment = await encodeSegment(records, { machineId: machine.id, key: this.o.key, keyId: this.o.keyId, codec: this.o.codec });
     await withStorageRetry(() => store.putObject(name, segment), {

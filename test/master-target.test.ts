@@ -74,6 +74,7 @@ class ConfigServerStub {
           credentialKey: this.credentialKey,
           machineId: "",
           timeUnitSeconds: 1,
+          azureDisks: [],
         });
       },
       heartbeat: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {

@@ -70,6 +70,7 @@ class StubConfigServer {
           credentialKey: this.credentialKey,
           machineId: "",
           timeUnitSeconds: 1,
+          azureDisks: [],
         }),
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         this.heartbeats.push(call.request);
