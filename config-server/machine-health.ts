@@ -33,6 +33,7 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     processedSequence: p?.processedSequence ?? 0,
     captureMode: a?.captureMode ?? 0,
     bytesSent: a?.bytesSent ?? 0,
+    capturedSequence: a?.capturedSequence ?? 0,
   };
 }
 

@@ -46,6 +46,7 @@ export function machineReport(
       processedSequence: 0,
       captureMode: capture.mode,
       bytesSent: replication?.bytesSent ?? 0,
+      capturedSequence: capture.lastSequence,
     },
     health,
     issues,

@@ -345,6 +345,7 @@ export class ProcessServer {
       processedSequence: machine.processed.value,
       captureMode: 0,
       bytesSent: machine.receivedBytesTotal,
+      capturedSequence: 0,
     };
   }
 

@@ -247,6 +247,7 @@ describe("ConfigStore machines and disks", () => {
           processedSequence: 40,
           captureMode: CaptureMode.CAPTURE_MODE_DATA,
           bytesSent: 4096,
+          capturedSequence: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

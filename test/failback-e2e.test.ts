@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { isAlive, LabLayout } from "../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
 import { connectNbd, patternBytes, sha256File } from "./support/images.js";
+import { waitCaughtUp } from "./support/replication.js";
 
 interface DiskDoc {
   path: string;
@@ -19,6 +20,7 @@ interface MachineStatus {
   rpoSeconds: number;
   pendingBytes: number;
   receivedSequence: number;
+  capturedSequence: number;
   processedSequence: number;
   disks: DiskDoc[];
   azureDisks: DiskDoc[];
@@ -37,16 +39,7 @@ function lab(prefix: string) {
   const work = mkdtempSync(join(tmpdir(), `${prefix}work-`));
   const machine = async (): Promise<MachineStatus> =>
     (await srlabJson<{ machines: MachineStatus[] }>(["status", "--dir", dir])).machines.find((m) => m.name === "machine-1")!;
-  const caughtUp = () =>
-    waitUntil(
-      "machine-1 to catch up",
-      async () => {
-        const m = await machine();
-        return m.rpoSeconds === 0 && m.pendingBytes === 0 && m.processedSequence === m.receivedSequence && m.processedSequence > 0 ? m : undefined;
-      },
-      180_000,
-      300,
-    );
+  const caughtUp = () => waitCaughtUp(machine);
   const exportSha = async (args: string[]) => {
     const out = join(work, `export-${Date.now()}.img`);
     const r = await srlabJson<{ sha256: string }>(["export", "machine-1", "--to", out, "--dir", dir, ...args]);

@@ -7,6 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { LabLayout } from "../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
 import { connectNbd, patternBytes, sha256File } from "./support/images.js";
+import { waitCaughtUp } from "./support/replication.js";
 
 interface MachineStatus {
   name: string;
@@ -14,6 +15,7 @@ interface MachineStatus {
   rpoSeconds: number;
   pendingBytes: number;
   receivedSequence: number;
+  capturedSequence: number;
   processedSequence: number;
   disks: Array<{ path: string; nbd: string }>;
   failover: { sequence: number; recoveryPointId: string | null } | null;
@@ -45,15 +47,7 @@ async function machine(): Promise<MachineStatus> {
 }
 
 async function caughtUp(): Promise<MachineStatus> {
-  return waitUntil(
-    "machine-1 to catch up",
-    async () => {
-      const m = await machine();
-      return m.rpoSeconds === 0 && m.pendingBytes === 0 && m.processedSequence === m.receivedSequence ? m : undefined;
-    },
-    120_000,
-    300,
-  );
+  return waitCaughtUp(machine);
 }
 
 async function exportSha(args: string[]): Promise<string> {

@@ -10,6 +10,7 @@ import { bearerMetadata, channelCredentials } from "../common/grpc/index.js";
 import { LabLayout } from "../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
 import { connectNbd, hasTool, patternBytes, sha256File } from "./support/images.js";
+import { waitCaughtUp } from "./support/replication.js";
 
 interface MachineStatus {
   machineId: string;
@@ -19,6 +20,7 @@ interface MachineStatus {
   rpoSeconds: number;
   pendingBytes: number;
   receivedSequence: number;
+  capturedSequence: number;
   processedSequence: number;
   resyncRequired: boolean;
   disks: Array<{ path: string; sizeBytes: number; nbd: string; nbdUnix: string }>;
@@ -41,15 +43,7 @@ async function machine(name: string): Promise<MachineStatus> {
 
 /** Waits until everything the machine wrote is in storage and applied to the replica. */
 async function caughtUp(name: string): Promise<MachineStatus> {
-  return waitUntil(
-    `${name} to catch up`,
-    async () => {
-      const m = await machine(name);
-      return m.rpoSeconds === 0 && m.pendingBytes === 0 && m.processedSequence === m.receivedSequence && m.processedSequence > 0 ? m : undefined;
-    },
-    120_000,
-    500,
-  );
+  return waitCaughtUp(() => machine(name));
 }
 
 async function assertReplicaEqualsSource(name: string): Promise<void> {

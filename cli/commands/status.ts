@@ -58,6 +58,7 @@ function machineDocument(x: Machine, components: Component[]) {
     rpoSeconds: stats?.rpoSeconds ?? 0,
     pendingBytes: stats?.pendingBytes ?? 0,
     throughputBytesPerSecond: stats?.throughputBytesPerSecond ?? 0,
+    capturedSequence: stats?.capturedSequence ?? 0,
     receivedSequence: stats?.receivedSequence ?? 0,
     uploadedSequence: stats?.uploadedSequence ?? 0,
     processedSequence: stats?.processedSequence ?? 0,

@@ -14,6 +14,8 @@ function base(layout: LabLayout, pki: LabPki, name: string, grpcPort: number) {
     log: { level: "info", format: "json" },
     tls: { caFile: pki.caFile, certFile: files.certFile, keyFile: files.keyFile },
     readyFile: join(layout.runDir, `${name}.ready.json`),
+    // Frequent reports keep srlab status close to real time in a lab.
+    heartbeatIntervalMs: 1000,
   };
 }
 
