@@ -1,25 +1,13 @@
+import type { RecoveryPointDoc } from "../common/recovery/index.js";
 import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
 import { type RecoveryPoint, RecoveryPointType } from "../proto/index.js";
 import type { Machine } from "./machine.js";
 import { pointObjectName, pointsPrefix, replicaBlobName } from "./storage-layout.js";
 
-export type PointKind = "app-consistent" | "crash-consistent";
+export type PointKind = RecoveryPointDoc["type"];
 
-/** `machines/<id>/points/<pointId>.json`: what a recovery point is made of. */
-export interface PointDocument {
-  recoveryPointId: string;
-  machineId: string;
-  /** ISO time the point was taken. */
-  time: string;
-  sequence: number;
-  type: PointKind;
-  tagName: string;
-  consistencyGroup: string;
-  /** Replica page-blob snapshot id per disk index. */
-  snapshots: Record<string, string>;
-  disksCovered: number;
-  disksTotal: number;
-}
+/** `machines/<id>/points/<pointId>.json`: one format, shared with recovery (common/recovery). */
+export type PointDocument = RecoveryPointDoc;
 
 export interface PointSpec {
   type: PointKind;

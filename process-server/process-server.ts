@@ -23,7 +23,7 @@ import {
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
-import { pageBlobSizeFor } from "./blob-page-target.js";
+import { pageBlobSizeFor } from "./page-blob-size.js";
 import { DiskCache } from "./cache/index.js";
 import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
 import type { AgentSite } from "./caller-auth.js";

@@ -1,10 +1,10 @@
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
-import { applyRecords } from "../common/replica/index.js";
+import { applyRecords, blobPageTarget } from "../common/replica/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
-import { blobPageTarget, pageBlobSizeFor } from "./blob-page-target.js";
+import { pageBlobSizeFor } from "./page-blob-size.js";
 import type { Machine } from "./machine.js";
 import type { ReplicaDisk } from "./machine-registry.js";
 import type { ProcessServerMetrics } from "./metrics.js";
