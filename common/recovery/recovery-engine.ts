@@ -86,7 +86,10 @@ export class RecoveryEngine {
   }
 
   async resolve(machineId: string, target: RecoveryTarget): Promise<ResolvedTarget> {
-    const [points, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
+    const [stored, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
+    // Before the first point is taken, a log complete from sequence 1 replays onto empty disks.
+    const origin = segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
+    const points = origin && (stored[0]?.sequence ?? 1) > 0 ? [origin, ...stored] : stored;
     if (points.length === 0) {
       throw new SrlabError(
         ErrorCode.NOT_FOUND,
@@ -94,12 +97,15 @@ export class RecoveryEngine {
       );
     }
     const uploaded = this.uploadedFrom(points, segments);
-    const newest = points.at(-1)!;
+    const newest = stored.at(-1) ?? points.at(-1)!;
     const oldest = points[0]!;
     const what = describeTarget(target);
 
     switch (target.kind) {
       case "latest-processed":
+        if (stored.length === 0) {
+          throw new SrlabError(ErrorCode.NOT_FOUND, `machine ${machineId} has no processed recovery point yet: choose latest, or wait for the first point`);
+        }
         return this.atPoint(machineId, newest, segments, `latest processed: point ${pointLabel(newest)}`);
       case "latest-app-consistent": {
         const app = points.filter((p) => p.type === "app-consistent").at(-1);
@@ -426,4 +432,20 @@ export class RecoveryEngine {
     }
     return { sequence, capturedAtMs };
   }
+}
+
+/** The empty disks every machine starts from: sequence 0, no snapshots. */
+function originPoint(machineId: string): RecoveryPointDoc {
+  return {
+    recoveryPointId: "",
+    machineId,
+    time: new Date(0).toISOString(),
+    sequence: 0,
+    type: "crash-consistent",
+    tagName: "",
+    consistencyGroup: "",
+    snapshots: {},
+    disksCovered: 0,
+    disksTotal: 0,
+  };
 }
