@@ -320,7 +320,9 @@ export class RecoveryEngine {
     }
   }
 
-  private idList(points: RecoveryPointDoc[]): string {
+  private idList(all: RecoveryPointDoc[]): string {
+    // The empty-disk origin has no id to offer.
+    const points = all.filter((p) => p.recoveryPointId);
     if (points.length === 0) return "(none)";
     const shown = points.slice(-MAX_IDS_IN_MESSAGE).map((p) => p.recoveryPointId);
     const more = points.length - shown.length;
