@@ -89,7 +89,7 @@ export class RecoveryEngine {
     const [stored, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
     // Before the first point is taken, a log complete from sequence 1 replays onto empty disks.
     const origin = segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
-    const points = origin && (stored[0]?.sequence ?? 1) > 0 ? [origin, ...stored] : stored;
+    const points = origin && stored.length === 0 ? [origin] : stored;
     if (points.length === 0) {
       throw new SrlabError(
         ErrorCode.NOT_FOUND,
