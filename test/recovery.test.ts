@@ -260,7 +260,9 @@ describe("recovery engine", () => {
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: LAST + 1 }), ErrorCode.OUT_OF_RANGE, new RegExp(`last uploaded sequence is ${LAST}`));
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "time", at: new Date(capturedAt(5)) }), ErrorCode.OUT_OF_RANGE, /before the oldest retained/);
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: -1 }), ErrorCode.INVALID_ARGUMENT, /non-negative/);
-    await rejectsWith(f.engine.resolve("m-none", { kind: "latest" }), ErrorCode.NOT_FOUND, /no recovery points/);
+    // A machine with nothing in storage yet recovers to its empty disks.
+    assert.equal((await f.engine.resolve("m-none", { kind: "latest" })).sequence, 0);
+    await rejectsWith(f.engine.resolve("m-none", { kind: "latest-processed" }), ErrorCode.NOT_FOUND, /no processed recovery point/);
   });
 
   it("deletePoints keeps only the kept ids", async () => {

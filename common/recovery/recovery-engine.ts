@@ -88,7 +88,7 @@ export class RecoveryEngine {
   async resolve(machineId: string, target: RecoveryTarget): Promise<ResolvedTarget> {
     const [stored, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
     // Before the first point is taken, a log complete from sequence 1 replays onto empty disks.
-    const origin = segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
+    const origin = segments.length === 0 || segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
     const points = origin && stored.length === 0 ? [origin] : stored;
     if (points.length === 0) {
       throw new SrlabError(
@@ -219,6 +219,8 @@ export class RecoveryEngine {
     report();
     // A blob left by an earlier materialization (change recovery point) must not outlive its disk.
     for (const d of pendingEmpty.values()) await this.store.deletePageBlob(targetBlob(d.index));
+    // From the origin every disk exists from the start, written or not.
+    if (base.sequence === 0) for (const index of [...pendingEmpty.keys()]) await this.createEmpty(pendingEmpty, sizes, index, targetBlob);
 
     // Replay phase.
     let replayedRecords = 0;
