@@ -117,9 +117,11 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
         ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
       ];
       if (!roles.includes(req.role)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "role must be process server, mobility agent or master target");
+      const inAzure = req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && req.location === SiteLocation.SITE_LOCATION_AZURE;
       const registered = store.registerComponent({
         role: req.role,
-        name: req.name,
+        // A machine's agent in Azure is a component of its own next to the on-premises agent.
+        name: inAzure ? `${req.name}-azure` : req.name,
         address: req.address,
         location: req.location,
         version: req.version,
@@ -142,7 +144,7 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
         container: ctx.options.storage.container,
         directory: ctx.options.storage.directory ?? "",
       };
-      if (req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && req.location === SiteLocation.SITE_LOCATION_AZURE) {
+      if (inAzure) {
         // The machine failed over earlier; its agent in Azure runs on the failed-over disks.
         const machine = store.getMachine(req.name);
         if (!machine?.failover || machine.azureDisks.length === 0) {
