@@ -69,6 +69,14 @@ export class CommandBus {
     });
   }
 
+  /**
+   * A component that registers again is a new process: what it was running died with the old one.
+   * Its unanswered commands fail now instead of being replayed into the new process.
+   */
+  abandon(componentId: string, reason: string): void {
+    for (const pending of this.store.pendingCommands(componentId)) this.complete(pending.commandId, false, reason, "");
+  }
+
   complete(commandId: string, success: boolean, error: string, resultJson: string): void {
     this.store.completeCommand(commandId, { success, error, resultJson });
     let result: Record<string, unknown> = {};

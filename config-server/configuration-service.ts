@@ -127,6 +127,7 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
         version: req.version,
         credentialHash: "",
       });
+      bus.abandon(registered.componentId, `${req.name} restarted before it answered`);
       const response: RegisterResponse = {
         componentId: registered.componentId,
         credential: "",
