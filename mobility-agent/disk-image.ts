@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { DiskBackend } from "./disk-backend.js";
+import { createSparseImageSync, readFullySync } from "../common/raw-image/index.js";
 
 const ZERO_STEP = 1024 * 1024;
 
@@ -19,29 +20,14 @@ export class DiskImage implements DiskBackend {
     readonly imagePath: string,
     createSizeBytes: number,
   ) {
-    if (!fs.existsSync(imagePath)) {
-      fs.mkdirSync(path.dirname(imagePath), { recursive: true });
-      const fd = fs.openSync(imagePath, "wx");
-      // Sparse: a lab disk of many GiB costs nothing until written.
-      fs.ftruncateSync(fd, createSizeBytes);
-      fs.closeSync(fd);
-    }
+    fs.mkdirSync(path.dirname(imagePath), { recursive: true });
+    createSparseImageSync(imagePath, createSizeBytes);
     this.fd = fs.openSync(imagePath, "r+");
     this.size = fs.fstatSync(this.fd).size;
   }
 
   read(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, offset + done);
-      if (n === 0) {
-        buf.fill(0, done);
-        break;
-      }
-      done += n;
-    }
-    return buf;
+    return readFullySync(this.fd, offset, length);
   }
 
   readThen<T>(offset: number, length: number, use: (data: Buffer) => T): T {

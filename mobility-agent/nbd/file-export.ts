@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import type { NbdExport } from "./nbd-export.js";
+import { createSparseImageSync, readFullySync } from "../../common/raw-image/index.js";
 
 export interface FileExportOptions {
   name: string;
@@ -28,28 +29,13 @@ export class FileExport implements NbdExport {
     this.name = options.name;
     this.path = options.path;
     this.description = options.description;
-    if (options.createSize !== undefined && !fs.existsSync(options.path)) {
-      const fd = fs.openSync(options.path, "wx");
-      fs.ftruncateSync(fd, options.createSize);
-      fs.closeSync(fd);
-    }
+    if (options.createSize !== undefined) createSparseImageSync(options.path, options.createSize);
     this.fd = fs.openSync(options.path, "r+");
     this.size = fs.fstatSync(this.fd).size;
   }
 
   read(offset: number, length: number): Buffer {
-    const buf = Buffer.allocUnsafe(length);
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, buf, done, length - done, offset + done);
-      if (n === 0) {
-        // Past EOF of a file shorter than advertised: reads as zeros.
-        buf.fill(0, done);
-        break;
-      }
-      done += n;
-    }
-    return buf;
+    return readFullySync(this.fd, offset, length);
   }
 
   write(offset: number, data: Buffer, fua: boolean): void {

@@ -1,0 +1,1 @@
+export { createSparseImageSync, readFullySync } from "./raw-image-io.js";
