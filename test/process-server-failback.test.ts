@@ -32,12 +32,13 @@ import {
   type WriteRecord,
 } from "../proto/index.js";
 import { patternBytes, sha256File } from "./support/images.js";
+import { StubConfigServer } from "./support/stub-config-server.js";
 
 const DISK_BYTES = 4 * 1024 * 1024;
 const DISK_COUNT = 2;
 const BLOCK = 64 * 1024;
-const PS_ID = "ps-azure-1";
-const MT_ID = "mt-1";
+const PS_ID = "ps-azure";
+const MT_ID = "mt";
 
 const FAILBACK_POLICY: ReplicationPolicy = {
   name: "failback",
@@ -60,85 +61,6 @@ async function waitUntil(what: string, check: () => boolean | Promise<boolean>, 
   }
 }
 
-/**
- * A configuration server reduced to what a process server and a master target call: both
- * register (one credential key, so the master target verifies the process server), commands go
- * to one component's command stream, results are kept.
- */
-class StubConfigServer {
-  readonly credentialKey = randomBytes(32);
-  private readonly deploymentSecret = randomBytes(32);
-  readonly results: ReportCommandResultRequest[] = [];
-  private readonly watchers = new Map<string, grpc.ServerWritableStream<unknown, WatchCommandsResponse>>();
-  private server?: GrpcServer;
-
-  constructor(private readonly storageDir: string) {}
-
-  get address(): string {
-    return this.server!.address;
-  }
-
-  credential(subject: string): string {
-    return issueCredential(this.credentialKey, subject);
-  }
-
-  async start(): Promise<void> {
-    const implementation: grpc.UntypedServiceImplementation = {
-      register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        const ps = call.request.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER;
-        const componentId = ps ? PS_ID : MT_ID;
-        cb(null, {
-          componentId,
-          credential: this.credential(`${ps ? "process-server" : "master-target"}/${componentId}`),
-          storage: ps ? { kind: "directory", connectionString: "", container: "", directory: this.storageDir } : undefined,
-          segmentKey: ps ? deriveSegmentKey(this.deploymentSecret, "k1") : Buffer.alloc(0),
-          segmentKeyId: ps ? "k1" : "",
-          credentialKey: this.credentialKey,
-          machineId: "",
-          timeUnitSeconds: 1,
-          azureDisks: [],
-        });
-      },
-      heartbeat: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { serverTime: new Date() }),
-      watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
-        const subject = verifyCredential(this.credentialKey, credentialOf(call.metadata) ?? "") ?? "";
-        this.watchers.set(subject, call);
-        call.on("cancelled", () => {
-          if (this.watchers.get(subject) === call) this.watchers.delete(subject);
-        });
-      },
-      reportCommandResult: (call: grpc.ServerUnaryCall<ReportCommandResultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.results.push(call.request);
-        cb(null, {});
-      },
-      updateJob: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-      reportRecoveryPoint: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-    };
-    this.server = new GrpcServer({
-      host: "127.0.0.1",
-      port: 0,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
-      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
-      logger: silentLogger(),
-    });
-    await this.server.start();
-    this.server.setServing(true);
-  }
-
-  /** Sends a command to the process server and waits for its answer. */
-  async command(command: WatchCommandsResponse): Promise<ReportCommandResultRequest> {
-    await waitUntil("the process server's command stream", () => this.watchers.has(`process-server/${PS_ID}`));
-    this.watchers.get(`process-server/${PS_ID}`)!.write(command);
-    const result = () => this.results.find((r) => r.commandId === command.commandId);
-    await waitUntil(`result of ${command.commandId}`, () => result() !== undefined);
-    return result()!;
-  }
-
-  async stop(): Promise<void> {
-    for (const w of this.watchers.values()) w.end();
-    await this.server?.stop(500);
-  }
-}
 
 /** One Replicate stream, answered in order. */
 class AgentStream {
@@ -325,7 +247,7 @@ describe("process server failback (Azure to on-premises through a master target)
   };
 
   const assign = async (machineId: string, direction: ReplicationDirection, masterTargetAddress: string) => {
-    const result = await cs.command({
+    const result = await cs.command(`process-server/${PS_ID}`, {
       commandId: randomBytes(6).toString("hex"),
       jobId: "",
       command: {

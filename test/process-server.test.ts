@@ -10,6 +10,7 @@ import { silentLogger } from "../common/logger.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { type PointDocument, ProcessServer, pointsPrefix, replicaBlobName } from "../process-server/index.js";
+import { StubConfigServer } from "./support/stub-config-server.js";
 import {
   ConfigurationServiceService,
   Health,
@@ -34,82 +35,6 @@ const DISKS = [
 ];
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-/**
- * The part of the configuration server a process server talks to: Register hands out the
- * directory storage, keys and credentials; commands can be pushed; points and heartbeats are kept.
- */
-class StubConfigServer {
-  readonly credentialKey = randomBytes(32);
-  readonly deploymentSecret = randomBytes(32);
-  readonly points: RecoveryPoint[] = [];
-  readonly heartbeats: HeartbeatRequest[] = [];
-  readonly results: ReportCommandResultRequest[] = [];
-  private readonly watchers = new Set<grpc.ServerWritableStream<unknown, WatchCommandsResponse>>();
-  private server?: GrpcServer;
-
-  constructor(private readonly storageDir: string) {}
-
-  get address(): string {
-    return this.server!.address;
-  }
-
-  agentCredential(machineId: string): string {
-    return issueCredential(this.credentialKey, `agent/${machineId}`);
-  }
-
-  async start(): Promise<void> {
-    const implementation: grpc.UntypedServiceImplementation = {
-      register: (_call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) =>
-        cb(null, {
-          componentId: "ps-1",
-          credential: issueCredential(this.credentialKey, "process-server/ps-1"),
-          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
-          segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
-          segmentKeyId: "k1",
-          credentialKey: this.credentialKey,
-          machineId: "",
-          timeUnitSeconds: 1,
-          azureDisks: [],
-        }),
-      heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.heartbeats.push(call.request);
-        cb(null, { serverTime: new Date() });
-      },
-      watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
-        this.watchers.add(call);
-        call.on("cancelled", () => this.watchers.delete(call));
-      },
-      reportCommandResult: (call: grpc.ServerUnaryCall<ReportCommandResultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        this.results.push(call.request);
-        cb(null, {});
-      },
-      updateJob: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
-      reportRecoveryPoint: (call: grpc.ServerUnaryCall<{ recoveryPoint?: RecoveryPoint }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-        if (call.request.recoveryPoint) this.points.push(call.request.recoveryPoint);
-        cb(null, {});
-      },
-    };
-    this.server = new GrpcServer({
-      host: "127.0.0.1",
-      port: 0,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
-      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
-      logger: silentLogger(),
-    });
-    await this.server.start();
-    this.server.setServing(true);
-  }
-
-  push(command: WatchCommandsResponse): void {
-    for (const w of this.watchers) w.write(command);
-  }
-
-  async stop(): Promise<void> {
-    for (const w of this.watchers) w.end();
-    await this.server?.stop(500);
-  }
-}
 
 /** One Replicate stream seen as an async sequence of responses; the stream's error rejects next(). */
 class AgentStream {
@@ -252,7 +177,7 @@ describe("process server", () => {
   const newProcessServer = (o: { maxDelayMs?: number; applyQueueBytes?: number; highWaterBytes?: number } = {}) =>
     new ProcessServer(
       {
-        name: "ps-test",
+        name: "ps-1",
         dataDir: join(root, "ps"),
         insecure: true,
         configServer: { address: cs.address, passphrase: "lab-passphrase" },
@@ -536,7 +461,7 @@ describe("process server", () => {
     await agent.open("m10");
     await agent.send(w.writes(20));
     await drain("m10");
-    cs.push({
+    void cs.command("process-server/ps-1", {
       commandId: "c1",
       jobId: "",
       command: { $case: "assignment", value: { machineId: "m10", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
@@ -573,7 +498,7 @@ describe("process server", () => {
     const w = new Workload(10);
     const agent = new AgentStream(client, cs.agentCredential("m12"));
     await agent.open("m12");
-    cs.push({
+    void cs.command("process-server/ps-1", {
       commandId: "c2",
       jobId: "",
       command: { $case: "assignment", value: { machineId: "m12", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },

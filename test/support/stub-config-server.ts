@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import type * as grpc from "@grpc/grpc-js";
+import { credentialOf, GrpcServer, issueCredential, verifyCredential } from "../../common/grpc/index.js";
+import { silentLogger } from "../../common/logger.js";
+import { deriveSegmentKey } from "../../common/segment/index.js";
+import {
+  ComponentRole,
+  ConfigurationServiceService,
+  type HeartbeatRequest,
+  protoRoot,
+  type RecoveryPoint,
+  type RegisterRequest,
+  type ReportCommandResultRequest,
+  serviceProtoFiles,
+  type WatchCommandsResponse,
+} from "../../proto/index.js";
+import { waitUntil } from "./cli.js";
+
+const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
+  [ComponentRole.COMPONENT_ROLE_PROCESS_SERVER]: "process-server",
+  [ComponentRole.COMPONENT_ROLE_MASTER_TARGET]: "master-target",
+};
+
+/**
+ * A configuration server reduced to what the daemons under test call: registration hands out
+ * directory storage, one credential key and the segment key (component id = its name); heartbeats,
+ * command results and recovery points are kept; commands go to a component's command stream.
+ */
+export class StubConfigServer {
+  readonly credentialKey = randomBytes(32);
+  private readonly deploymentSecret = randomBytes(32);
+  readonly points: RecoveryPoint[] = [];
+  readonly heartbeats: HeartbeatRequest[] = [];
+  readonly results: ReportCommandResultRequest[] = [];
+  /** Command streams by credential subject, e.g. "process-server/ps-1". */
+  private readonly watchers = new Map<string, grpc.ServerWritableStream<unknown, WatchCommandsResponse>>();
+  private server?: GrpcServer;
+
+  constructor(private readonly storageDir: string) {}
+
+  get address(): string {
+    return this.server!.address;
+  }
+
+  credential(subject: string): string {
+    return issueCredential(this.credentialKey, subject);
+  }
+
+  agentCredential(machineId: string): string {
+    return this.credential(`agent/${machineId}`);
+  }
+
+  async start(): Promise<void> {
+    const implementation: grpc.UntypedServiceImplementation = {
+      register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const role = ROLE_SUBJECT[call.request.role] ?? "component";
+        cb(null, {
+          componentId: call.request.name,
+          credential: this.credential(`${role}/${call.request.name}`),
+          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
+          segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
+          segmentKeyId: "k1",
+          credentialKey: this.credentialKey,
+          machineId: "",
+          timeUnitSeconds: 1,
+          azureDisks: [],
+        });
+      },
+      heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        this.heartbeats.push(call.request);
+        cb(null, { serverTime: new Date() });
+      },
+      watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
+        const subject = verifyCredential(this.credentialKey, credentialOf(call.metadata) ?? "") ?? "";
+        this.watchers.set(subject, call);
+        call.on("cancelled", () => {
+          if (this.watchers.get(subject) === call) this.watchers.delete(subject);
+        });
+      },
+      reportCommandResult: (call: grpc.ServerUnaryCall<ReportCommandResultRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        this.results.push(call.request);
+        cb(null, {});
+      },
+      updateJob: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, {}),
+      reportRecoveryPoint: (call: grpc.ServerUnaryCall<{ recoveryPoint?: RecoveryPoint }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        if (call.request.recoveryPoint) this.points.push(call.request.recoveryPoint);
+        cb(null, {});
+      },
+    };
+    this.server = new GrpcServer({
+      host: "127.0.0.1",
+      port: 0,
+      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
+      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
+      logger: silentLogger(),
+    });
+    await this.server.start();
+    this.server.setServing(true);
+  }
+
+  /** Sends a command to the component with this credential subject and waits for its answer. */
+  async command(subject: string, command: WatchCommandsResponse): Promise<ReportCommandResultRequest> {
+    await waitUntil(`the command stream of ${subject}`, async () => this.watchers.has(subject));
+    this.watchers.get(subject)!.write(command);
+    const result = () => this.results.find((r) => r.commandId === command.commandId);
+    await waitUntil(`result of ${command.commandId}`, async () => result() !== undefined);
+    return result()!;
+  }
+
+  async stop(): Promise<void> {
+    for (const w of this.watchers.values()) w.end();
+    await this.server?.stop(500);
+  }
+}
