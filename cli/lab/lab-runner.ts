@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
 import { ensureLabPki } from "../../common/tls/index.js";
 import { checkHealth } from "./health-probe.js";
-import { freePort } from "./free-port.js";
+import { PortAllocator } from "./free-port.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
 import { clearReady, isAlive, sleep, spawnDaemon, stopProcess, waitReady } from "./processes.js";
@@ -55,6 +55,15 @@ export async function labUp(options: UpOptions): Promise<LabManifest> {
 }
 
 async function createLab(layout: LabLayout, options: UpOptions): Promise<LabManifest> {
+  const ports = new PortAllocator();
+  try {
+    return await createLabWithPorts(layout, options, () => ports.next());
+  } finally {
+    await ports.release();
+  }
+}
+
+async function createLabWithPorts(layout: LabLayout, options: UpOptions, freePort: () => Promise<number>): Promise<LabManifest> {
   const components: LabComponent[] = [];
   const add = (name: string, role: LabComponent["role"], grpcPort?: number): LabComponent => {
     const c: LabComponent = {
@@ -93,7 +102,8 @@ async function createLab(layout: LabLayout, options: UpOptions): Promise<LabMani
   };
   const cs = add("config-server", "config-server", csPort);
   const psNames = Array.from({ length: options.processServers }, (_, i) => `process-server-${i + 1}`);
-  const pss = await Promise.all(psNames.map(async (n) => add(n, "process-server", await freePort())));
+  const pss: LabComponent[] = [];
+  for (const n of psNames) pss.push(add(n, "process-server", await freePort()));
   const azurePs = add("process-server-azure", "process-server", await freePort());
   const mt = add("master-target", "master-target", await freePort());
   const agents: Array<{ c: LabComponent; nbdPort: number }> = [];
@@ -215,7 +225,9 @@ export async function startAzureMachine(dir: string, machine: string): Promise<L
   const name = azureAgentName(machine);
   let c = manifest.components.find((x) => x.name === name);
   if (!c) {
-    const grpcPort = await freePort();
+    const ports = new PortAllocator();
+    const [grpcPort, nbdPort] = [await ports.next(), await ports.next()];
+    await ports.release();
     c = {
       name,
       role: "agent",
@@ -226,7 +238,7 @@ export async function startAzureMachine(dir: string, machine: string): Promise<L
       pid: 0,
     };
     const pki = await ensureLabPki(layout.pkiDir, [...manifest.components.filter((x) => x.role !== "azurite").map((x) => x.name), name]);
-    writeFileSync(c.configFile!, azureAgentConfig(layout, pki, manifest, name, machine, grpcPort, await freePort()));
+    writeFileSync(c.configFile!, azureAgentConfig(layout, pki, manifest, name, machine, grpcPort, nbdPort));
     manifest.components.push(c);
     layout.write(manifest);
   }
