@@ -5,29 +5,21 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { bearerMetadata, credentialOf, GrpcServer, issueCredential, unaryCall, verifyCredential } from "../common/grpc/index.js";
+import { bearerMetadata, unaryCall, } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
-import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
 import { ProcessServer, replicaBlobName } from "../process-server/index.js";
 import {
   type BlockChecksum,
-  ComponentRole,
-  ConfigurationServiceService,
   type GetBlockChecksumsResponse,
   Health,
   MasterTargetServiceClient,
   ProcessServiceClient,
-  protoRoot,
-  type RegisterRequest,
   type ReplicateRequest,
   type ReplicateResponse,
   ReplicationDirection,
   type ReplicationPolicy,
-  type ReportCommandResultRequest,
-  serviceProtoFiles,
-  type WatchCommandsResponse,
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";

@@ -5,25 +5,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { bearerMetadata, GrpcServer, issueCredential, unaryCall } from "../common/grpc/index.js";
+import { bearerMetadata, issueCredential, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
-import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { type PointDocument, ProcessServer, pointsPrefix, replicaBlobName } from "../process-server/index.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import {
-  ConfigurationServiceService,
   Health,
-  type HeartbeatRequest,
   ProcessServiceClient,
-  protoRoot,
-  type RecoveryPoint,
   type ReplicateRequest,
   type ReplicateResponse,
   type ReplicationPolicy,
-  type ReportCommandResultRequest,
-  serviceProtoFiles,
-  type WatchCommandsResponse,
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
