@@ -60,8 +60,11 @@ program
       else say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
       if (o.detach) return;
       say("press Ctrl-C to stop the lab");
+      // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
+      const keepAlive = setInterval(() => {}, 60_000);
       await new Promise<void>((resolve) => {
         const stop = () => {
+          clearInterval(keepAlive);
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
           say("stopping the lab");

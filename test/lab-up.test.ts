@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,7 +8,7 @@ import { ComponentRole, SiteLocation } from "../proto/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { silentLogger } from "../common/logger.js";
 import { checkHealth, isAlive, LabLayout } from "../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk } from "./support/cli.js";
+import { CLI_MAIN, srlab, srlabJson, srlabOk } from "./support/cli.js";
 import { listServices } from "./support/reflection-client.js";
 
 interface Status {
@@ -128,4 +128,33 @@ test("down stops every process", async () => {
   const r = await srlab(["status", "--dir", dir]);
   assert.notEqual(r.code, 0, "status fails once the lab is down");
   assert.equal(r.stderr.trim().split("\n").length, 1, "one-line reason");
+});
+
+test("up in the foreground runs until Ctrl-C, then stops the whole lab", async () => {
+  const fg = mkdtempSync(join(tmpdir(), "srlab-fg-"));
+  try {
+    const child = spawn(process.execPath, [CLI_MAIN, "up", "--dir", fg, "--disk-size", "16MiB"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (stderr.includes("press Ctrl-C")) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 100);
+      exited.then(() => reject(new Error(`up exited before Ctrl-C: ${stderr}`)));
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    assert.equal(child.exitCode, null, "still running in the foreground");
+    const pids = new LabLayout(fg).read().components.map((c) => c.pid);
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} still alive after Ctrl-C`);
+  } finally {
+    rmSync(fg, { recursive: true, force: true });
+  }
 });
