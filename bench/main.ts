@@ -1,10 +1,12 @@
-// `npm run bench [-- --quick] [--only codec,replication,nbd]`: every benchmark in order, plain-text
-// tables as they finish, then one Markdown summary for the README. Figures are ratios against a
-// reference measured in the same run; nothing here asserts a timing.
+// `npm run bench [-- --quick] [--only codec,replication,nbd,rto,resync]`: every benchmark in order,
+// plain-text tables as they finish, then one Markdown summary for the README. Figures are ratios
+// against a reference measured in the same run; nothing here asserts a timing.
 import { cpus, totalmem } from "node:os";
 import { formatCodecTable, runCodecBench } from "./codec.js";
 import { formatNbd, nbdMarkdown, runNbdBench } from "./nbd.js";
 import { formatReplication, replicationMarkdown, runReplicationBench } from "./replication.js";
+import { formatResync, resyncMarkdown, runResyncBench } from "./resync.js";
+import { formatRto, rtoMarkdown, runRtoBench } from "./rto.js";
 import { markdownTable } from "./table.js";
 
 interface Bench {
@@ -49,6 +51,24 @@ const BENCHES: Bench[] = [
       const r = await runNbdBench({ quick, say });
       console.log(formatNbd(r));
       return nbdMarkdown(r);
+    },
+  },
+  {
+    name: "rto",
+    title: "failover RTO, latest-processed vs latest",
+    async run(quick, say) {
+      const r = await runRtoBench({ quick, say });
+      console.log(formatRto(r));
+      return rtoMarkdown(r);
+    },
+  },
+  {
+    name: "resync",
+    title: "checksum resync vs rsync",
+    async run(quick, say) {
+      const r = await runResyncBench({ quick, say });
+      console.log(formatResync(r));
+      return resyncMarkdown(r);
     },
   },
 ];
