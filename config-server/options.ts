@@ -27,8 +27,8 @@ export const configServerOptions = z.object({
   timeUnitSeconds: z.coerce.number().positive().default(60),
   /** A component with no heartbeat for this long is reported Critical. */
   heartbeatTimeoutSeconds: z.coerce.number().positive().default(15),
-  /** Block size of checksum resync and of the initial copy. */
-  syncBlockBytes: z.coerce.number().int().positive().default(1024 * 1024),
+  /** Block size of checksum resync and of the initial copy: 64 KiB sends about what rsync sends (npm run bench). */
+  syncBlockBytes: z.coerce.number().int().positive().default(64 * 1024),
 });
 
 export type ConfigServerOptions = z.infer<typeof configServerOptions>;
