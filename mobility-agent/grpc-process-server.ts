@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions } from "../common/grpc/index.js";
-import { ProcessServiceClient, type ReplicateRequest, type ReplicateResponse } from "../proto/index.js";
+import { serializeReplicateRequest } from "../common/segment/index.js";
+import { ProcessServiceClient, ProcessServiceService, type ReplicateRequest, type ReplicateResponse } from "../proto/index.js";
 import type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-server-port.js";
 
 /** The process server over gRPC (TLS with the lab CA, the agent's credential as bearer metadata). */
@@ -16,7 +17,14 @@ export class GrpcProcessServer implements ProcessServerPort {
   }
 
   replicate(): ReplicateCall {
-    const stream = this.client.replicate(bearerMetadata(this.credential));
+    // The generated serializer copies each multi-MiB batch several times; this one copies once.
+    const method = ProcessServiceService.replicate;
+    const stream = this.client.makeBidiStreamRequest<ReplicateRequest, ReplicateResponse>(
+      method.path,
+      serializeReplicateRequest,
+      method.responseDeserialize,
+      bearerMetadata(this.credential),
+    );
     let failure: Error | undefined;
     stream.on("error", (err: Error) => {
       failure ??= err;

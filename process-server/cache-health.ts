@@ -24,7 +24,10 @@ export async function measureCacheHealth(input: CacheHealthInput): Promise<Cache
     freePercent = (100 * Math.max(0, input.capacityBytes - input.usedBytes)) / input.capacityBytes;
   } else {
     const fs = await statfs(input.dir);
-    freePercent = fs.blocks > 0 ? (100 * fs.bavail) / fs.blocks : 100;
+    // As df computes it: blocks reserved for root or held outside this filesystem's reach
+    // (shared or thin volumes) are neither used nor free for the cache.
+    const usable = fs.blocks - fs.bfree + fs.bavail;
+    freePercent = usable > 0 ? (100 * fs.bavail) / usable : 100;
   }
   const issues: HealthIssue[] = [];
   const shown = freePercent.toFixed(1);

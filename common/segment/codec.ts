@@ -41,17 +41,28 @@ export function codecName(id: number): CodecName | undefined {
   return CODEC_NAMES.find((n) => CODEC_IDS[n] === id);
 }
 
+/**
+ * Output chunk size of the async (threadpool) calls. zlib's default is 16 KiB: every 16 KiB of
+ * output is one hop back to the event loop, so an 8 MiB segment took hundreds of round trips and
+ * compression waited on a busy loop. One chunk of about the expected size keeps it on the pool.
+ */
+function chunkSizeFor(bytes: number): number {
+  return Math.min(Math.max(bytes, 64 * 1024), 64 * 1024 * 1024);
+}
+
 export async function compress(codec: CodecName, raw: Buffer): Promise<Buffer> {
+  const chunkSize = chunkSizeFor(raw.length + 1024);
   switch (codec) {
     case "none":
       return raw;
     case "deflate-1":
-      return deflateRaw(raw, { level: 1 });
+      return deflateRaw(raw, { level: 1, chunkSize });
     case "deflate-6":
-      return deflateRaw(raw, { level: 6 });
+      return deflateRaw(raw, { level: 6, chunkSize });
     case "brotli-1":
     case "brotli-4":
       return brotliCompress(raw, {
+        chunkSize,
         params: {
           [zlib.constants.BROTLI_PARAM_QUALITY]: codec === "brotli-1" ? 1 : 4,
           [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
@@ -68,17 +79,18 @@ export async function decompress(codec: CodecName, data: Buffer, rawLength: numb
   try {
     // maxOutputLength bounds memory even for a (authenticated but) hostile length.
     const maxOutputLength = Math.max(1, rawLength);
+    const chunkSize = chunkSizeFor(rawLength);
     switch (codec) {
       case "none":
         out = data;
         break;
       case "deflate-1":
       case "deflate-6":
-        out = await inflateRaw(data, { maxOutputLength });
+        out = await inflateRaw(data, { maxOutputLength, chunkSize });
         break;
       case "brotli-1":
       case "brotli-4":
-        out = await brotliDecompress(data, { maxOutputLength });
+        out = await brotliDecompress(data, { maxOutputLength, chunkSize });
         break;
       default:
         throw new TypeError(`unknown segment codec "${codec as string}"`);

@@ -7,3 +7,4 @@ export { parseSegmentObjectName, segmentObjectName } from "./object-name.js";
 export { type DecodeSegmentExpect, decodeSegment, type EncodeSegmentOptions, encodeSegment } from "./segment.js";
 // Raw codec access for benchmarks and tooling; segments themselves go through encode/decodeSegment.
 export { compress as compressPayload, decompress as decompressPayload } from "./codec.js";
+export { encodeWriteBatch, encodeWriteRecordAfter, serializeReplicateRequest } from "./write-batch.js";

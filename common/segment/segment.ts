@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { WriteBatch, type WriteRecord } from "../../proto/index.js";
+import { encodeWriteBatch } from "./write-batch.js";
 import { type CodecName, compress, DEFAULT_CODEC, decompress } from "./codec.js";
 import { SegmentIntegrityError } from "./errors.js";
 import { encodeSegmentHeader, NONCE_LENGTH, readSegmentHeader, type SegmentHeader, TAG_LENGTH } from "./header.js";
@@ -33,7 +34,7 @@ export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentO
       throw new RangeError(`segment records must be contiguous: expected sequence ${firstSequence + i} at index ${i}, got ${records[i]!.sequence}`);
     }
   }
-  const raw = Buffer.from(WriteBatch.encode({ records }).finish());
+  const raw = encodeWriteBatch(records);
   const codec = opts.codec ?? DEFAULT_CODEC;
   const packed = await compress(codec, raw);
   const nonce = randomBytes(NONCE_LENGTH);

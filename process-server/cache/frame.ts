@@ -1,4 +1,6 @@
 import type { FileHandle } from "node:fs/promises";
+import { encodeWriteRecordAfter } from "../../common/segment/index.js";
+import type { WriteRecord } from "../../proto/index.js";
 import { crc32 } from "./crc32.js";
 
 // On-disk record frame (little-endian):
@@ -21,6 +23,16 @@ export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uin
   buf.writeBigUInt64LE(BigInt(sequence), 8);
   buf.writeBigInt64LE(BigInt(Math.trunc(capturedAtMs)), 16);
   buf.set(payload, FRAME_HEADER);
+  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  return buf;
+}
+
+/** The frame of a record: the same bytes as encodeFrame(..., WriteRecord.encode(record).finish()), one copy of the payload. */
+export function encodeRecordFrame(record: WriteRecord): Buffer {
+  const buf = encodeWriteRecordAfter(FRAME_HEADER, record);
+  buf.writeUInt32LE(buf.length - FRAME_HEADER, 0);
+  buf.writeBigUInt64LE(BigInt(record.sequence), 8);
+  buf.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
   buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
   return buf;
 }

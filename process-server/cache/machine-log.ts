@@ -3,12 +3,23 @@ import { join } from "node:path";
 import type { Logger } from "winston";
 import { WriteRecord } from "../../proto/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
-import { encodeFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
+import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
 import { fsyncDir, writeFileAtomic } from "./fs-util.js";
 import { Mutex } from "./mutex.js";
 
 /** One sparse index entry per this many records keeps memory small for a large cache. */
 const INDEX_EVERY = 64;
+/**
+ * ...and at least one per this many bytes, so finding a sequence (the uploader's read of each
+ * segment) hops over a few frame headers instead of up to 63 one-read-each hops of large writes.
+ */
+const INDEX_EVERY_BYTES = 1024 * 1024;
+
+function wantsIndexEntry(file: LogFile, sequence: number, offset: number): boolean {
+  if ((sequence - file.first) % INDEX_EVERY === 0) return true;
+  const previous = file.index[file.index.length - 1];
+  return offset - (previous?.offset ?? 0) >= INDEX_EVERY_BYTES;
+}
 const STATE_FILE = "state.json";
 const LOG_RE = /^(\d{20})\.log$/;
 
@@ -173,7 +184,7 @@ export class MachineLog {
           await fh.datasync();
           break;
         }
-        if ((f.sequence - first) % INDEX_EVERY === 0) file.index.push({ sequence: f.sequence, offset: f.offset });
+        if (wantsIndexEntry(file, f.sequence, f.offset)) file.index.push({ sequence: f.sequence, offset: f.offset });
         file.last = f.sequence;
         file.size = f.offset + f.frame.length;
       }
@@ -202,7 +213,7 @@ export class MachineLog {
       if (r.sequence !== accepted + 1) return Promise.reject(new SequenceGapError(this.machineId, accepted + 1, r.sequence));
       accepted = r.sequence;
       waitFor = r.sequence;
-      fresh.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: encodeFrame(r.sequence, r.capturedAtMs, WriteRecord.encode(r).finish()) });
+      fresh.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: encodeRecordFrame(r) });
     }
     if (fresh.length) {
       if (this.lastAccepted === this.released) this.oldestPending = fresh[0]!.capturedAtMs;
@@ -267,7 +278,7 @@ export class MachineLog {
       const file = active.file;
       let offset = file.size;
       for (const q of batch) {
-        if ((q.sequence - file.first) % INDEX_EVERY === 0) file.index.push({ sequence: q.sequence, offset });
+        if (wantsIndexEntry(file, q.sequence, offset)) file.index.push({ sequence: q.sequence, offset });
         offset += q.frame.length;
       }
       file.size = offset;
