@@ -11,33 +11,26 @@ import { NbdClient } from "../common/nbd-client/index.js";
 import { applyRecords, type PageTarget } from "../common/replica/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {
-  type ChecksumChunk,
   LocalMachine,
   MobilityAgent,
   PageBlobDisk,
-  type ProcessServerPort,
-  type ReplicateCall,
-  ReplicationClient,
   runSync,
 } from "../mobility-agent/index.js";
 import { NbdServer } from "../mobility-agent/nbd/index.js";
 import {
-  type BlockChecksum,
   ConfigurationServiceService,
   type Disk,
   type HeartbeatRequest,
-  type MachineAssignment,
   protoRoot,
   type RegisterRequest,
   type RegisterResponse,
-  type ReplicateRequest,
-  type ReplicateResponse,
   serviceProtoFiles,
   SiteLocation,
   type WatchCommandsResponse,
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
+import { ASSIGNMENT, FakeProcessServer, replicationFor, until } from "./support/fake-process-server.js";
 
 const logger = silentLogger();
 const KiB = 1024;
@@ -54,16 +47,6 @@ function tempDir(): string {
   return d;
 }
 
-const ASSIGNMENT: MachineAssignment = {
-  machineId: "m1",
-  processServerId: "ps1",
-  processServerAddress: "fake:1",
-  policy: undefined,
-  state: 0,
-  direction: 0,
-  masterTargetId: "",
-  masterTargetAddress: "",
-};
 
 const TIMEOUT = { timeout: 30_000 };
 const blobName = (i: number) => `machines/m1/failover/disk-${i}`;
@@ -126,7 +109,7 @@ async function replay(base: Buffer, records: WriteRecord[], diskIndex: number): 
   return target.image;
 }
 
-const sha = (b: Buffer) => createHash("sha256").update(b).digest();
+const _sha = (b: Buffer) => createHash("sha256").update(b).digest();
 
 function pattern(length: number, seed: number): Buffer {
   const b = Buffer.alloc(length);
@@ -182,103 +165,6 @@ async function serve(t: TestContext, machine: LocalMachine): Promise<(disk: numb
 }
 
 // ---- a process server in memory ---------------------------------------------------------------
-
-class ResponseQueue implements AsyncIterable<ReplicateResponse> {
-  private items: ReplicateResponse[] = [];
-  private ended = false;
-  private wake?: () => void;
-  push(r: ReplicateResponse): void {
-    this.items.push(r);
-    this.wake?.();
-  }
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-  async *[Symbol.asyncIterator](): AsyncIterator<ReplicateResponse> {
-    for (;;) {
-      if (this.items.length) {
-        yield this.items.shift()!;
-        continue;
-      }
-      if (this.ended) return;
-      await new Promise<void>((r) => {
-        this.wake = r;
-      });
-    }
-  }
-}
-
-/** Holds and applies records by the contract's sequence rules; checksums from its replicas. */
-class FakeProcessServer implements ProcessServerPort {
-  durable = 0;
-  readonly received: WriteRecord[] = [];
-  readonly replicas: Buffer[];
-
-  constructor(replicas: Buffer[]) {
-    this.replicas = replicas.map((r) => Buffer.from(r));
-  }
-
-  replicate(): ReplicateCall {
-    const out = new ResponseQueue();
-    return {
-      send: async (req: ReplicateRequest) => {
-        const m = req.message;
-        if (m?.$case === "open") {
-          out.push({ message: { $case: "opened", value: { durableSequence: this.durable, processServerId: "ps1" } } });
-        } else if (m?.$case === "batch") {
-          for (const r of m.value.records) {
-            if (r.sequence <= this.durable) continue;
-            assert.equal(r.sequence, this.durable + 1, "sequence gap");
-            this.received.push({ ...r, data: Buffer.from(r.data) });
-            this.durable = r.sequence;
-            const replica = this.replicas[r.diskIndex]!;
-            if (r.kind === WriteKind.WRITE_KIND_DATA) r.data.copy(replica, r.offset);
-            if (r.kind === WriteKind.WRITE_KIND_ZERO) replica.fill(0, r.offset, r.offset + r.length);
-          }
-          out.push({ message: { $case: "ack", value: { durableSequence: this.durable, throttled: false, cacheHealth: 1 } } });
-        }
-      },
-      responses: out,
-      cancel: () => out.end(),
-    };
-  }
-
-  async *blockChecksums(_machineId: string, diskIndex: number, blockSize: number): AsyncIterable<ChecksumChunk> {
-    const replica = this.replicas[diskIndex]!;
-    const total = Math.ceil(replica.length / blockSize);
-    const checksums: BlockChecksum[] = [];
-    for (let i = 0; i < total; i++) {
-      const block = replica.subarray(i * blockSize, Math.min(replica.length, (i + 1) * blockSize));
-      if (block.some((b) => b !== 0)) checksums.push({ blockIndex: i, sha256: sha(block) });
-    }
-    yield { checksums, totalBlocks: total };
-  }
-
-  close(): void {}
-}
-
-function replicationFor(machine: LocalMachine, ps: FakeProcessServer): ReplicationClient {
-  return new ReplicationClient({
-    capture: machine.capture,
-    machineId: "m1",
-    disks: [],
-    connect: () => ps,
-    batchBytes: 256 * KiB,
-    windowBytes: 1 * MiB,
-    bitmapAfterRetries: 3,
-    timeUnitMs: 5,
-    logger,
-  });
-}
-
-async function until(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 // ---- tests ------------------------------------------------------------------------------------
 
