@@ -72,28 +72,13 @@ function writeParts(buf: Buffer, at: number, parts: Part[]): number {
   for (const p of parts) {
     buf[at++] = BATCH_RECORDS_TAG;
     at = writeVarint(buf, at, p.length);
-    buf.set(p.head, at);
-    at += p.head.length;
-    if (p.data.length > 0) {
-      buf[at++] = RECORD_DATA_TAG;
-      at = writeVarint(buf, at, p.data.length);
-      buf.set(p.data, at);
-      at += p.data.length;
-    }
-    buf.set(p.tail, at);
-    at += p.tail.length;
+    at = writePart(buf, at, p);
   }
   return at;
 }
 
-/**
- * The bytes of `WriteRecord.encode(record).finish()` at offset `reserve` of a new buffer whose first
- * `reserve` bytes are left for the caller (a frame header), with one copy of the payload.
- */
-export function encodeWriteRecordAfter(reserve: number, record: WriteRecord): Buffer {
-  const p = partOf(record);
-  const buf = Buffer.allocUnsafe(reserve + p.length);
-  let at = reserve;
+/** One record's encoding: the fields before its payload, the payload (copied once), the rest. */
+function writePart(buf: Buffer, at: number, p: Part): number {
   buf.set(p.head, at);
   at += p.head.length;
   if (p.data.length > 0) {
@@ -103,7 +88,17 @@ export function encodeWriteRecordAfter(reserve: number, record: WriteRecord): Bu
     at += p.data.length;
   }
   buf.set(p.tail, at);
-  at += p.tail.length;
+  return at + p.tail.length;
+}
+
+/**
+ * The bytes of `WriteRecord.encode(record).finish()` at offset `reserve` of a new buffer whose first
+ * `reserve` bytes are left for the caller (a frame header), with one copy of the payload.
+ */
+export function encodeWriteRecordAfter(reserve: number, record: WriteRecord): Buffer {
+  const p = partOf(record);
+  const buf = Buffer.allocUnsafe(reserve + p.length);
+  const at = writePart(buf, reserve, p);
   if (at !== buf.length) throw new Error(`write record encoding is ${at - reserve} bytes, expected ${p.length}`);
   return buf;
 }
