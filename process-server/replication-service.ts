@@ -9,45 +9,16 @@ import type { Machine } from "./machine.js";
 import type { ProcessServerMetrics } from "./metrics.js";
 import { validateBatch } from "./record-validation.js";
 import { recordBytes } from "./uploader.js";
+import { widenReceiveWindow } from "../common/grpc/index.js";
 
 /** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
 const MAX_INBOX = 8;
 /**
- * HTTP/2 receive window (per stream and per connection) for agent connections. The default of
- * 64 KiB let an agent have only 64 KiB on the wire before waiting for a WINDOW_UPDATE from this
- * process's event loop, which capped a stream at tens of MB/s whenever either loop was busy. The
- * window only bounds how much is in flight: a paused stream (inbox full, cache above its
- * high-water mark) still stops reading and the window still closes.
+ * HTTP/2 receive window for agent connections. The default of 64 KiB let an agent have only 64 KiB
+ * on the wire before waiting for this process's event loop, which capped a stream at tens of MB/s.
+ * A paused stream (inbox full, cache above its high-water mark) still stops reading.
  */
 const RECEIVE_WINDOW_BYTES = 8 * 1024 * 1024;
-/** Sessions whose window is already widened. */
-const widenedSessions = new WeakSet<object>();
-
-interface Http2SessionLike {
-  setLocalWindowSize?(size: number): void;
-  settings?(settings: { initialWindowSize: number }): void;
-  destroyed?: boolean;
-}
-
-/** Best effort: the HTTP/2 session under a grpc-js server call (not part of grpc-js's typed API). */
-function widenReceiveWindow(call: object): void {
-  try {
-    let c = (call as { call?: unknown }).call as { stream?: { session?: Http2SessionLike }; nextCall?: unknown } | undefined;
-    for (let i = 0; i < 8 && c; i++) {
-      const session = c.stream?.session;
-      if (session && typeof session === "object") {
-        if (widenedSessions.has(session) || session.destroyed) return;
-        widenedSessions.add(session);
-        session.setLocalWindowSize?.(RECEIVE_WINDOW_BYTES);
-        session.settings?.({ initialWindowSize: RECEIVE_WINDOW_BYTES });
-        return;
-      }
-      c = c.nextCall as typeof c;
-    }
-  } catch {
-    // Only a throughput optimisation: the default window still works.
-  }
-}
 
 /** How often a throttled stream checks whether the cache dropped below its high-water mark. */
 const THROTTLE_POLL_MS = 100;
@@ -117,7 +88,7 @@ class ReplicateSession {
     private readonly service: ReplicationService,
     private readonly call: grpc.ServerDuplexStream<ReplicateRequest, ReplicateResponse>,
   ) {
-    widenReceiveWindow(call);
+    widenReceiveWindow(call, RECEIVE_WINDOW_BYTES);
     try {
       this.subject = callerSubject(call.metadata, service.host.credentialKey());
     } catch (err) {
