@@ -1,5 +1,6 @@
 // The only public surface of the generated gRPC types. Generated files repeat a few helper
 // names (protobufPackage, DeepPartial, ...); the explicit exports below settle those.
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/configuration_service.js";
@@ -10,8 +11,13 @@ export * from "./gen/srlab/v1/types.js";
 export type { DeepPartial, MessageFns } from "./gen/srlab/v1/types.js";
 export { protobufFileName, protobufPackage } from "./gen/srlab/v1/types.js";
 
-/** Directory holding the .proto sources (for reflection via proto-loader). */
-export const protoRoot = fileURLToPath(new URL("../../proto", import.meta.url));
+/**
+ * Directory holding the .proto sources (for reflection via proto-loader): this folder when run
+ * from the TypeScript sources, `../../proto` when run from the compiled `dist/proto/`.
+ */
+export const protoRoot = [new URL(".", import.meta.url), new URL("../../proto/", import.meta.url)]
+  .map((u) => fileURLToPath(u))
+  .find((dir) => existsSync(`${dir}/srlab/v1/types.proto`))!;
 
 /** Proto files that define the srlab.v1 services, relative to protoRoot. */
 export const serviceProtoFiles = [

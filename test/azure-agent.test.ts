@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, type TestContext, test } from "node:test";
+import { afterAll, describe, type TestContext, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
@@ -37,7 +37,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const dirs: string[] = [];
 
-after(() => {
+afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
@@ -160,7 +160,7 @@ function applyTo(image: Buffer, op: Op): void {
 async function serve(t: TestContext, machine: LocalMachine): Promise<(disk: number) => Promise<NbdClient>> {
   const nbd = new NbdServer({ exports: machine.exports, host: "127.0.0.1", port: 0, logger });
   await nbd.start();
-  t.after(() => nbd.stop());
+  t.onTestFinished(() => nbd.stop());
   return (disk) => NbdClient.connect({ host: "127.0.0.1", port: nbd.tcpPort }, `disk${disk}`);
 }
 
@@ -208,7 +208,7 @@ describe("azure agent page-blob disks", () => {
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    t.after(() => release());
+    t.onTestFinished(() => release());
     let held = false;
     // Disk 0's first page write waits for the gate; everything else runs at once.
     const store = heldBack(base, (method, name) => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { afterAll, beforeAll, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
 import { ComponentRole, ConfigurationServiceClient, Health, SiteLocation } from "../proto/index.js";
 import { channelCredentials, unaryCall } from "../common/grpc/index.js";
@@ -43,8 +43,8 @@ const register = (passphrase: string, name: string, role = ComponentRole.COMPONE
     version: "test",
   });
 
-before(start);
-after(async () => {
+beforeAll(start);
+afterAll(async () => {
   await stop();
   rmSync(dir, { recursive: true, force: true });
 });

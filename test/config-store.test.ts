@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import Database from "better-sqlite3";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { ConfigStore, type ConfigStoreOptions, migrations, SchemaVersionError } from "../config-server/store/index.js";
@@ -21,10 +21,10 @@ import {
 
 let dir: string;
 let counter = 0;
-before(() => {
+beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), "srlab-config-store-"));
 });
-after(() => {
+afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 

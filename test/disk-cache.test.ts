@@ -4,8 +4,9 @@ import { createHash } from "node:crypto";
 import { appendFile, mkdtemp, readdir, rm, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
-import { pathToFileURL } from "node:url";
+import { afterAll, describe, it } from "vitest";
+import { payload } from "./support/cache-payload.js";
+import { sourceUrl, TS_CHILD_ARGS } from "./support/dist.js";
 import { DiskCache, SequenceGapError } from "../process-server/cache/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 
@@ -15,18 +16,11 @@ async function tempDir(): Promise<string> {
   dirs.push(d);
   return d;
 }
-after(async () => {
+afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true });
 });
 
 /** Payload derived from (machine, sequence) so any reader can verify it. */
-function payload(machineId: string, seq: number): Buffer {
-  const len = 100 + (seq % 7) * 900;
-  const seed = createHash("sha256").update(`${machineId}/${seq}`).digest();
-  const out = Buffer.alloc(len);
-  for (let i = 0; i < len; i += seed.length) seed.copy(out, i);
-  return out;
-}
 
 function rec(machineId: string, seq: number): WriteRecord {
   const data = payload(machineId, seq);
@@ -190,16 +184,16 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("loses no acknowledged record when SIGKILLed mid-stream", async (t) => {
+  it("loses no acknowledged record when SIGKILLed mid-stream", async () => {
     const dir = await tempDir();
-    const cacheUrl = pathToFileURL(join(import.meta.dirname, "../process-server/cache/index.js")).href;
-    const protoUrl = pathToFileURL(join(import.meta.dirname, "../proto/index.js")).href;
+    const cacheUrl = sourceUrl("process-server/cache/index.ts");
+    const protoUrl = sourceUrl("proto/index.ts");
     // Child: appends random-sized batches to two machines, releases now and then, prints acks.
     const script = `
       import { createHash } from "node:crypto";
       import { DiskCache } from ${JSON.stringify(cacheUrl)};
       import { WriteKind } from ${JSON.stringify(protoUrl)};
-      ${payload.toString().replace(/^function payload/, "function payload")}
+      import { payload } from ${JSON.stringify(sourceUrl("test/support/cache-payload.ts"))};
       const cache = await DiskCache.open(process.argv[1], { highWaterBytes: 1 << 30, fileSizeBytes: 256 * 1024 });
       process.stdout.write("ready\\n");
       async function run(m) {
@@ -221,7 +215,7 @@ describe("disk cache", () => {
       run("m1"); run("m2");
     `;
     for (let round = 0; round < 4; round++) {
-      const child = spawn(process.execPath, ["--input-type=module", "-e", script, dir], { stdio: ["ignore", "pipe", "inherit"] });
+      const child = spawn(process.execPath, [...TS_CHILD_ARGS, "-e", script, dir], { stdio: ["ignore", "pipe", "inherit"] });
       const acked = new Map<string, number>();
       let out = "";
       const exited = new Promise((r) => child.on("exit", r));
@@ -245,7 +239,7 @@ describe("disk cache", () => {
         assert.ok(cache.lastSequence(m) >= seq, `round ${round} ${m}: acked ${seq}, recovered ${cache.lastSequence(m)}`);
         const from = cache.releasedSequence(m) + 1;
         assertRecords(m, await readAll(cache, m, from), from, cache.lastSequence(m));
-        t.diagnostic(`round ${round} ${m}: acked ${seq}, recovered ${cache.lastSequence(m)}, released ${from - 1}`);
+        console.log(`round ${round} ${m}: acked ${seq}, recovered ${cache.lastSequence(m)}, released ${from - 1}`);
       }
       await cache.close();
     }

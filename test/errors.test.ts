@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "vitest";
 import { Metadata, status } from "@grpc/grpc-js";
 import {
   ERROR_CODE_METADATA_KEY,

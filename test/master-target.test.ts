@@ -5,8 +5,8 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { after, before, describe, test } from "node:test";
+import { sourceUrl, TS_CHILD_ARGS } from "./support/dist.js";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
@@ -273,7 +273,7 @@ describe("master target", () => {
 
   const status = (machineId: string, credential = ps) => unaryCall(client, client.getTargetStatus, { machineId }, credential);
 
-  before(async () => {
+  beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "srlab-mt-"));
     dataDir = join(dir, "data");
     await cs.start();
@@ -282,7 +282,7 @@ describe("master target", () => {
     await startMt();
   });
 
-  after(async () => {
+  afterAll(async () => {
     client?.close();
     await mt?.stop();
     await cs.stop();
@@ -508,7 +508,7 @@ describe("master target", () => {
     const killDir = join(dir, "killed");
     const readyFile = join(killDir, "ready.json");
     await mkdir(killDir, { recursive: true });
-    const entry = fileURLToPath(new URL("../master-target/index.js", import.meta.url));
+    const entry = sourceUrl("master-target/index.ts");
     const flags = {
       dataDir: join(killDir, "data"),
       insecure: true,
@@ -517,7 +517,7 @@ describe("master target", () => {
       log: { level: "error" },
     };
     const script = `import { runMasterTarget } from ${JSON.stringify(entry)}; await runMasterTarget(undefined, ${JSON.stringify(flags)});`;
-    const child: ChildProcess = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "ignore", "inherit"] });
+    const child: ChildProcess = spawn(process.execPath, [...TS_CHILD_ARGS, "-e", script], { stdio: ["ignore", "ignore", "inherit"] });
     try {
       const ready = await waitUntil("the child master target", async () => JSON.parse(await readFile(readyFile, "utf8")) as { grpcAddress: string }, 20_000, 50);
       const childClient = new MasterTargetServiceClient(ready.grpcAddress, grpc.credentials.createInsecure());

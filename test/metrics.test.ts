@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { describe, test } from "vitest";
 import { Counter } from "prom-client";
 import { createRegistry, startMetricsServer } from "../common/metrics/index.js";
 

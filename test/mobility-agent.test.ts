@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { afterAll, describe, test } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { silentLogger } from "../common/logger.js";
 import {
@@ -23,7 +23,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const dirs: string[] = [];
 
-after(() => {
+afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 

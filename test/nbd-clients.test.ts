@@ -4,7 +4,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import { promisify } from "node:util";
 import { FileExport, NbdServer } from "../mobility-agent/nbd/index.js";
 
@@ -31,13 +31,13 @@ describe("NbdServer with stock NBD clients", () => {
     return e;
   };
 
-  before(async () => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "srlab-nbdc-"));
     server = new NbdServer({ exports: [], socketPath: path.join(dir, "nbd.sock") });
     await server.start();
   });
 
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     for (const e of exports) e.close();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { after, before, describe, test } from "node:test";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import { NBD, NbdClient, type NbdCommandError, NbdHandshake, NbdOptionError, type NbdTarget } from "../common/nbd-client/index.js";
 import { FileExport, type NbdExport, NbdExportError, NbdServer } from "../mobility-agent/nbd/index.js";
 
@@ -53,7 +53,7 @@ describe("NbdServer with the built-in client", () => {
   let rec: RecordingExport;
   let tcp: NbdTarget;
 
-  before(async () => {
+  beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "srlab-nbd-"));
     disk = new FileExport({ name: "disk0", path: path.join(dir, "disk0.img"), createSize: 8 * MiB, description: "first disk" });
     rec = new RecordingExport(new FileExport({ name: "x", path: path.join(dir, "rec.img"), createSize: 4 * MiB }), "rec");
@@ -62,7 +62,7 @@ describe("NbdServer with the built-in client", () => {
     tcp = { host: "127.0.0.1", port: server.tcpPort };
   });
 
-  after(async () => {
+  afterAll(async () => {
     await server.stop();
     disk.close();
     fs.rmSync(dir, { recursive: true, force: true });

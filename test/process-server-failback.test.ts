@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { bearerMetadata, unaryCall, } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
@@ -281,7 +281,7 @@ describe("process server failback (Azure to on-premises through a master target)
     for (let i = 0; i < DISK_COUNT; i++) assert.equal(await sha256File(ref.paths[i]!), hex(ref.disks[i]!), `on-premises image of disk ${i}`);
   };
 
-  before(async () => {
+  beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "srlab-ps-failback-"));
     cs = new StubConfigServer(join(root, "storage"));
     await cs.start();
@@ -292,7 +292,7 @@ describe("process server failback (Azure to on-premises through a master target)
     await store.init();
   });
 
-  after(async () => {
+  afterAll(async () => {
     client?.close();
     await ps?.stop();
     await mt?.stop();

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { bearerMetadata, issueCredential, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
@@ -198,7 +198,7 @@ describe("process server", () => {
   const drain = (machineId: string, credential = cs.agentCredential(machineId)) =>
     unaryCall(client, client.drainMachine, { machineId, apply: true }, credential, 30_000);
 
-  before(async () => {
+  beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "srlab-ps-"));
     cs = new StubConfigServer(join(root, "storage"));
     await cs.start();
@@ -209,7 +209,7 @@ describe("process server", () => {
     await store.init();
   });
 
-  after(async () => {
+  afterAll(async () => {
     client?.close();
     await ps?.stop();
     await cs?.stop();

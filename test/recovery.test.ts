@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { blobLayout } from "../common/blob-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { type MaterializeProgress, RecoveryEngine, type RecoveryPointDoc, type RecoveryTarget } from "../common/recovery/index.js";
@@ -189,10 +189,10 @@ async function rejectsWith(p: Promise<unknown>, code: ErrorCode, pattern: RegExp
 
 describe("recovery engine", () => {
   let f: Fixture;
-  before(async () => {
+  beforeAll(async () => {
     f = await buildFixture();
   });
-  after(async () => {
+  afterAll(async () => {
     await f.store.close();
     await rm(f.dir, { recursive: true, force: true });
   });
@@ -283,7 +283,7 @@ describe("recovery engine", () => {
 describe("recovery engine with log segments missing", () => {
   let f: Fixture;
   let holeAfterNewest: Fixture["segments"][number];
-  before(async () => {
+  beforeAll(async () => {
     f = await buildFixture();
     const holding = (seq: number) => f.segments.find((s) => s.first <= seq && seq <= s.last && !(s.first === 84 && s.last === 92))!;
     const mid = holding(60);
@@ -291,7 +291,7 @@ describe("recovery engine with log segments missing", () => {
     await f.store.deleteObject(mid.name);
     await f.store.deleteObject(holeAfterNewest.name);
   });
-  after(async () => {
+  afterAll(async () => {
     await f.store.close();
     await rm(f.dir, { recursive: true, force: true });
   });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { describe, it } from "node:test";
+import { describe, it } from "vitest";
 import { applyRecords, coalesceWrites, PAGE_SIZE, type PageTarget } from "../common/replica/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { afterAll, beforeAll, describe, it } from "vitest";
 import { type AzuriteHandle, azuriteConnectionString, startAzurite } from "../common/azurite/index.js";
 import {
   type BlobStore,
@@ -61,12 +61,12 @@ function directoryBackend(): Backend {
 function behaviouralSuite(backend: Backend): void {
   describe(`BlobStore: ${backend.name}`, () => {
     let store: BlobStore;
-    before(async () => {
+    beforeAll(async () => {
       store = await backend.open();
       await store.init();
       await store.init(); // idempotent
     });
-    after(async () => {
+    afterAll(async () => {
       await store?.close();
       await backend.close();
     });

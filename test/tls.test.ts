@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, stat, unlink } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import tls from "node:tls";
 import * as grpc from "@grpc/grpc-js";
 import { createLabCa, ensureLabPki, issueCertificate, type LabCa, type PemPair } from "../common/tls/index.js";
@@ -40,7 +40,7 @@ describe("lab certificate authority", () => {
   let server: tls.Server;
   let port: number;
 
-  before(async () => {
+  beforeAll(async () => {
     ca = await createLabCa({ commonName: "srlab test CA" });
     otherCa = await createLabCa({ commonName: "someone else's CA" });
     serverPair = await issueCertificate(ca, {
@@ -54,7 +54,7 @@ describe("lab certificate authority", () => {
     port = await listen(server);
   });
 
-  after(() => server.close());
+  afterAll(() => server.close());
 
   test("CA and leaf certificates carry the expected extensions", () => {
     const caCert = new X509Certificate(ca.certPem);
@@ -159,10 +159,10 @@ describe("lab certificate authority", () => {
 
 describe("ensureLabPki", () => {
   let dir: string;
-  before(async () => {
+  beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "srlab-pki-"));
   });
-  after(() => rm(dir, { recursive: true, force: true }));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
   test("creates the CA and component certs, then reuses them", async () => {
     const first = await ensureLabPki(dir, ["config-server", "process-server"]);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { test } from "node:test";
+import { test } from "vitest";
 import { encodeWriteBatch, encodeWriteRecordAfter, serializeReplicateRequest } from "../common/segment/index.js";
 import { ReplicateRequest, WriteBatch, WriteKind, WriteRecord } from "../proto/index.js";
 

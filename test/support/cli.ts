@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import { distPath } from "./dist.js";
 
-export const CLI_MAIN = fileURLToPath(new URL("../../cli/main.js", import.meta.url));
+export const CLI_MAIN = distPath("cli/main.js");
 
 export interface CliResult {
   code: number;

@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { isAlive, LabLayout } from "../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
-import { connectNbd, patternBytes, sha256File } from "./support/images.js";
-import { waitCaughtUp } from "./support/replication.js";
+import { afterAll, beforeAll, describe, test } from "vitest";
+import { isAlive, LabLayout } from "../../cli/lab/index.js";
+import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { connectNbd, patternBytes, sha256File } from "../support/images.js";
+import { waitCaughtUp } from "../support/replication.js";
 
 interface DiskDoc {
   path: string;
@@ -76,8 +76,8 @@ function lab(prefix: string) {
 
 describe("the full ASR cycle back to the original disk, byte-exact", () => {
   const l = lab("srlab-fb-");
-  before(() => l.intoAzure());
-  after(() => l.cleanup());
+  beforeAll(() => l.intoAzure());
+  afterAll(() => l.cleanup());
 
   test("on-prem → Azure → on-prem → Azure, each step sending only what changed", async () => {
     let m = await l.machine();
@@ -143,8 +143,8 @@ describe("the full ASR cycle back to the original disk, byte-exact", () => {
 
 describe("failback to an alternate location", () => {
   const l = lab("srlab-fba-");
-  before(() => l.intoAzure());
-  after(() => l.cleanup());
+  beforeAll(() => l.intoAzure());
+  afterAll(() => l.cleanup());
 
   test("a full copy lands in a new image equal to the Azure disk", async () => {
     const m = await l.machine();

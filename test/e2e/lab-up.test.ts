@@ -3,13 +3,13 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
-import { ComponentRole, SiteLocation } from "../proto/index.js";
-import { CsLink } from "../common/cs-link/index.js";
-import { silentLogger } from "../common/logger.js";
-import { checkHealth, isAlive, LabLayout } from "../cli/lab/index.js";
-import { CLI_MAIN, srlab, srlabJson, srlabOk } from "./support/cli.js";
-import { listServices } from "./support/reflection-client.js";
+import { afterAll, beforeAll, test } from "vitest";
+import { ComponentRole, SiteLocation } from "../../proto/index.js";
+import { CsLink } from "../../common/cs-link/index.js";
+import { silentLogger } from "../../common/logger.js";
+import { checkHealth, isAlive, LabLayout } from "../../cli/lab/index.js";
+import { CLI_MAIN, srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { listServices } from "../support/reflection-client.js";
 
 interface Status {
   caFile: string;
@@ -19,11 +19,11 @@ interface Status {
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-up-"));
 
-before(async () => {
+beforeAll(async () => {
   await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"]);
 });
 
-after(async () => {
+afterAll(async () => {
   await srlab(["down", "--dir", dir]);
   rmSync(dir, { recursive: true, force: true });
 });

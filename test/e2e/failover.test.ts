@@ -3,11 +3,11 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { LabLayout } from "../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
-import { connectNbd, patternBytes, sha256File } from "./support/images.js";
-import { waitCaughtUp } from "./support/replication.js";
+import { afterAll, beforeAll, describe, test } from "vitest";
+import { LabLayout } from "../../cli/lab/index.js";
+import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { connectNbd, patternBytes, sha256File } from "../support/images.js";
+import { waitCaughtUp } from "../support/replication.js";
 
 interface MachineStatus {
   name: string;
@@ -69,7 +69,7 @@ const phaseB: Array<{ offset: number; data: Buffer }> = [];
 let tagPoint: Point;
 let crashPoint: Point;
 
-before(async () => {
+beforeAll(async () => {
   await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
   for (const args of [
     ["network", "create", "prod", "--address-space", "10.0.0.0/16", "--subnet", "10.0.1.0/24", "--circuit", "er-1"],
@@ -111,7 +111,7 @@ before(async () => {
   phase.C = { sha: await sha256File(m.disks[0]!.path), sequence: s.receivedSequence };
 });
 
-after(async () => {
+afterAll(async () => {
   await srlab(["down", "--dir", dir]);
   rmSync(dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });

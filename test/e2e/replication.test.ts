@@ -3,14 +3,14 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, openSync, closeSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
+import { afterAll, beforeAll, describe, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { ProcessServiceClient, WriteKind } from "../proto/index.js";
-import { bearerMetadata, channelCredentials } from "../common/grpc/index.js";
-import { LabLayout } from "../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "./support/cli.js";
-import { connectNbd, hasTool, patternBytes, sha256File } from "./support/images.js";
-import { waitCaughtUp } from "./support/replication.js";
+import { ProcessServiceClient, WriteKind } from "../../proto/index.js";
+import { bearerMetadata, channelCredentials } from "../../common/grpc/index.js";
+import { LabLayout } from "../../cli/lab/index.js";
+import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { connectNbd, hasTool, patternBytes, sha256File } from "../support/images.js";
+import { waitCaughtUp } from "../support/replication.js";
 
 interface MachineStatus {
   machineId: string;
@@ -61,7 +61,7 @@ function pidOf(name: string): number {
   return new LabLayout(dir).read().components.find((c) => c.name === name)!.pid;
 }
 
-before(async () => {
+beforeAll(async () => {
   await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "32MiB", "--time-unit", "1s"]);
   // Data that exists before protection must arrive through the initial replication.
   const m1 = await machine("machine-1");
@@ -70,7 +70,7 @@ before(async () => {
   await nbd.close();
 });
 
-after(async () => {
+afterAll(async () => {
   await srlab(["down", "--dir", dir]);
   rmSync(dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
