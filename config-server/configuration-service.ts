@@ -19,6 +19,7 @@ import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { credentialOf, issueCredential, serverStream, unary, verifyCredential } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import type { CommandBus } from "./command-bus.js";
+import type { TelemetrySampler } from "./telemetry/index.js";
 import { machineHealth, mergeStats, type MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import type { FailbackJobs } from "./failback-jobs.js";
@@ -39,6 +40,7 @@ export interface ServiceContext {
   deploymentSecret: string;
   segmentKeyId: string;
   reports: Map<string, MachineReports>;
+  telemetry: TelemetrySampler;
 }
 
 /** Who is calling: the admin (CLI) or a registered component. */
@@ -196,6 +198,7 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
       const c = component(call);
       const now = new Date();
       store.recordHeartbeat(c.component.componentId, req.health, req.issues, now);
+      ctx.telemetry.noteHeartbeat(c.component.componentId, req.componentStats, req.processServerStats);
       for (const report of req.machines) acceptReport(ctx, c.component, report, now.getTime());
       return { serverTime: now };
     }),
