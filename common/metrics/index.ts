@@ -2,3 +2,4 @@ export { type MetricsServer, type MetricsServerOptions, startMetricsServer } fro
 export { createRegistry } from "./registry.js";
 export type { Registry } from "prom-client";
 export { ProcessUsage, type ProcessUsageSample } from "./process-usage.js";
+export { RateMeter } from "./rate-meter.js";
