@@ -2,9 +2,8 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
-import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
-import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { credentialOf, GrpcServer, issueCredential, verifyCredential } from "../common/grpc/index.js";
+import { AdminServiceService, ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
@@ -13,7 +12,7 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
-import { configurationService } from "./configuration-service.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -110,7 +109,7 @@ export class ConfigServer {
       windowSeconds: options.telemetry.windowSeconds,
     });
     this.telemetry = telemetry;
-    const service = configurationService({
+    const host: ConfigHost = {
       options,
       store,
       bus,
@@ -123,24 +122,19 @@ export class ConfigServer {
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
       telemetry,
-    });
-    const adminKey = credentialKey;
+    };
     const telemetryImpl = telemetryService({
       sampler: telemetry,
       logger,
-      requireAdmin: (call) => {
-        const credential = credentialOf(call.metadata);
-        if (!credential || verifyCredential(adminKey, credential) !== "admin") {
-          throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, "telemetry needs the lab's admin credential");
-        }
-      },
+      requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
     });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
       services: [
-        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
+        { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
