@@ -1,5 +1,5 @@
 import { loadConfig } from "../common/config/index.js";
-import { onShutdown } from "../common/shutdown/index.js";
+import { runDaemon } from "../common/shutdown/index.js";
 import { ConfigServer } from "./config-server.js";
 import { configServerOptions } from "./options.js";
 
@@ -7,6 +7,5 @@ import { configServerOptions } from "./options.js";
 export async function runConfigServer(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   const options = loadConfig(configServerOptions, { file: configFile, flags, env: process.env });
   const server = new ConfigServer(options);
-  onShutdown(() => server.stop(), { logger: server.logger });
-  await server.start();
+  await runDaemon({ "configuration server": server }, { logger: server.logger });
 }

@@ -1,5 +1,5 @@
 import { loadConfig } from "../common/config/index.js";
-import { onShutdown } from "../common/shutdown/index.js";
+import { runDaemon } from "../common/shutdown/index.js";
 import { MasterTarget } from "./master-target.js";
 import { masterTargetOptions } from "./options.js";
 
@@ -7,6 +7,5 @@ import { masterTargetOptions } from "./options.js";
 export async function runMasterTarget(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   const options = loadConfig(masterTargetOptions, { file: configFile, flags, env: process.env });
   const target = new MasterTarget(options);
-  onShutdown(() => target.stop(), { logger: target.logger });
-  await target.start();
+  await runDaemon({ "master target": target }, { logger: target.logger });
 }

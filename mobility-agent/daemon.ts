@@ -1,5 +1,5 @@
 import { loadConfig } from "../common/config/index.js";
-import { onShutdown } from "../common/shutdown/index.js";
+import { runDaemon } from "../common/shutdown/index.js";
 import { MobilityAgent } from "./mobility-agent.js";
 import { mobilityAgentOptions } from "./options.js";
 
@@ -7,6 +7,5 @@ import { mobilityAgentOptions } from "./options.js";
 export async function runMobilityAgent(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
   const options = loadConfig(mobilityAgentOptions, { file: configFile, flags, env: process.env });
   const agent = new MobilityAgent(options);
-  onShutdown(() => agent.stop(), { logger: agent.logger, timeoutMs: 30_000 });
-  await agent.start();
+  await runDaemon({ "mobility agent": agent }, { logger: agent.logger, stopTimeoutMs: 30_000 });
 }

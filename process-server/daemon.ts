@@ -1,6 +1,6 @@
 import { loadConfig } from "../common/config/index.js";
 import { createLogger } from "../common/logger.js";
-import { onShutdown } from "../common/shutdown/index.js";
+import { runDaemon } from "../common/shutdown/index.js";
 import { processServerOptions } from "./options.js";
 import { ProcessServer } from "./process-server.js";
 
@@ -9,7 +9,6 @@ export async function runProcessServer(configFile: string | undefined, flags: Re
   const options = loadConfig(processServerOptions, { file: configFile, flags, env: process.env });
   const logger = createLogger(`process-server/${options.name}`, options.log);
   const server = new ProcessServer(options, logger);
-  onShutdown(() => server.stop(), { logger, timeoutMs: 15_000 });
-  await server.start();
+  await runDaemon({ "process server": server }, { logger, stopTimeoutMs: 15_000 });
   logger.info("process server running", { grpcAddress: server.grpcAddress, metricsUrl: server.metricsUrl, location: options.location });
 }

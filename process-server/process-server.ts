@@ -11,9 +11,6 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {
   ComponentRole,
   Health,
-  type HealthIssue,
-  type MachineReplicationReport,
-  type ProcessServerStats,
   ProcessServiceService,
   protoRoot,
   type RecoveryPoint,
@@ -25,7 +22,6 @@ import {
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
-import { pageBlobSizeFor } from "../common/replica/index.js";
 import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
@@ -34,9 +30,11 @@ import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
 import { type PointDocument, PointStore, toRecoveryPoint } from "./points/index.js";
-import { processServiceImplementation } from "./process-service.js";
+import { admitMachine } from "./machine-admission.js";
+import { type HeartbeatReport, heartbeatReport, machineStats } from "./heartbeat-report.js";
+import { type ProcessServiceHost, processServiceImplementation } from "./process-service.js";
 import { ReplicationService } from "./intake/index.js";
-import { isUsableMachineId, replicaBlobName } from "../common/storage-layout/index.js";
+import { isUsableMachineId } from "../common/storage-layout/index.js";
 
 const SERVICE_NAME = "srlab.v1.ProcessService";
 
@@ -249,76 +247,42 @@ export class ProcessServer {
     return pipeline;
   }
 
-  /** Registers a machine (first open) or updates its disks, and makes sure its replica blobs exist. */
-  private async openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine> {
-    if (!isUsableMachineId(open.machineId)) {
-      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `machine id "${open.machineId}" is not usable (letters, digits, . _ - only)`);
-    }
-    // Each agent only in its direction: the Azure agent's writes must never reach the replica
-    // (the CS sends the assignment to it and to us at once, so it may simply be early), and the
-    // on-premises disk belongs to the master target while failing back. Both retry (UNAVAILABLE).
-    const failingBack = this.pipelines.get(open.machineId)?.machine.failingBack ?? false;
-    if (site === "azure" && !failingBack) {
-      throw new SrlabError(
-        ErrorCode.UNAVAILABLE,
-        `process server ${this.options.name} has no failback assignment (Azure to on-premises, with a master target) for machine ${open.machineId} yet`,
-      );
-    }
-    if (site === "on-premises" && failingBack) {
-      throw new SrlabError(
-        ErrorCode.UNAVAILABLE,
-        `machine ${open.machineId} replicates from Azure to on-premises through process server ${this.options.name}; the on-premises agent may not replicate until the direction is switched back`,
-      );
-    }
-    const seen = new Set<number>();
-    for (const d of open.disks) {
-      if (seen.has(d.index)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk index ${d.index} is declared twice`);
-      seen.add(d.index);
-      if (!Number.isSafeInteger(d.sizeBytes) || d.sizeBytes <= 0) {
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${d.index} has size ${d.sizeBytes}; it must be positive`);
-      }
-    }
-    const pipeline =
-      this.pipelines.get(open.machineId) ??
-      this.startPipeline(new Machine({ machineId: open.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
-    const machine = pipeline.machine;
-    if (open.disks.length === 0 && machine.diskList().length === 0) {
-      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "open declares no disks");
-    }
-    let changed = machine.diskList().length === 0;
-    for (const d of open.disks) {
-      const known = machine.disk(d.index);
-      if (known) {
-        if (known.sizeBytes !== d.sizeBytes) {
-          throw new SrlabError(
-            ErrorCode.INVALID_REPLICA_STATE,
-            `disk ${d.index} of machine ${machine.id} was ${known.sizeBytes} bytes and is now ${d.sizeBytes}; disable and re-enable protection to resize`,
-          );
-        }
-        continue;
-      }
-      // A disk added after protection only exists in points from its first write on.
-      const added = machine.diskList().length === 0 ? d.addedAtSequence : Math.max(d.addedAtSequence, this.cache!.lastSequence(machine.id) + 1);
-      machine.setDisk({ index: d.index, sizeBytes: d.sizeBytes, addedAtSequence: added });
-      changed = true;
-      // Failback has no replica page blob (the master target holds the disk).
-      if (!machine.failingBack) await this.createReplicaBlob(machine, d.index, d.sizeBytes);
-    }
-    if (changed) await machine.save();
-    return machine;
+  /** Admits the machine of a Replicate stream's open (see machine-admission.ts). */
+  private openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine> {
+    const self = this;
+    return admitMachine(
+      {
+        name: this.options.name,
+        logger: this.logger,
+        get cache() {
+          return self.cache!;
+        },
+        get store() {
+          return self.blobStore!;
+        },
+        known: (machineId) => this.pipelines.get(machineId)?.machine,
+        start: (machineId) => this.startPipeline(new Machine({ machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry)).machine,
+      },
+      open,
+      site,
+    );
   }
 
-  /** Best effort: when storage is down the applier creates the blob before its first write. */
-  private async createReplicaBlob(machine: Machine, index: number, sizeBytes: number): Promise<void> {
-    try {
-      await this.blobStore!.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(sizeBytes));
-    } catch (err) {
-      if ((err as { recoverable?: boolean }).recoverable) {
-        this.logger.warn("replica blob not created yet (storage unavailable)", { machineId: machine.id, disk: index });
-        return;
-      }
-      throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `replica disk ${index} of machine ${machine.id}: ${(err as Error).message}`, { cause: err });
-    }
+  private stats(machine: Machine): ReplicationStats {
+    return machineStats(this.cache!, machine, this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0);
+  }
+
+  private report(): HeartbeatReport {
+    const self = this;
+    return heartbeatReport({
+      get cache() {
+        return self.cache;
+      },
+      cacheHealth: this.cacheState,
+      metrics: this.metrics,
+      machines: () => [...this.pipelines.values()].map((p) => p.machine),
+      pendingBytes: (machine) => this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
+    });
   }
 
   private appended(machine: Machine, records: WriteRecord[], bytes: number): void {
@@ -335,73 +299,6 @@ export class ProcessServer {
     this.pipelines.get(machine.id)?.uploader.flush();
     await machine.uploaded.waitFor(target, signal);
     if (apply) await machine.processed.waitFor(target, signal);
-  }
-
-  private stats(machine: Machine): ReplicationStats {
-    const cache = this.cache!;
-    const oldest = cache.oldestPendingCapturedAtMs(machine.id);
-    const received = cache.lastSequence(machine.id);
-    const rpoSeconds = received > machine.uploaded.value && oldest !== undefined ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
-    return {
-      rpoSeconds,
-      pendingBytes: this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
-      throughputBytesPerSecond: machine.receivedRate.perSecond(),
-      receivedSequence: received,
-      uploadedSequence: machine.uploaded.value,
-      processedSequence: machine.processed.value,
-      captureMode: 0,
-      bytesSent: machine.receivedBytesTotal,
-      capturedSequence: 0,
-      capturedBytes: 0,
-      receivedBytes: machine.receivedBytesTotal,
-      uploadedBytes: machine.uploadedBytesTotal,
-      processedBytes: machine.processedBytesTotal,
-    };
-  }
-
-  /** Heartbeat content: the cache's health and one report per machine. */
-  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[]; processServerStats?: ProcessServerStats } {
-    const machines: MachineReplicationReport[] = [];
-    let backlogBytes = 0;
-    let backlogSeconds = 0;
-    if (this.cache) {
-      for (const { machine } of this.pipelines.values()) {
-        const stats = this.stats(machine);
-        // The process server's RPO of a machine is the age of its oldest write not yet uploaded.
-        backlogBytes += stats.pendingBytes;
-        backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
-        // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
-        const issues = machine.currentIssues();
-        this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
-        machines.push({
-          machineId: machine.id,
-          stats,
-          health: worstHealth(issues),
-          issues,
-          resyncRequired: machine.resyncReason !== undefined,
-          resyncReason: machine.resyncReason ?? "",
-          disks: machine.diskList().map((d) => ({
-            diskId: "",
-            index: d.index,
-            sizeBytes: d.sizeBytes,
-            imagePath: "",
-            nbdUri: "",
-            nbdUnixUri: "",
-            addedAtSequence: d.addedAtSequence,
-            blobName: "",
-          })),
-        });
-      }
-      this.metrics.cacheBytes.set(this.cache.usedBytes());
-    }
-    const processServerStats: ProcessServerStats = {
-      cacheUsedBytes: this.cache?.usedBytes() ?? 0,
-      cacheCapacityBytes: this.cacheState.capacityBytes,
-      cacheFreePercent: this.cacheState.freePercent,
-      uploadBacklogBytes: backlogBytes,
-      uploadBacklogSeconds: backlogSeconds,
-    };
-    return { health: this.cacheState.health, issues: this.cacheState.issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {
@@ -463,7 +360,8 @@ export class ProcessServer {
     await writeFile(path, `${JSON.stringify(ready)}\n`);
   }
 
-  private serviceHost() {
+  /** What the ProcessService handlers and the Replicate stream use of the server. */
+  private serviceHost(): ProcessServiceHost {
     const self = this;
     return {
       logger: this.logger,
