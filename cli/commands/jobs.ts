@@ -1,4 +1,5 @@
 import { type Job, JobState } from "../../proto/index.js";
+import { pollUntil } from "../../common/async/index.js";
 import type { AdminClient } from "../admin-client.js";
 import { enumLabel, formatBytes, formatTable, ProgressLine } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
@@ -30,20 +31,19 @@ const DONE = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, J
 /** Follows a job until it ends, drawing its progress; throws when it failed. */
 export async function waitForJob(client: AdminClient, jobId: string, showProgress: boolean): Promise<Job> {
   const line = new ProgressLine(showProgress);
-  for (;;) {
+  const ended = async (): Promise<Job | undefined> => {
     const { job } = await client.call(client.client.getJob, { jobId });
     if (!job) throw new Error(`job ${jobId} disappeared`);
     const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
     line.update(
       `${job.type}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}${job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : ""}`,
     );
-    if (DONE.has(job.state)) {
-      line.done();
-      if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${job.type} job ${job.jobId} failed: ${job.error}`);
-      return job;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+    return DONE.has(job.state) ? job : undefined;
+  };
+  const job = await pollUntil(`job ${jobId}`, ended, { intervalMs: 250 });
+  line.done();
+  if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${job.type} job ${job.jobId} failed: ${job.error}`);
+  return job;
 }
 
 function stepStateCell(state: string, colours: Palette): string {
