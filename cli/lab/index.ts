@@ -2,3 +2,4 @@ export { checkHealth } from "./health-probe.js";
 export { type LabComponent, LabLayout, type LabManifest, labDir } from "./lab-layout.js";
 export { azureAgentName, labDown, labUp, removeAzureMachine, startAzureMachine, type UpOptions } from "./lab-runner.js";
 export { isAlive } from "./processes.js";
+export { addMachines, labMachines } from "./add-machines.js";
