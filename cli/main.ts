@@ -88,7 +88,7 @@ program
   .option("--rate <rate>", "write rate per machine, e.g. 5MB/s")
   .option("--duration <duration>", "length of the load, e.g. 60s")
   .option("--via <how>", "generator (the agent's built-in writer) or nbd (fio through the NBD exports)")
-  .option("--fio <jobfile>", "run this fio job file once per machine against its NBD export (uri=${SRLAB_NBD_URI})")
+  .option("--fio <jobfile>", "run this fio job file once per machine against its NBD export (point its uri= at the SRLAB_NBD_URI environment variable)")
   .option("--threshold <expr>", "pass/fail criterion, e.g. 'rpo.p99<1s' (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
   .option("--report <dir>", "where report.json and report.html go (default: DIR/loadtests/<id>)")
   .option("--compare <dir>", "draw an earlier run (its report directory) beside this one")
