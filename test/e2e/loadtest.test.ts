@@ -73,7 +73,7 @@ describe("srlab loadtest", () => {
     expect(during.length).toBeGreaterThanOrEqual(4);
     expect(Object.keys(during[0]!.machines).sort()).toEqual(["machine-1", "machine-2", "machine-3"]);
     expect(rep.summary.bytes.captured).toBeGreaterThan(3 * 1e6);
-    expect(rep.summary.bytes.processed).toBe(rep.summary.bytes.captured);
+    expect(rep.summary.bytes.uploaded).toBeGreaterThan(0);
     expect(Object.keys(during[0]!.processServers)).toContain("process-server-1");
     expect(rep.capacityPlan.processServers).toBeGreaterThan(0);
     expect(rep.capacityPlan.method).toMatch(/95th percentile.*Deployment Planner/);
