@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
+import { diskSize, duration, wholeNumber } from "./arguments.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
   changePoint,
@@ -45,13 +45,14 @@ program
     run(async () => {
       const dir = labDir(o.dir);
       const say = (line: string) => process.stderr.write(`${line}\n`);
+      // Every value is checked before the first daemon starts.
       const manifest = await labUp({
         dir,
-        machines: Number(o.machines),
-        disksPerMachine: Number(o.disks),
-        diskSizeBytes: parseSize(o.diskSize),
-        processServers: Number(o.processServers),
-        timeUnitSeconds: parseDuration(o.timeUnit) / 1000,
+        machines: wholeNumber("--machines", o.machines, 1, 1000),
+        disksPerMachine: wholeNumber("--disks", o.disks, 1, 64),
+        diskSizeBytes: diskSize("--disk-size", o.diskSize),
+        processServers: wholeNumber("--process-servers", o.processServers, 1, 64),
+        timeUnitSeconds: duration("--time-unit", o.timeUnit, true) / 1000,
         storage: o.storage,
         connectionString: o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING,
         onProgress: say,
@@ -165,7 +166,7 @@ program
   .option("--json", "print path, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json, {
+      const result = await exportDisk(labDir(o.dir), machine, wholeNumber("--disk", o.disk, 0), o.to, !o.json, {
         failedOver: o.failedOver,
         test: o.test,
         point: o.point,

@@ -10,6 +10,7 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
+import { daemonStatuses } from "../lab/index.js";
 import { enumLabel, formatBytes, printJson, printTable } from "../output.js";
 
 /** The status document `srlab status --json` prints; scripts rely on these names. */
@@ -33,6 +34,7 @@ export function statusDocument(client: AdminClient, components: Component[], mac
       })),
     ],
     machines: machines.map((x) => machineDocument(x, components)),
+    daemons: daemonStatuses(client.layout, m),
   };
 }
 
@@ -130,6 +132,11 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
     for (const m of doc.machines) {
       for (const i of m.issues) console.log(`  ${m.name}: ${i.health}: ${i.message}`);
     }
+    console.log("");
+    printTable(
+      ["DAEMON", "PID", "STATE", "RESTARTS", "LAST EXIT"],
+      doc.daemons.map((d) => [d.name, d.pid || "-", d.state, d.restarts, d.lastExit ? `${d.lastExit} (${ago(d.lastExitAt!)})` : "-"]),
+    );
   } finally {
     client.close();
   }
