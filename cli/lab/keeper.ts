@@ -13,6 +13,8 @@ const BACKOFF_S = [1, 2, 4, 8, 16, 30];
 const STABLE_MS = 60_000;
 /** Without a ready file, a first run that lived this long counts as started. */
 const STARTED_WITHOUT_READY_MS = 3_000;
+/** Preloaded into the daemon: it dies with this keeper. */
+const DIE_WITH_KEEPER = new URL("./die-with-keeper.js", import.meta.url).href;
 
 function main(): void {
   const [stateFile, logFile, readyFile, sep, ...args] = process.argv.slice(2);
@@ -47,7 +49,7 @@ function main(): void {
     const fd = openSync(logFile, "a");
     const startedAt = Date.now();
     try {
-      child = spawn(process.execPath, args, { stdio: ["ignore", fd, fd] });
+      child = spawn(process.execPath, ["--import", DIE_WITH_KEEPER, ...args], { stdio: ["ignore", fd, fd, "ipc"] });
     } finally {
       closeSync(fd);
     }

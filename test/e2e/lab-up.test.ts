@@ -9,6 +9,7 @@ import { CsLink } from "../../common/cs-link/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { checkHealth, isAlive, LabLayout, readKeeperState } from "../../cli/lab/index.js";
 import { CLI_MAIN, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { listServices } from "../support/reflection-client.js";
 
 interface Daemon {
@@ -33,7 +34,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
+  try {
+    await checkCaughtUpReplicas(dir);
+  } finally {
+    await srlab(["down", "--dir", dir]);
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
