@@ -1,4 +1,4 @@
-import { parseDuration, parseRate, parseSize } from "../mobility-agent/workload/index.js";
+import { parseDuration, parseRate, parseSize } from "../common/units/index.js";
 
 /**
  * Checks of command-line values, run before a command starts anything: each throws one line that

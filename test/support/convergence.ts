@@ -1,5 +1,5 @@
 import { hashDisk, hashImageFile } from "../../common/blockhash/index.js";
-import { blobLayout } from "../../common/blob-layout/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab } from "./cli.js";
@@ -43,7 +43,7 @@ export async function checkCaughtUpReplicas(dir: string): Promise<ConvergenceChe
   try {
     for (const m of machines) {
       for (const d of m.disks) {
-        const blob = blobLayout.replicaDisk(m.machineId, d.index);
+        const blob = replicaBlobName(m.machineId, d.index);
         const size = (await store.pageBlobSize(blob)) ?? 0;
         const replica = (await hashDisk(size, (offset, length) => store.readPages(blob, offset, length))).fingerprint();
         const source = (await hashImageFile(d.path, { sizeBytes: d.sizeBytes })).fingerprint();

@@ -1,5 +1,5 @@
 import { statfs } from "node:fs/promises";
-import { Health, type HealthIssue } from "../proto/index.js";
+import { Health, type HealthIssue } from "../../proto/index.js";
 
 export interface CacheHealthInput {
   dir: string;

@@ -1,8 +1,8 @@
-import type { RecoveryPointDoc } from "../common/recovery/index.js";
-import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
-import { type RecoveryPoint, RecoveryPointType } from "../proto/index.js";
-import type { Machine } from "./machine.js";
-import { pointObjectName, pointsPrefix, replicaBlobName } from "./storage-layout.js";
+import type { RecoveryPointDoc } from "../../common/recovery/index.js";
+import { type BlobStore, isStorageNotFound } from "../../common/storage/index.js";
+import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import type { Machine } from "../machine.js";
+import { pointObjectName, pointsPrefix, replicaBlobName } from "../../common/storage-layout/index.js";
 
 export type PointKind = RecoveryPointDoc["type"];
 

@@ -1,15 +1,15 @@
 import type * as grpc from "@grpc/grpc-js";
-import { ErrorCode, SrlabError, toGrpcError, toSrlabError } from "../common/errors/index.js";
-import type { Logger } from "../common/logger.js";
-import type { Health, ReplicateOpen, ReplicateRequest, ReplicateResponse, WriteRecord } from "../proto/index.js";
-import type { DiskCache } from "./cache/index.js";
-import { SequenceGapError } from "./cache/index.js";
-import { type AgentSite, callerSubject, requireAgentOf } from "./caller-auth.js";
-import type { Machine } from "./machine.js";
-import type { ProcessServerMetrics } from "./metrics.js";
+import { ErrorCode, SrlabError, toGrpcError, toSrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import type { Health, ReplicateOpen, ReplicateRequest, ReplicateResponse, WriteRecord } from "../../proto/index.js";
+import type { DiskCache } from "../cache/index.js";
+import { SequenceGapError } from "../cache/index.js";
+import { type AgentSite, callerSubject, requireAgentOf } from "../caller-auth.js";
+import type { Machine } from "../machine.js";
+import type { ProcessServerMetrics } from "../metrics.js";
 import { validateBatch } from "./record-validation.js";
-import { recordBytes } from "./uploader.js";
-import { widenReceiveWindow } from "../common/grpc/index.js";
+import { recordBytes } from "../../common/wire/index.js";
+import { widenReceiveWindow } from "../../common/grpc/index.js";
 
 /** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
 const MAX_INBOX = 8;

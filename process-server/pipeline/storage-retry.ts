@@ -1,8 +1,8 @@
-import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../common/errors/index.js";
-import type { Logger } from "../common/logger.js";
-import { isRecoverableStorageError } from "../common/storage/index.js";
-import { Health } from "../proto/index.js";
-import type { Machine } from "./machine.js";
+import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { isRecoverableStorageError } from "../../common/storage/index.js";
+import { Health } from "../../proto/index.js";
+import type { Machine } from "../machine.js";
 
 export interface StorageRetryOptions {
   machine: Machine;

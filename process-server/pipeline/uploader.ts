@@ -1,14 +1,15 @@
-import type { Logger } from "../common/logger.js";
-import { type CodecName, encodeSegment } from "../common/segment/index.js";
-import type { BlobStore } from "../common/storage/index.js";
-import type { WriteRecord } from "../proto/index.js";
-import type { DiskCache } from "./cache/index.js";
-import type { DirectionEpoch } from "./direction-epochs.js";
-import type { Machine } from "./machine.js";
-import type { ProcessServerMetrics } from "./metrics.js";
-import type { LogLocation } from "./storage-layout.js";
+import type { Logger } from "../../common/logger.js";
+import { type CodecName, encodeSegment } from "../../common/segment/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import { recordBytes } from "../../common/wire/index.js";
+import type { WriteRecord } from "../../proto/index.js";
+import type { DiskCache } from "../cache/index.js";
+import type { DirectionEpoch } from "../direction-epochs.js";
+import type { Machine } from "../machine.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import type { LogLocation } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
-import { Wake } from "./wake.js";
+import { Wake } from "../../common/async/index.js";
 
 export interface UploaderOptions {
   machine: Machine;
@@ -26,11 +27,6 @@ export interface UploaderOptions {
   logOf: (epoch: DirectionEpoch) => LogLocation;
   /** Called with each uploaded run, in sequence order (the applier's input). */
   onUploaded: (records: WriteRecord[]) => void;
-}
-
-/** Raw size of a record as the segment cut counts it. */
-export function recordBytes(r: WriteRecord): number {
-  return r.data.length + 48;
 }
 
 /** Segments of one machine encoded and uploading at once; they are committed (uploaded position, release) in order. */

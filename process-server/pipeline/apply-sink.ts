@@ -1,4 +1,4 @@
-import type { WriteRecord } from "../proto/index.js";
+import type { WriteRecord } from "../../proto/index.js";
 
 /**
  * Where the applier delivers one direction's uploaded writes: the replica page blobs

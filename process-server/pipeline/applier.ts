@@ -1,18 +1,18 @@
-import { retrySchedule } from "../common/errors/index.js";
-import type { Logger } from "../common/logger.js";
-import { decodeSegment } from "../common/segment/index.js";
-import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
-import { Health, type WriteRecord } from "../proto/index.js";
+import { retrySchedule } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { decodeSegment } from "../../common/segment/index.js";
+import { type BlobStore, isStorageNotFound } from "../../common/storage/index.js";
+import { Health, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
-import type { DirectionEpoch } from "./direction-epochs.js";
-import type { Machine } from "./machine.js";
-import { Mutex } from "./mutex.js";
-import type { PointDocument } from "./point-store.js";
+import type { DirectionEpoch } from "../direction-epochs.js";
+import type { Machine } from "../machine.js";
+import { Mutex } from "../../common/async/index.js";
+import type { PointDocument } from "../points/index.js";
 import type { ReplicaSink } from "./replica-sink.js";
-import type { LogLocation } from "./storage-layout.js";
+import type { LogLocation } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
-import { recordBytes } from "./uploader.js";
-import { Wake } from "./wake.js";
+import { recordBytes } from "../../common/wire/index.js";
+import { Wake } from "../../common/async/index.js";
 
 /** `machines/<id>/state.json` (and the failback prefix's state.json for the reverse direction). */
 export interface ReplicaState {

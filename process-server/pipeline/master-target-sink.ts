@@ -1,7 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
-import { ErrorCode, retrySchedule, SrlabError, toSrlabError } from "../common/errors/index.js";
-import { bearerMetadata, channelCredentials, channelOptions, type TlsFiles } from "../common/grpc/index.js";
-import type { Logger } from "../common/logger.js";
+import { ErrorCode, retrySchedule, SrlabError, toSrlabError } from "../../common/errors/index.js";
+import { bearerMetadata, channelCredentials, channelOptions, type TlsFiles } from "../../common/grpc/index.js";
+import type { Logger } from "../../common/logger.js";
 import {
   type ApplyWritesRequest,
   type ApplyWritesResponse,
@@ -9,13 +9,13 @@ import {
   MasterTargetServiceClient,
   type MasterTargetServiceGetBlockChecksumsResponse,
   type WriteRecord,
-} from "../proto/index.js";
+} from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
-import type { DirectionEpoch } from "./direction-epochs.js";
-import type { Machine } from "./machine.js";
-import type { ProcessServerMetrics } from "./metrics.js";
-import { recordBytes } from "./uploader.js";
-import { Wake } from "./wake.js";
+import type { DirectionEpoch } from "../direction-epochs.js";
+import type { Machine } from "../machine.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import { recordBytes } from "../../common/wire/index.js";
+import { Wake } from "../../common/async/index.js";
 
 /** Records per ApplyWrites batch, and raw bytes per batch (a larger single record travels alone). */
 const BATCH_RECORDS = 512;

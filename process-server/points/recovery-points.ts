@@ -1,12 +1,12 @@
-import type { Logger } from "../common/logger.js";
-import type { BlobStore } from "../common/storage/index.js";
-import type { ReplicationPolicy } from "../proto/index.js";
-import type { Applier } from "./applier.js";
-import { every, type Repeating } from "./cron-schedule.js";
-import type { Machine } from "./machine.js";
+import type { Logger } from "../../common/logger.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import type { ReplicationPolicy } from "../../proto/index.js";
+import type { Applier } from "../pipeline/index.js";
+import { every, type Repeating } from "../../common/schedule/index.js";
+import type { Machine } from "../machine.js";
 import type { PointStore } from "./point-store.js";
 import { pruneAppliedLog, pruneExpired } from "./retention.js";
-import type { LogLocation } from "./storage-layout.js";
+import type { LogLocation } from "../../common/storage-layout/index.js";
 
 /** How often retention runs when the policy makes no crash-consistent points. */
 const RETENTION_ONLY_PERIOD_SECONDS = 60;

@@ -1,19 +1,19 @@
-import type { TlsFiles } from "../common/grpc/index.js";
-import type { Logger } from "../common/logger.js";
-import type { CodecName } from "../common/segment/index.js";
-import type { BlobStore } from "../common/storage/index.js";
-import type { MachineAssignment } from "../proto/index.js";
+import type { TlsFiles } from "../../common/grpc/index.js";
+import type { Logger } from "../../common/logger.js";
+import type { CodecName } from "../../common/segment/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import type { MachineAssignment } from "../../proto/index.js";
 import { Applier } from "./applier.js";
 import type { ApplySink } from "./apply-sink.js";
-import type { DiskCache } from "./cache/index.js";
-import { type DirectionEpoch, routeOf } from "./direction-epochs.js";
-import type { Machine } from "./machine.js";
+import type { DiskCache } from "../cache/index.js";
+import { type DirectionEpoch, routeOf } from "../direction-epochs.js";
+import type { Machine } from "../machine.js";
 import { MasterTargetSink } from "./master-target-sink.js";
-import type { ProcessServerMetrics } from "./metrics.js";
-import type { PointDocument, PointStore } from "./point-store.js";
-import { RecoveryPointScheduler } from "./recovery-points.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import type { PointDocument, PointStore } from "../points/index.js";
+import { RecoveryPointScheduler } from "../points/index.js";
 import { ReplicaSink } from "./replica-sink.js";
-import { failbackStateObjectName, type LogLocation, logLocation, stateObjectName } from "./storage-layout.js";
+import { failbackStateObjectName, type LogLocation, logLocation, stateObjectName } from "../../common/storage-layout/index.js";
 import { Uploader } from "./uploader.js";
 
 export interface PipelineOptions {

@@ -1,15 +1,15 @@
-import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import type { Logger } from "../common/logger.js";
-import { applyRecords, blobPageTarget } from "../common/replica/index.js";
-import type { BlobStore } from "../common/storage/index.js";
-import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { applyRecords, blobPageTarget } from "../../common/replica/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
-import { pageBlobSizeFor } from "./page-blob-size.js";
-import type { Machine } from "./machine.js";
-import type { ReplicaDisk } from "./machine-registry.js";
-import type { ProcessServerMetrics } from "./metrics.js";
-import type { PointDocument, PointStore } from "./point-store.js";
-import { replicaBlobName } from "./storage-layout.js";
+import { pageBlobSizeFor } from "../../common/replica/index.js";
+import type { Machine } from "../machine.js";
+import type { ReplicaDisk } from "../machine-registry.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import type { PointDocument, PointStore } from "../points/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
 
 export interface ReplicaSinkOptions {

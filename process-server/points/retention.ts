@@ -1,8 +1,7 @@
-import type { Logger } from "../common/logger.js";
-import { parseSegmentObjectName } from "../common/segment/index.js";
-import type { BlobStore } from "../common/storage/index.js";
+import type { Logger } from "../../common/logger.js";
+import type { BlobStore } from "../../common/storage/index.js";
 import type { PointDocument, PointStore } from "./point-store.js";
-import { type LogLocation, logPrefix } from "./storage-layout.js";
+import { type LogLocation, logPrefix, parseSegmentObjectName } from "../../common/storage-layout/index.js";
 
 export interface PruneResult {
   pointsRemoved: PointDocument[];

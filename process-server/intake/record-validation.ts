@@ -1,6 +1,6 @@
-import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { WriteKind, type WriteRecord } from "../proto/index.js";
-import type { ReplicaDisk } from "./machine-registry.js";
+import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import type { ReplicaDisk } from "../machine-registry.js";
 
 /**
  * Checks a whole batch before any of it is appended, so a bad record never leaves half a batch in
