@@ -43,11 +43,14 @@ export async function labUp(options: UpOptions): Promise<LabManifest> {
   try {
     for (const role of order) {
       const group = manifest.components.filter((c) => c.role === role);
-      await Promise.all(
+      // Settle the whole group before judging it: a sibling still starting must be known to stop it.
+      const results = await Promise.allSettled(
         group.map(async (c) => {
           if (await startComponent(layout, manifest, c, say)) started.push(c);
         }),
       );
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
       layout.write(manifest);
     }
     say("waiting for every component to report healthy");

@@ -9,7 +9,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** One line on stderr that says what is wrong, a non-zero exit, no stack trace. */
 async function refused(args: string[], pattern: RegExp): Promise<void> {
-  const r = await srlab(args, 30_000);
+  const r = await srlab(args);
   expect(r.code, `srlab ${args.join(" ")} succeeded`).not.toBe(0);
   const lines = r.stderr.trim().split("\n");
   expect(lines, r.stderr).toHaveLength(1);
