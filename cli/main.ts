@@ -13,7 +13,7 @@ import {
   networkMap,
   reprotect,
 } from "./commands/failover.js";
-import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
+import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { statusCommand } from "./commands/status.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
@@ -153,6 +153,19 @@ program
   .addOption(dirOption())
   .option("--json", "machine-readable output")
   .action((o) => run(() => policies(labDir(o.dir), o)));
+
+const policy = program.command("policy").description("replication policies");
+policy
+  .command("create <name>")
+  .description("a replication policy; unset values are the default policy's")
+  .addOption(dirOption())
+  .option("--resync-window <window>", 'when a required resync runs: "immediate", or a cron expression (default: outside office hours)')
+  .option("--rpo-threshold <duration>", "RPO above which the machine's health is Warning")
+  .option("--retention <duration>", "how long recovery points are kept")
+  .option("--crash-consistent <duration>", "crash-consistent point frequency")
+  .option("--app-consistent <duration>", "app-consistent point frequency (0 = off)")
+  .option("--json", "print the policy as JSON")
+  .action((name, o) => run(() => policyCreate(labDir(o.dir), name, o)));
 
 program
   .command("export <machine>")

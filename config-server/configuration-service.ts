@@ -20,6 +20,7 @@ import { credentialOf, issueCredential, serverStream, unary, verifyCredential } 
 import type { Logger } from "../common/logger.js";
 import type { CommandBus } from "./command-bus.js";
 import { machineHealth, mergeStats, type MachineReports } from "./machine-health.js";
+import type { ResyncScheduler } from "./resync-scheduler.js";
 import type { ConfigServerOptions } from "./options.js";
 import type { FailbackJobs } from "./failback-jobs.js";
 import type { FailoverJobs } from "./failover-jobs.js";
@@ -39,6 +40,8 @@ export interface ServiceContext {
   deploymentSecret: string;
   segmentKeyId: string;
   reports: Map<string, MachineReports>;
+  /** When each machine's next resync runs (status). */
+  resyncs?: Pick<ResyncScheduler, "nextResync">;
 }
 
 /** Who is calling: the admin (CLI) or a registered component. */
@@ -85,7 +88,14 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
     const policy = m.policyName ? store.getPolicy(m.policyName) : undefined;
     const { health, issues } = machineHealth(m, reports, policy, Date.now(), ctx.options.heartbeatTimeoutSeconds * 1000);
     const points = store.listRecoveryPoints(m.machineId);
-    return { ...m, health, issues, stats: mergeStats(reports, m.direction), lastRecoveryPoint: points[points.length - 1] };
+    return {
+      ...m,
+      health,
+      issues,
+      stats: mergeStats(reports, m.direction),
+      lastRecoveryPoint: points[points.length - 1],
+      nextResync: ctx.resyncs?.nextResync(m),
+    };
   };
 
   const componentView = (c: Component): Component => {

@@ -117,3 +117,42 @@ export function policies(dir: string, o: { json?: boolean }) {
     );
   });
 }
+
+export interface PolicyCreateOptions {
+  resyncWindow?: string;
+  rpoThreshold?: string;
+  retention?: string;
+  crashConsistent?: string;
+  appConsistent?: string;
+  json?: boolean;
+}
+
+/** A replication policy; values not given are the default policy's. Durations are in seconds (or "15m", "1h"). */
+export function policyCreate(dir: string, name: string, o: PolicyCreateOptions) {
+  const seconds = (flag: string, v: string | undefined, allowZero = false) =>
+    v === undefined ? undefined : Math.round(duration(flag, v, !allowZero) / 1000);
+  const given = {
+    rpoThresholdSeconds: seconds("--rpo-threshold", o.rpoThreshold),
+    recoveryPointRetentionSeconds: seconds("--retention", o.retention),
+    crashConsistentFrequencySeconds: seconds("--crash-consistent", o.crashConsistent),
+    appConsistentFrequencySeconds: seconds("--app-consistent", o.appConsistent, true),
+  };
+  return AdminClient.using(dir, async (c) => {
+    const { policies: list } = await c.call(c.client.listPolicies, {});
+    const base = list.find((p) => p.name === "default");
+    if (!base) throw new Error("the lab has no default policy to take unset values from");
+    const { policy } = await c.call(c.client.createPolicy, {
+      policy: {
+        name,
+        rpoThresholdSeconds: given.rpoThresholdSeconds ?? base.rpoThresholdSeconds,
+        recoveryPointRetentionSeconds: given.recoveryPointRetentionSeconds ?? base.recoveryPointRetentionSeconds,
+        crashConsistentFrequencySeconds: given.crashConsistentFrequencySeconds ?? base.crashConsistentFrequencySeconds,
+        appConsistentFrequencySeconds: given.appConsistentFrequencySeconds ?? base.appConsistentFrequencySeconds,
+        resyncSchedule: o.resyncWindow ?? base.resyncSchedule,
+        failback: false,
+      },
+    });
+    if (o.json) printJson(policy);
+    else console.log(`policy ${name} created (resync window: ${policy!.resyncSchedule}); use it with srlab protect MACHINE --policy ${name}`);
+  });
+}

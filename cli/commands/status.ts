@@ -67,6 +67,7 @@ function machineDocument(x: Machine, components: Component[]) {
     captureMode: enumLabel(CaptureMode, stats?.captureMode ?? 0, "CAPTURE_MODE_"),
     resyncRequired: x.resyncRequired,
     resyncReason: x.resyncReason || null,
+    nextResyncAt: x.nextResync?.toISOString() ?? null,
     lastRecoveryPoint: x.lastRecoveryPoint
       ? { id: x.lastRecoveryPoint.recoveryPointId, time: x.lastRecoveryPoint.time?.toISOString(), sequence: x.lastRecoveryPoint.sequence }
       : null,
@@ -131,6 +132,7 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
     );
     for (const m of doc.machines) {
       for (const i of m.issues) console.log(`  ${m.name}: ${i.health}: ${i.message}`);
+      if (m.nextResyncAt) console.log(`  ${m.name}: next resync ${nextRun(m.nextResyncAt)}`);
     }
     console.log("");
     printTable(
@@ -140,6 +142,11 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
   } finally {
     client.close();
   }
+}
+
+function nextRun(iso: string): string {
+  const s = (Date.parse(iso) - Date.now()) / 1000;
+  return s <= 1 ? "now" : `in ${s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`} (${iso})`;
 }
 
 function ago(iso: string): string {
