@@ -28,6 +28,11 @@ export interface RetryOptions {
   logger?: Logger;
   /** Names the operation in log lines. */
   operation?: string;
+  /**
+   * Ends a backoff wait early when it resolves (e.g. a cheap probe saw the dependency return);
+   * called once per wait.
+   */
+  wakeEarly?: () => Promise<void>;
 }
 
 /**
@@ -36,7 +41,7 @@ export interface RetryOptions {
  * `fn` receives the attempt number (0 = first try).
  */
 export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const { timeUnitMs = DEFAULT_TIME_UNIT_MS, signal, onRetry, logger, operation = "operation" } = options;
+  const { timeUnitMs = DEFAULT_TIME_UNIT_MS, signal, onRetry, logger, operation = "operation", wakeEarly } = options;
   for (let attempt = 0; ; attempt++) {
     signal?.throwIfAborted();
     try {
@@ -58,12 +63,12 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, o
         delayMs,
       });
       onRetry?.(retry, delayMs, err);
-      await sleep(delayMs, signal);
+      await sleep(delayMs, signal, wakeEarly?.());
     }
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function sleep(ms: number, signal: AbortSignal | undefined, early?: Promise<void>): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -78,5 +83,10 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       resolve();
     }, ms);
     signal?.addEventListener("abort", onAbort, { once: true });
+    early?.then(() => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    });
   });
 }
