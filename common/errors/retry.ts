@@ -1,3 +1,4 @@
+import { sleep } from "../async/index.js";
 import type { Logger } from "../logger.js";
 import { toSrlabError } from "./classify.js";
 
@@ -63,30 +64,20 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, o
         delayMs,
       });
       onRetry?.(retry, delayMs, err);
-      await sleep(delayMs, signal, wakeEarly?.());
+      await waitOrWake(delayMs, signal, wakeEarly?.());
     }
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined, early?: Promise<void>): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-    early?.then(() => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    });
-  });
+/** Sleeps `ms`, or less when `early` resolves first; rejects with the signal's reason on abort. */
+async function waitOrWake(ms: number, signal: AbortSignal | undefined, early: Promise<void> | undefined): Promise<void> {
+  if (!early) return sleep(ms, signal);
+  const woken = new AbortController();
+  void early.then(() => woken.abort());
+  try {
+    await sleep(ms, signal ? AbortSignal.any([signal, woken.signal]) : woken.signal);
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    if (!woken.signal.aborted) throw err;
+  }
 }
