@@ -178,3 +178,13 @@ test("an agent cannot rewrite another machine's job, nor answer another componen
   await assert.rejects(unaryCall(client, client.reportCommandResult, answer, a.credential), denied);
   for (const s of streams) s.cancel();
 });
+
+test("a uint64 above 2^53 is INVALID_ARGUMENT naming the field", async () => {
+  const ps = await register("correct horse battery", "ps-1");
+  const update = { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", bytesSent: 2 ** 60 };
+  await assert.rejects(unaryCall(client, client.updateJob, update, ps.credential), (err: grpc.ServiceError) => {
+    assert.equal(err.code, 3);
+    assert.match(err.details, /bytes_sent/);
+    return true;
+  });
+});
