@@ -12,6 +12,7 @@ import {
   Health,
   type HealthIssue,
   type MachineReplicationReport,
+  type ProcessServerStats,
   ProcessServiceService,
   protoRoot,
   type RecoveryPoint,
@@ -69,7 +70,7 @@ export class ProcessServer {
   private link?: CsLink;
   private registration?: RegisterResponse;
   private replication?: ReplicationService;
-  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100 };
+  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
   private started = false;
@@ -345,15 +346,24 @@ export class ProcessServer {
       captureMode: 0,
       bytesSent: machine.receivedBytesTotal,
       capturedSequence: 0,
+      capturedBytes: 0,
+      receivedBytes: machine.receivedBytesTotal,
+      uploadedBytes: machine.uploadedBytesTotal,
+      processedBytes: machine.processedBytesTotal,
     };
   }
 
   /** Heartbeat content: the cache's health and one report per machine. */
-  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[] } {
+  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[]; processServerStats?: ProcessServerStats } {
     const machines: MachineReplicationReport[] = [];
+    let backlogBytes = 0;
+    let backlogSeconds = 0;
     if (this.cache) {
       for (const { machine } of this.pipelines.values()) {
         const stats = this.stats(machine);
+        // The process server's RPO of a machine is the age of its oldest write not yet uploaded.
+        backlogBytes += stats.pendingBytes;
+        backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
         this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
@@ -378,7 +388,14 @@ export class ProcessServer {
       }
       this.metrics.cacheBytes.set(this.cache.usedBytes());
     }
-    return { health: this.cacheState.health, issues: this.cacheState.issues, machines };
+    const processServerStats: ProcessServerStats = {
+      cacheUsedBytes: this.cache?.usedBytes() ?? 0,
+      cacheCapacityBytes: this.cacheState.capacityBytes,
+      cacheFreePercent: this.cacheState.freePercent,
+      uploadBacklogBytes: backlogBytes,
+      uploadBacklogSeconds: backlogSeconds,
+    };
+    return { health: this.cacheState.health, issues: this.cacheState.issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {

@@ -256,6 +256,7 @@ export class Uploader {
   private async commit(records: WriteRecord[], last: number, bytes: number): Promise<void> {
     const { machine, cache } = this.o;
     machine.uploaded.advance(last);
+    for (const r of records) machine.uploadedBytesTotal += r.data.length;
     await machine.save();
     await cache.release(machine.id, last);
     this.pendingBytes = Math.max(0, this.pendingBytes - bytes);
