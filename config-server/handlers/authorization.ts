@@ -67,13 +67,16 @@ export const CONFIGURATION_SERVICE_RULES: Record<keyof typeof ConfigurationServi
   reportRecoveryPoint: processServer,
 };
 
+/** The rule of admin-only services (AdminService, TelemetryService): the admin credential. */
+export const ADMIN_SERVICE_RULE: Rule = admin;
+
 /** Every admin RPC needs the admin credential. */
 export function adminServiceRules(definition: typeof AdminServiceService): Record<string, Rule> {
-  return Object.fromEntries(Object.keys(definition).map((name) => [name, admin]));
+  return Object.fromEntries(Object.keys(definition).map((name) => [name, ADMIN_SERVICE_RULE]));
 }
 
 /** The one place a configuration server call is authenticated and authorized. */
-export function authorize(host: ConfigHost, rule: Rule, metadata: grpc.Metadata, request: unknown): Caller {
+export function authorize(host: ConfigHost, rule: Rule, metadata: grpc.Metadata, request?: unknown): Caller {
   if (rule === "anonymous") return { kind: "anonymous" };
   const caller = authenticate(host, metadata);
   rule(caller, request as never, host);
