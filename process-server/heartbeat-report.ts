@@ -12,6 +12,8 @@ export interface ReportHost {
   machines(): Iterable<Machine>;
   /** Bytes appended and not yet uploaded (the uploader's estimate). */
   pendingBytes(machine: Machine): number;
+  /** What the storage watch reports while storage is unreachable. */
+  storageIssues(): HealthIssue[];
 }
 
 export interface HeartbeatReport {
@@ -86,5 +88,6 @@ export function heartbeatReport(host: ReportHost): HeartbeatReport {
     uploadBacklogBytes: backlogBytes,
     uploadBacklogSeconds: backlogSeconds,
   };
-  return { health: cacheHealth.health, issues: cacheHealth.issues, machines, processServerStats };
+  const issues = [...cacheHealth.issues, ...host.storageIssues()];
+  return { health: worstHealth(issues), issues, machines, processServerStats };
 }

@@ -25,7 +25,7 @@ import {
 import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
-import { MachinePipeline } from "./pipeline/index.js";
+import { MachinePipeline, StorageWatch } from "./pipeline/index.js";
 import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
@@ -164,6 +164,8 @@ export class ProcessServer {
         this.logger,
       );
       const store = this.blobStore;
+      // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
+      StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
       await retryWithBackoff(() => store.init(), {
         timeUnitMs: this.retryTimeUnitMs,
         signal: this.abort.signal,
@@ -198,6 +200,7 @@ export class ProcessServer {
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
     this.pipelines.clear();
     await this.cache?.close();
+    if (this.blobStore) StorageWatch.of(this.blobStore).stop();
     await this.blobStore?.close();
     await this.metricsServer?.stop();
     this.logger.info("process server stopped");
@@ -282,6 +285,7 @@ export class ProcessServer {
       metrics: this.metrics,
       machines: () => [...this.pipelines.values()].map((p) => p.machine),
       pendingBytes: (machine) => this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
+      storageIssues: () => (this.blobStore ? StorageWatch.of(this.blobStore).issues() : []),
     });
   }
 
