@@ -7,6 +7,7 @@ import { formatNbd, nbdMarkdown, runNbdBench } from "./nbd.js";
 import { formatReplication, replicationMarkdown, runReplicationBench } from "./replication.js";
 import { formatResync, resyncMarkdown, runResyncBench } from "./resync.js";
 import { formatRto, rtoMarkdown, runRtoBench } from "./rto.js";
+import { formatSmallWrites, runSmallWritesBench, smallWritesMarkdown } from "./small-writes.js";
 import { markdownTable } from "./table.js";
 
 interface Bench {
@@ -51,6 +52,15 @@ const BENCHES: Bench[] = [
       const r = await runNbdBench({ quick, say });
       console.log(formatNbd(r));
       return nbdMarkdown(r);
+    },
+  },
+  {
+    name: "small-writes",
+    title: "4 KiB writes to RPO 0 and processed, OLTP mix",
+    async run(quick, say) {
+      const r = await runSmallWritesBench({ quick, say });
+      console.log(formatSmallWrites(r));
+      return smallWritesMarkdown(r);
     },
   },
   {

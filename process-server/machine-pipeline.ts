@@ -1,5 +1,6 @@
 import type { TlsFiles } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
+import type { ApplyCostModel } from "../common/replica/index.js";
 import type { CodecName } from "../common/segment/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { MachineAssignment } from "../proto/index.js";
@@ -14,7 +15,7 @@ import type { PointDocument, PointStore } from "./point-store.js";
 import { RecoveryPointScheduler } from "./recovery-points.js";
 import { ReplicaSink } from "./replica-sink.js";
 import { failbackStateObjectName, type LogLocation, logLocation, stateObjectName } from "./storage-layout.js";
-import { Uploader } from "./uploader.js";
+import { recordBytes, Uploader } from "./uploader.js";
 
 export interface PipelineOptions {
   cache: DiskCache;
@@ -26,6 +27,7 @@ export interface PipelineOptions {
   segmentKeyId: string;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
+  apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel };
   logger: Logger;
   metrics: ProcessServerMetrics;
   onPoint: (doc: PointDocument) => void;
@@ -67,6 +69,7 @@ export class MachinePipeline {
       metrics: o.metrics,
       onPoint: o.onPoint,
       onProcessed: () => this.applier.persistState(),
+      apply: o.apply,
     });
     this.applier = new Applier({
       machine,
@@ -74,6 +77,7 @@ export class MachinePipeline {
       segmentKeys: (keyId) => (keyId === o.segmentKeyId ? o.segmentKey : undefined),
       retryTimeUnitMs: o.retryTimeUnitMs,
       maxQueueBytes: o.applyQueueBytes,
+      batchBytes: o.apply.batchBytes,
       logger,
       processServerId: o.processServerId,
       replica: this.replica,
@@ -94,7 +98,10 @@ export class MachinePipeline {
       logger,
       metrics: o.metrics,
       logOf,
-      onUploaded: (records) => this.applier.enqueue(records),
+      onUploaded: (records) => {
+        machine.processedLag.noteUploaded(records, recordBytes);
+        this.applier.enqueue(records);
+      },
     });
     this.scheduler = new RecoveryPointScheduler({
       machine,

@@ -2,6 +2,7 @@ import { Health, type HealthIssue, type ReplicationPolicy } from "../proto/index
 import { DirectionEpochs } from "./direction-epochs.js";
 import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-registry.js";
 import { Mutex } from "./mutex.js";
+import { ProcessedLag } from "./processed-lag.js";
 import { RateMeter } from "./rate-meter.js";
 import { Watermark } from "./watermark.js";
 
@@ -22,6 +23,8 @@ export class Machine {
   /** Serialises validate + append so a batch's gap check sees a stable last sequence. */
   readonly appendLock = new Mutex();
   readonly receivedRate = new RateMeter();
+  /** Uploaded but not yet applied: how far the replica trails storage. */
+  readonly processedLag = new ProcessedLag();
   /** Which sequences go to the replica and which to a master target (failback). */
   readonly epochs: DirectionEpochs;
   receivedBytesTotal = 0;

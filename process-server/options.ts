@@ -31,6 +31,21 @@ export const segmentOptions = z
   })
   .prefault({});
 
+export const applyOptions = z
+  .object({
+    /**
+     * Where a batch's writes are dense, write whole aligned blocks (up to 4 MiB, read first
+     * unless fully covered) instead of one Put Page per run, when the measured call and byte
+     * costs say it is cheaper. Off: one call per contiguous run.
+     */
+    blockWise: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** Storage calls in flight per replica disk; they never overlap. */
+    concurrency: z.coerce.number().int().min(1).max(64).default(8),
+    /** Uploaded records applied in one pass at most (more means denser blocks, processed moves in bigger steps). */
+    batchBytes: z.coerce.number().int().min(MiB).default(64 * MiB),
+  })
+  .prefault({});
+
 export const processServerOptions = z.object({
   ...commonDaemonOptions,
   name: z.string().min(1).default("process-server"),
@@ -46,7 +61,8 @@ export const processServerOptions = z.object({
   /** Overrides the backoff unit the configuration server hands out (timeUnitSeconds). */
   retryTimeUnitMs: z.coerce.number().int().positive().optional(),
   /** Bytes of uploaded records the applier may hold in memory before it re-reads them from storage. */
-  applyQueueBytes: z.coerce.number().int().positive().default(64 * MiB),
+  applyQueueBytes: z.coerce.number().int().positive().default(256 * MiB),
+  apply: applyOptions,
 });
 
 export type ProcessServerOptions = z.infer<typeof processServerOptions>;

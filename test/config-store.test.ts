@@ -248,6 +248,8 @@ describe("ConfigStore machines and disks", () => {
           captureMode: CaptureMode.CAPTURE_MODE_DATA,
           bytesSent: 4096,
           capturedSequence: 0,
+          processedLagSeconds: 0,
+          unprocessedBytes: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

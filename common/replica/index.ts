@@ -3,3 +3,5 @@ export { type ApplyOptions, type ApplyStats, applyRecords } from "./apply.js";
 export { coalesceWrites, type Extent } from "./coalesce.js";
 export { PAGE_SIZE, type PageTarget } from "./page-target.js";
 export { blobPageTarget } from "./blob-page-target.js";
+export { ApplyCostModel } from "./apply-cost.js";
+export { planBlocks, type BlockPlanOptions, type WriteRange } from "./block-plan.js";
