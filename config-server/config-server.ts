@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
-import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
+import { AdminServiceService, ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -12,7 +12,7 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
-import { configurationService } from "./configuration-service.js";
+import { adminService, type ConfigHost, configurationService } from "./handlers/index.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -100,7 +100,7 @@ export class ConfigServer {
       stepTimeoutMs: 600_000,
     });
     const reports = new Map<string, MachineReports>();
-    const service = configurationService({
+    const host: ConfigHost = {
       options,
       store,
       bus,
@@ -112,12 +112,15 @@ export class ConfigServer {
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
-    });
+    };
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service }],
+      services: [
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
+        { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
+      ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
     });

@@ -1,10 +1,10 @@
 import { Health, type HealthIssue, type ReplicationPolicy } from "../proto/index.js";
 import { DirectionEpochs } from "./direction-epochs.js";
 import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-registry.js";
-import { Mutex } from "./mutex.js";
+import { Mutex } from "../common/async/index.js";
+import { RateMeter } from "../common/metrics/index.js";
+import { Watermark } from "../common/async/index.js";
 import { ProcessedLag } from "./processed-lag.js";
-import { RateMeter } from "./rate-meter.js";
-import { Watermark } from "./watermark.js";
 
 /** A problem one pipeline stage (upload, apply, points) reports until it clears it. */
 export interface StageIssue {

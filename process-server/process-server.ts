@@ -24,19 +24,18 @@ import {
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
-import { pageBlobSizeFor } from "./page-blob-size.js";
-import { DiskCache } from "./cache/index.js";
-import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
+import { pageBlobSizeFor } from "../common/replica/index.js";
+import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
-import { MachinePipeline } from "./machine-pipeline.js";
+import { MachinePipeline } from "./pipeline/index.js";
 import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
-import { type PointDocument, PointStore, toRecoveryPoint } from "./point-store.js";
+import { type PointDocument, PointStore, toRecoveryPoint } from "./points/index.js";
 import { processServiceImplementation } from "./process-service.js";
-import { ReplicationService } from "./replication-service.js";
-import { isUsableMachineId, replicaBlobName } from "./storage-layout.js";
+import { ReplicationService } from "./intake/index.js";
+import { isUsableMachineId, replicaBlobName } from "../common/storage-layout/index.js";
 
 const SERVICE_NAME = "srlab.v1.ProcessService";
 

@@ -1,3 +1,4 @@
 export { type MetricsServer, type MetricsServerOptions, startMetricsServer } from "./metrics-server.js";
 export { createRegistry } from "./registry.js";
 export type { Registry } from "prom-client";
+export { RateMeter } from "./rate-meter.js";

@@ -1,0 +1,3 @@
+export type { Caller } from "./caller.js";
+export type { ConfigHost } from "./host.js";
+export { adminService, configurationService } from "./services.js";
