@@ -36,6 +36,10 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     capturedSequence: a?.capturedSequence ?? 0,
     processedLagSeconds: p?.processedLagSeconds ?? 0,
     unprocessedBytes: p?.unprocessedBytes ?? 0,
+    capturedBytes: a?.capturedBytes ?? 0,
+    receivedBytes: p?.receivedBytes ?? 0,
+    uploadedBytes: p?.uploadedBytes ?? 0,
+    processedBytes: p?.processedBytes ?? 0,
   };
 }
 

@@ -28,6 +28,9 @@ export class Machine {
   /** Which sequences go to the replica and which to a master target (failback). */
   readonly epochs: DirectionEpochs;
   receivedBytesTotal = 0;
+  /** Write payload bytes uploaded and handed to the replica since this process started. */
+  uploadedBytesTotal = 0;
+  processedBytesTotal = 0;
   resyncReason?: string;
   private readonly issues = new Map<string, StageIssue>();
   private readonly saveLock = new Mutex();

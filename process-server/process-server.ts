@@ -2,6 +2,7 @@ import { ApplyCostModel } from "../common/replica/index.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { Semaphore } from "../common/async/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
@@ -13,6 +14,7 @@ import {
   Health,
   type HealthIssue,
   type MachineReplicationReport,
+  type ProcessServerStats,
   ProcessServiceService,
   protoRoot,
   type RecoveryPoint,
@@ -64,6 +66,8 @@ export class ProcessServer {
   private readonly applyCost = new ApplyCostModel();
   private readonly pipelines = new Map<string, MachinePipeline>();
   private readonly machineRegistry: MachineRegistry;
+  /** Segments in flight across this server's machines (options.upload.total). */
+  private readonly uploadSlots: Semaphore;
   private cache?: DiskCache;
   private blobStore?: BlobStore;
   private points?: PointStore;
@@ -72,7 +76,7 @@ export class ProcessServer {
   private link?: CsLink;
   private registration?: RegisterResponse;
   private replication?: ReplicationService;
-  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100 };
+  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
   private started = false;
@@ -83,6 +87,7 @@ export class ProcessServer {
     this.options = processServerOptions.parse(options);
     this.logger = logger ?? createLogger(`process-server/${this.options.name}`, this.options.log);
     this.machineRegistry = new MachineRegistry(join(this.options.dataDir, "machines"));
+    this.uploadSlots = new Semaphore(this.options.upload.total);
   }
 
   get grpcAddress(): string {
@@ -228,6 +233,8 @@ export class ProcessServer {
       store: this.blobStore!,
       points: this.points!,
       segment: o.segment,
+      uploadConcurrency: o.upload.perMachine,
+      uploadSlots: this.uploadSlots,
       codec: o.codec,
       segmentKey: reg.segmentKey,
       segmentKeyId: reg.segmentKeyId,
@@ -352,15 +359,24 @@ export class ProcessServer {
       captureMode: 0,
       bytesSent: machine.receivedBytesTotal,
       capturedSequence: 0,
+      capturedBytes: 0,
+      receivedBytes: machine.receivedBytesTotal,
+      uploadedBytes: machine.uploadedBytesTotal,
+      processedBytes: machine.processedBytesTotal,
     };
   }
 
   /** Heartbeat content: the cache's health and one report per machine. */
-  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[] } {
+  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[]; processServerStats?: ProcessServerStats } {
     const machines: MachineReplicationReport[] = [];
+    let backlogBytes = 0;
+    let backlogSeconds = 0;
     if (this.cache) {
       for (const { machine } of this.pipelines.values()) {
         const stats = this.stats(machine);
+        // The process server's RPO of a machine is the age of its oldest write not yet uploaded.
+        backlogBytes += stats.pendingBytes;
+        backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
         this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
@@ -387,7 +403,14 @@ export class ProcessServer {
       }
       this.metrics.cacheBytes.set(this.cache.usedBytes());
     }
-    return { health: this.cacheState.health, issues: this.cacheState.issues, machines };
+    const processServerStats: ProcessServerStats = {
+      cacheUsedBytes: this.cache?.usedBytes() ?? 0,
+      cacheCapacityBytes: this.cacheState.capacityBytes,
+      cacheFreePercent: this.cacheState.freePercent,
+      uploadBacklogBytes: backlogBytes,
+      uploadBacklogSeconds: backlogSeconds,
+    };
+    return { health: this.cacheState.health, issues: this.cacheState.issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {
@@ -454,6 +477,7 @@ export class ProcessServer {
     return {
       logger: this.logger,
       metrics: this.metrics,
+      inboxMessages: this.options.intake.inboxMessages,
       get cache(): DiskCache {
         if (!self.cache) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is starting");
         return self.cache;

@@ -8,6 +8,7 @@ export * from "./gen/srlab/v1/configuration_service.js";
 export * from "./gen/srlab/v1/master_target_service.js";
 export * from "./gen/srlab/v1/process_service.js";
 export * from "./gen/srlab/v1/replication.js";
+export * from "./gen/srlab/v1/telemetry_service.js";
 export * from "./gen/srlab/v1/types.js";
 export type { DeepPartial, MessageFns } from "./gen/srlab/v1/types.js";
 export { protobufFileName, protobufPackage } from "./gen/srlab/v1/types.js";
@@ -26,4 +27,5 @@ export const serviceProtoFiles = [
   "srlab/v1/configuration_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
+  "srlab/v1/telemetry_service.proto",
 ];

@@ -250,6 +250,10 @@ describe("ConfigStore machines and disks", () => {
           capturedSequence: 0,
           processedLagSeconds: 0,
           unprocessedBytes: 0,
+          capturedBytes: 0,
+          receivedBytes: 4096,
+          uploadedBytes: 4096,
+          processedBytes: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

@@ -19,6 +19,7 @@ export function heartbeatHandlers(host: ConfigHost): HeartbeatHandlers {
       const from = componentOf(caller);
       const now = new Date();
       host.store.recordHeartbeat(from.componentId, req.health, req.issues, now);
+      host.telemetry.noteHeartbeat(from.componentId, req.componentStats, req.processServerStats);
       for (const report of req.machines) acceptReport(host, from, report, now.getTime());
       return { serverTime: now };
     },

@@ -6,6 +6,7 @@ import type { MachineReports } from "../machine-health.js";
 import type { ConfigServerOptions } from "../options.js";
 import type { ProtectionJobs } from "../protection-jobs.js";
 import type { ConfigStore } from "../store/index.js";
+import type { TelemetrySampler } from "../telemetry/index.js";
 
 /**
  * What the configuration server's handlers need from the daemon: persistence (store), the
@@ -25,4 +26,6 @@ export interface ConfigHost {
   segmentKeyId: string;
   /** The latest per-machine reports of agents and process servers (kept in memory only). */
   reports: Map<string, MachineReports>;
+  /** The time-series sampler: heartbeats hand it each daemon's own figures. */
+  telemetry: TelemetrySampler;
 }

@@ -15,11 +15,14 @@ export interface CacheHealth {
   health: Health;
   issues: HealthIssue[];
   freePercent: number;
+  /** What the free percentage is measured against: the configured capacity or the volume. */
+  capacityBytes: number;
 }
 
 /** ASR's process-server cache rule: free space Warning below 30 %, Critical below 25 % (configurable). */
 export async function measureCacheHealth(input: CacheHealthInput): Promise<CacheHealth> {
   let freePercent: number;
+  let capacityBytes = input.capacityBytes ?? 0;
   if (input.capacityBytes) {
     freePercent = (100 * Math.max(0, input.capacityBytes - input.usedBytes)) / input.capacityBytes;
   } else {
@@ -28,6 +31,7 @@ export async function measureCacheHealth(input: CacheHealthInput): Promise<Cache
     // (shared or thin volumes) are neither used nor free for the cache.
     const usable = fs.blocks - fs.bfree + fs.bavail;
     freePercent = usable > 0 ? (100 * fs.bavail) / usable : 100;
+    capacityBytes = usable * fs.bsize;
   }
   const issues: HealthIssue[] = [];
   const shown = freePercent.toFixed(1);
@@ -44,5 +48,5 @@ export async function measureCacheHealth(input: CacheHealthInput): Promise<Cache
     });
   }
   const health = issues.reduce<Health>((h, i) => Math.max(h, i.health), Health.HEALTH_NORMAL);
-  return { health, issues, freePercent };
+  return { health, issues, freePercent, capacityBytes };
 }

@@ -11,8 +11,6 @@ import { validateBatch } from "./record-validation.js";
 import { recordBytes } from "../../common/wire/index.js";
 import { widenReceiveWindow } from "../../common/grpc/index.js";
 
-/** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
-const MAX_INBOX = 8;
 /** Queued batches appended together at most (one fsync, one ack). */
 const GROUP_COMMIT_BYTES = 16 * 1024 * 1024;
 /**
@@ -30,6 +28,8 @@ export interface ReplicationHost {
   readonly logger: Logger;
   readonly metrics: ProcessServerMetrics;
   readonly cache: DiskCache;
+  /** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
+  readonly inboxMessages: number;
   /** Throws UNAVAILABLE until the process server has registered with the CS. */
   credentialKey(): Buffer;
   componentId(): string;
@@ -175,7 +175,7 @@ class ReplicateSession {
 
   /** Pauses reading while too much is queued or the cache is above its high-water mark. */
   private flow(): void {
-    const shouldPause = !this.finished && (this.inbox.length >= MAX_INBOX || this.throttled);
+    const shouldPause = !this.finished && (this.inbox.length >= this.service.host.inboxMessages || this.throttled);
     if (shouldPause && !this.paused) this.call.pause();
     else if (!shouldPause && this.paused) this.call.resume();
     this.paused = shouldPause;

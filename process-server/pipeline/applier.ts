@@ -213,6 +213,7 @@ export class Applier {
       while (j < records.length && records[j]!.sequence <= end) j++;
       const sink = await this.use(epoch);
       await sink.apply(records.slice(i, j));
+      for (let k = i; k < j; k++) this.o.machine.processedBytesTotal += records[k]!.data.length;
       this.fed = records[j - 1]!.sequence;
       i = j;
     }
