@@ -15,7 +15,7 @@ export function machineView(
   const policy = known ? known.policy : m.policyName ? host.store.getPolicy(m.policyName) : undefined;
   const { health, issues } = machineHealth(m, reports, policy, Date.now(), host.options.heartbeatTimeoutSeconds * 1000);
   const lastRecoveryPoint = known ? known.lastPoint : host.store.listRecoveryPoints(m.machineId).at(-1);
-  return { ...m, health, issues, stats: mergeStats(reports, m.direction), lastRecoveryPoint };
+  return { ...m, health, issues, stats: mergeStats(reports, m.direction), lastRecoveryPoint, nextResync: host.resyncs?.nextResync(m) };
 }
 
 /** Every machine's view from one read of the store (a fixed number of queries, not some per machine). */
