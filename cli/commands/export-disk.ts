@@ -86,6 +86,8 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
       let snapshot: string | undefined;
       /** The replica's sequence when it follows the source (checked again after the copy). */
       let sequence: number | undefined;
+      /** Reading the live replica of a machine that still writes: nothing pins it while we copy. */
+      let live = false;
       if (source.failedOver || source.test) {
         const info = source.test ? machine.testFailover : machine.failover;
         const d = info?.disks.find((x) => x.index === diskIndex);
@@ -105,6 +107,7 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
         if (!snapshot) throw new Error(`recovery point ${chosen.recoveryPointId} does not cover disk ${diskIndex} (it covers ${chosen.disksCovered} of ${chosen.disksTotal} disks)`);
         sequence = chosen.sequence;
       } else if (follows(machine)) {
+        live = true;
         sequence = await waitProcessed(client, machine, source.waitMs ?? 600_000, progress);
       } else {
         sequence = machine.stats?.processedSequence ?? 0;
@@ -112,7 +115,7 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
       const size = await store.pageBlobSize(blob);
       if (size === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
       const image = await writeImage(to, size, await store.getPageRanges(blob, snapshot), (off, len) => store.readPages(blob, off, len, snapshot), progress);
-      if (snapshot === undefined && follows(machine)) {
+      if (live) {
         // The live replica has no snapshot to pin it: if it moved while being read, the file mixes sequences.
         const { machine: after } = await client.call(client.client.getMachine, { machine: machine.machineId });
         const now = after?.stats?.processedSequence ?? 0;
