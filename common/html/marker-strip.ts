@@ -41,6 +41,6 @@ export function markerStrip(o: { startMs: number; endMs: number; ranges: readonl
     return html`<div class="strip-range ${cls(r.kind)}" data-kind="${r.kind}" style="${raw(`left:${left.toFixed(2)}%;width:${width.toFixed(2)}%`)}" title="${r.label}: ${clock(r.fromMs)} – ${clock(r.toMs)}"></div>`;
   })}${o.markers.map(
     (m) =>
-      html`<div class="strip-marker ${cls(m.kind)}" data-kind="${m.kind}" data-label="${m.label}"${attrs(m.data)} style="${raw(`left:${pct(m.atMs).toFixed(2)}%`)}" title="${m.label} (${clock(m.atMs)})">${m.named ? html`<span class="strip-label">${m.label}</span>` : ""}</div>`,
+      html`<div class="strip-marker ${cls(m.kind)}" data-kind="${m.kind}" data-label="${m.label}"${attrs(m.data)} style="${raw(`left:${pct(m.atMs).toFixed(2)}%`)}" title="${m.label} (${clock(m.atMs)})">${m.named ? html`<span class="strip-label${pct(m.atMs) > 70 ? raw(" end") : ""}">${m.label}</span>` : ""}</div>`,
   )}</div><div class="strip-axis"><span>${clock(o.startMs)}</span><span>${clock(o.endMs)}</span></div></div>`;
 }

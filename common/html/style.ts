@@ -37,7 +37,8 @@ th { color:var(--muted); font-weight:600; } td.num, th.num { text-align:right; }
 .strip-marker { position:absolute; top:4px; bottom:4px; width:2px; margin-left:-1px; background:var(--info); }
 .strip-marker.app-consistent, .strip-marker.tag { background:var(--warn); width:3px; }
 .strip-label { position:absolute; top:30px; left:-2px; white-space:nowrap; font-size:11px; color:var(--warn); }
-.strip-axis { display:flex; justify-content:space-between; color:var(--muted); font-size:11px; }
+.strip-label.end { left:auto; right:-2px; }
+.strip-axis { display:flex; justify-content:space-between; color:var(--muted); font-size:11px; padding-top:14px; }
 svg.spark { vertical-align:middle; } svg.spark polyline { fill:none; stroke:var(--info); stroke-width:1.5; } svg.spark circle { fill:var(--info); }
 pre { background:var(--card); padding:8px; border-radius:4px; overflow:auto; }
 `;

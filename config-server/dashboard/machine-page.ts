@@ -40,7 +40,7 @@ function summary(m: Machine, snap: Snapshot): SafeHtml {
     { label: "capture mode", value: captureText(m) },
   ])}
 <p>RPO now ${rpoCell(m)} · ${directionText(m)} · process server ${snap.componentName(m.processServerId) || "–"} · policy ${m.policyName || "–"} · sequences captured ${s?.capturedSequence ?? 0} / received ${s?.receivedSequence ?? 0} / uploaded ${s?.uploadedSequence ?? 0} / processed ${s?.processedSequence ?? 0}</p>
-${healthWithReasons(m.health, m.issues)}
+${m.issues.length ? healthWithReasons(m.health, m.issues) : ""}
 ${m.resyncRequired ? html`<p class="reason">resync required: ${m.resyncReason}${m.nextResync ? ` (next run ${clock(m.nextResync, snap.nowMs)} UTC)` : ""}</p>` : ""}
 ${table(
   [

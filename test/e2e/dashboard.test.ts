@@ -127,9 +127,10 @@ describe("srlab dashboard", () => {
         ["--name=dashboard", "--ioengine=nbd", `--uri=${nbd}`, "--rw=randwrite", "--bs=64k", "--size=24m", "--rate=3m", "--iodepth=4"],
         { timeout: 120_000 },
       );
-      await page.waitForFunction(`(${rpo.toString()})() > 0`, undefined, { timeout: 60_000, polling: 100 });
+      // Functions, not strings: the dashboard's CSP forbids eval, in tests as for everyone.
+      await page.waitForFunction(() => Number(document.querySelector("[data-rpo-seconds]")?.getAttribute("data-rpo-seconds")) > 0, undefined, { timeout: 60_000, polling: 100 });
       await fio;
-      await page.waitForFunction(`(${rpo.toString()})() === 0`, undefined, { timeout: 120_000, polling: 250 });
+      await page.waitForFunction(() => document.querySelector("[data-rpo-seconds]")?.getAttribute("data-rpo-seconds") === "0", undefined, { timeout: 120_000, polling: 250 });
       // The RPO chart gained the rise from the live stream too.
       const series = await page.evaluate(() => (window as unknown as { srlabCharts: { get(id: string): number[][] } }).srlabCharts.get("rpo")[1]!);
       expect(Math.max(...series.filter((v) => v !== null))).toBeGreaterThan(0);
