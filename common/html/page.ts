@@ -36,7 +36,7 @@ export function renderPage(options: PageOptions): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${options.csp ?? OFFLINE_CSP}">
+<meta http-equiv="Content-Security-Policy" content="${raw(options.csp ?? OFFLINE_CSP)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title}</title>
 <style>${raw(BASE_CSS)}${raw(assets.css)}${raw(options.css ?? "")}</style>
