@@ -28,7 +28,10 @@ export function machineStats(cache: DiskCache, machine: Machine, pendingBytes: n
   const oldest = cache.oldestPendingCapturedAtMs(machine.id);
   const received = cache.lastSequence(machine.id);
   const rpoSeconds = received > machine.uploaded.value && oldest !== undefined ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
+  const lag = machine.processedLag.measure(machine.processed.value, machine.uploaded.value);
   return {
+    processedLagSeconds: lag.lagSeconds,
+    unprocessedBytes: lag.unprocessedBytes,
     rpoSeconds,
     pendingBytes,
     throughputBytesPerSecond: machine.receivedRate.perSecond(),
@@ -60,6 +63,8 @@ export function heartbeatReport(host: ReportHost): HeartbeatReport {
       // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
       const issues = machine.currentIssues();
       metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
+      metrics.processedLagSeconds.set({ machine: machine.id }, stats.processedLagSeconds);
+      metrics.unprocessedBytes.set({ machine: machine.id }, stats.unprocessedBytes);
       machines.push({
         machineId: machine.id,
         stats,

@@ -1,3 +1,4 @@
+import { ApplyCostModel } from "../common/replica/index.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -59,6 +60,8 @@ export class ProcessServer {
   private readonly logger: Logger;
   private readonly metricsRegistry = createRegistry("process-server");
   private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
+  /** Call and byte costs of the one storage account, learnt from every replica apply. */
+  private readonly applyCost = new ApplyCostModel();
   private readonly pipelines = new Map<string, MachinePipeline>();
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
@@ -238,6 +241,7 @@ export class ProcessServer {
       segmentKeyId: reg.segmentKeyId,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
+      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(doc),
