@@ -176,7 +176,10 @@ export class ConfigServer {
   /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
   private createDashboard(host: ConfigHost): DashboardServer {
     const { options, store } = host;
-    const storage = options.storage.kind === "directory" ? `directory ${options.storage.directory}` : `blob container ${options.storage.container} at ${blobEndpoint(options.storage.connectionString)}`;
+    const storage =
+      options.storage.kind === "directory"
+        ? { endpoint: `file://${options.storage.directory}`, detail: "a directory (the speed-work backend)" }
+        : { endpoint: blobEndpoint(options.storage.connectionString), detail: `blob container ${options.storage.container}` };
     return new DashboardServer({
       host: options.dashboard.host,
       port: options.dashboard.port,
