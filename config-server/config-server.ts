@@ -156,9 +156,16 @@ export class ConfigServer {
     });
     await this.grpc.start();
     if (options.dashboard.enabled) {
-      this.dashboard = this.createDashboard(host);
-      await this.dashboard.start();
-      host.dashboard = this.dashboard;
+      const dashboard = this.createDashboard(host);
+      try {
+        await dashboard.start();
+        this.dashboard = dashboard;
+        host.dashboard = dashboard;
+      } catch (err) {
+        // The dashboard only shows; replication must not stop because its port is taken.
+        host.dashboardProblem = `the dashboard could not listen on ${options.dashboard.host}:${options.dashboard.port}: ${(err as Error).message}`;
+        logger.error("dashboard not started", { reason: host.dashboardProblem });
+      }
     }
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     resyncs.start();
