@@ -15,6 +15,8 @@ import {
 } from "./commands/failover.js";
 import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
 import { statusCommand } from "./commands/status.js";
+import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
+import { verify } from "./commands/verify.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
 
@@ -266,6 +268,48 @@ network
   .option("--keep-source-ip <address>", "keep the source machine's IP address")
   .option("--json", "no output")
   .action((machine, o) => run(() => networkMap(labDir(o.dir), machine, o)));
+
+program
+  .command("verify <machine>")
+  .description("recompute the fingerprint of each recovered disk and compare it with the source's at the same sequence")
+  .addOption(dirOption())
+  .option("--point <id>", "a recovery point (or group point) id")
+  .option("--failed-over", "the failed-over disks")
+  .option("--test", "the test failover's disks")
+  .option("--replica", "the replica disks (once they have processed everything the source wrote)")
+  .option("--json", "print every check as JSON")
+  .action((machine, o) => run(() => verify(labDir(o.dir), machine, o)));
+
+const group = program.command("group").description("replication groups: machines whose points are cut together");
+group
+  .command("create <name>")
+  .description("create a group (or replace its members)")
+  .addOption(dirOption())
+  .requiredOption("--machines <a,b,c>", "member machines, comma-separated")
+  .option("--json", "print the group as JSON")
+  .action((name, o) => run(() => groupCreate(labDir(o.dir), name, o)));
+group
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => groupList(labDir(o.dir), o)));
+group
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => groupDelete(labDir(o.dir), name)));
+group
+  .command("tag <name>")
+  .description("take a group-consistent app-consistent point across every member")
+  .addOption(dirOption())
+  .option("--tag <name>", "tag name (default group-NAME-TIME)")
+  .option("--json", "print the point as JSON")
+  .action((name, o) => run(() => groupPoint(labDir(o.dir), name, o)));
+group
+  .command("points <name>")
+  .description("the group's committed points, with each member's sequence and the write hold")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => groupPoints(labDir(o.dir), name, o)));
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

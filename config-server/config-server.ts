@@ -2,7 +2,14 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
-import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
+import {
+  ConfigurationServiceService,
+  GroupServiceService,
+  ProofServiceService,
+  ReplicationState,
+  serviceProtoFiles,
+  protoRoot,
+} from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -13,6 +20,10 @@ import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
 import { configurationService } from "./configuration-service.js";
+import { GroupPoints } from "./group-points.js";
+import { groupService } from "./group-service.js";
+import { proofService } from "./proof-service.js";
+import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -99,6 +110,8 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
+    const verify = new VerifyJobs({ store, blobs, logger });
+    const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
     const reports = new Map<string, MachineReports>();
     const service = configurationService({
       options,
@@ -117,7 +130,11 @@ export class ConfigServer {
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service }],
+      services: [
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
+        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, credentialKey, logger }) },
+        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, credentialKey, logger }) },
+      ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
     });

@@ -4,6 +4,9 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/configuration_service.js";
+export * from "./gen/srlab/v1/group_service.js";
+export * from "./gen/srlab/v1/plan_service.js";
+export * from "./gen/srlab/v1/proof_service.js";
 export * from "./gen/srlab/v1/master_target_service.js";
 export * from "./gen/srlab/v1/process_service.js";
 export * from "./gen/srlab/v1/replication.js";
@@ -24,4 +27,7 @@ export const serviceProtoFiles = [
   "srlab/v1/configuration_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
+  "srlab/v1/proof_service.proto",
+  "srlab/v1/group_service.proto",
+  "srlab/v1/plan_service.proto",
 ];
