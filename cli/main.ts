@@ -16,6 +16,7 @@ import {
 import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
 import { statusCommand } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
+import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
 import { verify } from "./commands/verify.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
@@ -310,6 +311,57 @@ group
   .addOption(dirOption())
   .option("--json", "machine-readable output")
   .action((name, o) => run(() => groupPoints(labDir(o.dir), name, o)));
+
+const plan = program.command("plan").description("recovery plans: ordered groups of machines with script and manual actions");
+plan
+  .command("apply")
+  .description("create or update a plan from its YAML file (nothing is stored if the file is refused)")
+  .addOption(dirOption())
+  .requiredOption("-f, --file <file>", "plan file")
+  .option("--json", "print the result as JSON")
+  .action((o) => run(() => planApply(labDir(o.dir), o)));
+plan
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => planList(labDir(o.dir), o)));
+plan
+  .command("show <name>")
+  .description("the plan's YAML (--json: also the validated plan)")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planShow(labDir(o.dir), name, o)));
+plan
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => planDelete(labDir(o.dir), name)));
+plan
+  .command("run <name>")
+  .description("run an operation over the plan: groups in order, machines of a group in parallel")
+  .addOption(dirOption())
+  .requiredOption("--op <operation>", "test-failover | failover | failback | reprotect | commit | cleanup")
+  .option("--point <point>", "latest | latest-processed | latest-app-consistent | latest-group-consistent | latest-group-app-consistent | a (group) point id")
+  .option("--shutdown-source", "planned failover: stop and drain the sources first")
+  .option("--network <name>", "test failover network")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--json", "print the run as JSON")
+  .action((name, o) => run(() => planRun(labDir(o.dir), name, o)));
+plan
+  .command("resume <run>")
+  .description("continue a run: approve the manual action it waits for, or retry/skip its failed step")
+  .addOption(dirOption())
+  .option("--retry", "run the failed step again")
+  .option("--skip", "mark the failed or waiting step Skipped and go on")
+  .option("--cancel", "stop the run")
+  .option("--comment <text>", "recorded with the manual action")
+  .option("--json", "print the run as JSON")
+  .action((runId, o) => run(() => planResume(labDir(o.dir), runId, o)));
+plan
+  .command("runs [name]")
+  .description("plan runs with their result, newest first")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planRuns(labDir(o.dir), name, o)));
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

@@ -5,6 +5,7 @@ import cron from "node-cron";
 import {
   ConfigurationServiceService,
   GroupServiceService,
+  PlanServiceService,
   ProofServiceService,
   ReplicationState,
   serviceProtoFiles,
@@ -22,6 +23,7 @@ import { FailoverJobs } from "./failover-jobs.js";
 import { configurationService } from "./configuration-service.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
+import { PlanRunner, planService } from "./plans/index.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -112,6 +114,28 @@ export class ConfigServer {
     });
     const verify = new VerifyJobs({ store, blobs, logger });
     const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
+    const planRunner = new PlanRunner({
+      store,
+      groups: groupPoints,
+      logger,
+      runDir: join(options.dataDir, "plan-runs"),
+      ops: {
+        failover: (m, o) => failovers.failover(m, o),
+        cleanup: (m) => failovers.cleanupTestFailover(m),
+        commit: (m) => {
+          const machine = store.getMachine(m);
+          return machine?.state === ReplicationState.REPLICATION_STATE_FAILED_BACK ? failbacks.commitFailback(machine) : failovers.commit(m);
+        },
+        failback: (m) => failbacks.failback(m),
+        reprotect: (m) => {
+          const machine = store.getMachine(m);
+          if (machine?.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+            return failbacks.reprotectToOnPremises(machine, { masterTarget: "", processServer: "", datastore: "", alternateLocation: false });
+          }
+          return jobs.enableProtection(m, "default");
+        },
+      },
+    });
     const reports = new Map<string, MachineReports>();
     const service = configurationService({
       options,
@@ -134,6 +158,11 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
         { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, credentialKey, logger }) },
         { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, credentialKey, logger }) },
+        {
+          name: "srlab.v1.PlanService",
+          definition: PlanServiceService,
+          implementation: planService({ store, runner: planRunner, groups: groupPoints, credentialKey, logger, maxGroups: options.planMaxGroups }),
+        },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
