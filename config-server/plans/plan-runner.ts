@@ -60,9 +60,9 @@ export class PlanRunner {
   steps(spec: PlanSpec, op: PlanOperationName, prefix = ""): Array<{ name: string; group: string; machine?: string }> {
     const out: Array<{ name: string; group: string; machine?: string }> = [];
     for (const g of spec.groups) {
-      applicable(g.pre, op).forEach((a, i) => out.push({ name: `${prefix}${g.name}: pre ${i + 1} (${a.kind})`, group: g.name }));
+      for (const [i, a] of applicable(g.pre, op).entries()) out.push({ name: `${prefix}${g.name}: pre ${i + 1} (${a.kind})`, group: g.name });
       for (const m of g.machines) out.push({ name: `${prefix}${g.name}: ${op} ${m}`, group: g.name, machine: m });
-      applicable(g.post, op).forEach((a, i) => out.push({ name: `${prefix}${g.name}: post ${i + 1} (${a.kind})`, group: g.name }));
+      for (const [i, a] of applicable(g.post, op).entries()) out.push({ name: `${prefix}${g.name}: post ${i + 1} (${a.kind})`, group: g.name });
     }
     return out;
   }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, test } from "vitest";
@@ -25,8 +25,8 @@ interface GroupPointDoc {
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
-const dir = mkdtempSync(join(tmpdir(), "srlab-proofs-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-proofs-work-"));
+const dir = mkdtempSync(join(tmpdir(), "srlab-plans-"));
+const work = mkdtempSync(join(tmpdir(), "srlab-plans-work-"));
 const machines = ["machine-1", "machine-2", "machine-3"];
 
 async function status(name: string): Promise<MachineStatus> {
@@ -57,7 +57,7 @@ beforeAll(async () => {
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   await Promise.all(machines.map((m) => srlabOk(["protect", m, "--wait", "--dir", dir], 300_000)));
   await srlabOk(["group", "create", "app", "--machines", machines.join(","), "--dir", dir]);
-});
+}, 600_000);
 
 afterAll(async () => {
   await srlab(["down", "--dir", dir]);
@@ -136,5 +136,87 @@ describe("group-consistent points and proofs", () => {
     assert.match(bad.stderr, new RegExp(`disk 0 differs from the source at sequence \\d+: bytes ${pageStart}-${pageStart + PAGE - 1}`));
     assert.equal(bad.stderr.trim().split("\n").length, 1, "one line on stderr");
     await srlabOk(["failover-cleanup", "machine-3", "--dir", dir], 120_000);
+  });
+});
+
+interface RunDoc {
+  runId: string;
+  state: string;
+  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
+}
+
+describe("recovery plans", () => {
+  test("a plan of 3 machines in 2 groups: groups in order, the script gets its context, the manual action waits for resume", async () => {
+    writeFileSync(
+      join(work, "e2e.yaml"),
+      [
+        "name: e2e",
+        "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
+        "replicationGroup: true",
+        "groups:",
+        "  - name: db",
+        "    machines: [machine-1]",
+        "    post:",
+        "      - script: ./record.sh",
+        "        on: [test-failover]",
+        "        timeout: 30s",
+        "  - name: web",
+        "    machines: [machine-2, machine-3]",
+        "    pre:",
+        "      - manual: Confirm the load balancer is drained",
+        "        on: [test-failover]",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(work, "record.sh"), `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" context.json\necho "$SRLAB_PLAN $SRLAB_OPERATION $SRLAB_GROUP"\n`);
+    chmodSync(join(work, "record.sh"), 0o755);
+    await srlabOk(["plan", "apply", "-f", join(work, "e2e.yaml"), "--dir", dir]);
+    await srlabOk(["group", "tag", "plan-e2e", "--dir", dir], 120_000);
+
+    const waiting = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "test-failover", "--network", "isolated", "--point", "latest-group-consistent", "--dir", dir], 300_000);
+    const manual = waiting.steps.find((s) => s.name.startsWith("web: pre 1"))!;
+    assert.equal(manual.state, "waiting-for-manual-action");
+    assert.ok(waiting.steps.filter((s) => s.group === "web" && s.machine).every((s) => s.state === "not-started"), "web waits behind its pre-action");
+
+    const run = await srlabJson<RunDoc>(["plan", "resume", waiting.runId, "--comment", "drained", "--dir", dir], 300_000);
+    assert.equal(run.state, "succeeded");
+    const db = run.steps.filter((s) => s.group === "db");
+    const web = run.steps.filter((s) => s.group === "web");
+    const lastDbEnd = Math.max(...db.map((s) => Date.parse(s.endedAt!)));
+    const firstWebMachineStart = Math.min(...web.filter((s) => s.machine).map((s) => Date.parse(s.startedAt!)));
+    assert.ok(lastDbEnd <= firstWebMachineStart, "group web starts after group db (machines and post-action) ended");
+    assert.equal(run.steps.find((s) => s.name.startsWith("web: pre 1"))!.output, "drained");
+    assert.match(run.steps.find((s) => s.name.startsWith("db: post 1"))!.output ?? "", /e2e test-failover db/);
+
+    // The context file as the docs describe it.
+    const context = JSON.parse(readFileSync(join(work, "context.json"), "utf8"));
+    assert.equal(context.plan, "e2e");
+    assert.equal(context.operation, "test-failover");
+    assert.equal(context.group, "db");
+    assert.equal(context.direction, "on-premises-to-azure");
+    const m1 = context.machines.find((m: { name: string }) => m.name === "machine-1");
+    assert.ok(m1.recoveryPointId && m1.sequence > 0, "machine-1 names its recovery point and sequence");
+    assert.match(m1.disks[0].blob, /test-failover/);
+    assert.deepEqual(context.machines.map((m: { name: string }) => m.name), machines);
+
+    for (const m of machines) assert.equal((await srlab(["verify", m, "--test", "--dir", dir])).code, 0);
+    const cleaned = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "cleanup", "--dir", dir], 300_000);
+    assert.equal(cleaned.state, "succeeded");
+  });
+
+  test("a plan with 8 groups or an unknown machine is refused with one clear line, and nothing is stored", async () => {
+    const eight = ["name: big", "groups:", ...Array.from({ length: 8 }, (_, i) => `  - name: g${i}\n    machines: [machine-${(i % 3) + 1}]`)].join("\n");
+    writeFileSync(join(work, "big.yaml"), eight);
+    const big = await srlab(["plan", "apply", "-f", join(work, "big.yaml"), "--dir", dir]);
+    assert.equal(big.code, 1);
+    assert.match(big.stderr, /^srlab: big\.yaml:\d+: groups: 8 groups; a plan holds at most 7\n$/);
+
+    writeFileSync(join(work, "unknown.yaml"), "name: unknown\ngroups:\n  - name: a\n    machines: [machine-1, machine-9]\n");
+    const unknown = await srlab(["plan", "apply", "-f", join(work, "unknown.yaml"), "--dir", dir]);
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr, 'srlab: unknown.yaml:4: groups[0].machines[1]: no machine named "machine-9" (see srlab status)\n');
+
+    const plans = await srlabJson<Array<{ name: string }>>(["plan", "list", "--dir", dir]);
+    assert.deepEqual(plans.map((p) => p.name), ["e2e"]);
   });
 });
