@@ -1,8 +1,10 @@
+import type * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
 import {
+  AdminServiceService,
   ConfigurationServiceService,
   GroupServiceService,
   PlanServiceService,
@@ -10,6 +12,7 @@ import {
   ReplicationState,
   serviceProtoFiles,
   protoRoot,
+  TelemetryServiceService,
 } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -20,9 +23,9 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
-import { configurationService } from "./configuration-service.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
 import { PlanRunner, planService } from "./plans/index.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
@@ -30,6 +33,7 @@ import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { ConfigStore } from "./store/index.js";
+import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
 const SEGMENT_KEY_ID = "k1";
@@ -47,6 +51,7 @@ export class ConfigServer {
   private blobs?: BlobStore;
   private readonly crons: ReturnType<typeof cron.schedule>[] = [];
   private adminCredentialValue = "";
+  private telemetry?: TelemetrySampler;
 
   constructor(
     readonly options: ConfigServerOptions,
@@ -137,7 +142,14 @@ export class ConfigServer {
       },
     });
     const reports = new Map<string, MachineReports>();
-    const service = configurationService({
+    const telemetry = new TelemetrySampler({
+      source: { machines: () => store.listMachines(), components: () => store.listComponents() },
+      timeUnitSeconds: options.timeUnitSeconds,
+      intervalMs: options.telemetry.intervalMs,
+      windowSeconds: options.telemetry.windowSeconds,
+    });
+    this.telemetry = telemetry;
+    const host: ConfigHost = {
       options,
       store,
       bus,
@@ -149,19 +161,26 @@ export class ConfigServer {
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
-    });
+      telemetry,
+    };
+    const requireAdmin = (call: { metadata: grpc.Metadata }) => {
+      authorize(host, ADMIN_SERVICE_RULE, call.metadata);
+    };
+    const telemetryImpl = telemetryService({ sampler: telemetry, logger, requireAdmin });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
       services: [
-        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
-        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, credentialKey, logger }) },
-        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, credentialKey, logger }) },
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
+        { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
+        { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
+        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
         {
           name: "srlab.v1.PlanService",
           definition: PlanServiceService,
-          implementation: planService({ store, runner: planRunner, groups: groupPoints, credentialKey, logger, maxGroups: options.planMaxGroups }),
+          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
         },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
@@ -170,6 +189,7 @@ export class ConfigServer {
     await this.grpc.start();
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     this.scheduleResyncWindows(store, jobs);
+    telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
       writeFileSync(
@@ -211,6 +231,7 @@ export class ConfigServer {
 
   async stop(): Promise<void> {
     for (const task of this.crons) task.stop();
+    this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();
     await this.metrics?.stop();

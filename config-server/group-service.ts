@@ -1,14 +1,19 @@
+import type * as grpc from "@grpc/grpc-js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unary } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import type { GroupServiceServer, GroupPoint as WireGroupPoint, ReplicationGroup as WireGroup } from "../proto/index.js";
-import { requireAdmin } from "./admin-auth.js";
 import type { GroupPoints } from "./group-points.js";
 import type { ConfigStore, GroupPoint, ReplicationGroup } from "./store/index.js";
 
-export function groupService(ctx: { store: ConfigStore; groups: GroupPoints; credentialKey: Buffer; logger: Logger }): GroupServiceServer {
+export function groupService(ctx: {
+  store: ConfigStore;
+  groups: GroupPoints;
+  logger: Logger;
+  requireAdmin: (call: { metadata: grpc.Metadata }) => void;
+}): GroupServiceServer {
   const { store, groups, logger } = ctx;
-  const admin = (call: Parameters<typeof requireAdmin>[1]) => requireAdmin(ctx.credentialKey, call);
+  const admin = ctx.requireAdmin;
   const name = (id: string) => store.getMachine(id)?.name ?? id;
   const toWire = (g: ReplicationGroup): WireGroup => ({ name: g.name, machines: g.machineIds.map(name) });
   const pointToWire = (p: GroupPoint): WireGroupPoint => ({

@@ -31,6 +31,13 @@ export const configServerOptions = z.object({
   syncBlockBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Groups per recovery plan (ASR allows 7). */
   planMaxGroups: z.coerce.number().int().positive().default(7),
+  /** The time-series sampler (TelemetryService): one sample per interval, a window kept in memory. */
+  telemetry: z
+    .object({
+      intervalMs: z.coerce.number().int().min(100).default(1_000),
+      windowSeconds: z.coerce.number().positive().default(3_600),
+    })
+    .prefault({}),
 });
 
 export type ConfigServerOptions = z.infer<typeof configServerOptions>;

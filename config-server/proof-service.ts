@@ -1,14 +1,14 @@
-import type { Logger } from "../common/logger.js";
+import type * as grpc from "@grpc/grpc-js";
 import { unary } from "../common/grpc/index.js";
+import type { Logger } from "../common/logger.js";
 import type { ProofServiceServer } from "../proto/index.js";
-import { requireAdmin } from "./admin-auth.js";
 import type { VerifyJobs } from "./verify-jobs.js";
 
-export function proofService(ctx: { verify: VerifyJobs; credentialKey: Buffer; logger: Logger }): ProofServiceServer {
+export function proofService(ctx: { verify: VerifyJobs; logger: Logger; requireAdmin: (call: { metadata: grpc.Metadata }) => void }): ProofServiceServer {
   const { logger } = ctx;
   return {
     verify: unary(logger, (req, call) => {
-      requireAdmin(ctx.credentialKey, call);
+      ctx.requireAdmin(call);
       return { job: ctx.verify.verify(req.machine, req.target, req.recoveryPointId) };
     }),
   };

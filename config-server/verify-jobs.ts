@@ -1,4 +1,4 @@
-import { blobLayout } from "../common/blob-layout/index.js";
+import { replicaBlobName } from "../common/storage-layout/index.js";
 import { deserializeSummary, formatByteRange, hashDisk, type ByteRange } from "../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
@@ -146,7 +146,7 @@ export class VerifyJobs {
             disks: Object.entries(doc.snapshots).map(([index, snapshot]) => ({
               index: Number(index),
               sizeBytes: sizes.get(Number(index)) ?? 0,
-              blob: blobLayout.replicaDisk(machine.machineId, Number(index)),
+              blob: replicaBlobName(machine.machineId, Number(index)),
               snapshot,
             })),
           };
@@ -166,7 +166,7 @@ export class VerifyJobs {
         return Promise.resolve({
           sequence: processed,
           pointId: "",
-          disks: machine.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, blob: blobLayout.replicaDisk(machine.machineId, d.index) })),
+          disks: machine.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes, blob: replicaBlobName(machine.machineId, d.index) })),
         });
       }
       default:

@@ -1,3 +1,4 @@
+import type * as grpc from "@grpc/grpc-js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { unary } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
@@ -9,7 +10,6 @@ import {
   type PlanServiceServer,
   ResumeAction,
 } from "../../proto/index.js";
-import { requireAdmin } from "../admin-auth.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore, PlanRunRow, StoredPlan } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
@@ -20,8 +20,8 @@ export interface PlanServiceContext {
   store: ConfigStore;
   runner: PlanRunner;
   groups: GroupPoints;
-  credentialKey: Buffer;
   logger: Logger;
+  requireAdmin: (call: { metadata: grpc.Metadata }) => void;
   /** ASR allows 7 groups per plan. */
   maxGroups: number;
 }
@@ -38,7 +38,7 @@ const OPERATION_NAME: Record<number, PlanOperationName> = {
 export function planService(ctx: PlanServiceContext): PlanServiceServer {
   const { store, runner, logger } = ctx;
   const jobs = new JobRunner(store, logger);
-  const admin = (call: Parameters<typeof requireAdmin>[1]) => requireAdmin(ctx.credentialKey, call);
+  const admin = ctx.requireAdmin;
 
   const spec = (p: StoredPlan) => JSON.parse(p.specJson) as PlanSpec;
   const toWire = (p: StoredPlan): Plan => {
