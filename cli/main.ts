@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { parseDuration, parseSize } from "../common/units/index.js";
+import { diskSize, duration, wholeNumber } from "./arguments.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
   changePoint,
@@ -13,7 +13,7 @@ import {
   networkMap,
   reprotect,
 } from "./commands/failover.js";
-import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
+import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { logs } from "./commands/logs.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
@@ -34,19 +34,6 @@ const run = async (fn: () => Promise<unknown>): Promise<void> => {
   await fn().catch(fail);
 };
 
-/** A flag that must be a whole number of zero or more. */
-function wholeNumber(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new Error(`${flag} ${value}: not a whole number`);
-  return Number(value);
-}
-
-/** A duration flag that must be more than zero, in milliseconds. */
-function positiveDuration(value: string, flag: string): number {
-  const ms = parseDuration(value);
-  if (ms <= 0) throw new Error(`${flag} ${value}: must be more than zero`);
-  return ms;
-}
-
 program
   .command("up")
   .description("start (or resume) a lab: Azurite, configuration server, process servers, master target, agents")
@@ -64,13 +51,14 @@ program
     run(async () => {
       const dir = labDir(o.dir);
       const say = (line: string) => process.stderr.write(`${line}\n`);
+      // Every value is checked before the first daemon starts.
       const manifest = await labUp({
         dir,
-        machines: Number(o.machines),
-        disksPerMachine: Number(o.disks),
-        diskSizeBytes: parseSize(o.diskSize),
-        processServers: Number(o.processServers),
-        timeUnitSeconds: parseDuration(o.timeUnit) / 1000,
+        machines: wholeNumber("--machines", o.machines, 1, 1000),
+        disksPerMachine: wholeNumber("--disks", o.disks, 1, 64),
+        diskSizeBytes: diskSize("--disk-size", o.diskSize),
+        processServers: wholeNumber("--process-servers", o.processServers, 1, 64),
+        timeUnitSeconds: duration("--time-unit", o.timeUnit, true) / 1000,
         storage: o.storage,
         connectionString: o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING,
         onProgress: say,
@@ -116,7 +104,7 @@ program
   .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
   .option("--interval <duration>", "refresh interval for --watch", "1s")
   .action((o) =>
-    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: positiveDuration(o.interval, "--interval") })),
+    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
   );
 
 program
@@ -184,6 +172,19 @@ program
   .option("--json", "machine-readable output")
   .action((o) => run(() => policies(labDir(o.dir), o)));
 
+const policy = program.command("policy").description("replication policies");
+policy
+  .command("create <name>")
+  .description("a replication policy; unset values are the default policy's")
+  .addOption(dirOption())
+  .option("--resync-window <window>", 'when a required resync runs: "immediate", or a cron expression (default: outside office hours)')
+  .option("--rpo-threshold <duration>", "RPO above which the machine's health is Warning")
+  .option("--retention <duration>", "how long recovery points are kept")
+  .option("--crash-consistent <duration>", "crash-consistent point frequency")
+  .option("--app-consistent <duration>", "app-consistent point frequency (0 = off)")
+  .option("--json", "print the policy as JSON")
+  .action((name, o) => run(() => policyCreate(labDir(o.dir), name, o)));
+
 program
   .command("export <machine>")
   .description("write a replica disk (latest processed point) to a raw image file")
@@ -196,7 +197,7 @@ program
   .option("--json", "print path, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json, {
+      const result = await exportDisk(labDir(o.dir), machine, wholeNumber("--disk", o.disk, 0), o.to, !o.json, {
         failedOver: o.failedOver,
         test: o.test,
         point: o.point,
@@ -406,7 +407,7 @@ program
         follow: Boolean(o.follow),
         level: o.level,
         machine: o.machine,
-        tail: o.tail === undefined ? undefined : wholeNumber(o.tail, "--tail"),
+        tail: o.tail === undefined ? undefined : wholeNumber("--tail", o.tail, 0),
         json: Boolean(o.json),
       }),
     ),

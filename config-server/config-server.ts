@@ -2,7 +2,6 @@ import type * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import cron from "node-cron";
 import {
   AdminServiceService,
   ConfigurationServiceService,
@@ -32,6 +31,7 @@ import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
+import { ResyncScheduler } from "./resync-scheduler.js";
 import { ConfigStore } from "./store/index.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
@@ -49,7 +49,7 @@ export class ConfigServer {
   private metrics?: MetricsServer;
   private bus?: CommandBus;
   private blobs?: BlobStore;
-  private readonly crons: ReturnType<typeof cron.schedule>[] = [];
+  private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
   private telemetry?: TelemetrySampler;
 
@@ -142,6 +142,8 @@ export class ConfigServer {
       },
     });
     const reports = new Map<string, MachineReports>();
+    const resyncs = new ResyncScheduler(store, jobs, logger);
+    this.resyncs = resyncs;
     const telemetry = new TelemetrySampler({
       source: { machines: () => store.listMachines(), components: () => store.listComponents() },
       timeUnitSeconds: options.timeUnitSeconds,
@@ -161,6 +163,7 @@ export class ConfigServer {
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
+      resyncs,
       telemetry,
     };
     const requireAdmin = (call: { metadata: grpc.Metadata }) => {
@@ -188,7 +191,7 @@ export class ConfigServer {
     });
     await this.grpc.start();
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
-    this.scheduleResyncWindows(store, jobs);
+    resyncs.start();
     telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
@@ -198,26 +201,6 @@ export class ConfigServer {
       );
     }
     logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
-  }
-
-  /** Resync runs in each policy's window (outside office hours by default) for items that need it. */
-  private scheduleResyncWindows(store: ConfigStore, jobs: ProtectionJobs): void {
-    for (const policy of store.listPolicies()) {
-      if (!policy.resyncSchedule || !cron.validate(policy.resyncSchedule)) continue;
-      this.crons.push(
-        cron.schedule(policy.resyncSchedule, () => {
-          for (const m of store.listMachines()) {
-            if (m.policyName === policy.name && m.state === ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED) {
-              try {
-                jobs.startResync(m.machineId, "scheduled resync window");
-              } catch (err) {
-                this.logger.warn("scheduled resync not started", { machine: m.name, error: (err as Error).message });
-              }
-            }
-          }
-        }),
-      );
-    }
   }
 
   private secret(store: ConfigStore, key: string): string {
@@ -230,7 +213,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
-    for (const task of this.crons) task.stop();
+    this.resyncs?.stop();
     this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();

@@ -58,7 +58,7 @@ describe("srlab status --watch", () => {
   test("a bad interval is refused with one line", async () => {
     const r = await srlab(["status", "--watch", "--interval", "0s", "--dir", dir]);
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toBe("srlab: --interval 0s: must be more than zero");
+    expect(r.stderr.trim()).toBe('srlab: --interval must be longer than 0, got "0s"');
   });
 });
 
