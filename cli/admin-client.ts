@@ -1,5 +1,11 @@
 import type * as grpc from "@grpc/grpc-js";
-import { AdminServiceClient, GroupServiceClient, PlanServiceClient, ProofServiceClient } from "../proto/index.js";
+import {
+  AdminServiceClient,
+  GroupServiceClient,
+  PlanServiceClient,
+  ProofServiceClient,
+  TelemetryServiceClient,
+} from "../proto/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { LabLayout, type LabManifest } from "./lab/index.js";
 
@@ -53,8 +59,18 @@ export class AdminClient {
   }
 
   /** Like call(), on one of the other services' clients. */
-  callOn<C extends grpc.Client, Req, Res>(client: C, method: Parameters<typeof unaryCall<Req, Res>>[1], request: Req, timeoutMs = 30_000): Promise<Res> {
+  callOn<C extends grpc.Client, Req, Res>(client: C, method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
     return unaryCall(client, method, request, this.credential, timeoutMs);
+  }
+
+  /** The configuration server's TelemetryService, with the same credential; close it after use. */
+  telemetry(): { client: TelemetryServiceClient; call<Req, Res>(method: Method<Req, Res>, request: Req): Promise<Res> } {
+    const client = new TelemetryServiceClient(
+      this.manifest.configServerAddress,
+      channelCredentials({ caFile: this.manifest.caFile }),
+      channelOptions(this.manifest.configServerAddress),
+    );
+    return { client, call: (method, request) => unaryCall(client, method, request, this.credential, 30_000) };
   }
 
   close(): void {

@@ -21,6 +21,7 @@ import { planApply, planDelete, planList, planResume, planRun, planRuns, planSho
 import { verify } from "./commands/verify.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
+import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
 
@@ -38,7 +39,7 @@ program
   .command("up")
   .description("start (or resume) a lab: Azurite, configuration server, process servers, master target, agents")
   .addOption(dirOption())
-  .option("--machines <n>", "protected machines (agents) to create", "1")
+  .option("--machines <n>", "protected machines (agents) to create; on an existing lab, adds the machines it lacks", "1")
   .option("--disks <n>", "disks per machine", "1")
   .option("--disk-size <size>", "size of each disk image", "1GiB")
   .option("--process-servers <n>", "on-premises process servers", "1")
@@ -47,12 +48,14 @@ program
   .option("--connection-string <cs>", "Azure storage connection string for --storage azure")
   .option("--detach", "start in the background and return; stop with srlab down")
   .option("--json", "print the lab's summary as JSON")
-  .action((o) =>
+  .action((o, cmd: Command) =>
     run(async () => {
       const dir = labDir(o.dir);
       const say = (line: string) => process.stderr.write(`${line}\n`);
       // Every value is checked before the first daemon starts.
       const manifest = await labUp({
+        explicitDiskSize: cmd.getOptionValueSource("diskSize") === "cli",
+        explicitDisks: cmd.getOptionValueSource("disks") === "cli",
         dir,
         machines: wholeNumber("--machines", o.machines, 1, 1000),
         disksPerMachine: wholeNumber("--disks", o.disks, 1, 64),
@@ -87,6 +90,47 @@ program
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
       });
+    }),
+  );
+
+program
+  .command("loadtest [spec]")
+  .description("load-test replication: drive every machine, sample every second, check thresholds and replicas, write report.json and report.html")
+  .addOption(dirOption())
+  .option("--machines <n>", "machines in the test (added to the lab and protected when missing)")
+  .option("--profile <name>", `load profile: ${PROFILE_NAMES.join(", ")}`)
+  .option("--rate <rate>", "write rate per machine, e.g. 5MB/s")
+  .option("--duration <duration>", "length of the load, e.g. 60s")
+  .option("--via <how>", "generator (the agent's built-in writer) or nbd (fio through the NBD exports)")
+  .option("--fio <jobfile>", "run this fio job file once per machine against its NBD export (point its uri= at the SRLAB_NBD_URI environment variable)")
+  .option("--threshold <expr>", "pass/fail criterion, e.g. 'rpo.p99<1s' (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
+  .option("--report <dir>", "where report.json and report.html go (default: DIR/loadtests/<id>)")
+  .option("--compare <dir>", "draw an earlier run (its report directory) beside this one")
+  .option("--plan-machines <n>", "capacity plan: machines to size for (default 100)")
+  .option("--plan-rpo <duration>", "capacity plan: RPO to hold (default 15m)")
+  .option("--growth <percent>", "capacity plan: churn growth (default 30%)")
+  .option("--seed <n>", "workload seed")
+  .option("--disk-size <size>", "disk size of machines the test adds to the lab")
+  .option("--json", "print the verdict, summary and plan as JSON")
+  .action((specFile: string | undefined, o) =>
+    run(async () => {
+      const spec = buildSpec({
+        spec: specFile,
+        machines: o.machines,
+        profile: o.profile,
+        rate: o.rate,
+        duration: o.duration,
+        via: o.via,
+        fio: o.fio,
+        threshold: o.threshold,
+        seed: o.seed,
+        diskSize: o.diskSize,
+        planMachines: o.planMachines,
+        planRpo: o.planRpo,
+        growth: o.growth,
+      });
+      const code = await runLoadtest({ dir: labDir(o.dir), spec, reportDir: o.report, compare: o.compare, json: Boolean(o.json) });
+      process.exitCode = code;
     }),
   );
 

@@ -149,6 +149,7 @@ export class ConfigServer {
       timeUnitSeconds: options.timeUnitSeconds,
       intervalMs: options.telemetry.intervalMs,
       windowSeconds: options.telemetry.windowSeconds,
+      selfName: options.name,
     });
     this.telemetry = telemetry;
     const host: ConfigHost = {

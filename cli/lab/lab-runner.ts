@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
 import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
 import { ensureLabPki } from "../../common/tls/index.js";
+import { addMachines } from "./add-machines.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
@@ -21,6 +22,9 @@ export interface UpOptions {
   storage: "azurite" | "directory" | "azure";
   connectionString?: string;
   onProgress?: (line: string) => void;
+  /** Whether --disk-size / --disks were given: machines added to an existing lab copy its first machine's disks otherwise. */
+  explicitDiskSize?: boolean;
+  explicitDisks?: boolean;
 }
 
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
@@ -33,6 +37,9 @@ export async function labUp(options: UpOptions): Promise<LabManifest> {
   checkUpOptions(options);
   makeLabDirs(layout);
   const manifest = layout.exists() ? layout.read() : await createLab(layout, options);
+  // On an existing lab, --machines N adds the machines it lacks.
+  const added = await addMachines(layout, manifest, options.machines, { sizeBytes: options.explicitDiskSize ? options.diskSizeBytes : undefined, perMachine: options.explicitDisks ? options.disksPerMachine : undefined });
+  if (added.length) say(`adding ${added.join(", ")}`);
   const pki = await ensureLabPki(
     layout.pkiDir,
     manifest.components.filter((c) => c.role !== "azurite").map((c) => c.name),

@@ -142,7 +142,8 @@ test("a daemon that dies is restarted by its supervisor; status shows restarts a
     return s.components.every((c) => c.health === "normal") ? s : undefined;
   });
   const ps = status.components.find((c) => c.name === "process-server-1")!;
-  assert.equal(await checkHealth(ps.address, status.caFile), "SERVING");
+  // The restarted server reports SERVING once its start-up has finished, not the instant it listens.
+  await waitUntil("the restarted process server serving", async () => ((await checkHealth(ps.address, status.caFile)) === "SERVING" ? true : undefined));
 });
 
 test("a second up on the same directory resumes the same lab", async () => {
