@@ -1,8 +1,18 @@
-import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AdminServiceService, ConfigurationServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import {
+  AdminServiceService,
+  ConfigurationServiceService,
+  GroupServiceService,
+  PlanServiceService,
+  ProofServiceService,
+  ReplicationState,
+  serviceProtoFiles,
+  protoRoot,
+  TelemetryServiceService,
+} from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -13,7 +23,12 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
+import { GroupPoints } from "./group-points.js";
+import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
+import { PlanRunner, planService } from "./plans/index.js";
+import { proofService } from "./proof-service.js";
+import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -111,6 +126,30 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
+    const verify = new VerifyJobs({ store, blobs, logger });
+    const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
+    const planRunner = new PlanRunner({
+      store,
+      groups: groupPoints,
+      logger,
+      runDir: join(options.dataDir, "plan-runs"),
+      ops: {
+        failover: (m, o) => failovers.failover(m, o),
+        cleanup: (m) => failovers.cleanupTestFailover(m),
+        commit: (m) => {
+          const machine = store.getMachine(m);
+          return machine?.state === ReplicationState.REPLICATION_STATE_FAILED_BACK ? failbacks.commitFailback(machine) : failovers.commit(m);
+        },
+        failback: (m) => failbacks.failback(m),
+        reprotect: (m) => {
+          const machine = store.getMachine(m);
+          if (machine?.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+            return failbacks.reprotectToOnPremises(machine, { masterTarget: "", processServer: "", datastore: "", alternateLocation: false });
+          }
+          return jobs.enableProtection(m, "default");
+        },
+      },
+    });
     const reports = new Map<string, MachineReports>();
     const resyncs = new ResyncScheduler(store, jobs, logger);
     this.resyncs = resyncs;
@@ -137,11 +176,10 @@ export class ConfigServer {
       resyncs,
       telemetry,
     };
-    const telemetryImpl = telemetryService({
-      sampler: telemetry,
-      logger,
-      requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
-    });
+    const requireAdmin = (call: { metadata: grpc.Metadata }) => {
+      authorize(host, ADMIN_SERVICE_RULE, call.metadata);
+    };
+    const telemetryImpl = telemetryService({ sampler: telemetry, logger, requireAdmin });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
@@ -150,6 +188,13 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
+        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
+        {
+          name: "srlab.v1.PlanService",
+          definition: PlanServiceService,
+          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
+        },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
