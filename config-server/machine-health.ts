@@ -34,6 +34,9 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     captureMode: a?.captureMode ?? 0,
     bytesSent: a?.bytesSent ?? 0,
     capturedSequence: a?.capturedSequence ?? 0,
+    dataModeSeconds: a?.dataModeSeconds ?? 0,
+    metadataModeSeconds: a?.metadataModeSeconds ?? 0,
+    bitmapModeSeconds: a?.bitmapModeSeconds ?? 0,
   };
 }
 

@@ -14,9 +14,15 @@ export interface CaptureDisk {
 }
 
 export interface CaptureSettings {
+  /** Payload bytes kept in memory (data mode) before capture keeps only offsets (metadata mode). */
   memoryBudgetBytes: number;
+  /** Memory for metadata-mode records before capture falls back to the dirty-block bitmap. */
+  metadataBudgetBytes: number;
   logger: Logger;
 }
+
+/** What one metadata-mode record costs in memory (the record object and its queue slot), roughly. */
+export const METADATA_RECORD_BYTES = 128;
 
 /** Pending changes above this share of the machine's disk bytes need a checksum resync (ASR: 50%). */
 const RESYNC_PENDING_SHARE = 0.5;
@@ -28,9 +34,11 @@ export interface CaptureEvents {
 }
 
 /**
- * Turns disk writes into the machine's sequenced record stream and degrades to a dirty-block
- * bitmap when payloads cannot be kept (memory budget, long process-server outage). The one piece
- * of state every other part (exports, replication client, sync, commands) goes through.
+ * Turns disk writes into the machine's sequenced record stream. Under memory pressure it degrades
+ * like ASR's agent: data mode (payloads kept) → metadata mode (offset and length kept, the bytes
+ * are read from the disk when the record is sent) → bitmap mode (dirty blocks only, sent again
+ * from the disk once the process server is reachable). The one piece of state every other part
+ * (exports, replication client, sync, commands) goes through.
  */
 export class Capture extends EventEmitter<CaptureEvents> {
   mode: CaptureMode = CaptureMode.CAPTURE_MODE_DATA;
@@ -48,6 +56,11 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private readonly queue = new WriteQueue();
   private readonly queued = new WeakSet<WriteRecord>();
   private readonly droppedToBitmap = new WeakSet<WriteRecord>();
+  /** Queued DATA records without their payload yet (metadata mode): read from the disk when sent. */
+  private readonly unread = new Set<WriteRecord>();
+  /** Milliseconds spent in each mode before the current one, and when the current one began. */
+  private readonly modeMs = new Map<CaptureMode, number>();
+  private modeSinceMs = Date.now();
   private readonly recordWaiters = new Map<WriteRecord, Array<() => void>>();
   private cleanWaiters: Array<() => void> = [];
   private blockedReason: string | undefined;
@@ -87,6 +100,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
     if (!this.armed) return;
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
       this.disk(diskIndex).bitmap.mark(offset, data.length);
+    } else if (this.mode === CaptureMode.CAPTURE_MODE_METADATA) {
+      this.unread.add(this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, EMPTY));
     } else {
       this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, Buffer.from(data));
     }
@@ -145,6 +160,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
       tagName: "",
       consistencyGroup: "",
       capturedAtMs: Date.now(),
+      readAtSequence: 0,
     };
     this.queue.push(record);
     this.queued.add(record);
@@ -158,7 +174,10 @@ export class Capture extends EventEmitter<CaptureEvents> {
       return;
     }
     if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
-      this.enterBitmapMode("memory budget exceeded");
+      this.enterMetadataMode("memory budget exceeded");
+    }
+    if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_METADATA && this.metadataBytes > this.settings.metadataBudgetBytes) {
+      this.enterBitmapMode("metadata budget exceeded");
     }
     // ASR's rule is about failing delta replication: a slow but open stream is not a reason.
     if (!this.resyncRequired && !this.streamOpen && this.pendingBytes > this.totalDiskBytes * RESYNC_PENDING_SHARE) {
@@ -173,6 +192,31 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const room = windowBytes - this.queue.inFlightBytes;
     if (room <= 0 && this.queue.inFlightBytes > 0) return undefined;
     return this.queue.takeBatch(Math.max(1, Math.min(batchBytes, room)));
+  }
+
+  /**
+   * Reads the payloads of the batch's metadata-mode records from the disk, now, just before they
+   * are sent. Each carries the sequence the machine had reached at the read: its bytes may be
+   * those of later writes (which follow in the stream anyway), and the process server marks the
+   * recovery points this touches.
+   */
+  fill(batch: readonly WriteRecord[]): void | Promise<void> {
+    let reads: Array<Promise<unknown>> | undefined;
+    for (const r of batch) {
+      if (!this.unread.delete(r)) continue;
+      const d = this.disk(r.diskIndex);
+      const read = d.backend.readThen(r.offset, r.length, (data) => {
+        if (this.queued.has(r)) this.queue.payloadChanged(r.data.length, data.length);
+        r.data = data;
+        r.readAtSequence = this.counter.last;
+      });
+      if (isPromise(read)) (reads ??= []).push(read);
+    }
+    if (!reads) {
+      this.maybeLeaveMetadataMode();
+      return;
+    }
+    return Promise.all(reads).then(() => this.maybeLeaveMetadataMode());
   }
 
   /**
@@ -205,6 +249,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   onAck(durable: number): void {
     this.acknowledge(durable);
     if (durable > this.ackedSequence) this.ackedSequence = durable;
+    this.maybeLeaveMetadataMode();
     this.maybeStartDrain();
     this.changed.notify();
   }
@@ -223,6 +268,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private acknowledge(durable: number): void {
     for (const r of this.queue.ackThrough(durable)) {
       this.queued.delete(r);
+      this.unread.delete(r);
       this.bytesAcked += r.data.length;
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
@@ -234,11 +280,34 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   // ---- capture modes ---------------------------------------------------------------------------
 
+  /**
+   * Keeps only offset and length from now on; the payloads of records not sent yet are dropped
+   * too (they are read back from the disk when sent), so memory falls to what is in flight.
+   */
+  enterMetadataMode(reason: string): void {
+    if (this.mode !== CaptureMode.CAPTURE_MODE_DATA) return;
+    for (const r of this.queue.unsent()) {
+      if (r.kind !== WriteKind.WRITE_KIND_DATA || this.unread.has(r)) continue;
+      this.queue.payloadChanged(r.data.length, 0);
+      r.data = EMPTY;
+      this.unread.add(r);
+    }
+    this.setMode(CaptureMode.CAPTURE_MODE_METADATA, reason);
+  }
+
+  /** Back to data mode once every metadata-mode record was read and memory is half free again. */
+  private maybeLeaveMetadataMode(): void {
+    if (this.mode !== CaptureMode.CAPTURE_MODE_METADATA || this.unread.size > 0) return;
+    if (this.queue.memoryBytes > this.settings.memoryBudgetBytes / 2) return;
+    this.setMode(CaptureMode.CAPTURE_MODE_DATA, "metadata-mode writes sent, memory available");
+  }
+
   /** Drops queued payloads into the dirty bitmap; new writes only mark their blocks. */
   enterBitmapMode(reason: string): void {
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) return;
     this.stopDrain();
     const { records, sent } = this.queue.drain();
+    this.unread.clear();
     for (const r of records) {
       this.queued.delete(r);
       this.droppedToBitmap.add(r);
@@ -256,8 +325,11 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private setMode(mode: CaptureMode, reason: string): void {
+    const now = Date.now();
+    this.modeMs.set(this.mode, (this.modeMs.get(this.mode) ?? 0) + (now - this.modeSinceMs));
+    this.modeSinceMs = now;
     this.mode = mode;
-    const level = mode === CaptureMode.CAPTURE_MODE_BITMAP ? "warn" : "info";
+    const level = mode === CaptureMode.CAPTURE_MODE_DATA ? "info" : "warn";
     this.settings.logger.log(level, "capture mode changed", { mode: CaptureMode[mode], reason });
     this.emit("mode", mode, reason);
     this.changed.notify();
@@ -407,6 +479,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   persistForStop(): void {
     this.stopDrain();
     const { records } = this.queue.drain();
+    this.unread.clear();
     for (const r of records) {
       if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
     }
@@ -425,6 +498,17 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   get memoryBytes(): number {
     return this.queue.memoryBytes;
+  }
+
+  /** Memory held by metadata-mode records (what the metadata budget limits). */
+  get metadataBytes(): number {
+    return this.unread.size * METADATA_RECORD_BYTES;
+  }
+
+  /** Seconds spent in `mode` since the capture started, the current stretch included. */
+  secondsIn(mode: CaptureMode, now = Date.now()): number {
+    const ms = (this.modeMs.get(mode) ?? 0) + (this.mode === mode ? now - this.modeSinceMs : 0);
+    return ms / 1000;
   }
 
   get queuedRecords(): number {

@@ -16,8 +16,12 @@ export interface LocalMachineOptions {
   /** Disks the caller opened instead (the page blobs of a machine running in Azure). */
   backends?: readonly DiskBackend[];
   memoryBudgetBytes: number;
+  /** Defaults to the agent's default (32 MiB). */
+  metadataBudgetBytes?: number;
   logger: Logger;
 }
+
+const DEFAULT_METADATA_BUDGET_BYTES = 32 * 1024 * 1024;
 
 /**
  * The protected machine's disk side: its disks (image files or page blobs), dirty bitmaps, the
@@ -42,7 +46,11 @@ export class LocalMachine {
       bitmap: new DirtyBitmap(bitmapFile(options.dataDir, backend), backend.size),
     }));
     const counter = new SequenceCounter(path.join(options.dataDir, "sequence"));
-    this.capture = new Capture(disks, counter, { memoryBudgetBytes: options.memoryBudgetBytes, logger });
+    this.capture = new Capture(disks, counter, {
+      memoryBudgetBytes: options.memoryBudgetBytes,
+      metadataBudgetBytes: options.metadataBudgetBytes ?? DEFAULT_METADATA_BUDGET_BYTES,
+      logger,
+    });
     const state = this.store.state;
     this.capture.armed = state.protected;
     if (state.resyncRequired) this.capture.requireResync(state.resyncReason || "resync required");

@@ -139,6 +139,7 @@ export class MobilityAgent {
       disks: options.disks,
       backends,
       memoryBudgetBytes: options.capture.memoryBudgetBytes,
+      metadataBudgetBytes: options.capture.metadataBudgetBytes,
       logger,
     });
     this.local = local;

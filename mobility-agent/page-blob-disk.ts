@@ -71,7 +71,7 @@ export class PageBlobDisk implements DiskBackend {
    */
   private async apply(kind: WriteKind, offset: number, length: number, data: Buffer): Promise<void> {
     if (length === 0) return;
-    const record: WriteRecord = { sequence: 0, kind, diskIndex: 0, offset, length, data, tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+    const record: WriteRecord = { sequence: 0, kind, diskIndex: 0, offset, length, data, tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
     await applyRecords(this.target, [record], 0, this.size);
   }
 }

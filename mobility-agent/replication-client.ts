@@ -209,6 +209,9 @@ export class ReplicationClient {
         await capture.changed.wait(signal);
         continue;
       }
+      // Metadata-mode records get their bytes from the disk now, as they leave.
+      const filled = capture.fill(batch);
+      if (filled) await filled;
       await call.send({ message: { $case: "batch", value: { records: batch } } });
       for (const r of batch) this.bytesSent += r.data.length;
     }

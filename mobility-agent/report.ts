@@ -14,6 +14,13 @@ export function machineHealth(capture: Capture, replication: ReplicationClient |
       message: `process server ${replication.processServerAddress} unreachable (${replication.failedAttempts} retries): ${replication.lastError}`,
     });
   }
+  if (capture.mode === CaptureMode.CAPTURE_MODE_METADATA) {
+    issues.push({
+      health: Health.HEALTH_WARNING,
+      code: "CAPTURE_METADATA_MODE",
+      message: `${capture.queuedRecords} writes queued in metadata mode: recovery points until they are sent may hold later bytes`,
+    });
+  }
   if (capture.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
     issues.push({ health: Health.HEALTH_WARNING, code: "CAPTURE_BITMAP_MODE", message: `${capture.dirtyBlocks} dirty blocks tracked in bitmap mode` });
   }
@@ -47,6 +54,9 @@ export function machineReport(
       captureMode: capture.mode,
       bytesSent: replication?.bytesSent ?? 0,
       capturedSequence: capture.lastSequence,
+      dataModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_DATA),
+      metadataModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_METADATA),
+      bitmapModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_BITMAP),
     },
     health,
     issues,

@@ -1,6 +1,6 @@
 import type { RecoveryPointDoc } from "../common/recovery/index.js";
 import { type BlobStore, isStorageNotFound } from "../common/storage/index.js";
-import { type RecoveryPoint, RecoveryPointType } from "../proto/index.js";
+import { type RecoveryPoint, RecoveryPointType, ReplicationDirection } from "../proto/index.js";
 import type { Machine } from "./machine.js";
 import { pointObjectName, pointsPrefix, replicaBlobName } from "./storage-layout.js";
 
@@ -14,6 +14,8 @@ export interface PointSpec {
   sequence: number;
   tagName?: string;
   consistencyGroup?: string;
+  /** Some write up to `sequence` carries bytes read from the disk after `sequence` (metadata mode). */
+  metadataMode?: boolean;
 }
 
 /**
@@ -48,6 +50,7 @@ export class PointStore {
       snapshots,
       disksCovered: covered.length,
       disksTotal: disks.length,
+      ...(spec.metadataMode ? { metadataMode: true } : {}),
     };
     await this.store.putObject(pointObjectName(machine.id, id), Buffer.from(JSON.stringify(doc, null, 2)));
     return { doc, created: true };
@@ -101,5 +104,7 @@ export function toRecoveryPoint(doc: PointDocument): RecoveryPoint {
     disksTotal: doc.disksTotal,
     processed: true,
     consistencyGroup: doc.consistencyGroup,
+    metadataMode: doc.metadataMode === true,
+    direction: ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE,
   };
 }

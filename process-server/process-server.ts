@@ -346,6 +346,9 @@ export class ProcessServer {
       captureMode: 0,
       bytesSent: machine.receivedBytesTotal,
       capturedSequence: 0,
+      dataModeSeconds: 0,
+      metadataModeSeconds: 0,
+      bitmapModeSeconds: 0,
     };
   }
 

@@ -33,6 +33,12 @@ export class ReplicaSink implements ApplySink {
   private readonly abort = new AbortController();
   private readonly createdBlobs = new Set<number>();
   private lastPointSequence = 0;
+  /**
+   * Highest agent sequence at which a payload applied so far was read from the disk (metadata
+   * mode). A point below it may hold bytes of later writes; kept in memory only, so a restarted
+   * process server marks only what it applies afterwards.
+   */
+  private readAtHigh = 0;
 
   constructor(private readonly o: ReplicaSinkOptions) {}
 
@@ -57,6 +63,7 @@ export class ReplicaSink implements ApplySink {
     const { machine, metrics } = this.o;
     let run: WriteRecord[] = [];
     for (const r of records) {
+      if (r.readAtSequence > this.readAtHigh) this.readAtHigh = r.readAtSequence;
       if (r.kind !== WriteKind.WRITE_KIND_TAG) {
         run.push(r);
         continue;
@@ -114,6 +121,7 @@ export class ReplicaSink implements ApplySink {
 
   private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {
     const { machine, metrics, logger } = this.o;
+    if (this.readAtHigh > spec.sequence) spec = { ...spec, metadataMode: true };
     for (const d of machine.diskList()) await this.ensureReplica(d.index);
     const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
     this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);

@@ -90,6 +90,8 @@ function point(machineId: string, id: string, sequence: number, time: Date, type
     disksTotal: 1,
     processed: false,
     consistencyGroup: "",
+    metadataMode: false,
+    direction: 0,
   };
 }
 
@@ -248,6 +250,9 @@ describe("ConfigStore machines and disks", () => {
           captureMode: CaptureMode.CAPTURE_MODE_DATA,
           bytesSent: 4096,
           capturedSequence: 0,
+          dataModeSeconds: 0,
+          metadataModeSeconds: 0,
+          bitmapModeSeconds: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

@@ -133,6 +133,7 @@ function blank(sequence: number): WriteRecord {
     tagName: "",
     consistencyGroup: "",
     capturedAtMs: Date.now(),
+    readAtSequence: 0,
   };
 }
 
@@ -322,6 +323,36 @@ describe("process server", () => {
       assert.equal(await replicaHash(store, "m6", d.index), sha(w.images[d.index]!), `disk ${d.index} latest`);
     }
     await waitUntil("point reported to the CS", () => cs.points.some((p) => p.recoveryPointId === doc.recoveryPointId));
+  });
+
+  it("marks a point taken while earlier writes carried bytes read after it (metadata mode)", async () => {
+    const w = new Workload(8);
+    const agent = new AgentStream(client, cs.agentCredential("mmeta"));
+    await agent.open("mmeta");
+    const first = w.writes(5);
+    // Write 3 went out in metadata mode: its bytes were read when the agent was at sequence 8.
+    first[2] = { ...first[2]!, readAtSequence: 8 };
+    const early = w.tag("early");
+    const middle = w.writes(3);
+    const late = w.tag("late");
+    await agent.send([...first, early, ...middle, late]);
+    agent.end();
+    await drain("mmeta");
+
+    const docs = await Promise.all(
+      (await store.listObjects(pointsPrefix("mmeta"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument),
+    );
+    const byTag = new Map(docs.map((d) => [d.tagName, d]));
+    assert.equal(byTag.get("early")?.metadataMode, true, "tag 6 precedes the read at 8");
+    assert.ok(!byTag.get("late")?.metadataMode, "tag 10 follows every read");
+    await waitUntil("points reported to the CS", () => cs.points.filter((p) => p.machineId === "mmeta").length === 2);
+    assert.deepEqual(
+      cs.points.filter((p) => p.machineId === "mmeta").map((p) => [p.tagName, p.metadataMode]),
+      [
+        ["early", true],
+        ["late", false],
+      ],
+    );
   });
 
   it("serves block checksums of the replica after applying what it holds", async () => {

@@ -65,7 +65,7 @@ async function buildFixture(): Promise<Fixture> {
   const images = DISKS.map((d) => Buffer.alloc(d.sizeBytes));
   const hashes: Array<Array<string | undefined>> = [[sha(images[0]!), undefined]];
   for (let seq = 1; seq <= LAST; seq++) {
-    const base = { sequence: seq, tagName: "", consistencyGroup: "", capturedAtMs: capturedAt(seq), data: Buffer.alloc(0), offset: 0, length: 0 };
+    const base = { sequence: seq, tagName: "", consistencyGroup: "", capturedAtMs: capturedAt(seq), readAtSequence: 0, data: Buffer.alloc(0), offset: 0, length: 0 };
     if (seq === TAG_SEQ) {
       records.push({ ...base, kind: WriteKind.WRITE_KIND_TAG, diskIndex: 0, tagName: "app-tag" });
     } else {

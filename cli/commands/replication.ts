@@ -1,5 +1,5 @@
 import { parseDuration, parseRate, parseSize } from "../../mobility-agent/workload/index.js";
-import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import { type RecoveryPoint, RecoveryPointType, ReplicationDirection } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
@@ -72,6 +72,10 @@ export function pointDocument(p: RecoveryPoint) {
     disksCovered: p.disksCovered,
     disksTotal: p.disksTotal,
     processed: p.processed,
+    /** Some write up to the point was read from the disk later (metadata capture mode). */
+    metadataMode: p.metadataMode,
+    /** "azure-to-on-premises": a point of the way back, kept by the master target. */
+    direction: p.direction ? enumLabel(ReplicationDirection, p.direction, "REPLICATION_DIRECTION_") : "on-premises-to-azure",
   };
 }
 
@@ -81,8 +85,17 @@ export function points(dir: string, machine: string, o: { json?: boolean }) {
     const docs = recoveryPoints.map(pointDocument);
     if (o.json) return printJson(docs);
     printTable(
-      ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED"],
-      docs.map((p) => [p.id, p.time ?? "-", p.sequence, p.type, p.tagName ?? "-", p.disks, p.processed ? "yes" : "no"]),
+      ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED", "DIRECTION"],
+      docs.map((p) => [
+        p.id,
+        p.time ?? "-",
+        p.sequence,
+        p.type + (p.metadataMode ? " (metadata mode)" : ""),
+        p.tagName ?? "-",
+        p.disks,
+        p.processed ? "yes" : "no",
+        p.direction === "azure-to-on-premises" ? "failback" : "to Azure",
+      ]),
     );
   });
 }

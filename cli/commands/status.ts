@@ -63,6 +63,11 @@ function machineDocument(x: Machine, components: Component[]) {
     uploadedSequence: stats?.uploadedSequence ?? 0,
     processedSequence: stats?.processedSequence ?? 0,
     captureMode: enumLabel(CaptureMode, stats?.captureMode ?? 0, "CAPTURE_MODE_"),
+    captureModeSeconds: {
+      data: stats?.dataModeSeconds ?? 0,
+      metadata: stats?.metadataModeSeconds ?? 0,
+      bitmap: stats?.bitmapModeSeconds ?? 0,
+    },
     resyncRequired: x.resyncRequired,
     resyncReason: x.resyncReason || null,
     lastRecoveryPoint: x.lastRecoveryPoint
@@ -115,7 +120,7 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
     );
     console.log("");
     printTable(
-      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "LAST POINT", "DISKS"],
+      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "CAPTURE", "LAST POINT", "DISKS"],
       doc.machines.map((m) => [
         m.name,
         m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : "") + (m.testFailover ? " +test" : ""),
@@ -123,16 +128,26 @@ export async function statusCommand(dir: string, json: boolean): Promise<void> {
         `${m.rpoSeconds.toFixed(1)} s`,
         formatBytes(m.pendingBytes),
         `${formatBytes(m.throughputBytesPerSecond)}/s`,
+        m.captureMode,
         m.lastRecoveryPoint?.time ? ago(m.lastRecoveryPoint.time) : "-",
         m.disks.map((d) => `${formatBytes(d.sizeBytes)} ${d.nbd}`).join(", "),
       ]),
     );
     for (const m of doc.machines) {
+      const t = m.captureModeSeconds;
+      console.log(`  ${m.name}: capture ${m.captureMode}; time in data ${duration(t.data)}, metadata ${duration(t.metadata)}, bitmap ${duration(t.bitmap)}`);
+      for (const d of m.disks) console.log(`  ${m.name}: disk ${d.index} ${d.path} (${formatBytes(d.sizeBytes)})`);
       for (const i of m.issues) console.log(`  ${m.name}: ${i.health}: ${i.message}`);
     }
   } finally {
     client.close();
   }
+}
+
+function duration(seconds: number): string {
+  if (seconds < 120) return `${seconds.toFixed(0)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
 }
 
 function ago(iso: string): string {

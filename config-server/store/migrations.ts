@@ -153,4 +153,12 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE machines ADD COLUMN forward_process_server_id TEXT`,
     ],
   },
+  {
+    version: 4,
+    name: "point-capture-mode-and-direction",
+    steps: [
+      `ALTER TABLE recovery_points ADD COLUMN metadata_mode INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE recovery_points ADD COLUMN direction INTEGER NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
