@@ -201,7 +201,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
    * recovery points this touches.
    */
   fill(batch: readonly WriteRecord[]): void | Promise<void> {
-    let reads: Array<Promise<unknown>> | undefined;
+    const reads: Array<Promise<unknown>> = [];
     for (const r of batch) {
       if (!this.unread.delete(r)) continue;
       const d = this.disk(r.diskIndex);
@@ -210,9 +210,9 @@ export class Capture extends EventEmitter<CaptureEvents> {
         r.data = data;
         r.readAtSequence = this.counter.last;
       });
-      if (isPromise(read)) (reads ??= []).push(read);
+      if (isPromise(read)) reads.push(read);
     }
-    if (!reads) {
+    if (reads.length === 0) {
       this.maybeLeaveMetadataMode();
       return;
     }
