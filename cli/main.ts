@@ -234,8 +234,9 @@ program
 
 program
   .command("failback <machine>")
-  .description("planned failover from Azure back to on-premises: stop, drain, apply; no data loss")
+  .description("planned failover from Azure back to on-premises: stop, drain, apply; no data loss (or back to a point of the way back)")
   .addOption(dirOption())
+  .option("--point <point>", "latest (default: everything the Azure machine wrote), latest-app-consistent, or a point id of the way back")
   .option("--no-wait", "return once the job has started")
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => failback(labDir(o.dir), machine, o)));

@@ -33,6 +33,7 @@ export class ConfigServer {
   private bus?: CommandBus;
   private blobs?: BlobStore;
   private readonly crons: ReturnType<typeof cron.schedule>[] = [];
+  private stopAppSchedule?: () => void;
   private adminCredentialValue = "";
 
   constructor(
@@ -124,6 +125,7 @@ export class ConfigServer {
     await this.grpc.start();
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     this.scheduleResyncWindows(store, jobs);
+    this.stopAppSchedule = failbacks.startAppConsistentSchedule();
     this.grpc.setServing(true);
     if (options.readyFile) {
       writeFileSync(
@@ -165,6 +167,7 @@ export class ConfigServer {
 
   async stop(): Promise<void> {
     for (const task of this.crons) task.stop();
+    this.stopAppSchedule?.();
     this.bus?.close();
     await this.grpc?.stop();
     await this.metrics?.stop();

@@ -379,7 +379,7 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
 
     failback: unary(logger, (req, call) => {
       admin(call);
-      return { job: ctx.failbacks.failback(req.machine) };
+      return { job: ctx.failbacks.failback(req.machine, req.point) };
     }),
 
     listJobs: unary(logger, (req, call) => {

@@ -153,9 +153,11 @@ export class ProtectionJobs {
     const name = tagName || `app-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     const job = store.createJob({ type: "AppConsistentPoint", machineId: machine.machineId, steps: [STEPS.tag, STEPS.point] });
     this.run(job, undefined, async () => {
+      // Replicating back from Azure, the machine that writes (and is tagged) is the Azure one.
+      const reverse = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
       const tag = await this.step(job, STEPS.tag, async () =>
         expectSuccess(
-          await bus.send(machine.agentComponentId, job.jobId, {
+          await bus.send(reverse ? machine.azureAgentComponentId : machine.agentComponentId, job.jobId, {
             $case: "insertTag",
             value: { machineId: machine.machineId, tagName: name, consistencyGroup: "" },
           }),

@@ -11,6 +11,11 @@ export interface PersistedState {
   processServerAddress?: string;
   resyncRequired: boolean;
   resyncReason: string;
+  /**
+   * Image paths by disk index that replace the configured ones: a failback to an alternate
+   * location moved the machine onto new images.
+   */
+  diskPaths?: Record<string, string>;
 }
 
 const EMPTY: PersistedState = { protected: false, resyncRequired: false, resyncReason: "" };

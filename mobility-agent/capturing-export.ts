@@ -12,19 +12,26 @@ import { NbdExportError, type NbdExport } from "./nbd/index.js";
 export class CapturingExport implements NbdExport {
   readonly name: string;
   readonly size: number;
-  readonly description: string;
+  description: string;
   // One shared fd or one shared queue per disk: a flush on any connection covers writes
   // acknowledged on all of them.
   readonly canMultiConn = true;
 
   constructor(
     readonly diskIndex: number,
-    private readonly disk: DiskBackend,
+    private disk: DiskBackend,
     private readonly capture: Capture,
   ) {
     this.name = `disk${diskIndex}`;
     this.size = disk.size;
-    this.description = `srlab protected disk ${diskIndex} (${disk.imagePath || disk.blobName})`;
+    this.description = describe(diskIndex, disk);
+  }
+
+  /** Serves another disk of the same size from now on (failback to an alternate location). */
+  replaceDisk(disk: DiskBackend): void {
+    if (disk.size !== this.size) throw new Error(`disk ${this.diskIndex}: the new disk is ${disk.size} bytes, not ${this.size}`);
+    this.disk = disk;
+    this.description = describe(this.diskIndex, disk);
   }
 
   read(offset: number, length: number): Buffer | Promise<Buffer> {
@@ -77,4 +84,8 @@ export class CapturingExport implements NbdExport {
       throw err;
     }
   }
+}
+
+function describe(index: number, disk: DiskBackend): string {
+  return `srlab protected disk ${index} (${disk.imagePath || disk.blobName})`;
 }

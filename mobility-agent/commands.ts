@@ -5,6 +5,7 @@ import {
   type MachineAssignment,
   type StartSyncCommand,
   type StopWritesCommand,
+  type SwitchDisksCommand,
   type UpdateJobRequest,
   type WatchCommandsResponse,
   type WorkloadCommand,
@@ -24,6 +25,8 @@ export interface CommandContext {
   machineId: () => string;
   /** Applies an assignment (persist, arm capture, point replication at the process server). */
   assign: (assignment: MachineAssignment) => Promise<object>;
+  /** Moves the machine onto new images (failback to an alternate location). */
+  switchDisks: (command: SwitchDisksCommand) => object;
   updateJob: (update: Partial<UpdateJobRequest> & { jobId: string }) => Promise<void>;
   timeUnitMs: number;
   logger: Logger;
@@ -55,6 +58,8 @@ export class AgentCommands {
       case "resumeWrites":
         this.ctx.capture.unblockWrites();
         return { resumed: true };
+      case "switchDisks":
+        return this.ctx.switchDisks(c.value);
       default:
         throw new Error(`the mobility agent does not handle ${(c as { $case?: string } | undefined)?.$case ?? "an empty"} command`);
     }

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../common/logger.js";
 import type { MachineAssignment } from "../proto/index.js";
@@ -35,11 +36,22 @@ export class LocalMachine {
   readonly store: AgentStateStore;
   private closed = false;
 
+  private readonly dataDir: string;
+
   private constructor(options: LocalMachineOptions) {
     const { logger } = options;
+    this.dataDir = options.dataDir;
     this.store = new AgentStateStore(options.dataDir);
     const clean = this.store.takeCleanShutdownMarker();
-    this.disks = options.backends ?? (options.disks ?? []).map((d) => new DiskImage(path.resolve(d.path), d.sizeBytes));
+    const moved = this.store.state.diskPaths ?? {};
+    this.disks =
+      options.backends ?? (options.disks ?? []).map((d, i) => new DiskImage(path.resolve(moved[String(i)] ?? d.path), d.sizeBytes));
+    for (const [index, image] of Object.entries(moved)) {
+      const configured = options.disks?.[Number(index)]?.path;
+      if (!options.backends && configured && path.resolve(configured) !== image) {
+        logger.info("disk moved by a failback to an alternate location: serving the new image", { disk: Number(index), configured, image });
+      }
+    }
     const disks = this.disks.map((backend, index) => ({
       index,
       backend,
@@ -89,6 +101,45 @@ export class LocalMachine {
       processServerAddress: assignment.processServerAddress,
     });
     this.capture.armed = true;
+  }
+
+  /**
+   * Serves other image files of the same sizes from now on (after a failback to an alternate
+   * location), through the same exports and capture; the old images are closed and left as they
+   * are. Remembered in state.json across restarts.
+   */
+  switchImages(paths: ReadonlyMap<number, string>, logger: Logger): void {
+    const checked = new Map<number, string>();
+    for (const [index, file] of paths) {
+      const old = this.disks[index];
+      if (!(old instanceof DiskImage)) throw new Error(`disk ${index} is not an image file of this machine`);
+      const target = path.resolve(file);
+      if (target === old.imagePath) continue;
+      let size: number;
+      try {
+        size = fs.statSync(target).size;
+      } catch {
+        throw new Error(`disk ${index}: the new image ${target} does not exist`);
+      }
+      if (size !== old.size) throw new Error(`disk ${index}: the new image ${target} is ${size} bytes, the disk is ${old.size}`);
+      checked.set(index, target);
+    }
+    const disks = this.disks as DiskBackend[];
+    const moved = { ...(this.store.state.diskPaths ?? {}) };
+    for (const [index, target] of checked) {
+      const old = disks[index]!;
+      old.sync();
+      const image = new DiskImage(target, old.size);
+      disks[index] = image;
+      const captureDisk = this.capture.disks[index]!;
+      captureDisk.backend = image;
+      captureDisk.bitmap = new DirtyBitmap(bitmapFile(this.dataDir, image), image.size);
+      this.exports[index]!.replaceDisk(image);
+      old.close();
+      moved[String(index)] = target;
+      logger.info("disk switched to a new image", { disk: index, from: old.imagePath, to: target });
+    }
+    this.store.update({ diskPaths: moved });
   }
 
   /** Resolves once writes and reads still queued on the disks have run (and been captured). */

@@ -190,6 +190,14 @@ export class MobilityAgent {
       hooks: options.hooks,
       machineId: () => this.machineIdValue,
       assign: (a) => this.assign(a),
+      switchDisks: (command) => {
+        if (command.machineId && command.machineId !== this.machineIdValue) {
+          throw new Error(`switch of disks is for machine ${command.machineId}, this agent serves ${this.machineIdValue}`);
+        }
+        if (options.location === "azure") throw new Error("a machine running in Azure has no image files to switch");
+        local.switchImages(new Map(command.disks.map((d) => [d.index, d.imagePath])), logger);
+        return { disks: this.diskDescriptions().map((d) => ({ index: d.index, imagePath: d.imagePath })) };
+      },
       updateJob: (u) => link.updateJob(u),
       timeUnitMs: options.retry.timeUnitMs,
       logger,

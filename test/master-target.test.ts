@@ -124,7 +124,7 @@ class ApplyStream {
   }
 
   async open(machineId: string): Promise<number> {
-    this.call.write({ message: { $case: "open", value: { machineId } } });
+    this.call.write({ message: { $case: "open", value: { machineId, crashConsistentFrequencySeconds: 0, retentionSeconds: 0 } } });
     return (await this.next()).durableSequence;
   }
 
