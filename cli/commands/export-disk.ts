@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { blobLayout } from "../../common/blob-layout/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
 import { AdminClient } from "../admin-client.js";
@@ -32,7 +32,7 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
     const store = createBlobStore({ kind: s.kind, connectionString: s.connectionString, directory: s.directory, container: "srlab" });
     await store.init();
     try {
-      let blob = blobLayout.replicaDisk(machine.machineId, diskIndex);
+      let blob = replicaBlobName(machine.machineId, diskIndex);
       let snapshot: string | undefined;
       if (source.failedOver || source.test) {
         const info = source.test ? machine.testFailover : machine.failover;

@@ -1,0 +1,19 @@
+import type { AdminServiceService, ConfigurationServiceService } from "../../proto/index.js";
+import type { Handlers } from "./handler-types.js";
+import type { ConfigHost } from "./host.js";
+import { mustGetMachine } from "./machine-lookup.js";
+
+type RecoveryPointHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "reportRecoveryPoint"> &
+  Pick<Handlers<typeof AdminServiceService>, "listRecoveryPoints">;
+
+/** Recovery points: reported by the process server that took them, listed for the admin. */
+export function recoveryPointHandlers(host: ConfigHost): RecoveryPointHandlers {
+  const { store } = host;
+  return {
+    reportRecoveryPoint: (req) => {
+      if (req.recoveryPoint) store.addRecoveryPoint(req.recoveryPoint);
+      return {};
+    },
+    listRecoveryPoints: (req) => ({ recoveryPoints: store.listRecoveryPoints(mustGetMachine(store, req.machine).machineId) }),
+  };
+}

@@ -1,0 +1,146 @@
+import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { applyRecords, blobPageTarget } from "../../common/replica/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import type { ApplySink } from "./apply-sink.js";
+import { pageBlobSizeFor } from "../../common/replica/index.js";
+import type { Machine } from "../machine.js";
+import type { ReplicaDisk } from "../machine-registry.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import type { PointDocument, PointStore } from "../points/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
+import { withStorageRetry } from "./storage-retry.js";
+
+export interface ReplicaSinkOptions {
+  machine: Machine;
+  store: BlobStore;
+  points: PointStore;
+  retryTimeUnitMs: number;
+  logger: Logger;
+  metrics: ProcessServerMetrics;
+  /** A point was made (or found already made after a restart): report it to the CS. */
+  onPoint: (doc: PointDocument) => void;
+  /** The processed position moved; persist it. */
+  onProcessed: () => Promise<void>;
+}
+
+/**
+ * The on-premises → Azure sink: applies writes to the replica page blobs and turns TAG records
+ * into app-consistent recovery points, taken exactly after everything before the tag is applied.
+ */
+export class ReplicaSink implements ApplySink {
+  private readonly abort = new AbortController();
+  private readonly createdBlobs = new Set<number>();
+  private lastPointSequence = 0;
+  /**
+   * Highest agent sequence at which a payload applied so far was read from the disk (metadata
+   * mode). A point below it may hold bytes of later writes; kept in memory only, so a restarted
+   * process server marks only what it applies afterwards.
+   */
+  private readAtHigh = 0;
+
+  constructor(private readonly o: ReplicaSinkOptions) {}
+
+  async init(): Promise<void> {
+    const points = await this.retry("listing of recovery points", () => this.o.points.list(this.o.machine.id));
+    this.lastPointSequence = points.at(-1)?.sequence ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort(new Error("process server stopping"));
+  }
+
+  /** Applied synchronously: nothing is left to wait for. */
+  async settle(): Promise<void> {}
+
+  async skipTo(sequence: number): Promise<void> {
+    this.o.machine.processed.advance(sequence);
+  }
+
+  /** `records` are contiguous and start right after the processed position. */
+  async apply(records: WriteRecord[]): Promise<void> {
+    const { machine, metrics } = this.o;
+    let run: WriteRecord[] = [];
+    for (const r of records) {
+      if (r.readAtSequence > this.readAtHigh) this.readAtHigh = r.readAtSequence;
+      if (r.kind !== WriteKind.WRITE_KIND_TAG) {
+        run.push(r);
+        continue;
+      }
+      await this.applyToDisks(run);
+      run = [];
+      machine.processed.advance(r.sequence - 1);
+      await this.makePoint({ type: "app-consistent", sequence: r.sequence, tagName: r.tagName, consistencyGroup: r.consistencyGroup });
+      machine.processed.advance(r.sequence);
+    }
+    await this.applyToDisks(run);
+    machine.processed.advance(records[records.length - 1]!.sequence);
+    metrics.appliedRecords.inc({ machine: machine.id }, records.length);
+    await this.o.onProcessed();
+  }
+
+  /** A crash-consistent point at the processed position, or undefined when nothing changed since the last point. */
+  async crashPoint(): Promise<PointDocument | undefined> {
+    const sequence = this.o.machine.processed.value;
+    if (sequence === 0 || sequence <= this.lastPointSequence) return undefined;
+    return this.makePoint({ type: "crash-consistent", sequence });
+  }
+
+  private async applyToDisks(run: WriteRecord[]): Promise<void> {
+    if (run.length === 0) return;
+    const indexes = [...new Set(run.map((r) => r.diskIndex))];
+    await Promise.all(
+      indexes.map(async (index) => {
+        const disk = await this.ensureReplica(index);
+        const blob = replicaBlobName(this.o.machine.id, index);
+        await this.retry(`apply to ${blob}`, () => applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes)));
+      }),
+    );
+    this.o.machine.processed.advance(run[run.length - 1]!.sequence);
+  }
+
+  /** Creates the replica blob the first time this process applies to it (idempotent). */
+  private async ensureReplica(index: number): Promise<ReplicaDisk> {
+    const { machine, store } = this.o;
+    let disk = machine.disk(index);
+    if (!disk) {
+      // Facts lost (e.g. a wiped data dir): the replica blob in storage still knows the size.
+      const size = await this.retry("replica size lookup", () => store.pageBlobSize(replicaBlobName(machine.id, index)));
+      if (size === undefined) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${machine.id} has no disk ${index}`);
+      disk = { index, sizeBytes: size, addedAtSequence: 0 };
+      machine.setDisk(disk);
+    }
+    if (!this.createdBlobs.has(index)) {
+      const d = disk;
+      await this.retry("replica creation", () => store.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(d.sizeBytes)));
+      this.createdBlobs.add(index);
+    }
+    return disk;
+  }
+
+  private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {
+    const { machine, metrics, logger } = this.o;
+    if (this.readAtHigh > spec.sequence) spec = { ...spec, metadataMode: true };
+    for (const d of machine.diskList()) await this.ensureReplica(d.index);
+    const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
+    this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);
+    if (created) {
+      metrics.recoveryPoints.inc({ machine: machine.id, type: spec.type });
+      logger.info("recovery point created", { machineId: machine.id, pointId: doc.recoveryPointId, type: spec.type, sequence: spec.sequence });
+    }
+    this.o.onPoint(doc);
+    return doc;
+  }
+
+  private retry<T>(operation: string, fn: () => Promise<T>, stage = "apply"): Promise<T> {
+    return withStorageRetry(fn, {
+      machine: this.o.machine,
+      stage,
+      operation: `${operation} (machine ${this.o.machine.id})`,
+      timeUnitMs: this.o.retryTimeUnitMs,
+      signal: this.abort.signal,
+      logger: this.o.logger,
+    });
+  }
+}
