@@ -2,9 +2,9 @@ import { EventEmitter } from "node:events";
 import { type FileHandle, open } from "node:fs/promises";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { RecoveryPointType, type TargetDisk, type TargetPoint, WriteKind, type WriteRecord } from "../proto/index.js";
-import { writeJsonDurably } from "./durable-json.js";
+import { SerialQueue } from "../common/async/index.js";
+import { writeFully, writeJsonAtomic } from "../common/fs/index.js";
 import { type BlockIo, type JournalPoint, PointJournal, pointTypeName } from "./point-journal.js";
-import { SerialQueue } from "./serial-queue.js";
 import { freshWrites } from "./write-validation.js";
 
 /** What survives a restart for one machine: its target images and how far the stream got. */
@@ -115,7 +115,7 @@ export class MachineTarget extends EventEmitter<{ point: [TargetPoint] }> {
   }
 
   async save(): Promise<void> {
-    await writeJsonDurably(this.stateFile, this.record);
+    await writeJsonAtomic(this.stateFile, this.record);
   }
 
   /** Applies the batch's new records and makes them durable; resolves with the new applied sequence. */
@@ -250,14 +250,6 @@ function toTargetPoint(p: JournalPoint): TargetPoint {
     consistencyGroup: p.consistencyGroup,
     metadataMode: p.metadataMode === true,
   };
-}
-
-async function writeFully(handle: FileHandle, data: Uint8Array, offset: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, offset + done);
-    done += bytesWritten;
-  }
 }
 
 async function writeZeros(handle: FileHandle, offset: number, length: number): Promise<void> {
