@@ -10,6 +10,7 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
+import { daemonStatuses } from "../lab/index.js";
 import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
@@ -34,6 +35,7 @@ export function statusDocument(client: AdminClient, components: Component[], mac
       })),
     ],
     machines: machines.map((x) => machineDocument(x, components)),
+    daemons: daemonStatuses(client.layout, m),
   };
 }
 
@@ -71,6 +73,7 @@ function machineDocument(x: Machine, components: Component[]) {
     },
     resyncRequired: x.resyncRequired,
     resyncReason: x.resyncReason || null,
+    nextResyncAt: x.nextResync?.toISOString() ?? null,
     lastRecoveryPoint: x.lastRecoveryPoint
       ? { id: x.lastRecoveryPoint.recoveryPointId, time: x.lastRecoveryPoint.time?.toISOString(), sequence: x.lastRecoveryPoint.sequence }
       : null,
@@ -161,10 +164,18 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
   );
   for (const m of doc.machines) {
     const t = m.captureModeSeconds;
-    lines.push(`  ${m.name}: capture ${m.captureMode}; time in data ${duration(t.data)}, metadata ${duration(t.metadata)}, bitmap ${duration(t.bitmap)}`);
+    lines.push(`  ${m.name}: capture ${m.captureMode}; time in data ${humanDuration(t.data)}, metadata ${humanDuration(t.metadata)}, bitmap ${humanDuration(t.bitmap)}`);
     for (const d of m.disks) lines.push(`  ${m.name}: disk ${d.index} ${d.path} (${formatBytes(d.sizeBytes)})`);
     for (const i of m.issues) lines.push(`  ${m.name}: ${healthCell(i.health, colours)}: ${i.message}`);
+    if (m.nextResyncAt) lines.push(`  ${m.name}: next resync ${nextRun(m.nextResyncAt)}`);
   }
+  lines.push(
+    "",
+    ...formatTable(
+      ["DAEMON", "PID", "STATE", "RESTARTS", "LAST EXIT"],
+      doc.daemons.map((d) => [d.name, d.pid || "-", d.state, d.restarts, d.lastExit ? `${d.lastExit} (${ago(d.lastExitAt!)})` : "-"]),
+    ),
+  );
   return lines;
 }
 
@@ -193,10 +204,15 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
   }
 }
 
-function duration(seconds: number): string {
+function humanDuration(seconds: number): string {
   if (seconds < 120) return `${seconds.toFixed(0)} s`;
   if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;
+}
+
+function nextRun(iso: string): string {
+  const s = (Date.parse(iso) - Date.now()) / 1000;
+  return s <= 1 ? "now" : `in ${humanDuration(s)} (${iso})`;
 }
 
 /**
