@@ -286,11 +286,14 @@ export function configurationService(ctx: ServiceContext): ConfigurationServiceS
       return { job: jobs.workload(req.machine, req.workload) };
     }),
 
-    listRecoveryPoints: unary(logger, (req, call) => {
+    listRecoveryPoints: unary(logger, async (req, call) => {
       admin(call);
       const m = store.getMachine(req.machine);
       if (!m) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${req.machine}"`);
-      return { recoveryPoints: store.listRecoveryPoints(m.machineId) };
+      // "1 of 2 disks": coverage is against the disks the machine has now (a point keeps removed ones).
+      const disks = m.disks.length;
+      const recoveryPoints = store.listRecoveryPoints(m.machineId).map((p) => ({ ...p, disksTotal: Math.max(p.disksCovered, disks) }));
+      return { recoveryPoints, recoverableRange: await ctx.failovers.recoverableRange(m.machineId) };
     }),
 
     failover: unary(logger, (req, call) => {

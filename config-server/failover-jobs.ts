@@ -3,6 +3,7 @@ import {
   type FailoverInfo,
   type Job,
   type Machine,
+  type RecoverableRange,
   type RecoveryPointSelector,
   ReplicationState,
 } from "../proto/index.js";
@@ -10,7 +11,7 @@ import { blobLayout } from "../common/blob-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import type { RecoveryEngine, RecoveryTarget } from "../common/recovery/index.js";
+import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
@@ -134,6 +135,28 @@ export class FailoverJobs {
       },
     );
     return job;
+  }
+
+  /** What `--seq`/`--at` can reach, from storage; undefined (and logged) when storage cannot be read. */
+  async recoverableRange(machineId: string): Promise<RecoverableRange | undefined> {
+    let range: EngineRange;
+    try {
+      range = await this.ctx.engine.range(machineId);
+    } catch (err) {
+      this.ctx.logger.warn("cannot read the recoverable range from storage", { machineId, error: (err as Error).message });
+      return undefined;
+    }
+    return {
+      available: range.oldest !== undefined,
+      firstSequence: range.oldest?.sequence ?? 0,
+      firstTime: range.oldest ? new Date(range.oldest.time) : undefined,
+      lastSequence: range.lastSequence,
+      fromBase: range.oldest?.base ?? false,
+      prunedAt: range.pruned ? new Date(range.pruned.prunedAt) : undefined,
+      prunedThroughSequence: range.pruned?.prunedThroughSequence ?? 0,
+      retentionSeconds: range.pruned?.retentionSeconds ?? 0,
+      description: describeRange(range),
+    };
   }
 
   changeRecoveryPoint(machineRef: string, selector: RecoveryPointSelector | undefined): Job {
@@ -296,7 +319,10 @@ export class FailoverJobs {
       completedAt,
       achievedRpoSeconds: lastWrite ? Math.max(0, (requestedAt.getTime() - lastWrite) / 1000) : 0,
       rtoSeconds: (completedAt.getTime() - requestedAt.getTime()) / 1000,
-      description: resolved.description,
+      description: result.omittedDisks.length
+        ? `${resolved.description}; ${disks.length} of ${machine.disks.length} disks: ` +
+          `disk ${result.omittedDisks.join(", ")} had not finished its initial replication at sequence ${resolved.sequence} and is not part of this failover`
+        : resolved.description,
       disks,
       jobId: job.jobId,
     };

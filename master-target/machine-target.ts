@@ -1,5 +1,6 @@
 import { type FileHandle, open } from "node:fs/promises";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import { isMarker } from "../common/replica/index.js";
 import { type TargetDisk, WriteKind, type WriteRecord } from "../proto/index.js";
 import { writeJsonDurably } from "./durable-json.js";
 import { SerialQueue } from "./serial-queue.js";
@@ -74,7 +75,7 @@ export class MachineTarget {
       const touched = new Set<FileHandle>();
       let bytes = 0;
       for (const r of fresh) {
-        if (r.kind === WriteKind.WRITE_KIND_TAG || r.length === 0) continue;
+        if (isMarker(r) || r.length === 0) continue;
         const handle = await this.handle(r.diskIndex);
         if (r.kind === WriteKind.WRITE_KIND_DATA) await writeFully(handle, r.data, r.offset);
         else await writeZeros(handle, r.offset, r.length);

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "../common/logger.js";
+import { isMarker } from "../common/replica/index.js";
 import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import { type DiskBackend, isPromise } from "./disk-backend.js";
@@ -134,6 +135,22 @@ export class Capture extends EventEmitter<CaptureEvents> {
     return record;
   }
 
+  /**
+   * Ends a disk's initial copy or resync in the stream: the process server makes its base point
+   * here. Refused in bitmap mode (order is lost there); the caller waits for data mode and retries.
+   */
+  recordBase(diskIndex: number): WriteRecord | undefined {
+    if (!this.armed) throw new Error("machine is not protected yet: no base can be marked");
+    this.disk(diskIndex);
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP || this.drain) return undefined;
+    return this.push(WriteKind.WRITE_KIND_BASE, diskIndex, 0, 0, EMPTY);
+  }
+
+  /** The record went to the dirty bitmap instead of the process server (a marker is then lost). */
+  wasDropped(record: WriteRecord): boolean {
+    return this.droppedToBitmap.has(record);
+  }
+
   private push(kind: WriteKind, diskIndex: number, offset: number, length: number, data: Buffer): WriteRecord {
     const record: WriteRecord = {
       sequence: this.counter.take(),
@@ -242,7 +259,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     for (const r of records) {
       this.queued.delete(r);
       this.droppedToBitmap.add(r);
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
         this.recordWaiters.delete(r);
@@ -408,7 +425,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     this.stopDrain();
     const { records } = this.queue.drain();
     for (const r of records) {
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
     }
     for (const d of this.disks) d.bitmap.persist();
     this.counter.close();

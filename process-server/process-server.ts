@@ -289,6 +289,11 @@ export class ProcessServer {
             `disk ${d.index} of machine ${machine.id} was ${known.sizeBytes} bytes and is now ${d.sizeBytes}; disable and re-enable protection to resize`,
           );
         }
+        if (known.removed) {
+          // Added again after `srlab disk remove`: it needs a new copy before points cover it.
+          machine.setDisk({ ...known, removed: false, baseSequence: undefined });
+          changed = true;
+        }
         continue;
       }
       // A disk added after protection only exists in points from its first write on.

@@ -1,5 +1,5 @@
 import { parseDuration, parseRate, parseSize } from "../../mobility-agent/workload/index.js";
-import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import { type RecoverableRange, type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
@@ -75,15 +75,32 @@ export function pointDocument(p: RecoveryPoint) {
   };
 }
 
+export function rangeDocument(r: RecoverableRange | undefined) {
+  if (!r) return null;
+  return {
+    available: r.available,
+    firstSequence: r.available ? r.firstSequence : null,
+    firstTime: r.firstTime?.toISOString() ?? null,
+    lastSequence: r.available ? r.lastSequence : null,
+    fromBase: r.fromBase,
+    prunedAt: r.prunedAt?.toISOString() ?? null,
+    prunedThroughSequence: r.prunedAt ? r.prunedThroughSequence : null,
+    retentionSeconds: r.prunedAt ? r.retentionSeconds : null,
+    description: r.description,
+  };
+}
+
 export function points(dir: string, machine: string, o: { json?: boolean }) {
   return AdminClient.using(dir, async (c) => {
-    const { recoveryPoints } = await c.call(c.client.listRecoveryPoints, { machine });
+    const { recoveryPoints, recoverableRange } = await c.call(c.client.listRecoveryPoints, { machine });
     const docs = recoveryPoints.map(pointDocument);
-    if (o.json) return printJson(docs);
+    const range = rangeDocument(recoverableRange);
+    if (o.json) return printJson({ recoverableRange: range, points: docs });
     printTable(
       ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED"],
       docs.map((p) => [p.id, p.time ?? "-", p.sequence, p.type, p.tagName ?? "-", p.disks, p.processed ? "yes" : "no"]),
     );
+    console.log(`\nRecoverable with --seq/--at: ${range ? range.description : "unknown (storage could not be read)"}`);
   });
 }
 

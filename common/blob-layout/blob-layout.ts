@@ -11,6 +11,8 @@ export const blobLayout = {
   pointsPrefix: (machineId: string) => `machines/${machineId}/points/`,
   point: (machineId: string, pointId: string) => `machines/${machineId}/points/${pointId}.json`,
   logPrefix: (machineId: string) => `machines/${machineId}/log/`,
+  /** The last retention prune: what it removed and when (so recovery can say why a write is gone). */
+  retention: (machineId: string) => `machines/${machineId}/retention.json`,
   /** Disks of the failed-over ("Azure") machine, or of a test failover. */
   failoverDisk: (machineId: string, diskIndex: number, test = false) =>
     `machines/${machineId}/${test ? "test-failover" : "failover"}/disk-${diskIndex}`,

@@ -3,8 +3,9 @@ import { ErrorCode, SrlabError } from "../errors/index.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { applyRecords, blobPageTarget, PAGE_SIZE } from "../replica/index.js";
 import { type BlobStore, isStorageNotFound } from "../storage/index.js";
-import type { WriteRecord } from "../../proto/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import { deletePointDocument, listPointDocuments, type RecoveryPointDoc } from "./point-document.js";
+import { readRetentionRecord, type RetentionRecord } from "./retention-record.js";
 import { type ResolvedTarget, type RecoveryTarget, describeTarget } from "./recovery-target.js";
 import { replayRange } from "./replay.js";
 import { coverRange, listSegments, runEnd, type SegmentRef, segmentHolding, segmentRefOf } from "./segment-catalog.js";
@@ -85,27 +86,36 @@ export class RecoveryEngine {
     return segments.length ? runEnd(segments, segments[0]!.firstSequence - 1) : 0;
   }
 
+  /** What `--seq` and `--at` can reach now: from the oldest kept point to the last write in storage. */
+  async range(machineId: string): Promise<RecoverableRange> {
+    const [points, segments, pruned] = await Promise.all([
+      this.listPoints(machineId),
+      listSegments(this.store, machineId),
+      readRetentionRecord(this.store, machineId),
+    ]);
+    return rangeOf(points, this.uploadedFrom(points, segments), pruned);
+  }
+
   async resolve(machineId: string, target: RecoveryTarget): Promise<ResolvedTarget> {
-    const [stored, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
-    // Before the first point is taken, a log complete from sequence 1 replays onto empty disks.
-    const origin = segments.length === 0 || segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
-    const points = origin && stored.length === 0 ? [origin] : stored;
+    const [points, segments, pruned] = await Promise.all([
+      this.listPoints(machineId),
+      listSegments(this.store, machineId),
+      readRetentionRecord(this.store, machineId),
+    ]);
     if (points.length === 0) {
       throw new SrlabError(
         ErrorCode.NOT_FOUND,
-        `machine ${machineId} has no recovery points in storage yet: wait until initial replication has finished and the first point is taken`,
+        `machine ${machineId} has no recovery point yet: the first one (the base) is taken when initial replication finishes; wait for protection to complete`,
       );
     }
     const uploaded = this.uploadedFrom(points, segments);
-    const newest = stored.at(-1) ?? points.at(-1)!;
+    const range = rangeOf(points, uploaded, pruned);
+    const newest = points.at(-1)!;
     const oldest = points[0]!;
     const what = describeTarget(target);
 
     switch (target.kind) {
       case "latest-processed":
-        if (stored.length === 0) {
-          throw new SrlabError(ErrorCode.NOT_FOUND, `machine ${machineId} has no processed recovery point yet: choose latest, or wait for the first point`);
-        }
         return this.atPoint(machineId, newest, segments, `latest processed: point ${pointLabel(newest)}`);
       case "latest-app-consistent": {
         const app = points.filter((p) => p.type === "app-consistent").at(-1);
@@ -131,24 +141,16 @@ export class RecoveryEngine {
       case "sequence": {
         const n = target.sequence;
         if (!Number.isSafeInteger(n) || n < 0) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `sequence must be a non-negative integer, got ${n}`);
-        if (n < oldest.sequence) {
-          throw new SrlabError(
-            ErrorCode.OUT_OF_RANGE,
-            `sequence ${n} is older than the oldest retained recovery point ${pointLabel(oldest)}: it fell out of the retention window; the recoverable range is ${oldest.sequence}..${uploaded}`,
-          );
-        }
+        if (n < oldest.sequence) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} ${whyBefore(range, oldest)}; ${describeRange(range)}`);
         if (n > uploaded) {
-          throw new SrlabError(
-            ErrorCode.OUT_OF_RANGE,
-            `sequence ${n} is not in storage: the last uploaded sequence is ${uploaded}; the recoverable range is ${oldest.sequence}..${uploaded}`,
-          );
+          throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} is not in storage: the last uploaded sequence is ${uploaded}; ${describeRange(range)}`);
         }
         return this.withReplay(machineId, points, segments, n, undefined, `sequence ${n}`);
       }
       case "time": {
         const at = target.at;
         if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `${what}: not a valid time`);
-        const found = await this.scanToTime(machineId, points, segments, at.getTime());
+        const found = await this.scanToTime(machineId, points, segments, at.getTime(), range);
         return this.withReplay(machineId, points, segments, found.sequence, found.capturedAtMs, `time ${at.toISOString()}: sequence ${found.sequence}`);
       }
       default:
@@ -219,8 +221,9 @@ export class RecoveryEngine {
     report();
     // A blob left by an earlier materialization (change recovery point) must not outlive its disk.
     for (const d of pendingEmpty.values()) await this.store.deletePageBlob(targetBlob(d.index));
-    // From the origin every disk exists from the start, written or not.
-    if (base.sequence === 0) for (const index of [...pendingEmpty.keys()]) await this.createEmpty(pendingEmpty, sizes, index, targetBlob);
+    // A disk the base does not cover was added after it: it is built from empty by replay, and
+    // belongs to the failover only if its copy completed (its BASE record) by the target.
+    const completed = new Set<number>();
 
     // Replay phase.
     let replayedRecords = 0;
@@ -241,6 +244,9 @@ export class RecoveryEngine {
         upTo: resolved.sequence,
         batchBytes: this.batchBytes,
         onSegment: (n, t) => onProgress?.({ phase: "replay", done: n, total: t }),
+        onMarker: (r) => {
+          if (r.kind === WriteKind.WRITE_KIND_BASE) completed.add(r.diskIndex);
+        },
         apply: async (records) => {
           const byDisk = new Map<number, WriteRecord[]>();
           for (const r of records) {
@@ -264,6 +270,13 @@ export class RecoveryEngine {
       replayedRecords = result.records;
     }
 
+    // Built by replay but still mid-copy at the target: not a disk the machine had then.
+    for (const index of [...sizes.keys()]) {
+      if (copied.some((d) => d.index === index) || completed.has(index)) continue;
+      await this.store.deletePageBlob(targetBlob(index));
+      sizes.delete(index);
+      pendingEmpty.set(index, disks.find((d) => d.index === index)!);
+    }
     const omittedDisks = [...pendingEmpty.keys()].sort((a, b) => a - b);
     if (omittedDisks.length) {
       this.logger.info("disks added after the recovery target are left out", { machineId, sequence: resolved.sequence, disks: omittedDisks });
@@ -404,15 +417,11 @@ export class RecoveryEngine {
     points: RecoveryPointDoc[],
     segments: SegmentRef[],
     atMs: number,
+    range: RecoverableRange,
   ): Promise<{ sequence: number; capturedAtMs?: number }> {
     const start = points.filter((p) => Date.parse(p.time) <= atMs).at(-1);
     const at = new Date(atMs).toISOString();
-    if (!start) {
-      throw new SrlabError(
-        ErrorCode.OUT_OF_RANGE,
-        `time ${at} is before the oldest retained recovery point ${pointLabel(points[0]!)}: it fell out of the retention window`,
-      );
-    }
+    if (!start) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `time ${at} ${whyBefore(range, points[0]!)}; ${describeRange(range)}`);
     // Up to the last segment in storage, so a hole in the log is noticed rather than stopped at.
     const lastStored = segments.reduce((m, x) => Math.max(m, x.lastSequence), start.sequence);
     const cover = coverRange(segments, start.sequence, lastStored);
@@ -438,18 +447,40 @@ export class RecoveryEngine {
   }
 }
 
-/** The empty disks every machine starts from: sequence 0, no snapshots. */
-function originPoint(machineId: string): RecoveryPointDoc {
+/** What `--seq`/`--at` can reach, and why nothing before it can be. */
+export interface RecoverableRange {
+  /** The oldest point kept; absent while initial replication has not finished. */
+  oldest?: { pointId: string; sequence: number; time: string; base: boolean };
+  /** The last write in storage reachable from the points. */
+  lastSequence: number;
+  /** Set once retention has removed points: writes up to its sequence are gone. */
+  pruned?: RetentionRecord;
+}
+
+function rangeOf(points: RecoveryPointDoc[], uploaded: number, pruned: RetentionRecord | undefined): RecoverableRange {
+  const oldest = points[0];
   return {
-    recoveryPointId: "",
-    machineId,
-    time: new Date(0).toISOString(),
-    sequence: 0,
-    type: "crash-consistent",
-    tagName: "",
-    consistencyGroup: "",
-    snapshots: {},
-    disksCovered: 0,
-    disksTotal: 0,
+    oldest: oldest && { pointId: oldest.recoveryPointId, sequence: oldest.sequence, time: oldest.time, base: oldest.base === true },
+    lastSequence: uploaded,
+    pruned: pruned && oldest && pruned.prunedThroughSequence < oldest.sequence ? pruned : undefined,
   };
+}
+
+export function describeRange(range: RecoverableRange): string {
+  if (!range.oldest) return "nothing is recoverable yet (initial replication has not finished)";
+  return `the recoverable range is sequence ${range.oldest.sequence}..${range.lastSequence} (from ${range.oldest.time})`;
+}
+
+/** The true reason a target lies before the oldest point: retention removed it, or it precedes the base. */
+function whyBefore(range: RecoverableRange, oldest: RecoveryPointDoc): string {
+  if (range.pruned) {
+    return (
+      `was pruned by retention at ${range.pruned.prunedAt} (points older than ${range.pruned.retentionSeconds} s are removed, ` +
+      `and the writes before the oldest kept point ${pointLabel(oldest)} with them)`
+    );
+  }
+  return (
+    `is before the base: the first recovery point, ${pointLabel(oldest)}, was taken when initial replication ` +
+    `finished, and writes before it were part of the initial copy`
+  );
 }

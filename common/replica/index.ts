@@ -3,3 +3,4 @@ export { type ApplyOptions, type ApplyStats, applyRecords } from "./apply.js";
 export { coalesceWrites, type Extent } from "./coalesce.js";
 export { PAGE_SIZE, type PageTarget } from "./page-target.js";
 export { blobPageTarget } from "./blob-page-target.js";
+export { isMarker } from "./markers.js";
