@@ -155,23 +155,28 @@ program
 
 program
   .command("export <machine>")
-  .description("write a replica disk (latest processed point) to a raw image file")
+  .description("write a replica disk (latest processed point), a recovery point or a failed-over disk to an image file")
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
   .option("--failed-over", "the failed-over (Azure) disk instead of the replica")
   .option("--test", "the test failover's disk")
   .option("--point <id>", "a recovery point (id, latest-processed or latest-app-consistent)")
-  .option("--json", "print path, size and SHA-256 as JSON")
+  .option("--format <format>", "raw | vhd (fixed, as Azure imports it) | qcow2 (through qemu-img)", "raw")
+  .option("--json", "print path, format, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, Number(o.disk), o.to, !o.json, {
-        failedOver: o.failedOver,
-        test: o.test,
-        point: o.point,
-      });
+      const result = await exportDisk(
+        labDir(o.dir),
+        machine,
+        Number(o.disk),
+        o.to,
+        !o.json,
+        { failedOver: o.failedOver, test: o.test, point: o.point },
+        o.format,
+      );
       if (o.json) printJson(result);
-      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
+      else console.log(`${result.path}: ${result.format}, ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
     }),
   );
 

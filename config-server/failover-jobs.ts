@@ -13,6 +13,7 @@ import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
+import { finishFixedVhdBlob, vhdVirtualSize } from "../common/vhd/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
 import { JobRunner } from "./job-runner.js";
@@ -294,13 +295,21 @@ export class FailoverJobs {
       (i) => blobLayout.failoverDisk(machine.machineId, i, test),
       (p) => this.runner.progress(job, STEPS.disks, p.total ? (100 * p.done) / p.total : 0, p.phase),
     );
+    // Azure creates managed disks from page blobs holding a fixed VHD: footer after a whole-MiB disk.
+    const vhdBytes = new Map<number, number>();
+    for (const d of result.disks) {
+      const source = machine.disks.find((s) => s.index === d.index);
+      const raw = source?.sizeBytes || ((await this.ctx.blobs.pageBlobSize(d.blob)) ?? 0);
+      await finishFixedVhdBlob(this.ctx.blobs, d.blob, raw);
+      vhdBytes.set(d.index, vhdVirtualSize(raw));
+    }
     const completedAt = new Date();
     const disks: Disk[] = result.disks.map((d) => {
       const source = machine.disks.find((s) => s.index === d.index);
       return {
         diskId: `${machine.name}-${test ? "test" : "azure"}-disk${d.index}`,
         index: d.index,
-        sizeBytes: source?.sizeBytes ?? 0,
+        sizeBytes: vhdBytes.get(d.index) ?? source?.sizeBytes ?? 0,
         imagePath: "",
         nbdUri: "",
         nbdUnixUri: "",
