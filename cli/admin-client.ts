@@ -1,4 +1,4 @@
-import { ConfigurationServiceClient } from "../proto/index.js";
+import { ConfigurationServiceClient, DiskServiceClient } from "../proto/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { LabLayout, type LabManifest } from "./lab/index.js";
 
@@ -9,6 +9,7 @@ export class AdminClient {
   readonly client: ConfigurationServiceClient;
   readonly manifest: LabManifest;
   private readonly credential: string;
+  private diskClient?: DiskServiceClient;
 
   constructor(readonly layout: LabLayout) {
     this.manifest = layout.read();
@@ -38,7 +39,22 @@ export class AdminClient {
     return unaryCall(this.client, method, request, this.credential, timeoutMs);
   }
 
+  /** srlab.v1.DiskService (disks added or removed after protection), on the same server. */
+  get disks(): DiskServiceClient {
+    this.diskClient ??= new DiskServiceClient(
+      this.manifest.configServerAddress,
+      channelCredentials({ caFile: this.manifest.caFile }),
+      channelOptions(this.manifest.configServerAddress),
+    );
+    return this.diskClient;
+  }
+
+  callDisks<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
+    return unaryCall(this.disks, method, request, this.credential, timeoutMs);
+  }
+
   close(): void {
     this.client.close();
+    this.diskClient?.close();
   }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
 import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
+import { diskAdd, diskRemove } from "./commands/disks.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
   changePoint,
@@ -129,6 +130,24 @@ program
   .option("--no-wait", "return once the workload has started")
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => workload(labDir(o.dir), machine, o)));
+
+const disk = program.command("disk").description("disks added to or removed from a protected machine");
+disk
+  .command("add <machine>")
+  .description("create a disk on the machine (exported over NBD) and replicate it: its own initial replication, one sequence with the others")
+  .addOption(dirOption())
+  .requiredOption("--size <size>", "disk size, a whole number of MiB (e.g. 64MiB, 1GiB)")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskAdd(labDir(o.dir), machine, o)));
+disk
+  .command("remove <machine>")
+  .description("stop replicating a disk (recovery points that cover it keep it; the image file stays)")
+  .addOption(dirOption())
+  .requiredOption("--disk <index>", "disk index")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskRemove(labDir(o.dir), machine, o)));
 
 program
   .command("points <machine>")

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
-import { ConfigurationServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
+import { ConfigurationServiceService, DiskServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -10,6 +10,8 @@ import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { DiskJobs } from "./disk-jobs.js";
+import { diskService } from "./disk-service.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
 import { configurationService } from "./configuration-service.js";
@@ -117,7 +119,18 @@ export class ConfigServer {
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service }],
+      services: [
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
+        {
+          name: "srlab.v1.DiskService",
+          definition: DiskServiceService,
+          implementation: diskService({
+            disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 }),
+            credentialKey,
+            logger,
+          }),
+        },
+      ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
     });

@@ -105,7 +105,7 @@ export class FailbackJobs {
           expectSuccess(
             await this.ctx.bus.send(machine.azureAgentComponentId, job.jobId, {
               $case: "startSync",
-              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes },
+              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
             }),
             "resync from Azure",
           ),

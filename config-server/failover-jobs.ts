@@ -330,7 +330,7 @@ export class FailoverJobs {
       rtoSeconds: (completedAt.getTime() - requestedAt.getTime()) / 1000,
       description: result.omittedDisks.length
         ? `${resolved.description}; ${disks.length} of ${machine.disks.length} disks: ` +
-          `disk ${result.omittedDisks.join(", ")} had not finished its initial replication at sequence ${resolved.sequence} and is not part of this failover`
+          `disk ${result.omittedDisks.join(", ")} was not replicated yet at sequence ${resolved.sequence} (added later: its initial replication completed after it), so it is not part of this failover`
         : resolved.description,
       disks,
       jobId: job.jobId,

@@ -220,7 +220,7 @@ export class ProtectionJobs {
     const machine = this.ctx.store.getMachine(machineId)!;
     const outcome = await this.ctx.bus.send(machine.agentComponentId, jobId, {
       $case: "startSync",
-      value: { machineId, mode, blockSize: this.ctx.syncBlockBytes },
+      value: { machineId, mode, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
     });
     return expectSuccess(outcome, `${mode} copy`);
   }

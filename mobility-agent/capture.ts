@@ -56,17 +56,40 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private drain?: { abort: AbortController; done: Promise<void> };
   /** After persistForStop: late writes (a page-blob write still queued) only mark the bitmap. */
   private stopped = false;
-  private readonly totalDiskBytes: number;
+  private readonly diskList: CaptureDisk[];
 
   constructor(
-    readonly disks: readonly CaptureDisk[],
+    disks: readonly CaptureDisk[],
     private readonly counter: SequenceCounter,
     private readonly settings: CaptureSettings,
   ) {
     super();
-    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.backend.size, 0);
+    this.diskList = [...disks];
     // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
     if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
+  }
+
+  // ---- disks -----------------------------------------------------------------------------------
+
+  get disks(): readonly CaptureDisk[] {
+    return this.diskList;
+  }
+
+  private get totalDiskBytes(): number {
+    return this.diskList.reduce((sum, d) => sum + d.backend.size, 0);
+  }
+
+  /** A disk added after protection: captured from now on (its initial copy is a sync of it alone). */
+  addDisk(disk: CaptureDisk): void {
+    if (this.diskList.some((d) => d.index === disk.index)) throw new Error(`disk ${disk.index} is already captured`);
+    this.diskList.push(disk);
+    this.diskList.sort((a, b) => a.index - b.index);
+  }
+
+  /** Stops capturing a disk; records already queued for it still go out. */
+  removeDisk(index: number): void {
+    const at = this.diskList.findIndex((d) => d.index === index);
+    if (at >= 0) this.diskList.splice(at, 1);
   }
 
   // ---- writes ----------------------------------------------------------------------------------
@@ -259,7 +282,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     for (const r of records) {
       this.queued.delete(r);
       this.droppedToBitmap.add(r);
-      if (!isMarker(r)) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
         this.recordWaiters.delete(r);
@@ -425,7 +448,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     this.stopDrain();
     const { records } = this.queue.drain();
     for (const r of records) {
-      if (!isMarker(r)) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
     }
     for (const d of this.disks) d.bitmap.persist();
     this.counter.close();
@@ -472,7 +495,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private disk(index: number): CaptureDisk {
-    const d = this.disks[index];
+    const d = this.diskList.find((x) => x.index === index);
     if (!d) throw new Error(`no disk ${index}`);
     return d;
   }

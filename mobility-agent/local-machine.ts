@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "../common/logger.js";
 import type { MachineAssignment } from "../proto/index.js";
@@ -25,18 +26,25 @@ export interface LocalMachineOptions {
  * page blobs live in dataDir. No network to the process server: the agent adds that.
  */
 export class LocalMachine {
-  readonly disks: readonly DiskBackend[];
+  /** The replicated disks by index (a removed disk leaves a gap: indexes are never reused). */
+  readonly entries: Array<{ index: number; backend: DiskBackend }>;
   readonly capture: Capture;
+  /** One per replicated disk; updated in place when a disk is added or removed. */
   readonly exports: CapturingExport[];
   readonly store: AgentStateStore;
+  private readonly dataDir: string;
   private closed = false;
 
   private constructor(options: LocalMachineOptions) {
     const { logger } = options;
+    this.dataDir = options.dataDir;
     this.store = new AgentStateStore(options.dataDir);
     const clean = this.store.takeCleanShutdownMarker();
-    this.disks = options.backends ?? (options.disks ?? []).map((d) => new DiskImage(path.resolve(d.path), d.sizeBytes));
-    const disks = this.disks.map((backend, index) => ({
+    const removed = new Set(this.store.state.removedDisks ?? []);
+    const configured = options.backends ?? (options.disks ?? []).map((d) => new DiskImage(path.resolve(d.path), d.sizeBytes));
+    const added = options.backends ? [] : (this.store.state.addedDisks ?? []).map((d) => ({ index: d.index, backend: new DiskImage(d.path, d.sizeBytes) as DiskBackend }));
+    this.entries = [...configured.map((backend, index) => ({ index, backend })), ...added].filter((e) => !removed.has(e.index));
+    const disks = this.entries.map(({ index, backend }) => ({
       index,
       backend,
       bitmap: new DirtyBitmap(bitmapFile(options.dataDir, backend), backend.size),
@@ -51,7 +59,49 @@ export class LocalMachine {
     this.capture.on("resync-required", () => this.saveResyncState());
     this.capture.on("resync-cleared", () => this.saveResyncState());
     this.saveResyncState();
-    this.exports = this.disks.map((disk, index) => new CapturingExport(index, disk, this.capture));
+    this.exports = this.entries.map(({ index, backend }) => new CapturingExport(index, backend, this.capture));
+  }
+
+  get disks(): DiskBackend[] {
+    return this.entries.map((e) => e.backend);
+  }
+
+  /**
+   * A new, empty image file as the machine's next disk, captured from now on; the caller
+   * declares it to the process server before exporting it. Indexes are never reused, so older
+   * recovery points keep naming the disks they hold.
+   */
+  addDisk(sizeBytes: number): CapturingExport {
+    const state = this.store.state;
+    const known = [...this.entries.map((e) => e.index), ...(state.addedDisks ?? []).map((d) => d.index), ...(state.removedDisks ?? [])];
+    const index = Math.max(-1, ...known) + 1;
+    const file = path.resolve(this.dataDir, `disk-${index}.img`);
+    if (fs.existsSync(file)) throw new Error(`cannot add disk ${index}: ${file} already exists (an image from elsewhere?); move it away first`);
+    const backend = new DiskImage(file, sizeBytes);
+    this.store.update({ addedDisks: [...(state.addedDisks ?? []), { index, path: file, sizeBytes }] });
+    this.entries.push({ index, backend });
+    this.capture.addDisk({ index, backend, bitmap: new DirtyBitmap(bitmapFile(this.dataDir, backend), backend.size) });
+    const exp = new CapturingExport(index, backend, this.capture);
+    this.exports.push(exp);
+    return exp;
+  }
+
+  /** Stops capturing and exporting a disk; its image file stays where it is. */
+  async removeDisk(index: number): Promise<{ path: string }> {
+    const at = this.entries.findIndex((e) => e.index === index);
+    if (at < 0) throw new Error(`no disk ${index} (the machine has ${this.entries.map((e) => e.index).join(", ")})`);
+    if (this.entries.length === 1) throw new Error(`disk ${index} is the machine's last disk`);
+    const [entry] = this.entries.splice(at, 1);
+    this.exports.splice(
+      this.exports.findIndex((e) => e.diskIndex === index),
+      1,
+    );
+    this.capture.removeDisk(index);
+    this.store.update({ removedDisks: [...(this.store.state.removedDisks ?? []), index] });
+    await entry!.backend.settled();
+    entry!.backend.sync();
+    entry!.backend.close();
+    return { path: entry!.backend.imagePath };
   }
 
   /** The image files of an on-premises machine (none in Azure). */

@@ -303,6 +303,15 @@ export class ProcessServer {
       // Failback has no replica page blob (the master target holds the disk).
       if (!machine.failingBack) await this.createReplicaBlob(machine, d.index, d.sizeBytes);
     }
+    // A disk the agent no longer declares was removed (`srlab disk remove`): new points leave it
+    // out; its replica blob stays, the snapshots of older points live on it.
+    const declared = new Set(open.disks.map((d) => d.index));
+    for (const d of machine.diskList()) {
+      if (declared.size === 0 || declared.has(d.index) || d.removed) continue;
+      machine.setDisk({ ...d, removed: true });
+      changed = true;
+      this.logger.info("disk no longer replicated", { machineId: machine.id, disk: d.index });
+    }
     if (changed) await machine.save();
     return machine;
   }

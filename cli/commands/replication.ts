@@ -5,7 +5,7 @@ import { enumLabel, printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
 
 /** Prints a started job, or follows it to the end with --wait. */
-async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
+export async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
   if (wait) {
     const job = await waitForJob(client, jobId, !json);
     if (json) printJson(jobDocument(job));
