@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, writeSync } from "node:fs";
 import { recoveryPointSelector } from "../cli/commands/failover.js";
 import { jobDocument, waitForJob } from "../cli/commands/jobs.js";
-import { NbdClient, type NbdTarget } from "../common/nbd-client/index.js";
+import { NbdClient, type NbdTarget } from "../common/nbd/index.js";
 import { type ReplicationPolicy, SiteLocation } from "../proto/index.js";
 import { BenchLab } from "./bench-lab.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";

@@ -1,4 +1,4 @@
-import { ConfigurationServiceClient, DiskServiceClient } from "../proto/index.js";
+import { AdminServiceClient, DiskServiceClient } from "../proto/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { LabLayout, type LabManifest } from "./lab/index.js";
 
@@ -6,7 +6,7 @@ type Method<Req, Res> = Parameters<typeof unaryCall<Req, Res>>[1];
 
 /** The CLI's connection to the lab's configuration server, as the lab's admin. */
 export class AdminClient {
-  readonly client: ConfigurationServiceClient;
+  readonly client: AdminServiceClient;
   readonly manifest: LabManifest;
   private readonly credential: string;
   private diskClient?: DiskServiceClient;
@@ -14,7 +14,7 @@ export class AdminClient {
   constructor(readonly layout: LabLayout) {
     this.manifest = layout.read();
     this.credential = layout.adminCredential();
-    this.client = new ConfigurationServiceClient(
+    this.client = new AdminServiceClient(
       this.manifest.configServerAddress,
       channelCredentials({ caFile: this.manifest.caFile }),
       channelOptions(this.manifest.configServerAddress),

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { parseDuration, parseSize } from "../mobility-agent/workload/index.js";
+import { parseDuration, parseSize } from "../common/units/index.js";
 import { diskAdd, diskRemove } from "./commands/disks.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {

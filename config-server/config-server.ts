@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import cron from "node-cron";
-import { ConfigurationServiceService, DiskServiceService, ReplicationState, serviceProtoFiles, protoRoot } from "../proto/index.js";
+import { AdminServiceService, ConfigurationServiceService, DiskServiceService, ReplicationState, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -14,11 +14,12 @@ import { DiskJobs } from "./disk-jobs.js";
 import { diskService } from "./disk-service.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
-import { configurationService } from "./configuration-service.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { ConfigStore } from "./store/index.js";
+import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
 const SEGMENT_KEY_ID = "k1";
@@ -36,6 +37,7 @@ export class ConfigServer {
   private blobs?: BlobStore;
   private readonly crons: ReturnType<typeof cron.schedule>[] = [];
   private adminCredentialValue = "";
+  private telemetry?: TelemetrySampler;
 
   constructor(
     readonly options: ConfigServerOptions,
@@ -102,7 +104,14 @@ export class ConfigServer {
       stepTimeoutMs: 600_000,
     });
     const reports = new Map<string, MachineReports>();
-    const service = configurationService({
+    const telemetry = new TelemetrySampler({
+      source: { machines: () => store.listMachines(), components: () => store.listComponents() },
+      timeUnitSeconds: options.timeUnitSeconds,
+      intervalMs: options.telemetry.intervalMs,
+      windowSeconds: options.telemetry.windowSeconds,
+    });
+    this.telemetry = telemetry;
+    const host: ConfigHost = {
       options,
       store,
       bus,
@@ -114,20 +123,28 @@ export class ConfigServer {
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
+      telemetry,
+    };
+    const telemetryImpl = telemetryService({
+      sampler: telemetry,
+      logger,
+      requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
     });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
       tls: options.insecure ? undefined : options.tls,
       services: [
-        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: service },
+        { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
+        { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
+        { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
         {
           name: "srlab.v1.DiskService",
           definition: DiskServiceService,
           implementation: diskService({
             disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 }),
-            credentialKey,
             logger,
+            requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
           }),
         },
       ],
@@ -137,6 +154,7 @@ export class ConfigServer {
     await this.grpc.start();
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     this.scheduleResyncWindows(store, jobs);
+    telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
       writeFileSync(
@@ -178,6 +196,7 @@ export class ConfigServer {
 
   async stop(): Promise<void> {
     for (const task of this.crons) task.stop();
+    this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();
     await this.metrics?.stop();

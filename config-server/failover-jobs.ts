@@ -7,7 +7,7 @@ import {
   type RecoveryPointSelector,
   ReplicationState,
 } from "../proto/index.js";
-import { blobLayout } from "../common/blob-layout/index.js";
+import { failoverDiskName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
@@ -292,7 +292,7 @@ export class FailoverJobs {
       machine.machineId,
       machine.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes })),
       resolved,
-      (i) => blobLayout.failoverDisk(machine.machineId, i, test),
+      (i) => failoverDiskName(machine.machineId, i, test),
       (p) => this.runner.progress(job, STEPS.disks, p.total ? (100 * p.done) / p.total : 0, p.phase),
     );
     // Azure creates managed disks from page blobs holding a fixed VHD: footer after a whole-MiB disk.

@@ -34,6 +34,10 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     captureMode: a?.captureMode ?? 0,
     bytesSent: a?.bytesSent ?? 0,
     capturedSequence: a?.capturedSequence ?? 0,
+    capturedBytes: a?.capturedBytes ?? 0,
+    receivedBytes: p?.receivedBytes ?? 0,
+    uploadedBytes: p?.uploadedBytes ?? 0,
+    processedBytes: p?.processedBytes ?? 0,
   };
 }
 

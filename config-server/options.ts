@@ -29,6 +29,13 @@ export const configServerOptions = z.object({
   heartbeatTimeoutSeconds: z.coerce.number().positive().default(15),
   /** Block size of checksum resync and of the initial copy: 64 KiB sends about what rsync sends (npm run bench). */
   syncBlockBytes: z.coerce.number().int().positive().default(64 * 1024),
+  /** The time-series sampler (TelemetryService): one sample per interval, a window kept in memory. */
+  telemetry: z
+    .object({
+      intervalMs: z.coerce.number().int().min(100).default(1_000),
+      windowSeconds: z.coerce.number().positive().default(3_600),
+    })
+    .prefault({}),
 });
 
 export type ConfigServerOptions = z.infer<typeof configServerOptions>;

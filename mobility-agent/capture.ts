@@ -35,6 +35,8 @@ export interface CaptureEvents {
  */
 export class Capture extends EventEmitter<CaptureEvents> {
   mode: CaptureMode = CaptureMode.CAPTURE_MODE_DATA;
+  /** Write payload bytes queued for the process server since start (live writes, sync and drain). */
+  capturedBytes = 0;
   /** Writes are sequenced only once the machine is protected (an assignment arrived). */
   armed = false;
   /** Highest sequence the process server confirmed durable. */
@@ -188,6 +190,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     };
     this.queue.push(record);
     this.queued.add(record);
+    this.capturedBytes += data.length;
     this.changed.notify();
     return record;
   }

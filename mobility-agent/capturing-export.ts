@@ -1,4 +1,4 @@
-import { NBD } from "../common/nbd-client/index.js";
+import { NBD } from "../common/nbd/index.js";
 import type { Capture } from "./capture.js";
 import { type DiskBackend, isPromise } from "./disk-backend.js";
 import { NbdExportError, type NbdExport } from "./nbd/index.js";

@@ -1,6 +1,6 @@
 import type * as grpc from "@grpc/grpc-js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions } from "../common/grpc/index.js";
-import { serializeReplicateRequest } from "../common/segment/index.js";
+import { serializeReplicateRequest } from "../common/wire/index.js";
 import { ProcessServiceClient, ProcessServiceService, type ReplicateRequest, type ReplicateResponse } from "../proto/index.js";
 import type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-server-port.js";
 

@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ReplicationPolicy } from "../proto/index.js";
 import type { DirectionEpoch } from "./direction-epochs.js";
-import { readJson, writeJsonAtomic } from "./json-file.js";
+import { readJson, writeJsonAtomic } from "../common/fs/index.js";
 
 export interface ReplicaDisk {
   index: number;

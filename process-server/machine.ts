@@ -1,9 +1,9 @@
 import { Health, type HealthIssue, type ReplicationPolicy } from "../proto/index.js";
 import { DirectionEpochs } from "./direction-epochs.js";
 import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-registry.js";
-import { Mutex } from "./mutex.js";
-import { RateMeter } from "./rate-meter.js";
-import { Watermark } from "./watermark.js";
+import { Mutex } from "../common/async/index.js";
+import { RateMeter } from "../common/metrics/index.js";
+import { Watermark } from "../common/async/index.js";
 
 /** A problem one pipeline stage (upload, apply, points) reports until it clears it. */
 export interface StageIssue {
@@ -25,6 +25,9 @@ export class Machine {
   /** Which sequences go to the replica and which to a master target (failback). */
   readonly epochs: DirectionEpochs;
   receivedBytesTotal = 0;
+  /** Write payload bytes uploaded and handed to the replica since this process started. */
+  uploadedBytesTotal = 0;
+  processedBytesTotal = 0;
   resyncReason?: string;
   private readonly issues = new Map<string, StageIssue>();
   private readonly saveLock = new Mutex();

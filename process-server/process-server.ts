@@ -12,6 +12,7 @@ import {
   Health,
   type HealthIssue,
   type MachineReplicationReport,
+  type ProcessServerStats,
   ProcessServiceService,
   protoRoot,
   type RecoveryPoint,
@@ -23,19 +24,18 @@ import {
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
-import { pageBlobSizeFor } from "./page-blob-size.js";
-import { DiskCache } from "./cache/index.js";
-import { type CacheHealth, measureCacheHealth } from "./cache-health.js";
+import { pageBlobSizeFor } from "../common/replica/index.js";
+import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
-import { MachinePipeline } from "./machine-pipeline.js";
+import { MachinePipeline } from "./pipeline/index.js";
 import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
-import { type PointDocument, PointStore, toRecoveryPoint } from "./point-store.js";
+import { type PointDocument, PointStore, toRecoveryPoint } from "./points/index.js";
 import { processServiceImplementation } from "./process-service.js";
-import { ReplicationService } from "./replication-service.js";
-import { isUsableMachineId, replicaBlobName } from "./storage-layout.js";
+import { ReplicationService } from "./intake/index.js";
+import { isUsableMachineId, replicaBlobName } from "../common/storage-layout/index.js";
 
 const SERVICE_NAME = "srlab.v1.ProcessService";
 
@@ -70,7 +70,7 @@ export class ProcessServer {
   private link?: CsLink;
   private registration?: RegisterResponse;
   private replication?: ReplicationService;
-  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100 };
+  private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
   private readonly abort = new AbortController();
   private started = false;
@@ -360,15 +360,24 @@ export class ProcessServer {
       captureMode: 0,
       bytesSent: machine.receivedBytesTotal,
       capturedSequence: 0,
+      capturedBytes: 0,
+      receivedBytes: machine.receivedBytesTotal,
+      uploadedBytes: machine.uploadedBytesTotal,
+      processedBytes: machine.processedBytesTotal,
     };
   }
 
   /** Heartbeat content: the cache's health and one report per machine. */
-  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[] } {
+  private report(): { health: Health; issues: HealthIssue[]; machines: MachineReplicationReport[]; processServerStats?: ProcessServerStats } {
     const machines: MachineReplicationReport[] = [];
+    let backlogBytes = 0;
+    let backlogSeconds = 0;
     if (this.cache) {
       for (const { machine } of this.pipelines.values()) {
         const stats = this.stats(machine);
+        // The process server's RPO of a machine is the age of its oldest write not yet uploaded.
+        backlogBytes += stats.pendingBytes;
+        backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
         this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
@@ -393,7 +402,14 @@ export class ProcessServer {
       }
       this.metrics.cacheBytes.set(this.cache.usedBytes());
     }
-    return { health: this.cacheState.health, issues: this.cacheState.issues, machines };
+    const processServerStats: ProcessServerStats = {
+      cacheUsedBytes: this.cache?.usedBytes() ?? 0,
+      cacheCapacityBytes: this.cacheState.capacityBytes,
+      cacheFreePercent: this.cacheState.freePercent,
+      uploadBacklogBytes: backlogBytes,
+      uploadBacklogSeconds: backlogSeconds,
+    };
+    return { health: this.cacheState.health, issues: this.cacheState.issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {

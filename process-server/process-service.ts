@@ -15,9 +15,9 @@ import type {
 import { callerSubject, requireMachineReader } from "./caller-auth.js";
 import { blockChecksums } from "./checksums.js";
 import type { Machine } from "./machine.js";
-import type { MasterTargetSink } from "./master-target-sink.js";
-import type { ReplicationHost, ReplicationService } from "./replication-service.js";
-import { replicaBlobName } from "./storage-layout.js";
+import type { MasterTargetSink } from "./pipeline/index.js";
+import type { ReplicationHost, ReplicationService } from "./intake/index.js";
+import { replicaBlobName } from "../common/storage-layout/index.js";
 
 /** Largest block the checksum resync may ask for. */
 const MAX_BLOCK_SIZE = 64 * 1024 * 1024;

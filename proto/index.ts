@@ -3,11 +3,13 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
 export * from "./gen/srlab/v1/disk_service.js";
 export * from "./gen/srlab/v1/master_target_service.js";
 export * from "./gen/srlab/v1/process_service.js";
 export * from "./gen/srlab/v1/replication.js";
+export * from "./gen/srlab/v1/telemetry_service.js";
 export * from "./gen/srlab/v1/types.js";
 export type { DeepPartial, MessageFns } from "./gen/srlab/v1/types.js";
 export { protobufFileName, protobufPackage } from "./gen/srlab/v1/types.js";
@@ -22,8 +24,10 @@ export const protoRoot = [new URL(".", import.meta.url), new URL("../../proto/",
 
 /** Proto files that define the srlab.v1 services, relative to protoRoot. */
 export const serviceProtoFiles = [
+  "srlab/v1/admin_service.proto",
   "srlab/v1/configuration_service.proto",
   "srlab/v1/disk_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
+  "srlab/v1/telemetry_service.proto",
 ];

@@ -7,7 +7,7 @@ import { afterAll, describe, type TestContext, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
-import { NbdClient } from "../common/nbd-client/index.js";
+import { NbdClient } from "../common/nbd/index.js";
 import { applyRecords, type PageTarget } from "../common/replica/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {

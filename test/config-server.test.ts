@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
-import { ComponentRole, ConfigurationServiceClient, Health, SiteLocation } from "../proto/index.js";
+import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, Health, SiteLocation } from "../proto/index.js";
 import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
@@ -20,15 +20,18 @@ const options = configServerOptions.parse({
 });
 let server: ConfigServer;
 let client: ConfigurationServiceClient;
+let adminClient: AdminServiceClient;
 
 async function start(): Promise<void> {
   server = new ConfigServer(options, silentLogger());
   await server.start();
   client = new ConfigurationServiceClient(server.grpcAddress, channelCredentials(undefined));
+  adminClient = new AdminServiceClient(server.grpcAddress, channelCredentials(undefined));
 }
 
 async function stop(): Promise<void> {
   client.close();
+  adminClient.close();
   await server.stop();
 }
 
@@ -55,7 +58,7 @@ test("the deployment passphrase registers a component and gives it a working cre
   assert.ok(r.credential.startsWith(`process-server/${r.componentId}.`));
   assert.equal(r.storage?.kind, "directory");
   assert.equal(r.segmentKey.length, 32);
-  await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [] }, r.credential);
+  await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, r.credential);
 });
 
 test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => {
@@ -65,18 +68,18 @@ test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => 
     return true;
   });
   const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
-  const { components } = await unaryCall(client, client.listComponents, {}, admin);
+  const { components } = await unaryCall(adminClient, adminClient.listComponents, {}, admin);
   assert.ok(!components.some((c) => c.name === "intruder"));
 });
 
 test("forged and missing credentials are refused; admin calls need the admin credential", async () => {
   await assert.rejects(
-    unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [] }, "process-server/x.AAAA"),
+    unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, "process-server/x.AAAA"),
     (err: grpc.ServiceError) => err.code === 16 && /not issued by this configuration server/.test(err.details),
   );
-  await assert.rejects(unaryCall(client, client.listMachines, {}), (err: grpc.ServiceError) => err.code === 16);
+  await assert.rejects(unaryCall(adminClient, adminClient.listMachines, {}), (err: grpc.ServiceError) => err.code === 16);
   const ps = await register("correct horse battery", "ps-1");
-  await assert.rejects(unaryCall(client, client.listMachines, {}, ps.credential), (err: grpc.ServiceError) => err.code === 7);
+  await assert.rejects(unaryCall(adminClient, adminClient.listMachines, {}, ps.credential), (err: grpc.ServiceError) => err.code === 7);
 });
 
 test("an agent registration creates its machine; a restarted configuration server keeps everything", async () => {
@@ -93,12 +96,12 @@ test("an agent registration creates its machine; a restarted configuration serve
   await stop();
   await start();
   const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
-  const { machines } = await unaryCall(client, client.listMachines, {}, admin);
+  const { machines } = await unaryCall(adminClient, adminClient.listMachines, {}, admin);
   assert.deepEqual(machines.map((m) => m.name), ["vm-1"]);
   assert.equal(machines[0]!.disks[0]!.sizeBytes, 1 << 20);
   // Credentials issued before the restart still verify: the key is part of the persisted state.
-  await unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [] }, agent.credential);
-  const { policies } = await unaryCall(client, client.listPolicies, {}, admin);
+  await unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, agent.credential);
+  const { policies } = await unaryCall(adminClient, adminClient.listPolicies, {}, admin);
   const failback = policies.find((p) => p.failback)!;
   assert.equal(failback.rpoThresholdSeconds, 15);
   assert.equal(failback.recoveryPointRetentionSeconds, 24 * 60);

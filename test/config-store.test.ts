@@ -248,6 +248,10 @@ describe("ConfigStore machines and disks", () => {
           captureMode: CaptureMode.CAPTURE_MODE_DATA,
           bytesSent: 4096,
           capturedSequence: 0,
+          capturedBytes: 0,
+          receivedBytes: 4096,
+          uploadedBytes: 4096,
+          processedBytes: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

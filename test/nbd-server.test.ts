@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, test } from "vitest";
-import { NBD, NbdClient, type NbdCommandError, NbdHandshake, NbdOptionError, type NbdTarget } from "../common/nbd-client/index.js";
+import { NBD, NbdClient, type NbdCommandError, NbdHandshake, NbdOptionError, type NbdTarget } from "../common/nbd/index.js";
 import { FileExport, type NbdExport, NbdExportError, NbdServer } from "../mobility-agent/nbd/index.js";
 
 const MiB = 1024 * 1024;

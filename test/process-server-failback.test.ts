@@ -9,7 +9,8 @@ import { bearerMetadata, unaryCall, } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
-import { ProcessServer, replicaBlobName } from "../process-server/index.js";
+import { replicaBlobName } from "../common/storage-layout/index.js";
+import { ProcessServer } from "../process-server/index.js";
 import {
   type BlockChecksum,
   type GetBlockChecksumsResponse,

@@ -8,7 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import { bearerMetadata, issueCredential, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
-import { type PointDocument, ProcessServer, pointsPrefix, replicaBlobName } from "../process-server/index.js";
+import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js";
+import { type PointDocument, ProcessServer } from "../process-server/index.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import {
   Health,

@@ -4,11 +4,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
-import { blobLayout } from "../common/blob-layout/index.js";
+import { failoverDiskName, pointObjectName, replicaBlobName, segmentObjectName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { type MaterializeProgress, RecoveryEngine, type RecoveryPointDoc, type RecoveryTarget, writeRetentionRecord } from "../common/recovery/index.js";
 import { applyRecords, blobPageTarget } from "../common/replica/index.js";
-import { deriveSegmentKey, encodeSegment, segmentObjectName } from "../common/segment/index.js";
+import { deriveSegmentKey, encodeSegment } from "../common/segment/index.js";
 import { type BlobStore, DirectoryBlobStore } from "../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 
@@ -107,7 +107,7 @@ async function buildFixture(): Promise<Fixture> {
   await putSegment(84, 92);
 
   // Replica with points, as the applier makes them.
-  const replica = (i: number) => blobLayout.replicaDisk(MACHINE, i);
+  const replica = (i: number) => replicaBlobName(MACHINE, i);
   await store.createPageBlob(replica(0), DISKS[0]!.sizeBytes);
   let applied = 0;
   const applyTo = async (upTo: number) => {
@@ -140,14 +140,14 @@ async function buildFixture(): Promise<Fixture> {
       disksTotal: covered.length,
       base: p.sequence === POINTS[0]!.sequence,
     };
-    await store.putObject(blobLayout.point(MACHINE, doc.recoveryPointId), Buffer.from(JSON.stringify(doc, null, 2)));
+    await store.putObject(pointObjectName(MACHINE, doc.recoveryPointId), Buffer.from(JSON.stringify(doc, null, 2)));
   }
   await applyTo(PROCESSED);
 
   return { dir, store, engine: new RecoveryEngine({ store, segmentKeys, replayBatchBytes: 8 * 1024 }), hashes, segments };
 }
 
-const target = (i: number) => blobLayout.failoverDisk(MACHINE, i);
+const target = (i: number) => failoverDiskName(MACHINE, i);
 
 /** Materializes `t` and checks every disk against the source image at the resolved sequence. */
 async function recoverAndCompare(f: Fixture, t: RecoveryTarget, expectSequence: number) {
@@ -313,7 +313,7 @@ describe("recovery engine", () => {
       (await f.engine.listPoints(MACHINE)).map((p) => p.recoveryPointId),
       [pointId(80)],
     );
-    for (const d of DISKS) assert.equal((await f.store.listSnapshots(blobLayout.replicaDisk(MACHINE, d.index))).length, 1);
+    for (const d of DISKS) assert.equal((await f.store.listSnapshots(replicaBlobName(MACHINE, d.index))).length, 1);
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "latest-app-consistent" }), ErrorCode.NOT_FOUND, /no app-consistent recovery point/);
     await recoverAndCompare(f, { kind: "point", pointId: pointId(80) }, 80);
   });

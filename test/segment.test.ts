@@ -7,11 +7,10 @@ import {
   decodeSegment,
   deriveSegmentKey,
   encodeSegment,
-  parseSegmentObjectName,
   readSegmentHeader,
   SegmentIntegrityError,
-  segmentObjectName,
 } from "../common/segment/index.js";
+import { parseSegmentObjectName, segmentObjectName } from "../common/storage-layout/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 
 function rec(sequence: number, over: Partial<WriteRecord> = {}): WriteRecord {

@@ -2,10 +2,8 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "vitest";
 import { deflateSync } from "node:zlib";
+import { parseDuration, parseRate, parseSize } from "../common/units/index.js";
 import {
-  parseDuration,
-  parseRate,
-  parseSize,
   runWorkload,
   WORKLOAD_PROFILES,
   WorkloadGenerator,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { test } from "vitest";
-import { encodeWriteBatch, encodeWriteRecordAfter, serializeReplicateRequest } from "../common/segment/index.js";
+import { encodeWriteBatch, encodeWriteRecordAfter, serializeReplicateRequest } from "../common/wire/index.js";
 import { ReplicateRequest, WriteBatch, WriteKind, WriteRecord } from "../proto/index.js";
 
 function randomRecord(i: number): WriteRecord {

@@ -1,4 +1,4 @@
-import { parseSize } from "../../mobility-agent/workload/index.js";
+import { parseSize } from "../../common/units/index.js";
 import { AdminClient } from "../admin-client.js";
 import { report } from "./replication.js";
 

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, ftruncateSync, openSync, rmSync, statSync, writeSync } from "node:fs";
-import { blobLayout } from "../../common/blob-layout/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
 import { fixedVhdFooter, rawSizeOfBlob, VHD_FOOTER_BYTES, vhdVirtualSize } from "../../common/vhd/index.js";
@@ -46,7 +46,7 @@ export async function exportDisk(
     const store = createBlobStore({ kind: s.kind, connectionString: s.connectionString, directory: s.directory, container: "srlab" });
     await store.init();
     try {
-      let blob = blobLayout.replicaDisk(machine.machineId, diskIndex);
+      let blob = replicaBlobName(machine.machineId, diskIndex);
       let snapshot: string | undefined;
       if (source.failedOver || source.test) {
         const info = source.test ? machine.testFailover : machine.failover;

@@ -1,4 +1,4 @@
-import { parseDuration, parseRate, parseSize } from "../../mobility-agent/workload/index.js";
+import { parseDuration, parseRate, parseSize } from "../../common/units/index.js";
 import { type RecoverableRange, type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";

@@ -8,6 +8,7 @@ import {
   type HealthIssue,
   type HeartbeatRequest,
   type MachineReplicationReport,
+  type ProcessServerStats,
   type RegisterResponse,
   SiteLocation,
   type UpdateJobRequest,
@@ -15,6 +16,7 @@ import {
 } from "../../proto/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
+import { ProcessUsage } from "../metrics/index.js";
 
 export interface CsLinkOptions {
   address: string;
@@ -30,7 +32,7 @@ export interface CsLinkOptions {
   logger: Logger;
   heartbeatIntervalMs?: number;
   /** Called before each heartbeat to collect the component's health and per-machine reports. */
-  report?: () => { health: Health; issues: HealthIssue[]; machines?: MachineReplicationReport[] };
+  report?: () => { health: Health; issues: HealthIssue[]; machines?: MachineReplicationReport[]; processServerStats?: ProcessServerStats };
 }
 
 export type CommandHandler = (command: WatchCommandsResponse) => Promise<object | undefined>;
@@ -48,6 +50,8 @@ export class CsLink extends EventEmitter {
   private stopped = false;
   private handler?: CommandHandler;
   private readonly inFlight = new Set<string>();
+  /** Every daemon's CPU and memory ride along in its heartbeats (the telemetry sampler's input). */
+  private readonly usage = new ProcessUsage();
 
   constructor(private readonly options: CsLinkOptions) {
     super();
@@ -111,7 +115,14 @@ export class CsLink extends EventEmitter {
 
   async heartbeat(): Promise<void> {
     const r = this.options.report?.() ?? { health: Health.HEALTH_NORMAL, issues: [] };
-    const req: HeartbeatRequest = { health: r.health, issues: r.issues, machines: r.machines ?? [] };
+    const u = this.usage.sample();
+    const req: HeartbeatRequest = {
+      health: r.health,
+      issues: r.issues,
+      machines: r.machines ?? [],
+      componentStats: { cpuPercent: u.cpuPercent, memoryBytes: u.memoryBytes, memoryPercent: u.memoryPercent, hostCpuPercent: u.hostCpuPercent },
+      processServerStats: r.processServerStats,
+    };
     await unaryCall(this.client, this.client.heartbeat, req, this.credential, 10_000);
   }
 

@@ -1,4 +1,4 @@
-import { blobLayout } from "../blob-layout/index.js";
+import { pointObjectName, pointsPrefix, replicaBlobName } from "../storage-layout/index.js";
 import type { Logger } from "../logger.js";
 import { type BlobStore, isStorageNotFound } from "../storage/index.js";
 
@@ -53,7 +53,7 @@ export function parsePointDocument(data: Buffer, name: string): RecoveryPointDoc
 /** A machine's points, oldest (lowest sequence) first; unreadable documents are logged and skipped. */
 export async function listPointDocuments(store: BlobStore, machineId: string, logger?: Logger): Promise<RecoveryPointDoc[]> {
   const docs: RecoveryPointDoc[] = [];
-  for (const info of await store.listObjects(blobLayout.pointsPrefix(machineId))) {
+  for (const info of await store.listObjects(pointsPrefix(machineId))) {
     if (!info.name.endsWith(".json")) continue;
     let data: Buffer;
     try {
@@ -76,10 +76,10 @@ export async function listPointDocuments(store: BlobStore, machineId: string, lo
 export async function deletePointDocument(store: BlobStore, machineId: string, doc: RecoveryPointDoc): Promise<void> {
   for (const [index, snapshot] of Object.entries(doc.snapshots)) {
     try {
-      await store.deleteSnapshot(blobLayout.replicaDisk(machineId, Number(index)), snapshot);
+      await store.deleteSnapshot(replicaBlobName(machineId, Number(index)), snapshot);
     } catch (err) {
       if (!isStorageNotFound(err)) throw err;
     }
   }
-  await store.deleteObject(blobLayout.point(machineId, doc.recoveryPointId));
+  await store.deleteObject(pointObjectName(machineId, doc.recoveryPointId));
 }

@@ -1,4 +1,4 @@
-import { blobLayout } from "../blob-layout/index.js";
+import { replicaBlobName } from "../storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../errors/index.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { applyRecords, blobPageTarget, PAGE_SIZE } from "../replica/index.js";
@@ -176,7 +176,7 @@ export class RecoveryEngine {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${d.index} of machine ${machineId}: size ${d.sizeBytes} is not a positive integer`);
       }
       // Targets are deleted before the copy: never let that be the replica itself.
-      if (targetBlob(d.index) === blobLayout.replicaDisk(machineId, d.index)) {
+      if (targetBlob(d.index) === replicaBlobName(machineId, d.index)) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${d.index}: the failover target must not be the replica blob ${targetBlob(d.index)}`);
       }
     }
@@ -188,7 +188,7 @@ export class RecoveryEngine {
     const totals = await Promise.all(
       copied.map(async (d) => {
         const ranges = await this.snapshotCall(machineId, base, d.index, () =>
-          this.store.getPageRanges(blobLayout.replicaDisk(machineId, d.index), base.snapshots[String(d.index)]),
+          this.store.getPageRanges(replicaBlobName(machineId, d.index), base.snapshots[String(d.index)]),
         );
         return ranges.reduce((n, r) => n + r.length, 0);
       }),
@@ -202,7 +202,7 @@ export class RecoveryEngine {
         const blob = targetBlob(d.index);
         await this.store.deletePageBlob(blob);
         await this.snapshotCall(machineId, base, d.index, () =>
-          this.store.copyPageBlob(blobLayout.replicaDisk(machineId, d.index), blob, {
+          this.store.copyPageBlob(replicaBlobName(machineId, d.index), blob, {
             snapshot: base.snapshots[String(d.index)],
             onProgress: (n) => {
               done[i] = n;

@@ -1,4 +1,4 @@
-import { blobLayout } from "../blob-layout/index.js";
+import { retentionObjectName } from "../storage-layout/index.js";
 import { type BlobStore, isStorageNotFound } from "../storage/index.js";
 
 /**
@@ -16,7 +16,7 @@ export interface RetentionRecord {
 
 export async function readRetentionRecord(store: BlobStore, machineId: string): Promise<RetentionRecord | undefined> {
   try {
-    const doc = JSON.parse((await store.getObject(blobLayout.retention(machineId))).toString("utf8")) as Partial<RetentionRecord>;
+    const doc = JSON.parse((await store.getObject(retentionObjectName(machineId))).toString("utf8")) as Partial<RetentionRecord>;
     if (typeof doc.prunedAt !== "string" || !Number.isSafeInteger(doc.prunedThroughSequence)) return undefined;
     return doc as RetentionRecord;
   } catch (err) {
@@ -26,5 +26,5 @@ export async function readRetentionRecord(store: BlobStore, machineId: string): 
 }
 
 export async function writeRetentionRecord(store: BlobStore, machineId: string, record: RetentionRecord): Promise<void> {
-  await store.putObject(blobLayout.retention(machineId), Buffer.from(JSON.stringify(record, null, 2)));
+  await store.putObject(retentionObjectName(machineId), Buffer.from(JSON.stringify(record, null, 2)));
 }

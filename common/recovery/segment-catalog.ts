@@ -1,5 +1,4 @@
-import { blobLayout } from "../blob-layout/index.js";
-import { parseSegmentObjectName } from "../segment/index.js";
+import { logPrefix, parseSegmentObjectName } from "../storage-layout/index.js";
 import type { BlobStore } from "../storage/index.js";
 
 /** A log segment object in storage, known by its name alone (no download). */
@@ -17,7 +16,7 @@ export function segmentRefOf(name: string): SegmentRef | undefined {
 /** The machine's segments by first sequence (longest first on ties: an uploader may re-cut a run after a restart). */
 export async function listSegments(store: BlobStore, machineId: string): Promise<SegmentRef[]> {
   const refs: SegmentRef[] = [];
-  for (const info of await store.listObjects(blobLayout.logPrefix(machineId))) {
+  for (const info of await store.listObjects(logPrefix(machineId))) {
     const parsed = parseSegmentObjectName(info.name);
     if (parsed?.machineId === machineId) refs.push({ name: info.name, firstSequence: parsed.firstSequence, lastSequence: parsed.lastSequence });
   }

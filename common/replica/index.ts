@@ -4,3 +4,4 @@ export { coalesceWrites, type Extent } from "./coalesce.js";
 export { PAGE_SIZE, type PageTarget } from "./page-target.js";
 export { blobPageTarget } from "./blob-page-target.js";
 export { isMarker } from "./markers.js";
+export { pageBlobSizeFor } from "./page-blob-size.js";

@@ -3,8 +3,6 @@ export { CODEC_NAMES, type CodecName, DEFAULT_CODEC } from "./codec.js";
 export { SegmentIntegrityError } from "./errors.js";
 export { readSegmentHeader, SEGMENT_MAGIC, type SegmentHeader } from "./header.js";
 export { deriveSegmentKey } from "./key.js";
-export { parseSegmentObjectName, segmentObjectName } from "./object-name.js";
 export { type DecodeSegmentExpect, decodeSegment, type EncodeSegmentOptions, encodeSegment } from "./segment.js";
 // Raw codec access for benchmarks and tooling; segments themselves go through encode/decodeSegment.
 export { compress as compressPayload, decompress as decompressPayload } from "./codec.js";
-export { encodeWriteBatch, encodeWriteRecordAfter, serializeReplicateRequest } from "./write-batch.js";

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
 import { WriteBatch, type WriteRecord } from "../../proto/index.js";
-import { encodeWriteBatch } from "./write-batch.js";
+import { encodeWriteBatch } from "../wire/index.js";
 import { type CodecName, compress, DEFAULT_CODEC, decompress } from "./codec.js";
 import { SegmentIntegrityError } from "./errors.js";
 import { encodeSegmentHeader, NONCE_LENGTH, readSegmentHeader, type SegmentHeader, TAG_LENGTH } from "./header.js";

@@ -5,7 +5,7 @@ import { mapAzureError } from "./azure-errors.js";
 import { StorageError, StorageNotFoundError } from "./errors.js";
 import { assertValidName, compareNames } from "./names.js";
 import { assertInside, assertPageAligned, chunkRanges, mergeRanges } from "./page-ranges.js";
-import { runLimited } from "./run-limited.js";
+import { runLimited } from "../async/index.js";
 
 export interface AzureBlobStoreOptions {
   connectionString: string;

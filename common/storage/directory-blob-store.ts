@@ -6,7 +6,7 @@ import { type Logger, silentLogger } from "../logger.js";
 import { type BlobStore, type CopyPageBlobOptions, MAX_PAGE_WRITE, type ObjectInfo, type PageRange } from "./blob-store.js";
 import { StorageError, StorageNotFoundError } from "./errors.js";
 import { isErrno, mapFsError } from "./fs-errors.js";
-import { KeyedMutex } from "./keyed-mutex.js";
+import { KeyedMutex } from "../async/index.js";
 import { assertValidName, compareNames } from "./names.js";
 import { assertInside, assertPageAligned, chunkRanges, RangeSet } from "./page-ranges.js";
 import { RangeJournals, syncDir } from "./range-journal.js";

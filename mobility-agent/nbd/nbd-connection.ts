@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { BufferedReader, NBD as P, StreamClosedError } from "../../common/nbd-client/index.js";
+import { BufferedReader, NBD as P, StreamClosedError } from "../../common/nbd/index.js";
 import type { Logger } from "../../common/logger.js";
 import type { NbdExport } from "./nbd-export.js";
 

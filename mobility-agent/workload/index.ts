@@ -1,4 +1,3 @@
-export { parseDuration, parseRate, parseSize } from "./parse-units.js";
 export { Prng } from "./prng.js";
 export {
   runWorkload,

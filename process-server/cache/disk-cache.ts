@@ -3,7 +3,8 @@ import { join } from "node:path";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import type { WriteRecord } from "../../proto/index.js";
 import { CacheUnavailableError } from "./errors.js";
-import { decodeMachineDir, encodeMachineDir, fsyncDir } from "./fs-util.js";
+import { fsyncDir } from "../../common/fs/index.js";
+import { decodeMachineDir, encodeMachineDir } from "./machine-dir.js";
 import { MachineLog, type MachineLogCounters } from "./machine-log.js";
 
 export interface DiskCacheOptions {

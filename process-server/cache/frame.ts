@@ -1,7 +1,7 @@
 import type { FileHandle } from "node:fs/promises";
-import { encodeWriteRecordAfter } from "../../common/segment/index.js";
+import { encodeWriteRecordAfter } from "../../common/wire/index.js";
 import type { WriteRecord } from "../../proto/index.js";
-import { crc32 } from "./crc32.js";
+import { crc32 } from "node:zlib";
 
 // On-disk record frame (little-endian):
 //   u32 payloadLength | u32 crc32(bytes 8..end) | u64 sequence | i64 capturedAtMs | payload

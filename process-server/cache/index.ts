@@ -1,3 +1,4 @@
 // The process server's disk cache: fsynced spool between agent acks and storage upload.
 export { DiskCache, type DiskCacheOptions, type DiskCacheStats } from "./disk-cache.js";
 export { CacheUnavailableError, SequenceGapError } from "./errors.js";
+export { type CacheHealth, type CacheHealthInput, measureCacheHealth } from "./cache-health.js";

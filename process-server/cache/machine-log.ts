@@ -4,8 +4,8 @@ import type { Logger } from "winston";
 import { WriteRecord } from "../../proto/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
 import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
-import { fsyncDir, writeFileAtomic } from "./fs-util.js";
-import { Mutex } from "./mutex.js";
+import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
+import { Mutex } from "../../common/async/index.js";
 
 /** One sparse index entry per this many records keeps memory small for a large cache. */
 const INDEX_EVERY = 64;

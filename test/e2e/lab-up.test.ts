@@ -44,6 +44,7 @@ test("reflection lists the srlab.v1 services next to health", async () => {
   const byRole = (role: string) => status.components.find((c) => c.role === role)!;
   const expectations: Array<[string, string]> = [
     ["configuration-server", "srlab.v1.ConfigurationService"],
+    ["configuration-server", "srlab.v1.AdminService"],
     ["process-server", "srlab.v1.ProcessService"],
     ["master-target", "srlab.v1.MasterTargetService"],
   ];

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { NbdClient, type NbdTarget } from "../../common/nbd-client/index.js";
+import { NbdClient, type NbdTarget } from "../../common/nbd/index.js";
 
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {

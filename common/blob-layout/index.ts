@@ -1,1 +1,0 @@
-export { blobLayout } from "./blob-layout.js";

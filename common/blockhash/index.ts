@@ -1,0 +1,12 @@
+export {
+  BlockHashTree,
+  type BlockHashTreeOptions,
+  DEFAULT_PAGE_SIZE,
+  fingerprintOf,
+  type PageReader,
+  type TreeSummary,
+} from "./block-hash-tree.js";
+export { appendRange, type ByteRange, formatByteRange } from "./byte-range.js";
+export { type HashDiskOptions, hashBuffer, hashDisk, hashImageFile, type RangeReader } from "./from-image.js";
+export { deserializeSummary, deserializeTree, serializeSummary, serializeTree } from "./serialize.js";
+export { HASH_BYTES, sha256 } from "./sha256.js";

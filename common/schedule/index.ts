@@ -1,0 +1,2 @@
+// Repeating work on the wall-clock grid.
+export { cronExpressionEvery, every, type Repeating } from "./every.js";

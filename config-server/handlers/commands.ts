@@ -1,0 +1,20 @@
+import type * as grpc from "@grpc/grpc-js";
+import type { ConfigurationServiceService, WatchCommandsResponse } from "../../proto/index.js";
+import type { Handlers } from "./handler-types.js";
+import { componentOf } from "./heartbeat.js";
+import type { ConfigHost } from "./host.js";
+
+type CommandHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "watchCommands" | "reportCommandResult">;
+
+/** The command stream of one component, and the results it reports back. */
+export function commandHandlers(host: ConfigHost): CommandHandlers {
+  return {
+    watchCommands: async (_req, caller, call) => {
+      await host.bus.attach(componentOf(caller).componentId, call as unknown as grpc.ServerWritableStream<unknown, WatchCommandsResponse>);
+    },
+    reportCommandResult: (req) => {
+      host.bus.complete(req.commandId, req.success, req.error, req.resultJson);
+      return {};
+    },
+  };
+}

@@ -1,0 +1,31 @@
+import type { Logger } from "../../common/logger.js";
+import type { CommandBus } from "../command-bus.js";
+import type { FailbackJobs } from "../failback-jobs.js";
+import type { FailoverJobs } from "../failover-jobs.js";
+import type { MachineReports } from "../machine-health.js";
+import type { ConfigServerOptions } from "../options.js";
+import type { ProtectionJobs } from "../protection-jobs.js";
+import type { ConfigStore } from "../store/index.js";
+import type { TelemetrySampler } from "../telemetry/index.js";
+
+/**
+ * What the configuration server's handlers need from the daemon: persistence (store), the
+ * component command streams (bus), the job runners and the deployment's secrets. Handlers hold
+ * no state of their own; everything they change goes through this host.
+ */
+export interface ConfigHost {
+  options: ConfigServerOptions;
+  store: ConfigStore;
+  bus: CommandBus;
+  jobs: ProtectionJobs;
+  failovers: FailoverJobs;
+  failbacks: FailbackJobs;
+  logger: Logger;
+  credentialKey: Buffer;
+  deploymentSecret: string;
+  segmentKeyId: string;
+  /** The latest per-machine reports of agents and process servers (kept in memory only). */
+  reports: Map<string, MachineReports>;
+  /** The time-series sampler: heartbeats hand it each daemon's own figures. */
+  telemetry: TelemetrySampler;
+}

@@ -1,0 +1,166 @@
+import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { applyRecords, blobPageTarget } from "../../common/replica/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import type { ApplySink } from "./apply-sink.js";
+import { pageBlobSizeFor } from "../../common/replica/index.js";
+import type { Machine } from "../machine.js";
+import type { ReplicaDisk } from "../machine-registry.js";
+import type { ProcessServerMetrics } from "../metrics.js";
+import { disksCoveredAt, type PointDocument, type PointStore } from "../points/index.js";
+import { replicaBlobName } from "../../common/storage-layout/index.js";
+import { withStorageRetry } from "./storage-retry.js";
+
+export interface ReplicaSinkOptions {
+  machine: Machine;
+  store: BlobStore;
+  points: PointStore;
+  retryTimeUnitMs: number;
+  logger: Logger;
+  metrics: ProcessServerMetrics;
+  /** A point was made (or found already made after a restart): report it to the CS. */
+  onPoint: (doc: PointDocument) => void;
+  /** The processed position moved; persist it. */
+  onProcessed: () => Promise<void>;
+}
+
+/**
+ * The on-premises → Azure sink: applies writes to the replica page blobs and turns TAG records
+ * into app-consistent recovery points, taken exactly after everything before the tag is applied.
+ */
+export class ReplicaSink implements ApplySink {
+  private readonly abort = new AbortController();
+  private readonly createdBlobs = new Set<number>();
+  private lastPointSequence = 0;
+
+  constructor(private readonly o: ReplicaSinkOptions) {}
+
+  async init(): Promise<void> {
+    const { machine } = this.o;
+    const points = await this.retry("listing of recovery points", () => this.o.points.list(machine.id));
+    this.lastPointSequence = points.at(-1)?.sequence ?? 0;
+    // Facts from before BASE records (or rebuilt after a lost data dir): a disk some point covers is complete there.
+    for (const d of machine.diskList()) {
+      if (d.baseSequence !== undefined) continue;
+      const first = points.find((p) => p.snapshots[String(d.index)] !== undefined);
+      if (first) machine.setDisk({ ...d, baseSequence: first.sequence });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort(new Error("process server stopping"));
+  }
+
+  /** Applied synchronously: nothing is left to wait for. */
+  async settle(): Promise<void> {}
+
+  async skipTo(sequence: number): Promise<void> {
+    this.o.machine.processed.advance(sequence);
+  }
+
+  /** `records` are contiguous and start right after the processed position. */
+  async apply(records: WriteRecord[]): Promise<void> {
+    const { machine, metrics } = this.o;
+    let run: WriteRecord[] = [];
+    for (const [i, r] of records.entries()) {
+      if (r.kind !== WriteKind.WRITE_KIND_TAG && r.kind !== WriteKind.WRITE_KIND_BASE) {
+        run.push(r);
+        continue;
+      }
+      await this.applyToDisks(run);
+      run = [];
+      machine.processed.advance(r.sequence - 1);
+      if (r.kind === WriteKind.WRITE_KIND_TAG) {
+        await this.makePoint({ type: "app-consistent", sequence: r.sequence, tagName: r.tagName, consistencyGroup: r.consistencyGroup });
+      } else {
+        await this.markBase(r);
+        // The BASE records of one sync come in a row: one point after the last of them.
+        if (records[i + 1]?.kind !== WriteKind.WRITE_KIND_BASE) await this.makePoint({ type: "crash-consistent", sequence: r.sequence, base: true });
+      }
+      machine.processed.advance(r.sequence);
+    }
+    await this.applyToDisks(run);
+    machine.processed.advance(records[records.length - 1]!.sequence);
+    metrics.appliedRecords.inc({ machine: machine.id }, records.length);
+    await this.o.onProcessed();
+  }
+
+  /**
+   * A crash-consistent point at the processed position, or undefined when nothing changed since
+   * the last point or no disk has finished its initial copy yet (a point then would hold a
+   * half-copied disk).
+   */
+  async crashPoint(): Promise<PointDocument | undefined> {
+    const sequence = this.o.machine.processed.value;
+    if (sequence === 0 || sequence <= this.lastPointSequence) return undefined;
+    if (disksCoveredAt(this.o.machine, sequence).length === 0) return undefined;
+    return this.makePoint({ type: "crash-consistent", sequence });
+  }
+
+  /** The disk's copy is complete at this record: points from here on cover it. */
+  private async markBase(r: WriteRecord): Promise<void> {
+    const { machine, logger } = this.o;
+    const disk = await this.ensureReplica(r.diskIndex);
+    if (disk.baseSequence !== undefined && disk.baseSequence <= r.sequence) return;
+    machine.setDisk({ ...disk, baseSequence: r.sequence });
+    await machine.save();
+    logger.info("disk copy complete: recoverable from here on", { machineId: machine.id, disk: r.diskIndex, sequence: r.sequence });
+  }
+
+  private async applyToDisks(run: WriteRecord[]): Promise<void> {
+    if (run.length === 0) return;
+    const indexes = [...new Set(run.map((r) => r.diskIndex))];
+    await Promise.all(
+      indexes.map(async (index) => {
+        const disk = await this.ensureReplica(index);
+        const blob = replicaBlobName(this.o.machine.id, index);
+        await this.retry(`apply to ${blob}`, () => applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes)));
+      }),
+    );
+    this.o.machine.processed.advance(run[run.length - 1]!.sequence);
+  }
+
+  /** Creates the replica blob the first time this process applies to it (idempotent). */
+  private async ensureReplica(index: number): Promise<ReplicaDisk> {
+    const { machine, store } = this.o;
+    let disk = machine.disk(index);
+    if (!disk) {
+      // Facts lost (e.g. a wiped data dir): the replica blob in storage still knows the size.
+      const size = await this.retry("replica size lookup", () => store.pageBlobSize(replicaBlobName(machine.id, index)));
+      if (size === undefined) throw new SrlabError(ErrorCode.DISK_NOT_FOUND, `machine ${machine.id} has no disk ${index}`);
+      disk = { index, sizeBytes: size, addedAtSequence: 0 };
+      machine.setDisk(disk);
+    }
+    if (!this.createdBlobs.has(index)) {
+      const d = disk;
+      await this.retry("replica creation", () => store.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(d.sizeBytes)));
+      this.createdBlobs.add(index);
+    }
+    return disk;
+  }
+
+  private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {
+    const { machine, metrics, logger } = this.o;
+    for (const d of machine.diskList()) await this.ensureReplica(d.index);
+    const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
+    this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);
+    if (created) {
+      metrics.recoveryPoints.inc({ machine: machine.id, type: spec.type });
+      logger.info("recovery point created", { machineId: machine.id, pointId: doc.recoveryPointId, type: spec.type, sequence: spec.sequence });
+    }
+    this.o.onPoint(doc);
+    return doc;
+  }
+
+  private retry<T>(operation: string, fn: () => Promise<T>, stage = "apply"): Promise<T> {
+    return withStorageRetry(fn, {
+      machine: this.o.machine,
+      stage,
+      operation: `${operation} (machine ${this.o.machine.id})`,
+      timeUnitMs: this.o.retryTimeUnitMs,
+      signal: this.abort.signal,
+      logger: this.o.logger,
+    });
+  }
+}

@@ -1,0 +1,84 @@
+import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../../common/errors/index.js";
+import type { Logger } from "../../common/logger.js";
+import { isRecoverableStorageError } from "../../common/storage/index.js";
+import { Health } from "../../proto/index.js";
+import type { Machine } from "../machine.js";
+
+export interface StorageRetryOptions {
+  machine: Machine;
+  /** Pipeline stage reporting the issue ("upload", "apply", "points"). */
+  stage: string;
+  operation: string;
+  timeUnitMs: number;
+  signal: AbortSignal;
+  logger: Logger;
+  onFailure?: () => void;
+}
+
+/**
+ * Runs a storage operation until it succeeds: recoverable failures follow ASR's backoff with a
+ * Warning on the machine; anything else is Critical (an administrator must act) but is retried at
+ * the slow steady rate too, because giving up would strand acknowledged writes in the cache.
+ */
+export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryOptions): Promise<T> {
+  for (let round = 0; ; round++) {
+    try {
+      const result = await retryWithBackoff(
+        async () => {
+          try {
+            return await fn();
+          } catch (err) {
+            // The storage layer marks outages itself; make sure the shared classifier agrees.
+            if (isRecoverableStorageError(err) && !isRecoverable(err)) {
+              throw new SrlabError(ErrorCode.STORAGE_UNAVAILABLE, (err as Error).message, { cause: err });
+            }
+            throw err;
+          }
+        },
+        {
+          timeUnitMs: o.timeUnitMs,
+          signal: o.signal,
+          operation: o.operation,
+          logger: o.logger,
+          onRetry: (attempt, delayMs, err) => {
+            o.onFailure?.();
+            o.machine.setIssue(o.stage, {
+              health: Health.HEALTH_WARNING,
+              code: "STORAGE_UNAVAILABLE",
+              message: `${o.operation} failed (attempt ${attempt}, retrying in ${Math.round(delayMs / 1000)} s): ${messageOf(err)}`,
+            });
+          },
+        },
+      );
+      o.machine.setIssue(o.stage, undefined);
+      return result;
+    } catch (err) {
+      o.signal.throwIfAborted();
+      o.onFailure?.();
+      o.machine.setIssue(o.stage, {
+        health: Health.HEALTH_CRITICAL,
+        code: `${o.stage.toUpperCase()}_FAILED`,
+        message: `${o.operation} failed and needs attention: ${messageOf(err)}`,
+      });
+      await sleep(retrySchedule(6 + round, o.timeUnitMs), o.signal);
+    }
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
