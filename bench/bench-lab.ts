@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../common/async/index.js";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { AdminClient } from "../cli/admin-client.js";
 import { jobDocument, waitForJob } from "../cli/commands/jobs.js";

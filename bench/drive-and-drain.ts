@@ -1,6 +1,6 @@
 // One measured run: start the workload on every machine, sample RPO, stop when all caught up.
 import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../common/async/index.js";
 import { type BenchLab, isCaughtUp, TICK_MS, type WorkloadOutcome, type WorkloadRequest } from "./bench-lab.js";
 
 export interface DrainResult {

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { pollUntil } from "../common/async/index.js";
 import { BenchLab } from "./bench-lab.js";
 import { type FioJob, type FioResult, fioHasNbd, hasTool, runFio } from "./fio.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
@@ -79,10 +79,11 @@ async function withNbdkit<T>(image: string, dir: string, fn: (uri: string) => Pr
   const socket = join(dir, "nbdkit.sock");
   const child: ChildProcess = spawn("nbdkit", ["--foreground", "--exit-with-parent", "--unix", socket, "file", image], { stdio: "ignore" });
   try {
-    for (let i = 0; !existsSync(socket); i++) {
-      if (child.exitCode !== null || i > 100) throw new Error(`nbdkit did not open ${socket}`);
-      await sleep(50);
-    }
+    const opened = () => {
+      if (child.exitCode !== null) throw new Error(`nbdkit exited before opening ${socket}`);
+      return existsSync(socket);
+    };
+    await pollUntil(`nbdkit to open ${socket}`, opened, { timeoutMs: 5_000, intervalMs: 50 });
     return await fn(`nbd+unix:///?socket=${socket}`);
   } finally {
     if (child.exitCode === null) {

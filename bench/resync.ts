@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { setTimeout as sleep } from "node:timers/promises";
+import { pollUntil, sleep } from "../common/async/index.js";
 import { fileURLToPath } from "node:url";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
@@ -110,7 +110,7 @@ function writeSyncBlockBytes(configFile: string, blockBytes: number): void {
 
 async function killAndWait(pid: number): Promise<void> {
   process.kill(pid, "SIGKILL");
-  while (isAlive(pid)) await sleep(50);
+  await pollUntil("the killed agent to exit", () => !isAlive(pid), { intervalMs: 50 });
 }
 
 /** Starts a resync once the restarted agent's command stream is back, then follows the job. */

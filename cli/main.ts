@@ -15,7 +15,10 @@ import {
   reprotect,
 } from "./commands/failover.js";
 import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
-import { statusCommand } from "./commands/status.js";
+import { logs } from "./commands/logs.js";
+import { statusCommand, watchStatus } from "./commands/status.js";
+import { AdminClient } from "./admin-client.js";
+import { completionScript } from "./completion.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
 
@@ -28,6 +31,19 @@ const dirOption = () => new Option("--dir <dir>", "lab directory (default: $SRLA
 const run = async (fn: () => Promise<unknown>): Promise<void> => {
   await fn().catch(fail);
 };
+
+/** A flag that must be a whole number of zero or more. */
+function wholeNumber(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new Error(`${flag} ${value}: not a whole number`);
+  return Number(value);
+}
+
+/** A duration flag that must be more than zero, in milliseconds. */
+function positiveDuration(value: string, flag: string): number {
+  const ms = parseDuration(value);
+  if (ms <= 0) throw new Error(`${flag} ${value}: must be more than zero`);
+  return ms;
+}
 
 program
   .command("up")
@@ -63,13 +79,20 @@ program
       say("press Ctrl-C to stop the lab");
       // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
       const keepAlive = setInterval(() => {}, 60_000);
+      // On a terminal the live status table runs under the start-up lines until Ctrl-C.
+      const live = new AbortController();
+      const table = process.stdout.isTTY && !o.json ? AdminClient.forDir(dir) : undefined;
+      const drawing = table ? watchStatus(table, 1000, live.signal).finally(() => table.close()) : Promise.resolve();
       await new Promise<void>((resolve) => {
         const stop = () => {
           clearInterval(keepAlive);
           process.off("SIGINT", stop);
           process.off("SIGTERM", stop);
-          say("stopping the lab");
-          labDown(dir, say).then(resolve, (err) => fail(err));
+          live.abort();
+          drawing
+            .then(() => say("stopping the lab"))
+            .then(() => labDown(dir, say))
+            .then(resolve, (err) => fail(err));
         };
         process.on("SIGINT", stop);
         process.on("SIGTERM", stop);
@@ -88,7 +111,11 @@ program
   .description("components, machines, RPO and health")
   .addOption(dirOption())
   .option("--json", "machine-readable output")
-  .action((o) => run(() => statusCommand(labDir(o.dir), Boolean(o.json))));
+  .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
+  .option("--interval <duration>", "refresh interval for --watch", "1s")
+  .action((o) =>
+    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: positiveDuration(o.interval, "--interval") })),
+  );
 
 program
   .command("protect <machine>")
@@ -162,6 +189,7 @@ program
   .addOption(dirOption())
   .option("--machine <machine>", "only this machine's jobs")
   .option("--job <id>", "one job")
+  .option("--follow <id>", "redraw a job's steps as they change until it ends; exit status 1 if it did not succeed")
   .option("--json", "machine-readable output")
   .action((o) => run(() => jobs(labDir(o.dir), o)));
 
@@ -290,6 +318,32 @@ network
   .option("--keep-source-ip <address>", "keep the source machine's IP address")
   .option("--json", "no output")
   .action((machine, o) => run(() => networkMap(labDir(o.dir), machine, o)));
+
+program
+  .command("logs <component>")
+  .description("a component's structured log, pretty-printed; --follow for new lines until Ctrl-C")
+  .addOption(dirOption())
+  .option("-f, --follow", "keep printing lines as they are written")
+  .option("--level <level>", "least severe level shown: error, warn, info, debug")
+  .option("--machine <machine>", "only lines about this machine (name or id)")
+  .option("--tail <n>", "only the last N lines before following")
+  .option("--json", "the JSON lines as written")
+  .action((component, o) =>
+    run(() =>
+      logs(labDir(o.dir), component, {
+        follow: Boolean(o.follow),
+        level: o.level,
+        machine: o.machine,
+        tail: o.tail === undefined ? undefined : wholeNumber(o.tail, "--tail"),
+        json: Boolean(o.json),
+      }),
+    ),
+  );
+
+program
+  .command("completion <shell>")
+  .description("print a completion script: source <(srlab completion bash), or zsh")
+  .action((shell) => run(async () => process.stdout.write(completionScript(program, shell))));
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

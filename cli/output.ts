@@ -1,10 +1,21 @@
 import type { ServiceError } from "@grpc/grpc-js";
+import { visibleLength } from "./terminal/index.js";
+
+/** Rows as aligned text lines; cells may carry colour (escape codes take no width). */
+export function formatTable(headers: string[], rows: Array<Array<string | number>>): string[] {
+  const cells = [headers, ...rows.map((r) => r.map(String))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => visibleLength(r[i] ?? ""))));
+  return cells.map((row) =>
+    row
+      .map((c, i) => (c ?? "") + " ".repeat(widths[i]! - visibleLength(c ?? "")))
+      .join("  ")
+      .trimEnd(),
+  );
+}
 
 /** Prints rows as an aligned text table. */
 export function printTable(headers: string[], rows: Array<Array<string | number>>): void {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  for (const row of cells) console.log(row.map((c, i) => (c ?? "").padEnd(widths[i]!)).join("  ").trimEnd());
+  for (const line of formatTable(headers, rows)) console.log(line);
 }
 
 export function printJson(value: unknown): void {

@@ -1,4 +1,5 @@
 import { type Job, JobState } from "../proto/index.js";
+import { PollTimeoutError, pollUntil } from "../common/async/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { ConfigStore } from "./store/index.js";
@@ -50,12 +51,11 @@ export class JobRunner {
   }
 
   async waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value !== undefined) return value;
-      if (Date.now() > until) throw new SrlabError(ErrorCode.UNAVAILABLE, `timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 200));
+    try {
+      return await pollUntil(what, probe, { timeoutMs, intervalMs: 200 });
+    } catch (err) {
+      if (err instanceof PollTimeoutError) throw new SrlabError(ErrorCode.UNAVAILABLE, `timed out waiting for ${what}`);
+      throw err;
     }
   }
 }

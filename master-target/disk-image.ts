@@ -1,7 +1,7 @@
 import { open, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { syncDirectory } from "./durable-json.js";
+import { fsyncDir } from "../common/fs/index.js";
 
 /**
  * Checks that an original-location image can take a differences-only failback: it exists, is a
@@ -47,7 +47,7 @@ export async function createSparseImage(path: string, sizeBytes: number): Promis
   } finally {
     await handle.close();
   }
-  await syncDirectory(dirname(path));
+  await fsyncDir(dirname(path));
 }
 
 /** True when path exists as a regular file of exactly sizeBytes. */

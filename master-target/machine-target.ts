@@ -2,8 +2,8 @@ import { type FileHandle, open } from "node:fs/promises";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { isMarker } from "../common/replica/index.js";
 import { type TargetDisk, WriteKind, type WriteRecord } from "../proto/index.js";
-import { writeJsonDurably } from "./durable-json.js";
-import { SerialQueue } from "./serial-queue.js";
+import { SerialQueue } from "../common/async/index.js";
+import { writeFully, writeJsonAtomic } from "../common/fs/index.js";
 import { freshWrites } from "./write-validation.js";
 
 /** What survives a restart for one machine: its target images and how far the stream got. */
@@ -61,7 +61,7 @@ export class MachineTarget {
   }
 
   async save(): Promise<void> {
-    await writeJsonDurably(this.stateFile, this.record);
+    await writeJsonAtomic(this.stateFile, this.record);
   }
 
   /** Applies the batch's new records and makes them durable; resolves with the new applied sequence. */
@@ -110,14 +110,6 @@ export class MachineTarget {
     const handles = [...this.handles.values()];
     this.handles.clear();
     await Promise.allSettled(handles.map((h) => h.close()));
-  }
-}
-
-async function writeFully(handle: FileHandle, data: Uint8Array, offset: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, offset + done);
-    done += bytesWritten;
   }
 }
 

@@ -1,12 +1,12 @@
 import { mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { SerialQueue } from "../common/async/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import { readJson } from "../common/fs/index.js";
 import type { Logger } from "../common/logger.js";
 import type { PrepareTargetRequest, TargetDisk } from "../proto/index.js";
 import { checkOriginalImage, createSparseImage, exists, imageHasSize } from "./disk-image.js";
-import { readJsonFile } from "./durable-json.js";
 import { MachineTarget, type TargetRecord } from "./machine-target.js";
-import { SerialQueue } from "./serial-queue.js";
 
 // Machine ids name files (state, alternate images): keep them to a safe file-name alphabet.
 const MACHINE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -30,7 +30,7 @@ export class TargetRegistry {
     const registry = new TargetRegistry(stateDir, datastore, logger);
     for (const name of await readdir(stateDir)) {
       if (!name.endsWith(".json")) continue;
-      const record = await readJsonFile<TargetRecord>(join(stateDir, name));
+      const record = await readJson<TargetRecord>(join(stateDir, name));
       if (!record || !MACHINE_ID.test(record.machineId)) continue;
       registry.targets.set(record.machineId, new MachineTarget(record, registry.stateFile(record.machineId)));
       logger.info("resuming failback target", { machineId: record.machineId, appliedSequence: record.appliedSequence });

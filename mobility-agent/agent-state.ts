@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { removeFileDurably, writeFileDurably } from "./durable-file.js";
+import { removeFileDurablySync, writeFileAtomicSync } from "../common/fs/index.js";
 
 /** What the agent must remember across restarts besides images, bitmaps and the sequence. */
 export interface PersistedState {
@@ -38,7 +38,7 @@ export class AgentStateStore {
 
   update(change: Partial<PersistedState>): void {
     this.current = { ...this.current, ...change };
-    writeFileDurably(this.stateFile, `${JSON.stringify(this.current, null, 2)}\n`);
+    writeFileAtomicSync(this.stateFile, `${JSON.stringify(this.current, null, 2)}\n`);
   }
 
   /**
@@ -48,12 +48,12 @@ export class AgentStateStore {
   takeCleanShutdownMarker(): boolean {
     const firstRun = !fs.existsSync(this.stateFile);
     const clean = fs.existsSync(this.markerFile);
-    removeFileDurably(this.markerFile);
+    removeFileDurablySync(this.markerFile);
     return clean || firstRun;
   }
 
   markCleanShutdown(): void {
-    writeFileDurably(this.markerFile, `${new Date().toISOString()}\n`);
+    writeFileAtomicSync(this.markerFile, `${new Date().toISOString()}\n`);
   }
 
   private read(): PersistedState {

@@ -1,11 +1,12 @@
 import { EventEmitter } from "node:events";
+import { isPromise, Wake } from "../common/async/index.js";
+import { isZero } from "../common/bytes/index.js";
 import type { Logger } from "../common/logger.js";
 import { isMarker } from "../common/replica/index.js";
 import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
-import { type DiskBackend, isPromise } from "./disk-backend.js";
+import type { DiskBackend } from "./disk-backend.js";
 import type { SequenceCounter } from "./sequence-counter.js";
-import { Signal } from "./signal.js";
 import { WriteQueue } from "./write-queue.js";
 
 export interface CaptureDisk {
@@ -46,7 +47,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   resyncRequired = false;
   resyncReason = "";
   /** Wakes the sender (new records, acks, mode changes). */
-  readonly changed = new Signal();
+  readonly changed = new Wake();
 
   private readonly queue = new WriteQueue();
   private readonly queued = new WeakSet<WriteRecord>();
@@ -505,14 +506,3 @@ export class Capture extends EventEmitter<CaptureEvents> {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-export function isZero(buf: Buffer): boolean {
-  // Compare in 64 KiB strides against a shared zero page: far faster than a byte loop.
-  for (let at = 0; at < buf.length; at += ZERO_PAGE.length) {
-    const n = Math.min(ZERO_PAGE.length, buf.length - at);
-    if (!buf.subarray(at, at + n).equals(ZERO_PAGE.subarray(0, n))) return false;
-  }
-  return true;
-}
-
-const ZERO_PAGE = Buffer.alloc(64 * 1024);

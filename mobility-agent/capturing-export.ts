@@ -1,6 +1,7 @@
+import { isPromise } from "../common/async/index.js";
 import { NBD } from "../common/nbd/index.js";
 import type { Capture } from "./capture.js";
-import { type DiskBackend, isPromise } from "./disk-backend.js";
+import type { DiskBackend } from "./disk-backend.js";
 import { NbdExportError, type NbdExport } from "./nbd/index.js";
 
 /**

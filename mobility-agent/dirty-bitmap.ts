@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { removeFileDurably, writeFileDurably } from "./durable-file.js";
+import { removeFileDurablySync, writeFileAtomicSync } from "../common/fs/index.js";
 
 /**
  * 1 MiB tracking blocks: a 1 TiB disk needs a 128 KiB bitmap, cheap enough to rewrite every second,
@@ -80,7 +80,7 @@ export class DirtyBitmap {
   persist(force = false): void {
     if (!this.modified && !force) return;
     if (this.dirtyCount === 0) {
-      removeFileDurably(this.file);
+      removeFileDurablySync(this.file);
     } else {
       const out = Buffer.alloc(HEADER_BYTES + this.bits.length);
       out.write(MAGIC, 0, "latin1");
@@ -88,7 +88,7 @@ export class DirtyBitmap {
       out.writeUInt32LE(0, 12);
       out.writeBigUInt64LE(BigInt(this.diskSize), 16);
       out.set(this.bits, HEADER_BYTES);
-      writeFileDurably(this.file, out);
+      writeFileAtomicSync(this.file, out);
     }
     this.modified = false;
   }

@@ -25,8 +25,3 @@ export interface DiskBackend {
   settled(): void | Promise<void>;
   close(): void;
 }
-
-/** Backend results are values or promises; callers await only the latter. */
-export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === "function";
-}

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { DiskBackend } from "./disk-backend.js";
-import { createSparseImageSync, readFullySync } from "../common/raw-image/index.js";
+import { readFullySync } from "../common/fs/index.js";
+import { createSparseImageSync } from "../common/raw-image/index.js";
 
 const ZERO_STEP = 1024 * 1024;
 

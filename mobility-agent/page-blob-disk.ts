@@ -1,9 +1,9 @@
+import { SerialQueue } from "../common/async/index.js";
 import { applyRecords, blobPageTarget, type PageTarget } from "../common/replica/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import { rawSizeOfBlob } from "../common/vhd/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DiskBackend } from "./disk-backend.js";
-import { SerialQueue } from "./serial-queue.js";
 
 /**
  * A disk of a machine running in Azure: a page blob. Blob I/O is asynchronous, so every

@@ -3,7 +3,7 @@ import type { Logger } from "../common/logger.js";
 import { type Disk, Health, type ReplicateResponse } from "../proto/index.js";
 import type { Capture } from "./capture.js";
 import type { ProcessServerPort, ReplicateCall } from "./process-server-port.js";
-import { RateMeter } from "./rate-meter.js";
+import { RateMeter } from "../common/metrics/index.js";
 
 export interface ReplicationClientOptions {
   capture: Capture;
@@ -56,8 +56,8 @@ export class ReplicationClient {
 
   /** Acknowledged payload bytes per second over the last seconds. */
   throughput(): number {
-    this.ackRate.sample(this.options.capture.bytesAcked);
-    return this.ackRate.rate();
+    this.ackRate.recordTotal(this.options.capture.bytesAcked);
+    return this.ackRate.perSecond();
   }
 
   /** Points replication at a process server (a new assignment also clears a halt). */
@@ -206,7 +206,7 @@ export class ReplicationClient {
     this.throttled = message.value.throttled;
     this.cacheHealth = message.value.cacheHealth;
     this.options.capture.onAck(message.value.durableSequence);
-    this.ackRate.sample(this.options.capture.bytesAcked);
+    this.ackRate.recordTotal(this.options.capture.bytesAcked);
   }
 
   private async sendLoop(call: ReplicateCall, signal: AbortSignal): Promise<void> {

@@ -1,5 +1,5 @@
 import fs from "node:fs";
-import { writeFileDurably } from "./durable-file.js";
+import { writeFileAtomicSync } from "../common/fs/index.js";
 
 /** Numbers handed out between two writes of the counter file while running. */
 const RESERVATION = 4096;
@@ -48,7 +48,7 @@ export class SequenceCounter {
   }
 
   private reserve(ceiling: number): void {
-    writeFileDurably(this.file, `${ceiling}\n`);
+    writeFileAtomicSync(this.file, `${ceiling}\n`);
     this.ceiling = ceiling;
   }
 }

@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { setImmediate as yieldToEventLoop } from "node:timers/promises";
+import { isPromise } from "../common/async/index.js";
+import { isZero } from "../common/bytes/index.js";
 import { ErrorCode, retryWithBackoff, toSrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { BlockChecksum, WriteRecord } from "../proto/index.js";
-import { type Capture, isZero } from "./capture.js";
-import { isPromise } from "./disk-backend.js";
+import type { Capture } from "./capture.js";
 import type { ProcessServerPort } from "./process-server-port.js";
 
 export type SyncMode = "initial" | "resync";

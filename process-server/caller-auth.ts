@@ -34,7 +34,7 @@ export function requireAgentOf(subject: string, machineId: string): AgentSite {
   const site = agentSiteOf(subject, machineId);
   if (!site) {
     throw new SrlabError(
-      ErrorCode.AUTHENTICATION_FAILED,
+      ErrorCode.AUTHORIZATION_FAILED,
       `credential of "${subject}" cannot replicate machine "${machineId}"; only agent/${machineId} or agent/${machineId}/azure can`,
     );
   }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { isZero } from "../common/bytes/index.js";
 import type { BlobStore, PageRange } from "../common/storage/index.js";
 import type { BlockChecksum } from "../proto/index.js";
 
@@ -63,16 +64,4 @@ function writtenBlocks(ranges: PageRange[], blockSize: number, totalBlocks: numb
     else runs.push({ first, last });
   }
   return runs;
-}
-
-function isZero(buf: Buffer): boolean {
-  // Compare 8 bytes at a time where the buffer allows it.
-  let i = 0;
-  if (buf.byteOffset % 8 === 0) {
-    const words = new BigUint64Array(buf.buffer, buf.byteOffset, Math.floor(buf.length / 8));
-    for (const w of words) if (w !== 0n) return false;
-    i = words.length * 8;
-  }
-  for (; i < buf.length; i++) if (buf[i] !== 0) return false;
-  return true;
 }

@@ -31,6 +31,27 @@ export const segmentOptions = z
   })
   .prefault({});
 
+/**
+ * Concurrency of the upload stage. Tuning, not behaviour: segments are committed in sequence
+ * order whatever these are.
+ */
+export const uploadOptions = z
+  .object({
+    /** Segments of one machine compressed and uploading at once. */
+    perMachine: z.coerce.number().int().min(1).default(3),
+    /** Segments in flight across all machines of this process server (bounds memory with many machines). */
+    total: z.coerce.number().int().min(1).default(6),
+  })
+  .prefault({});
+
+/** Flow control of the Replicate stream. */
+export const intakeOptions = z
+  .object({
+    /** Messages read ahead of the one being appended; beyond this the stream is paused. */
+    inboxMessages: z.coerce.number().int().min(1).default(8),
+  })
+  .prefault({});
+
 export const processServerOptions = z.object({
   ...commonDaemonOptions,
   name: z.string().min(1).default("process-server"),
@@ -41,6 +62,8 @@ export const processServerOptions = z.object({
   advertisedAddress: z.string().optional(),
   cache: cacheOptions,
   segment: segmentOptions,
+  upload: uploadOptions,
+  intake: intakeOptions,
   codec: z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]).default(DEFAULT_CODEC),
   heartbeatIntervalMs: z.coerce.number().int().positive().default(2_000),
   /** Overrides the backoff unit the configuration server hands out (timeUnitSeconds). */

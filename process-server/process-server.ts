@@ -1,6 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { Semaphore } from "../common/async/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
@@ -62,6 +63,8 @@ export class ProcessServer {
   private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
   private readonly pipelines = new Map<string, MachinePipeline>();
   private readonly machineRegistry: MachineRegistry;
+  /** Segments in flight across this server's machines (options.upload.total). */
+  private readonly uploadSlots: Semaphore;
   private cache?: DiskCache;
   private blobStore?: BlobStore;
   private points?: PointStore;
@@ -81,6 +84,7 @@ export class ProcessServer {
     this.options = processServerOptions.parse(options);
     this.logger = logger ?? createLogger(`process-server/${this.options.name}`, this.options.log);
     this.machineRegistry = new MachineRegistry(join(this.options.dataDir, "machines"));
+    this.uploadSlots = new Semaphore(this.options.upload.total);
   }
 
   get grpcAddress(): string {
@@ -226,6 +230,8 @@ export class ProcessServer {
       store: this.blobStore!,
       points: this.points!,
       segment: o.segment,
+      uploadConcurrency: o.upload.perMachine,
+      uploadSlots: this.uploadSlots,
       codec: o.codec,
       segmentKey: reg.segmentKey,
       segmentKeyId: reg.segmentKeyId,
@@ -476,6 +482,7 @@ export class ProcessServer {
     return {
       logger: this.logger,
       metrics: this.metrics,
+      inboxMessages: this.options.intake.inboxMessages,
       get cache(): DiskCache {
         if (!self.cache) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is starting");
         return self.cache;

@@ -4,8 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, test } from "vitest";
 import type * as grpc from "@grpc/grpc-js";
-import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, Health, SiteLocation } from "../proto/index.js";
-import { channelCredentials, unaryCall } from "../common/grpc/index.js";
+import {
+  AdminServiceClient,
+  ComponentRole,
+  ConfigurationServiceClient,
+  Health,
+  SiteLocation,
+  type WatchCommandsResponse,
+} from "../proto/index.js";
+import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
 
@@ -105,4 +112,79 @@ test("an agent registration creates its machine; a restarted configuration serve
   const failback = policies.find((p) => p.failback)!;
   assert.equal(failback.rpoThresholdSeconds, 15);
   assert.equal(failback.recoveryPointRetentionSeconds, 24 * 60);
+});
+
+const registerAgent = (name: string) =>
+  unaryCall(client, client.register, {
+    passphrase: "correct horse battery",
+    role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
+    name,
+    address: "",
+    location: SiteLocation.SITE_LOCATION_ON_PREMISES,
+    disks: [{ diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" }],
+    version: "test",
+  });
+
+const denied = (err: grpc.ServiceError) => err.code === 7;
+
+test("an agent cannot report a recovery point, nor a process server's point for another machine", async () => {
+  const a = await registerAgent("vm-a");
+  const b = await registerAgent("vm-b");
+  const forged = {
+    recoveryPointId: "forged",
+    machineId: b.machineId,
+    time: new Date(),
+    sequence: 1,
+    type: 1,
+    tagName: "",
+    disksCovered: 1,
+    disksTotal: 1,
+    processed: true,
+    consistencyGroup: "",
+  };
+  for (const agent of [a, b]) {
+    await assert.rejects(unaryCall(client, client.reportRecoveryPoint, { recoveryPoint: forged }, agent.credential), denied);
+  }
+  const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
+  const { recoveryPoints } = await unaryCall(adminClient, adminClient.listRecoveryPoints, { machine: "vm-b" }, admin);
+  assert.ok(!recoveryPoints.some((p) => p.recoveryPointId === "forged"));
+});
+
+test("an agent cannot rewrite another machine's job, nor answer another component's command", async () => {
+  const ps = await register("correct horse battery", "ps-1");
+  const a = await registerAgent("vm-a");
+  const b = await registerAgent("vm-b");
+  // The job runs while vm-b's agent and the process server listen for commands.
+  const streams = [ps, b].map((c) => client.watchCommands({}, bearerMetadata(c.credential)));
+  const firstCommand = new Promise<WatchCommandsResponse>((resolve) => {
+    for (const s of streams) {
+      s.once("data", resolve);
+      s.on("error", () => {});
+    }
+  });
+  const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
+  // Enabling protection needs the agent's command stream attached.
+  await new Promise((r) => setTimeout(r, 1_000));
+  const { job } = await unaryCall(adminClient, adminClient.enableProtection, { machine: "vm-b", policyName: "" }, admin);
+  const command = await firstCommand;
+  const before = (await unaryCall(adminClient, adminClient.getJob, { jobId: job!.jobId }, admin)).job!;
+  const rewrite = { jobId: job!.jobId, stepName: before.steps[0]!.name, stepState: 4, progressPercent: 100, message: "forged", bytesSent: 1e12 };
+  await assert.rejects(unaryCall(client, client.updateJob, rewrite, a.credential), denied);
+  const after = (await unaryCall(adminClient, adminClient.getJob, { jobId: job!.jobId }, admin)).job!;
+  assert.equal(after.bytesSent, before.bytesSent);
+  assert.ok(!after.steps.some((s) => s.message === "forged"));
+  // The job's command went to vm-b's agent or its process server; vm-a's agent cannot answer it.
+  const answer = { commandId: command.commandId, success: true, error: "", resultJson: "" };
+  await assert.rejects(unaryCall(client, client.reportCommandResult, answer, a.credential), denied);
+  for (const s of streams) s.cancel();
+});
+
+test("a uint64 above 2^53 is INVALID_ARGUMENT naming the field", async () => {
+  const ps = await register("correct horse battery", "ps-1");
+  const update = { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", bytesSent: 2 ** 60 };
+  await assert.rejects(unaryCall(client, client.updateJob, update, ps.credential), (err: grpc.ServiceError) => {
+    assert.equal(err.code, 3);
+    assert.match(err.details, /bytes_sent/);
+    return true;
+  });
 });

@@ -283,6 +283,12 @@ describe("process server", () => {
     noOpen.write({ message: { $case: "batch", value: { records: [] } } });
     await expectStatus(noOpen.next(), grpc.status.INVALID_ARGUMENT, /first message/);
 
+    // A number beyond 2^53 is INVALID_ARGUMENT naming the field, not INTERNAL.
+    const huge = new AgentStream(client, cs.agentCredential("m5"));
+    await huge.open("m5");
+    huge.write({ message: { $case: "batch", value: { records: [{ ...blank(2 ** 60), data: Buffer.alloc(0) }] } } });
+    await expectStatus(huge.next(), grpc.status.INVALID_ARGUMENT, /batch\.records\[0\]\.sequence/);
+
     // Credentials: forged, missing, and another machine's agent.
     const forged = new AgentStream(client, issueCredential(randomBytes(32), "agent/m2"));
     forged.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
@@ -292,7 +298,7 @@ describe("process server", () => {
     await expectStatus(missing.next(), grpc.status.UNAUTHENTICATED, /missing credential/);
     const other = new AgentStream(client, cs.agentCredential("m9"));
     other.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
-    await expectStatus(other.next(), grpc.status.UNAUTHENTICATED, /cannot replicate machine "m2"/);
+    await expectStatus(other.next(), grpc.status.PERMISSION_DENIED, /cannot replicate machine "m2"/);
     await expectStatus(
       unaryCall(client, client.drainMachine, { machineId: "m2", apply: true }, cs.agentCredential("m9")),
       grpc.status.PERMISSION_DENIED,

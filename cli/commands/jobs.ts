@@ -1,6 +1,8 @@
 import { type Job, JobState } from "../../proto/index.js";
+import { pollUntil } from "../../common/async/index.js";
 import type { AdminClient } from "../admin-client.js";
-import { enumLabel, formatBytes, ProgressLine } from "../output.js";
+import { enumLabel, formatBytes, formatTable, ProgressLine } from "../output.js";
+import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
 export function jobDocument(job: Job) {
   return {
@@ -29,18 +31,70 @@ const DONE = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, J
 /** Follows a job until it ends, drawing its progress; throws when it failed. */
 export async function waitForJob(client: AdminClient, jobId: string, showProgress: boolean): Promise<Job> {
   const line = new ProgressLine(showProgress);
-  for (;;) {
+  const ended = async (): Promise<Job | undefined> => {
     const { job } = await client.call(client.client.getJob, { jobId });
     if (!job) throw new Error(`job ${jobId} disappeared`);
     const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
     line.update(
       `${job.type}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}${job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : ""}`,
     );
-    if (DONE.has(job.state)) {
-      line.done();
-      if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${job.type} job ${job.jobId} failed: ${job.error}`);
-      return job;
-    }
-    await new Promise((r) => setTimeout(r, 250));
+    return DONE.has(job.state) ? job : undefined;
+  };
+  const job = await pollUntil(`job ${jobId}`, ended, { intervalMs: 250 });
+  line.done();
+  if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${job.type} job ${job.jobId} failed: ${job.error}`);
+  return job;
+}
+
+function stepStateCell(state: string, colours: Palette): string {
+  if (state === "succeeded") return colours.green(state);
+  if (state === "failed" || state === "cancelled") return colours.red(state);
+  if (state === "in-progress") return colours.yellow(state);
+  return colours.dim(state);
+}
+
+/** A job and its steps as lines: one header line, then a step table with progress and messages. */
+export function jobLines(job: Job, colours: Palette): string[] {
+  const doc = jobDocument(job);
+  const head =
+    `${doc.type} ${doc.jobId}  ${stepStateCell(doc.state, colours)}  ${doc.progressPercent.toFixed(0)}%  ${doc.durationSeconds.toFixed(1)} s` +
+    (doc.bytesSent ? `  ${formatBytes(doc.bytesSent)} sent` : "") +
+    (doc.error ? `  ${colours.red(doc.error)}` : "");
+  const started = new Map(job.steps.map((s) => [s.name, s]));
+  return [
+    head,
+    ...formatTable(
+      ["STEP", "STATE", "PROGRESS", "MESSAGE"],
+      doc.steps.map((s) => [s.name, stepStateCell(s.state, colours), started.get(s.name) ? `${s.progressPercent.toFixed(0)}%` : "", s.message ?? ""]),
+    ),
+  ];
+}
+
+/**
+ * `srlab jobs --follow JOB`: the job's steps redrawn as they change until it ends; the promise
+ * rejects when the job did not succeed, so the exit status tells scripts the outcome.
+ */
+export async function followJob(client: AdminClient, jobId: string, intervalMs = 500, view = new LiveView()): Promise<Job> {
+  const interrupt = interruptSignal();
+  const colours = palette(wantsColour(process.stdout));
+  let last: Job | undefined;
+  try {
+    await watch(
+      view,
+      async () => {
+        if (last && DONE.has(last.state)) return undefined;
+        const { job } = await client.call(client.client.getJob, { jobId });
+        if (!job) throw new Error(`job ${jobId} disappeared`);
+        last = job;
+        return jobLines(job, colours);
+      },
+      { intervalMs, signal: interrupt.signal },
+    );
+  } finally {
+    interrupt.dispose();
   }
+  if (!last) throw new Error(`job ${jobId}: interrupted before it was read`);
+  if (!DONE.has(last.state)) throw new Error(`stopped following job ${jobId}; it is still ${jobDocument(last).state}`);
+  if (last.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${jobDocument(last).type} job ${jobId} ${jobDocument(last).state}: ${last.error}`);
+  return last;
 }

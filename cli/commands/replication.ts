@@ -2,7 +2,7 @@ import { parseDuration, parseRate, parseSize } from "../../common/units/index.js
 import { type RecoverableRange, type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
-import { jobDocument, waitForJob } from "./jobs.js";
+import { followJob, jobDocument, waitForJob } from "./jobs.js";
 
 /** Prints a started job, or follows it to the end with --wait. */
 export async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
@@ -104,8 +104,13 @@ export function points(dir: string, machine: string, o: { json?: boolean }) {
   });
 }
 
-export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean }) {
+export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean; follow?: string }) {
   return AdminClient.using(dir, async (c) => {
+    if (o.follow) {
+      const job = await followJob(c, o.follow);
+      if (o.json) printJson(jobDocument(job));
+      return;
+    }
     const list = o.job
       ? [(await c.call(c.client.getJob, { jobId: o.job })).job!]
       : (await c.call(c.client.listJobs, { machine: o.machine ?? "" })).jobs;

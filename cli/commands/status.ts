@@ -10,7 +10,8 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
-import { enumLabel, formatBytes, printJson, printTable } from "../output.js";
+import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
+import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
 /** The status document `srlab status --json` prints; scripts rely on these names. */
 export function statusDocument(client: AdminClient, components: Component[], machines: Machine[]) {
@@ -90,48 +91,121 @@ function failoverDocument(f: FailoverInfo | undefined) {
   };
 }
 
-export async function statusCommand(dir: string, json: boolean): Promise<void> {
-  const client = AdminClient.forDir(dir);
-  try {
-    const [{ components }, { machines }] = await Promise.all([
-      client.call(client.client.listComponents, {}),
-      client.call(client.client.listMachines, {}),
-    ]);
-    const doc = statusDocument(client, components, machines);
-    if (json) {
-      printJson(doc);
-      return;
-    }
-    console.log(`Lab ${client.layout.dir}  (CA: ${doc.caFile})\n`);
-    printTable(
+/** What one status frame needs: the document plus each policy's RPO threshold for colouring. */
+async function fetchStatus(client: AdminClient) {
+  const [{ components }, { machines }, { policies }] = await Promise.all([
+    client.call(client.client.listComponents, {}),
+    client.call(client.client.listMachines, {}),
+    client.call(client.client.listPolicies, {}),
+  ]);
+  const thresholds = new Map(policies.map((p) => [p.name, p.rpoThresholdSeconds]));
+  return { doc: statusDocument(client, components, machines), thresholds };
+}
+
+type StatusDocument = ReturnType<typeof statusDocument>;
+
+/**
+ * RPO coloured against the machine's policy threshold: green below half of it, yellow up to it,
+ * red beyond (where ASR raises its RPO alert).
+ */
+export function rpoCell(rpoSeconds: number, thresholdSeconds: number | undefined, colours: Palette): string {
+  const text = `${rpoSeconds.toFixed(1)} s`;
+  if (!thresholdSeconds) return text;
+  if (rpoSeconds > thresholdSeconds) return colours.red(text);
+  if (rpoSeconds > thresholdSeconds / 2) return colours.yellow(text);
+  return colours.green(text);
+}
+
+function healthCell(health: string, colours: Palette): string {
+  if (health === "critical") return colours.red(health);
+  if (health === "warning") return colours.yellow(health);
+  return health === "normal" ? colours.green(health) : health;
+}
+
+/** The status tables as lines, shared by `srlab status`, `--watch` and the foreground `srlab up`. */
+export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string, number>, colours: Palette, dir: string): string[] {
+  const lines = [`Lab ${dir}  (CA: ${doc.caFile})`, ""];
+  lines.push(
+    ...formatTable(
       ["COMPONENT", "ROLE", "ADDRESS", "HEALTH", "LAST HEARTBEAT"],
       doc.components.map((c) => [
         c.name,
         c.role,
         c.address,
-        c.health + (c.issues.length ? ` (${(c.issues as Array<{ message: string }>).map((i) => i.message).join("; ")})` : ""),
+        healthCell(c.health, colours) + (c.issues.length ? ` (${(c.issues as Array<{ message: string }>).map((i) => i.message).join("; ")})` : ""),
         "lastHeartbeat" in c && c.lastHeartbeat ? ago(c.lastHeartbeat) : "-",
       ]),
-    );
-    console.log("");
-    printTable(
+    ),
+  );
+  lines.push("");
+  lines.push(
+    ...formatTable(
       ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "LAST POINT", "DISKS"],
       doc.machines.map((m) => [
         m.name,
         m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : "") + (m.testFailover ? " +test" : ""),
-        m.health,
-        `${m.rpoSeconds.toFixed(1)} s`,
+        healthCell(m.health, colours),
+        rpoCell(m.rpoSeconds, m.policy ? thresholds.get(m.policy) : undefined, colours),
         formatBytes(m.pendingBytes),
         `${formatBytes(m.throughputBytesPerSecond)}/s`,
         m.lastRecoveryPoint?.time ? ago(m.lastRecoveryPoint.time) : "-",
         m.disks.map((d) => `${formatBytes(d.sizeBytes)} ${d.nbd}`).join(", "),
       ]),
-    );
-    for (const m of doc.machines) {
-      for (const i of m.issues) console.log(`  ${m.name}: ${i.health}: ${i.message}`);
+    ),
+  );
+  for (const m of doc.machines) {
+    for (const i of m.issues) lines.push(`  ${m.name}: ${healthCell(i.health, colours)}: ${i.message}`);
+  }
+  return lines;
+}
+
+export interface StatusOptions {
+  json?: boolean;
+  /** Redraw every interval until Ctrl-C. */
+  watch?: boolean;
+  intervalMs?: number;
+}
+
+export async function statusCommand(dir: string, options: StatusOptions): Promise<void> {
+  const client = AdminClient.forDir(dir);
+  try {
+    if (options.watch) {
+      await watchStatus(client, options.intervalMs ?? 1000);
+      return;
     }
+    const { doc, thresholds } = await fetchStatus(client);
+    if (options.json) {
+      printJson(doc);
+      return;
+    }
+    for (const line of statusLines(doc, thresholds, palette(wantsColour(process.stdout)), client.layout.dir)) console.log(line);
   } finally {
     client.close();
+  }
+}
+
+/**
+ * The status tables refreshed in place until Ctrl-C (or `signal`); on a pipe, one plain frame per
+ * interval. A frame that cannot reach the lab says so and the loop goes on.
+ */
+export async function watchStatus(client: AdminClient, intervalMs: number, signal?: AbortSignal, view = new LiveView()): Promise<void> {
+  const interrupt = signal ? undefined : interruptSignal();
+  const colours = palette(wantsColour(process.stdout));
+  try {
+    await watch(
+      view,
+      async () => {
+        const { doc, thresholds } = await fetchStatus(client);
+        return [`${new Date().toISOString()}  every ${intervalMs / 1000} s, Ctrl-C to stop`, ...statusLines(doc, thresholds, colours, client.layout.dir)];
+      },
+      {
+        intervalMs,
+        signal: signal ?? interrupt!.signal,
+        onError: (err) => [`${new Date().toISOString()}  ${colours.red("cannot reach the lab")}: ${(err as Error).message}`],
+      },
+    );
+  } finally {
+    interrupt?.dispose();
   }
 }
 

@@ -2,13 +2,14 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
 import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
 import { ensureLabPki } from "../../common/tls/index.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
-import { clearReady, isAlive, sleep, spawnDaemon, stopProcess, waitReady } from "./processes.js";
+import { clearReady, isAlive, spawnDaemon, stopProcess, waitReady } from "./processes.js";
 
 export interface UpOptions {
   dir: string;
@@ -158,8 +159,7 @@ async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabCo
 
 async function waitTcp(port: number, pid: number, logFile: string): Promise<void> {
   const { connect } = await import("node:net");
-  const until = Date.now() + START_TIMEOUT_MS;
-  while (Date.now() < until) {
+  const listening = async (): Promise<boolean> => {
     const ok = await new Promise<boolean>((resolve) => {
       const s = connect(port, "127.0.0.1", () => {
         s.destroy();
@@ -167,26 +167,35 @@ async function waitTcp(port: number, pid: number, logFile: string): Promise<void
       });
       s.on("error", () => resolve(false));
     });
-    if (ok) return;
-    if (!isAlive(pid)) throw new Error(`azurite exited during start; see ${logFile}`);
-    await sleep(100);
+    if (!ok && !isAlive(pid)) throw new Error(`azurite exited during start; see ${logFile}`);
+    return ok;
+  };
+  try {
+    await pollUntil(`azurite on port ${port}`, listening, { timeoutMs: START_TIMEOUT_MS });
+  } catch (err) {
+    if (err instanceof PollTimeoutError) throw new Error(`azurite did not listen on ${port}; see ${logFile}`);
+    throw err;
   }
-  throw new Error(`azurite did not listen on ${port}; see ${logFile}`);
 }
 
 async function waitHealthy(manifest: LabManifest): Promise<void> {
   const until = Date.now() + START_TIMEOUT_MS;
   const daemons = manifest.components.filter((c) => c.grpcPort);
   for (const c of daemons) {
-    for (;;) {
+    const serving = async (): Promise<boolean> => {
       try {
-        if ((await checkHealth(`127.0.0.1:${c.grpcPort}`, manifest.caFile)) === "SERVING") break;
+        if ((await checkHealth(`127.0.0.1:${c.grpcPort}`, manifest.caFile)) === "SERVING") return true;
       } catch {
         // not yet
       }
-      if (Date.now() > until) throw new Error(`${c.name} is not SERVING; see ${c.logFile}`);
       if (!isAlive(c.pid)) throw new Error(`${c.name} exited; see ${c.logFile}`);
-      await sleep(200);
+      return false;
+    };
+    try {
+      await pollUntil(`${c.name} to serve`, serving, { timeoutMs: Math.max(0, until - Date.now()), intervalMs: 200 });
+    } catch (err) {
+      if (err instanceof PollTimeoutError) throw new Error(`${c.name} is not SERVING; see ${c.logFile}`);
+      throw err;
     }
   }
 }

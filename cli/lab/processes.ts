@@ -1,5 +1,6 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
+import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
 
 /** Starts a daemon in its own process group with output appended to its log file. */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
@@ -38,24 +39,24 @@ export async function stopProcess(pid: number, graceMs = 15_000): Promise<"stopp
   } catch {
     return "absent";
   }
-  const until = Date.now() + graceMs;
-  while (Date.now() < until) {
-    if (!isAlive(pid)) return "stopped";
-    await sleep(100);
+  try {
+    await pollUntil("the process to exit", () => !isAlive(pid), { timeoutMs: graceMs });
+    return "stopped";
+  } catch (err) {
+    if (!(err instanceof PollTimeoutError)) throw err;
   }
   try {
     process.kill(pid, "SIGKILL");
   } catch {
     // already gone
   }
-  while (isAlive(pid)) await sleep(50);
+  await pollUntil("the killed process to exit", () => !isAlive(pid), { intervalMs: 50 });
   return "killed";
 }
 
 /** Waits for a daemon's ready file (written once it serves), failing early if it died. */
 export async function waitReady<T>(readyFile: string, pid: number, timeoutMs: number, logFile: string): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
+  const ready = (): T | undefined => {
     if (existsSync(readyFile)) {
       try {
         return JSON.parse(readFileSync(readyFile, "utf8")) as T;
@@ -64,9 +65,14 @@ export async function waitReady<T>(readyFile: string, pid: number, timeoutMs: nu
       }
     }
     if (!isAlive(pid)) throw new Error(`it exited during start; see ${logFile}\n${tail(logFile)}`);
-    await sleep(100);
+    return undefined;
+  };
+  try {
+    return await pollUntil("the ready file", ready, { timeoutMs });
+  } catch (err) {
+    if (err instanceof PollTimeoutError) throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s; see ${logFile}`);
+    throw err;
   }
-  throw new Error(`not ready after ${Math.round(timeoutMs / 1000)} s; see ${logFile}`);
 }
 
 export function clearReady(readyFile: string): void {
@@ -79,8 +85,4 @@ function tail(file: string): string {
   } catch {
     return "";
   }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -4,6 +4,7 @@ import { mkdir } from "node:fs/promises";
 import { request } from "node:http";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { PollTimeoutError, pollUntil } from "../async/index.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { AZURITE_ACCOUNT_NAME, azuriteConnectionString } from "./connection-string.js";
 
@@ -123,9 +124,8 @@ function waitForListen(child: ChildProcess, timeoutMs: number, stderr: () => str
 
 /** Any HTTP answer (even 4xx for the unsigned probe) proves it serves requests. */
 async function waitForHttp(port: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
+  const answers = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
       const req = request({ host: "127.0.0.1", port, path: `/${AZURITE_ACCOUNT_NAME}?comp=list`, method: "GET", timeout: 2000 }, (res) => {
         res.resume();
         resolve(true);
@@ -134,9 +134,11 @@ async function waitForHttp(port: number, timeoutMs: number): Promise<void> {
       req.on("timeout", () => req.destroy());
       req.end();
     });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`azurite on port ${port} does not answer HTTP`);
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await pollUntil(`azurite on port ${port}`, answers, { timeoutMs });
+  } catch (err) {
+    if (err instanceof PollTimeoutError) throw new Error(`azurite on port ${port} does not answer HTTP`);
+    throw err;
   }
 }
 

@@ -1,5 +1,6 @@
 import { appendRange, type ByteRange } from "./byte-range.js";
 import { HASH_BYTES, sha256 } from "./sha256.js";
+import { isZero } from "../bytes/index.js";
 
 export const DEFAULT_PAGE_SIZE = 4096;
 
@@ -385,12 +386,3 @@ function sameNode(a: Buffer, b: Buffer, index: number): boolean {
   return a.compare(b, at, at + HASH_BYTES, at, at + HASH_BYTES) === 0;
 }
 
-const ZEROS = Buffer.alloc(64 * 1024);
-
-function isZero(bytes: Buffer): boolean {
-  for (let at = 0; at < bytes.length; at += ZEROS.length) {
-    const n = Math.min(ZEROS.length, bytes.length - at);
-    if (bytes.compare(ZEROS, 0, n, at, at + n) !== 0) return false;
-  }
-  return true;
-}

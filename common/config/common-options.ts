@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { booleanOption } from "./boolean-option.js";
 
 /** Pieces every daemon's configuration shares; each component's options.ts composes them. */
 export const tlsOptions = z
@@ -47,7 +48,7 @@ export const commonDaemonOptions = {
   log: logOptions,
   tls: tlsOptions,
   /** Debugging only: plaintext gRPC. */
-  insecure: z.coerce.boolean().default(false),
+  insecure: booleanOption.default(false),
   /** Where the daemon writes "ready" facts (addresses, ports) for srlab up; optional. */
   readyFile: z.string().optional(),
 };

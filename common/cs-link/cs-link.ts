@@ -14,6 +14,7 @@ import {
   type UpdateJobRequest,
   type WatchCommandsResponse,
 } from "../../proto/index.js";
+import { sleep } from "../async/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
 import { ProcessUsage } from "../metrics/index.js";
@@ -195,8 +196,4 @@ export class CsLink extends EventEmitter {
     this.commandStream?.cancel();
     this.client.close();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

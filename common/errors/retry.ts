@@ -1,3 +1,4 @@
+import { sleep } from "../async/index.js";
 import type { Logger } from "../logger.js";
 import { toSrlabError } from "./classify.js";
 
@@ -61,22 +62,4 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, o
       await sleep(delayMs, signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -4,6 +4,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation, protoPath as healthProtoPath } from "grpc-health-check";
 import type { Logger } from "../logger.js";
+import { tolerateUndecodable, undecodableRequestInterceptor } from "./undecodable-request.js";
 import type { TlsFiles } from "./tls-files.js";
 
 export interface ServiceRegistration {
@@ -37,7 +38,12 @@ export class GrpcServer {
 
   constructor(private readonly options: GrpcServerOptions) {
     const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    const pkg = protoLoader.loadSync([...options.reflection.files, healthProtoPath], {
+      includeDirs: options.reflection.includeDirs,
+      keepCase: true,
+    });
     this.server = new grpc.Server({
+      interceptors: [undecodableRequestInterceptor(pkg)],
       "grpc.max_receive_message_length": maxBytes,
       "grpc.max_send_message_length": maxBytes,
       "grpc.keepalive_time_ms": 30_000,
@@ -48,12 +54,8 @@ export class GrpcServer {
     for (const s of options.services) statuses[s.name] = "NOT_SERVING";
     this.health = new HealthImplementation(statuses);
     this.health.addToServer(this.server);
-    const pkg = protoLoader.loadSync([...options.reflection.files, healthProtoPath], {
-      includeDirs: options.reflection.includeDirs,
-      keepCase: true,
-    });
     new ReflectionService(pkg).addToServer(this.server);
-    for (const s of options.services) this.server.addService(s.definition, s.implementation);
+    for (const s of options.services) this.server.addService(tolerateUndecodable(s.definition), s.implementation);
   }
 
   get port(): number {

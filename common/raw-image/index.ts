@@ -1,1 +1,1 @@
-export { createSparseImageSync, readFullySync } from "./raw-image-io.js";
+export { createSparseImageSync } from "./raw-image-io.js";

@@ -10,18 +10,3 @@ export function createSparseImageSync(path: string, sizeBytes: number): void {
     fs.closeSync(fd);
   }
 }
-
-/** Reads exactly `length` bytes; past the end of a shorter file the rest reads as zeros. */
-export function readFullySync(fd: number, offset: number, length: number): Buffer {
-  const buf = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, offset + done);
-    if (n === 0) {
-      buf.fill(0, done);
-      break;
-    }
-    done += n;
-  }
-  return buf;
-}

@@ -5,10 +5,11 @@ import { applyRecords, blobPageTarget, PAGE_SIZE } from "../replica/index.js";
 import { type BlobStore, isStorageNotFound } from "../storage/index.js";
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import { deletePointDocument, listPointDocuments, type RecoveryPointDoc } from "./point-document.js";
-import { readRetentionRecord, type RetentionRecord } from "./retention-record.js";
-import { type ResolvedTarget, type RecoveryTarget, describeTarget } from "./recovery-target.js";
+import type { RecoveryTarget, ResolvedTarget } from "./recovery-target.js";
+import { pointIdList, type RecoverableRange, rangeOf, resolveTarget, uploadedSequenceOf } from "./resolve-target.js";
+import { readRetentionRecord } from "./retention-record.js";
 import { replayRange } from "./replay.js";
-import { coverRange, listSegments, runEnd, type SegmentRef, segmentHolding, segmentRefOf } from "./segment-catalog.js";
+import { listSegments, segmentRefOf } from "./segment-catalog.js";
 import { readSegments } from "./segment-reader.js";
 
 export interface RecoveryEngineOptions {
@@ -39,15 +40,8 @@ export interface MaterializeResult {
   bytesCopied: number;
 }
 
-/** Lists at most this many point ids in an error message. */
-const MAX_IDS_IN_MESSAGE = 20;
-
 function pageAligned(n: number): number {
   return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
-}
-
-function pointLabel(p: RecoveryPointDoc): string {
-  return `${p.recoveryPointId} (${p.type}, sequence ${p.sequence}, ${p.time})`;
 }
 
 /**
@@ -76,14 +70,7 @@ export class RecoveryEngine {
   /** The last sequence recoverable from storage: the end of the unbroken run of segments after the newest point. */
   async uploadedSequence(machineId: string): Promise<number> {
     const [points, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
-    return this.uploadedFrom(points, segments);
-  }
-
-  private uploadedFrom(points: RecoveryPointDoc[], segments: SegmentRef[]): number {
-    const newest = points.at(-1);
-    // Segments past a hole are unreachable from any point; with no point, from the oldest segment on.
-    if (newest) return runEnd(segments, newest.sequence);
-    return segments.length ? runEnd(segments, segments[0]!.firstSequence - 1) : 0;
+    return uploadedSequenceOf(points, segments);
   }
 
   /** What `--seq` and `--at` can reach now: from the oldest kept point to the last write in storage. */
@@ -93,7 +80,7 @@ export class RecoveryEngine {
       listSegments(this.store, machineId),
       readRetentionRecord(this.store, machineId),
     ]);
-    return rangeOf(points, this.uploadedFrom(points, segments), pruned);
+    return rangeOf(points, uploadedSequenceOf(points, segments), pruned);
   }
 
   async resolve(machineId: string, target: RecoveryTarget): Promise<ResolvedTarget> {
@@ -102,60 +89,17 @@ export class RecoveryEngine {
       listSegments(this.store, machineId),
       readRetentionRecord(this.store, machineId),
     ]);
-    if (points.length === 0) {
-      throw new SrlabError(
-        ErrorCode.NOT_FOUND,
-        `machine ${machineId} has no recovery point yet: the first one (the base) is taken when initial replication finishes; wait for protection to complete`,
-      );
-    }
-    const uploaded = this.uploadedFrom(points, segments);
-    const range = rangeOf(points, uploaded, pruned);
-    const newest = points.at(-1)!;
-    const oldest = points[0]!;
-    const what = describeTarget(target);
-
-    switch (target.kind) {
-      case "latest-processed":
-        return this.atPoint(machineId, newest, segments, `latest processed: point ${pointLabel(newest)}`);
-      case "latest-app-consistent": {
-        const app = points.filter((p) => p.type === "app-consistent").at(-1);
-        if (!app) {
-          throw new SrlabError(
-            ErrorCode.NOT_FOUND,
-            `machine ${machineId} has no app-consistent recovery point (${points.length} crash-consistent ones exist): ` +
-              `choose latest-processed, latest, or a point id, or wait for the next app-consistent point`,
-          );
-        }
-        return this.atPoint(machineId, app, segments, `latest app-consistent: point ${pointLabel(app)}`);
-      }
-      case "point": {
-        const p = points.find((x) => x.recoveryPointId === target.pointId);
-        if (!p) {
-          throw new SrlabError(ErrorCode.NOT_FOUND, `recovery point "${target.pointId}" does not exist for machine ${machineId}; valid ids: ${this.idList(points)}`);
-        }
-        return this.atPoint(machineId, p, segments, `point ${pointLabel(p)}`);
-      }
-      case "latest":
-        this.warnUnreachable(machineId, segments, uploaded);
-        return this.withReplay(machineId, points, segments, uploaded, undefined, `latest: sequence ${uploaded}`);
-      case "sequence": {
-        const n = target.sequence;
-        if (!Number.isSafeInteger(n) || n < 0) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `sequence must be a non-negative integer, got ${n}`);
-        if (n < oldest.sequence) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} ${whyBefore(range, oldest)}; ${describeRange(range)}`);
-        if (n > uploaded) {
-          throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} is not in storage: the last uploaded sequence is ${uploaded}; ${describeRange(range)}`);
-        }
-        return this.withReplay(machineId, points, segments, n, undefined, `sequence ${n}`);
-      }
-      case "time": {
-        const at = target.at;
-        if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `${what}: not a valid time`);
-        const found = await this.scanToTime(machineId, points, segments, at.getTime(), range);
-        return this.withReplay(machineId, points, segments, found.sequence, found.capturedAtMs, `time ${at.toISOString()}: sequence ${found.sequence}`);
-      }
-      default:
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `unknown recovery target kind ${JSON.stringify((target as { kind?: unknown }).kind)}`);
-    }
+    return resolveTarget(
+      {
+        machineId,
+        points,
+        segments,
+        pruned,
+        readRecords: (refs) => readSegments({ store: this.store, segmentKeys: this.segmentKeys, machineId }, refs),
+        logger: this.logger,
+      },
+      target,
+    );
   }
 
   /**
@@ -292,7 +236,7 @@ export class RecoveryEngine {
     const unknown = keepIds.filter((id) => !points.some((p) => p.recoveryPointId === id));
     // A mistyped id must not turn "keep this one" into "delete them all".
     if (unknown.length) {
-      throw new SrlabError(ErrorCode.NOT_FOUND, `recovery point(s) ${unknown.join(", ")} do not exist for machine ${machineId}; nothing deleted; valid ids: ${this.idList(points)}`);
+      throw new SrlabError(ErrorCode.NOT_FOUND, `recovery point(s) ${unknown.join(", ")} do not exist for machine ${machineId}; nothing deleted; valid ids: ${pointIdList(points)}`);
     }
     const deleted: string[] = [];
     for (const p of points) {
@@ -334,153 +278,4 @@ export class RecoveryEngine {
       );
     }
   }
-
-  private idList(all: RecoveryPointDoc[]): string {
-    // The empty-disk origin has no id to offer.
-    const points = all.filter((p) => p.recoveryPointId);
-    if (points.length === 0) return "(none)";
-    const shown = points.slice(-MAX_IDS_IN_MESSAGE).map((p) => p.recoveryPointId);
-    const more = points.length - shown.length;
-    return `${shown.join(", ")}${more > 0 ? ` (and ${more} older)` : ""}`;
-  }
-
-  private warnUnreachable(machineId: string, segments: SegmentRef[], uploaded: number): void {
-    const beyond = segments.find((s) => s.firstSequence > uploaded + 1);
-    if (beyond) {
-      this.logger.warn("log segments past a hole cannot be recovered; latest stops before the hole", {
-        machineId,
-        missingFrom: uploaded + 1,
-        missingTo: beyond.firstSequence - 1,
-      });
-    }
-  }
-
-  /** A point as it is, no replay. */
-  private async atPoint(machineId: string, p: RecoveryPointDoc, segments: SegmentRef[], description: string): Promise<ResolvedTarget> {
-    const capturedAt = await this.capturedAtOf(machineId, segments, p.sequence);
-    return { sequence: p.sequence, base: p, replaySegments: [], lastWriteCapturedAtMs: capturedAt ?? Date.parse(p.time), description };
-  }
-
-  /** Newest point at or before `sequence`, then the segments covering the rest. */
-  private async withReplay(
-    machineId: string,
-    points: RecoveryPointDoc[],
-    segments: SegmentRef[],
-    sequence: number,
-    knownCapturedAt: number | undefined,
-    label: string,
-  ): Promise<ResolvedTarget> {
-    const base = points.filter((p) => p.sequence <= sequence).at(-1);
-    if (!base) {
-      throw new SrlabError(ErrorCode.OUT_OF_RANGE, `${label} is older than the oldest retained recovery point ${pointLabel(points[0]!)}`);
-    }
-    if (base.sequence === sequence) return this.atPoint(machineId, base, segments, `${label}: point ${pointLabel(base)}`);
-    const cover = coverRange(segments, base.sequence, sequence);
-    if (!cover.ok) {
-      throw new SrlabError(
-        ErrorCode.OUT_OF_RANGE,
-        `${label}: segments for sequences ${cover.missingFrom}..${cover.missingTo} are no longer in storage, so it cannot be rebuilt from point ${base.recoveryPointId} (sequence ${base.sequence}); ` +
-          `choose a sequence up to ${cover.end} or a recovery point (valid ids: ${this.idList(points)})`,
-      );
-    }
-    const capturedAt = knownCapturedAt ?? (await this.capturedAtOf(machineId, segments, sequence));
-    return {
-      sequence,
-      base,
-      replaySegments: cover.segments.map((s) => s.name),
-      lastWriteCapturedAtMs: capturedAt,
-      description: `${label}: point ${pointLabel(base)} + ${sequence - base.sequence} writes from ${cover.segments.length} log segment(s)`,
-    };
-  }
-
-  /** capturedAtMs of the record at `sequence`, from the segment holding it (undefined when gone). */
-  private async capturedAtOf(machineId: string, segments: SegmentRef[], sequence: number): Promise<number | undefined> {
-    const ref = segmentHolding(segments, sequence);
-    if (!ref) return undefined;
-    try {
-      for await (const { records } of readSegments({ store: this.store, segmentKeys: this.segmentKeys, machineId }, [ref])) {
-        return records.find((r) => r.sequence === sequence)?.capturedAtMs;
-      }
-    } catch (err) {
-      // Only the RPO figure depends on it; the recovery itself does not.
-      this.logger.warn("cannot read the capture time of a write", { machineId, sequence, error: (err as Error).message });
-    }
-    return undefined;
-  }
-
-  /**
-   * The write stream up to (not including) the first write captured after `atMs`, starting from the
-   * newest point taken at or before it (every write in a point was captured before the point).
-   */
-  private async scanToTime(
-    machineId: string,
-    points: RecoveryPointDoc[],
-    segments: SegmentRef[],
-    atMs: number,
-    range: RecoverableRange,
-  ): Promise<{ sequence: number; capturedAtMs?: number }> {
-    const start = points.filter((p) => Date.parse(p.time) <= atMs).at(-1);
-    const at = new Date(atMs).toISOString();
-    if (!start) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `time ${at} ${whyBefore(range, points[0]!)}; ${describeRange(range)}`);
-    // Up to the last segment in storage, so a hole in the log is noticed rather than stopped at.
-    const lastStored = segments.reduce((m, x) => Math.max(m, x.lastSequence), start.sequence);
-    const cover = coverRange(segments, start.sequence, lastStored);
-    let sequence = start.sequence;
-    let capturedAtMs: number | undefined;
-    const reader = readSegments({ store: this.store, segmentKeys: this.segmentKeys, machineId }, cover.segments);
-    scan: for await (const { records } of reader) {
-      for (const r of records) {
-        if (r.sequence <= sequence) continue;
-        if (r.capturedAtMs > atMs) break scan;
-        sequence = r.sequence;
-        capturedAtMs = r.capturedAtMs;
-      }
-    }
-    if (!cover.ok && sequence === cover.end) {
-      // Everything before the hole is older than `at`: the writes in the hole may be too.
-      throw new SrlabError(
-        ErrorCode.OUT_OF_RANGE,
-        `time ${at}: segments for sequences ${cover.missingFrom}..${cover.missingTo} are no longer in storage; the newest write reachable before them is sequence ${sequence}`,
-      );
-    }
-    return { sequence, capturedAtMs };
-  }
-}
-
-/** What `--seq`/`--at` can reach, and why nothing before it can be. */
-export interface RecoverableRange {
-  /** The oldest point kept; absent while initial replication has not finished. */
-  oldest?: { pointId: string; sequence: number; time: string; base: boolean };
-  /** The last write in storage reachable from the points. */
-  lastSequence: number;
-  /** Set once retention has removed points: writes up to its sequence are gone. */
-  pruned?: RetentionRecord;
-}
-
-function rangeOf(points: RecoveryPointDoc[], uploaded: number, pruned: RetentionRecord | undefined): RecoverableRange {
-  const oldest = points[0];
-  return {
-    oldest: oldest && { pointId: oldest.recoveryPointId, sequence: oldest.sequence, time: oldest.time, base: oldest.base === true },
-    lastSequence: uploaded,
-    pruned: pruned && oldest && pruned.prunedThroughSequence < oldest.sequence ? pruned : undefined,
-  };
-}
-
-export function describeRange(range: RecoverableRange): string {
-  if (!range.oldest) return "nothing is recoverable yet (initial replication has not finished)";
-  return `the recoverable range is sequence ${range.oldest.sequence}..${range.lastSequence} (from ${range.oldest.time})`;
-}
-
-/** The true reason a target lies before the oldest point: retention removed it, or it precedes the base. */
-function whyBefore(range: RecoverableRange, oldest: RecoveryPointDoc): string {
-  if (range.pruned) {
-    return (
-      `was pruned by retention at ${range.pruned.prunedAt} (points older than ${range.pruned.retentionSeconds} s are removed, ` +
-      `and the writes before the oldest kept point ${pointLabel(oldest)} with them)`
-    );
-  }
-  return (
-    `is before the base: the first recovery point, ${pointLabel(oldest)}, was taken when initial replication ` +
-    `finished, and writes before it were part of the initial copy`
-  );
 }

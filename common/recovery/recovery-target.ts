@@ -1,6 +1,9 @@
 import type { RecoveryPointDoc } from "./point-document.js";
 
-/** What to fail over to (DESIGN.md §1 "Failover", §2 "Processed vs received"). */
+/**
+ * What to fail over to. "Latest" applies everything received (uploaded) first, for the lowest
+ * RPO; "latest processed" takes the newest point as it is, for the lowest RTO.
+ */
 export type RecoveryTarget =
   /** Everything uploaded to storage: the lowest RPO. */
   | { kind: "latest" }

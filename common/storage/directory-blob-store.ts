@@ -1,15 +1,16 @@
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
-import { copyFile, type FileHandle, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Logger, silentLogger } from "../logger.js";
 import { type BlobStore, type CopyPageBlobOptions, MAX_PAGE_WRITE, type ObjectInfo, type PageRange } from "./blob-store.js";
 import { StorageError, StorageNotFoundError } from "./errors.js";
 import { isErrno, mapFsError } from "./fs-errors.js";
 import { KeyedMutex } from "../async/index.js";
+import { fsyncDir, readFully, writeFileAtomic, writeFully } from "../fs/index.js";
 import { assertValidName, compareNames } from "./names.js";
 import { assertInside, assertPageAligned, chunkRanges, RangeSet } from "./page-ranges.js";
-import { RangeJournals, syncDir } from "./range-journal.js";
+import { RangeJournals } from "./range-journal.js";
 
 export interface DirectoryBlobStoreOptions {
   directory: string;
@@ -70,21 +71,7 @@ export class DirectoryBlobStore implements BlobStore {
 
   /** Writes a file atomically: temp file, fsync, rename, fsync of the directory. */
   private async writeAtomic(path: string, data: Buffer | string): Promise<void> {
-    const tmp = this.tmpPath();
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(data);
-      if (this.durable) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    try {
-      await rename(tmp, path);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-    if (this.durable) await syncDir(dirname(path));
+    await writeFileAtomic(path, data, { durable: this.durable, tmpPath: this.tmpPath() });
   }
 
   private objectPath(name: string): string {
@@ -239,7 +226,7 @@ export class DirectoryBlobStore implements BlobStore {
           await fh.close();
         }
         await rename(tmp, paths.data);
-        if (this.durable) await syncDir(dirname(paths.data));
+        if (this.durable) await fsyncDir(dirname(paths.data));
         this.logger.debug("page blob created", { name, sizeBytes });
       }),
     );
@@ -434,7 +421,7 @@ export class DirectoryBlobStore implements BlobStore {
         }
       }
       await rename(tmp, to);
-      if (this.durable) await syncDir(dirname(to));
+      if (this.durable) await fsyncDir(dirname(to));
     } catch (err) {
       await rm(tmp, { force: true });
       throw err;
@@ -514,24 +501,4 @@ function clip(r: PageRange, offset: number, length: number): PageRange {
   const start = Math.max(r.offset, offset);
   const end = Math.min(r.offset + r.length, offset + length);
   return { offset: start, length: Math.max(0, end - start) };
-}
-
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-async function readFully(fh: FileHandle, into: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < into.length) {
-    const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
-    if (bytesRead === 0) {
-      into.fill(0, done);
-      return;
-    }
-    done += bytesRead;
-  }
 }

@@ -1,7 +1,6 @@
-import { open, rename, stat } from "node:fs/promises";
-import { dirname } from "node:path";
+import { open, stat } from "node:fs/promises";
 import type { PageRange } from "./blob-store.js";
-import { isErrno } from "./fs-errors.js";
+import { writeFileAtomic } from "../fs/index.js";
 import { RangeSet } from "./page-ranges.js";
 
 /**
@@ -84,15 +83,7 @@ export class RangeJournals {
       .toArray()
       .map((r) => `W ${r.offset} ${r.length}\n`)
       .join("");
-    const fh = await open(tmpPath, "w");
-    try {
-      await fh.write(text);
-      if (this.durable) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmpPath, path);
-    if (this.durable) await syncDir(dirname(path));
+    await writeFileAtomic(path, text, { durable: this.durable, tmpPath });
     const st = await stat(path);
     this.cache.set(path, { ino: st.ino, birth: st.birthtimeMs, size: st.size, set: RangeSet.from(set.toArray()), compactedSize: st.size });
   }
@@ -127,19 +118,5 @@ export class RangeJournals {
     } finally {
       await fh.close();
     }
-  }
-}
-
-/** fsync a directory so a rename into it survives a crash. */
-export async function syncDir(dir: string): Promise<void> {
-  let fh: Awaited<ReturnType<typeof open>> | undefined;
-  try {
-    fh = await open(dir, "r");
-    await fh.sync();
-  } catch (err) {
-    // Some filesystems refuse fsync on directories; the rename itself already happened.
-    if (!isErrno(err, "EINVAL", "EISDIR", "EPERM", "EBADF")) throw err;
-  } finally {
-    await fh?.close();
   }
 }

@@ -1,6 +1,6 @@
-import { randomBytes } from "node:crypto";
-import { access, chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeFileAtomic } from "../fs/index.js";
 import { type CertificateUsage, createLabCa, issueCertificate, type LabCa } from "./lab-ca.js";
 import { x509 } from "./x509-provider.js";
 
@@ -54,8 +54,8 @@ export async function ensureLabPki(
         usage: options.usage ?? "both",
       });
       // Key first: a cert file without its key would look reusable on the next run.
-      await writeAtomic(files.keyFile, issued.keyPem, 0o600);
-      await writeAtomic(files.certFile, issued.certPem, 0o644);
+      await writeFileAtomic(files.keyFile, issued.keyPem, { mode: 0o600 });
+      await writeFileAtomic(files.certFile, issued.certPem, { mode: 0o644 });
     }
     components[name] = files;
   }
@@ -72,8 +72,8 @@ async function loadOrCreateCa(caFile: string, caKeyFile: string, commonName: str
     throw new Error(`incomplete lab CA in ${caFile} / ${caKeyFile}: remove both to create a new CA`);
   }
   const ca = await createLabCa({ commonName });
-  await writeAtomic(caKeyFile, ca.keyPem, 0o600);
-  await writeAtomic(caFile, ca.certPem, 0o644);
+  await writeFileAtomic(caKeyFile, ca.keyPem, { mode: 0o600 });
+  await writeFileAtomic(caFile, ca.certPem, { mode: 0o644 });
   return ca;
 }
 
@@ -85,13 +85,6 @@ async function isIssuedBy(files: ComponentCertFiles, caCert: x509.X509Certificat
   } catch {
     return false;
   }
-}
-
-async function writeAtomic(file: string, content: string, mode: number): Promise<void> {
-  const tmp = `${file}.${randomBytes(4).toString("hex")}.tmp`;
-  await writeFile(tmp, content, { mode });
-  await chmod(tmp, mode); // the umask may have narrowed or the file pre-existed
-  await rename(tmp, file);
 }
 
 async function exists(file: string): Promise<boolean> {

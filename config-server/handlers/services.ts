@@ -64,10 +64,10 @@ function serve(
     if (!rule) throw new Error(`no authorization rule for ${method.path}`);
     if (method.responseStream) {
       const handler = handlers[name] as StreamHandler<unknown, unknown>;
-      implementation[name] = serverStream(host.logger, (req, call) => handler(req, authorize(host, rule, call.metadata), call));
+      implementation[name] = serverStream(host.logger, async (req, call) => handler(req, authorize(host, rule, call.metadata, req), call));
     } else {
       const handler = handlers[name] as UnaryHandler<unknown, unknown>;
-      implementation[name] = unary(host.logger, (req, call) => handler(req, authorize(host, rule, call.metadata)));
+      implementation[name] = unary(host.logger, (req, call) => handler(req, authorize(host, rule, call.metadata, req)));
     }
   }
   return implementation;

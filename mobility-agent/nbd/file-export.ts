@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import type { NbdExport } from "./nbd-export.js";
-import { createSparseImageSync, readFullySync } from "../../common/raw-image/index.js";
+import { readFullySync } from "../../common/fs/index.js";
+import { createSparseImageSync } from "../../common/raw-image/index.js";
 
 export interface FileExportOptions {
   name: string;

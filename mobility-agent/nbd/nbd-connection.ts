@@ -1,4 +1,5 @@
 import type { Socket } from "node:net";
+import { isPromise } from "../../common/async/index.js";
 import { BufferedReader, NBD as P, StreamClosedError } from "../../common/nbd/index.js";
 import type { Logger } from "../../common/logger.js";
 import type { NbdExport } from "./nbd-export.js";
@@ -33,10 +34,6 @@ function transmissionFlags(e: NbdExport): number {
     P.NBD_FLAG_SEND_WRITE_ZEROES |
     (e.canMultiConn ? P.NBD_FLAG_CAN_MULTI_CONN : 0)
   );
-}
-
-function isPromise<T>(v: unknown): v is Promise<T> {
-  return typeof (v as Promise<T> | undefined)?.then === "function";
 }
 
 /**

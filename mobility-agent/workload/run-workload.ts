@@ -1,5 +1,5 @@
 import { createHash, type Hash } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
+import { pause } from "../../common/async/index.js";
 import { TokenBucket } from "./token-bucket.js";
 import { WorkloadGenerator } from "./workload-generator.js";
 import type { WorkloadSpec } from "./workload-spec.js";
@@ -138,15 +138,4 @@ function header(offset: number, length: number): Buffer {
   b.writeBigUInt64BE(BigInt(offset), 0);
   b.writeUInt32BE(length, 8);
   return b;
-}
-
-/** Sleep unless aborted; false when the signal fired. */
-async function pause(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (ms <= 0) return !signal?.aborted;
-  try {
-    await sleep(ms, undefined, { signal });
-    return true;
-  } catch {
-    return false;
-  }
 }

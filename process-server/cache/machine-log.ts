@@ -438,7 +438,9 @@ export class MachineLog {
       await fsyncDir(this.parentDir);
       this.dirExists = true;
     }
-    await writeFileAtomic(join(this.dir, STATE_FILE), this.dir, JSON.stringify({ version: 1, machineId: this.machineId, released }));
+    const path = join(this.dir, STATE_FILE);
+    // A fixed staging name, so opening the log removes what a crash mid-write left behind.
+    await writeFileAtomic(path, JSON.stringify({ version: 1, machineId: this.machineId, released }), { tmpPath: `${path}.tmp` });
   }
 
   private async dropReleasedFiles(): Promise<void> {

@@ -11,8 +11,6 @@ import { validateBatch } from "./record-validation.js";
 import { recordBytes } from "../../common/wire/index.js";
 import { widenReceiveWindow } from "../../common/grpc/index.js";
 
-/** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
-const MAX_INBOX = 8;
 /**
  * HTTP/2 receive window for agent connections. The default of 64 KiB let an agent have only 64 KiB
  * on the wire before waiting for this process's event loop, which capped a stream at tens of MB/s.
@@ -28,6 +26,8 @@ export interface ReplicationHost {
   readonly logger: Logger;
   readonly metrics: ProcessServerMetrics;
   readonly cache: DiskCache;
+  /** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
+  readonly inboxMessages: number;
   /** Throws UNAVAILABLE until the process server has registered with the CS. */
   credentialKey(): Buffer;
   componentId(): string;
@@ -154,7 +154,7 @@ class ReplicateSession {
 
   /** Pauses reading while too much is queued or the cache is above its high-water mark. */
   private flow(): void {
-    const shouldPause = !this.finished && (this.inbox.length >= MAX_INBOX || this.throttled);
+    const shouldPause = !this.finished && (this.inbox.length >= this.service.host.inboxMessages || this.throttled);
     if (shouldPause && !this.paused) this.call.pause();
     else if (!shouldPause && this.paused) this.call.resume();
     this.paused = shouldPause;

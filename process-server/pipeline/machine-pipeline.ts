@@ -1,3 +1,4 @@
+import type { Semaphore } from "../../common/async/index.js";
 import type { TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
 import type { CodecName } from "../../common/segment/index.js";
@@ -21,6 +22,10 @@ export interface PipelineOptions {
   store: BlobStore;
   points: PointStore;
   segment: { maxBytes: number; maxDelayMs: number };
+  /** Segments of one machine uploading at once. */
+  uploadConcurrency: number;
+  /** Upload permits shared by every machine of the process server. */
+  uploadSlots: Semaphore;
   codec: CodecName;
   segmentKey: Buffer;
   segmentKeyId: string;
@@ -95,6 +100,8 @@ export class MachinePipeline {
       metrics: o.metrics,
       logOf,
       onUploaded: (records) => this.applier.enqueue(records),
+      concurrency: o.uploadConcurrency,
+      uploadSlots: o.uploadSlots,
     });
     this.scheduler = new RecoveryPointScheduler({
       machine,

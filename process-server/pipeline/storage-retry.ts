@@ -1,3 +1,4 @@
+import { sleep } from "../../common/async/index.js";
 import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
 import { isRecoverableStorageError } from "../../common/storage/index.js";
@@ -67,18 +68,4 @@ export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryO
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -9,7 +9,7 @@ import type { Machine } from "../machine.js";
 import type { ProcessServerMetrics } from "../metrics.js";
 import type { LogLocation } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
-import { Wake } from "../../common/async/index.js";
+import { type Semaphore, Wake } from "../../common/async/index.js";
 
 export interface UploaderOptions {
   machine: Machine;
@@ -27,56 +27,15 @@ export interface UploaderOptions {
   logOf: (epoch: DirectionEpoch) => LogLocation;
   /** Called with each uploaded run, in sequence order (the applier's input). */
   onUploaded: (records: WriteRecord[]) => void;
+  /** Segments of this machine compressing and uploading at once. */
+  concurrency: number;
+  /** Upload permits shared by every machine of the process server (bounds memory). */
+  uploadSlots: Semaphore;
 }
-
-/** Segments of one machine encoded and uploading at once; they are committed (uploaded position, release) in order. */
-const UPLOAD_CONCURRENCY = 3;
-/** Segments in flight across all machines of this process (bounds memory with many machines). */
-const PROCESS_UPLOAD_CONCURRENCY = 6;
-
-/** A FIFO counting semaphore shared by every uploader of the process. */
-class Slots {
-  private free: number;
-  private readonly waiting: (() => void)[] = [];
-
-  constructor(count: number) {
-    this.free = count;
-  }
-
-  /** Resolves true with a slot, or false on abort (without one). */
-  acquire(signal: AbortSignal): Promise<boolean> {
-    if (signal.aborted) return Promise.resolve(false);
-    if (this.free > 0) {
-      this.free--;
-      return Promise.resolve(true);
-    }
-    return new Promise((resolve) => {
-      const grant = () => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(true);
-      };
-      const onAbort = () => {
-        const i = this.waiting.indexOf(grant);
-        if (i >= 0) this.waiting.splice(i, 1);
-        resolve(false);
-      };
-      this.waiting.push(grant);
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
-const processSlots = new Slots(PROCESS_UPLOAD_CONCURRENCY);
 
 /**
  * Cuts one machine's cached writes into segments and uploads them. A segment is cut when it holds
- * maxBytes or its first write has waited maxDelayMs. Up to UPLOAD_CONCURRENCY segments compress and
+ * maxBytes or its first write has waited maxDelayMs. Up to `concurrency` segments compress and
  * upload at once, but upload success moves the uploaded position strictly in sequence order
  * (persisted before the cache releases anything), so after a crash the range is simply uploaded
  * again under the same sequence-based name.
@@ -164,11 +123,11 @@ export class Uploader {
         await this.wake.wait(signal, this.o.maxDelayMs - age);
         continue;
       }
-      if (this.inFlight.length >= UPLOAD_CONCURRENCY) {
+      if (this.inFlight.length >= this.o.concurrency) {
         await this.inFlight[0];
         continue;
       }
-      if (!(await processSlots.acquire(signal))) return;
+      if (!(await this.o.uploadSlots.acquire(signal))) return;
       let started = false;
       try {
         started = await this.cut(from, signal);
@@ -176,7 +135,7 @@ export class Uploader {
         if (signal.aborted) return;
         throw err;
       } finally {
-        if (!started) processSlots.release();
+        if (!started) this.o.uploadSlots.release();
       }
     }
   }
@@ -222,7 +181,7 @@ export class Uploader {
       this.wake.notify();
     });
     const settled = this.tail.finally(() => {
-      processSlots.release();
+      this.o.uploadSlots.release();
       const i = this.inFlight.indexOf(settled);
       if (i >= 0) this.inFlight.splice(i, 1);
       this.wake.notify();

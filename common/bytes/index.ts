@@ -1,0 +1,2 @@
+// Byte-level helpers shared by the capture, resync, checksum and hashing code.
+export { isZero } from "./is-zero.js";
