@@ -1,4 +1,4 @@
-import { AdminServiceClient, DiskServiceClient } from "../proto/index.js";
+import { AdminServiceClient, DiskServiceClient, TelemetryServiceClient } from "../proto/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { LabLayout, type LabManifest } from "./lab/index.js";
 
@@ -51,6 +51,16 @@ export class AdminClient {
 
   callDisks<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
     return unaryCall(this.disks, method, request, this.credential, timeoutMs);
+  }
+
+  /** The configuration server's TelemetryService, with the same credential; close it after use. */
+  telemetry(): { client: TelemetryServiceClient; call<Req, Res>(method: Method<Req, Res>, request: Req): Promise<Res> } {
+    const client = new TelemetryServiceClient(
+      this.manifest.configServerAddress,
+      channelCredentials({ caFile: this.manifest.caFile }),
+      channelOptions(this.manifest.configServerAddress),
+    );
+    return { client, call: (method, request) => unaryCall(client, method, request, this.credential, 30_000) };
   }
 
   close(): void {

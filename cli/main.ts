@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
-import { parseDuration, parseSize } from "../common/units/index.js";
+import { diskSize, duration, wholeNumber } from "./arguments.js";
 import { diskAdd, diskRemove } from "./commands/disks.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
@@ -14,11 +14,12 @@ import {
   networkMap,
   reprotect,
 } from "./commands/failover.js";
-import { jobs, points, policies, protect, resync, tag, workload } from "./commands/replication.js";
+import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { logs } from "./commands/logs.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
+import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
 import { fail, printJson } from "./output.js";
 
@@ -32,24 +33,11 @@ const run = async (fn: () => Promise<unknown>): Promise<void> => {
   await fn().catch(fail);
 };
 
-/** A flag that must be a whole number of zero or more. */
-function wholeNumber(value: string, flag: string): number {
-  if (!/^\d+$/.test(value)) throw new Error(`${flag} ${value}: not a whole number`);
-  return Number(value);
-}
-
-/** A duration flag that must be more than zero, in milliseconds. */
-function positiveDuration(value: string, flag: string): number {
-  const ms = parseDuration(value);
-  if (ms <= 0) throw new Error(`${flag} ${value}: must be more than zero`);
-  return ms;
-}
-
 program
   .command("up")
   .description("start (or resume) a lab: Azurite, configuration server, process servers, master target, agents")
   .addOption(dirOption())
-  .option("--machines <n>", "protected machines (agents) to create", "1")
+  .option("--machines <n>", "protected machines (agents) to create; on an existing lab, adds the machines it lacks", "1")
   .option("--disks <n>", "disks per machine", "1")
   .option("--disk-size <size>", "size of each disk image", "1GiB")
   .option("--process-servers <n>", "on-premises process servers", "1")
@@ -58,17 +46,20 @@ program
   .option("--connection-string <cs>", "Azure storage connection string for --storage azure")
   .option("--detach", "start in the background and return; stop with srlab down")
   .option("--json", "print the lab's summary as JSON")
-  .action((o) =>
+  .action((o, cmd: Command) =>
     run(async () => {
       const dir = labDir(o.dir);
       const say = (line: string) => process.stderr.write(`${line}\n`);
+      // Every value is checked before the first daemon starts.
       const manifest = await labUp({
+        explicitDiskSize: cmd.getOptionValueSource("diskSize") === "cli",
+        explicitDisks: cmd.getOptionValueSource("disks") === "cli",
         dir,
-        machines: Number(o.machines),
-        disksPerMachine: Number(o.disks),
-        diskSizeBytes: parseSize(o.diskSize),
-        processServers: Number(o.processServers),
-        timeUnitSeconds: parseDuration(o.timeUnit) / 1000,
+        machines: wholeNumber("--machines", o.machines, 1, 1000),
+        disksPerMachine: wholeNumber("--disks", o.disks, 1, 64),
+        diskSizeBytes: diskSize("--disk-size", o.diskSize),
+        processServers: wholeNumber("--process-servers", o.processServers, 1, 64),
+        timeUnitSeconds: duration("--time-unit", o.timeUnit, true) / 1000,
         storage: o.storage,
         connectionString: o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING,
         onProgress: say,
@@ -101,6 +92,47 @@ program
   );
 
 program
+  .command("loadtest [spec]")
+  .description("load-test replication: drive every machine, sample every second, check thresholds and replicas, write report.json and report.html")
+  .addOption(dirOption())
+  .option("--machines <n>", "machines in the test (added to the lab and protected when missing)")
+  .option("--profile <name>", `load profile: ${PROFILE_NAMES.join(", ")}`)
+  .option("--rate <rate>", "write rate per machine, e.g. 5MB/s")
+  .option("--duration <duration>", "length of the load, e.g. 60s")
+  .option("--via <how>", "generator (the agent's built-in writer) or nbd (fio through the NBD exports)")
+  .option("--fio <jobfile>", "run this fio job file once per machine against its NBD export (point its uri= at the SRLAB_NBD_URI environment variable)")
+  .option("--threshold <expr>", "pass/fail criterion, e.g. 'rpo.p99<1s' (repeatable)", (v: string, all: string[]) => [...all, v], [] as string[])
+  .option("--report <dir>", "where report.json and report.html go (default: DIR/loadtests/<id>)")
+  .option("--compare <dir>", "draw an earlier run (its report directory) beside this one")
+  .option("--plan-machines <n>", "capacity plan: machines to size for (default 100)")
+  .option("--plan-rpo <duration>", "capacity plan: RPO to hold (default 15m)")
+  .option("--growth <percent>", "capacity plan: churn growth (default 30%)")
+  .option("--seed <n>", "workload seed")
+  .option("--disk-size <size>", "disk size of machines the test adds to the lab")
+  .option("--json", "print the verdict, summary and plan as JSON")
+  .action((specFile: string | undefined, o) =>
+    run(async () => {
+      const spec = buildSpec({
+        spec: specFile,
+        machines: o.machines,
+        profile: o.profile,
+        rate: o.rate,
+        duration: o.duration,
+        via: o.via,
+        fio: o.fio,
+        threshold: o.threshold,
+        seed: o.seed,
+        diskSize: o.diskSize,
+        planMachines: o.planMachines,
+        planRpo: o.planRpo,
+        growth: o.growth,
+      });
+      const code = await runLoadtest({ dir: labDir(o.dir), spec, reportDir: o.report, compare: o.compare, json: Boolean(o.json) });
+      process.exitCode = code;
+    }),
+  );
+
+program
   .command("down")
   .description("stop every component of a lab")
   .addOption(dirOption())
@@ -114,7 +146,7 @@ program
   .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
   .option("--interval <duration>", "refresh interval for --watch", "1s")
   .action((o) =>
-    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: positiveDuration(o.interval, "--interval") })),
+    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
   );
 
 program
@@ -200,6 +232,19 @@ program
   .option("--json", "machine-readable output")
   .action((o) => run(() => policies(labDir(o.dir), o)));
 
+const policy = program.command("policy").description("replication policies");
+policy
+  .command("create <name>")
+  .description("a replication policy; unset values are the default policy's")
+  .addOption(dirOption())
+  .option("--resync-window <window>", 'when a required resync runs: "immediate", or a cron expression (default: outside office hours)')
+  .option("--rpo-threshold <duration>", "RPO above which the machine's health is Warning")
+  .option("--retention <duration>", "how long recovery points are kept")
+  .option("--crash-consistent <duration>", "crash-consistent point frequency")
+  .option("--app-consistent <duration>", "app-consistent point frequency (0 = off)")
+  .option("--json", "print the policy as JSON")
+  .action((name, o) => run(() => policyCreate(labDir(o.dir), name, o)));
+
 program
   .command("export <machine>")
   .description("write a replica disk (latest processed point), a recovery point or a failed-over disk to an image file")
@@ -216,7 +261,7 @@ program
       const result = await exportDisk(
         labDir(o.dir),
         machine,
-        Number(o.disk),
+        wholeNumber("--disk", o.disk, 0),
         o.to,
         !o.json,
         { failedOver: o.failedOver, test: o.test, point: o.point },
@@ -334,7 +379,7 @@ program
         follow: Boolean(o.follow),
         level: o.level,
         machine: o.machine,
-        tail: o.tail === undefined ? undefined : wholeNumber(o.tail, "--tail"),
+        tail: o.tail === undefined ? undefined : wholeNumber("--tail", o.tail, 0),
         json: Boolean(o.json),
       }),
     ),

@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import cron from "node-cron";
-import { AdminServiceService, ConfigurationServiceService, DiskServiceService, ReplicationState, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import { AdminServiceService, ConfigurationServiceService, DiskServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -18,6 +17,7 @@ import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configura
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
+import { ResyncScheduler } from "./resync-scheduler.js";
 import { ConfigStore } from "./store/index.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
@@ -35,7 +35,7 @@ export class ConfigServer {
   private metrics?: MetricsServer;
   private bus?: CommandBus;
   private blobs?: BlobStore;
-  private readonly crons: ReturnType<typeof cron.schedule>[] = [];
+  private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
   private telemetry?: TelemetrySampler;
 
@@ -104,11 +104,14 @@ export class ConfigServer {
       stepTimeoutMs: 600_000,
     });
     const reports = new Map<string, MachineReports>();
+    const resyncs = new ResyncScheduler(store, jobs, logger);
+    this.resyncs = resyncs;
     const telemetry = new TelemetrySampler({
       source: { machines: () => store.listMachines(), components: () => store.listComponents() },
       timeUnitSeconds: options.timeUnitSeconds,
       intervalMs: options.telemetry.intervalMs,
       windowSeconds: options.telemetry.windowSeconds,
+      selfName: options.name,
     });
     this.telemetry = telemetry;
     const host: ConfigHost = {
@@ -123,6 +126,7 @@ export class ConfigServer {
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
+      resyncs,
       telemetry,
     };
     const telemetryImpl = telemetryService({
@@ -153,7 +157,7 @@ export class ConfigServer {
     });
     await this.grpc.start();
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
-    this.scheduleResyncWindows(store, jobs);
+    resyncs.start();
     telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
@@ -163,26 +167,6 @@ export class ConfigServer {
       );
     }
     logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
-  }
-
-  /** Resync runs in each policy's window (outside office hours by default) for items that need it. */
-  private scheduleResyncWindows(store: ConfigStore, jobs: ProtectionJobs): void {
-    for (const policy of store.listPolicies()) {
-      if (!policy.resyncSchedule || !cron.validate(policy.resyncSchedule)) continue;
-      this.crons.push(
-        cron.schedule(policy.resyncSchedule, () => {
-          for (const m of store.listMachines()) {
-            if (m.policyName === policy.name && m.state === ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED) {
-              try {
-                jobs.startResync(m.machineId, "scheduled resync window");
-              } catch (err) {
-                this.logger.warn("scheduled resync not started", { machine: m.name, error: (err as Error).message });
-              }
-            }
-          }
-        }),
-      );
-    }
   }
 
   private secret(store: ConfigStore, key: string): string {
@@ -195,7 +179,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
-    for (const task of this.crons) task.stop();
+    this.resyncs?.stop();
     this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();

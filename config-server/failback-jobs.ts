@@ -123,10 +123,7 @@ export class FailbackJobs {
     const { store, bus } = this.ctx;
     const machine = this.requireMachine(machineRef);
     if (machine.state !== ReplicationState.REPLICATION_STATE_PROTECTED || machine.direction !== ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES) {
-      throw new SrlabError(
-        ErrorCode.WRONG_STATE,
-        `machine ${machine.name} is ${stateName(machine.state)}${machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES ? "" : " (replicating to Azure)"}; failback needs a machine reprotected to on-premises (srlab reprotect ${machine.name})`,
-      );
+      throw new SrlabError(ErrorCode.WRONG_STATE, failbackRefusal(machine));
     }
     const ps = store.getComponent(machine.processServerId);
     if (!ps) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `machine ${machine.name} has no process server in Azure assigned`);
@@ -276,4 +273,24 @@ function masterTargetSetting(machineId: string): string {
 function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
   if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
   return outcome.result;
+}
+
+/** Why failback cannot start now, in terms of where the machine really is and what to do next. */
+export function failbackRefusal(machine: Pick<Machine, "name" | "state" | "direction">): string {
+  const n = machine.name;
+  const back = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
+  const S = ReplicationState;
+  const where: Partial<Record<ReplicationState, string>> = {
+    [S.REPLICATION_STATE_UNPROTECTED]: "not protected",
+    [S.REPLICATION_STATE_FAILOVER_IN_PROGRESS]: "failing over to Azure right now",
+    [S.REPLICATION_STATE_FAILED_OVER]: `failed over to Azure and not committed yet: commit the failover (srlab commit ${n}), then reprotect it to on-premises (srlab reprotect ${n})`,
+    [S.REPLICATION_STATE_FAILOVER_COMMITTED]: `running in Azure after a committed failover and not replicating anywhere: reprotect it to on-premises first (srlab reprotect ${n})`,
+    [S.REPLICATION_STATE_REPROTECTING]: "being reprotected: wait for the reprotect job to finish",
+    [S.REPLICATION_STATE_FAILBACK_IN_PROGRESS]: "failing back already",
+    [S.REPLICATION_STATE_FAILED_BACK]: `failed back to on-premises already: commit the failback (srlab commit ${n})`,
+  };
+  const replicating = back ? "replicating from Azure to on-premises" : "replicating from on-premises to Azure";
+  const state = where[machine.state] ?? `${stateName(machine.state)}, ${replicating}`;
+  const next = back || where[machine.state] ? "" : `; failback needs a machine running in Azure and reprotected to on-premises (srlab failover ${n}, srlab commit ${n}, srlab reprotect ${n})`;
+  return `machine ${n} is ${state}${next}`;
 }

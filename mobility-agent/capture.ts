@@ -60,6 +60,12 @@ export class Capture extends EventEmitter<CaptureEvents> {
   /** After persistForStop: late writes (a page-blob write still queued) only mark the bitmap. */
   private stopped = false;
   private readonly diskList: CaptureDisk[];
+  /** Highest sequence this process ever put on a stream. */
+  private highestSent = 0;
+  /** Highest sequence a previous run of the agent may have sent (the counter file at start). */
+  private readonly startupLast: number;
+  /** The process server's durable sequence at the last open; undefined before the first. */
+  private confirmedDurable: number | undefined;
 
   constructor(
     disks: readonly CaptureDisk[],
@@ -68,6 +74,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   ) {
     super();
     this.diskList = [...disks];
+    this.startupLast = counter.last;
     // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
     if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
   }
@@ -216,20 +223,42 @@ export class Capture extends EventEmitter<CaptureEvents> {
   nextBatch(batchBytes: number, windowBytes: number): WriteRecord[] | undefined {
     const room = windowBytes - this.queue.inFlightBytes;
     if (room <= 0 && this.queue.inFlightBytes > 0) return undefined;
-    return this.queue.takeBatch(Math.max(1, Math.min(batchBytes, room)));
+    const batch = this.queue.takeBatch(Math.max(1, Math.min(batchBytes, room)));
+    if (batch?.length) this.highestSent = Math.max(this.highestSent, batch[batch.length - 1]!.sequence);
+    return batch;
   }
 
   /**
-   * The process server holds everything through `durable`. Records at or below are forgotten, the
-   * rest is resent; when our numbering runs ahead (payloads dropped to the bitmap, a crash skipped
-   * reserved numbers) the queued records are renumbered from durable+1 — the server holds none of
-   * those numbers, and the alternative is a sequence gap that forces a full resync.
+   * The highest sequence the process server can hold from this agent: what this process sent,
+   * what the server confirmed at the last open, or (before the first open) whatever the previous
+   * run numbered. Anything above it came from another writer.
+   */
+  private get sentCeiling(): number {
+    return Math.max(this.highestSent, this.confirmedDurable ?? this.startupLast);
+  }
+
+  /**
+   * The process server holds everything through `durable`. Records at or below that this agent
+   * sent are forgotten, the rest is resent; when our numbering runs ahead (payloads dropped to the
+   * bitmap, a crash skipped reserved numbers) the queued records are renumbered from durable+1 —
+   * the server holds none of those numbers, and the alternative is a sequence gap that forces a
+   * full resync. A durable sequence above anything this agent sent means another writer used the
+   * machine's numbers: the replica holds writes that are not ours, so nothing queued is dropped
+   * and the machine needs a resync.
    */
   onOpened(durable: number): void {
     this.streamOpen = true;
     if (durable < this.ackedSequence) this.requireResync("process server lost acknowledged writes");
-    this.acknowledge(durable);
+    const ceiling = this.sentCeiling;
+    // A brand-new agent (no counter, never opened) has no history to disagree with.
+    const fresh = this.confirmedDurable === undefined && this.startupLast === 0 && this.highestSent === 0;
+    if (durable > ceiling && !fresh) {
+      this.requireResync(`process server holds sequences ${ceiling + 1}..${durable} this agent never sent (another writer with this machine's identity?)`);
+    }
+    // Only what this agent sent can be acknowledged; unsent writes survive any durable number.
+    this.acknowledge(Math.min(durable, ceiling));
     this.ackedSequence = durable;
+    this.confirmedDurable = durable;
     this.queue.rewind();
     const expected = durable + 1;
     const first = this.queue.first;
@@ -246,11 +275,21 @@ export class Capture extends EventEmitter<CaptureEvents> {
     this.changed.notify();
   }
 
-  onAck(durable: number): void {
-    this.acknowledge(durable);
-    if (durable > this.ackedSequence) this.ackedSequence = durable;
+  /**
+   * False when the server acknowledged beyond what this agent sent: its numbering moved on without
+   * us, so the stream must be reopened (renumbering after the server's durable sequence).
+   */
+  onAck(durable: number): boolean {
+    const ceiling = this.sentCeiling;
+    const inStep = durable <= ceiling;
+    if (!inStep) {
+      this.requireResync(`process server acknowledged sequence ${durable}, beyond the ${ceiling} this agent sent (another writer with this machine's identity?)`);
+    }
+    this.acknowledge(Math.min(durable, ceiling));
+    if (durable > this.ackedSequence) this.ackedSequence = Math.min(durable, ceiling);
     this.maybeStartDrain();
     this.changed.notify();
+    return inStep;
   }
 
   onStreamClosed(): void {

@@ -205,8 +205,9 @@ export class ReplicationClient {
     if (message?.$case !== "ack") return;
     this.throttled = message.value.throttled;
     this.cacheHealth = message.value.cacheHealth;
-    this.options.capture.onAck(message.value.durableSequence);
+    const inStep = this.options.capture.onAck(message.value.durableSequence);
     this.ackRate.recordTotal(this.options.capture.bytesAcked);
+    if (!inStep) throw unavailable("the process server's sequence moved past this agent's: reopening the stream to renumber");
   }
 
   private async sendLoop(call: ReplicateCall, signal: AbortSignal): Promise<void> {

@@ -68,6 +68,8 @@ export const processServerOptions = z.object({
   heartbeatIntervalMs: z.coerce.number().int().positive().default(2_000),
   /** Overrides the backoff unit the configuration server hands out (timeUnitSeconds). */
   retryTimeUnitMs: z.coerce.number().int().positive().optional(),
+  /** While storage is unreachable, how often a cheap request checks whether it is back. */
+  storageProbeMs: z.coerce.number().int().positive().default(1_000),
   /** Bytes of uploaded records the applier may hold in memory before it re-reads them from storage. */
   applyQueueBytes: z.coerce.number().int().positive().default(64 * MiB),
 });

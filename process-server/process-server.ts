@@ -29,7 +29,7 @@ import { pageBlobSizeFor } from "../common/replica/index.js";
 import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
-import { MachinePipeline } from "./pipeline/index.js";
+import { MachinePipeline, StorageWatch } from "./pipeline/index.js";
 import { type MachineFacts, MachineRegistry } from "./machine-registry.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
@@ -166,6 +166,8 @@ export class ProcessServer {
         this.logger,
       );
       const store = this.blobStore;
+      // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
+      StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
       await retryWithBackoff(() => store.init(), {
         timeUnitMs: this.retryTimeUnitMs,
         signal: this.abort.signal,
@@ -200,6 +202,7 @@ export class ProcessServer {
     await Promise.all([...this.pipelines.values()].map((p) => p.stop()));
     this.pipelines.clear();
     await this.cache?.close();
+    if (this.blobStore) StorageWatch.of(this.blobStore).stop();
     await this.blobStore?.close();
     await this.metricsServer?.stop();
     this.logger.info("process server stopped");
@@ -415,7 +418,8 @@ export class ProcessServer {
       uploadBacklogBytes: backlogBytes,
       uploadBacklogSeconds: backlogSeconds,
     };
-    return { health: this.cacheState.health, issues: this.cacheState.issues, machines, processServerStats };
+    const issues = [...this.cacheState.issues, ...(this.blobStore ? StorageWatch.of(this.blobStore).issues() : [])];
+    return { health: worstHealth(issues), issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {

@@ -430,7 +430,7 @@ describe("ConfigStore policies", () => {
         ErrorCode.INVALID_ARGUMENT,
         /retention \(30s\) must be at least the crash-consistent frequency/,
       );
-      assertSrlabError(() => s.createPolicy({ ...gold, name: "c", resyncSchedule: "whenever" }), ErrorCode.INVALID_ARGUMENT, /not a valid cron/);
+      assertSrlabError(() => s.createPolicy({ ...gold, name: "c", resyncSchedule: "whenever" }), ErrorCode.INVALID_ARGUMENT, /neither "immediate" nor a valid cron expression/);
       assertSrlabError(() => s.createPolicy({ ...gold, name: "d", failback: true }), ErrorCode.INVALID_ARGUMENT, /only the built-in "failback"/);
       assertSrlabError(
         () => s.createPolicy({ ...gold, name: "e", recoveryPointRetentionSeconds: 16 * 24 * 3600 }),

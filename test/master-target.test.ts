@@ -519,7 +519,8 @@ describe("master target", () => {
     const script = `import { runMasterTarget } from ${JSON.stringify(entry)}; await runMasterTarget(undefined, ${JSON.stringify(flags)});`;
     const child: ChildProcess = spawn(process.execPath, [...TS_CHILD_ARGS, "-e", script], { stdio: ["ignore", "ignore", "inherit"] });
     try {
-      const ready = await waitUntil("the child master target", async () => JSON.parse(await readFile(readyFile, "utf8")) as { grpcAddress: string }, 20_000, 50);
+      // Generous: the child compiles the sources through tsx before it starts (slow on a busy machine).
+      const ready = await waitUntil("the child master target", async () => JSON.parse(await readFile(readyFile, "utf8")) as { grpcAddress: string }, 120_000, 50);
       const childClient = new MasterTargetServiceClient(ready.grpcAddress, grpc.credentials.createInsecure());
       const res = await unaryCall(childClient, childClient.prepareTarget, {
         machineId: "crash",

@@ -132,6 +132,60 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
+  test("a process server holding numbers this agent never sent keeps every queued write and requires a resync", () => {
+    const machine = openMachine(tempDir());
+    machine.protect(ASSIGNMENT);
+    const e = machine.exports[0]!;
+    const { capture } = machine;
+    e.write(0, pattern(4 * KiB, 1), false);
+    e.write(4 * KiB, pattern(4 * KiB, 2), false);
+    capture.onOpened(0);
+    assert.deepEqual(batchOf(machine).map((r) => r.sequence), [1, 2]);
+    assert.equal(capture.onAck(2), true);
+    capture.onStreamClosed();
+    // Three writes queue while the stream is down; another writer with this machine's identity
+    // meanwhile fills the server's sequence up to 10.
+    for (let i = 0; i < 3; i++) e.write((8 + i * 4) * KiB, pattern(4 * KiB, 10 + i), false);
+    assert.equal(capture.queuedRecords, 3);
+    capture.onOpened(10);
+    assert.equal(capture.queuedRecords, 3, "no queued write is forgotten");
+    assert.equal(capture.resyncRequired, true);
+    assert.match(capture.resyncReason, /process server holds sequences 3\.\.10 this agent never sent/);
+    const resent = batchOf(machine);
+    assert.deepEqual(resent.map((r) => r.sequence), [11, 12, 13], "renumbered after the server's durable sequence");
+    assert.deepEqual(resent.map((r) => r.data), [10, 11, 12].map((n) => pattern(4 * KiB, n)));
+    machine.close();
+  });
+
+  test("an ack beyond what this agent sent requires a resync and asks for a new stream", () => {
+    const machine = openMachine(tempDir());
+    machine.protect(ASSIGNMENT);
+    const { capture } = machine;
+    machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
+    machine.exports[0]!.write(4 * KiB, pattern(4 * KiB, 2), false);
+    capture.onOpened(0);
+    assert.deepEqual(batchOf(machine).map((r) => r.sequence), [1, 2]);
+    assert.equal(capture.onAck(7), false, "out of step");
+    assert.equal(capture.resyncRequired, true);
+    assert.match(capture.resyncReason, /acknowledged sequence 7, beyond the 2 this agent sent/);
+    assert.equal(capture.queuedRecords, 0, "what it did send is acknowledged");
+    machine.close();
+  });
+
+  test("an acknowledgement lost in a break is no disagreement", () => {
+    const machine = openMachine(tempDir());
+    machine.protect(ASSIGNMENT);
+    const { capture } = machine;
+    for (let i = 0; i < 3; i++) machine.exports[0]!.write(i * 4 * KiB, pattern(4 * KiB, i), false);
+    capture.onOpened(0);
+    batchOf(machine);
+    capture.onStreamClosed();
+    capture.onOpened(3); // the server made all three durable; the ack never arrived
+    assert.equal(capture.resyncRequired, false);
+    assert.equal(capture.queuedRecords, 0);
+    machine.close();
+  });
+
   test("pending changes above half the disk size require a resync", () => {
     const machine = openMachine(tempDir(), { disks: [1 * MiB] });
     machine.protect(ASSIGNMENT);

@@ -79,6 +79,32 @@ describe("segment", () => {
     await assert.rejects(decodeSegment(seg.subarray(0, 10), keys), SegmentIntegrityError);
   });
 
+  it("authenticates before believing the header: a damaged field reads as an integrity failure", async () => {
+    const seg = await encodeSegment(sampleRecords(1, 3), { machineId: "vm-1", key, keyId: "k1" });
+    const h = readSegmentHeader(seg);
+    const firstAt = h.headerLength - 12 - 8 - 8 - 4 - 8 - 8;
+    for (const [at, value] of [
+      [firstAt, 0xff], // first sequence beyond 2^53
+      [firstAt + 8, 0xff], // last sequence
+      [7, 0x7f], // codec id
+      [6, 0x09], // version
+      [h.headerLength - 12 - 8 - 8, 0xff], // raw length
+    ] as const) {
+      const bad = Buffer.from(seg);
+      bad[at] = value;
+      await assert.rejects(decodeSegment(bad, keys), (err: Error) => {
+        assert.ok(err instanceof SegmentIntegrityError);
+        assert.match(err.message, /failed authentication|integrity/, `byte ${at}: ${err.message}`);
+        assert.doesNotMatch(err.message, /out of range|unsupported|unknown segment codec/);
+        return true;
+      });
+    }
+    // A length field that points past the end is damage, named as such.
+    const cut = Buffer.from(seg.subarray(0, 12));
+    cut.writeUInt16BE(0xffff, 8);
+    await assert.rejects(decodeSegment(cut, keys), /integrity check: header damaged or truncated \(key id\)/);
+  });
+
   it("rejects bad magic, wrong and unknown keys with clear messages", async () => {
     const seg = await encodeSegment(sampleRecords(1, 3), { machineId: "vm-1", key, keyId: "k1" });
     const bad = Buffer.from(seg);

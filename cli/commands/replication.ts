@@ -1,4 +1,4 @@
-import { parseDuration, parseRate, parseSize } from "../../common/units/index.js";
+import { duration, rate, size, wholeNumber } from "../arguments.js";
 import { type RecoverableRange, type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
@@ -43,20 +43,19 @@ export function workload(
   machine: string,
   o: { profile: string; rate?: string; iops?: string; duration?: string; seed?: string; blockSize?: string; disk?: string; wait?: boolean; json?: boolean },
 ) {
+  // Checked before the lab is contacted: a bad value starts no job.
+  const spec = {
+    machineId: "",
+    profile: o.profile,
+    rateBytesPerSecond: o.rate ? rate("--rate", o.rate) : 0,
+    iops: o.iops !== undefined ? wholeNumber("--iops", o.iops, 1) : 0,
+    durationSeconds: duration("--duration", o.duration ?? "30s", true) / 1000,
+    seed: o.seed !== undefined ? wholeNumber("--seed", o.seed, 0, 0xffff_ffff) : 1,
+    blockSize: o.blockSize ? size("--block-size", o.blockSize) : 0,
+    diskIndex: o.disk !== undefined ? wholeNumber("--disk", o.disk, 0) : 0,
+  };
   return AdminClient.using(dir, async (c) => {
-    const { job } = await c.call(c.client.startWorkload, {
-      machine,
-      workload: {
-        machineId: "",
-        profile: o.profile,
-        rateBytesPerSecond: o.rate ? parseRate(o.rate) : 0,
-        iops: o.iops ? Number(o.iops) : 0,
-        durationSeconds: parseDuration(o.duration ?? "30s") / 1000,
-        seed: o.seed ? Number(o.seed) : 1,
-        blockSize: o.blockSize ? parseSize(o.blockSize) : 0,
-        diskIndex: o.disk ? Number(o.disk) : 0,
-      },
-    });
+    const { job } = await c.call(c.client.startWorkload, { machine, workload: spec });
     await report(c, job!.jobId, o.wait !== false, Boolean(o.json), `workload on ${machine}`);
   });
 }
@@ -138,5 +137,44 @@ export function policies(dir: string, o: { json?: boolean }) {
         p.resyncSchedule,
       ]),
     );
+  });
+}
+
+export interface PolicyCreateOptions {
+  resyncWindow?: string;
+  rpoThreshold?: string;
+  retention?: string;
+  crashConsistent?: string;
+  appConsistent?: string;
+  json?: boolean;
+}
+
+/** A replication policy; values not given are the default policy's. Durations are in seconds (or "15m", "1h"). */
+export function policyCreate(dir: string, name: string, o: PolicyCreateOptions) {
+  const seconds = (flag: string, v: string | undefined, allowZero = false) =>
+    v === undefined ? undefined : Math.round(duration(flag, v, !allowZero) / 1000);
+  const given = {
+    rpoThresholdSeconds: seconds("--rpo-threshold", o.rpoThreshold),
+    recoveryPointRetentionSeconds: seconds("--retention", o.retention),
+    crashConsistentFrequencySeconds: seconds("--crash-consistent", o.crashConsistent),
+    appConsistentFrequencySeconds: seconds("--app-consistent", o.appConsistent, true),
+  };
+  return AdminClient.using(dir, async (c) => {
+    const { policies: list } = await c.call(c.client.listPolicies, {});
+    const base = list.find((p) => p.name === "default");
+    if (!base) throw new Error("the lab has no default policy to take unset values from");
+    const { policy } = await c.call(c.client.createPolicy, {
+      policy: {
+        name,
+        rpoThresholdSeconds: given.rpoThresholdSeconds ?? base.rpoThresholdSeconds,
+        recoveryPointRetentionSeconds: given.recoveryPointRetentionSeconds ?? base.recoveryPointRetentionSeconds,
+        crashConsistentFrequencySeconds: given.crashConsistentFrequencySeconds ?? base.crashConsistentFrequencySeconds,
+        appConsistentFrequencySeconds: given.appConsistentFrequencySeconds ?? base.appConsistentFrequencySeconds,
+        resyncSchedule: o.resyncWindow ?? base.resyncSchedule,
+        failback: false,
+      },
+    });
+    if (o.json) printJson(policy);
+    else console.log(`policy ${name} created (resync window: ${policy!.resyncSchedule}); use it with srlab protect MACHINE --policy ${name}`);
   });
 }

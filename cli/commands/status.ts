@@ -10,6 +10,7 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
+import { daemonStatuses } from "../lab/index.js";
 import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
@@ -34,6 +35,7 @@ export function statusDocument(client: AdminClient, components: Component[], mac
       })),
     ],
     machines: machines.map((x) => machineDocument(x, components)),
+    daemons: daemonStatuses(client.layout, m),
   };
 }
 
@@ -66,6 +68,7 @@ function machineDocument(x: Machine, components: Component[]) {
     captureMode: enumLabel(CaptureMode, stats?.captureMode ?? 0, "CAPTURE_MODE_"),
     resyncRequired: x.resyncRequired,
     resyncReason: x.resyncReason || null,
+    nextResyncAt: x.nextResync?.toISOString() ?? null,
     lastRecoveryPoint: x.lastRecoveryPoint
       ? { id: x.lastRecoveryPoint.recoveryPointId, time: x.lastRecoveryPoint.time?.toISOString(), sequence: x.lastRecoveryPoint.sequence }
       : null,
@@ -155,7 +158,15 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
   );
   for (const m of doc.machines) {
     for (const i of m.issues) lines.push(`  ${m.name}: ${healthCell(i.health, colours)}: ${i.message}`);
+    if (m.nextResyncAt) lines.push(`  ${m.name}: next resync ${nextRun(m.nextResyncAt)}`);
   }
+  lines.push(
+    "",
+    ...formatTable(
+      ["DAEMON", "PID", "STATE", "RESTARTS", "LAST EXIT"],
+      doc.daemons.map((d) => [d.name, d.pid || "-", d.state, d.restarts, d.lastExit ? `${d.lastExit} (${ago(d.lastExitAt!)})` : "-"]),
+    ),
+  );
   return lines;
 }
 
@@ -182,6 +193,11 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
   } finally {
     client.close();
   }
+}
+
+function nextRun(iso: string): string {
+  const s = (Date.parse(iso) - Date.now()) / 1000;
+  return s <= 1 ? "now" : `in ${s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`} (${iso})`;
 }
 
 /**

@@ -49,6 +49,10 @@ export class LabLayout {
   get runDir(): string {
     return join(this.dir, "run");
   }
+  /** The keeper's state of a supervised daemon (pid, restarts, last exit). */
+  supervisorFile(name: string): string {
+    return join(this.runDir, `${name}.supervisor.json`);
+  }
   dataDir(name: string): string {
     return join(this.dir, "data", name);
   }

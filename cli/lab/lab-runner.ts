@@ -1,15 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
 import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
 import { ensureLabPki } from "../../common/tls/index.js";
+import { addMachines } from "./add-machines.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
-import { clearReady, isAlive, spawnDaemon, stopProcess, waitReady } from "./processes.js";
+import { clearReady, isAlive, spawnSupervised, stopProcess, waitReady } from "./processes.js";
 
 export interface UpOptions {
   dir: string;
@@ -21,6 +22,9 @@ export interface UpOptions {
   storage: "azurite" | "directory" | "azure";
   connectionString?: string;
   onProgress?: (line: string) => void;
+  /** Whether --disk-size / --disks were given: machines added to an existing lab copy its first machine's disks otherwise. */
+  explicitDiskSize?: boolean;
+  explicitDisks?: boolean;
 }
 
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
@@ -30,8 +34,12 @@ const START_TIMEOUT_MS = 60_000;
 export async function labUp(options: UpOptions): Promise<LabManifest> {
   const layout = new LabLayout(options.dir);
   const say = options.onProgress ?? (() => {});
-  for (const d of [layout.dir, layout.configDir, layout.logDir, layout.runDir]) mkdirSync(d, { recursive: true });
+  checkUpOptions(options);
+  makeLabDirs(layout);
   const manifest = layout.exists() ? layout.read() : await createLab(layout, options);
+  // On an existing lab, --machines N adds the machines it lacks.
+  const added = await addMachines(layout, manifest, options.machines, { sizeBytes: options.explicitDiskSize ? options.diskSizeBytes : undefined, perMachine: options.explicitDisks ? options.disksPerMachine : undefined });
+  if (added.length) say(`adding ${added.join(", ")}`);
   const pki = await ensureLabPki(
     layout.pkiDir,
     manifest.components.filter((c) => c.role !== "azurite").map((c) => c.name),
@@ -39,20 +47,83 @@ export async function labUp(options: UpOptions): Promise<LabManifest> {
   manifest.caFile = pki.caFile;
 
   const order: LabComponent["role"][] = ["azurite", "config-server", "process-server", "master-target", "agent"];
+  const started: LabComponent[] = [];
   try {
     for (const role of order) {
       const group = manifest.components.filter((c) => c.role === role);
-      await Promise.all(group.map((c) => startComponent(layout, manifest, c, say)));
+      // Settle the whole group before judging it: a sibling still starting must be known to stop it.
+      const results = await Promise.allSettled(
+        group.map(async (c) => {
+          if (await startComponent(layout, manifest, c, say)) started.push(c);
+        }),
+      );
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
       layout.write(manifest);
     }
     say("waiting for every component to report healthy");
     await waitHealthy(manifest);
   } catch (err) {
+    // A failed up leaves nothing of its own running: stop what this call started, newest first.
+    if (started.length) say(`start failed: stopping the ${started.length} component(s) this call started`);
+    await stopComponents(started.reverse(), say);
     layout.write(manifest);
     throw err;
   }
   layout.write(manifest);
   return manifest;
+}
+
+/** Values `up` refuses before it creates or starts anything (the CLI checks its flags the same way). */
+export function checkUpOptions(o: UpOptions): void {
+  const whole = (name: string, v: number, min: number) => {
+    if (!Number.isSafeInteger(v) || v < min) throw new Error(`${name} must be a whole number of at least ${min}, got ${v}`);
+  };
+  whole("machines", o.machines, 1);
+  whole("disks per machine", o.disksPerMachine, 1);
+  whole("process servers", o.processServers, 1);
+  whole("disk size", o.diskSizeBytes, 1);
+  if (o.diskSizeBytes % 512 !== 0) throw new Error(`disk size must be a multiple of 512 bytes, got ${o.diskSizeBytes}`);
+  if (!(o.timeUnitSeconds > 0)) throw new Error(`time unit must be longer than 0, got ${o.timeUnitSeconds} s`);
+}
+
+/** The lab's directories; a path that exists but is no directory gets one clear line. */
+function makeLabDirs(layout: LabLayout): void {
+  for (const d of [layout.dir, layout.configDir, layout.logDir, layout.runDir]) {
+    try {
+      mkdirSync(d, { recursive: true });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" || code === "ENOTDIR") {
+        throw new Error(`${layout.dir} cannot hold a lab: ${notADirectory(d)} is a file, not a directory`);
+      }
+      if (code === "EACCES" || code === "EPERM") throw new Error(`${layout.dir} cannot hold a lab: no permission to create ${d}`);
+      throw err;
+    }
+  }
+}
+
+/** The first path from the root down to `path` that exists and is not a directory. */
+function notADirectory(path: string): string {
+  const parts = path.split("/");
+  for (let i = 1; i <= parts.length; i++) {
+    const p = parts.slice(0, i).join("/") || "/";
+    try {
+      if (!statSync(p).isDirectory()) return p;
+    } catch {
+      return path;
+    }
+  }
+  return path;
+}
+
+async function stopComponents(components: LabComponent[], say: (l: string) => void): Promise<void> {
+  for (const c of components) {
+    const outcome = await stopProcess(c.pid);
+    if (outcome !== "absent") say(`${c.name} ${outcome}`);
+    c.pid = 0;
+    clearReady(c.readyFile);
+  }
 }
 
 async function createLab(layout: LabLayout, options: UpOptions): Promise<LabManifest> {
@@ -130,31 +201,43 @@ async function createLabWithPorts(layout: LabLayout, options: UpOptions, freePor
   return manifest;
 }
 
-async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabComponent, say: (l: string) => void): Promise<void> {
+/** Starts `c` unless it runs; true when this call started it (a failed start is stopped again). */
+async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabComponent, say: (l: string) => void): Promise<boolean> {
   if (isAlive(c.pid)) {
     say(`${c.name} already running (pid ${c.pid})`);
-    return;
+    return false;
   }
   clearReady(c.readyFile);
   if (c.role === "azurite") {
     const dataDir = join(layout.dir, "azurite");
     mkdirSync(dataDir, { recursive: true });
     const port = manifest.storage.azuritePort!;
-    c.pid = spawnDaemon(
+    c.pid = spawnSupervised(
       [azuriteBlobMainPath(), "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dataDir],
       c.logFile,
+      layout.supervisorFile(c.name),
+      undefined,
     );
-    await waitTcp(port, c.pid, c.logFile);
+    try {
+      await waitTcp(port, c.pid, c.logFile);
+    } catch (err) {
+      await stopProcess(c.pid);
+      c.pid = 0;
+      throw err;
+    }
     say(`azurite listening on 127.0.0.1:${port} (pid ${c.pid})`);
-    return;
+    return true;
   }
-  c.pid = spawnDaemon([CLI_MAIN, c.role, "--config", c.configFile!], c.logFile);
+  c.pid = spawnSupervised([CLI_MAIN, c.role, "--config", c.configFile!], c.logFile, layout.supervisorFile(c.name), c.readyFile);
   try {
     await waitReady(c.readyFile, c.pid, START_TIMEOUT_MS, c.logFile);
   } catch (err) {
+    await stopProcess(c.pid);
+    c.pid = 0;
     throw new Error(`${c.name} failed to start: ${(err as Error).message}`);
   }
   say(`${c.name} started (pid ${c.pid})`);
+  return true;
 }
 
 async function waitTcp(port: number, pid: number, logFile: string): Promise<void> {

@@ -1,6 +1,18 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
+import { fileURLToPath } from "node:url";
+
+const KEEPER = fileURLToPath(new URL("./keeper.js", import.meta.url));
+
+/**
+ * Starts `node ARGS…` under its own keeper (restart with backoff, state in `stateFile`); returns
+ * the keeper's pid, which `stopProcess` stops cleanly together with the daemon.
+ */
+export function spawnSupervised(args: string[], logFile: string, stateFile: string, readyFile: string | undefined): number {
+  rmSync(stateFile, { force: true });
+  return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...args], logFile);
+}
 
 /** Starts a daemon in its own process group with output appended to its log file. */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
@@ -45,10 +57,13 @@ export async function stopProcess(pid: number, graceMs = 15_000): Promise<"stopp
   } catch (err) {
     if (!(err instanceof PollTimeoutError)) throw err;
   }
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // already gone
+  // The whole process group: a keeper and the daemon it supervises.
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, "SIGKILL");
+    } catch {
+      // already gone
+    }
   }
   await pollUntil("the killed process to exit", () => !isAlive(pid), { intervalMs: 50 });
   return "killed";

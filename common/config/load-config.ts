@@ -25,7 +25,12 @@ export function loadConfig<S extends z.ZodType>(schema: S, sources: LoadConfigSo
     } catch (err) {
       throw new ConfigError(`cannot read config file ${sources.file}: ${(err as Error).message}`);
     }
-    const parsed = parseYaml(text) ?? {};
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text, { logLevel: "error" }) ?? {};
+    } catch (err) {
+      throw new ConfigError(`config file ${sources.file} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
+    }
     if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${sources.file} must hold a mapping`);
     merged = deepMerge(merged, parsed as Record<string, unknown>);
   }

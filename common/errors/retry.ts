@@ -29,6 +29,11 @@ export interface RetryOptions {
   logger?: Logger;
   /** Names the operation in log lines. */
   operation?: string;
+  /**
+   * Ends a backoff wait early when it resolves (e.g. a cheap probe saw the dependency return);
+   * called once per wait.
+   */
+  wakeEarly?: () => Promise<void>;
 }
 
 /**
@@ -37,7 +42,7 @@ export interface RetryOptions {
  * `fn` receives the attempt number (0 = first try).
  */
 export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
-  const { timeUnitMs = DEFAULT_TIME_UNIT_MS, signal, onRetry, logger, operation = "operation" } = options;
+  const { timeUnitMs = DEFAULT_TIME_UNIT_MS, signal, onRetry, logger, operation = "operation", wakeEarly } = options;
   for (let attempt = 0; ; attempt++) {
     signal?.throwIfAborted();
     try {
@@ -59,7 +64,20 @@ export async function retryWithBackoff<T>(fn: (attempt: number) => Promise<T>, o
         delayMs,
       });
       onRetry?.(retry, delayMs, err);
-      await sleep(delayMs, signal);
+      await waitOrWake(delayMs, signal, wakeEarly?.());
     }
+  }
+}
+
+/** Sleeps `ms`, or less when `early` resolves first; rejects with the signal's reason on abort. */
+async function waitOrWake(ms: number, signal: AbortSignal | undefined, early: Promise<void> | undefined): Promise<void> {
+  if (!early) return sleep(ms, signal);
+  const woken = new AbortController();
+  void early.then(() => woken.abort());
+  try {
+    await sleep(ms, signal ? AbortSignal.any([signal, woken.signal]) : woken.signal);
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    if (!woken.signal.aborted) throw err;
   }
 }

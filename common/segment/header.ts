@@ -58,6 +58,41 @@ export function encodeSegmentHeader(h: SegmentHeaderFields): Buffer {
   return buf;
 }
 
+/** What authentication needs from a header, found without trusting any of its values. */
+export interface LocatedHeader {
+  keyId: string;
+  nonce: Buffer;
+  headerLength: number;
+}
+
+const FIXED_AFTER_IDS = 8 + 8 + 4 + 8 + 8;
+
+/**
+ * Finds the header's extent, key id and nonce from its length fields alone: enough to
+ * authenticate the segment before any of its values (sequences, codec, sizes) is believed.
+ */
+export function locateSegmentHeader(buf: Buffer): LocatedHeader {
+  const damaged = (what: string) => new SegmentIntegrityError(`segment failed its integrity check: header damaged or truncated (${what})`);
+  if (buf.length < 8) throw damaged("shorter than the fixed prefix");
+  if (!buf.subarray(0, 6).equals(SEGMENT_MAGIC)) throw new SegmentIntegrityError("not a srlab segment (bad magic)");
+  let o = 8;
+  const field = (what: string) => {
+    if (o + 2 > buf.length) throw damaged(what);
+    const len = buf.readUInt16BE(o);
+    o += 2;
+    if (len === 0 || o + len > buf.length) throw damaged(what);
+    const at = o;
+    o += len;
+    return buf.subarray(at, at + len);
+  };
+  const keyId = field("key id").toString("utf8");
+  field("machine id");
+  o += FIXED_AFTER_IDS;
+  if (o + NONCE_LENGTH > buf.length) throw damaged("nonce");
+  const nonce = Buffer.from(buf.subarray(o, o + NONCE_LENGTH));
+  return { keyId, nonce, headerLength: o + NONCE_LENGTH };
+}
+
 /** Parses (does not authenticate) the header at the start of a segment. */
 export function readSegmentHeader(buf: Buffer): SegmentHeader {
   let o = 0;

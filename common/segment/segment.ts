@@ -3,7 +3,7 @@ import { WriteBatch, type WriteRecord } from "../../proto/index.js";
 import { encodeWriteBatch } from "../wire/index.js";
 import { type CodecName, compress, DEFAULT_CODEC, decompress } from "./codec.js";
 import { SegmentIntegrityError } from "./errors.js";
-import { encodeSegmentHeader, NONCE_LENGTH, readSegmentHeader, type SegmentHeader, TAG_LENGTH } from "./header.js";
+import { encodeSegmentHeader, locateSegmentHeader, NONCE_LENGTH, readSegmentHeader, type SegmentHeader, TAG_LENGTH } from "./header.js";
 
 export interface EncodeSegmentOptions {
   machineId: string;
@@ -62,6 +62,29 @@ export async function decodeSegment(
   keys: (keyId: string) => Buffer | undefined,
   expect: DecodeSegmentExpect = {},
 ): Promise<{ header: SegmentHeader; records: WriteRecord[] }> {
+  // Authenticate first: a damaged header must read as an integrity failure, never as whatever
+  // its altered values happen to mean.
+  const located = locateSegmentHeader(buf);
+  const key = keys(located.keyId);
+  if (!key) throw new SegmentIntegrityError(`segment is encrypted with unknown key id "${located.keyId}" (a key that was removed, or a damaged header)`);
+  checkKey(key, located.keyId);
+  if (buf.length < located.headerLength + TAG_LENGTH) throw new SegmentIntegrityError("segment failed its integrity check: truncated, no authentication tag");
+  const aad = buf.subarray(0, located.headerLength);
+  const body = buf.subarray(located.headerLength, buf.length - TAG_LENGTH);
+  const tag = buf.subarray(buf.length - TAG_LENGTH);
+  let packed: Buffer;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", key, located.nonce, { authTagLength: TAG_LENGTH });
+    decipher.setAAD(aad);
+    decipher.setAuthTag(tag);
+    packed = Buffer.concat([decipher.update(body), decipher.final()]);
+  } catch {
+    throw new SegmentIntegrityError(
+      `segment${expect.machineId ? ` of machine ${expect.machineId}` : ""}${expect.firstSequence !== undefined ? ` at sequence ${expect.firstSequence}` : ""} failed authentication (wrong key, or header or data altered)`,
+    );
+  }
+
+  // Authenticated: from here on a bad value is a writer's bug or a segment in the wrong place.
   const header = readSegmentHeader(buf);
   if (expect.machineId !== undefined && header.machineId !== expect.machineId) {
     throw new SegmentIntegrityError(`segment belongs to machine "${header.machineId}", expected "${expect.machineId}"`);
@@ -72,25 +95,6 @@ export async function decodeSegment(
   if (header.recordCount === 0 || header.lastSequence - header.firstSequence + 1 !== header.recordCount) {
     throw new SegmentIntegrityError(
       `segment header is inconsistent: sequences ${header.firstSequence}-${header.lastSequence} but ${header.recordCount} records`,
-    );
-  }
-  const key = keys(header.keyId);
-  if (!key) throw new SegmentIntegrityError(`segment is encrypted with unknown key id "${header.keyId}"`);
-  checkKey(key, header.keyId);
-  if (buf.length < header.headerLength + TAG_LENGTH) throw new SegmentIntegrityError("segment truncated: no authentication tag");
-
-  const aad = buf.subarray(0, header.headerLength);
-  const body = buf.subarray(header.headerLength, buf.length - TAG_LENGTH);
-  const tag = buf.subarray(buf.length - TAG_LENGTH);
-  let packed: Buffer;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", key, header.nonce, { authTagLength: TAG_LENGTH });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(tag);
-    packed = Buffer.concat([decipher.update(body), decipher.final()]);
-  } catch {
-    throw new SegmentIntegrityError(
-      `segment ${header.machineId}/${header.firstSequence}-${header.lastSequence} failed authentication (wrong key, or header or data altered)`,
     );
   }
 

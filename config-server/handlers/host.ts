@@ -5,6 +5,7 @@ import type { FailoverJobs } from "../failover-jobs.js";
 import type { MachineReports } from "../machine-health.js";
 import type { ConfigServerOptions } from "../options.js";
 import type { ProtectionJobs } from "../protection-jobs.js";
+import type { ResyncScheduler } from "../resync-scheduler.js";
 import type { ConfigStore } from "../store/index.js";
 import type { TelemetrySampler } from "../telemetry/index.js";
 
@@ -28,4 +29,6 @@ export interface ConfigHost {
   reports: Map<string, MachineReports>;
   /** The time-series sampler: heartbeats hand it each daemon's own figures. */
   telemetry: TelemetrySampler;
+  /** When each machine's next resync runs (status). */
+  resyncs?: Pick<ResyncScheduler, "nextResync">;
 }

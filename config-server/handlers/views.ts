@@ -8,7 +8,14 @@ export function machineView(host: ConfigHost, m: Machine): Machine {
   const policy = m.policyName ? host.store.getPolicy(m.policyName) : undefined;
   const { health, issues } = machineHealth(m, reports, policy, Date.now(), host.options.heartbeatTimeoutSeconds * 1000);
   const points = host.store.listRecoveryPoints(m.machineId);
-  return { ...m, health, issues, stats: mergeStats(reports, m.direction), lastRecoveryPoint: points[points.length - 1] };
+  return {
+    ...m,
+    health,
+    issues,
+    stats: mergeStats(reports, m.direction),
+    lastRecoveryPoint: points[points.length - 1],
+    nextResync: host.resyncs?.nextResync(m),
+  };
 }
 
 /** A component as the admin sees it: Critical once its heartbeats stopped. */

@@ -6,6 +6,9 @@ export const FAILBACK_POLICY_NAME = "failback";
 /** Resync runs outside office hours (00:00–07:59 and 18:00–23:59), seconds field included. */
 export const OFF_HOURS_RESYNC_SCHEDULE = "0 0 0-7,18-23 * * *";
 
+/** The resync window that starts a resync as soon as one is required (instead of a cron window). */
+export const IMMEDIATE_RESYNC = "immediate";
+
 /** ASR's time unit: the published figures are in minutes. */
 export const ASR_MINUTE_SECONDS = 60;
 

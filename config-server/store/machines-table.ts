@@ -239,6 +239,8 @@ export class MachinesTable {
       testFailover: failoverFromJson(r.test_failover_json),
       azureAgentComponentId: r.azure_agent_component_id ?? "",
       forwardProcessServerId: r.forward_process_server_id ?? "",
+      // Computed when the machine is shown (resync scheduler), never stored.
+      nextResync: undefined,
     };
   }
 }

@@ -1,5 +1,6 @@
 import { validate as validateCron } from "node-cron";
 import type { ReplicationPolicy } from "../../proto/index.js";
+import { IMMEDIATE_RESYNC } from "./built-in-policies.js";
 import { invalid } from "./store-error.js";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -51,7 +52,7 @@ export function validatePolicy(p: ReplicationPolicy, timeUnitSeconds: number): v
       `policy "${p.name}": retention ${p.recoveryPointRetentionSeconds}s exceeds the 15-day maximum (${maxRetention}s at this time unit)`,
     );
   }
-  if (p.resyncSchedule !== "" && !validateCron(p.resyncSchedule)) {
-    throw invalid(`policy "${p.name}": resync schedule "${p.resyncSchedule}" is not a valid cron expression`);
+  if (p.resyncSchedule !== "" && p.resyncSchedule !== IMMEDIATE_RESYNC && !validateCron(p.resyncSchedule)) {
+    throw invalid(`policy "${p.name}": resync window "${p.resyncSchedule}" is neither "${IMMEDIATE_RESYNC}" nor a valid cron expression`);
   }
 }

@@ -4,6 +4,7 @@ import {
   type Component,
   ComponentRole,
   type ComponentSample,
+  Health,
   type ComponentStats,
   type GetTelemetrySettingsResponse,
   type Machine,
@@ -12,6 +13,7 @@ import {
   type TelemetryAlert,
   type TelemetrySample,
 } from "../../proto/index.js";
+import { ProcessUsage } from "../../common/metrics/index.js";
 import { asrThresholds, processServerAlerts } from "./alert-rules.js";
 import { SampleWindow } from "./sample-window.js";
 
@@ -27,6 +29,8 @@ export interface TelemetrySamplerOptions {
   intervalMs?: number;
   windowSeconds?: number;
   now?: () => number;
+  /** The configuration server's own name: it samples its own CPU and memory (it sends no heartbeat). */
+  selfName?: string;
 }
 
 /**
@@ -44,6 +48,7 @@ export class TelemetrySampler extends EventEmitter<{ sample: [TelemetrySample] }
   private readonly raised = new Map<string, { level: number; raisedAt: Date }>();
   private timer?: NodeJS.Timeout;
   private readonly now: () => number;
+  private readonly selfUsage = new ProcessUsage();
 
   constructor(private readonly o: TelemetrySamplerOptions) {
     super();
@@ -94,6 +99,18 @@ export class TelemetrySampler extends EventEmitter<{ sample: [TelemetrySample] }
       processedSequence: m.stats?.processedSequence ?? 0,
     }));
     const componentSamples: ComponentSample[] = [];
+    if (this.o.selfName) {
+      const u = this.selfUsage.sample();
+      componentSamples.push({
+        componentId: "",
+        name: this.o.selfName,
+        role: ComponentRole.COMPONENT_ROLE_CONFIGURATION_SERVER,
+        health: Health.HEALTH_NORMAL,
+        heartbeatAgeSeconds: 0,
+        stats: { cpuPercent: u.cpuPercent, memoryBytes: u.memoryBytes, memoryPercent: u.memoryPercent, hostCpuPercent: u.hostCpuPercent },
+        processServer: undefined,
+      });
+    }
     const alerts: TelemetryAlert[] = [];
     const stillRaised = new Set<string>();
     for (const c of components) {

@@ -261,6 +261,7 @@ export class Applier {
       timeUnitMs: this.o.retryTimeUnitMs,
       signal: this.abort.signal,
       logger: this.o.logger,
+      store: this.o.store,
     });
   }
 }

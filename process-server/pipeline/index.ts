@@ -5,3 +5,4 @@ export { MachinePipeline } from "./machine-pipeline.js";
 export { MasterTargetSink } from "./master-target-sink.js";
 export { ReplicaSink } from "./replica-sink.js";
 export { Uploader } from "./uploader.js";
+export { StorageWatch } from "./storage-watch.js";

@@ -161,6 +161,7 @@ export class ReplicaSink implements ApplySink {
       timeUnitMs: this.o.retryTimeUnitMs,
       signal: this.abort.signal,
       logger: this.o.logger,
+      store: this.o.store,
     });
   }
 }

@@ -3,7 +3,9 @@ import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError }
 import type { Logger } from "../../common/logger.js";
 import { isRecoverableStorageError } from "../../common/storage/index.js";
 import { Health } from "../../proto/index.js";
+import type { BlobStore } from "../../common/storage/index.js";
 import type { Machine } from "../machine.js";
+import { StorageWatch } from "./storage-watch.js";
 
 export interface StorageRetryOptions {
   machine: Machine;
@@ -14,6 +16,8 @@ export interface StorageRetryOptions {
   signal: AbortSignal;
   logger: Logger;
   onFailure?: () => void;
+  /** The store the operation uses: its watch probes for its return during an outage. */
+  store?: BlobStore;
 }
 
 /**
@@ -22,13 +26,17 @@ export interface StorageRetryOptions {
  * the slow steady rate too, because giving up would strand acknowledged writes in the cache.
  */
 export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryOptions): Promise<T> {
+  const watch = o.store ? StorageWatch.of(o.store) : undefined;
   for (let round = 0; ; round++) {
     try {
       const result = await retryWithBackoff(
         async () => {
           try {
-            return await fn();
+            const result = await fn();
+            watch?.reportSuccess();
+            return result;
           } catch (err) {
+            if (isRecoverableStorageError(err)) watch?.reportFailure(err);
             // The storage layer marks outages itself; make sure the shared classifier agrees.
             if (isRecoverableStorageError(err) && !isRecoverable(err)) {
               throw new SrlabError(ErrorCode.STORAGE_UNAVAILABLE, (err as Error).message, { cause: err });
@@ -41,6 +49,8 @@ export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryO
           signal: o.signal,
           operation: o.operation,
           logger: o.logger,
+          // The probe notices storage coming back long before a 30-unit backoff would.
+          wakeEarly: watch ? () => watch.whenBack() : undefined,
           onRetry: (attempt, delayMs, err) => {
             o.onFailure?.();
             o.machine.setIssue(o.stage, {

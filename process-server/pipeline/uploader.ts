@@ -199,6 +199,7 @@ export class Uploader {
     await withStorageRetry(() => store.putObject(name, segment), {
       machine,
       stage: "upload",
+      store,
       operation: `upload of segment ${first}-${last} of machine ${machine.id}`,
       timeUnitMs: this.o.retryTimeUnitMs,
       signal,

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { isAlive, LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, patternBytes, sha256File } from "../support/images.js";
 import { waitCaughtUp } from "../support/replication.js";
 
@@ -54,7 +55,11 @@ function lab(prefix: string) {
     await nbd.close();
   };
   const cleanup = async () => {
-    await srlab(["down", "--dir", dir]);
+    try {
+      await checkCaughtUpReplicas(dir);
+    } finally {
+      await srlab(["down", "--dir", dir]);
+    }
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   };

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, patternBytes, sha256File } from "../support/images.js";
 import { waitCaughtUp } from "../support/replication.js";
 
@@ -112,7 +113,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
+  try {
+    await checkCaughtUpReplicas(dir);
+  } finally {
+    await srlab(["down", "--dir", dir]);
+  }
   rmSync(dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });

@@ -1,18 +1,28 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, test } from "vitest";
 import { ComponentRole, SiteLocation } from "../../proto/index.js";
 import { CsLink } from "../../common/cs-link/index.js";
 import { silentLogger } from "../../common/logger.js";
-import { checkHealth, isAlive, LabLayout } from "../../cli/lab/index.js";
-import { CLI_MAIN, srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { checkHealth, isAlive, LabLayout, readKeeperState } from "../../cli/lab/index.js";
+import { CLI_MAIN, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { listServices } from "../support/reflection-client.js";
+
+interface Daemon {
+  name: string;
+  pid: number;
+  state: string;
+  restarts: number;
+  lastExit: string | null;
+}
 
 interface Status {
   caFile: string;
+  daemons: Daemon[];
   components: Array<{ name: string; role: string; address: string; health: string; lastHeartbeat?: string | null }>;
   machines: Array<{ name: string; state: string; disks: Array<{ path: string; sizeBytes: number; nbd: string; nbdUnix: string }> }>;
 }
@@ -24,7 +34,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
+  try {
+    await checkCaughtUpReplicas(dir);
+  } finally {
+    await srlab(["down", "--dir", dir]);
+  }
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -108,6 +122,30 @@ test("a wrong passphrase is refused with a clear message and registers nothing",
   assert.ok(!status.components.some((c) => c.name === "intruder"));
 });
 
+test("a daemon that dies is restarted by its supervisor; status shows restarts and the last exit", async () => {
+  const daemon = async (name: string) => (await srlabJson<Status>(["status", "--dir", dir])).daemons.find((d) => d.name === name)!;
+  for (const name of ["process-server-1", "azurite"]) {
+    const before = await daemon(name);
+    assert.equal(before.state, "running");
+    assert.equal(before.restarts, 0);
+    process.kill(before.pid, "SIGKILL");
+    const after = await waitUntil(`${name} restarted`, async () => {
+      const d = await daemon(name);
+      return d.state === "running" && d.pid !== before.pid && d.pid > 0 ? d : undefined;
+    });
+    assert.equal(after.restarts, 1);
+    assert.equal(after.lastExit, "killed by SIGKILL");
+  }
+  // The restarted process server serves and reports again.
+  const status = await waitUntil("every component healthy again", async () => {
+    const s = await srlabJson<Status>(["status", "--dir", dir]);
+    return s.components.every((c) => c.health === "normal") ? s : undefined;
+  });
+  const ps = status.components.find((c) => c.name === "process-server-1")!;
+  // The restarted server reports SERVING once its start-up has finished, not the instant it listens.
+  await waitUntil("the restarted process server serving", async () => ((await checkHealth(ps.address, status.caFile)) === "SERVING" ? true : undefined));
+});
+
 test("a second up on the same directory resumes the same lab", async () => {
   const before = new LabLayout(dir).read();
   await srlabOk(["up", "--detach", "--dir", dir]);
@@ -121,14 +159,37 @@ test("a second up on the same directory resumes the same lab", async () => {
 });
 
 test("down stops every process", async () => {
-  const manifest = new LabLayout(dir).read();
+  const layout = new LabLayout(dir);
+  const manifest = layout.read();
   const pids = manifest.components.map((c) => c.pid);
-  assert.ok(pids.every((p) => p > 0 && isAlive(p)));
+  const daemonPids = manifest.components.map((c) => readKeeperState(layout.supervisorFile(c.name))!.pid);
+  assert.ok([...pids, ...daemonPids].every((p) => p > 0 && isAlive(p)));
   await srlabOk(["down", "--dir", dir]);
-  for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} still alive`);
+  for (const pid of [...pids, ...daemonPids]) assert.equal(isAlive(pid), false, `pid ${pid} still alive`);
   const r = await srlab(["status", "--dir", dir]);
   assert.notEqual(r.code, 0, "status fails once the lab is down");
   assert.equal(r.stderr.trim().split("\n").length, 1, "one-line reason");
+});
+
+test("an up that fails part-way stops everything it started", async () => {
+  const layout = new LabLayout(dir);
+  const agentConfig = layout.read().components.find((c) => c.name === "machine-2")!.configFile!;
+  const good = readFileSync(agentConfig, "utf8");
+  writeFileSync(agentConfig, `${good}\ndisks: not-a-list\n`);
+  try {
+    const r = await srlab(["up", "--detach", "--dir", dir]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /machine-2 failed to start/);
+    const manifest = layout.read();
+    for (const c of manifest.components) {
+      assert.equal(c.pid, 0, `${c.name} is recorded as stopped`);
+      const k = readKeeperState(layout.supervisorFile(c.name));
+      if (k?.pid) assert.equal(isAlive(k.pid), false, `${c.name} (pid ${k.pid}) still runs`);
+      if (k?.keeperPid) assert.equal(isAlive(k.keeperPid), false, `${c.name}'s supervisor still runs`);
+    }
+  } finally {
+    writeFileSync(agentConfig, good);
+  }
 });
 
 test("up in the foreground runs until Ctrl-C, then stops the whole lab", async () => {
@@ -151,7 +212,16 @@ test("up in the foreground runs until Ctrl-C, then stops the whole lab", async (
     });
     await new Promise((r) => setTimeout(r, 1_000));
     assert.equal(child.exitCode, null, "still running in the foreground");
-    const pids = new LabLayout(fg).read().components.map((c) => c.pid);
+    // The foreground lab is supervised too.
+    const layout = new LabLayout(fg);
+    const mtState = layout.supervisorFile("master-target");
+    const killed = readKeeperState(mtState)!.pid;
+    process.kill(killed, "SIGKILL");
+    await waitUntil("master target restarted", async () => {
+      const k = readKeeperState(mtState);
+      return k && k.state === "running" && k.pid !== killed && k.restarts === 1;
+    });
+    const pids = layout.read().components.map((c) => c.pid);
     child.kill("SIGINT");
     assert.equal(await exited, 0);
     for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} still alive after Ctrl-C`);

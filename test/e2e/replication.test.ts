@@ -9,6 +9,7 @@ import { ProcessServiceClient, WriteKind } from "../../proto/index.js";
 import { bearerMetadata, channelCredentials } from "../../common/grpc/index.js";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, hasTool, patternBytes, sha256File } from "../support/images.js";
 import { waitCaughtUp } from "../support/replication.js";
 
@@ -71,7 +72,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
+  try {
+    await checkCaughtUpReplicas(dir);
+  } finally {
+    await srlab(["down", "--dir", dir]);
+  }
   rmSync(dir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
@@ -217,5 +222,8 @@ describe("replication, end to end against Azurite", () => {
     assert.equal(job.result.blocksSent, 3, `result ${JSON.stringify(job.result)}`);
     assert.equal(job.result.blocksCompared, DISK / (64 * 1024), "64 KiB checksum blocks");
     await assertReplicaEqualsSource("machine-1");
+    // The teardown invariant judges this machine: caught up, so its fingerprints are compared.
+    const checked = await checkCaughtUpReplicas(dir);
+    assert.ok(checked.some((c) => c.machine === "machine-1" && c.source === c.replica), JSON.stringify(checked));
   });
 });

@@ -1,0 +1,116 @@
+import type { Logger } from "../../common/logger.js";
+import type { BlobStore } from "../../common/storage/index.js";
+import { Health, type HealthIssue } from "../../proto/index.js";
+
+/** Name the probe asks about: a HEAD of an object that need not exist is the cheapest round trip. */
+const PROBE_OBJECT = "srlab/storage-probe";
+
+export interface StorageWatchOptions {
+  /** How often the cheap probe runs while storage is unreachable. */
+  probeIntervalMs: number;
+  /** An outage longer than this makes the component Critical (Warning before). */
+  criticalAfterMs: number;
+  logger?: Logger;
+}
+
+const DEFAULTS: StorageWatchOptions = { probeIntervalMs: 1_000, criticalAfterMs: 15 * 60_000 };
+const watches = new WeakMap<BlobStore, StorageWatch>();
+
+/**
+ * Whether a process server's storage answers. A failed storage operation marks it unreachable
+ * and starts a cheap probe every second; the probe's first success wakes every retry waiting in
+ * its backoff, so uploads resume within about a second of storage returning, while the backoff
+ * schedule still paces the expensive retries during the outage.
+ */
+export class StorageWatch {
+  private downSince: number | undefined;
+  private lastError = "";
+  private waiters: Array<() => void> = [];
+  private probing = false;
+  private stopped = false;
+
+  private constructor(
+    private readonly store: BlobStore,
+    private options: StorageWatchOptions,
+  ) {}
+
+  /** The watch of a store (one per store, shared by every pipeline that uses it). */
+  static of(store: BlobStore, options?: Partial<StorageWatchOptions>): StorageWatch {
+    let w = watches.get(store);
+    if (!w) {
+      w = new StorageWatch(store, { ...DEFAULTS, ...options });
+      watches.set(store, w);
+    } else if (options) {
+      w.options = { ...w.options, ...options };
+    }
+    return w;
+  }
+
+  get reachable(): boolean {
+    return this.downSince === undefined;
+  }
+
+  /** A storage operation failed with an outage-like error. */
+  reportFailure(err: unknown): void {
+    this.lastError = err instanceof Error ? err.message : String(err);
+    if (this.downSince !== undefined) return;
+    this.downSince = Date.now();
+    this.options.logger?.warn("storage unreachable; probing for its return", { error: this.lastError });
+    void this.probe();
+  }
+
+  /** A storage operation succeeded. */
+  reportSuccess(): void {
+    if (this.downSince !== undefined) this.markBack();
+  }
+
+  /** Resolves when storage is next seen back (never while it stays down). */
+  whenBack(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** The component's health issue while storage is unreachable. */
+  issues(now = Date.now()): HealthIssue[] {
+    if (this.downSince === undefined) return [];
+    const seconds = Math.round((now - this.downSince) / 1000);
+    const critical = now - this.downSince >= this.options.criticalAfterMs;
+    return [
+      {
+        health: critical ? Health.HEALTH_CRITICAL : Health.HEALTH_WARNING,
+        code: "STORAGE_UNREACHABLE",
+        message: `storage unreachable for ${seconds} s: ${this.lastError}`,
+      },
+    ];
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private markBack(): void {
+    const seconds = ((Date.now() - (this.downSince ?? Date.now())) / 1000).toFixed(1);
+    this.downSince = undefined;
+    this.options.logger?.info("storage reachable again", { outageSeconds: seconds });
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async probe(): Promise<void> {
+    if (this.probing) return;
+    this.probing = true;
+    try {
+      while (this.downSince !== undefined && !this.stopped) {
+        await new Promise((r) => setTimeout(r, this.options.probeIntervalMs).unref());
+        try {
+          await this.store.objectExists(PROBE_OBJECT);
+          if (this.downSince !== undefined) this.markBack();
+        } catch (err) {
+          this.lastError = err instanceof Error ? err.message : String(err);
+        }
+      }
+    } finally {
+      this.probing = false;
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import { describe, expect, test } from "vitest";
+import { silentLogger } from "../common/logger.js";
+import { type BlobStore, StorageUnavailableError } from "../common/storage/index.js";
+import type { Machine } from "../process-server/machine.js";
+import { StorageWatch } from "../process-server/pipeline/index.js";
+import { withStorageRetry } from "../process-server/pipeline/storage-retry.js";
+import { Health } from "../proto/index.js";
+
+/** A store whose every call fails while `down` is set, counting uploads and probes. */
+function flakyStore() {
+  const s = {
+    down: true,
+    puts: 0,
+    probes: 0,
+    async putObject(): Promise<void> {
+      s.puts++;
+      if (s.down) throw new StorageUnavailableError("connect ECONNREFUSED 127.0.0.1:10000", { code: "ECONNREFUSED" });
+    },
+    async objectExists(): Promise<boolean> {
+      s.probes++;
+      if (s.down) throw new StorageUnavailableError("connect ECONNREFUSED 127.0.0.1:10000", { code: "ECONNREFUSED" });
+      return false;
+    },
+  };
+  return s;
+}
+
+const machineIssues: Array<{ stage: string; code?: string }> = [];
+const machine = { id: "m1", setIssue: (stage: string, issue?: { code: string }) => machineIssues.push({ stage, code: issue?.code }) } as unknown as Machine;
+
+describe("storage outage", () => {
+  test("a cheap probe notices storage return and the upload resumes without waiting out its backoff", async () => {
+    const fake = flakyStore();
+    const store = fake as unknown as BlobStore;
+    const watch = StorageWatch.of(store, { probeIntervalMs: 20, criticalAfterMs: 60_000, logger: silentLogger() });
+    const abort = new AbortController();
+    // One time unit is an hour: without the probe the first retry would come an hour later.
+    const upload = withStorageRetry(() => store.putObject("seg", Buffer.alloc(1)), {
+      machine,
+      stage: "upload",
+      operation: "upload of a segment",
+      timeUnitMs: 3_600_000,
+      signal: abort.signal,
+      logger: silentLogger(),
+      store,
+    });
+    await new Promise((r) => setTimeout(r, 150));
+    expect(fake.puts).toBe(1);
+    expect(watch.reachable).toBe(false);
+    const [issue] = watch.issues();
+    expect(issue?.health).toBe(Health.HEALTH_WARNING);
+    expect(issue?.code).toBe("STORAGE_UNREACHABLE");
+    expect(issue?.message).toMatch(/ECONNREFUSED/);
+    const probesWhileDown = fake.probes;
+    expect(probesWhileDown).toBeGreaterThan(1);
+    expect(fake.puts, "expensive retries keep to the backoff schedule").toBe(1);
+
+    fake.down = false;
+    await upload;
+    expect(fake.puts).toBe(2);
+    expect(watch.reachable).toBe(true);
+    expect(watch.issues()).toEqual([]);
+    abort.abort();
+  });
+
+  test("an outage longer than the critical limit makes the component Critical", async () => {
+    const fake = flakyStore();
+    const store = fake as unknown as BlobStore;
+    const watch = StorageWatch.of(store, { probeIntervalMs: 20, criticalAfterMs: 1_000 });
+    watch.reportFailure(new StorageUnavailableError("timeout"));
+    expect(watch.issues()[0]?.health).toBe(Health.HEALTH_WARNING);
+    expect(watch.issues(Date.now() + 1_500)[0]?.health).toBe(Health.HEALTH_CRITICAL);
+    fake.down = false;
+    await watch.whenBack();
+    expect(watch.issues()).toEqual([]);
+    watch.stop();
+  });
+});
