@@ -7,8 +7,10 @@ import { Capture } from "./capture.js";
 import { CapturingExport } from "./capturing-export.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
+import { DiskFingerprint } from "./disk-fingerprint.js";
 import { DiskImage } from "./disk-image.js";
 import { SequenceCounter } from "./sequence-counter.js";
+import { WriteGate } from "./write-gate.js";
 
 export interface LocalMachineOptions {
   dataDir: string;
@@ -33,6 +35,10 @@ export class LocalMachine {
   readonly exports: CapturingExport[];
   readonly store: AgentStateStore;
   private readonly dataDir: string;
+  /** Holds new writes on every disk while a multi-machine tag is cut. */
+  readonly gate = new WriteGate();
+  /** Hash trees of the image-file disks (page blobs in Azure have none), by disk index. */
+  readonly fingerprints: Array<DiskFingerprint | undefined> = [];
   private closed = false;
 
   private constructor(options: LocalMachineOptions) {
@@ -59,7 +65,8 @@ export class LocalMachine {
     this.capture.on("resync-required", () => this.saveResyncState());
     this.capture.on("resync-cleared", () => this.saveResyncState());
     this.saveResyncState();
-    this.exports = this.entries.map(({ index, backend }) => new CapturingExport(index, backend, this.capture));
+    for (const { index, backend } of this.entries) this.fingerprints[index] = fingerprintOf(index, backend);
+    this.exports = this.entries.map(({ index, backend }) => new CapturingExport(index, backend, this.capture, this.gate, this.fingerprints[index]));
   }
 
   get disks(): DiskBackend[] {
@@ -81,7 +88,8 @@ export class LocalMachine {
     this.store.update({ addedDisks: [...(state.addedDisks ?? []), { index, path: file, sizeBytes }] });
     this.entries.push({ index, backend });
     this.capture.addDisk({ index, backend, bitmap: new DirtyBitmap(bitmapFile(this.dataDir, backend), backend.size) });
-    const exp = new CapturingExport(index, backend, this.capture);
+    this.fingerprints[index] = fingerprintOf(index, backend);
+    const exp = new CapturingExport(index, backend, this.capture, this.gate, this.fingerprints[index]);
     this.exports.push(exp);
     return exp;
   }
@@ -97,6 +105,8 @@ export class LocalMachine {
       1,
     );
     this.capture.removeDisk(index);
+    this.fingerprints[index]?.stop();
+    this.fingerprints[index] = undefined;
     this.store.update({ removedDisks: [...(this.store.state.removedDisks ?? []), index] });
     await entry!.backend.settled();
     entry!.backend.sync();
@@ -145,6 +155,8 @@ export class LocalMachine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.gate.open();
+    for (const f of this.fingerprints) f?.stop();
     this.capture.persistForStop();
     this.saveResyncState();
     for (const disk of this.disks) {
@@ -163,4 +175,8 @@ export class LocalMachine {
 function bitmapFile(dataDir: string, disk: DiskBackend): string {
   if (disk.imagePath) return `${disk.imagePath}.dirty-bitmap`;
   return path.join(dataDir, `${disk.blobName.replace(/[^A-Za-z0-9._-]+/g, "_")}.dirty-bitmap`);
+}
+
+function fingerprintOf(index: number, backend: DiskBackend): DiskFingerprint | undefined {
+  return backend instanceof DiskImage ? new DiskFingerprint(index, backend) : undefined;
 }
