@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
 import { diskSize, duration, wholeNumber } from "./arguments.js";
+import { diskAdd, diskRemove } from "./commands/disks.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
   changePoint,
@@ -15,7 +16,11 @@ import {
 } from "./commands/failover.js";
 import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { logs } from "./commands/logs.js";
+import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
+import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
+import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
+import { verify } from "./commands/verify.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
@@ -64,7 +69,10 @@ program
         onProgress: say,
       });
       if (o.json) printJson({ dir, configServer: manifest.configServerAddress, caFile: manifest.caFile, components: manifest.components });
-      else say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+      else {
+        say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+        for (const line of await dashboardLines(dir)) say(line);
+      }
       if (o.detach) return;
       say("press Ctrl-C to stop the lab");
       // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
@@ -149,6 +157,14 @@ program
   );
 
 program
+  .command("dashboard")
+  .description("print a one-time login link to the lab's web dashboard")
+  .addOption(dirOption())
+  .option("--open", "open it in the desktop's browser (xdg-open) instead")
+  .option("--json", "dashboard address, login link and its expiry as JSON")
+  .action((o) => run(() => dashboardCommand(labDir(o.dir), o)));
+
+program
   .command("protect <machine>")
   .description("enable protection: initial replication, then continuous delta replication")
   .addOption(dirOption())
@@ -189,6 +205,24 @@ program
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => workload(labDir(o.dir), machine, o)));
 
+const disk = program.command("disk").description("disks added to or removed from a protected machine");
+disk
+  .command("add <machine>")
+  .description("create a disk on the machine (exported over NBD) and replicate it: its own initial replication, one sequence with the others")
+  .addOption(dirOption())
+  .requiredOption("--size <size>", "disk size, a whole number of MiB (e.g. 64MiB, 1GiB)")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskAdd(labDir(o.dir), machine, o)));
+disk
+  .command("remove <machine>")
+  .description("stop replicating a disk (recovery points that cover it keep it; the image file stays)")
+  .addOption(dirOption())
+  .requiredOption("--disk <index>", "disk index")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskRemove(labDir(o.dir), machine, o)));
+
 program
   .command("points <machine>")
   .description("recovery points of a machine")
@@ -228,23 +262,28 @@ policy
 
 program
   .command("export <machine>")
-  .description("write a replica disk (latest processed point) to a raw image file")
+  .description("write a replica disk to an image file (raw, VHD or qcow2): everything received (waits for it to be processed), a recovery point or a failed-over disk")
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
   .option("--failed-over", "the failed-over (Azure) disk instead of the replica")
   .option("--test", "the test failover's disk")
   .option("--point <id>", "a recovery point (id, latest-processed or latest-app-consistent)")
-  .option("--json", "print path, size and SHA-256 as JSON")
+  .option("--format <format>", "raw | vhd (fixed, as Azure imports it) | qcow2 (through qemu-img)", "raw")
+  .option("--json", "print path, format, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, wholeNumber("--disk", o.disk, 0), o.to, !o.json, {
-        failedOver: o.failedOver,
-        test: o.test,
-        point: o.point,
-      });
+      const result = await exportDisk(
+        labDir(o.dir),
+        machine,
+        wholeNumber("--disk", o.disk, 0),
+        o.to,
+        !o.json,
+        { failedOver: o.failedOver, test: o.test, point: o.point },
+        o.format,
+      );
       if (o.json) printJson(result);
-      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
+      else console.log(`${result.path}: ${result.format}, ${result.sizeBytes} bytes, sha256 ${result.sha256}${result.sequence !== undefined ? `, sequence ${result.sequence}` : ""}`);
     }),
   );
 
@@ -340,6 +379,99 @@ network
   .option("--keep-source-ip <address>", "keep the source machine's IP address")
   .option("--json", "no output")
   .action((machine, o) => run(() => networkMap(labDir(o.dir), machine, o)));
+
+program
+  .command("verify <machine>")
+  .description("recompute the fingerprint of each recovered disk and compare it with the source's at the same sequence")
+  .addOption(dirOption())
+  .option("--point <id>", "a recovery point (or group point) id")
+  .option("--failed-over", "the failed-over disks")
+  .option("--test", "the test failover's disks")
+  .option("--replica", "the replica disks (once they have processed everything the source wrote)")
+  .option("--json", "print every check as JSON")
+  .action((machine, o) => run(() => verify(labDir(o.dir), machine, o)));
+
+const group = program.command("group").description("replication groups: machines whose points are cut together");
+group
+  .command("create <name>")
+  .description("create a group (or replace its members)")
+  .addOption(dirOption())
+  .requiredOption("--machines <a,b,c>", "member machines, comma-separated")
+  .option("--json", "print the group as JSON")
+  .action((name, o) => run(() => groupCreate(labDir(o.dir), name, o)));
+group
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => groupList(labDir(o.dir), o)));
+group
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => groupDelete(labDir(o.dir), name)));
+group
+  .command("tag <name>")
+  .description("take a group-consistent app-consistent point across every member")
+  .addOption(dirOption())
+  .option("--tag <name>", "tag name (default group-NAME-TIME)")
+  .option("--json", "print the point as JSON")
+  .action((name, o) => run(() => groupPoint(labDir(o.dir), name, o)));
+group
+  .command("points <name>")
+  .description("the group's committed points, with each member's sequence and the write hold")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => groupPoints(labDir(o.dir), name, o)));
+
+const plan = program.command("plan").description("recovery plans: ordered groups of machines with script and manual actions");
+plan
+  .command("apply")
+  .description("create or update a plan from its YAML file (nothing is stored if the file is refused)")
+  .addOption(dirOption())
+  .requiredOption("-f, --file <file>", "plan file")
+  .option("--json", "print the result as JSON")
+  .action((o) => run(() => planApply(labDir(o.dir), o)));
+plan
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => planList(labDir(o.dir), o)));
+plan
+  .command("show <name>")
+  .description("the plan's YAML (--json: also the validated plan)")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planShow(labDir(o.dir), name, o)));
+plan
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => planDelete(labDir(o.dir), name)));
+plan
+  .command("run <name>")
+  .description("run an operation over the plan: groups in order, machines of a group in parallel")
+  .addOption(dirOption())
+  .requiredOption("--op <operation>", "test-failover | failover | failback | reprotect | commit | cleanup")
+  .option("--point <point>", "latest | latest-processed | latest-app-consistent | latest-group-consistent | latest-group-app-consistent | a (group) point id")
+  .option("--shutdown-source", "planned failover: stop and drain the sources first")
+  .option("--network <name>", "test failover network")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--json", "print the run as JSON")
+  .action((name, o) => run(() => planRun(labDir(o.dir), name, o)));
+plan
+  .command("resume <run>")
+  .description("continue a run: approve the manual action it waits for, or retry/skip its failed step")
+  .addOption(dirOption())
+  .option("--retry", "run the failed step again")
+  .option("--skip", "mark the failed or waiting step Skipped and go on")
+  .option("--cancel", "stop the run")
+  .option("--comment <text>", "recorded with the manual action")
+  .option("--json", "print the run as JSON")
+  .action((runId, o) => run(() => planResume(labDir(o.dir), runId, o)));
+plan
+  .command("runs [name]")
+  .description("plan runs with their result, newest first")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planRuns(labDir(o.dir), name, o)));
 
 program
   .command("logs <component>")

@@ -1,7 +1,20 @@
+import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { AdminServiceService, ConfigurationServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  AdminServiceService,
+  ConfigurationServiceService,
+  DiskServiceService,
+  GroupServiceService,
+  PlanServiceService,
+  ProofServiceService,
+  ReplicationState,
+  serviceProtoFiles,
+  protoRoot,
+  TelemetryServiceService,
+} from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -9,13 +22,22 @@ import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { DiskJobs } from "./disk-jobs.js";
+import { diskService } from "./disk-service.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
+import { GroupPoints } from "./group-points.js";
+import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
+import { PlanRunner, planService } from "./plans/index.js";
+import { proofService } from "./proof-service.js";
+import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
+import { DashboardServer } from "./dashboard/index.js";
+import { componentView, machineView } from "./handlers/views.js";
 import { ConfigStore } from "./store/index.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
@@ -37,6 +59,7 @@ export class ConfigServer {
   private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
   private telemetry?: TelemetrySampler;
+  private dashboard?: DashboardServer;
 
   constructor(
     readonly options: ConfigServerOptions,
@@ -51,6 +74,11 @@ export class ConfigServer {
 
   get metricsUrl(): string {
     return this.metrics?.url ?? "";
+  }
+
+  /** The web dashboard's address (`http://host:port/`), or "" when it is off. */
+  get dashboardUrl(): string {
+    return this.dashboard?.url ?? "";
   }
 
   /** The CLI's credential; also written to <dataDir>/admin.credential. */
@@ -102,6 +130,30 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
+    const verify = new VerifyJobs({ store, blobs, logger });
+    const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
+    const planRunner = new PlanRunner({
+      store,
+      groups: groupPoints,
+      logger,
+      runDir: join(options.dataDir, "plan-runs"),
+      ops: {
+        failover: (m, o) => failovers.failover(m, o),
+        cleanup: (m) => failovers.cleanupTestFailover(m),
+        commit: (m) => {
+          const machine = store.getMachine(m);
+          return machine?.state === ReplicationState.REPLICATION_STATE_FAILED_BACK ? failbacks.commitFailback(machine) : failovers.commit(m);
+        },
+        failback: (m) => failbacks.failback(m),
+        reprotect: (m) => {
+          const machine = store.getMachine(m);
+          if (machine?.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+            return failbacks.reprotectToOnPremises(machine, { masterTarget: "", processServer: "", datastore: "", alternateLocation: false });
+          }
+          return jobs.enableProtection(m, "default");
+        },
+      },
+    });
     const reports = new Map<string, MachineReports>();
     const resyncs = new ResyncScheduler(store, jobs, logger);
     this.resyncs = resyncs;
@@ -128,11 +180,10 @@ export class ConfigServer {
       resyncs,
       telemetry,
     };
-    const telemetryImpl = telemetryService({
-      sampler: telemetry,
-      logger,
-      requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
-    });
+    const requireAdmin = (call: { metadata: grpc.Metadata }) => {
+      authorize(host, ADMIN_SERVICE_RULE, call.metadata);
+    };
+    const telemetryImpl = telemetryService({ sampler: telemetry, logger, requireAdmin });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
@@ -141,11 +192,32 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        {
+          name: "srlab.v1.DiskService",
+          definition: DiskServiceService,
+          implementation: diskService({
+            disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 }),
+            logger,
+            requireAdmin,
+          }),
+        },
+        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
+        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
+        {
+          name: "srlab.v1.PlanService",
+          definition: PlanServiceService,
+          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
+        },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
     });
     await this.grpc.start();
+    if (options.dashboard.enabled) {
+      this.dashboard = this.createDashboard(host);
+      await this.dashboard.start();
+      host.dashboard = this.dashboard;
+    }
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     resyncs.start();
     this.stopAppSchedule = failbacks.startAppConsistentSchedule();
@@ -154,10 +226,42 @@ export class ConfigServer {
     if (options.readyFile) {
       writeFileSync(
         options.readyFile,
-        JSON.stringify({ pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl }),
+        JSON.stringify({ pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl, dashboardUrl: this.dashboardUrl }),
       );
     }
-    logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
+    logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl, dashboard: this.dashboardUrl || "off" });
+  }
+
+  /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
+  private createDashboard(host: ConfigHost): DashboardServer {
+    const { options, store } = host;
+    const storage = options.storage.kind === "directory" ? `directory ${options.storage.directory}` : `blob container ${options.storage.container} at ${blobEndpoint(options.storage.connectionString)}`;
+    return new DashboardServer({
+      host: options.dashboard.host,
+      port: options.dashboard.port,
+      sessionMs: options.dashboard.sessionHours * 3_600_000,
+      loginLinkMs: options.dashboard.loginLinkSeconds * 1000,
+      logger: host.logger,
+      isAdminCredential: (credential) => {
+        // The same check as every admin RPC, so a change of credential format applies here too.
+        const metadata = new grpc.Metadata();
+        metadata.set("authorization", `Bearer ${credential}`);
+        try {
+          return authorize(host, ADMIN_SERVICE_RULE, metadata).kind === "admin";
+        } catch {
+          return false;
+        }
+      },
+      source: {
+        configServer: () => ({ name: options.name, address: this.grpcAddress, version: packageVersion(), storage }),
+        components: () => store.listComponents().map((c) => componentView(host, c)),
+        machines: () => store.listMachines().map((m) => machineView(host, m)),
+        jobs: (machineId) => store.listJobs(machineId),
+        points: (machineId) => store.listRecoveryPoints(machineId),
+        policies: () => store.listPolicies(),
+        sampler: host.telemetry,
+      },
+    });
   }
 
   private secret(store: ConfigStore, key: string): string {
@@ -171,6 +275,7 @@ export class ConfigServer {
 
   async stop(): Promise<void> {
     this.stopAppSchedule?.();
+    await this.dashboard?.stop();
     this.resyncs?.stop();
     this.telemetry?.stop();
     this.bus?.close();
@@ -180,4 +285,31 @@ export class ConfigServer {
     this.store?.close();
     this.logger.info("configuration server stopped");
   }
+}
+
+/** Where blobs go, without the account key a connection string carries. */
+function blobEndpoint(connectionString: string | undefined): string {
+  const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
+  return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
+}
+
+let version: string | undefined;
+
+/** srlab's version from the nearest package.json above this file (sources and dist/ alike). */
+function packageVersion(): string {
+  if (version === undefined) {
+    version = "";
+    for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+        if (pkg.name === "srlab") {
+          version = pkg.version ?? "";
+          break;
+        }
+      } catch {
+        // not here; look one level up
+      }
+    }
+  }
+  return version;
 }

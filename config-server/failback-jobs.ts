@@ -10,6 +10,7 @@ import {
   ReplicationDirection,
   ReplicationState,
   SiteLocation,
+  TagPhase,
   type TargetDisk,
 } from "../proto/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
@@ -116,7 +117,7 @@ export class FailbackJobs {
           expectSuccess(
             await this.ctx.bus.send(machine.azureAgentComponentId, job.jobId, {
               $case: "startSync",
-              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes },
+              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
             }),
             "resync from Azure",
           ),
@@ -251,7 +252,10 @@ export class FailbackJobs {
         lastTag.set(m.machineId, now);
         const tagName = `failback-${new Date(now).toISOString().replace(/[:.]/g, "-")}`;
         bus
-          .send(m.azureAgentComponentId, "", { $case: "insertTag", value: { machineId: m.machineId, tagName, consistencyGroup: "" } })
+          .send(m.azureAgentComponentId, "", {
+            $case: "insertTag",
+            value: { machineId: m.machineId, tagName, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
+          })
           .then((o) => {
             if (!o.success) logger.warn("scheduled app-consistent tag failed", { machine: m.name, error: o.error });
           })

@@ -3,6 +3,7 @@ import {
   type FailoverInfo,
   type Job,
   type Machine,
+  type RecoverableRange,
   type RecoveryPointSelector,
   ReplicationState,
 } from "../proto/index.js";
@@ -10,10 +11,12 @@ import { failoverDiskName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import type { RecoveryEngine, RecoveryTarget } from "../common/recovery/index.js";
+import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget, type ResolvedTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
+import { finishFixedVhdBlob, vhdVirtualSize } from "../common/vhd/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
+import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
 import { circuitConflict, ipInCidr } from "./network-rules.js";
 import { stateName } from "./protection-jobs.js";
@@ -136,6 +139,28 @@ export class FailoverJobs {
     return job;
   }
 
+  /** What `--seq`/`--at` can reach, from storage; undefined (and logged) when storage cannot be read. */
+  async recoverableRange(machineId: string): Promise<RecoverableRange | undefined> {
+    let range: EngineRange;
+    try {
+      range = await this.ctx.engine.range(machineId);
+    } catch (err) {
+      this.ctx.logger.warn("cannot read the recoverable range from storage", { machineId, error: (err as Error).message });
+      return undefined;
+    }
+    return {
+      available: range.oldest !== undefined,
+      firstSequence: range.oldest?.sequence ?? 0,
+      firstTime: range.oldest ? new Date(range.oldest.time) : undefined,
+      lastSequence: range.lastSequence,
+      fromBase: range.oldest?.base ?? false,
+      prunedAt: range.pruned ? new Date(range.pruned.prunedAt) : undefined,
+      prunedThroughSequence: range.pruned?.prunedThroughSequence ?? 0,
+      retentionSeconds: range.pruned?.retentionSeconds ?? 0,
+      description: describeRange(range),
+    };
+  }
+
   changeRecoveryPoint(machineRef: string, selector: RecoveryPointSelector | undefined): Job {
     const { store } = this.ctx;
     const requestedAt = new Date();
@@ -244,6 +269,8 @@ export class FailoverJobs {
     ]);
     if (!outcome) return `source machine did not answer within ${Math.round(this.ctx.sourceShutdownTimeoutMs / 1000)} s; failover went on without shutting it down`;
     if (!outcome.success) return `source machine could not be shut down (${outcome.error}); failover went on`;
+    // The source's final state: what a planned failover must reproduce (srlab verify --failed-over).
+    this.ctx.store.addProofs(machine.machineId, Number(outcome.result.lastSequence ?? 0), proofsFromAgent(outcome.result));
     return `source machine shut down at sequence ${String(outcome.result.lastSequence ?? "?")}`;
   }
 
@@ -264,6 +291,9 @@ export class FailoverJobs {
   private async buildDisks(job: Job, machine: Machine, target: RecoveryTarget, test: boolean, requestedAt: Date): Promise<FailoverInfo> {
     const { engine } = this.ctx;
     const resolved = await engine.resolve(machine.machineId, target);
+    const estimate = await this.replayEstimate(resolved);
+    if (estimate) this.runner.progress(job, STEPS.disks, 0, estimate);
+    const replayStarted = Date.now();
     const result = await engine.materialize(
       machine.machineId,
       machine.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes })),
@@ -271,13 +301,22 @@ export class FailoverJobs {
       (i) => failoverDiskName(machine.machineId, i, test),
       (p) => this.runner.progress(job, STEPS.disks, p.total ? (100 * p.done) / p.total : 0, p.phase),
     );
+    // Azure creates managed disks from page blobs holding a fixed VHD: footer after a whole-MiB disk.
+    const vhdBytes = new Map<number, number>();
+    for (const d of result.disks) {
+      const source = machine.disks.find((s) => s.index === d.index);
+      const raw = source?.sizeBytes || ((await this.ctx.blobs.pageBlobSize(d.blob)) ?? 0);
+      await finishFixedVhdBlob(this.ctx.blobs, d.blob, raw);
+      vhdBytes.set(d.index, vhdVirtualSize(raw));
+    }
     const completedAt = new Date();
+    if (resolved.replaySegments.length) this.noteReplayRate(resolved.replaySegments, (completedAt.getTime() - replayStarted) / 1000);
     const disks: Disk[] = result.disks.map((d) => {
       const source = machine.disks.find((s) => s.index === d.index);
       return {
         diskId: `${machine.name}-${test ? "test" : "azure"}-disk${d.index}`,
         index: d.index,
-        sizeBytes: source?.sizeBytes ?? 0,
+        sizeBytes: vhdBytes.get(d.index) ?? source?.sizeBytes ?? 0,
         imagePath: "",
         nbdUri: "",
         nbdUnixUri: "",
@@ -296,10 +335,48 @@ export class FailoverJobs {
       completedAt,
       achievedRpoSeconds: lastWrite ? Math.max(0, (requestedAt.getTime() - lastWrite) / 1000) : 0,
       rtoSeconds: (completedAt.getTime() - requestedAt.getTime()) / 1000,
-      description: resolved.description,
+      description: [
+        resolved.description,
+        result.omittedDisks.length
+          ? `${disks.length} of ${machine.disks.length} disks: disk ${result.omittedDisks.join(", ")} was not replicated yet at sequence ${resolved.sequence} ` +
+            "(added later: its initial replication completed after it), so it is not part of this failover"
+          : "",
+        estimate,
+      ]
+        .filter(Boolean)
+        .join("; "),
       disks,
       jobId: job.jobId,
     };
+  }
+
+  /** Replay throughput of the last failover that replayed (segment bytes per second), for the next estimate. */
+  private replayBytesPerSecond?: number;
+  private readonly segmentSizes = new Map<string, number>();
+
+  /**
+   * What `latest` (or a sequence/time) costs beyond copying the base point: the writes and log
+   * bytes to replay, and a time at the last replay's rate. Said before the replay starts, so an
+   * operator choosing between RPO and RTO sees the price.
+   */
+  private async replayEstimate(resolved: ResolvedTarget): Promise<string | undefined> {
+    if (resolved.replaySegments.length === 0) return undefined;
+    const prefix = resolved.replaySegments[0]!.slice(0, resolved.replaySegments[0]!.lastIndexOf("/") + 1);
+    try {
+      for (const o of await this.ctx.blobs.listObjects(prefix)) this.segmentSizes.set(o.name, o.size);
+    } catch {
+      // Only an estimate: the replay itself reports storage errors.
+    }
+    const bytes = resolved.replaySegments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
+    const writes = resolved.sequence - resolved.base.sequence;
+    const rate = this.replayBytesPerSecond;
+    const time = rate ? `, about ${Math.max(1, Math.round(bytes / rate))} s at the last replay's ${(rate / 1e6).toFixed(1)} MB/s` : "";
+    return `replay of ${writes} writes in ${resolved.replaySegments.length} log segments (${(bytes / 2 ** 20).toFixed(1)} MiB) after point ${resolved.base.recoveryPointId || "origin"}${time}`;
+  }
+
+  private noteReplayRate(segments: string[], seconds: number): void {
+    const bytes = segments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
+    if (bytes > 0 && seconds > 0) this.replayBytesPerSecond = bytes / seconds;
   }
 
   /** After failover the replica no longer moves on: no new points, no retention of the old ones. */

@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { type FileHandle, open } from "node:fs/promises";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import { isMarker } from "../common/replica/index.js";
 import { RecoveryPointType, type TargetDisk, type TargetPoint, WriteKind, type WriteRecord } from "../proto/index.js";
 import { SerialQueue } from "../common/async/index.js";
 import { writeFully, writeJsonAtomic } from "../common/fs/index.js";
@@ -133,6 +134,7 @@ export class MachineTarget extends EventEmitter<{ point: [TargetPoint] }> {
       // An app-consistent point sits exactly after everything before its TAG.
       for (const r of fresh) {
         if (r.readAtSequence > this.readAtHigh) this.readAtHigh = r.readAtSequence;
+        if (r.kind === WriteKind.WRITE_KIND_BASE) continue; // a copy completed on the way out: nothing to write here
         if (r.kind !== WriteKind.WRITE_KIND_TAG) {
           run.push(r);
           continue;
@@ -151,7 +153,7 @@ export class MachineTarget extends EventEmitter<{ point: [TargetPoint] }> {
 
   /** Writes a run of DATA/ZERO records, after journaling the blocks the newest point still needs. */
   private async write(run: WriteRecord[], touched: Set<FileHandle>): Promise<number> {
-    const writes = run.filter((r) => r.kind !== WriteKind.WRITE_KIND_TAG && r.length > 0);
+    const writes = run.filter((r) => !isMarker(r) && r.length > 0);
     if (writes.length === 0) return 0;
     await this.journal.preserve(writes, this.io());
     let bytes = 0;

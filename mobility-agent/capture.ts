@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { isPromise, Wake } from "../common/async/index.js";
 import { isZero } from "../common/bytes/index.js";
 import type { Logger } from "../common/logger.js";
+import { isMarker } from "../common/replica/index.js";
 import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
@@ -71,7 +72,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private drain?: { abort: AbortController; done: Promise<void> };
   /** After persistForStop: late writes (a page-blob write still queued) only mark the bitmap. */
   private stopped = false;
-  private readonly totalDiskBytes: number;
+  private readonly diskList: CaptureDisk[];
   /** Highest sequence this process ever put on a stream. */
   private highestSent = 0;
   /** Highest sequence a previous run of the agent may have sent (the counter file at start). */
@@ -80,15 +81,38 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private confirmedDurable: number | undefined;
 
   constructor(
-    readonly disks: readonly CaptureDisk[],
+    disks: readonly CaptureDisk[],
     private readonly counter: SequenceCounter,
     private readonly settings: CaptureSettings,
   ) {
     super();
-    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.backend.size, 0);
+    this.diskList = [...disks];
     this.startupLast = counter.last;
     // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
     if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
+  }
+
+  // ---- disks -----------------------------------------------------------------------------------
+
+  get disks(): readonly CaptureDisk[] {
+    return this.diskList;
+  }
+
+  private get totalDiskBytes(): number {
+    return this.diskList.reduce((sum, d) => sum + d.backend.size, 0);
+  }
+
+  /** A disk added after protection: captured from now on (its initial copy is a sync of it alone). */
+  addDisk(disk: CaptureDisk): void {
+    if (this.diskList.some((d) => d.index === disk.index)) throw new Error(`disk ${disk.index} is already captured`);
+    this.diskList.push(disk);
+    this.diskList.sort((a, b) => a.index - b.index);
+  }
+
+  /** Stops capturing a disk; records already queued for it still go out. */
+  removeDisk(index: number): void {
+    const at = this.diskList.findIndex((d) => d.index === index);
+    if (at >= 0) this.diskList.splice(at, 1);
   }
 
   // ---- writes ----------------------------------------------------------------------------------
@@ -157,6 +181,22 @@ export class Capture extends EventEmitter<CaptureEvents> {
     record.tagName = tagName;
     record.consistencyGroup = consistencyGroup;
     return record;
+  }
+
+  /**
+   * Ends a disk's initial copy or resync in the stream: the process server makes its base point
+   * here. Refused in bitmap mode (order is lost there); the caller waits for data mode and retries.
+   */
+  recordBase(diskIndex: number): WriteRecord | undefined {
+    if (!this.armed) throw new Error("machine is not protected yet: no base can be marked");
+    this.disk(diskIndex);
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP || this.drain) return undefined;
+    return this.push(WriteKind.WRITE_KIND_BASE, diskIndex, 0, 0, EMPTY);
+  }
+
+  /** The record went to the dirty bitmap instead of the process server (a marker is then lost). */
+  wasDropped(record: WriteRecord): boolean {
+    return this.droppedToBitmap.has(record);
   }
 
   private push(kind: WriteKind, diskIndex: number, offset: number, length: number, data: Buffer): WriteRecord {
@@ -354,7 +394,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     for (const r of records) {
       this.queued.delete(r);
       this.droppedToBitmap.add(r);
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
         this.recordWaiters.delete(r);
@@ -524,7 +564,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const { records } = this.queue.drain();
     this.unread.clear();
     for (const r of records) {
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
     }
     for (const d of this.disks) d.bitmap.persist();
     this.counter.close();
@@ -582,7 +622,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private disk(index: number): CaptureDisk {
-    const d = this.disks[index];
+    const d = this.diskList.find((x) => x.index === index);
     if (!d) throw new Error(`no disk ${index}`);
     return d;
   }

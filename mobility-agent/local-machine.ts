@@ -7,8 +7,10 @@ import { Capture } from "./capture.js";
 import { CapturingExport } from "./capturing-export.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
+import { DiskFingerprint } from "./disk-fingerprint.js";
 import { DiskImage } from "./disk-image.js";
 import { SequenceCounter } from "./sequence-counter.js";
+import { WriteGate } from "./write-gate.js";
 
 export interface LocalMachineOptions {
   dataDir: string;
@@ -30,29 +32,39 @@ const DEFAULT_METADATA_BUDGET_BYTES = 32 * 1024 * 1024;
  * page blobs live in dataDir. No network to the process server: the agent adds that.
  */
 export class LocalMachine {
-  readonly disks: readonly DiskBackend[];
+  /** The replicated disks by index (a removed disk leaves a gap: indexes are never reused). */
+  readonly entries: Array<{ index: number; backend: DiskBackend }>;
   readonly capture: Capture;
+  /** One per replicated disk; updated in place when a disk is added or removed. */
   readonly exports: CapturingExport[];
   readonly store: AgentStateStore;
-  private closed = false;
-
   private readonly dataDir: string;
+  /** Holds new writes on every disk while a multi-machine tag is cut. */
+  readonly gate = new WriteGate();
+  /** Hash trees of the image-file disks (page blobs in Azure have none), by disk index. */
+  readonly fingerprints: Array<DiskFingerprint | undefined> = [];
+  private closed = false;
 
   private constructor(options: LocalMachineOptions) {
     const { logger } = options;
     this.dataDir = options.dataDir;
     this.store = new AgentStateStore(options.dataDir);
     const clean = this.store.takeCleanShutdownMarker();
+    const removed = new Set(this.store.state.removedDisks ?? []);
+    // A failback to an alternate location moved disks onto new images (by disk index).
     const moved = this.store.state.diskPaths ?? {};
-    this.disks =
-      options.backends ?? (options.disks ?? []).map((d, i) => new DiskImage(path.resolve(moved[String(i)] ?? d.path), d.sizeBytes));
+    const configured = options.backends ?? (options.disks ?? []).map((d, i) => new DiskImage(path.resolve(moved[String(i)] ?? d.path), d.sizeBytes));
     for (const [index, image] of Object.entries(moved)) {
-      const configured = options.disks?.[Number(index)]?.path;
-      if (!options.backends && configured && path.resolve(configured) !== image) {
-        logger.info("disk moved by a failback to an alternate location: serving the new image", { disk: Number(index), configured, image });
+      const configuredPath = options.disks?.[Number(index)]?.path;
+      if (!options.backends && configuredPath && path.resolve(configuredPath) !== image) {
+        logger.info("disk moved by a failback to an alternate location: serving the new image", { disk: Number(index), configured: configuredPath, image });
       }
     }
-    const disks = this.disks.map((backend, index) => ({
+    const added = options.backends
+      ? []
+      : (this.store.state.addedDisks ?? []).map((d) => ({ index: d.index, backend: new DiskImage(moved[String(d.index)] ?? d.path, d.sizeBytes) as DiskBackend }));
+    this.entries = [...configured.map((backend, index) => ({ index, backend })), ...added].filter((e) => !removed.has(e.index));
+    const disks = this.entries.map(({ index, backend }) => ({
       index,
       backend,
       bitmap: new DirtyBitmap(bitmapFile(options.dataDir, backend), backend.size),
@@ -71,7 +83,53 @@ export class LocalMachine {
     this.capture.on("resync-required", () => this.saveResyncState());
     this.capture.on("resync-cleared", () => this.saveResyncState());
     this.saveResyncState();
-    this.exports = this.disks.map((disk, index) => new CapturingExport(index, disk, this.capture));
+    for (const { index, backend } of this.entries) this.fingerprints[index] = fingerprintOf(index, backend);
+    this.exports = this.entries.map(({ index, backend }) => new CapturingExport(index, backend, this.capture, this.gate, this.fingerprints[index]));
+  }
+
+  get disks(): DiskBackend[] {
+    return this.entries.map((e) => e.backend);
+  }
+
+  /**
+   * A new, empty image file as the machine's next disk, captured from now on; the caller
+   * declares it to the process server before exporting it. Indexes are never reused, so older
+   * recovery points keep naming the disks they hold.
+   */
+  addDisk(sizeBytes: number): CapturingExport {
+    const state = this.store.state;
+    const known = [...this.entries.map((e) => e.index), ...(state.addedDisks ?? []).map((d) => d.index), ...(state.removedDisks ?? [])];
+    const index = Math.max(-1, ...known) + 1;
+    const file = path.resolve(this.dataDir, `disk-${index}.img`);
+    if (fs.existsSync(file)) throw new Error(`cannot add disk ${index}: ${file} already exists (an image from elsewhere?); move it away first`);
+    const backend = new DiskImage(file, sizeBytes);
+    this.store.update({ addedDisks: [...(state.addedDisks ?? []), { index, path: file, sizeBytes }] });
+    this.entries.push({ index, backend });
+    this.capture.addDisk({ index, backend, bitmap: new DirtyBitmap(bitmapFile(this.dataDir, backend), backend.size) });
+    this.fingerprints[index] = fingerprintOf(index, backend);
+    const exp = new CapturingExport(index, backend, this.capture, this.gate, this.fingerprints[index]);
+    this.exports.push(exp);
+    return exp;
+  }
+
+  /** Stops capturing and exporting a disk; its image file stays where it is. */
+  async removeDisk(index: number): Promise<{ path: string }> {
+    const at = this.entries.findIndex((e) => e.index === index);
+    if (at < 0) throw new Error(`no disk ${index} (the machine has ${this.entries.map((e) => e.index).join(", ")})`);
+    if (this.entries.length === 1) throw new Error(`disk ${index} is the machine's last disk`);
+    const [entry] = this.entries.splice(at, 1);
+    this.exports.splice(
+      this.exports.findIndex((e) => e.diskIndex === index),
+      1,
+    );
+    this.capture.removeDisk(index);
+    this.fingerprints[index]?.stop();
+    this.fingerprints[index] = undefined;
+    this.store.update({ removedDisks: [...(this.store.state.removedDisks ?? []), index] });
+    await entry!.backend.settled();
+    entry!.backend.sync();
+    entry!.backend.close();
+    return { path: entry!.backend.imagePath };
   }
 
   /** The image files of an on-premises machine (none in Azure). */
@@ -111,7 +169,7 @@ export class LocalMachine {
   switchImages(paths: ReadonlyMap<number, string>, logger: Logger): void {
     const checked = new Map<number, string>();
     for (const [index, file] of paths) {
-      const old = this.disks[index];
+      const old = this.entries.find((e) => e.index === index)?.backend;
       if (!(old instanceof DiskImage)) throw new Error(`disk ${index} is not an image file of this machine`);
       const target = path.resolve(file);
       if (target === old.imagePath) continue;
@@ -124,17 +182,19 @@ export class LocalMachine {
       if (size !== old.size) throw new Error(`disk ${index}: the new image ${target} is ${size} bytes, the disk is ${old.size}`);
       checked.set(index, target);
     }
-    const disks = this.disks as DiskBackend[];
     const moved = { ...(this.store.state.diskPaths ?? {}) };
     for (const [index, target] of checked) {
-      const old = disks[index]!;
+      const entry = this.entries.find((e) => e.index === index)!;
+      const old = entry.backend as DiskImage;
       old.sync();
       const image = new DiskImage(target, old.size);
-      disks[index] = image;
-      const captureDisk = this.capture.disks[index]!;
+      entry.backend = image;
+      const captureDisk = this.capture.disks.find((d) => d.index === index)!;
       captureDisk.backend = image;
       captureDisk.bitmap = new DirtyBitmap(bitmapFile(this.dataDir, image), image.size);
-      this.exports[index]!.replaceDisk(image);
+      this.fingerprints[index]?.stop();
+      this.fingerprints[index] = fingerprintOf(index, image);
+      this.exports.find((e) => e.diskIndex === index)!.replaceDisk(image, this.fingerprints[index]);
       old.close();
       moved[String(index)] = target;
       logger.info("disk switched to a new image", { disk: index, from: old.imagePath, to: target });
@@ -154,6 +214,8 @@ export class LocalMachine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.gate.open();
+    for (const f of this.fingerprints) f?.stop();
     this.capture.persistForStop();
     this.saveResyncState();
     for (const disk of this.disks) {
@@ -172,4 +234,8 @@ export class LocalMachine {
 function bitmapFile(dataDir: string, disk: DiskBackend): string {
   if (disk.imagePath) return `${disk.imagePath}.dirty-bitmap`;
   return path.join(dataDir, `${disk.blobName.replace(/[^A-Za-z0-9._-]+/g, "_")}.dirty-bitmap`);
+}
+
+function fingerprintOf(index: number, backend: DiskBackend): DiskFingerprint | undefined {
+  return backend instanceof DiskImage ? new DiskFingerprint(index, backend) : undefined;
 }

@@ -81,6 +81,15 @@ export class ReplicationClient {
     this.run = { abort, done: this.loop(abort.signal) };
   }
 
+  /**
+   * The machine's disks changed (a disk added or removed): the stream is opened again declaring
+   * them, before any record of a new disk goes out.
+   */
+  async setDisks(disks: Disk[]): Promise<void> {
+    this.options.disks = disks;
+    if (this.port) await this.restart();
+  }
+
   syncFinished(): void {
     this.resyncOpen = false;
   }

@@ -1,4 +1,5 @@
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { isMarker } from "../common/replica/index.js";
 
 /**
  * Captured records not yet acknowledged, in sequence order. Records before `sentIndex` went out on
@@ -134,5 +135,5 @@ function sendBytes(r: WriteRecord): number {
 }
 
 function changeOf(r: WriteRecord): number {
-  return r.kind === WriteKind.WRITE_KIND_TAG ? 0 : r.length;
+  return isMarker(r) ? 0 : r.length;
 }

@@ -1,3 +1,4 @@
+import { ApplyCostModel } from "../common/replica/index.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -61,6 +62,8 @@ export class ProcessServer {
   private readonly logger: Logger;
   private readonly metricsRegistry = createRegistry("process-server");
   private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
+  /** Call and byte costs of the one storage account, learnt from every replica apply. */
+  private readonly applyCost = new ApplyCostModel();
   private readonly pipelines = new Map<string, MachinePipeline>();
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
@@ -240,6 +243,7 @@ export class ProcessServer {
       segmentKeyId: reg.segmentKeyId,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
+      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(toRecoveryPoint(doc)),
@@ -299,6 +303,11 @@ export class ProcessServer {
             `disk ${d.index} of machine ${machine.id} was ${known.sizeBytes} bytes and is now ${d.sizeBytes}; disable and re-enable protection to resize`,
           );
         }
+        if (known.removed) {
+          // Added again after `srlab disk remove`: it needs a new copy before points cover it.
+          machine.setDisk({ ...known, removed: false, baseSequence: undefined });
+          changed = true;
+        }
         continue;
       }
       // A disk added after protection only exists in points from its first write on.
@@ -307,6 +316,15 @@ export class ProcessServer {
       changed = true;
       // Failback has no replica page blob (the master target holds the disk).
       if (!machine.failingBack) await this.createReplicaBlob(machine, d.index, d.sizeBytes);
+    }
+    // A disk the agent no longer declares was removed (`srlab disk remove`): new points leave it
+    // out; its replica blob stays, the snapshots of older points live on it.
+    const declared = new Set(open.disks.map((d) => d.index));
+    for (const d of machine.diskList()) {
+      if (declared.size === 0 || declared.has(d.index) || d.removed) continue;
+      machine.setDisk({ ...d, removed: true });
+      changed = true;
+      this.logger.info("disk no longer replicated", { machineId: machine.id, disk: d.index });
     }
     if (changed) await machine.save();
     return machine;
@@ -346,7 +364,10 @@ export class ProcessServer {
     const oldest = cache.oldestPendingCapturedAtMs(machine.id);
     const received = cache.lastSequence(machine.id);
     const rpoSeconds = received > machine.uploaded.value && oldest !== undefined ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
+    const lag = machine.processedLag.measure(machine.processed.value, machine.uploaded.value);
     return {
+      processedLagSeconds: lag.lagSeconds,
+      unprocessedBytes: lag.unprocessedBytes,
       rpoSeconds,
       pendingBytes: this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
       throughputBytesPerSecond: machine.receivedRate.perSecond(),
@@ -380,6 +401,8 @@ export class ProcessServer {
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
         this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
+        this.metrics.processedLagSeconds.set({ machine: machine.id }, stats.processedLagSeconds);
+        this.metrics.unprocessedBytes.set({ machine: machine.id }, stats.unprocessedBytes);
         machines.push({
           machineId: machine.id,
           stats,

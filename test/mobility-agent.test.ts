@@ -484,8 +484,11 @@ describe("mobility agent sync", () => {
         [WriteKind.WRITE_KIND_DATA, 3],
         [WriteKind.WRITE_KIND_DATA, 5],
         [WriteKind.WRITE_KIND_ZERO, 6],
+        // The sync ends by marking the disk's base: the process server takes a point there.
+        [WriteKind.WRITE_KIND_BASE, 0],
       ],
     );
+    assert.equal(result.endSequence, ps.received.at(-1)!.sequence);
     assert.equal(result.endSequence, ps.durable);
     assert.equal(progress.at(-1), 100);
     await replication.stop();
