@@ -1,8 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   AdminServiceService,
   ConfigurationServiceService,
@@ -20,6 +19,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
+import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { DiskJobs } from "./disk-jobs.js";
@@ -214,9 +214,16 @@ export class ConfigServer {
     });
     await this.grpc.start();
     if (options.dashboard.enabled) {
-      this.dashboard = this.createDashboard(host);
-      await this.dashboard.start();
-      host.dashboard = this.dashboard;
+      const dashboard = this.createDashboard(host);
+      try {
+        await dashboard.start();
+        this.dashboard = dashboard;
+        host.dashboard = dashboard;
+      } catch (err) {
+        // The dashboard only shows; replication must not stop because its port is taken.
+        host.dashboardProblem = `the dashboard could not listen on ${options.dashboard.host}:${options.dashboard.port}: ${(err as Error).message}`;
+        logger.error("dashboard not started", { reason: host.dashboardProblem });
+      }
     }
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     resyncs.start();
@@ -235,7 +242,10 @@ export class ConfigServer {
   /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
   private createDashboard(host: ConfigHost): DashboardServer {
     const { options, store } = host;
-    const storage = options.storage.kind === "directory" ? `directory ${options.storage.directory}` : `blob container ${options.storage.container} at ${blobEndpoint(options.storage.connectionString)}`;
+    const storage =
+      options.storage.kind === "directory"
+        ? { endpoint: `file://${options.storage.directory}`, detail: "a directory (the speed-work backend)" }
+        : { endpoint: blobEndpoint(options.storage.connectionString), detail: `blob container ${options.storage.container}` };
     return new DashboardServer({
       host: options.dashboard.host,
       port: options.dashboard.port,
@@ -253,7 +263,7 @@ export class ConfigServer {
         }
       },
       source: {
-        configServer: () => ({ name: options.name, address: this.grpcAddress, version: packageVersion(), storage }),
+        configServer: () => ({ name: options.name, address: this.grpcAddress, version: srlabVersion(), storage }),
         components: () => store.listComponents().map((c) => componentView(host, c)),
         machines: () => store.listMachines().map((m) => machineView(host, m)),
         jobs: (machineId) => store.listJobs(machineId),
@@ -291,25 +301,4 @@ export class ConfigServer {
 function blobEndpoint(connectionString: string | undefined): string {
   const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
   return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
-}
-
-let version: string | undefined;
-
-/** srlab's version from the nearest package.json above this file (sources and dist/ alike). */
-function packageVersion(): string {
-  if (version === undefined) {
-    version = "";
-    for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-        if (pkg.name === "srlab") {
-          version = pkg.version ?? "";
-          break;
-        }
-      } catch {
-        // not here; look one level up
-      }
-    }
-  }
-  return version;
 }
