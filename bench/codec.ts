@@ -78,6 +78,7 @@ export function makeWorkload(totalBytes: number, seed = 1): WriteRecord[] {
       tagName: "",
       consistencyGroup: "",
       capturedAtMs: Date.now(),
+      readAtSequence: 0,
     });
     total += len;
   }

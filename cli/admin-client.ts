@@ -1,6 +1,7 @@
 import type * as grpc from "@grpc/grpc-js";
 import {
   AdminServiceClient,
+  DiskServiceClient,
   GroupServiceClient,
   PlanServiceClient,
   ProofServiceClient,
@@ -43,6 +44,15 @@ export class AdminClient {
 
   call<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
     return unaryCall(this.client, method, request, this.credential, timeoutMs);
+  }
+
+  /** srlab.v1.DiskService (disks added or removed after protection), on the same server. */
+  get disks(): DiskServiceClient {
+    return this.other("disks", DiskServiceClient);
+  }
+
+  callDisks<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
+    return unaryCall(this.disks, method, request, this.credential, timeoutMs);
   }
 
   /** Proofs (srlab verify), replication groups and recovery plans: their own services, same channel. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from "commander";
 import { diskSize, duration, wholeNumber } from "./arguments.js";
+import { diskAdd, diskRemove } from "./commands/disks.js";
 import { exportDisk } from "./commands/export-disk.js";
 import {
   changePoint,
@@ -204,6 +205,24 @@ program
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => workload(labDir(o.dir), machine, o)));
 
+const disk = program.command("disk").description("disks added to or removed from a protected machine");
+disk
+  .command("add <machine>")
+  .description("create a disk on the machine (exported over NBD) and replicate it: its own initial replication, one sequence with the others")
+  .addOption(dirOption())
+  .requiredOption("--size <size>", "disk size, a whole number of MiB (e.g. 64MiB, 1GiB)")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskAdd(labDir(o.dir), machine, o)));
+disk
+  .command("remove <machine>")
+  .description("stop replicating a disk (recovery points that cover it keep it; the image file stays)")
+  .addOption(dirOption())
+  .requiredOption("--disk <index>", "disk index")
+  .option("--no-wait", "return once the job has started")
+  .option("--json", "print the job as JSON")
+  .action((machine, o) => run(() => diskRemove(labDir(o.dir), machine, o)));
+
 program
   .command("points <machine>")
   .description("recovery points of a machine")
@@ -243,23 +262,28 @@ policy
 
 program
   .command("export <machine>")
-  .description("write a replica disk to a raw image file: everything received (waits for it to be processed), a recovery point or a failed-over disk")
+  .description("write a replica disk to an image file (raw, VHD or qcow2): everything received (waits for it to be processed), a recovery point or a failed-over disk")
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
   .option("--failed-over", "the failed-over (Azure) disk instead of the replica")
   .option("--test", "the test failover's disk")
   .option("--point <id>", "a recovery point (id, latest-processed or latest-app-consistent)")
-  .option("--json", "print path, size and SHA-256 as JSON")
+  .option("--format <format>", "raw | vhd (fixed, as Azure imports it) | qcow2 (through qemu-img)", "raw")
+  .option("--json", "print path, format, size and SHA-256 as JSON")
   .action((machine, o) =>
     run(async () => {
-      const result = await exportDisk(labDir(o.dir), machine, wholeNumber("--disk", o.disk, 0), o.to, !o.json, {
-        failedOver: o.failedOver,
-        test: o.test,
-        point: o.point,
-      });
+      const result = await exportDisk(
+        labDir(o.dir),
+        machine,
+        wholeNumber("--disk", o.disk, 0),
+        o.to,
+        !o.json,
+        { failedOver: o.failedOver, test: o.test, point: o.point },
+        o.format,
+      );
       if (o.json) printJson(result);
-      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}${result.sequence !== undefined ? `, sequence ${result.sequence}` : ""}`);
+      else console.log(`${result.path}: ${result.format}, ${result.sizeBytes} bytes, sha256 ${result.sha256}${result.sequence !== undefined ? `, sequence ${result.sequence}` : ""}`);
     }),
   );
 
@@ -322,8 +346,9 @@ program
 
 program
   .command("failback <machine>")
-  .description("planned failover from Azure back to on-premises: stop, drain, apply; no data loss")
+  .description("planned failover from Azure back to on-premises: stop, drain, apply; no data loss (or back to a point of the way back)")
   .addOption(dirOption())
+  .option("--point <point>", "latest (default: everything the Azure machine wrote), latest-app-consistent, or a point id of the way back")
   .option("--no-wait", "return once the job has started")
   .option("--json", "print the job as JSON")
   .action((machine, o) => run(() => failback(labDir(o.dir), machine, o)));

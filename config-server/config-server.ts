@@ -5,6 +5,7 @@ import { join } from "node:path";
 import {
   AdminServiceService,
   ConfigurationServiceService,
+  DiskServiceService,
   GroupServiceService,
   PlanServiceService,
   ProofServiceService,
@@ -21,6 +22,8 @@ import { deriveSegmentKey } from "../common/segment/index.js";
 import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { DiskJobs } from "./disk-jobs.js";
+import { diskService } from "./disk-service.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
 import { GroupPoints } from "./group-points.js";
@@ -52,6 +55,7 @@ export class ConfigServer {
   private metrics?: MetricsServer;
   private bus?: CommandBus;
   private blobs?: BlobStore;
+  private stopAppSchedule?: () => void;
   private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
   private telemetry?: TelemetrySampler;
@@ -188,6 +192,15 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        {
+          name: "srlab.v1.DiskService",
+          definition: DiskServiceService,
+          implementation: diskService({
+            disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 }),
+            logger,
+            requireAdmin,
+          }),
+        },
         { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
         { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
         {
@@ -214,6 +227,7 @@ export class ConfigServer {
     }
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     resyncs.start();
+    this.stopAppSchedule = failbacks.startAppConsistentSchedule();
     telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
@@ -270,6 +284,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
+    this.stopAppSchedule?.();
     await this.dashboard?.stop();
     this.resyncs?.stop();
     this.telemetry?.stop();

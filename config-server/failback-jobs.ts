@@ -1,11 +1,17 @@
 import {
   type Component,
   ComponentRole,
+  type Disk,
   type Job,
   type Machine,
+  type RecoveryPoint,
+  type RecoveryPointSelector,
+  RecoveryPointType,
   ReplicationDirection,
   ReplicationState,
   SiteLocation,
+  TagPhase,
+  type TargetDisk,
 } from "../proto/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
@@ -35,9 +41,14 @@ const STEPS = {
   finalize: "Finalize protection",
   shutdown: "Shut down the Azure machine",
   apply: "Apply pending data on the master target",
+  restore: "Roll back to the recovery point",
+  switchDisks: "Switch the on-premises machine to the new disks",
   start: "Start the on-premises machine",
   remove: "Remove the Azure machine",
 } as const;
+
+/** How often the app-consistent schedule of the way back looks at the machines. */
+const APP_SCHEDULE_TICK_MS = 1_000;
 
 export interface ReprotectOptions {
   masterTarget: string;
@@ -99,13 +110,14 @@ export class FailbackJobs {
             direction: ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES,
           });
           store.setSetting(masterTargetSetting(machine.machineId), mt.componentId);
+          store.setSetting(targetSetting(machine.machineId), JSON.stringify({ alternateLocation: o.alternateLocation, disks: targets.disks }));
           await this.assignReverse(job.jobId, machine.machineId, ps, mt);
         });
         const sync = await this.runner.step(job, STEPS.resync, async () =>
           expectSuccess(
             await this.ctx.bus.send(machine.azureAgentComponentId, job.jobId, {
               $case: "startSync",
-              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes },
+              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
             }),
             "resync from Azure",
           ),
@@ -119,7 +131,7 @@ export class FailbackJobs {
     return job;
   }
 
-  failback(machineRef: string): Job {
+  failback(machineRef: string, selector?: RecoveryPointSelector): Job {
     const { store, bus } = this.ctx;
     const machine = this.requireMachine(machineRef);
     if (machine.state !== ReplicationState.REPLICATION_STATE_PROTECTED || machine.direction !== ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES) {
@@ -127,11 +139,14 @@ export class FailbackJobs {
     }
     const ps = store.getComponent(machine.processServerId);
     if (!ps) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `machine ${machine.name} has no process server in Azure assigned`);
-    const job = store.createJob({
-      type: "Failback",
-      machineId: machine.machineId,
-      steps: [STEPS.prerequisites, STEPS.shutdown, STEPS.apply, STEPS.start],
-    });
+    const point = this.choosePoint(machine, selector);
+    const mt = point ? this.masterTargetOf(machine) : undefined;
+    const target = this.targetOf(machine.machineId);
+    const steps: string[] = [STEPS.prerequisites, STEPS.shutdown, STEPS.apply];
+    if (point) steps.push(STEPS.restore);
+    if (target?.alternateLocation) steps.push(STEPS.switchDisks);
+    steps.push(STEPS.start);
+    const job = store.createJob({ type: "Failback", machineId: machine.machineId, steps });
     const requestedAt = Date.now();
     store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILBACK_IN_PROGRESS });
     this.runner.run(
@@ -155,12 +170,26 @@ export class FailbackJobs {
         if (processed < lastSequence) {
           throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `the master target applied through ${processed} but the Azure machine wrote through ${lastSequence}`);
         }
+        let restored: Record<string, unknown> = {};
+        if (point && mt) {
+          restored = await this.runner.step(job, STEPS.restore, async () => {
+            const r = await withMasterTarget(this.ctx, mt.address, (c) =>
+              unaryCall(c, c.restorePoint, { machineId: machine.machineId, pointId: point.recoveryPointId }, this.ctx.credential, 600_000),
+            );
+            return { recoveryPointId: point.recoveryPointId, pointSequence: point.sequence, blocksRestored: r.blocksRestored };
+          });
+        }
+        if (target?.alternateLocation) {
+          await this.runner.step(job, STEPS.switchDisks, () => this.switchDisks(job.jobId, machine, target.disks));
+        }
         await this.runner.step(job, STEPS.start, async () => {
           const resumed = await bus.send(machine.agentComponentId, job.jobId, { $case: "resumeWrites", value: { machineId: machine.machineId } });
           return resumed.success ? "on-premises machine writes again" : `on-premises agent did not resume: ${resumed.error}`;
         });
         store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILED_BACK });
-        return { lastSequence, processedSequence: processed, rtoSeconds: (Date.now() - requestedAt) / 1000, achievedRpoSeconds: 0 };
+        // Going back to a point gives up what the Azure machine wrote after it.
+        const rpo = point?.time ? Math.max(0, (requestedAt - point.time.getTime()) / 1000) : 0;
+        return { lastSequence, processedSequence: processed, ...restored, rtoSeconds: (Date.now() - requestedAt) / 1000, achievedRpoSeconds: rpo };
       },
       () => store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_PROTECTED }),
     );
@@ -177,6 +206,9 @@ export class FailbackJobs {
         for (const name of names) await blobs.deletePageBlob(name);
         const ps = store.getComponent(machine.processServerId);
         if (ps) this.dropFromProcessServer(machine.machineId, ps);
+        // The points of the way back were snapshots of the master target's images: done with.
+        const forward = store.listRecoveryPoints(machine.machineId).filter((p) => p.direction !== ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES);
+        store.deleteRecoveryPoints(machine.machineId, forward.map((p) => p.recoveryPointId));
         store.updateMachine(machine.machineId, {
           state: ReplicationState.REPLICATION_STATE_UNPROTECTED,
           direction: ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE,
@@ -190,6 +222,48 @@ export class FailbackJobs {
       return { removedDisks: removed };
     });
     return job;
+  }
+
+  /**
+   * The failback policy's app-consistent points on the way back: a tag in the Azure machine's
+   * stream every appConsistentFrequencySeconds (the master target snapshots at the tag). Returns
+   * the stop function.
+   */
+  startAppConsistentSchedule(): () => void {
+    const { store, bus, logger } = this.ctx;
+    const lastTag = new Map<string, number>();
+    const timer = setInterval(() => {
+      const now = Date.now();
+      const policy = store.getPolicy(FAILBACK_POLICY_NAME);
+      const every = (policy?.appConsistentFrequencySeconds ?? 0) * 1000;
+      for (const m of store.listMachines()) {
+        const reverse =
+          m.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES && m.state === ReplicationState.REPLICATION_STATE_PROTECTED;
+        if (!reverse || every <= 0) {
+          lastTag.delete(m.machineId);
+          continue;
+        }
+        const since = lastTag.get(m.machineId);
+        if (since === undefined) {
+          lastTag.set(m.machineId, now); // the first tag one period after replication back began
+          continue;
+        }
+        if (now - since < every || !bus.isConnected(m.azureAgentComponentId)) continue;
+        lastTag.set(m.machineId, now);
+        const tagName = `failback-${new Date(now).toISOString().replace(/[:.]/g, "-")}`;
+        bus
+          .send(m.azureAgentComponentId, "", {
+            $case: "insertTag",
+            value: { machineId: m.machineId, tagName, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
+          })
+          .then((o) => {
+            if (!o.success) logger.warn("scheduled app-consistent tag failed", { machine: m.name, error: o.error });
+          })
+          .catch((err: unknown) => logger.warn("scheduled app-consistent tag failed", { machine: m.name, error: (err as Error).message }));
+      }
+    }, APP_SCHEDULE_TICK_MS);
+    timer.unref();
+    return () => clearInterval(timer);
   }
 
   /** A restarted Azure agent or process server learns again where failback data goes. */
@@ -247,6 +321,70 @@ export class FailbackJobs {
     });
   }
 
+  /**
+   * The point a failback goes to: none for "latest" (everything the Azure machine wrote), else a
+   * point of the way back. Resolved before anything stops, so a bad choice changes nothing.
+   */
+  private choosePoint(machine: Machine, selector: RecoveryPointSelector | undefined): RecoveryPoint | undefined {
+    const s = selector?.selector;
+    if (!s || (s.$case === "named" && (s.value === "" || s.value === "latest"))) return undefined;
+    const back = this.ctx.store
+      .listRecoveryPoints(machine.machineId)
+      .filter((p) => p.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES);
+    if (s.$case === "named") {
+      if (s.value !== "latest-app-consistent") {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `failback goes to latest, latest-app-consistent or a point id of the way back, not "${s.value}"`);
+      }
+      const app = back.filter((p) => p.type === RecoveryPointType.RECOVERY_POINT_TYPE_APP_CONSISTENT).at(-1);
+      if (!app) {
+        throw new SrlabError(
+          ErrorCode.NOT_FOUND,
+          `machine ${machine.name} has no app-consistent point of the way back yet: tag it (srlab tag ${machine.name}) or wait for the failback policy's next one`,
+        );
+      }
+      return app;
+    }
+    if (s.$case === "recoveryPointId") {
+      const p = back.find((x) => x.recoveryPointId === s.value);
+      if (!p) {
+        throw new SrlabError(
+          ErrorCode.NOT_FOUND,
+          `no recovery point ${s.value} of the way back for ${machine.name} (srlab points ${machine.name} lists them; direction "failback")`,
+        );
+      }
+      return p;
+    }
+    throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "failback goes to a recovery point of the way back (--point), not to a sequence or a time");
+  }
+
+  private masterTargetOf(machine: Machine): Component {
+    const id = this.ctx.store.getSetting(masterTargetSetting(machine.machineId));
+    const mt = id ? this.ctx.store.getComponent(id) : undefined;
+    if (!mt) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `machine ${machine.name} has no master target recorded; reprotect it again`);
+    return mt;
+  }
+
+  private targetOf(machineId: string): { alternateLocation: boolean; disks: TargetDisk[] } | undefined {
+    const raw = this.ctx.store.getSetting(targetSetting(machineId));
+    return raw ? (JSON.parse(raw) as { alternateLocation: boolean; disks: TargetDisk[] }) : undefined;
+  }
+
+  /** The on-premises agent serves the alternate-location images from now on; the old ones stay as they are. */
+  private async switchDisks(jobId: string, machine: Machine, targets: TargetDisk[]): Promise<Record<string, unknown>> {
+    const { store, bus } = this.ctx;
+    const current = store.getMachine(machine.machineId)!;
+    const disks: Disk[] = current.disks.map((d) => {
+      const t = targets.find((x) => x.diskIndex === d.index);
+      return t ? { ...d, imagePath: t.imagePath } : d;
+    });
+    expectSuccess(
+      await bus.send(current.agentComponentId, jobId, { $case: "switchDisks", value: { machineId: machine.machineId, disks } }),
+      "switching the on-premises agent to the new disks",
+    );
+    store.setMachineDisks(machine.machineId, disks);
+    return { disks: disks.map((d) => ({ index: d.index, imagePath: d.imagePath })) };
+  }
+
   private pick(role: ComponentRole, name: string, location: SiteLocation, what: string): Component {
     const candidates = this.ctx.store.listComponents(role).filter((c) => c.location === location);
     const chosen = name ? candidates.find((c) => c.name === name) : candidates[0];
@@ -268,6 +406,11 @@ export class FailbackJobs {
 
 function masterTargetSetting(machineId: string): string {
   return `failback-master-target:${machineId}`;
+}
+
+/** The target disks the reprotect prepared (and whether they are at an alternate location). */
+function targetSetting(machineId: string): string {
+  return `failback-target:${machineId}`;
 }
 
 function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {

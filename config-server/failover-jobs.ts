@@ -3,6 +3,7 @@ import {
   type FailoverInfo,
   type Job,
   type Machine,
+  type RecoverableRange,
   type RecoveryPointSelector,
   ReplicationState,
 } from "../proto/index.js";
@@ -10,8 +11,9 @@ import { failoverDiskName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import type { RecoveryEngine, RecoveryTarget, ResolvedTarget } from "../common/recovery/index.js";
+import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget, type ResolvedTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
+import { finishFixedVhdBlob, vhdVirtualSize } from "../common/vhd/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
 import { proofsFromAgent } from "./agent-proofs.js";
@@ -135,6 +137,28 @@ export class FailoverJobs {
       },
     );
     return job;
+  }
+
+  /** What `--seq`/`--at` can reach, from storage; undefined (and logged) when storage cannot be read. */
+  async recoverableRange(machineId: string): Promise<RecoverableRange | undefined> {
+    let range: EngineRange;
+    try {
+      range = await this.ctx.engine.range(machineId);
+    } catch (err) {
+      this.ctx.logger.warn("cannot read the recoverable range from storage", { machineId, error: (err as Error).message });
+      return undefined;
+    }
+    return {
+      available: range.oldest !== undefined,
+      firstSequence: range.oldest?.sequence ?? 0,
+      firstTime: range.oldest ? new Date(range.oldest.time) : undefined,
+      lastSequence: range.lastSequence,
+      fromBase: range.oldest?.base ?? false,
+      prunedAt: range.pruned ? new Date(range.pruned.prunedAt) : undefined,
+      prunedThroughSequence: range.pruned?.prunedThroughSequence ?? 0,
+      retentionSeconds: range.pruned?.retentionSeconds ?? 0,
+      description: describeRange(range),
+    };
   }
 
   changeRecoveryPoint(machineRef: string, selector: RecoveryPointSelector | undefined): Job {
@@ -277,6 +301,14 @@ export class FailoverJobs {
       (i) => failoverDiskName(machine.machineId, i, test),
       (p) => this.runner.progress(job, STEPS.disks, p.total ? (100 * p.done) / p.total : 0, p.phase),
     );
+    // Azure creates managed disks from page blobs holding a fixed VHD: footer after a whole-MiB disk.
+    const vhdBytes = new Map<number, number>();
+    for (const d of result.disks) {
+      const source = machine.disks.find((s) => s.index === d.index);
+      const raw = source?.sizeBytes || ((await this.ctx.blobs.pageBlobSize(d.blob)) ?? 0);
+      await finishFixedVhdBlob(this.ctx.blobs, d.blob, raw);
+      vhdBytes.set(d.index, vhdVirtualSize(raw));
+    }
     const completedAt = new Date();
     if (resolved.replaySegments.length) this.noteReplayRate(resolved.replaySegments, (completedAt.getTime() - replayStarted) / 1000);
     const disks: Disk[] = result.disks.map((d) => {
@@ -284,7 +316,7 @@ export class FailoverJobs {
       return {
         diskId: `${machine.name}-${test ? "test" : "azure"}-disk${d.index}`,
         index: d.index,
-        sizeBytes: source?.sizeBytes ?? 0,
+        sizeBytes: vhdBytes.get(d.index) ?? source?.sizeBytes ?? 0,
         imagePath: "",
         nbdUri: "",
         nbdUnixUri: "",
@@ -303,7 +335,16 @@ export class FailoverJobs {
       completedAt,
       achievedRpoSeconds: lastWrite ? Math.max(0, (requestedAt.getTime() - lastWrite) / 1000) : 0,
       rtoSeconds: (completedAt.getTime() - requestedAt.getTime()) / 1000,
-      description: [resolved.description, estimate].filter(Boolean).join("; "),
+      description: [
+        resolved.description,
+        result.omittedDisks.length
+          ? `${disks.length} of ${machine.disks.length} disks: disk ${result.omittedDisks.join(", ")} was not replicated yet at sequence ${resolved.sequence} ` +
+            "(added later: its initial replication completed after it), so it is not part of this failover"
+          : "",
+        estimate,
+      ]
+        .filter(Boolean)
+        .join("; "),
       disks,
       jobId: job.jobId,
     };

@@ -40,6 +40,9 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     receivedBytes: p?.receivedBytes ?? 0,
     uploadedBytes: p?.uploadedBytes ?? 0,
     processedBytes: p?.processedBytes ?? 0,
+    dataModeSeconds: a?.dataModeSeconds ?? 0,
+    metadataModeSeconds: a?.metadataModeSeconds ?? 0,
+    bitmapModeSeconds: a?.bitmapModeSeconds ?? 0,
   };
 }
 

@@ -155,9 +155,11 @@ export class ProtectionJobs {
     const name = tagName || `app-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     const job = store.createJob({ type: "AppConsistentPoint", machineId: machine.machineId, steps: [STEPS.tag, STEPS.point] });
     this.run(job, undefined, async () => {
+      // Replicating back from Azure, the machine that writes (and is tagged) is the Azure one.
+      const reverse = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
       const tag = await this.step(job, STEPS.tag, async () =>
         expectSuccess(
-          await bus.send(machine.agentComponentId, job.jobId, {
+          await bus.send(reverse ? machine.azureAgentComponentId : machine.agentComponentId, job.jobId, {
             $case: "insertTag",
             value: { machineId: machine.machineId, tagName: name, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
           }),
@@ -223,7 +225,7 @@ export class ProtectionJobs {
     const machine = this.ctx.store.getMachine(machineId)!;
     const outcome = await this.ctx.bus.send(machine.agentComponentId, jobId, {
       $case: "startSync",
-      value: { machineId, mode, blockSize: this.ctx.syncBlockBytes },
+      value: { machineId, mode, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
     });
     return expectSuccess(outcome, `${mode} copy`);
   }

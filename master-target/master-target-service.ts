@@ -8,6 +8,7 @@ import type {
   MasterTargetServiceGetBlockChecksumsRequest,
   MasterTargetServiceGetBlockChecksumsResponse,
   MasterTargetServiceServer,
+  TargetPoint,
 } from "../proto/index.js";
 import { blockChecksums } from "./block-checksums.js";
 import { failStream } from "../common/grpc/index.js";
@@ -58,7 +59,17 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
     getTargetStatus: unary(logger, async (request, call) => {
       auth(call);
       const target = targets.require(request.machineId);
-      return { appliedSequence: target.appliedSequence, disks: target.disks };
+      return { appliedSequence: target.appliedSequence, disks: target.disks, points: target.points };
+    }),
+
+    restorePoint: unary(logger, async (request, call) => {
+      const subject = auth(call);
+      const target = targets.require(request.machineId);
+      if (!request.pointId) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "point_id is required");
+      const { appliedSequence, blocks } = await target.restore(request.pointId);
+      metrics.appliedSequence.set({ machine: target.machineId }, appliedSequence);
+      logger.info("images restored to a recovery point", { by: subject, machineId: target.machineId, pointId: request.pointId, appliedSequence, blocks });
+      return { appliedSequence, blocksRestored: blocks };
     }),
   };
 
@@ -87,6 +98,10 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
   async function runApplyWrites(call: grpc.ServerDuplexStream<ApplyWritesRequest, ApplyWritesResponse>): Promise<void> {
     auth(call);
     let target: MachineTarget | undefined;
+    // Points the target makes while this stream is open travel on it (with the durable position).
+    const onPoint = (point: TargetPoint) => {
+      if (target) call.write({ durableSequence: target.appliedSequence, points: [point] });
+    };
     try {
       // Keep the call alive when the loop ends early: the status still has to be sent on it.
       for await (const request of call.iterator({ destroyOnReturn: false }) as AsyncIterable<ApplyWritesRequest>) {
@@ -94,8 +109,13 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
         if (message?.$case === "open") {
           if (target) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the stream is already open; send open only once");
           target = targets.require(message.value.machineId);
-          // The first answer tells the sender where to resume.
-          call.write({ durableSequence: target.appliedSequence });
+          target.setPolicy({
+            crashConsistentMs: message.value.crashConsistentFrequencySeconds * 1000,
+            retentionMs: message.value.retentionSeconds * 1000,
+          });
+          target.on("point", onPoint);
+          // The first answer tells the sender where to resume, and which points exist.
+          call.write({ durableSequence: target.appliedSequence, points: target.points });
           continue;
         }
         if (message?.$case !== "batch") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "every ApplyWrites message needs open or batch");
@@ -111,12 +131,14 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
         metrics.appliedRecords.inc({ machine }, outcome.records);
         metrics.appliedBytes.inc({ machine }, outcome.bytes);
         metrics.appliedSequence.set({ machine }, outcome.durableSequence);
-        call.write({ durableSequence: outcome.durableSequence });
+        call.write({ durableSequence: outcome.durableSequence, points: outcome.points });
       }
     } catch (err) {
       // A sender that went away ends the stream; nothing to report to it.
       if (call.cancelled) return;
       throw err;
+    } finally {
+      target?.off("point", onPoint);
     }
   }
 }

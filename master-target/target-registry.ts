@@ -32,7 +32,7 @@ export class TargetRegistry {
       if (!name.endsWith(".json")) continue;
       const record = await readJson<TargetRecord>(join(stateDir, name));
       if (!record || !MACHINE_ID.test(record.machineId)) continue;
-      registry.targets.set(record.machineId, new MachineTarget(record, registry.stateFile(record.machineId)));
+      registry.targets.set(record.machineId, new MachineTarget(record, registry.stateFile(record.machineId), registry.journalDir(record.machineId)));
       logger.info("resuming failback target", { machineId: record.machineId, appliedSequence: record.appliedSequence });
     }
     return registry;
@@ -73,11 +73,13 @@ export class TargetRegistry {
       }
       if (request.alternateLocation) await this.createImages(disks, previous);
       else await checkImages(disks);
+      // The previous target's points describe images that are about to be rewritten: they go.
+      await previous?.retire({ dropPoints: true });
       const target = new MachineTarget(
-        { machineId, alternateLocation: request.alternateLocation, disks, appliedSequence: 0, preparedAtMs: Date.now() },
+        { machineId, alternateLocation: request.alternateLocation, disks, appliedSequence: 0, preparedAtMs: Date.now(), points: [] },
         this.stateFile(machineId),
+        this.journalDir(machineId),
       );
-      await previous?.retire();
       await target.save();
       this.targets.set(machineId, target);
       this.logger.info("failback target prepared", { machineId, alternateLocation: request.alternateLocation, disks: disks.length });
@@ -91,6 +93,11 @@ export class TargetRegistry {
 
   private stateFile(machineId: string): string {
     return join(this.stateDir, `${machineId}.json`);
+  }
+
+  /** Copy-on-write journals of the machine's recovery points of the way back. */
+  private journalDir(machineId: string): string {
+    return join(this.stateDir, `${machineId}.points`);
   }
 
   /** The disks as they will be written: validated, with the image path each will use. */

@@ -37,6 +37,7 @@ function checkRecord(r: WriteRecord, diskSize: (index: number) => number | undef
   const at = `record ${r.sequence}`;
   switch (r.kind) {
     case WriteKind.WRITE_KIND_TAG:
+    case WriteKind.WRITE_KIND_BASE:
       return;
     case WriteKind.WRITE_KIND_DATA:
       if (r.data.length !== r.length) {

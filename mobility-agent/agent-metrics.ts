@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from "prom-client";
+import { CaptureMode } from "../proto/index.js";
 import type { Capture } from "./capture.js";
 import type { ReplicationClient } from "./replication-client.js";
 
@@ -19,6 +20,18 @@ export function registerAgentMetrics(registry: Registry, capture: Capture, repli
   gauge("srlab_agent_queue_records", "Captured records waiting for acknowledgement", () => capture.queuedRecords);
   gauge("srlab_agent_in_flight_bytes", "Payload bytes sent and not yet acknowledged", () => capture.inFlightBytes);
   gauge("srlab_agent_capture_mode", "Capture mode (1 data, 2 metadata, 3 bitmap)", () => capture.mode);
+  gauge("srlab_agent_metadata_bytes", "Memory held by metadata-mode records", () => capture.metadataBytes);
+  new Gauge({
+    name: "srlab_agent_capture_mode_seconds",
+    help: "Seconds the capture spent in each mode since the agent started",
+    labelNames: ["mode"],
+    registers: [registry],
+    collect() {
+      this.set({ mode: "data" }, capture.secondsIn(CaptureMode.CAPTURE_MODE_DATA));
+      this.set({ mode: "metadata" }, capture.secondsIn(CaptureMode.CAPTURE_MODE_METADATA));
+      this.set({ mode: "bitmap" }, capture.secondsIn(CaptureMode.CAPTURE_MODE_BITMAP));
+    },
+  });
   gauge("srlab_agent_dirty_blocks", "Blocks marked in the dirty bitmaps", () => capture.dirtyBlocks);
   gauge("srlab_agent_last_sequence", "Highest sequence number assigned", () => capture.lastSequence);
   gauge("srlab_agent_acked_sequence", "Highest sequence number acknowledged by the process server", () => capture.ackedSequence);

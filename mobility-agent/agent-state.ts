@@ -11,6 +11,15 @@ export interface PersistedState {
   processServerAddress?: string;
   resyncRequired: boolean;
   resyncReason: string;
+  /**
+   * Image paths by disk index that replace the configured ones: a failback to an alternate
+   * location moved the machine onto new images.
+   */
+  diskPaths?: Record<string, string>;
+  /** Disks added after protection (`srlab disk add`), besides the configured ones. */
+  addedDisks?: Array<{ index: number; path: string; sizeBytes: number }>;
+  /** Disks no longer replicated (`srlab disk remove`); their images stay. Indexes are never reused. */
+  removedDisks?: number[];
 }
 
 const EMPTY: PersistedState = { protected: false, resyncRequired: false, resyncReason: "" };

@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { isPromise, Wake } from "../common/async/index.js";
 import { isZero } from "../common/bytes/index.js";
 import type { Logger } from "../common/logger.js";
+import { isMarker } from "../common/replica/index.js";
 import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
@@ -15,9 +16,15 @@ export interface CaptureDisk {
 }
 
 export interface CaptureSettings {
+  /** Payload bytes kept in memory (data mode) before capture keeps only offsets (metadata mode). */
   memoryBudgetBytes: number;
+  /** Memory for metadata-mode records before capture falls back to the dirty-block bitmap. */
+  metadataBudgetBytes: number;
   logger: Logger;
 }
+
+/** What one metadata-mode record costs in memory (the record object and its queue slot), roughly. */
+export const METADATA_RECORD_BYTES = 128;
 
 /** Pending changes above this share of the machine's disk bytes need a checksum resync (ASR: 50%). */
 const RESYNC_PENDING_SHARE = 0.5;
@@ -29,9 +36,11 @@ export interface CaptureEvents {
 }
 
 /**
- * Turns disk writes into the machine's sequenced record stream and degrades to a dirty-block
- * bitmap when payloads cannot be kept (memory budget, long process-server outage). The one piece
- * of state every other part (exports, replication client, sync, commands) goes through.
+ * Turns disk writes into the machine's sequenced record stream. Under memory pressure it degrades
+ * like ASR's agent: data mode (payloads kept) → metadata mode (offset and length kept, the bytes
+ * are read from the disk when the record is sent) → bitmap mode (dirty blocks only, sent again
+ * from the disk once the process server is reachable). The one piece of state every other part
+ * (exports, replication client, sync, commands) goes through.
  */
 export class Capture extends EventEmitter<CaptureEvents> {
   mode: CaptureMode = CaptureMode.CAPTURE_MODE_DATA;
@@ -51,6 +60,11 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private readonly queue = new WriteQueue();
   private readonly queued = new WeakSet<WriteRecord>();
   private readonly droppedToBitmap = new WeakSet<WriteRecord>();
+  /** Queued DATA records without their payload yet (metadata mode): read from the disk when sent. */
+  private readonly unread = new Set<WriteRecord>();
+  /** Milliseconds spent in each mode before the current one, and when the current one began. */
+  private readonly modeMs = new Map<CaptureMode, number>();
+  private modeSinceMs = Date.now();
   private readonly recordWaiters = new Map<WriteRecord, Array<() => void>>();
   private cleanWaiters: Array<() => void> = [];
   private blockedReason: string | undefined;
@@ -58,7 +72,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private drain?: { abort: AbortController; done: Promise<void> };
   /** After persistForStop: late writes (a page-blob write still queued) only mark the bitmap. */
   private stopped = false;
-  private readonly totalDiskBytes: number;
+  private readonly diskList: CaptureDisk[];
   /** Highest sequence this process ever put on a stream. */
   private highestSent = 0;
   /** Highest sequence a previous run of the agent may have sent (the counter file at start). */
@@ -67,15 +81,38 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private confirmedDurable: number | undefined;
 
   constructor(
-    readonly disks: readonly CaptureDisk[],
+    disks: readonly CaptureDisk[],
     private readonly counter: SequenceCounter,
     private readonly settings: CaptureSettings,
   ) {
     super();
-    this.totalDiskBytes = disks.reduce((sum, d) => sum + d.backend.size, 0);
+    this.diskList = [...disks];
     this.startupLast = counter.last;
     // Dirty blocks left by the previous run (a clean stop keeps its unacknowledged queue there).
     if (disks.some((d) => d.bitmap.dirtyBlocks > 0)) this.mode = CaptureMode.CAPTURE_MODE_BITMAP;
+  }
+
+  // ---- disks -----------------------------------------------------------------------------------
+
+  get disks(): readonly CaptureDisk[] {
+    return this.diskList;
+  }
+
+  private get totalDiskBytes(): number {
+    return this.diskList.reduce((sum, d) => sum + d.backend.size, 0);
+  }
+
+  /** A disk added after protection: captured from now on (its initial copy is a sync of it alone). */
+  addDisk(disk: CaptureDisk): void {
+    if (this.diskList.some((d) => d.index === disk.index)) throw new Error(`disk ${disk.index} is already captured`);
+    this.diskList.push(disk);
+    this.diskList.sort((a, b) => a.index - b.index);
+  }
+
+  /** Stops capturing a disk; records already queued for it still go out. */
+  removeDisk(index: number): void {
+    const at = this.diskList.findIndex((d) => d.index === index);
+    if (at >= 0) this.diskList.splice(at, 1);
   }
 
   // ---- writes ----------------------------------------------------------------------------------
@@ -97,6 +134,8 @@ export class Capture extends EventEmitter<CaptureEvents> {
     if (!this.armed) return;
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
       this.disk(diskIndex).bitmap.mark(offset, data.length);
+    } else if (this.mode === CaptureMode.CAPTURE_MODE_METADATA) {
+      this.unread.add(this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, EMPTY));
     } else {
       this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, Buffer.from(data));
     }
@@ -144,6 +183,22 @@ export class Capture extends EventEmitter<CaptureEvents> {
     return record;
   }
 
+  /**
+   * Ends a disk's initial copy or resync in the stream: the process server makes its base point
+   * here. Refused in bitmap mode (order is lost there); the caller waits for data mode and retries.
+   */
+  recordBase(diskIndex: number): WriteRecord | undefined {
+    if (!this.armed) throw new Error("machine is not protected yet: no base can be marked");
+    this.disk(diskIndex);
+    if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP || this.drain) return undefined;
+    return this.push(WriteKind.WRITE_KIND_BASE, diskIndex, 0, 0, EMPTY);
+  }
+
+  /** The record went to the dirty bitmap instead of the process server (a marker is then lost). */
+  wasDropped(record: WriteRecord): boolean {
+    return this.droppedToBitmap.has(record);
+  }
+
   private push(kind: WriteKind, diskIndex: number, offset: number, length: number, data: Buffer): WriteRecord {
     const record: WriteRecord = {
       sequence: this.counter.take(),
@@ -155,6 +210,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
       tagName: "",
       consistencyGroup: "",
       capturedAtMs: Date.now(),
+      readAtSequence: 0,
     };
     this.queue.push(record);
     this.queued.add(record);
@@ -169,7 +225,10 @@ export class Capture extends EventEmitter<CaptureEvents> {
       return;
     }
     if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_DATA && this.queue.memoryBytes > this.settings.memoryBudgetBytes) {
-      this.enterBitmapMode("memory budget exceeded");
+      this.enterMetadataMode("memory budget exceeded");
+    }
+    if (checkBudget && this.mode === CaptureMode.CAPTURE_MODE_METADATA && this.metadataBytes > this.settings.metadataBudgetBytes) {
+      this.enterBitmapMode("metadata budget exceeded");
     }
     // ASR's rule is about failing delta replication: a slow but open stream is not a reason.
     if (!this.resyncRequired && !this.streamOpen && this.pendingBytes > this.totalDiskBytes * RESYNC_PENDING_SHARE) {
@@ -186,6 +245,31 @@ export class Capture extends EventEmitter<CaptureEvents> {
     const batch = this.queue.takeBatch(Math.max(1, Math.min(batchBytes, room)));
     if (batch?.length) this.highestSent = Math.max(this.highestSent, batch[batch.length - 1]!.sequence);
     return batch;
+  }
+
+  /**
+   * Reads the payloads of the batch's metadata-mode records from the disk, now, just before they
+   * are sent. Each carries the sequence the machine had reached at the read: its bytes may be
+   * those of later writes (which follow in the stream anyway), and the process server marks the
+   * recovery points this touches.
+   */
+  fill(batch: readonly WriteRecord[]): void | Promise<void> {
+    const reads: Array<Promise<unknown>> = [];
+    for (const r of batch) {
+      if (!this.unread.delete(r)) continue;
+      const d = this.disk(r.diskIndex);
+      const read = d.backend.readThen(r.offset, r.length, (data) => {
+        if (this.queued.has(r)) this.queue.payloadChanged(r.data.length, data.length);
+        r.data = data;
+        r.readAtSequence = this.counter.last;
+      });
+      if (isPromise(read)) reads.push(read);
+    }
+    if (reads.length === 0) {
+      this.maybeLeaveMetadataMode();
+      return;
+    }
+    return Promise.all(reads).then(() => this.maybeLeaveMetadataMode());
   }
 
   /**
@@ -247,6 +331,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
     }
     this.acknowledge(Math.min(durable, ceiling));
     if (durable > this.ackedSequence) this.ackedSequence = Math.min(durable, ceiling);
+    this.maybeLeaveMetadataMode();
     this.maybeStartDrain();
     this.changed.notify();
     return inStep;
@@ -266,6 +351,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   private acknowledge(durable: number): void {
     for (const r of this.queue.ackThrough(durable)) {
       this.queued.delete(r);
+      this.unread.delete(r);
       this.bytesAcked += r.data.length;
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
@@ -277,15 +363,38 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   // ---- capture modes ---------------------------------------------------------------------------
 
+  /**
+   * Keeps only offset and length from now on; the payloads of records not sent yet are dropped
+   * too (they are read back from the disk when sent), so memory falls to what is in flight.
+   */
+  enterMetadataMode(reason: string): void {
+    if (this.mode !== CaptureMode.CAPTURE_MODE_DATA) return;
+    for (const r of this.queue.unsent()) {
+      if (r.kind !== WriteKind.WRITE_KIND_DATA || this.unread.has(r)) continue;
+      this.queue.payloadChanged(r.data.length, 0);
+      r.data = EMPTY;
+      this.unread.add(r);
+    }
+    this.setMode(CaptureMode.CAPTURE_MODE_METADATA, reason);
+  }
+
+  /** Back to data mode once every metadata-mode record was read and memory is half free again. */
+  private maybeLeaveMetadataMode(): void {
+    if (this.mode !== CaptureMode.CAPTURE_MODE_METADATA || this.unread.size > 0) return;
+    if (this.queue.memoryBytes > this.settings.memoryBudgetBytes / 2) return;
+    this.setMode(CaptureMode.CAPTURE_MODE_DATA, "metadata-mode writes sent, memory available");
+  }
+
   /** Drops queued payloads into the dirty bitmap; new writes only mark their blocks. */
   enterBitmapMode(reason: string): void {
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) return;
     this.stopDrain();
     const { records, sent } = this.queue.drain();
+    this.unread.clear();
     for (const r of records) {
       this.queued.delete(r);
       this.droppedToBitmap.add(r);
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
       const waiters = this.recordWaiters.get(r);
       if (waiters) {
         this.recordWaiters.delete(r);
@@ -299,8 +408,11 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private setMode(mode: CaptureMode, reason: string): void {
+    const now = Date.now();
+    this.modeMs.set(this.mode, (this.modeMs.get(this.mode) ?? 0) + (now - this.modeSinceMs));
+    this.modeSinceMs = now;
     this.mode = mode;
-    const level = mode === CaptureMode.CAPTURE_MODE_BITMAP ? "warn" : "info";
+    const level = mode === CaptureMode.CAPTURE_MODE_DATA ? "info" : "warn";
     this.settings.logger.log(level, "capture mode changed", { mode: CaptureMode[mode], reason });
     this.emit("mode", mode, reason);
     this.changed.notify();
@@ -450,8 +562,9 @@ export class Capture extends EventEmitter<CaptureEvents> {
   persistForStop(): void {
     this.stopDrain();
     const { records } = this.queue.drain();
+    this.unread.clear();
     for (const r of records) {
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) this.disk(r.diskIndex).bitmap.mark(r.offset, r.length);
+      if (!isMarker(r)) this.diskList.find((d) => d.index === r.diskIndex)?.bitmap.mark(r.offset, r.length);
     }
     for (const d of this.disks) d.bitmap.persist();
     this.counter.close();
@@ -468,6 +581,17 @@ export class Capture extends EventEmitter<CaptureEvents> {
 
   get memoryBytes(): number {
     return this.queue.memoryBytes;
+  }
+
+  /** Memory held by metadata-mode records (what the metadata budget limits). */
+  get metadataBytes(): number {
+    return this.unread.size * METADATA_RECORD_BYTES;
+  }
+
+  /** Seconds spent in `mode` since the capture started, the current stretch included. */
+  secondsIn(mode: CaptureMode, now = Date.now()): number {
+    const ms = (this.modeMs.get(mode) ?? 0) + (this.mode === mode ? now - this.modeSinceMs : 0);
+    return ms / 1000;
   }
 
   get queuedRecords(): number {
@@ -498,7 +622,7 @@ export class Capture extends EventEmitter<CaptureEvents> {
   }
 
   private disk(index: number): CaptureDisk {
-    const d = this.disks[index];
+    const d = this.diskList.find((x) => x.index === index);
     if (!d) throw new Error(`no disk ${index}`);
     return d;
   }

@@ -15,23 +15,32 @@ import { NbdExportError, type NbdExport } from "./nbd/index.js";
 export class CapturingExport implements NbdExport {
   readonly name: string;
   readonly size: number;
-  readonly description: string;
+  description: string;
   // One shared fd or one shared queue per disk: a flush on any connection covers writes
   // acknowledged on all of them.
   readonly canMultiConn = true;
 
   constructor(
     readonly diskIndex: number,
-    private readonly disk: DiskBackend,
+    private disk: DiskBackend,
     private readonly capture: Capture,
     /** Holds writes while a multi-machine tag is cut (shared by the machine's disks). */
     private readonly gate?: WriteGate,
     /** The disk's hash tree, updated in the same turn as the image write. */
-    private readonly fingerprint?: DiskFingerprint,
+    private fingerprint?: DiskFingerprint,
   ) {
     this.name = `disk${diskIndex}`;
     this.size = disk.size;
-    this.description = `srlab protected disk ${diskIndex} (${disk.imagePath || disk.blobName})`;
+    this.description = describe(diskIndex, disk);
+  }
+
+  /** Serves another disk of the same size from now on (failback to an alternate location). */
+  /** Serves a new image of the same size (failback to an alternate location), with its own hash tree. */
+  replaceDisk(disk: DiskBackend, fingerprint: DiskFingerprint | undefined): void {
+    if (disk.size !== this.size) throw new Error(`disk ${this.diskIndex}: the new disk is ${disk.size} bytes, not ${this.size}`);
+    this.disk = disk;
+    this.fingerprint = fingerprint;
+    this.description = describe(this.diskIndex, disk);
   }
 
   read(offset: number, length: number): Buffer | Promise<Buffer> {
@@ -94,4 +103,8 @@ export class CapturingExport implements NbdExport {
       throw err;
     }
   }
+}
+
+function describe(index: number, disk: DiskBackend): string {
+  return `srlab protected disk ${index} (${disk.imagePath || disk.blobName})`;
 }

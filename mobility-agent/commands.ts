@@ -5,6 +5,7 @@ import {
   type MachineAssignment,
   type StartSyncCommand,
   type StopWritesCommand,
+  type SwitchDisksCommand,
   TagPhase,
   type UpdateJobRequest,
   type WatchCommandsResponse,
@@ -31,6 +32,11 @@ export interface CommandContext {
   machineId: () => string;
   /** Applies an assignment (persist, arm capture, point replication at the process server). */
   assign: (assignment: MachineAssignment) => Promise<object>;
+  /** Moves the machine onto new images (failback to an alternate location). */
+  switchDisks: (command: SwitchDisksCommand) => object;
+  /** A disk added after protection: created, declared to the process server, exported. */
+  addDisk: (sizeBytes: number) => Promise<object>;
+  removeDisk: (index: number) => Promise<object>;
   updateJob: (update: Partial<UpdateJobRequest> & { jobId: string }) => Promise<void>;
   timeUnitMs: number;
   logger: Logger;
@@ -70,11 +76,17 @@ export class AgentCommands {
         return this.workload(command.jobId, c.value);
       case "stopWrites":
         return this.stopWrites(c.value);
+      case "addDisk":
+        return this.ctx.addDisk(c.value.sizeBytes);
+      case "removeDisk":
+        return this.ctx.removeDisk(c.value.diskIndex);
       case "resumeWrites":
         // Writes were stopped for a failback: the master target rewrote the images meanwhile.
         for (const f of this.ctx.fingerprints) f?.rebuild();
         this.ctx.capture.unblockWrites();
         return { resumed: true };
+      case "switchDisks":
+        return this.ctx.switchDisks(c.value);
       default:
         throw new Error(`the mobility agent does not handle ${(c as { $case?: string } | undefined)?.$case ?? "an empty"} command`);
     }
@@ -86,7 +98,7 @@ export class AgentCommands {
     for (const w of this.workloads) w.abort();
   }
 
-  async startSync(jobId: string, cmd: Pick<StartSyncCommand, "mode" | "blockSize">): Promise<SyncResult> {
+  async startSync(jobId: string, cmd: Pick<StartSyncCommand, "mode" | "blockSize"> & { diskIndexes?: number[] }): Promise<SyncResult> {
     const { capture, replication } = this.ctx;
     if (cmd.mode !== "initial" && cmd.mode !== "resync") throw new Error(`unknown sync mode "${cmd.mode}" (initial or resync)`);
     if (!capture.armed) throw new Error("machine is not protected: no assignment received yet");
@@ -113,7 +125,7 @@ export class AgentCommands {
           onProgress: (p) =>
             void this.ctx.updateJob({ jobId, stepName, stepState: JobState.JOB_STATE_IN_PROGRESS, progressPercent: p.progressPercent, bytesSent: p.bytesSent }),
         },
-        { mode: cmd.mode, blockSize: cmd.blockSize },
+        { mode: cmd.mode, blockSize: cmd.blockSize, disks: cmd.diskIndexes },
       );
       replication.syncFinished();
       return result;
@@ -215,8 +227,8 @@ export class AgentCommands {
   }
 
   async workload(jobId: string, cmd: WorkloadCommand): Promise<WorkloadResult> {
-    const target = this.ctx.exports[cmd.diskIndex];
-    if (!target) throw new Error(`no disk ${cmd.diskIndex} (the machine has ${this.ctx.exports.length})`);
+    const target = this.ctx.exports.find((e) => e.diskIndex === cmd.diskIndex);
+    if (!target) throw new Error(`no disk ${cmd.diskIndex} (the machine has ${this.ctx.exports.map((e) => e.diskIndex).join(", ")})`);
     const reason = this.ctx.capture.writesBlockedReason;
     if (reason) throw new Error(`cannot run a workload: ${reason}`);
     const profile = (cmd.profile || "random") as WorkloadProfile;

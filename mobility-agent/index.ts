@@ -1,5 +1,5 @@
 export { AgentCommands, type CommandContext } from "./commands.js";
-export { Capture, type CaptureDisk } from "./capture.js";
+export { Capture, type CaptureDisk, METADATA_RECORD_BYTES } from "./capture.js";
 export { CapturingExport } from "./capturing-export.js";
 export { runMobilityAgent } from "./daemon.js";
 export { BITMAP_BLOCK_BYTES, DirtyBitmap } from "./dirty-bitmap.js";

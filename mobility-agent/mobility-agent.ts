@@ -139,6 +139,7 @@ export class MobilityAgent {
       disks: options.disks,
       backends,
       memoryBudgetBytes: options.capture.memoryBudgetBytes,
+      metadataBudgetBytes: options.capture.metadataBudgetBytes,
       logger,
     });
     this.local = local;
@@ -191,6 +192,16 @@ export class MobilityAgent {
       hooks: options.hooks,
       machineId: () => this.machineIdValue,
       assign: (a) => this.assign(a),
+      switchDisks: (command) => {
+        if (command.machineId && command.machineId !== this.machineIdValue) {
+          throw new Error(`switch of disks is for machine ${command.machineId}, this agent serves ${this.machineIdValue}`);
+        }
+        if (options.location === "azure") throw new Error("a machine running in Azure has no image files to switch");
+        local.switchImages(new Map(command.disks.map((d) => [d.index, d.imagePath])), logger);
+        return { disks: this.diskDescriptions().map((d) => ({ index: d.index, imagePath: d.imagePath })) };
+      },
+      addDisk: (sizeBytes) => this.addDisk(sizeBytes),
+      removeDisk: (index) => this.removeDisk(index),
       updateJob: (u) => link.updateJob(u),
       timeUnitMs: options.retry.timeUnitMs,
       logger,
@@ -288,13 +299,38 @@ export class MobilityAgent {
     return { machineId: this.machineIdValue, processServerAddress: a.processServerAddress, nextSequence: this.local!.capture.lastSequence + 1 };
   }
 
+  /** `srlab disk add`: a new image, declared to the process server before NBD clients can write it. */
+  private async addDisk(sizeBytes: number): Promise<object> {
+    if (this.options.location === "azure") throw new Error("a machine running in Azure has the disks of its failover; add disks on premises");
+    const local = this.local!;
+    const exp = local.addDisk(sizeBytes);
+    await this.replication!.setDisks(this.diskDescriptions());
+    this.nbd!.addExport(exp);
+    const nbd = this.nbd!.uri(exp.name);
+    this.logger.info("disk added", { index: exp.diskIndex, sizeBytes, nbd });
+    return { index: exp.diskIndex, path: local.entries.find((e) => e.index === exp.diskIndex)?.backend.imagePath ?? "", sizeBytes, nbd };
+  }
+
+  /** `srlab disk remove`: NBD clients lose the export first, then capture forgets the disk. */
+  private async removeDisk(index: number): Promise<object> {
+    const local = this.local!;
+    const exp = local.exports.find((e) => e.diskIndex === index);
+    if (!exp) throw new Error(`no disk ${index} (the machine has ${local.entries.map((e) => e.index).join(", ")})`);
+    if (local.entries.length === 1) throw new Error(`disk ${index} is the machine's last disk`);
+    this.nbd!.removeExport(exp.name);
+    const { path } = await local.removeDisk(index);
+    await this.replication!.setDisks(this.diskDescriptions());
+    this.logger.info("disk no longer replicated", { index, path });
+    return { index, path };
+  }
+
   private clientTls(): ClientTls | undefined {
     return this.options.insecure ? undefined : this.options.tls;
   }
 
   private diskDescriptions(): Disk[] {
     const uris = this.nbdUris;
-    return (this.local?.disks ?? []).map((disk, index) => ({
+    return (this.local?.entries ?? []).map(({ index, backend: disk }) => ({
       diskId: this.azureDisks[index]?.diskId || `${this.options.name}-disk${index}`,
       index,
       sizeBytes: disk.size,

@@ -21,8 +21,10 @@ export const nbdOptions = z
 
 export const captureOptions = z
   .object({
-    /** Payload bytes held in memory (data mode) before capture degrades to bitmap mode. */
+    /** Payload bytes held in memory (data mode) before capture keeps only offsets (metadata mode). */
     memoryBudgetBytes: z.coerce.number().int().positive().default(256 * MiB),
+    /** Memory for metadata-mode records (about 128 bytes each) before capture degrades to bitmap mode. */
+    metadataBudgetBytes: z.coerce.number().int().positive().default(32 * MiB),
     /** Upper bound of one WriteBatch message. */
     batchBytes: z.coerce.number().int().positive().default(4 * MiB),
     /** Payload bytes sent but not yet acknowledged by the process server. */

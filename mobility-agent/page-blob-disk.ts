@@ -1,6 +1,7 @@
 import { SerialQueue } from "../common/async/index.js";
 import { applyRecords, blobPageTarget, type PageTarget } from "../common/replica/index.js";
 import type { BlobStore } from "../common/storage/index.js";
+import { rawSizeOfBlob } from "../common/vhd/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DiskBackend } from "./disk-backend.js";
 
@@ -24,11 +25,14 @@ export class PageBlobDisk implements DiskBackend {
     this.target = blobPageTarget(store, blobName);
   }
 
-  /** Opens an existing page blob; its size in storage is the disk size. */
+  /**
+   * Opens an existing page blob. A failed-over disk is a fixed VHD: the disk is its data part and
+   * the footer stays out of reach; a raw blob is all disk.
+   */
   static async open(store: BlobStore, blobName: string): Promise<PageBlobDisk> {
-    const size = await store.pageBlobSize(blobName);
-    if (size === undefined) throw new Error(`page blob ${blobName} does not exist in ${store.kind} storage`);
-    return new PageBlobDisk(store, blobName, size);
+    const found = await rawSizeOfBlob(store, blobName);
+    if (found === undefined) throw new Error(`page blob ${blobName} does not exist in ${store.kind} storage`);
+    return new PageBlobDisk(store, blobName, found.diskBytes);
   }
 
   read(offset: number, length: number): Promise<Buffer> {
@@ -71,7 +75,7 @@ export class PageBlobDisk implements DiskBackend {
    */
   private async apply(kind: WriteKind, offset: number, length: number, data: Buffer): Promise<void> {
     if (length === 0) return;
-    const record: WriteRecord = { sequence: 0, kind, diskIndex: 0, offset, length, data, tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+    const record: WriteRecord = { sequence: 0, kind, diskIndex: 0, offset, length, data, tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
     await applyRecords(this.target, [record], 0, this.size);
   }
 }

@@ -81,6 +81,15 @@ export class ReplicationClient {
     this.run = { abort, done: this.loop(abort.signal) };
   }
 
+  /**
+   * The machine's disks changed (a disk added or removed): the stream is opened again declaring
+   * them, before any record of a new disk goes out.
+   */
+  async setDisks(disks: Disk[]): Promise<void> {
+    this.options.disks = disks;
+    if (this.port) await this.restart();
+  }
+
   syncFinished(): void {
     this.resyncOpen = false;
   }
@@ -210,6 +219,9 @@ export class ReplicationClient {
         await capture.changed.wait(signal);
         continue;
       }
+      // Metadata-mode records get their bytes from the disk now, as they leave.
+      const filled = capture.fill(batch);
+      if (filled) await filled;
       await call.send({ message: { $case: "batch", value: { records: batch } } });
       for (const r of batch) this.bytesSent += r.data.length;
     }

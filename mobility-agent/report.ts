@@ -14,6 +14,13 @@ export function machineHealth(capture: Capture, replication: ReplicationClient |
       message: `process server ${replication.processServerAddress} unreachable (${replication.failedAttempts} retries): ${replication.lastError}`,
     });
   }
+  if (capture.mode === CaptureMode.CAPTURE_MODE_METADATA) {
+    issues.push({
+      health: Health.HEALTH_WARNING,
+      code: "CAPTURE_METADATA_MODE",
+      message: `${capture.queuedRecords} writes queued in metadata mode: recovery points until they are sent may hold later bytes`,
+    });
+  }
   if (capture.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
     issues.push({ health: Health.HEALTH_WARNING, code: "CAPTURE_BITMAP_MODE", message: `${capture.dirtyBlocks} dirty blocks tracked in bitmap mode` });
   }
@@ -53,6 +60,9 @@ export function machineReport(
       receivedBytes: 0,
       uploadedBytes: 0,
       processedBytes: 0,
+      dataModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_DATA),
+      metadataModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_METADATA),
+      bitmapModeSeconds: capture.secondsIn(CaptureMode.CAPTURE_MODE_BITMAP),
     },
     health,
     issues,

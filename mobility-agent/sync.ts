@@ -13,6 +13,8 @@ export type SyncMode = "initial" | "resync";
 export interface SyncRequest {
   mode: SyncMode;
   blockSize: number;
+  /** Disk indexes to copy (a disk added later); all disks when absent or empty. */
+  disks?: number[];
 }
 
 export interface SyncProgress {
@@ -56,7 +58,11 @@ const YIELD_EVERY_MS = 20;
 export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<SyncResult> {
   const { capture, signal } = deps;
   const blockSize = request.blockSize > 0 ? request.blockSize : DEFAULT_BLOCK;
-  const totalBytes = capture.disks.reduce((sum, d) => sum + d.backend.size, 0);
+  const wanted = request.disks?.length ? new Set(request.disks) : undefined;
+  const missing = [...(wanted ?? [])].filter((i) => !capture.disks.some((d) => d.index === i));
+  if (missing.length) throw new Error(`no disk ${missing.join(", ")} on this machine (it has ${capture.disks.length})`);
+  const disks = capture.disks.filter((d) => !wanted || wanted.has(d.index));
+  const totalBytes = disks.reduce((sum, d) => sum + d.backend.size, 0);
   const result: SyncResult = { mode: request.mode, endSequence: 0, blocksCompared: 0, blocksSent: 0, zeroBlocksSent: 0, bytesSent: 0 };
   let doneBytes = 0;
   let lastProgress = 0;
@@ -69,8 +75,9 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Syn
     deps.onProgress?.({ progressPercent: totalBytes ? Math.min(100, (doneBytes * 100) / totalBytes) : 100, bytesSent: result.bytesSent });
   };
 
-  capture.resetForSync();
-  for (const disk of capture.disks) {
+  // A disk added later starts clean: only a whole-machine copy may clear every bitmap.
+  if (!wanted) capture.resetForSync();
+  for (const disk of disks) {
     const blocks = Math.ceil(disk.backend.size / blockSize);
     let cursor = 0;
     const handle = async (index: number, replicaSum: Buffer | undefined) => {
@@ -130,11 +137,32 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Syn
 
   if (last) await capture.whenDurable(last, signal);
   signal?.throwIfAborted();
-  result.endSequence = capture.ackedSequence;
-  capture.syncCompleted();
-  deps.logger.info("sync finished", { ...result });
+  result.endSequence = await markBase(capture, disks.map((d) => d.index), signal);
+  if (!wanted) capture.syncCompleted();
+  deps.logger.info("sync finished", { ...result, disks: disks.map((d) => d.index) });
   report(true);
   return result;
+}
+
+/**
+ * BASE records for the copied disks, durable at the process server: from them on every write is
+ * recoverable one by one. In bitmap mode the order of writes is lost, so the marker waits for
+ * data mode (and is inserted again if it was dropped into the bitmap meanwhile).
+ */
+async function markBase(capture: Capture, indexes: number[], signal?: AbortSignal): Promise<number> {
+  if (indexes.length === 0) return capture.ackedSequence;
+  for (;;) {
+    signal?.throwIfAborted();
+    const records = indexes.map((i) => capture.recordBase(i));
+    const last = records.at(-1);
+    if (!last || records.some((r) => !r)) {
+      await capture.changed.wait(signal);
+      continue;
+    }
+    await capture.whenDurable(last, signal);
+    signal?.throwIfAborted();
+    if (!records.some((r) => r && capture.wasDropped(r))) return last.sequence;
+  }
 }
 
 function sha256(data: Buffer): Buffer {

@@ -1,4 +1,5 @@
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { isMarker } from "../common/replica/index.js";
 
 /**
  * Captured records not yet acknowledged, in sequence order. Records before `sentIndex` went out on
@@ -50,9 +51,9 @@ export class WriteQueue {
     let bytes = 0;
     while (this.sentIndex < this.items.length) {
       const r = this.items[this.sentIndex]!;
-      if (batch.length > 0 && bytes + r.data.length > maxBytes) break;
+      if (batch.length > 0 && bytes + sendBytes(r) > maxBytes) break;
       batch.push(r);
-      bytes += r.data.length;
+      bytes += sendBytes(r);
       this.sentIndex++;
     }
     this.inFlightBytes += bytes;
@@ -64,7 +65,7 @@ export class WriteQueue {
     const acked: WriteRecord[] = [];
     while (this.head < this.items.length && this.items[this.head]!.sequence <= sequence) {
       const r = this.items[this.head]!;
-      if (this.head < this.sentIndex) this.inFlightBytes -= r.data.length;
+      if (this.head < this.sentIndex) this.inFlightBytes -= sendBytes(r);
       this.forget(r);
       this.items[this.head] = undefined as unknown as WriteRecord;
       this.head++;
@@ -93,6 +94,16 @@ export class WriteQueue {
     return { records, sent };
   }
 
+  /** Records not yet sent on the current stream, in order (a live view: do not push meanwhile). */
+  *unsent(): Generator<WriteRecord> {
+    for (let i = Math.max(this.sentIndex, this.head); i < this.items.length; i++) yield this.items[i]!;
+  }
+
+  /** A queued record's payload was dropped (metadata mode) or read back in: adjust the memory figure. */
+  payloadChanged(before: number, after: number): void {
+    this.memoryBytes += after - before;
+  }
+
   /** Renumbers every queued record consecutively from `first`; returns the number after the last. */
   renumberFrom(first: number): number {
     let n = first;
@@ -118,6 +129,11 @@ export class WriteQueue {
   }
 }
 
+/** Payload bytes a record puts on the stream: a metadata-mode DATA record is read just before it goes. */
+function sendBytes(r: WriteRecord): number {
+  return r.kind === WriteKind.WRITE_KIND_DATA ? r.length : 0;
+}
+
 function changeOf(r: WriteRecord): number {
-  return r.kind === WriteKind.WRITE_KIND_TAG ? 0 : r.length;
+  return isMarker(r) ? 0 : r.length;
 }

@@ -45,6 +45,9 @@ export function machineStats(cache: DiskCache, machine: Machine, pendingBytes: n
     receivedBytes: machine.receivedBytesTotal,
     uploadedBytes: machine.uploadedBytesTotal,
     processedBytes: machine.processedBytesTotal,
+    dataModeSeconds: 0,
+    metadataModeSeconds: 0,
+    bitmapModeSeconds: 0,
   };
 }
 

@@ -67,6 +67,11 @@ export async function admitMachine(host: AdmissionHost, open: ReplicateOpen, sit
           `disk ${d.index} of machine ${machine.id} was ${known.sizeBytes} bytes and is now ${d.sizeBytes}; disable and re-enable protection to resize`,
         );
       }
+      if (known.removed) {
+        // Added again after `srlab disk remove`: it needs a new copy before points cover it.
+        machine.setDisk({ ...known, removed: false, baseSequence: undefined });
+        changed = true;
+      }
       continue;
     }
     // A disk added after protection only exists in points from its first write on.
@@ -75,6 +80,15 @@ export async function admitMachine(host: AdmissionHost, open: ReplicateOpen, sit
     changed = true;
     // Failback has no replica page blob (the master target holds the disk).
     if (!machine.failingBack) await createReplicaBlob(host, machine, d.index, d.sizeBytes);
+  }
+  // A disk the agent no longer declares was removed (`srlab disk remove`): new points leave it
+  // out; its replica blob stays, the snapshots of older points live on it.
+  const declared = new Set(open.disks.map((d) => d.index));
+  for (const d of machine.diskList()) {
+    if (declared.size === 0 || declared.has(d.index) || d.removed) continue;
+    machine.setDisk({ ...d, removed: true });
+    changed = true;
+    host.logger.info("disk no longer replicated", { machineId: machine.id, disk: d.index });
   }
   if (changed) await machine.save();
   return machine;

@@ -9,6 +9,13 @@ export interface ReplicaDisk {
   sizeBytes: number;
   /** First sequence that can touch this disk (a disk added after protection). */
   addedAtSequence: number;
+  /**
+   * Sequence of the BASE record that completed this disk's first copy: points from here on cover
+   * it. Absent while its initial replication runs.
+   */
+  baseSequence?: number;
+  /** No longer replicated (`srlab disk remove`): new points leave it out, older ones keep it. */
+  removed?: boolean;
 }
 
 /** What the process server must remember about a machine across restarts. */

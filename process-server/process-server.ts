@@ -244,7 +244,8 @@ export class ProcessServer {
       apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
       logger: this.logger,
       metrics: this.metrics,
-      onPoint: (doc) => this.reportPoint(doc),
+      onPoint: (doc) => this.reportPoint(toRecoveryPoint(doc)),
+      onTargetPoint: (point) => this.reportPoint(point),
       processServerId: reg.componentId,
       credential: () => this.link!.credential,
       tls: o.insecure ? undefined : o.tls,
@@ -343,17 +344,16 @@ export class ProcessServer {
   }
 
   /** Reports a point to the CS in the background; the CS treats repeats as one point. */
-  private reportPoint(doc: PointDocument): void {
+  private reportPoint(point: RecoveryPoint): void {
     const link = this.link;
     if (!link) return;
-    const point: RecoveryPoint = toRecoveryPoint(doc);
     retryWithBackoff(() => unaryCall(link.client, link.client.reportRecoveryPoint, { recoveryPoint: point }, link.credential), {
       timeUnitMs: this.retryTimeUnitMs,
       signal: this.abort.signal,
       logger: this.logger,
-      operation: `report of recovery point ${doc.recoveryPointId}`,
+      operation: `report of recovery point ${point.recoveryPointId}`,
     }).catch((err: unknown) => {
-      if (!this.abort.signal.aborted) this.logger.error("recovery point not reported", { pointId: doc.recoveryPointId, error: (err as Error).message });
+      if (!this.abort.signal.aborted) this.logger.error("recovery point not reported", { pointId: point.recoveryPointId, error: (err as Error).message });
     });
   }
 

@@ -281,8 +281,11 @@ describe("azure agent page-blob disks", () => {
         [WriteKind.WRITE_KIND_DATA, 3],
         [WriteKind.WRITE_KIND_DATA, 4],
         [WriteKind.WRITE_KIND_ZERO, 6],
+        // The sync ends by marking the disk's base: the process server takes a point there.
+        [WriteKind.WRITE_KIND_BASE, 0],
       ],
     );
+    assert.equal(result.endSequence, ps.received.at(-1)!.sequence);
     assert.equal(result.bytesSent, 3 * block);
     assert.ok(ps.replicas[0]!.equals(disk), "the replica equals the page blob");
     await replication.stop();

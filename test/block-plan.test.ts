@@ -38,10 +38,10 @@ class MemoryTarget implements PageTarget {
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 function rec(sequence: number, offset: number, bytes: Buffer): WriteRecord {
-  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset, length: bytes.length, data: bytes, tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset, length: bytes.length, data: bytes, tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
 }
 function zero(sequence: number, offset: number, length: number): WriteRecord {
-  return { sequence, kind: WriteKind.WRITE_KIND_ZERO, diskIndex: 0, offset, length, data: Buffer.alloc(0), tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+  return { sequence, kind: WriteKind.WRITE_KIND_ZERO, diskIndex: 0, offset, length, data: Buffer.alloc(0), tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
 }
 
 function replay(base: Buffer, records: WriteRecord[]): Buffer {

@@ -141,6 +141,8 @@ test("an agent cannot report a recovery point, nor a process server's point for 
     disksTotal: 1,
     processed: true,
     consistencyGroup: "",
+    metadataMode: false,
+    direction: 0,
   };
   for (const agent of [a, b]) {
     await assert.rejects(unaryCall(client, client.reportRecoveryPoint, { recoveryPoint: forged }, agent.credential), denied);

@@ -90,6 +90,8 @@ function point(machineId: string, id: string, sequence: number, time: Date, type
     disksTotal: 1,
     processed: false,
     consistencyGroup: "",
+    metadataMode: false,
+    direction: 0,
   };
 }
 
@@ -254,6 +256,9 @@ describe("ConfigStore machines and disks", () => {
           receivedBytes: 4096,
           uploadedBytes: 4096,
           processedBytes: 0,
+          dataModeSeconds: 0,
+          metadataModeSeconds: 0,
+          bitmapModeSeconds: 0,
         },
       });
       // Reported in another order and with a clashing index: d0 stays 0, d1 gets the next free.

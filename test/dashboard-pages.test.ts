@@ -8,6 +8,7 @@ import {
   type Machine,
   type RecoveryPoint,
   RecoveryPointType,
+  ReplicationDirection,
   ReplicationState,
   SiteLocation,
   type TelemetrySample,
@@ -127,6 +128,8 @@ describe("pages", () => {
     disksTotal: 1,
     processed: true,
     consistencyGroup: "",
+    metadataMode: false,
+    direction: ReplicationDirection.REPLICATION_DIRECTION_UNSPECIFIED,
   };
   const source: DashboardSource = {
     configServer: () => ({ name: "config-server", address: "127.0.0.1:7000", version: "0.1.0", storage: { endpoint: "http://127.0.0.1:10000/devstoreaccount1", detail: "blob container srlab" } }),

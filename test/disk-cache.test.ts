@@ -23,7 +23,7 @@ afterAll(async () => {
 
 function rec(machineId: string, seq: number): WriteRecord {
   const data = payload(machineId, seq);
-  return { sequence: seq, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: seq * 512, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1_000_000 + seq };
+  return { sequence: seq, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: seq * 512, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1_000_000 + seq, readAtSequence: 0 };
 }
 
 function range(machineId: string, from: number, to: number): WriteRecord[] {
@@ -202,7 +202,7 @@ describe("disk cache", () => {
           const recs = [];
           for (let i = 0; i < n; i++, next++) {
             const data = payload(m, next);
-            recs.push({ sequence: next, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: 0, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1000000 + next });
+            recs.push({ sequence: next, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: 0, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1000000 + next, readAtSequence: 0 });
           }
           const p = cache.append(m, recs).then((d) => process.stdout.write("ack " + m + " " + d + "\\n"));
           if (Math.random() < 0.5) await p;

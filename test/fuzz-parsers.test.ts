@@ -39,7 +39,7 @@ function mutated(valid: Uint8Array): fc.Arbitrary<Buffer> {
 }
 
 function record(sequence: number, data = Buffer.from("abcdefgh".repeat(64))): WriteRecord {
-  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: 4096 * sequence, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1 };
+  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: 4096 * sequence, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1, readAtSequence: 0 };
 }
 
 describe("segment decode", () => {

@@ -124,7 +124,7 @@ class ApplyStream {
   }
 
   async open(machineId: string): Promise<number> {
-    this.call.write({ message: { $case: "open", value: { machineId } } });
+    this.call.write({ message: { $case: "open", value: { machineId, crashConsistentFrequencySeconds: 0, retentionSeconds: 0 } } });
     return (await this.next()).durableSequence;
   }
 
@@ -183,7 +183,7 @@ function randomWrites(count: number, from: number, sizes: Record<number, number>
     const diskIndex = indexes[rand(indexes.length)]!;
     const size = sizes[diskIndex]!;
     const pick = rand(20);
-    const base = { sequence, diskIndex, tagName: "", consistencyGroup: "", capturedAtMs: Date.now() };
+    const base = { sequence, diskIndex, tagName: "", consistencyGroup: "", capturedAtMs: Date.now(), readAtSequence: 0 };
     if (pick === 0) {
       records.push({ ...base, kind: WriteKind.WRITE_KIND_TAG, offset: 0, length: 0, data: Buffer.alloc(0), tagName: `tag-${sequence}` });
       continue;
@@ -232,6 +232,7 @@ function record(sequence: number, diskIndex: number, offset: number, data: Buffe
     tagName: "",
     consistencyGroup: "",
     capturedAtMs: 0,
+    readAtSequence: 0,
   };
 }
 

@@ -9,6 +9,7 @@ import { silentLogger } from "../common/logger.js";
 import {
   BITMAP_BLOCK_BYTES,
   LocalMachine,
+  METADATA_RECORD_BYTES,
   runSync,
 } from "../mobility-agent/index.js";
 import {
@@ -34,12 +35,13 @@ function tempDir(): string {
 }
 
 
-function openMachine(dataDir: string, options: { disks?: number[]; memoryBudgetBytes?: number } = {}): LocalMachine {
+function openMachine(dataDir: string, options: { disks?: number[]; memoryBudgetBytes?: number; metadataBudgetBytes?: number } = {}): LocalMachine {
   const sizes = options.disks ?? [4 * MiB];
   return LocalMachine.open({
     dataDir,
     disks: sizes.map((sizeBytes, i) => ({ path: join(dataDir, `disk${i}.img`), sizeBytes })),
     memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * MiB,
+    metadataBudgetBytes: options.metadataBudgetBytes,
     logger,
   });
 }
@@ -229,15 +231,19 @@ describe("mobility agent shutdown marker", () => {
 });
 
 describe("mobility agent bitmap mode", () => {
-  test("over the memory budget payloads go to the bitmap; recovery sends exactly the dirty blocks", async () => {
+  test("over both memory budgets payloads go to the bitmap; recovery sends exactly the dirty blocks", async () => {
     const dir = tempDir();
     const size = 8 * MiB;
-    const machine = openMachine(dir, { disks: [size], memoryBudgetBytes: 64 * KiB });
+    const machine = openMachine(dir, { disks: [size], memoryBudgetBytes: 64 * KiB, metadataBudgetBytes: METADATA_RECORD_BYTES });
     machine.protect(ASSIGNMENT);
+    const modes: CaptureMode[] = [];
+    machine.capture.on("mode", (m) => modes.push(m));
     const e = machine.exports[0]!;
-    // Blocks 0, 2 and 5 (two writes in block 5), 40 KiB each: the third write crosses 64 KiB.
+    // Blocks 0, 2 and 5 (two writes in block 5), 40 KiB each: the second write crosses 64 KiB, and
+    // its two records as metadata cross the one-record metadata budget.
     e.write(0, pattern(40 * KiB, 1), false);
     e.write(2 * MiB + 4 * KiB, pattern(40 * KiB, 2), false);
+    assert.deepEqual(modes, [CaptureMode.CAPTURE_MODE_METADATA, CaptureMode.CAPTURE_MODE_BITMAP]);
     assert.equal(machine.capture.mode, CaptureMode.CAPTURE_MODE_BITMAP);
     assert.equal(machine.capture.queuedRecords, 0, "queued payloads were dropped");
     e.write(5 * MiB, pattern(40 * KiB, 3), false);
@@ -269,6 +275,66 @@ describe("mobility agent bitmap mode", () => {
     e.write(7 * MiB, pattern(4 * KiB, 5), false);
     await until("write acked", () => ps.durable === 4);
     assert.equal(ps.received[3]!.length, 4 * KiB);
+    await replication.stop();
+    machine.close();
+  });
+
+  test("a burst walks data → metadata → bitmap → data and the replica ends byte-exact", async () => {
+    const size = 8 * MiB;
+    const metadataRecords = 40;
+    const machine = openMachine(tempDir(), {
+      disks: [size],
+      memoryBudgetBytes: 64 * KiB,
+      metadataBudgetBytes: metadataRecords * METADATA_RECORD_BYTES,
+    });
+    machine.protect(ASSIGNMENT);
+    const capture = machine.capture;
+    const modes: CaptureMode[] = [];
+    capture.on("mode", (m) => modes.push(m));
+    const ps = new FakeProcessServer([size]);
+    // The process server receives but holds its acks back: memory fills as under a slow link.
+    ps.autoAck = false;
+    const replication = replicationFor(machine, ps);
+    await replication.assign("fake:1");
+    await until("stream open", () => capture.isStreamOpen);
+    const e = machine.exports[0]!;
+    const tick = () => new Promise((r) => setTimeout(r, 2));
+
+    // Data mode: payloads kept in memory until the budget (64 KiB) is crossed.
+    for (let i = 0; i < 5; i++) e.write(i * 16 * KiB, pattern(16 * KiB, i), false);
+    assert.equal(capture.mode, CaptureMode.CAPTURE_MODE_METADATA, "over the memory budget");
+    assert.ok(capture.memoryBytes <= 64 * KiB, `unsent payloads were dropped (memory ${capture.memoryBytes})`);
+
+    // Metadata mode: each write keeps offset and length only; overwrites of a range still queued
+    // make the earlier record carry the later bytes when it is read at send time.
+    for (let i = 0; i < 20; i++) {
+      e.write(MiB + (i % 4) * 32 * KiB, pattern(32 * KiB, 100 + i), false);
+      if (i % 3 === 0) await tick();
+    }
+    assert.equal(capture.mode, CaptureMode.CAPTURE_MODE_METADATA);
+    await until("metadata records sent", () => ps.received.some((r) => r.readAtSequence > r.sequence));
+
+    // A burst beyond the window and the metadata budget: bitmap mode.
+    for (let i = 0; i < metadataRecords * 2; i++) e.write(2 * MiB + i * 8 * KiB, pattern(8 * KiB, 200 + i), false);
+    assert.equal(capture.mode, CaptureMode.CAPTURE_MODE_BITMAP, "over the metadata budget");
+    assert.ok(capture.dirtyBlocks > 0);
+    await tick();
+
+    // The process server catches up: the dirty blocks are re-read and capture is back in data mode.
+    ps.autoAck = true;
+    ps.ackNow();
+    await until("bitmap drained", () => capture.dirtyBlocks === 0 && capture.queuedRecords === 0);
+    assert.equal(capture.mode, CaptureMode.CAPTURE_MODE_DATA);
+    e.write(7 * MiB, pattern(4 * KiB, 300), false);
+    await capture.whenAllDurable();
+    assert.equal(ps.received.at(-1)!.data.length, 4 * KiB, "data mode keeps payloads again");
+    assert.equal(ps.received.at(-1)!.readAtSequence, 0);
+
+    assert.deepEqual(modes, [CaptureMode.CAPTURE_MODE_METADATA, CaptureMode.CAPTURE_MODE_BITMAP, CaptureMode.CAPTURE_MODE_DATA]);
+    assert.ok(ps.replicas[0]!.equals(machine.images[0]!.read(0, size)), "replica equals the image byte for byte");
+    for (const mode of [CaptureMode.CAPTURE_MODE_DATA, CaptureMode.CAPTURE_MODE_METADATA, CaptureMode.CAPTURE_MODE_BITMAP]) {
+      assert.ok(capture.secondsIn(mode) > 0, `time in ${CaptureMode[mode]} is counted`);
+    }
     await replication.stop();
     machine.close();
   });
@@ -418,8 +484,11 @@ describe("mobility agent sync", () => {
         [WriteKind.WRITE_KIND_DATA, 3],
         [WriteKind.WRITE_KIND_DATA, 5],
         [WriteKind.WRITE_KIND_ZERO, 6],
+        // The sync ends by marking the disk's base: the process server takes a point there.
+        [WriteKind.WRITE_KIND_BASE, 0],
       ],
     );
+    assert.equal(result.endSequence, ps.received.at(-1)!.sequence);
     assert.equal(result.endSequence, ps.durable);
     assert.equal(progress.at(-1), 100);
     await replication.stop();

@@ -135,7 +135,7 @@ class Reference {
     const out: WriteRecord[] = [];
     for (let i = 0; i < count; i++) {
       const sequence = ++this.sequence;
-      const base = { sequence, diskIndex: this.rand(DISK_COUNT), tagName: "", consistencyGroup: "", capturedAtMs: Date.now() };
+      const base = { sequence, diskIndex: this.rand(DISK_COUNT), tagName: "", consistencyGroup: "", capturedAtMs: Date.now(), readAtSequence: 0 };
       const pick = this.rand(25);
       if (pick === 0) {
         out.push({ ...base, kind: WriteKind.WRITE_KIND_TAG, offset: 0, length: 0, data: Buffer.alloc(0), tagName: `tag-${sequence}` });

@@ -121,6 +121,11 @@ class Workload {
   tag(tagName: string): WriteRecord {
     return { ...blank(++this.sequence), kind: WriteKind.WRITE_KIND_TAG, tagName };
   }
+
+  /** The BASE records an agent sends when the initial copy of these disks completes. */
+  base(disks = DISKS.map((d) => d.index)): WriteRecord[] {
+    return disks.map((diskIndex) => ({ ...blank(++this.sequence), kind: WriteKind.WRITE_KIND_BASE, diskIndex }));
+  }
 }
 
 function blank(sequence: number): WriteRecord {
@@ -134,6 +139,7 @@ function blank(sequence: number): WriteRecord {
     tagName: "",
     consistencyGroup: "",
     capturedAtMs: Date.now(),
+    readAtSequence: 0,
   };
 }
 
@@ -310,16 +316,29 @@ describe("process server", () => {
     const w = new Workload(5);
     const agent = new AgentStream(client, cs.agentCredential("m6"));
     await agent.open("m6");
-    await agent.send(w.writes(40));
+    await agent.send([...w.writes(20), ...w.base()]);
+    const baseSequence = w.sequence;
+    const atBase = w.images.map((img) => sha(img));
+    await agent.send(w.writes(20));
     const tag = w.tag("nightly");
     const atTag = w.images.map((img) => sha(img));
     await agent.send([tag, ...w.writes(40)]);
     agent.end();
     await drain("m6");
 
-    const names = (await store.listObjects(pointsPrefix("m6"))).map((o) => o.name);
-    assert.equal(names.length, 1);
-    const doc = JSON.parse((await store.getObject(names[0]!)).toString()) as PointDocument;
+    const docs = await Promise.all(
+      (await store.listObjects(pointsPrefix("m6"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument),
+    );
+    docs.sort((a, b) => a.sequence - b.sequence);
+    assert.equal(docs.length, 2);
+    // The end of the initial copy (the BASE records, one per disk) is the machine's first point.
+    const base = docs[0]!;
+    assert.equal(base.type, "crash-consistent");
+    assert.equal(base.base, true);
+    assert.equal(base.sequence, baseSequence);
+    assert.equal(base.disksCovered, 2);
+    for (const d of DISKS) assert.equal(await replicaHash(store, "m6", d.index, base.snapshots[String(d.index)]), atBase[d.index], `disk ${d.index} at the base`);
+    const doc = docs[1]!;
     assert.equal(doc.type, "app-consistent");
     assert.equal(doc.sequence, tag.sequence);
     assert.equal(doc.tagName, "nightly");
@@ -329,6 +348,36 @@ describe("process server", () => {
       assert.equal(await replicaHash(store, "m6", d.index), sha(w.images[d.index]!), `disk ${d.index} latest`);
     }
     await waitUntil("point reported to the CS", () => cs.points.some((p) => p.recoveryPointId === doc.recoveryPointId));
+  });
+
+  it("marks a point taken while earlier writes carried bytes read after it (metadata mode)", async () => {
+    const w = new Workload(8);
+    const agent = new AgentStream(client, cs.agentCredential("mmeta"));
+    await agent.open("mmeta");
+    const first = w.writes(5);
+    // Write 3 went out in metadata mode: its bytes were read when the agent was at sequence 8.
+    first[2] = { ...first[2]!, readAtSequence: 8 };
+    const early = w.tag("early");
+    const middle = w.writes(3);
+    const late = w.tag("late");
+    await agent.send([...first, early, ...middle, late]);
+    agent.end();
+    await drain("mmeta");
+
+    const docs = await Promise.all(
+      (await store.listObjects(pointsPrefix("mmeta"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument),
+    );
+    const byTag = new Map(docs.map((d) => [d.tagName, d]));
+    assert.equal(byTag.get("early")?.metadataMode, true, "tag 6 precedes the read at 8");
+    assert.ok(!byTag.get("late")?.metadataMode, "tag 10 follows every read");
+    await waitUntil("points reported to the CS", () => cs.points.filter((p) => p.machineId === "mmeta").length === 2);
+    assert.deepEqual(
+      cs.points.filter((p) => p.machineId === "mmeta").map((p) => [p.tagName, p.metadataMode]),
+      [
+        ["early", true],
+        ["late", false],
+      ],
+    );
   });
 
   it("serves block checksums of the replica after applying what it holds", async () => {
@@ -458,7 +507,7 @@ describe("process server", () => {
     const w = new Workload(8);
     const agent = new AgentStream(client, cs.agentCredential("m10"));
     await agent.open("m10");
-    await agent.send(w.writes(20));
+    await agent.send([...w.writes(10), ...w.base(), ...w.writes(8)]);
     await drain("m10");
     void cs.command("process-server/ps-1", {
       commandId: "c1",
@@ -467,21 +516,72 @@ describe("process server", () => {
     });
     await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c1"));
     assert.ok(cs.results.find((r) => r.commandId === "c1")?.success);
-    await waitUntil("a crash-consistent point", async () => (await store.listObjects(pointsPrefix("m10"))).length > 0, 10_000);
-    const [info] = await store.listObjects(pointsPrefix("m10"));
+    await waitUntil("a crash-consistent point", async () => (await store.listObjects(pointsPrefix("m10"))).length > 1, 10_000);
+    const [, info] = await store.listObjects(pointsPrefix("m10"));
     const doc = JSON.parse((await store.getObject(info!.name)).toString()) as PointDocument;
     assert.equal(doc.type, "crash-consistent");
     assert.equal(doc.sequence, 20);
+    assert.equal(doc.base, undefined);
     for (const d of DISKS) assert.equal(await replicaHash(store, "m10", d.index, doc.snapshots[String(d.index)]), sha(w.images[d.index]!));
 
     // No new writes: the next rounds make no new point.
     await new Promise((r) => setTimeout(r, 2_200));
-    assert.equal((await store.listObjects(pointsPrefix("m10"))).length, 1);
+    assert.equal((await store.listObjects(pointsPrefix("m10"))).length, 2);
     agent.end();
 
     await waitUntil("a heartbeat reporting m10", () =>
       cs.heartbeats.some((h) => h.machines.some((m) => m.machineId === "m10" && m.stats?.processedSequence === 20)),
     );
+  });
+
+  it("takes no point before a disk's copy completes, and covers a disk from its BASE on", async () => {
+    const policy: ReplicationPolicy = {
+      name: "fast",
+      rpoThresholdSeconds: 60,
+      recoveryPointRetentionSeconds: 3600,
+      crashConsistentFrequencySeconds: 1,
+      appConsistentFrequencySeconds: 0,
+      resyncSchedule: "",
+      failback: false,
+    };
+    const w = new Workload(11);
+    const agent = new AgentStream(client, cs.agentCredential("m14"));
+    await agent.open("m14");
+    void cs.command("process-server/ps-1", {
+      commandId: "c14",
+      jobId: "",
+      command: { $case: "assignment", value: { machineId: "m14", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
+    });
+    await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c14"));
+    const pointsOf = async () =>
+      (await Promise.all((await store.listObjects(pointsPrefix("m14"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument))).sort(
+        (a, b) => a.sequence - b.sequence,
+      );
+
+    // Mid initial copy: the cadence passes, but a point now would hold half-copied disks.
+    await agent.send(w.writes(10));
+    await drain("m14");
+    await new Promise((r) => setTimeout(r, 2_200));
+    assert.deepEqual(await pointsOf(), []);
+
+    // Disk 0's copy completes (disk 1 is a disk added later, still copying): 1 of 2 disks.
+    await agent.send(w.base([0]));
+    const disk0Base = w.sequence;
+    await drain("m14");
+    await waitUntil("the base point", async () => (await pointsOf()).length === 1);
+    const [base] = await pointsOf();
+    assert.equal(base!.sequence, disk0Base);
+    assert.equal(base!.base, true);
+    assert.deepEqual([base!.disksCovered, base!.disksTotal, Object.keys(base!.snapshots)], [1, 2, ["0"]]);
+
+    await agent.send([...w.writes(5), ...w.base([1])]);
+    const disk1Base = w.sequence;
+    await drain("m14");
+    await waitUntil("the point of disk 1's base", async () => (await pointsOf()).some((p) => p.sequence === disk1Base));
+    const covering = (await pointsOf()).find((p) => p.sequence === disk1Base)!;
+    assert.deepEqual([covering.disksCovered, covering.disksTotal], [2, 2]);
+    for (const d of DISKS) assert.equal(await replicaHash(store, "m14", d.index, covering.snapshots[String(d.index)]), sha(w.images[d.index]!), `disk ${d.index}`);
+    agent.end();
   });
 
   it("prunes points and segments outside the retention window, keeping the newest point", async () => {
@@ -503,10 +603,20 @@ describe("process server", () => {
       command: { $case: "assignment", value: { machineId: "m12", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
     });
     await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c2"));
+    // Retention runs meanwhile: a point listed may be gone by the time it is read.
     const pointsOf = async () =>
-      Promise.all((await store.listObjects(pointsPrefix("m12"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument));
+      (
+        await Promise.all(
+          (await store.listObjects(pointsPrefix("m12"))).map(async (o) =>
+            store.getObject(o.name).then(
+              (b) => [JSON.parse(b.toString()) as PointDocument],
+              () => [],
+            ),
+          ),
+        )
+      ).flat();
 
-    await agent.send(w.writes(20));
+    await agent.send([...w.writes(18), ...w.base()]);
     await drain("m12");
     await waitUntil("the first point", async () => (await pointsOf()).some((p) => p.sequence === 20));
     await agent.send(w.writes(20));
@@ -519,6 +629,11 @@ describe("process server", () => {
     await waitUntil("segments up to the kept point to be pruned", async () => (await store.listObjects("machines/m12/log/")).length === 0, 10_000);
     const kept = await pointsOf();
     assert.deepEqual(kept.map((p) => p.sequence), [40]);
+    // Recovery can tell a pruned write from one before the base.
+    const record = JSON.parse((await store.getObject("machines/m12/retention.json")).toString()) as { prunedThroughSequence: number; retentionSeconds: number; prunedAt: string };
+    assert.equal(record.prunedThroughSequence, 39);
+    assert.equal(record.retentionSeconds, 2);
+    assert.ok(Date.now() - Date.parse(record.prunedAt) < 60_000);
     for (const d of DISKS) assert.equal(await replicaHash(store, "m12", d.index, kept[0]!.snapshots[String(d.index)]), latest[d.index]);
 
     // Segments after the oldest kept point stay until a newer point covers them.

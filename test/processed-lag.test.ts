@@ -13,6 +13,7 @@ function rec(sequence: number, capturedAtMs: number, bytes = 4096): WriteRecord 
     tagName: "",
     consistencyGroup: "",
     capturedAtMs,
+    readAtSequence: 0,
   };
 }
 

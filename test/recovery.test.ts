@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { failoverDiskName, pointObjectName, replicaBlobName, segmentObjectName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { type MaterializeProgress, RecoveryEngine, type RecoveryPointDoc, type RecoveryTarget } from "../common/recovery/index.js";
+import { type MaterializeProgress, RecoveryEngine, type RecoveryPointDoc, type RecoveryTarget, writeRetentionRecord } from "../common/recovery/index.js";
 import { applyRecords, blobPageTarget } from "../common/replica/index.js";
 import { deriveSegmentKey, encodeSegment } from "../common/segment/index.js";
 import { type BlobStore, DirectoryBlobStore } from "../common/storage/index.js";
@@ -23,6 +23,8 @@ const DISKS = [
 const LAST = 120;
 /** Disk 1 is added here; its first write is the next sequence. */
 const DISK1_ADDED = 40;
+/** Disk 1's initial copy completes here (its BASE record): from here on it is part of a failover. */
+const DISK1_BASE = 42;
 const TAG_SEQ = 50;
 const POINTS: Array<{ sequence: number; type: RecoveryPointDoc["type"] }> = [
   { sequence: 30, type: "crash-consistent" },
@@ -65,9 +67,11 @@ async function buildFixture(): Promise<Fixture> {
   const images = DISKS.map((d) => Buffer.alloc(d.sizeBytes));
   const hashes: Array<Array<string | undefined>> = [[sha(images[0]!), undefined]];
   for (let seq = 1; seq <= LAST; seq++) {
-    const base = { sequence: seq, tagName: "", consistencyGroup: "", capturedAtMs: capturedAt(seq), data: Buffer.alloc(0), offset: 0, length: 0 };
+    const base = { sequence: seq, tagName: "", consistencyGroup: "", capturedAtMs: capturedAt(seq), readAtSequence: 0, data: Buffer.alloc(0), offset: 0, length: 0 };
     if (seq === TAG_SEQ) {
       records.push({ ...base, kind: WriteKind.WRITE_KIND_TAG, diskIndex: 0, tagName: "app-tag" });
+    } else if (seq === DISK1_BASE) {
+      records.push({ ...base, kind: WriteKind.WRITE_KIND_BASE, diskIndex: 1 });
     } else {
       const diskIndex = seq === DISK1_ADDED + 1 ? 1 : seq > DISK1_ADDED ? rand(2) : 0;
       const size = DISKS[diskIndex]!.sizeBytes;
@@ -134,6 +138,7 @@ async function buildFixture(): Promise<Fixture> {
       snapshots,
       disksCovered: covered.length,
       disksTotal: covered.length,
+      base: p.sequence === POINTS[0]!.sequence,
     };
     await store.putObject(pointObjectName(MACHINE, doc.recoveryPointId), Buffer.from(JSON.stringify(doc, null, 2)));
   }
@@ -151,8 +156,8 @@ async function recoverAndCompare(f: Fixture, t: RecoveryTarget, expectSequence: 
   const progress: MaterializeProgress[] = [];
   const result = await f.engine.materialize(MACHINE, DISKS, resolved, target, (p) => progress.push(p));
   const expected = f.hashes[expectSequence]!;
-  // A disk exists in the failover once the stream holds its first write.
-  const expectedDisks = DISKS.filter((d) => d.index === 0 || expectSequence > DISK1_ADDED).map((d) => d.index);
+  // A disk added later is in the failover once its initial copy completed (its BASE record).
+  const expectedDisks = DISKS.filter((d) => d.index === 0 || expectSequence >= DISK1_BASE).map((d) => d.index);
   assert.deepEqual(
     result.disks.map((d) => d.index),
     expectedDisks,
@@ -235,12 +240,14 @@ describe("recovery engine", () => {
     }
   });
 
-  it("brings a disk added after the base point into existence by replay", async () => {
-    // Base is the point at 30, which covers disk 0 only; disk 1's first write is 41.
+  it("brings a disk added after the base point into existence by replay once its copy completed", async () => {
+    // Base is the point at 30, which covers disk 0 only; disk 1's first write is 41, its BASE 42.
     const { resolved } = await recoverAndCompare(f, { kind: "sequence", sequence: 45 }, 45);
     assert.equal(resolved.base.recoveryPointId, pointId(30));
     assert.equal(resolved.base.disksCovered, 1);
-    // The same base without disk 1's first write leaves it out (and removes the earlier blob).
+    // Mid-copy (written, no BASE yet) it is left out, and the blob of the earlier run removed.
+    const mid = await recoverAndCompare(f, { kind: "sequence", sequence: DISK1_ADDED + 1 }, DISK1_ADDED + 1);
+    assert.deepEqual(mid.result.omittedDisks, [1]);
     await recoverAndCompare(f, { kind: "sequence", sequence: DISK1_ADDED }, DISK1_ADDED);
   });
 
@@ -256,13 +263,45 @@ describe("recovery engine", () => {
 
   it("explains targets outside what storage holds", async () => {
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "point", pointId: "nope" }), ErrorCode.NOT_FOUND, new RegExp(`valid ids: ${pointId(30)}, ${pointId(50)}, ${pointId(80)}`));
-    await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: 10 }), ErrorCode.OUT_OF_RANGE, /oldest retained recovery point .*retention/);
+    // Nothing was pruned: a write before the first point is before the base, and the message says so.
+    await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: 10 }), ErrorCode.OUT_OF_RANGE, /sequence 10 is before the base: .*initial replication.*range is sequence 30\.\.120/);
+    await assert.rejects(f.engine.resolve(MACHINE, { kind: "sequence", sequence: 10 }), (err: Error) => !/retention/.test(err.message));
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: LAST + 1 }), ErrorCode.OUT_OF_RANGE, new RegExp(`last uploaded sequence is ${LAST}`));
-    await rejectsWith(f.engine.resolve(MACHINE, { kind: "time", at: new Date(capturedAt(5)) }), ErrorCode.OUT_OF_RANGE, /before the oldest retained/);
+    await rejectsWith(f.engine.resolve(MACHINE, { kind: "time", at: new Date(capturedAt(5)) }), ErrorCode.OUT_OF_RANGE, /is before the base/);
     await rejectsWith(f.engine.resolve(MACHINE, { kind: "sequence", sequence: -1 }), ErrorCode.INVALID_ARGUMENT, /non-negative/);
-    // A machine with nothing in storage yet recovers to its empty disks.
-    assert.equal((await f.engine.resolve("m-none", { kind: "latest" })).sequence, 0);
-    await rejectsWith(f.engine.resolve("m-none", { kind: "latest-processed" }), ErrorCode.NOT_FOUND, /no processed recovery point/);
+    // Before initial replication finished there is no base to recover from.
+    for (const kind of ["latest", "latest-processed"] as const) {
+      await rejectsWith(f.engine.resolve("m-none", { kind }), ErrorCode.NOT_FOUND, /no recovery point yet: .*initial replication finishes/);
+    }
+  });
+
+  it("reports the recoverable range, and after retention says what was pruned and when", async () => {
+    const range = await f.engine.range(MACHINE);
+    assert.deepEqual(range.oldest, { pointId: pointId(30), sequence: 30, time: new Date(capturedAt(30) + 500).toISOString(), base: true });
+    assert.equal(range.lastSequence, LAST);
+    assert.equal(range.pruned, undefined);
+    assert.deepEqual(await f.engine.range("m-none"), { oldest: undefined, lastSequence: 0, pruned: undefined });
+
+    // As the process server's retention leaves it: the oldest point removed, the record written.
+    const other = await buildFixture();
+    try {
+      const [first] = await other.engine.listPoints(MACHINE);
+      await writeRetentionRecord(other.store, MACHINE, { prunedAt: "2025-01-02T03:04:05.000Z", prunedThroughSequence: 49, retentionSeconds: 86400 });
+      await other.engine.deletePoints(MACHINE, [pointId(50), pointId(80)]);
+      assert.equal(first!.sequence, 30);
+      const pruned = await other.engine.range(MACHINE);
+      assert.equal(pruned.oldest?.sequence, 50);
+      assert.equal(pruned.pruned?.prunedAt, "2025-01-02T03:04:05.000Z");
+      await rejectsWith(
+        other.engine.resolve(MACHINE, { kind: "sequence", sequence: 35 }),
+        ErrorCode.OUT_OF_RANGE,
+        /sequence 35 was pruned by retention at 2025-01-02T03:04:05\.000Z .*range is sequence 50\.\.120/,
+      );
+      await rejectsWith(other.engine.resolve(MACHINE, { kind: "time", at: new Date(capturedAt(35)) }), ErrorCode.OUT_OF_RANGE, /was pruned by retention at/);
+    } finally {
+      await other.store.close();
+      await rm(other.dir, { recursive: true, force: true });
+    }
   });
 
   it("deletePoints keeps only the kept ids", async () => {

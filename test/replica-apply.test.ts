@@ -44,10 +44,10 @@ function rng(seed: number) {
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 function data(sequence: number, offset: number, bytes: Buffer, diskIndex = 0): WriteRecord {
-  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex, offset, length: bytes.length, data: bytes, tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+  return { sequence, kind: WriteKind.WRITE_KIND_DATA, diskIndex, offset, length: bytes.length, data: bytes, tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
 }
 function zero(sequence: number, offset: number, length: number, diskIndex = 0): WriteRecord {
-  return { sequence, kind: WriteKind.WRITE_KIND_ZERO, diskIndex, offset, length, data: Buffer.alloc(0), tagName: "", consistencyGroup: "", capturedAtMs: 0 };
+  return { sequence, kind: WriteKind.WRITE_KIND_ZERO, diskIndex, offset, length, data: Buffer.alloc(0), tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 };
 }
 
 /** Plain sequential replay: the reference every apply must match. */

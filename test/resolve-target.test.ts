@@ -42,6 +42,7 @@ function record(sequence: number): WriteRecord {
     tagName: "",
     consistencyGroup: "",
     capturedAtMs: capturedAt(sequence),
+    readAtSequence: 0,
   };
 }
 
@@ -105,10 +106,16 @@ describe("recovery target resolution", () => {
   test("sequences outside the retained range are OUT_OF_RANGE with the range in the message", async () => {
     const tooNew = await failure(resolveTarget(catalog(points, log), { kind: "sequence", sequence: 46 }));
     expect(tooNew.code).toBe(ErrorCode.OUT_OF_RANGE);
-    expect(tooNew.message).toMatch(/recoverable range is 10\.\.45/);
+    expect(tooNew.message).toMatch(/recoverable range is sequence 10\.\.45/);
+    // Nothing was pruned: before the first point is before the base, never "retention".
     const tooOld = await failure(resolveTarget(catalog(points, log), { kind: "sequence", sequence: 5 }));
     expect(tooOld.code).toBe(ErrorCode.OUT_OF_RANGE);
-    expect(tooOld.message).toMatch(/fell out of the retention window/);
+    expect(tooOld.message).toMatch(/is before the base/);
+    expect(tooOld.message).not.toMatch(/retention/);
+    const pruned = await failure(
+      resolveTarget({ ...catalog(points, log), pruned: { prunedAt: "2025-01-01T00:00:00.000Z", prunedThroughSequence: 9, retentionSeconds: 60 } }, { kind: "sequence", sequence: 5 }),
+    );
+    expect(pruned.message).toMatch(/was pruned by retention at 2025-01-01T00:00:00\.000Z/);
     expect((await failure(resolveTarget(catalog(points, log), { kind: "sequence", sequence: -1 }))).code).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
@@ -137,13 +144,12 @@ describe("recovery target resolution", () => {
     expect((await failure(resolveTarget(catalog(points, log), { kind: "time", at: new Date(Number.NaN) }))).code).toBe(ErrorCode.INVALID_ARGUMENT);
   });
 
-  test("before the first point, a log complete from sequence 1 replays onto empty disks", async () => {
-    const r = await resolveTarget(catalog([], [segment(1, 8), segment(9, 12)]), { kind: "latest" });
-    expect([r.sequence, r.base.sequence, r.base.snapshots]).toEqual([12, 0, {}]);
-    expect(r.replaySegments).toHaveLength(2);
-    expect((await failure(resolveTarget(catalog([], [segment(1, 8)]), { kind: "latest-processed" }))).code).toBe(ErrorCode.NOT_FOUND);
-    // A log that no longer starts at 1 has nothing to start from.
-    expect((await failure(resolveTarget(catalog([], [segment(5, 8)]), { kind: "latest" }))).code).toBe(ErrorCode.NOT_FOUND);
+  test("before the base point (initial replication unfinished) nothing is recoverable", async () => {
+    for (const kind of ["latest", "latest-processed"] as const) {
+      const err = await failure(resolveTarget(catalog([], [segment(1, 8), segment(9, 12)]), { kind }));
+      expect(err.code).toBe(ErrorCode.NOT_FOUND);
+      expect(err.message).toMatch(/initial replication finishes/);
+    }
   });
 
   test("an unreadable segment costs only the capture time, not the recovery", async () => {

@@ -25,6 +25,7 @@ function rec(sequence: number, over: Partial<WriteRecord> = {}): WriteRecord {
     tagName: "",
     consistencyGroup: "",
     capturedAtMs: 1_700_000_000_000 + sequence,
+    readAtSequence: 0,
     ...over,
   };
 }

@@ -17,6 +17,7 @@ function randomRecord(i: number): WriteRecord {
     tagName: kind === WriteKind.WRITE_KIND_TAG ? `tag-${i}` : "",
     consistencyGroup: i % 6 === 2 ? "group" : "",
     capturedAtMs: 1_700_000_000_000 + i,
+    readAtSequence: i % 4 === 1 ? 2 ** 40 + i + 17 : 0,
   };
 }
 

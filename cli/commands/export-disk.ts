@@ -1,9 +1,11 @@
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { closeSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
+import { closeSync, createReadStream, ftruncateSync, openSync, rmSync, statSync, writeSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
-import { setTimeout as sleep } from "node:timers/promises";
+import { fixedVhdFooter, rawSizeOfBlob, VHD_FOOTER_BYTES, vhdVirtualSize } from "../../common/vhd/index.js";
 import { type Machine, ReplicationDirection, ReplicationState } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { formatBytes, ProgressLine } from "../output.js";
@@ -12,8 +14,8 @@ const CHUNK = 4 * 1024 * 1024;
 
 /**
  * Writes a replica disk (latest processed point), a recovery point's snapshot or a failed-over disk
- * to a raw image: sparse where the page blob has no pages, byte-exact elsewhere. Returns the
- * image's SHA-256.
+ * to a raw, VHD or qcow2 image: sparse where the page blob has no pages, byte-exact elsewhere.
+ * Returns the file's SHA-256.
  */
 export interface ExportSource {
   /** The failed-over ("Azure") disk, or the test failover's with test. */
@@ -71,7 +73,19 @@ async function waitProcessed(client: AdminClient, machine: Machine, waitMs: numb
   }
 }
 
-export async function exportDisk(dir: string, machineRef: string, diskIndex: number, to: string, progress: boolean, source: ExportSource = {}) {
+export const EXPORT_FORMATS = ["raw", "vhd", "qcow2"] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export async function exportDisk(
+  dir: string,
+  machineRef: string,
+  diskIndex: number,
+  to: string,
+  progress: boolean,
+  source: ExportSource = {},
+  format: ExportFormat = "raw",
+) {
+  if (!EXPORT_FORMATS.includes(format)) throw new Error(`unknown format "${format}": use ${EXPORT_FORMATS.join(", ")}`);
   const client = AdminClient.forDir(dir);
   try {
     const { machine } = await client.call(client.client.getMachine, { machine: machineRef });
@@ -112,9 +126,11 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
       } else {
         sequence = machine.stats?.processedSequence ?? 0;
       }
-      const size = await store.pageBlobSize(blob);
-      if (size === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
-      const image = await writeImage(to, size, await store.getPageRanges(blob, snapshot), (off, len) => store.readPages(blob, off, len, snapshot), progress);
+      const found = await rawSizeOfBlob(store, blob, snapshot);
+      if (found === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
+      const ranges = await store.getPageRanges(blob, snapshot);
+      const read = (off: number, len: number) => store.readPages(blob, off, len, snapshot);
+      const image = await writeFormat(to, format, found, ranges, read, progress);
       if (live) {
         // The live replica has no snapshot to pin it: if it moved while being read, the file mixes sequences.
         const { machine: after } = await client.call(client.client.getMachine, { machine: machine.machineId });
@@ -136,13 +152,68 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
   }
 }
 
-/** Copies the written ranges into a sparse file and hashes the whole image, holes included. */
+type Ranges = Array<{ offset: number; length: number }>;
+type Reader = (offset: number, length: number) => Promise<Buffer>;
+
+/**
+ * The disk in the format asked for. raw: the disk's bytes. vhd: a fixed VHD as Azure imports it
+ * (a failed-over disk already is one and is copied as it is). qcow2: the raw image converted by
+ * qemu-img. `sha256` is always the hash of the file written.
+ */
+async function writeFormat(
+  to: string,
+  format: ExportFormat,
+  found: { blobBytes: number; diskBytes: number; vhd?: unknown },
+  ranges: Ranges,
+  read: Reader,
+  progress: boolean,
+) {
+  const diskRanges = clipRanges(ranges, found.diskBytes);
+  if (format === "raw") return { format, diskBytes: found.diskBytes, ...(await writeImage(to, found.diskBytes, diskRanges, read, progress)) };
+  if (format === "vhd") {
+    if (found.vhd) return { format, diskBytes: found.diskBytes, ...(await writeImage(to, found.blobBytes, ranges, read, progress)) };
+    const virtual = vhdVirtualSize(found.diskBytes);
+    const footer = fixedVhdFooter({ sizeBytes: virtual });
+    return { format, diskBytes: virtual, ...(await writeImage(to, virtual + VHD_FOOTER_BYTES, diskRanges, read, progress, footer)) };
+  }
+  // qcow2: qemu-img owns the format; it converts a sparse raw image written next to the target.
+  const tmp = `${to}.raw-${process.pid}`;
+  try {
+    await writeImage(tmp, found.diskBytes, diskRanges, read, progress);
+    try {
+      execFileSync("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", tmp, to], { stdio: ["ignore", "ignore", "pipe"] });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+      if (e.code === "ENOENT") throw new Error("qcow2 export needs qemu-img (apt-get install qemu-utils); raw and vhd need nothing");
+      throw new Error(`qemu-img convert to qcow2 failed: ${e.stderr?.toString().trim() || e.message}`);
+    }
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  return { format, diskBytes: found.diskBytes, path: to, sizeBytes: statSync(to).size, sha256: await hashFile(to), bytesCopied: diskRanges.reduce((n, r) => n + r.length, 0) };
+}
+
+function clipRanges(ranges: Ranges, size: number): Ranges {
+  return ranges.filter((r) => r.offset < size).map((r) => ({ offset: r.offset, length: Math.min(r.length, size - r.offset) }));
+}
+
+async function hashFile(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * Copies the written ranges into a sparse file and hashes the whole image, holes included;
+ * `tail` (a VHD footer) ends the file.
+ */
 export async function writeImage(
   to: string,
   size: number,
-  ranges: Array<{ offset: number; length: number }>,
-  read: (offset: number, length: number) => Promise<Buffer>,
+  ranges: Ranges,
+  read: Reader,
   showProgress: boolean,
+  tail?: Buffer,
 ): Promise<{ path: string; sizeBytes: number; sha256: string; bytesCopied: number }> {
   const fd = openSync(to, "w");
   const hash = createHash("sha256");
@@ -171,6 +242,12 @@ export async function writeImage(
         copied += len;
         line.update(`exporting: ${total ? ((copied / total) * 100).toFixed(0) : 100}% (${formatBytes(copied)} of ${formatBytes(total)} written data)`);
       }
+    }
+    if (tail) {
+      hashZeros(size - tail.length);
+      hash.update(tail);
+      hashed = size;
+      writeSync(fd, tail, 0, tail.length, size - tail.length);
     }
     hashZeros(size);
   } finally {

@@ -111,9 +111,9 @@ export function reprotect(
   });
 }
 
-export function failback(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {
+export function failback(dir: string, machine: string, o: { point?: string; json?: boolean; wait?: boolean }) {
   return AdminClient.using(dir, async (c) => {
-    const { job } = await c.call(c.client.failback, { machine, point: undefined });
+    const { job } = await c.call(c.client.failback, { machine, point: recoveryPointSelector({ point: o.point }) });
     await follow(c, job!.jobId, o, `failback of ${machine}`);
   });
 }

@@ -1,11 +1,11 @@
 import { duration, rate, size, wholeNumber } from "../arguments.js";
-import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import { type RecoverableRange, type RecoveryPoint, RecoveryPointType, ReplicationDirection } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable } from "../output.js";
 import { followJob, jobDocument, waitForJob } from "./jobs.js";
 
 /** Prints a started job, or follows it to the end with --wait. */
-async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
+export async function report(client: AdminClient, jobId: string, wait: boolean, json: boolean, what: string): Promise<void> {
   if (wait) {
     const job = await waitForJob(client, jobId, !json);
     if (json) printJson(jobDocument(job));
@@ -71,18 +71,48 @@ export function pointDocument(p: RecoveryPoint) {
     disksCovered: p.disksCovered,
     disksTotal: p.disksTotal,
     processed: p.processed,
+    /** Some write up to the point was read from the disk later (metadata capture mode). */
+    metadataMode: p.metadataMode,
+    /** "azure-to-on-premises": a point of the way back, kept by the master target. */
+    direction: p.direction ? enumLabel(ReplicationDirection, p.direction, "REPLICATION_DIRECTION_") : "on-premises-to-azure",
+  };
+}
+
+export function rangeDocument(r: RecoverableRange | undefined) {
+  if (!r) return null;
+  return {
+    available: r.available,
+    firstSequence: r.available ? r.firstSequence : null,
+    firstTime: r.firstTime?.toISOString() ?? null,
+    lastSequence: r.available ? r.lastSequence : null,
+    fromBase: r.fromBase,
+    prunedAt: r.prunedAt?.toISOString() ?? null,
+    prunedThroughSequence: r.prunedAt ? r.prunedThroughSequence : null,
+    retentionSeconds: r.prunedAt ? r.retentionSeconds : null,
+    description: r.description,
   };
 }
 
 export function points(dir: string, machine: string, o: { json?: boolean }) {
   return AdminClient.using(dir, async (c) => {
-    const { recoveryPoints } = await c.call(c.client.listRecoveryPoints, { machine });
+    const { recoveryPoints, recoverableRange } = await c.call(c.client.listRecoveryPoints, { machine });
     const docs = recoveryPoints.map(pointDocument);
-    if (o.json) return printJson(docs);
+    const range = rangeDocument(recoverableRange);
+    if (o.json) return printJson({ recoverableRange: range, points: docs });
     printTable(
-      ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED"],
-      docs.map((p) => [p.id, p.time ?? "-", p.sequence, p.type, p.tagName ?? "-", p.disks, p.processed ? "yes" : "no"]),
+      ["ID", "TIME", "SEQUENCE", "TYPE", "TAG", "DISKS", "PROCESSED", "DIRECTION"],
+      docs.map((p) => [
+        p.id,
+        p.time ?? "-",
+        p.sequence,
+        p.type + (p.metadataMode ? " (metadata mode)" : ""),
+        p.tagName ?? "-",
+        p.disks,
+        p.processed ? "yes" : "no",
+        p.direction === "azure-to-on-premises" ? "failback" : "to Azure",
+      ]),
     );
+    console.log(`\nRecoverable with --seq/--at: ${range ? range.description : "unknown (storage could not be read)"}`);
   });
 }
 

@@ -68,6 +68,11 @@ function machineDocument(x: Machine, components: Component[]) {
     uploadedSequence: stats?.uploadedSequence ?? 0,
     processedSequence: stats?.processedSequence ?? 0,
     captureMode: enumLabel(CaptureMode, stats?.captureMode ?? 0, "CAPTURE_MODE_"),
+    captureModeSeconds: {
+      data: stats?.dataModeSeconds ?? 0,
+      metadata: stats?.metadataModeSeconds ?? 0,
+      bitmap: stats?.bitmapModeSeconds ?? 0,
+    },
     resyncRequired: x.resyncRequired,
     resyncReason: x.resyncReason || null,
     nextResyncAt: x.nextResync?.toISOString() ?? null,
@@ -145,7 +150,7 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
   lines.push("");
   lines.push(
     ...formatTable(
-      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "PROCESSED LAG", "THROUGHPUT", "LAST POINT", "DISKS"],
+      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "PROCESSED LAG", "THROUGHPUT", "CAPTURE", "LAST POINT", "DISKS"],
       doc.machines.map((m) => [
         m.name,
         m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : "") + (m.testFailover ? " +test" : ""),
@@ -154,12 +159,16 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
         formatBytes(m.pendingBytes),
         `${m.processedLagSeconds.toFixed(1)} s (${formatBytes(m.unprocessedBytes)})`,
         `${formatBytes(m.throughputBytesPerSecond)}/s`,
+        m.captureMode,
         m.lastRecoveryPoint?.time ? ago(m.lastRecoveryPoint.time) : "-",
         m.disks.map((d) => `${formatBytes(d.sizeBytes)} ${d.nbd}`).join(", "),
       ]),
     ),
   );
   for (const m of doc.machines) {
+    const t = m.captureModeSeconds;
+    lines.push(`  ${m.name}: capture ${m.captureMode}; time in data ${humanDuration(t.data)}, metadata ${humanDuration(t.metadata)}, bitmap ${humanDuration(t.bitmap)}`);
+    for (const d of m.disks) lines.push(`  ${m.name}: disk ${d.index} ${d.path} (${formatBytes(d.sizeBytes)})`);
     for (const i of m.issues) lines.push(`  ${m.name}: ${healthCell(i.health, colours)}: ${i.message}`);
     if (m.nextResyncAt) lines.push(`  ${m.name}: next resync ${nextRun(m.nextResyncAt)}`);
   }
@@ -198,9 +207,15 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
   }
 }
 
+function humanDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds.toFixed(0)} s`;
+  if (seconds < 7200) return `${(seconds / 60).toFixed(0)} min`;
+  return `${(seconds / 3600).toFixed(1)} h`;
+}
+
 function nextRun(iso: string): string {
   const s = (Date.parse(iso) - Date.now()) / 1000;
-  return s <= 1 ? "now" : `in ${s < 120 ? `${s.toFixed(0)} s` : s < 7200 ? `${(s / 60).toFixed(0)} min` : `${(s / 3600).toFixed(1)} h`} (${iso})`;
+  return s <= 1 ? "now" : `in ${humanDuration(s)} (${iso})`;
 }
 
 /**

@@ -19,6 +19,10 @@ export interface RecoveryPointDoc {
   snapshots: Record<string, string>;
   disksCovered: number;
   disksTotal: number;
+  /** Writes up to the point were read from the agent's disk later (metadata capture mode). */
+  metadataMode?: boolean;
+  /** Taken where a disk's copy completed (end of initial replication, a resync, a disk added). */
+  base?: boolean;
 }
 
 /** Checks the fields recovery relies on; anything else in the document is carried along. */

@@ -3,10 +3,11 @@ import { ErrorCode, SrlabError } from "../errors/index.js";
 import { type Logger, silentLogger } from "../logger.js";
 import { applyRecords, blobPageTarget, PAGE_SIZE } from "../replica/index.js";
 import { type BlobStore, isStorageNotFound } from "../storage/index.js";
-import type { WriteRecord } from "../../proto/index.js";
+import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import { deletePointDocument, listPointDocuments, type RecoveryPointDoc } from "./point-document.js";
 import type { RecoveryTarget, ResolvedTarget } from "./recovery-target.js";
-import { pointIdList, resolveTarget, uploadedSequenceOf } from "./resolve-target.js";
+import { pointIdList, type RecoverableRange, rangeOf, resolveTarget, uploadedSequenceOf } from "./resolve-target.js";
+import { readRetentionRecord } from "./retention-record.js";
 import { replayRange } from "./replay.js";
 import { listSegments, segmentRefOf } from "./segment-catalog.js";
 import { readSegments } from "./segment-reader.js";
@@ -72,13 +73,28 @@ export class RecoveryEngine {
     return uploadedSequenceOf(points, segments);
   }
 
+  /** What `--seq` and `--at` can reach now: from the oldest kept point to the last write in storage. */
+  async range(machineId: string): Promise<RecoverableRange> {
+    const [points, segments, pruned] = await Promise.all([
+      this.listPoints(machineId),
+      listSegments(this.store, machineId),
+      readRetentionRecord(this.store, machineId),
+    ]);
+    return rangeOf(points, uploadedSequenceOf(points, segments), pruned);
+  }
+
   async resolve(machineId: string, target: RecoveryTarget): Promise<ResolvedTarget> {
-    const [points, segments] = await Promise.all([this.listPoints(machineId), listSegments(this.store, machineId)]);
+    const [points, segments, pruned] = await Promise.all([
+      this.listPoints(machineId),
+      listSegments(this.store, machineId),
+      readRetentionRecord(this.store, machineId),
+    ]);
     return resolveTarget(
       {
         machineId,
         points,
         segments,
+        pruned,
         readRecords: (refs) => readSegments({ store: this.store, segmentKeys: this.segmentKeys, machineId }, refs),
         logger: this.logger,
       },
@@ -149,8 +165,9 @@ export class RecoveryEngine {
     report();
     // A blob left by an earlier materialization (change recovery point) must not outlive its disk.
     for (const d of pendingEmpty.values()) await this.store.deletePageBlob(targetBlob(d.index));
-    // From the origin every disk exists from the start, written or not.
-    if (base.sequence === 0) for (const index of [...pendingEmpty.keys()]) await this.createEmpty(pendingEmpty, sizes, index, targetBlob);
+    // A disk the base does not cover was added after it: it is built from empty by replay, and
+    // belongs to the failover only if its copy completed (its BASE record) by the target.
+    const completed = new Set<number>();
 
     // Replay phase.
     let replayedRecords = 0;
@@ -171,6 +188,9 @@ export class RecoveryEngine {
         upTo: resolved.sequence,
         batchBytes: this.batchBytes,
         onSegment: (n, t) => onProgress?.({ phase: "replay", done: n, total: t }),
+        onMarker: (r) => {
+          if (r.kind === WriteKind.WRITE_KIND_BASE) completed.add(r.diskIndex);
+        },
         apply: async (records) => {
           const byDisk = new Map<number, WriteRecord[]>();
           for (const r of records) {
@@ -194,6 +214,13 @@ export class RecoveryEngine {
       replayedRecords = result.records;
     }
 
+    // Built by replay but still mid-copy at the target: not a disk the machine had then.
+    for (const index of [...sizes.keys()]) {
+      if (copied.some((d) => d.index === index) || completed.has(index)) continue;
+      await this.store.deletePageBlob(targetBlob(index));
+      sizes.delete(index);
+      pendingEmpty.set(index, disks.find((d) => d.index === index)!);
+    }
     const omittedDisks = [...pendingEmpty.keys()].sort((a, b) => a - b);
     if (omittedDisks.length) {
       this.logger.info("disks added after the recovery target are left out", { machineId, sequence: resolved.sequence, disks: omittedDisks });

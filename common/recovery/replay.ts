@@ -1,5 +1,6 @@
 import { ErrorCode, SrlabError } from "../errors/index.js";
-import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import { isMarker } from "../replica/index.js";
+import type { WriteRecord } from "../../proto/index.js";
 import type { SegmentRef } from "./segment-catalog.js";
 import { readSegments, type SegmentReaderOptions } from "./segment-reader.js";
 
@@ -13,6 +14,8 @@ export interface ReplayRangeOptions extends SegmentReaderOptions {
   /** Receives the writes (no TAGs) in sequence order, several segments per call. */
   apply: (records: WriteRecord[]) => Promise<void>;
   onSegment?: (done: number, total: number) => void;
+  /** Sees the TAG and BASE records, in order with the writes (after the writes before them are applied). */
+  onMarker?: (record: WriteRecord) => void;
 }
 
 const DEFAULT_BATCH_BYTES = 32 * 1024 * 1024;
@@ -44,7 +47,10 @@ export async function replayRange(o: ReplayRangeOptions): Promise<{ records: num
         throw new SrlabError(ErrorCode.OUT_OF_RANGE, `segments for sequences ${expected}..${r.sequence - 1} are no longer in storage`);
       }
       expected++;
-      if (r.kind === WriteKind.WRITE_KIND_TAG) continue;
+      if (isMarker(r)) {
+        o.onMarker?.(r);
+        continue;
+      }
       batch.push(r);
       batchBytes += r.data.length + 64;
     }

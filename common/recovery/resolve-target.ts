@@ -2,6 +2,7 @@ import { ErrorCode, SrlabError } from "../errors/index.js";
 import type { Logger } from "../logger.js";
 import type { WriteRecord } from "../../proto/index.js";
 import type { RecoveryPointDoc } from "./point-document.js";
+import type { RetentionRecord } from "./retention-record.js";
 import { describeTarget, type RecoveryTarget, type ResolvedTarget } from "./recovery-target.js";
 import { coverRange, runEnd, type SegmentRef, segmentHolding } from "./segment-catalog.js";
 
@@ -19,6 +20,8 @@ export interface TargetCatalog {
   /** The records of the given segments, in order (capture times; the time target scans them). */
   readRecords(segments: SegmentRef[]): AsyncIterable<{ records: WriteRecord[] }>;
   logger: Logger;
+  /** The last retention prune, when retention has removed points. */
+  pruned?: RetentionRecord;
 }
 
 /** Lists at most this many point ids in an error message. */
@@ -64,26 +67,21 @@ export function originPoint(machineId: string): RecoveryPointDoc {
 
 /** Pins `target` to a base point plus the segments to replay on top of it. */
 export async function resolveTarget(catalog: TargetCatalog, target: RecoveryTarget): Promise<ResolvedTarget> {
-  const { machineId, points: stored, segments } = catalog;
-  // Before the first point is taken, a log complete from sequence 1 replays onto empty disks.
-  const origin = segments.length === 0 || segments[0]?.firstSequence === 1 ? originPoint(machineId) : undefined;
-  const points = origin && stored.length === 0 ? [origin] : stored;
+  const { machineId, points, segments } = catalog;
   if (points.length === 0) {
     throw new SrlabError(
       ErrorCode.NOT_FOUND,
-      `machine ${machineId} has no recovery points in storage yet: wait until initial replication has finished and the first point is taken`,
+      `machine ${machineId} has no recovery point yet: the first one (the base) is taken when initial replication finishes; wait for protection to complete`,
     );
   }
   const uploaded = uploadedSequenceOf(points, segments);
-  const newest = stored.at(-1) ?? points.at(-1)!;
+  const range = rangeOf(points, uploaded, catalog.pruned);
+  const newest = points.at(-1)!;
   const oldest = points[0]!;
   const what = describeTarget(target);
 
   switch (target.kind) {
     case "latest-processed":
-      if (stored.length === 0) {
-        throw new SrlabError(ErrorCode.NOT_FOUND, `machine ${machineId} has no processed recovery point yet: choose latest, or wait for the first point`);
-      }
       return atPoint(catalog, newest, `latest processed: point ${pointLabel(newest)}`);
     case "latest-app-consistent": {
       const app = points.filter((p) => p.type === "app-consistent").at(-1);
@@ -109,24 +107,16 @@ export async function resolveTarget(catalog: TargetCatalog, target: RecoveryTarg
     case "sequence": {
       const n = target.sequence;
       if (!Number.isSafeInteger(n) || n < 0) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `sequence must be a non-negative integer, got ${n}`);
-      if (n < oldest.sequence) {
-        throw new SrlabError(
-          ErrorCode.OUT_OF_RANGE,
-          `sequence ${n} is older than the oldest retained recovery point ${pointLabel(oldest)}: it fell out of the retention window; the recoverable range is ${oldest.sequence}..${uploaded}`,
-        );
-      }
+      if (n < oldest.sequence) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} ${whyBefore(range, oldest)}; ${describeRange(range)}`);
       if (n > uploaded) {
-        throw new SrlabError(
-          ErrorCode.OUT_OF_RANGE,
-          `sequence ${n} is not in storage: the last uploaded sequence is ${uploaded}; the recoverable range is ${oldest.sequence}..${uploaded}`,
-        );
+        throw new SrlabError(ErrorCode.OUT_OF_RANGE, `sequence ${n} is not in storage: the last uploaded sequence is ${uploaded}; ${describeRange(range)}`);
       }
       return withReplay(catalog, points, n, undefined, `sequence ${n}`);
     }
     case "time": {
       const at = target.at;
       if (!(at instanceof Date) || Number.isNaN(at.getTime())) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `${what}: not a valid time`);
-      const found = await scanToTime(catalog, points, at.getTime());
+      const found = await scanToTime(catalog, points, at.getTime(), range);
       return withReplay(catalog, points, found.sequence, found.capturedAtMs, `time ${at.toISOString()}: sequence ${found.sequence}`);
     }
     default:
@@ -201,16 +191,16 @@ async function capturedAtOf(catalog: TargetCatalog, sequence: number): Promise<n
  * The write stream up to (not including) the first write captured after `atMs`, starting from the
  * newest point taken at or before it (every write in a point was captured before the point).
  */
-async function scanToTime(catalog: TargetCatalog, points: RecoveryPointDoc[], atMs: number): Promise<{ sequence: number; capturedAtMs?: number }> {
+async function scanToTime(
+  catalog: TargetCatalog,
+  points: RecoveryPointDoc[],
+  atMs: number,
+  range: RecoverableRange,
+): Promise<{ sequence: number; capturedAtMs?: number }> {
   const { segments } = catalog;
   const start = points.filter((p) => Date.parse(p.time) <= atMs).at(-1);
   const at = new Date(atMs).toISOString();
-  if (!start) {
-    throw new SrlabError(
-      ErrorCode.OUT_OF_RANGE,
-      `time ${at} is before the oldest retained recovery point ${pointLabel(points[0]!)}: it fell out of the retention window`,
-    );
-  }
+  if (!start) throw new SrlabError(ErrorCode.OUT_OF_RANGE, `time ${at} ${whyBefore(range, points[0]!)}; ${describeRange(range)}`);
   // Up to the last segment in storage, so a hole in the log is noticed rather than stopped at.
   const lastStored = segments.reduce((m, x) => Math.max(m, x.lastSequence), start.sequence);
   const cover = coverRange(segments, start.sequence, lastStored);
@@ -232,4 +222,42 @@ async function scanToTime(catalog: TargetCatalog, points: RecoveryPointDoc[], at
     );
   }
   return { sequence, capturedAtMs };
+}
+
+/** What `--seq`/`--at` can reach, and why nothing before it can be. */
+export interface RecoverableRange {
+  /** The oldest point kept; absent while initial replication has not finished. */
+  oldest?: { pointId: string; sequence: number; time: string; base: boolean };
+  /** The last write in storage reachable from the points. */
+  lastSequence: number;
+  /** Set once retention has removed points: writes up to its sequence are gone. */
+  pruned?: RetentionRecord;
+}
+
+export function rangeOf(points: RecoveryPointDoc[], uploaded: number, pruned: RetentionRecord | undefined): RecoverableRange {
+  const oldest = points[0];
+  return {
+    oldest: oldest && { pointId: oldest.recoveryPointId, sequence: oldest.sequence, time: oldest.time, base: oldest.base === true },
+    lastSequence: uploaded,
+    pruned: pruned && oldest && pruned.prunedThroughSequence < oldest.sequence ? pruned : undefined,
+  };
+}
+
+export function describeRange(range: RecoverableRange): string {
+  if (!range.oldest) return "nothing is recoverable yet (initial replication has not finished)";
+  return `the recoverable range is sequence ${range.oldest.sequence}..${range.lastSequence} (from ${range.oldest.time})`;
+}
+
+/** The true reason a target lies before the oldest point: retention removed it, or it precedes the base. */
+function whyBefore(range: RecoverableRange, oldest: RecoveryPointDoc): string {
+  if (range.pruned) {
+    return (
+      `was pruned by retention at ${range.pruned.prunedAt} (points older than ${range.pruned.retentionSeconds} s are removed, ` +
+      `and the writes before the oldest kept point ${pointLabel(oldest)} with them)`
+    );
+  }
+  return (
+    `is before the base: the first recovery point, ${pointLabel(oldest)}, was taken when initial replication ` +
+    `finished, and writes before it were part of the initial copy`
+  );
 }

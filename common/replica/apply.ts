@@ -4,6 +4,7 @@ import type { ApplyCostModel } from "./apply-cost.js";
 import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-plan.js";
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
+import { isMarker } from "./markers.js";
 
 export interface ApplyOptions {
   /** Largest single writePages call (page blobs accept at most 4 MiB). */
@@ -60,7 +61,7 @@ export async function applyRecords(
   }
   // Validate everything before touching the target, so a bad record leaves the replica as it was.
   for (const r of records) {
-    if (r.diskIndex !== diskIndex || r.kind === WriteKind.WRITE_KIND_TAG) continue;
+    if (r.diskIndex !== diskIndex || isMarker(r)) continue;
     const { start, end } = recordRange(r);
     if (end > diskSize) {
       throw new RangeError(

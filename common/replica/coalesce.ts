@@ -1,4 +1,5 @@
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import { isMarker } from "./markers.js";
 
 /** A byte range of the final image after a batch; data null means zeros. */
 export interface Extent {
@@ -73,7 +74,7 @@ export function coalesceWrites(records: WriteRecord[], diskIndex: number): Exten
   const spans: Span[] = [];
   records.forEach((rec, i) => {
     if (rec.diskIndex !== diskIndex) return;
-    if (rec.kind === WriteKind.WRITE_KIND_TAG) return;
+    if (isMarker(rec)) return;
     if (rec.kind !== WriteKind.WRITE_KIND_DATA && rec.kind !== WriteKind.WRITE_KIND_ZERO) {
       throw new TypeError(`record ${rec.sequence}: unknown write kind ${rec.kind}`);
     }

@@ -12,6 +12,7 @@ export {
   pointObjectName,
   pointsPrefix,
   replicaBlobName,
+  retentionObjectName,
   segmentObjectName,
   stateObjectName,
 } from "./storage-layout.js";

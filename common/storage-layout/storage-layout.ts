@@ -5,6 +5,7 @@
 // machines/<id>/state.json                         uploaded and processed positions
 // machines/<id>/replica/disk-<n>                   replica page blob (the "processed" state)
 // machines/<id>/points/<pointId>.json              recovery point documents
+// machines/<id>/retention.json                     the last retention prune (what, when)
 // machines/<id>/failover/disk-<n>                  disks of the failed-over machine
 // machines/<id>/test-failover/disk-<n>             disks of a test failover
 // machines/<id>/failback/<psId>/log/…, state.json  failback (Azure → on-premises) stream
@@ -47,6 +48,11 @@ export function pointsPrefix(machineId: string): string {
 
 export function pointObjectName(machineId: string, pointId: string): string {
   return `${pointsPrefix(machineId)}${pointId}.json`;
+}
+
+/** The last retention prune: what it removed and when (so recovery can say why a write is gone). */
+export function retentionObjectName(machineId: string): string {
+  return `machines/${machineId}/retention.json`;
 }
 
 function padSequence(n: number): string {

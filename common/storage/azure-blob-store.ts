@@ -128,6 +128,12 @@ export class AzureBlobStore implements BlobStore {
     });
   }
 
+  async resizePageBlob(name: string, sizeBytes: number): Promise<void> {
+    assertPageAligned(`resize page blob ${name}`, 0, sizeBytes);
+    const client = this.blob(name).getPageBlobClient();
+    await this.call(`resize page blob ${name}`, () => client.resize(sizeBytes));
+  }
+
   async pageBlobSize(name: string): Promise<number | undefined> {
     const client = this.blob(name);
     try {

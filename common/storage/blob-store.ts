@@ -45,6 +45,8 @@ export interface BlobStore {
   createPageBlob(name: string, sizeBytes: number): Promise<void>;
   /** undefined when missing. */
   pageBlobSize(name: string): Promise<number | undefined>;
+  /** Grows (zeros) or shrinks (pages beyond are dropped) an existing page blob; sizeBytes a multiple of 512. */
+  resizePageBlob(name: string, sizeBytes: number): Promise<void>;
   /** offset and data.length multiples of 512; split into calls of at most 4 MiB internally. */
   writePages(name: string, offset: number, data: Buffer): Promise<void>;
   /** offset and length multiples of 512. */

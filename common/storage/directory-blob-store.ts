@@ -232,6 +232,26 @@ export class DirectoryBlobStore implements BlobStore {
     );
   }
 
+  async resizePageBlob(name: string, sizeBytes: number): Promise<void> {
+    assertPageAligned(`resize page blob ${name}`, 0, sizeBytes);
+    const paths = this.pagePaths(name);
+    const what = `resize page blob ${name}`;
+    await this.locks.run(name, () =>
+      this.guard(what, async () => {
+        const fh = await open(paths.data, "r+");
+        try {
+          const size = (await fh.stat()).size;
+          // Pages cut off must read as zero if the blob grows again: forget them first.
+          if (sizeBytes < size) await this.journals.append(paths.ranges, "C", sizeBytes, size - sizeBytes);
+          await fh.truncate(sizeBytes);
+          if (this.durable) await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      }),
+    );
+  }
+
   async pageBlobSize(name: string): Promise<number | undefined> {
     const paths = this.pagePaths(name);
     try {

@@ -41,10 +41,10 @@ interface Part {
 }
 
 function partOf(r: WriteRecord): Part {
-  // Fields 1..5 before the payload, 7..9 after it, exactly as WriteRecord.encode orders them.
-  const head = WriteRecord.encode({ ...r, data: EMPTY, tagName: "", consistencyGroup: "", capturedAtMs: 0 }).finish();
+  // Fields 1..5 before the payload, 7..10 after it, exactly as WriteRecord.encode orders them.
+  const head = WriteRecord.encode({ ...r, data: EMPTY, tagName: "", consistencyGroup: "", capturedAtMs: 0, readAtSequence: 0 }).finish();
   const tail =
-    r.tagName === "" && r.consistencyGroup === "" && r.capturedAtMs === 0
+    r.tagName === "" && r.consistencyGroup === "" && r.capturedAtMs === 0 && r.readAtSequence === 0
       ? EMPTY
       : WriteRecord.encode({
           sequence: 0,
@@ -56,6 +56,7 @@ function partOf(r: WriteRecord): Part {
           tagName: r.tagName,
           consistencyGroup: r.consistencyGroup,
           capturedAtMs: r.capturedAtMs,
+          readAtSequence: r.readAtSequence,
         }).finish();
   const data = r.data;
   const dataField = data.length === 0 ? 0 : 1 + varintSize(data.length) + data.length;

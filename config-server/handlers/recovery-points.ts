@@ -14,6 +14,12 @@ export function recoveryPointHandlers(host: ConfigHost): RecoveryPointHandlers {
       if (req.recoveryPoint) store.addRecoveryPoint(req.recoveryPoint);
       return {};
     },
-    listRecoveryPoints: (req) => ({ recoveryPoints: store.listRecoveryPoints(mustGetMachine(store, req.machine).machineId) }),
+    listRecoveryPoints: async (req) => {
+      const m = mustGetMachine(store, req.machine);
+      // "1 of 2 disks": coverage is against the disks the machine has now (a point keeps removed ones).
+      const disks = m.disks.length;
+      const recoveryPoints = store.listRecoveryPoints(m.machineId).map((p) => ({ ...p, disksTotal: Math.max(p.disksCovered, disks) }));
+      return { recoveryPoints, recoverableRange: await host.failovers.recoverableRange(m.machineId) };
+    },
   };
 }

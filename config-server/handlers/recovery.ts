@@ -42,6 +42,6 @@ export function recoveryHandlers(host: ConfigHost): RecoveryHandlers {
         `machine ${m.name} is ${stateName(m.state)}; reprotect needs a committed failover (to protect back to on-premises) or a failed-back, committed machine (to protect to Azure again)`,
       );
     },
-    failback: (req) => ({ job: failbacks.failback(req.machine) }),
+    failback: (req) => ({ job: failbacks.failback(req.machine, req.point) }),
   };
 }

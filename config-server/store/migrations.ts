@@ -213,4 +213,12 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE job_steps ADD COLUMN output TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 5,
+    name: "point-capture-mode-and-direction",
+    steps: [
+      `ALTER TABLE recovery_points ADD COLUMN metadata_mode INTEGER NOT NULL DEFAULT 0`,
+      `ALTER TABLE recovery_points ADD COLUMN direction INTEGER NOT NULL DEFAULT 0`,
+    ],
+  },
 ];

@@ -14,6 +14,8 @@ export interface RecoveryPointRow {
   disks_total: number;
   processed: number;
   consistency_group: string;
+  metadata_mode: number;
+  direction: number;
 }
 
 export function recoveryPointFromRow(r: RecoveryPointRow): RecoveryPoint {
@@ -28,6 +30,8 @@ export function recoveryPointFromRow(r: RecoveryPointRow): RecoveryPoint {
     disksTotal: r.disks_total,
     processed: r.processed === 1,
     consistencyGroup: r.consistency_group,
+    metadataMode: r.metadata_mode === 1,
+    direction: r.direction,
   };
 }
 
@@ -63,9 +67,9 @@ export class RecoveryPointsTable {
     );
     this.insert = db.prepare(
       `INSERT INTO recovery_points (recovery_point_id, machine_id, time, sequence, type, tag_name,
-         disks_covered, disks_total, processed, consistency_group)
+         disks_covered, disks_total, processed, consistency_group, metadata_mode, direction)
        VALUES (@id, @machineId, @time, @sequence, @type, @tagName, @disksCovered, @disksTotal,
-         @processed, @consistencyGroup)`,
+         @processed, @consistencyGroup, @metadataMode, @direction)`,
     );
     this.raiseProcessed = db.prepare<[string]>(
       "UPDATE recovery_points SET processed = 1 WHERE recovery_point_id = ?",
@@ -112,6 +116,8 @@ export class RecoveryPointsTable {
       disksTotal: rp.disksTotal,
       processed: rp.processed ? 1 : 0,
       consistencyGroup: rp.consistencyGroup,
+      metadataMode: rp.metadataMode ? 1 : 0,
+      direction: rp.direction,
     });
     return this.get(rp.recoveryPointId) as RecoveryPoint;
   }

@@ -38,6 +38,10 @@ function validateRecord(r: WriteRecord, disk: (index: number) => ReplicaDisk | u
     case WriteKind.WRITE_KIND_TAG:
       if (r.data.length > 0) throw invalid(`${at}: a TAG record carries no data`);
       return;
+    case WriteKind.WRITE_KIND_BASE:
+      if (r.data.length > 0) throw invalid(`${at}: a BASE record carries no data`);
+      if (!disk(r.diskIndex)) throw invalid(`${at}: BASE record for disk ${r.diskIndex}, which was not declared when the stream was opened`);
+      return;
     case WriteKind.WRITE_KIND_DATA:
       if (r.data.length !== r.length) throw invalid(`${at}: length says ${r.length} bytes but the record carries ${r.data.length}`);
       break;

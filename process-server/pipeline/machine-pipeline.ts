@@ -4,7 +4,7 @@ import type { Logger } from "../../common/logger.js";
 import type { ApplyCostModel } from "../../common/replica/index.js";
 import type { CodecName } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
-import type { MachineAssignment } from "../../proto/index.js";
+import type { MachineAssignment, RecoveryPoint } from "../../proto/index.js";
 import { Applier } from "./applier.js";
 import type { ApplySink } from "./apply-sink.js";
 import type { DiskCache } from "../cache/index.js";
@@ -37,6 +37,8 @@ export interface PipelineOptions {
   logger: Logger;
   metrics: ProcessServerMetrics;
   onPoint: (doc: PointDocument) => void;
+  /** A point of the way back, made by the master target. */
+  onTargetPoint: (point: RecoveryPoint) => void;
   /** This process server's component id: it names the failback log and state. */
   processServerId: string;
   /** The process server's credential, presented to master targets. */
@@ -194,6 +196,7 @@ export class MachinePipeline {
         metrics: this.o.metrics,
         onProcessed: () => void this.applier.persistState().catch(() => undefined),
         saveFacts: () => this.machine.save(),
+        onPoint: this.o.onTargetPoint,
       });
       this.targets.set(epoch, sink);
     }

@@ -8,6 +8,9 @@ import {
   Health,
   MasterTargetServiceClient,
   type MasterTargetServiceGetBlockChecksumsResponse,
+  type RecoveryPoint,
+  ReplicationDirection,
+  type TargetPoint,
   type WriteRecord,
 } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
@@ -38,6 +41,8 @@ export interface MasterTargetSinkOptions {
   onProcessed: () => void;
   /** Persists the machine's facts (the epoch's target offset). */
   saveFacts: () => Promise<void>;
+  /** A recovery point the master target made (or listed when the stream opened): report it to the CS. */
+  onPoint: (point: RecoveryPoint) => void;
 }
 
 /**
@@ -45,8 +50,9 @@ export interface MasterTargetSinkOptions {
  * target over ApplyWrites, and moves "processed" to what the master target acknowledged as
  * fsynced. Everything not yet acknowledged stays in memory (and in the storage segments), so a
  * master target that goes away costs nothing: the stream reopens with backoff and resends what
- * the target does not report as durable. There is no replica page blob and no recovery point in
- * this direction; the failback policy is only kept with the machine.
+ * the target does not report as durable. Recovery points of this direction are the master
+ * target's (snapshots of the images it writes, on the failback policy's cadence and at TAGs); the
+ * sink passes the policy when it opens the stream and relays the points, in our numbering.
  */
 export class MasterTargetSink implements ApplySink {
   private readonly abort = new AbortController();
@@ -195,16 +201,32 @@ export class MasterTargetSink implements ApplySink {
       call.on("end", () => reject(new SrlabError(ErrorCode.UNAVAILABLE, "the master target ended the ApplyWrites stream")));
     });
     ended.catch(() => undefined);
+    let listed: TargetPoint[] = [];
     call.on("data", (r: ApplyWritesResponse) => {
       if (first) {
         const f = first;
         first = undefined;
+        listed = r.points;
         f(r.durableSequence);
-      } else this.acked(r.durableSequence + (this.o.epoch.targetOffset ?? 0));
+      } else {
+        this.relay(r.points);
+        this.acked(r.durableSequence + (this.o.epoch.targetOffset ?? 0));
+      }
     });
     try {
-      call.write({ message: { $case: "open", value: { machineId: machine.id } } });
+      const policy = machine.policy;
+      call.write({
+        message: {
+          $case: "open",
+          value: {
+            machineId: machine.id,
+            crashConsistentFrequencySeconds: policy?.crashConsistentFrequencySeconds ?? 0,
+            retentionSeconds: policy?.recoveryPointRetentionSeconds ?? 0,
+          },
+        },
+      });
       await this.resumeAt(await Promise.race([opened, ended]));
+      this.relay(listed);
       this.streaming = true;
       onOpen();
       this.send();
@@ -214,6 +236,30 @@ export class MasterTargetSink implements ApplySink {
       this.call = undefined;
       signal.removeEventListener("abort", onAbort);
       call.cancel();
+    }
+  }
+
+  /** Reports the target's points in our numbering (the CS takes repeats as one point). */
+  private relay(points: TargetPoint[]): void {
+    const offset = this.o.epoch.targetOffset;
+    if (offset === undefined) return;
+    const { machine } = this.o;
+    const disks = machine.diskList().length;
+    for (const p of points) {
+      this.o.onPoint({
+        recoveryPointId: p.pointId,
+        machineId: machine.id,
+        time: p.time,
+        sequence: p.sequence + offset,
+        type: p.type,
+        tagName: p.tagName,
+        disksCovered: disks,
+        disksTotal: disks,
+        processed: true,
+        consistencyGroup: p.consistencyGroup,
+        metadataMode: p.metadataMode,
+        direction: ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES,
+      });
     }
   }
 
@@ -267,7 +313,7 @@ export class MasterTargetSink implements ApplySink {
       let bytes = 0;
       for (; i < this.pending.length && records.length < BATCH_RECORDS && (records.length === 0 || bytes < BATCH_BYTES); i++) {
         const r = this.pending[i]!;
-        records.push({ ...r, sequence: r.sequence - offset });
+        records.push({ ...r, sequence: r.sequence - offset, readAtSequence: r.readAtSequence > offset ? r.readAtSequence - offset : 0 });
         bytes += recordBytes(r);
       }
       call.write({ message: { $case: "batch", value: { records } } });

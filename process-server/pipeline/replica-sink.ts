@@ -8,7 +8,7 @@ import { pageBlobSizeFor } from "../../common/replica/index.js";
 import type { Machine } from "../machine.js";
 import type { ReplicaDisk } from "../machine-registry.js";
 import type { ProcessServerMetrics } from "../metrics.js";
-import type { PointDocument, PointStore } from "../points/index.js";
+import { disksCoveredAt, type PointDocument, type PointStore } from "../points/index.js";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
 
@@ -35,12 +35,25 @@ export class ReplicaSink implements ApplySink {
   private readonly abort = new AbortController();
   private readonly createdBlobs = new Set<number>();
   private lastPointSequence = 0;
+  /**
+   * Highest agent sequence at which a payload applied so far was read from the disk (metadata
+   * mode). A point below it may hold bytes of later writes; kept in memory only, so a restarted
+   * process server marks only what it applies afterwards.
+   */
+  private readAtHigh = 0;
 
   constructor(private readonly o: ReplicaSinkOptions) {}
 
   async init(): Promise<void> {
-    const points = await this.retry("listing of recovery points", () => this.o.points.list(this.o.machine.id));
+    const { machine } = this.o;
+    const points = await this.retry("listing of recovery points", () => this.o.points.list(machine.id));
     this.lastPointSequence = points.at(-1)?.sequence ?? 0;
+    // Facts from before BASE records (or rebuilt after a lost data dir): a disk some point covers is complete there.
+    for (const d of machine.diskList()) {
+      if (d.baseSequence !== undefined) continue;
+      const first = points.find((p) => p.snapshots[String(d.index)] !== undefined);
+      if (first) machine.setDisk({ ...d, baseSequence: first.sequence });
+    }
   }
 
   async close(): Promise<void> {
@@ -58,15 +71,22 @@ export class ReplicaSink implements ApplySink {
   async apply(records: WriteRecord[]): Promise<void> {
     const { machine, metrics } = this.o;
     let run: WriteRecord[] = [];
-    for (const r of records) {
-      if (r.kind !== WriteKind.WRITE_KIND_TAG) {
+    for (const [i, r] of records.entries()) {
+      if (r.readAtSequence > this.readAtHigh) this.readAtHigh = r.readAtSequence;
+      if (r.kind !== WriteKind.WRITE_KIND_TAG && r.kind !== WriteKind.WRITE_KIND_BASE) {
         run.push(r);
         continue;
       }
       await this.applyToDisks(run);
       run = [];
       machine.processed.advance(r.sequence - 1);
-      await this.makePoint({ type: "app-consistent", sequence: r.sequence, tagName: r.tagName, consistencyGroup: r.consistencyGroup });
+      if (r.kind === WriteKind.WRITE_KIND_TAG) {
+        await this.makePoint({ type: "app-consistent", sequence: r.sequence, tagName: r.tagName, consistencyGroup: r.consistencyGroup });
+      } else {
+        await this.markBase(r);
+        // The BASE records of one sync come in a row: one point after the last of them.
+        if (records[i + 1]?.kind !== WriteKind.WRITE_KIND_BASE) await this.makePoint({ type: "crash-consistent", sequence: r.sequence, base: true });
+      }
       machine.processed.advance(r.sequence);
     }
     await this.applyToDisks(run);
@@ -75,11 +95,26 @@ export class ReplicaSink implements ApplySink {
     await this.o.onProcessed();
   }
 
-  /** A crash-consistent point at the processed position, or undefined when nothing changed since the last point. */
+  /**
+   * A crash-consistent point at the processed position, or undefined when nothing changed since
+   * the last point or no disk has finished its initial copy yet (a point then would hold a
+   * half-copied disk).
+   */
   async crashPoint(): Promise<PointDocument | undefined> {
     const sequence = this.o.machine.processed.value;
     if (sequence === 0 || sequence <= this.lastPointSequence) return undefined;
+    if (disksCoveredAt(this.o.machine, sequence).length === 0) return undefined;
     return this.makePoint({ type: "crash-consistent", sequence });
+  }
+
+  /** The disk's copy is complete at this record: points from here on cover it. */
+  private async markBase(r: WriteRecord): Promise<void> {
+    const { machine, logger } = this.o;
+    const disk = await this.ensureReplica(r.diskIndex);
+    if (disk.baseSequence !== undefined && disk.baseSequence <= r.sequence) return;
+    machine.setDisk({ ...disk, baseSequence: r.sequence });
+    await machine.save();
+    logger.info("disk copy complete: recoverable from here on", { machineId: machine.id, disk: r.diskIndex, sequence: r.sequence });
   }
 
   private async applyToDisks(run: WriteRecord[]): Promise<void> {
@@ -128,6 +163,7 @@ export class ReplicaSink implements ApplySink {
 
   private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {
     const { machine, metrics, logger } = this.o;
+    if (this.readAtHigh > spec.sequence) spec = { ...spec, metadataMode: true };
     for (const d of machine.diskList()) await this.ensureReplica(d.index);
     const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
     this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);

@@ -1,7 +1,8 @@
 import type { RecoveryPointDoc } from "../../common/recovery/index.js";
 import { type BlobStore, isStorageNotFound } from "../../common/storage/index.js";
-import { type RecoveryPoint, RecoveryPointType } from "../../proto/index.js";
+import { type RecoveryPoint, RecoveryPointType, ReplicationDirection } from "../../proto/index.js";
 import type { Machine } from "../machine.js";
+import type { ReplicaDisk } from "../machine-registry.js";
 import { pointObjectName, pointsPrefix, replicaBlobName } from "../../common/storage-layout/index.js";
 
 export type PointKind = RecoveryPointDoc["type"];
@@ -14,6 +15,15 @@ export interface PointSpec {
   sequence: number;
   tagName?: string;
   consistencyGroup?: string;
+  /** Some write up to `sequence` carries bytes read from the disk after `sequence` (metadata mode). */
+  metadataMode?: boolean;
+  /** Made at a BASE record: a disk's copy (initial replication, resync, a disk added) completed here. */
+  base?: boolean;
+}
+
+/** Disks whose first copy is complete at `sequence`: a point there covers exactly these. */
+export function disksCoveredAt(machine: Machine, sequence: number): ReplicaDisk[] {
+  return machine.diskList().filter((d) => d.baseSequence !== undefined && d.baseSequence <= sequence && !d.removed);
 }
 
 /**
@@ -33,8 +43,8 @@ export class PointStore {
     const id = pointIdOf(machine.id, spec.type, spec.sequence);
     const existing = await this.read(machine.id, id);
     if (existing) return { doc: existing, created: false };
-    const disks = machine.diskList();
-    const covered = disks.filter((d) => d.addedAtSequence <= spec.sequence);
+    const disks = machine.diskList().filter((d) => !d.removed);
+    const covered = disksCoveredAt(machine, spec.sequence);
     const snapshots: Record<string, string> = {};
     for (const d of covered) snapshots[String(d.index)] = await this.store.snapshotPageBlob(replicaBlobName(machine.id, d.index));
     const doc: PointDocument = {
@@ -48,6 +58,8 @@ export class PointStore {
       snapshots,
       disksCovered: covered.length,
       disksTotal: disks.length,
+      ...(spec.metadataMode ? { metadataMode: true } : {}),
+      ...(spec.base ? { base: true } : {}),
     };
     await this.store.putObject(pointObjectName(machine.id, id), Buffer.from(JSON.stringify(doc, null, 2)));
     return { doc, created: true };
@@ -101,5 +113,7 @@ export function toRecoveryPoint(doc: PointDocument): RecoveryPoint {
     disksTotal: doc.disksTotal,
     processed: true,
     consistencyGroup: doc.consistencyGroup,
+    metadataMode: doc.metadataMode === true,
+    direction: ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE,
   };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from "../../common/logger.js";
+import { writeRetentionRecord } from "../../common/recovery/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import type { PointDocument, PointStore } from "./point-store.js";
 import { type LogLocation, logPrefix, parseSegmentObjectName } from "../../common/storage-layout/index.js";
@@ -28,8 +29,16 @@ export async function pruneExpired(opts: {
   if (docs.length === 0) return { pointsRemoved: [], segmentsRemoved: 0 };
   const newest = docs[docs.length - 1]!;
   const expired = docs.filter((d) => d !== newest && Date.parse(d.time) < cutoff);
-  for (const d of expired) await points.remove(d);
   const oldestKept = docs.find((d) => !expired.includes(d))!;
+  if (expired.length) {
+    // Written first: a failover asking for a removed write is told it was pruned, and when.
+    await writeRetentionRecord(store, machineId, {
+      prunedAt: new Date(opts.now ?? Date.now()).toISOString(),
+      prunedThroughSequence: oldestKept.sequence - 1,
+      retentionSeconds: opts.retentionSeconds,
+    });
+  }
+  for (const d of expired) await points.remove(d);
 
   // Segments wholly at or before the oldest kept point (and applied) are not needed to reach any point.
   const limit = Math.min(oldestKept.sequence, opts.processedSequence);

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,22 @@ interface JobDoc {
   state: string;
   bytesSent: number;
   result: Record<string, unknown> & { blocksSent?: number; bytesSent?: number; targetDisks?: Array<{ imagePath: string }> };
+}
+interface PointDoc {
+  id: string;
+  type: string;
+  tagName: string | null;
+  sequence: number;
+  direction: string;
+}
+
+/** SHA-256 of a whole disk read through its NBD export. */
+async function nbdSha(uri: string, size: number): Promise<string> {
+  const nbd = await connectNbd(uri);
+  const hash = createHash("sha256");
+  for (let at = 0; at < size; at += MiB) hash.update(await nbd.read(at, Math.min(MiB, size - at)));
+  await nbd.close();
+  return hash.digest("hex");
 }
 
 const MiB = 1024 * 1024;
@@ -151,8 +168,10 @@ describe("failback to an alternate location", () => {
   beforeAll(() => l.intoAzure());
   afterAll(() => l.cleanup());
 
-  test("a full copy lands in a new image equal to the Azure disk", async () => {
+  test("a full copy lands in a new image equal to the Azure disk; the machine moves onto it", async () => {
     const m = await l.machine();
+    const original = m.disks[0]!.path;
+    const originalSha = await sha256File(original);
     await l.writeBlocks(m.azureDisks[0]!.nbd, [8, 9], 500);
     const datastore = join(l.dir, "datastore");
     const reprotect = await srlabJson<JobDoc>(["reprotect", "machine-1", "--alternate-location", "--datastore", datastore, "--dir", l.dir], 300_000);
@@ -165,5 +184,60 @@ describe("failback to an alternate location", () => {
     const agentPid = new LabLayout(l.dir).read().components.find((c) => c.name === "machine-1-azure")!.pid;
     await srlabOk(["commit", "machine-1", "--dir", l.dir], 120_000);
     assert.equal(isAlive(agentPid), false, "the Azure machine's agent stopped");
+
+    // The on-premises machine runs on the new image: status shows it, NBD writes land in it.
+    const back = await l.machine();
+    assert.equal(back.disks[0]!.path, image, "status shows the new image path");
+    const before = await sha256File(image);
+    await l.writeBlocks(back.disks[0]!.nbd, [1, 14, 22], 800);
+    assert.notEqual(await sha256File(image), before, "writes through the NBD export reach the new image");
+    assert.equal(await sha256File(original), originalSha, "the old image is left untouched");
+
+    // Protect to Azure again from the new image: the replica ends equal to it.
+    const again = await srlabJson<JobDoc>(["reprotect", "machine-1", "--dir", l.dir], 300_000);
+    assert.equal(again.state, "succeeded", JSON.stringify(again));
+    await l.writeBlocks(back.disks[0]!.nbd, [3, 4], 900);
+    await l.caughtUp();
+    assert.equal(await l.exportSha([]), await sha256File(image), "replica equals the new image");
+    assert.equal((await l.machine()).disks[0]!.path, image);
+  });
+});
+
+describe("failback to an app-consistent point of the way back", () => {
+  const l = lab("srlab-fbp-");
+  beforeAll(() => l.intoAzure());
+  afterAll(() => l.cleanup());
+
+  test("the master target keeps points while replicating back; failback to one equals the Azure disk at it", async () => {
+    const reprotect = await srlabJson<JobDoc>(["reprotect", "machine-1", "--dir", l.dir], 300_000);
+    assert.equal(reprotect.state, "succeeded", JSON.stringify(reprotect));
+    const m = await l.machine();
+    const azure = m.azureDisks[0]!.nbd;
+    await l.writeBlocks(azure, [2, 5, 11], 600);
+    const tag = await srlabJson<JobDoc>(["tag", "machine-1", "--name", "before-upgrade", "--json", "--dir", l.dir], 120_000);
+    assert.equal(tag.state, "succeeded", JSON.stringify(tag));
+    // Nothing writes between the tag and this read: the Azure disk as the point must hold it.
+    const atTag = await nbdSha(azure, DISK);
+    await l.writeBlocks(azure, [5, 6, 30], 700);
+
+    const listBack = async () =>
+      (await srlabJson<PointDoc[]>(["points", "machine-1", "--json", "--dir", l.dir])).filter((p) => p.direction === "azure-to-on-premises");
+    const app = (await listBack()).find((p) => p.type === "app-consistent" && p.tagName === "before-upgrade");
+    assert.ok(app, "the tag made an app-consistent point on the way back");
+    // Crash-consistent points on the failback policy's cadence (5 time units, seconds here).
+    await waitUntil("a crash-consistent point of the way back after the tag", async () =>
+      (await listBack()).some((p) => p.type === "crash-consistent" && p.sequence > app.sequence) || undefined,
+      60_000,
+      1_000,
+    );
+
+    const failback = await srlabJson<JobDoc>(["failback", "machine-1", "--point", "latest-app-consistent", "--json", "--dir", l.dir], 300_000);
+    assert.equal(failback.state, "succeeded", JSON.stringify(failback));
+    assert.equal(failback.result.recoveryPointId, app.id);
+    assert.equal(await sha256File(m.disks[0]!.path), atTag, "on-prem image equals the Azure disk at the tag");
+    assert.notEqual(atTag, await l.exportSha(["--failed-over"]), "the writes after the tag were given up");
+
+    await srlabOk(["commit", "machine-1", "--dir", l.dir], 120_000);
+    assert.deepEqual(await listBack(), [], "commit drops the points of the way back");
   });
 });

@@ -60,7 +60,7 @@ async function exportSha(args: string[]): Promise<string> {
 }
 
 async function points(): Promise<Point[]> {
-  return srlabJson<Point[]>(["points", "machine-1", "--dir", dir]);
+  return (await srlabJson<{ points: Point[] }>(["points", "machine-1", "--dir", dir])).points;
 }
 
 /** Phase boundaries: hashes of the source image while writes are paused. */

@@ -155,7 +155,7 @@ describe("replication, end to end against Azurite", () => {
 
   test("an app-consistent tag becomes a recovery point", async () => {
     await srlabOk(["tag", "machine-1", "--name", "before-upgrade", "--dir", dir], 120_000);
-    const points = await srlabJson<Array<{ type: string; tagName: string | null; sequence: number }>>(["points", "machine-1", "--dir", dir]);
+    const { points } = await srlabJson<{ points: Array<{ type: string; tagName: string | null; sequence: number }> }>(["points", "machine-1", "--dir", dir]);
     const tagged = points.find((p) => p.tagName === "before-upgrade");
     assert.ok(tagged, `points: ${JSON.stringify(points)}`);
     assert.equal(tagged.type, "app-consistent");

@@ -114,6 +114,11 @@ export class FakeProcessServer implements ProcessServerPort {
     };
   }
 
+  /** Acknowledges everything received so far on the open streams (for autoAck = false). */
+  ackNow(): void {
+    for (const q of this.current) q.push({ message: { $case: "ack", value: { durableSequence: this.durable, throttled: false, cacheHealth: 1 } } });
+  }
+
   /** Drops every open stream as a network failure would. */
   disconnect(): void {
     for (const q of this.current) q.fail(grpcError(status.UNAVAILABLE, "connection reset"));
