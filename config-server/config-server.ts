@@ -1,17 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { AdminServiceService, ConfigurationServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
-import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { AdminServiceService, ConfigurationServiceService, IdentityServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import { writeFileAtomicSync } from "../common/fs/index.js";
+import { GrpcServer } from "../common/grpc/index.js";
+import { peekClaims } from "../common/credentials/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { CredentialAuthority } from "./credential-authority.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
+import { JoinTokens } from "./join-tokens.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -35,6 +39,9 @@ export class ConfigServer {
   private blobs?: BlobStore;
   private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
+  private ownCredential = "";
+  private credentialTimer?: NodeJS.Timeout;
+  private authority?: CredentialAuthority;
   private telemetry?: TelemetrySampler;
 
   constructor(
@@ -57,6 +64,17 @@ export class ConfigServer {
     return this.adminCredentialValue;
   }
 
+  /** The credential this server calls process servers and master targets with (role config-server). */
+  get serviceCredential(): string {
+    return this.ownCredential;
+  }
+
+  /** Signs and checks credentials; tests use it to reproduce expiry and revocation. */
+  get credentials(): CredentialAuthority {
+    if (!this.authority) throw new Error("the configuration server is not started");
+    return this.authority;
+  }
+
   async start(): Promise<void> {
     const { options, logger } = this;
     mkdirSync(options.dataDir, { recursive: true });
@@ -64,11 +82,17 @@ export class ConfigServer {
     this.store = store;
     const interrupted = store.failUnfinishedJobs("the configuration server restarted while the job ran");
     if (interrupted.length) logger.warn("jobs interrupted by restart", { jobs: interrupted.map((j) => j.jobId) });
-    const credentialKey = Buffer.from(this.secret(store, "credential-key"), "base64");
     const deploymentSecret = this.secret(store, "deployment-secret");
-    this.adminCredentialValue = issueCredential(credentialKey, "admin");
-    writeFileSync(join(options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`, { mode: 0o600 });
+    // The HMAC key of earlier versions signed credentials anyone holding it could forge; it is gone.
+    store.deleteSetting("credential-key");
+    const authority = new CredentialAuthority(store, options.credentialTtlSeconds);
+    this.authority = authority;
+    this.issueOwnCredentials();
+    // Renew the admin's and our own credentials well before they expire (a lab may run for weeks).
+    this.credentialTimer = setInterval(() => this.issueOwnCredentials(), Math.min(2 ** 31 - 1, (options.credentialTtlSeconds * 1000) / 4));
+    this.credentialTimer.unref();
 
+    const self = this;
     const bus = new CommandBus(store, logger);
     this.bus = bus;
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
@@ -88,7 +112,9 @@ export class ConfigServer {
       blobs,
       engine,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       sourceShutdownTimeoutMs: 60_000,
     });
     const failbacks = new FailbackJobs({
@@ -97,7 +123,9 @@ export class ConfigServer {
       logger,
       blobs,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
@@ -120,7 +148,8 @@ export class ConfigServer {
       failovers,
       failbacks,
       logger,
-      credentialKey,
+      credentials: authority,
+      joinTokens: new JoinTokens(store),
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
@@ -140,6 +169,7 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        { name: "srlab.v1.IdentityService", definition: IdentityServiceService, implementation: identityService(host) },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
@@ -158,6 +188,26 @@ export class ConfigServer {
     logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
   }
 
+  /**
+   * The admin credential (to <dataDir>/admin.credential, mode 0600) and this server's own, each
+   * issued at start and again once half its lifetime has passed.
+   */
+  private issueOwnCredentials(): void {
+    const authority = this.authority!;
+    const halfLife = (credential: string) => {
+      const claims = peekClaims(credential);
+      return !claims || Date.now() / 1000 > (claims.iat + claims.exp) / 2;
+    };
+    if (!this.adminCredentialValue || halfLife(this.adminCredentialValue)) {
+      this.adminCredentialValue = authority.issue({ role: "admin", id: "" }).credential;
+      writeFileAtomicSync(join(this.options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`);
+      chmodSync(join(this.options.dataDir, "admin.credential"), 0o600);
+    }
+    if (!this.ownCredential || halfLife(this.ownCredential)) {
+      this.ownCredential = authority.issue({ role: "config-server", id: this.options.name }).credential;
+    }
+  }
+
   private secret(store: ConfigStore, key: string): string {
     let value = store.getSetting(key);
     if (!value) {
@@ -168,6 +218,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
+    if (this.credentialTimer) clearInterval(this.credentialTimer);
     this.resyncs?.stop();
     this.telemetry?.stop();
     this.bus?.close();

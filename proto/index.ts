@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
+export * from "./gen/srlab/v1/identity_service.js";
 export * from "./gen/srlab/v1/master_target_service.js";
 export * from "./gen/srlab/v1/process_service.js";
 export * from "./gen/srlab/v1/replication.js";
@@ -25,6 +26,7 @@ export const protoRoot = [new URL(".", import.meta.url), new URL("../../proto/",
 export const serviceProtoFiles = [
   "srlab/v1/admin_service.proto",
   "srlab/v1/configuration_service.proto",
+  "srlab/v1/identity_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
   "srlab/v1/telemetry_service.proto",

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { bearerMetadata, issueCredential, unaryCall } from "../common/grpc/index.js";
+import { bearerMetadata, unaryCall } from "../common/grpc/index.js";
+import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js";
@@ -285,7 +286,7 @@ describe("process server", () => {
     await expectStatus(huge.next(), grpc.status.INVALID_ARGUMENT, /batch\.records\[0\]\.sequence/);
 
     // Credentials: forged, missing, and another machine's agent.
-    const forged = new AgentStream(client, issueCredential(randomBytes(32), "agent/m2"));
+    const forged = new AgentStream(client, new TestCredentialAuthority().sign("agent/m2"));
     forged.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
     await expectStatus(forged.next(), grpc.status.UNAUTHENTICATED, /not issued/);
     const missing = new AgentStream(client, undefined);

@@ -8,6 +8,7 @@ import { ensureLabPki } from "../../common/tls/index.js";
 import { addMachines } from "./add-machines.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
+import { ensureJoinToken } from "./lab-join.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
 import { clearReady, isAlive, spawnSupervised, stopProcess, waitReady } from "./processes.js";
@@ -228,6 +229,7 @@ async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabCo
     say(`azurite listening on 127.0.0.1:${port} (pid ${c.pid})`);
     return true;
   }
+  await ensureJoinToken(layout, manifest, c);
   c.pid = spawnSupervised([CLI_MAIN, c.role, "--config", c.configFile!], c.logFile, layout.supervisorFile(c.name), c.readyFile);
   try {
     await waitReady(c.readyFile, c.pid, START_TIMEOUT_MS, c.logFile);
