@@ -321,7 +321,7 @@ describe("master target", () => {
     await rejectsWith(
       prepare({ machineId: "m-x", disks: [{ diskIndex: 0, sizeBytes: MiB, imagePath: "" }], alternateLocation: true }, agent),
       grpc.status.PERMISSION_DENIED,
-      /only process servers and the admin/,
+      /only process servers, the configuration server and the admin may/,
     );
     const stream = new ApplyStream(client, agent);
     await rejectsWith(stream.open("m-x"), grpc.status.PERMISSION_DENIED, /may not use/);
