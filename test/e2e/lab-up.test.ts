@@ -161,6 +161,26 @@ test("token create prints a token and the CA hash; rotation keeps a process serv
   assert.equal(listed.find((c) => c.credentialId === rotated.credential.credentialId)?.revokedAt, null);
 });
 
+test("srlab remove revokes a machine's credential, unregisters it and stops its agent", async () => {
+  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "3"]);
+  const layout = new LabLayout(dir);
+  const agent = layout.read().components.find((c) => c.name === "machine-3")!;
+  const credential = (readFileSync(agent.configFile!, "utf8").match(/credential: (\S+)/) ?? [])[1]!;
+  assert.ok(credential, "machine-3 registered and kept its credential");
+  const removed = await srlabJson<{ removed: string[]; revokedCredentialIds: string[]; stopped: string[] }>(["remove", "machine-3", "--dir", dir, "--json"]);
+  assert.deepEqual(removed.removed, ["machine-3"]);
+  assert.deepEqual(removed.stopped, ["machine-3"]);
+  assert.equal(removed.revokedCredentialIds.length, 1);
+  assert.equal(isAlive(agent.pid), false, "its agent is stopped");
+  assert.ok(!layout.read().components.some((c) => c.name === "machine-3"));
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  assert.ok(!status.machines.some((m) => m.name === "machine-3"));
+  assert.ok(!status.components.some((c) => c.name === "machine-3"));
+  const again = await srlab(["remove", "machine-3", "--dir", dir]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /no component or machine "machine-3"/);
+});
+
 test("a daemon that dies is restarted by its supervisor; status shows restarts and the last exit", async () => {
   const daemon = async (name: string) => (await srlabJson<Status>(["status", "--dir", dir])).daemons.find((d) => d.name === name)!;
   for (const name of ["process-server-1", "azurite"]) {
