@@ -16,6 +16,7 @@ import {
 import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { credentialsList, credentialsRotate, removeComponent, tokenCreate, tokenList, tokenRevoke } from "./commands/identity.js";
 import { logs } from "./commands/logs.js";
+import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
@@ -65,7 +66,10 @@ program
         onProgress: say,
       });
       if (o.json) printJson({ dir, configServer: manifest.configServerAddress, caFile: manifest.caFile, components: manifest.components });
-      else say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+      else {
+        say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+        for (const line of await dashboardLines(dir)) say(line);
+      }
       if (o.detach) return;
       say("press Ctrl-C to stop the lab");
       // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
@@ -148,6 +152,14 @@ program
   .action((o) =>
     run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
   );
+
+program
+  .command("dashboard")
+  .description("print a one-time login link to the lab's web dashboard")
+  .addOption(dirOption())
+  .option("--open", "open it in the desktop's browser (xdg-open) instead")
+  .option("--json", "dashboard address, login link and its expiry as JSON")
+  .action((o) => run(() => dashboardCommand(labDir(o.dir), o)));
 
 program
   .command("protect <machine>")
