@@ -241,7 +241,7 @@ policy
 
 program
   .command("export <machine>")
-  .description("write a replica disk (latest processed point) to a raw image file")
+  .description("write a replica disk to a raw image file: everything received (waits for it to be processed), a recovery point or a failed-over disk")
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
@@ -257,7 +257,7 @@ program
         point: o.point,
       });
       if (o.json) printJson(result);
-      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
+      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}${result.sequence !== undefined ? `, sequence ${result.sequence}` : ""}`);
     }),
   );
 

@@ -15,6 +15,9 @@ export class ProcessServerMetrics {
   readonly appliedRecords: Counter<"machine">;
   readonly recoveryPoints: Counter<"machine" | "type">;
   readonly rpoSeconds: Gauge<"machine">;
+  readonly processedLagSeconds: Gauge<"machine">;
+  readonly unprocessedBytes: Gauge<"machine">;
+  readonly applyRequests: Counter<"machine" | "kind">;
   readonly masterTargetReconnects: Counter<"machine">;
 
   constructor(registry: Registry) {
@@ -79,6 +82,24 @@ export class ProcessServerMetrics {
       name: "srlab_ps_rpo_seconds",
       help: "Age of the oldest write not yet in storage (0 when caught up)",
       labelNames: ["machine"],
+      registers,
+    });
+    this.processedLagSeconds = new Gauge({
+      name: "srlab_ps_processed_lag_seconds",
+      help: "Age of the oldest write uploaded but not yet applied to the replica (0 when processed)",
+      labelNames: ["machine"],
+      registers,
+    });
+    this.unprocessedBytes = new Gauge({
+      name: "srlab_ps_unprocessed_bytes",
+      help: "Bytes uploaded but not yet applied to the replica",
+      labelNames: ["machine"],
+      registers,
+    });
+    this.applyRequests = new Counter({
+      name: "srlab_ps_apply_requests_total",
+      help: "Storage requests made applying writes to replica page blobs (kind: write, read, clear)",
+      labelNames: ["machine", "kind"],
       registers,
     });
     this.masterTargetReconnects = new Counter({

@@ -14,11 +14,16 @@ export function spawnSupervised(args: string[], logFile: string, stateFile: stri
   return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...args], logFile);
 }
 
-/** Starts a daemon in its own process group with output appended to its log file. */
+/**
+ * Starts a daemon in its own process group with output appended to its log file. Node flags in
+ * SRLAB_DAEMON_NODE_ARGS go to every daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR` for profiling a
+ * lab, which NODE_OPTIONS does not allow).
+ */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, "a");
   try {
-    const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd], env });
+    const nodeArgs = (env.SRLAB_DAEMON_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${args.join(" ")}`);
     return child.pid;
