@@ -20,6 +20,7 @@ import { type CredentialVerifier, peekClaims } from "../credentials/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
 import { ProcessUsage } from "../metrics/index.js";
+import { srlabVersion } from "../version/index.js";
 
 export interface CsLinkOptions {
   address: string;
@@ -37,6 +38,7 @@ export interface CsLinkOptions {
   advertisedAddress?: string;
   location?: SiteLocation;
   disks?: Disk[];
+  /** Reported on registration; srlab's package version by default. */
   version?: string;
   tls?: ClientTls;
   logger: Logger;
@@ -105,7 +107,7 @@ export class CsLink extends EventEmitter {
             address: this.options.advertisedAddress ?? "",
             location: this.options.location ?? SiteLocation.SITE_LOCATION_ON_PREMISES,
             disks: this.options.disks ?? [],
-            version: this.options.version ?? "",
+            version: this.options.version ?? srlabVersion(),
           },
           credential,
         );
