@@ -146,8 +146,16 @@ program
   .option("--json", "machine-readable output")
   .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
   .option("--interval <duration>", "refresh interval for --watch", "1s")
+  .option("--prometheus-sd", "print Prometheus file-based service discovery targets for every daemon's /metrics")
   .action((o) =>
-    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
+    run(() =>
+      statusCommand(labDir(o.dir), {
+        json: Boolean(o.json),
+        watch: Boolean(o.watch),
+        intervalMs: duration("--interval", o.interval, true),
+        prometheusSd: Boolean(o.prometheusSd),
+      }),
+    ),
   );
 
 program

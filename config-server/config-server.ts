@@ -17,6 +17,7 @@ import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
 import { ConfigStore } from "./store/index.js";
+import { registerConfigServerMetrics } from "./metrics.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
@@ -145,7 +146,9 @@ export class ConfigServer {
       logger,
     });
     await this.grpc.start();
-    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
+    const registry = createRegistry("config-server");
+    registerConfigServerMetrics(registry, { machines: () => store.listMachines(), components: () => store.listComponents() });
+    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry });
     resyncs.start();
     telemetry.start();
     this.grpc.setServing(true);

@@ -69,7 +69,7 @@ export class ReplicaSink implements ApplySink {
     }
     await this.applyToDisks(run);
     machine.processed.advance(records[records.length - 1]!.sequence);
-    metrics.appliedRecords.inc({ machine: machine.id }, records.length);
+    metrics.appliedRecords.inc({ machine_id: machine.id }, records.length);
     await this.o.onProcessed();
   }
 
@@ -118,7 +118,7 @@ export class ReplicaSink implements ApplySink {
     const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
     this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);
     if (created) {
-      metrics.recoveryPoints.inc({ machine: machine.id, type: spec.type });
+      metrics.recoveryPoints.inc({ machine_id: machine.id, type: spec.type });
       logger.info("recovery point created", { machineId: machine.id, pointId: doc.recoveryPointId, type: spec.type, sequence: spec.sequence });
     }
     this.o.onPoint(doc);
