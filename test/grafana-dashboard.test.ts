@@ -13,6 +13,9 @@ interface Panel {
   targets?: Array<{ expr: string; refId: string; datasource?: { uid: string } }>;
 }
 
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JavaScript template
+const DS_UID = "${datasource}";
+
 const dashboard = JSON.parse(readFileSync(join(REPO_ROOT, "deploy/grafana/srlab.json"), "utf8")) as {
   uid: string;
   title: string;
@@ -27,11 +30,11 @@ describe("Grafana dashboard deploy/grafana/srlab.json", () => {
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
     const ds = dashboard.templating.list.find((v) => v.type === "datasource");
     expect(ds).toMatchObject({ name: "datasource", query: "prometheus" });
-    for (const v of dashboard.templating.list.filter((x) => x.type === "query")) expect(v).toMatchObject({ datasource: { uid: "${datasource}" } });
+    for (const v of dashboard.templating.list.filter((x) => x.type === "query")) expect(v).toMatchObject({ datasource: { uid: DS_UID } });
     for (const p of dashboard.panels.filter((x) => x.type !== "row")) {
-      expect(p.datasource, p.title).toEqual({ type: "prometheus", uid: "${datasource}" });
+      expect(p.datasource, p.title).toEqual({ type: "prometheus", uid: DS_UID });
       expect(p.targets?.length, p.title).toBeGreaterThan(0);
-      for (const t of p.targets!) expect(t.datasource?.uid, p.title).toBe("${datasource}");
+      for (const t of p.targets!) expect(t.datasource?.uid, p.title).toBe(DS_UID);
     }
   });
 

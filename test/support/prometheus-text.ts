@@ -50,9 +50,11 @@ function familyOf(sample: string, families: Map<string, MetricFamily>): string {
 export function parseExposition(text: string): Map<string, MetricFamily> {
   const families = new Map<string, MetricFamily>();
   const family = (name: string) => {
-    let f = families.get(name);
-    if (!f) families.set(name, (f = { name, samples: [] }));
-    return f;
+    const known = families.get(name);
+    if (known) return known;
+    const created: MetricFamily = { name, samples: [] };
+    families.set(name, created);
+    return created;
   };
   for (const line of text.split("\n")) {
     if (line.trim() === "") continue;
