@@ -7,8 +7,9 @@ import { status as grpcStatus } from "@grpc/grpc-js";
 import { AdminClient } from "../cli/admin-client.js";
 import { jobDocument, waitForJob } from "../cli/commands/jobs.js";
 import { statusDocument } from "../cli/commands/status.js";
-import { labDown, labUp } from "../cli/lab/index.js";
+import { LabLayout, labDown, labUp } from "../cli/lab/index.js";
 import { type Job, JobState } from "../proto/index.js";
+import { type CpuSeconds, labCpu } from "./cpu.js";
 
 export type MachineStatus = ReturnType<typeof statusDocument>["machines"][number];
 
@@ -23,6 +24,8 @@ export interface BenchLabOptions {
   captureBudgetBytes: number;
   /** How often agents and process servers report to the CS, i.e. how fresh `status` is. */
   heartbeatMs: number;
+  /** On-premises process servers (default 1); machines are spread over them. */
+  processServers?: number;
   say: (line: string) => void;
 }
 
@@ -83,7 +86,7 @@ export class BenchLab {
         machines: o.machines,
         disksPerMachine: 1,
         diskSizeBytes: o.diskSizeBytes,
-        processServers: 1,
+        processServers: o.processServers ?? 1,
         timeUnitSeconds: 1,
         storage: o.storage,
       });
@@ -99,6 +102,19 @@ export class BenchLab {
     }
     const names = Array.from({ length: o.machines }, (_, i) => `machine-${i + 1}`);
     return new BenchLab(dir, AdminClient.forDir(dir), names, o.heartbeatMs);
+  }
+
+  /** Name and pid of every on-premises process server. */
+  processServerPids(): Array<[string, number]> {
+    return new LabLayout(this.dir)
+      .read()
+      .components.filter((c) => c.role === "process-server" && c.name !== "process-server-azure")
+      .map((c) => [c.name, c.pid]);
+  }
+
+  /** CPU seconds of every daemon so far, per group (read from /proc). */
+  cpu(): CpuSeconds {
+    return labCpu(this.dir);
   }
 
   get connectionString(): string | undefined {

@@ -91,12 +91,23 @@ export interface CodecBenchRow {
   compress2MBps: number;
   decompressMBps: number;
   segmentMBps: number;
+  /** CPU of all threads per MB: what the codec costs a process server whatever else runs. */
+  compressCpuMsPerMB: number;
+  decompressCpuMsPerMB: number;
 }
 
 async function timeIt(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
+}
+
+/** CPU seconds of this process (all threads, the threadpool included) spent in fn. */
+async function cpuOf(fn: () => Promise<unknown>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
 
 export async function runCodecBench(opts: { mib?: number; segmentMiB?: number } = {}): Promise<CodecBenchRow[]> {
@@ -125,16 +136,22 @@ export async function runCodecBench(opts: { mib?: number; segmentMiB?: number } 
   for (const codec of CODEC_NAMES) {
     await compressPayload(codec, raws[0]!); // warm up
     let packed: Buffer[] = [];
+    let cpuCompress = 0;
     const tc = await timeIt(async () => {
       packed = [];
-      for (const raw of raws) packed.push(await compressPayload(codec, raw));
+      cpuCompress = await cpuOf(async () => {
+        for (const raw of raws) packed.push(await compressPayload(codec, raw));
+      });
     });
     // Two segments at a time: what a 2-core process server can do with the threadpool.
     const tc2 = await timeIt(async () => {
       for (let i = 0; i < raws.length; i += 2) await Promise.all(raws.slice(i, i + 2).map((raw) => compressPayload(codec, raw)));
     });
+    let cpuDecompress = 0;
     const td = await timeIt(async () => {
-      for (let i = 0; i < raws.length; i++) await decompressPayload(codec, packed[i]!, raws[i]!.length);
+      cpuDecompress = await cpuOf(async () => {
+        for (let i = 0; i < raws.length; i++) await decompressPayload(codec, packed[i]!, raws[i]!.length);
+      });
     });
     const ts = await timeIt(async () => {
       for (const b of batches) {
@@ -150,13 +167,15 @@ export async function runCodecBench(opts: { mib?: number; segmentMiB?: number } 
       compress2MBps: mb / tc2,
       decompressMBps: mb / td,
       segmentMBps: mb / ts,
+      compressCpuMsPerMB: (cpuCompress * 1000) / mb,
+      decompressCpuMsPerMB: (cpuDecompress * 1000) / mb,
     });
   }
   return rows;
 }
 
 export function formatCodecTable(rows: CodecBenchRow[]): string {
-  const head = ["codec", "ratio", "compress MB/s", "compress x2 MB/s", "decompress MB/s", "encode+decode seg MB/s"];
+  const head = ["codec", "ratio", "compress MB/s", "compress x2 MB/s", "decompress MB/s", "encode+decode seg MB/s", "compress CPU ms/MB", "decompress CPU ms/MB"];
   const lines = rows.map((r) => [
     r.codec,
     r.ratio.toFixed(2),
@@ -164,6 +183,8 @@ export function formatCodecTable(rows: CodecBenchRow[]): string {
     r.compress2MBps.toFixed(0),
     r.decompressMBps.toFixed(0),
     r.segmentMBps.toFixed(0),
+    r.compressCpuMsPerMB.toFixed(2),
+    r.decompressCpuMsPerMB.toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (cols: string[]) => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");

@@ -3,10 +3,17 @@ import { execFile, spawnSync } from "node:child_process";
 
 export interface FioJob {
   name: string;
-  rw: "randwrite" | "write";
+  rw: "randwrite" | "write" | "randrw";
   blockSize: string;
   iodepth: number;
   size: string;
+  /** randrw: share of reads in percent. */
+  readMix?: number;
+  /** Cap on the write rate, bytes per second (fio --rate=,N). */
+  writeRate?: number;
+  /** Run for this long instead of until `size` is written once. */
+  runtimeSeconds?: number;
+  seed?: number;
 }
 
 export interface FioResult {
@@ -14,6 +21,11 @@ export interface FioResult {
   bytesPerSecond: number;
   /** Mean completion latency, microseconds. */
   clatMeanUs: number;
+  /** Writes completed. */
+  writes: number;
+  /** Bytes written. */
+  bytes: number;
+  readIops: number;
 }
 
 export function hasTool(name: string): boolean {
@@ -34,18 +46,31 @@ export function runFio(uri: string, job: FioJob): Promise<FioResult> {
     `--bs=${job.blockSize}`,
     `--iodepth=${job.iodepth}`,
     `--size=${job.size}`,
-    "--randseed=42",
+    `--randseed=${job.seed ?? 42}`,
     "--output-format=json",
   ];
+  if (job.readMix !== undefined) args.push(`--rwmixread=${job.readMix}`);
+  if (job.writeRate !== undefined) args.push(`--rate=,${Math.round(job.writeRate)}`);
+  if (job.runtimeSeconds !== undefined) args.push("--time_based", `--runtime=${job.runtimeSeconds}`);
   return new Promise((resolve, reject) => {
     execFile("fio", args, { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
       if (err) return reject(new Error(`fio ${job.name} failed: ${stderr.trim() || err.message}`));
       try {
         const report = JSON.parse(stdout.slice(stdout.indexOf("{"))) as {
-          jobs: Array<{ write: { iops: number; bw_bytes: number; clat_ns: { mean: number } } }>;
+          jobs: Array<{
+            write: { iops: number; bw_bytes: number; io_bytes: number; total_ios: number; clat_ns: { mean: number } };
+            read: { iops: number };
+          }>;
         };
         const w = report.jobs[0]!.write;
-        resolve({ iops: w.iops, bytesPerSecond: w.bw_bytes, clatMeanUs: w.clat_ns.mean / 1000 });
+        resolve({
+          iops: w.iops,
+          bytesPerSecond: w.bw_bytes,
+          clatMeanUs: w.clat_ns.mean / 1000,
+          writes: w.total_ios,
+          bytes: w.io_bytes,
+          readIops: report.jobs[0]!.read.iops,
+        });
       } catch (parseErr) {
         reject(new Error(`fio ${job.name}: unreadable JSON report (${(parseErr as Error).message})`));
       }

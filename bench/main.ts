@@ -7,6 +7,7 @@ import { formatNbd, nbdMarkdown, runNbdBench } from "./nbd.js";
 import { formatReplication, replicationMarkdown, runReplicationBench } from "./replication.js";
 import { formatResync, resyncMarkdown, runResyncBench } from "./resync.js";
 import { formatRto, rtoMarkdown, runRtoBench } from "./rto.js";
+import { formatSmallWrites, runSmallWritesBench, smallWritesMarkdown } from "./small-writes.js";
 import { markdownTable } from "./table.js";
 
 interface Bench {
@@ -29,8 +30,16 @@ const BENCHES: Bench[] = [
         "#### Segment codecs",
         "",
         markdownTable(
-          ["codec", "ratio", "compress MB/s", "decompress MB/s", "encode+decode segment MB/s"],
-          rows.map((r) => [r.codec, r.ratio.toFixed(2), r.compressMBps.toFixed(0), r.decompressMBps.toFixed(0), r.segmentMBps.toFixed(0)]),
+          ["codec", "ratio", "compress MB/s", "decompress MB/s", "encode+decode segment MB/s", "compress CPU ms/MB", "decompress CPU ms/MB"],
+          rows.map((r) => [
+            r.codec,
+            r.ratio.toFixed(2),
+            r.compressMBps.toFixed(0),
+            r.decompressMBps.toFixed(0),
+            r.segmentMBps.toFixed(0),
+            r.compressCpuMsPerMB.toFixed(2),
+            r.decompressCpuMsPerMB.toFixed(2),
+          ]),
         ),
       ].join("\n");
     },
@@ -51,6 +60,15 @@ const BENCHES: Bench[] = [
       const r = await runNbdBench({ quick, say });
       console.log(formatNbd(r));
       return nbdMarkdown(r);
+    },
+  },
+  {
+    name: "small-writes",
+    title: "4 KiB writes to RPO 0 and processed, OLTP mix",
+    async run(quick, say) {
+      const r = await runSmallWritesBench({ quick, say });
+      console.log(formatSmallWrites(r));
+      return smallWritesMarkdown(r);
     },
   },
   {

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../common/async/index.js";
 import { BenchLab } from "./bench-lab.js";
+import { type CpuPerMB, cpuDelta, cpuPerMB, formatCpuPerMB } from "./cpu.js";
 import { type FioJob, type FioResult, fioHasNbd, hasTool, runFio } from "./fio.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
 
@@ -20,6 +21,8 @@ export interface NbdRow {
   label: string;
   agent: FioResult;
   nbdkit: FioResult;
+  /** Agent and process-server CPU from fio's start until the writes are uploaded. */
+  cpu: CpuPerMB;
 }
 
 export type NbdBenchResult = { skipped: string } | { rows: NbdRow[] };
@@ -55,9 +58,15 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
     await lab.protectAll();
     const disk = (await lab.status())[0]!.disks[0]!;
     const agent: FioResult[] = [];
+    const cpu: CpuPerMB[] = [];
     for (const { label, job } of plan) {
-      agent.push(await runFio(disk.nbdUnix, job));
-      say(`agent export, ${label}: ${fixed(agent.at(-1)!.iops, 0)} IOPS`);
+      await lab.waitCaughtUp(600_000);
+      const before = lab.cpu();
+      const result = await runFio(disk.nbdUnix, job);
+      await lab.waitCaughtUp(600_000);
+      agent.push(result);
+      cpu.push(cpuPerMB(cpuDelta(before, lab.cpu()), result.bytes));
+      say(`agent export, ${label}: ${fixed(result.iops, 0)} IOPS, CPU ms/MB ${formatCpuPerMB(cpu.at(-1))}`);
     }
     // The baseline runs alone on the machine: nothing replicating in the background.
     await lab.down();
@@ -69,7 +78,7 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
       }
       return out;
     });
-    return { rows: plan.map(({ label, job }, i) => ({ label, job, agent: agent[i]!, nbdkit: nbdkit[i]! })) };
+    return { rows: plan.map(({ label, job }, i) => ({ label, job, agent: agent[i]!, nbdkit: nbdkit[i]!, cpu: cpu[i]! })) };
   } finally {
     await lab.stop();
   }
@@ -94,7 +103,7 @@ async function withNbdkit<T>(image: string, dir: string, fn: (uri: string) => Pr
   }
 }
 
-const HEAD = ["fio job", "agent IOPS", "agent MB/s", "agent lat µs", "nbdkit IOPS", "nbdkit MB/s", "nbdkit lat µs", "ratio"];
+const HEAD = ["fio job", "agent IOPS", "agent MB/s", "agent lat µs", "nbdkit IOPS", "nbdkit MB/s", "nbdkit lat µs", "ratio", "CPU ms/MB agent + PS = srlab (Azurite)", "target ≥ 0.5×"];
 
 function rows(r: { rows: NbdRow[] }): Cell[][] {
   return r.rows.map((x) => [
@@ -106,12 +115,15 @@ function rows(r: { rows: NbdRow[] }): Cell[][] {
     fixed(x.nbdkit.bytesPerSecond / 1e6, 1),
     fixed(x.nbdkit.clatMeanUs, 0),
     ratio(x.agent.bytesPerSecond, x.nbdkit.bytesPerSecond),
+    formatCpuPerMB(x.cpu),
+    x.agent.bytesPerSecond >= 0.5 * x.nbdkit.bytesPerSecond ? "yes" : "no",
   ]);
 }
 
 const NOTE =
   "fio --ioengine=nbd over a Unix socket: the agent's export of a protected machine (writes captured and replicated " +
-  "while fio runs) against nbdkit file on the same image with the lab stopped. lat = mean completion latency.";
+  "while fio runs) against nbdkit file on the same image with the lab stopped. lat = mean completion latency. " +
+  "CPU = agent + process server (and Azurite) from /proc/PID/stat, from fio's start until the writes are uploaded, per MB fio wrote.";
 
 export function formatNbd(r: NbdBenchResult): string {
   if ("skipped" in r) return `NBD export: skipped: ${r.skipped}`;

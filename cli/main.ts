@@ -15,6 +15,7 @@ import {
 } from "./commands/failover.js";
 import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { logs } from "./commands/logs.js";
+import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { AdminClient } from "./admin-client.js";
@@ -66,7 +67,10 @@ program
         onProgress: say,
       });
       if (o.json) printJson({ dir, configServer: manifest.configServerAddress, caFile: manifest.caFile, components: manifest.components });
-      else say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+      else {
+        say(`lab is up in ${dir}: try srlab status --dir ${dir}`);
+        for (const line of await dashboardLines(dir)) say(line);
+      }
       if (o.detach) return;
       say("press Ctrl-C to stop the lab");
       // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
@@ -159,6 +163,14 @@ program
   );
 
 program
+  .command("dashboard")
+  .description("print a one-time login link to the lab's web dashboard")
+  .addOption(dirOption())
+  .option("--open", "open it in the desktop's browser (xdg-open) instead")
+  .option("--json", "dashboard address, login link and its expiry as JSON")
+  .action((o) => run(() => dashboardCommand(labDir(o.dir), o)));
+
+program
   .command("protect <machine>")
   .description("enable protection: initial replication, then continuous delta replication")
   .addOption(dirOption())
@@ -238,7 +250,7 @@ policy
 
 program
   .command("export <machine>")
-  .description("write a replica disk (latest processed point) to a raw image file")
+  .description("write a replica disk to a raw image file: everything received (waits for it to be processed), a recovery point or a failed-over disk")
   .addOption(dirOption())
   .requiredOption("--to <file>", "image file to write")
   .option("--disk <index>", "disk index", "0")
@@ -254,7 +266,7 @@ program
         point: o.point,
       });
       if (o.json) printJson(result);
-      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}`);
+      else console.log(`${result.path}: ${result.sizeBytes} bytes, sha256 ${result.sha256}${result.sequence !== undefined ? `, sequence ${result.sequence}` : ""}`);
     }),
   );
 

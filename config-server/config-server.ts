@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { AdminServiceService, ConfigurationServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -16,6 +18,8 @@ import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
+import { DashboardServer } from "./dashboard/index.js";
+import { componentView, machineView } from "./handlers/views.js";
 import { ConfigStore } from "./store/index.js";
 import { registerConfigServerMetrics } from "./metrics.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
@@ -37,6 +41,7 @@ export class ConfigServer {
   private resyncs?: ResyncScheduler;
   private adminCredentialValue = "";
   private telemetry?: TelemetrySampler;
+  private dashboard?: DashboardServer;
 
   constructor(
     readonly options: ConfigServerOptions,
@@ -51,6 +56,11 @@ export class ConfigServer {
 
   get metricsUrl(): string {
     return this.metrics?.url ?? "";
+  }
+
+  /** The web dashboard's address (`http://host:port/`), or "" when it is off. */
+  get dashboardUrl(): string {
+    return this.dashboard?.url ?? "";
   }
 
   /** The CLI's credential; also written to <dataDir>/admin.credential. */
@@ -146,6 +156,11 @@ export class ConfigServer {
       logger,
     });
     await this.grpc.start();
+    if (options.dashboard.enabled) {
+      this.dashboard = this.createDashboard(host);
+      await this.dashboard.start();
+      host.dashboard = this.dashboard;
+    }
     const registry = createRegistry("config-server");
     registerConfigServerMetrics(registry, { machines: () => store.listMachines(), components: () => store.listComponents() });
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry });
@@ -155,10 +170,42 @@ export class ConfigServer {
     if (options.readyFile) {
       writeFileSync(
         options.readyFile,
-        JSON.stringify({ pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl }),
+        JSON.stringify({ pid: process.pid, grpcAddress: this.grpcAddress, metricsUrl: this.metricsUrl, dashboardUrl: this.dashboardUrl }),
       );
     }
-    logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl });
+    logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl, dashboard: this.dashboardUrl || "off" });
+  }
+
+  /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
+  private createDashboard(host: ConfigHost): DashboardServer {
+    const { options, store } = host;
+    const storage = options.storage.kind === "directory" ? `directory ${options.storage.directory}` : `blob container ${options.storage.container} at ${blobEndpoint(options.storage.connectionString)}`;
+    return new DashboardServer({
+      host: options.dashboard.host,
+      port: options.dashboard.port,
+      sessionMs: options.dashboard.sessionHours * 3_600_000,
+      loginLinkMs: options.dashboard.loginLinkSeconds * 1000,
+      logger: host.logger,
+      isAdminCredential: (credential) => {
+        // The same check as every admin RPC, so a change of credential format applies here too.
+        const metadata = new grpc.Metadata();
+        metadata.set("authorization", `Bearer ${credential}`);
+        try {
+          return authorize(host, ADMIN_SERVICE_RULE, metadata).kind === "admin";
+        } catch {
+          return false;
+        }
+      },
+      source: {
+        configServer: () => ({ name: options.name, address: this.grpcAddress, version: packageVersion(), storage }),
+        components: () => store.listComponents().map((c) => componentView(host, c)),
+        machines: () => store.listMachines().map((m) => machineView(host, m)),
+        jobs: (machineId) => store.listJobs(machineId),
+        points: (machineId) => store.listRecoveryPoints(machineId),
+        policies: () => store.listPolicies(),
+        sampler: host.telemetry,
+      },
+    });
   }
 
   private secret(store: ConfigStore, key: string): string {
@@ -171,6 +218,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
+    await this.dashboard?.stop();
     this.resyncs?.stop();
     this.telemetry?.stop();
     this.bus?.close();
@@ -180,4 +228,31 @@ export class ConfigServer {
     this.store?.close();
     this.logger.info("configuration server stopped");
   }
+}
+
+/** Where blobs go, without the account key a connection string carries. */
+function blobEndpoint(connectionString: string | undefined): string {
+  const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
+  return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
+}
+
+let version: string | undefined;
+
+/** srlab's version from the nearest package.json above this file (sources and dist/ alike). */
+function packageVersion(): string {
+  if (version === undefined) {
+    version = "";
+    for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
+      try {
+        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+        if (pkg.name === "srlab") {
+          version = pkg.version ?? "";
+          break;
+        }
+      } catch {
+        // not here; look one level up
+      }
+    }
+  }
+  return version;
 }

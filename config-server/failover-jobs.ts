@@ -10,7 +10,7 @@ import { failoverDiskName } from "../common/storage-layout/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import type { RecoveryEngine, RecoveryTarget } from "../common/recovery/index.js";
+import type { RecoveryEngine, RecoveryTarget, ResolvedTarget } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
@@ -264,6 +264,9 @@ export class FailoverJobs {
   private async buildDisks(job: Job, machine: Machine, target: RecoveryTarget, test: boolean, requestedAt: Date): Promise<FailoverInfo> {
     const { engine } = this.ctx;
     const resolved = await engine.resolve(machine.machineId, target);
+    const estimate = await this.replayEstimate(resolved);
+    if (estimate) this.runner.progress(job, STEPS.disks, 0, estimate);
+    const replayStarted = Date.now();
     const result = await engine.materialize(
       machine.machineId,
       machine.disks.map((d) => ({ index: d.index, sizeBytes: d.sizeBytes })),
@@ -272,6 +275,7 @@ export class FailoverJobs {
       (p) => this.runner.progress(job, STEPS.disks, p.total ? (100 * p.done) / p.total : 0, p.phase),
     );
     const completedAt = new Date();
+    if (resolved.replaySegments.length) this.noteReplayRate(resolved.replaySegments, (completedAt.getTime() - replayStarted) / 1000);
     const disks: Disk[] = result.disks.map((d) => {
       const source = machine.disks.find((s) => s.index === d.index);
       return {
@@ -296,10 +300,39 @@ export class FailoverJobs {
       completedAt,
       achievedRpoSeconds: lastWrite ? Math.max(0, (requestedAt.getTime() - lastWrite) / 1000) : 0,
       rtoSeconds: (completedAt.getTime() - requestedAt.getTime()) / 1000,
-      description: resolved.description,
+      description: [resolved.description, estimate].filter(Boolean).join("; "),
       disks,
       jobId: job.jobId,
     };
+  }
+
+  /** Replay throughput of the last failover that replayed (segment bytes per second), for the next estimate. */
+  private replayBytesPerSecond?: number;
+  private readonly segmentSizes = new Map<string, number>();
+
+  /**
+   * What `latest` (or a sequence/time) costs beyond copying the base point: the writes and log
+   * bytes to replay, and a time at the last replay's rate. Said before the replay starts, so an
+   * operator choosing between RPO and RTO sees the price.
+   */
+  private async replayEstimate(resolved: ResolvedTarget): Promise<string | undefined> {
+    if (resolved.replaySegments.length === 0) return undefined;
+    const prefix = resolved.replaySegments[0]!.slice(0, resolved.replaySegments[0]!.lastIndexOf("/") + 1);
+    try {
+      for (const o of await this.ctx.blobs.listObjects(prefix)) this.segmentSizes.set(o.name, o.size);
+    } catch {
+      // Only an estimate: the replay itself reports storage errors.
+    }
+    const bytes = resolved.replaySegments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
+    const writes = resolved.sequence - resolved.base.sequence;
+    const rate = this.replayBytesPerSecond;
+    const time = rate ? `, about ${Math.max(1, Math.round(bytes / rate))} s at the last replay's ${(rate / 1e6).toFixed(1)} MB/s` : "";
+    return `replay of ${writes} writes in ${resolved.replaySegments.length} log segments (${(bytes / 2 ** 20).toFixed(1)} MiB) after point ${resolved.base.recoveryPointId || "origin"}${time}`;
+  }
+
+  private noteReplayRate(segments: string[], seconds: number): void {
+    const bytes = segments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
+    if (bytes > 0 && seconds > 0) this.replayBytesPerSecond = bytes / seconds;
   }
 
   /** After failover the replica no longer moves on: no new points, no retention of the old ones. */

@@ -34,6 +34,8 @@ export function mergeStats(reports: MachineReports, direction: ReplicationDirect
     captureMode: a?.captureMode ?? 0,
     bytesSent: a?.bytesSent ?? 0,
     capturedSequence: a?.capturedSequence ?? 0,
+    processedLagSeconds: p?.processedLagSeconds ?? 0,
+    unprocessedBytes: p?.unprocessedBytes ?? 0,
     capturedBytes: a?.capturedBytes ?? 0,
     receivedBytes: p?.receivedBytes ?? 0,
     uploadedBytes: p?.uploadedBytes ?? 0,
@@ -74,12 +76,23 @@ export function machineHealth(
     if (machine.processServerId && (!reports.processServer || now - reports.processServer.at > heartbeatTimeoutMs)) {
       issues.push({ health: Health.HEALTH_CRITICAL, code: "PROCESS_SERVER_UNREACHABLE", message: "no report from the process server" });
     }
-    const rpo = mergeStats(reports, machine.direction).rpoSeconds;
+    const stats = mergeStats(reports, machine.direction);
+    const rpo = stats.rpoSeconds;
     if (policy && rpo > policy.rpoThresholdSeconds) {
       issues.push({
         health: Health.HEALTH_WARNING,
         code: "RPO_THRESHOLD_EXCEEDED",
         message: `RPO ${rpo.toFixed(1)} s exceeds the policy's threshold of ${policy.rpoThresholdSeconds} s`,
+      });
+    }
+    // Safe in storage but not on the replica: `latest-processed` falls behind and `latest` must replay first.
+    if (policy && stats.processedLagSeconds > policy.rpoThresholdSeconds) {
+      issues.push({
+        health: Health.HEALTH_WARNING,
+        code: "PROCESSED_LAG_EXCEEDED",
+        message:
+          `processed lag ${stats.processedLagSeconds.toFixed(1)} s exceeds the policy's RPO threshold of ${policy.rpoThresholdSeconds} s: ` +
+          `the process server has ${formatMiB(stats.unprocessedBytes)} uploaded but not yet applied to the replica`,
       });
     }
     if (agent?.report.resyncRequired) {
@@ -88,4 +101,8 @@ export function machineHealth(
   }
   const health = issues.reduce((worst, i) => Math.max(worst, i.health), Health.HEALTH_NORMAL) as Health;
   return { health, issues };
+}
+
+function formatMiB(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { commonDaemonOptions } from "../common/config/index.js";
+import { booleanOption, commonDaemonOptions } from "../common/config/index.js";
 
 export const storageOptions = z
   .object({
@@ -34,6 +34,23 @@ export const configServerOptions = z.object({
     .object({
       intervalMs: z.coerce.number().int().min(100).default(1_000),
       windowSeconds: z.coerce.number().positive().default(3_600),
+    })
+    .prefault({}),
+  /**
+   * The web dashboard (docs/dashboard.md): read-only pages over plain HTTP on a port of its
+   * own, for the admin credential or a session from a one-time login link. On by default (a
+   * lab wants it); a daemon installed as a service turns it off with `dashboard.enabled: false`.
+   * Port 0 picks a free port (logged, and in the ready file); loopback unless told otherwise.
+   */
+  dashboard: z
+    .object({
+      enabled: booleanOption.default(true),
+      host: z.string().min(1).default("127.0.0.1"),
+      port: z.coerce.number().int().min(0).max(65_535).default(0),
+      /** How long a browser session lasts after its login link was used. */
+      sessionHours: z.coerce.number().positive().default(12),
+      /** How long a one-time login link stays valid if nobody opens it. */
+      loginLinkSeconds: z.coerce.number().positive().default(300),
     })
     .prefault({}),
 });

@@ -47,6 +47,8 @@ export function machineReport(
       captureMode: capture.mode,
       bytesSent: replication?.bytesSent ?? 0,
       capturedSequence: capture.lastSequence,
+      processedLagSeconds: 0,
+      unprocessedBytes: 0,
       capturedBytes: capture.capturedBytes,
       receivedBytes: 0,
       uploadedBytes: 0,

@@ -4,6 +4,7 @@ import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-regis
 import { Mutex } from "../common/async/index.js";
 import { RateMeter } from "../common/metrics/index.js";
 import { Watermark } from "../common/async/index.js";
+import { ProcessedLag } from "./processed-lag.js";
 
 /** A problem one pipeline stage (upload, apply, points) reports until it clears it. */
 export interface StageIssue {
@@ -22,6 +23,8 @@ export class Machine {
   /** Serialises validate + append so a batch's gap check sees a stable last sequence. */
   readonly appendLock = new Mutex();
   readonly receivedRate = new RateMeter();
+  /** Uploaded but not yet applied: how far the replica trails storage. */
+  readonly processedLag = new ProcessedLag();
   /** Which sequences go to the replica and which to a master target (failback). */
   readonly epochs: DirectionEpochs;
   receivedBytesTotal = 0;

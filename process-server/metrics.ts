@@ -16,6 +16,9 @@ export class ProcessServerMetrics {
   readonly appliedRecords: Counter<"machine_id">;
   readonly recoveryPoints: Counter<"machine_id" | "type">;
   readonly rpoSeconds: Gauge<"machine_id">;
+  readonly processedLagSeconds: Gauge<"machine_id">;
+  readonly unprocessedBytes: Gauge<"machine_id">;
+  readonly applyRequests: Counter<"machine_id" | "kind">;
   readonly masterTargetReconnects: Counter<"machine_id">;
   readonly cacheCapacityBytes: Gauge;
   readonly cacheFreeRatio: Gauge;
@@ -85,6 +88,24 @@ export class ProcessServerMetrics {
       name: "srlab_ps_rpo_seconds",
       help: "Age of the oldest write not yet in storage (0 when caught up)",
       labelNames: ["machine_id"],
+      registers,
+    });
+    this.processedLagSeconds = new Gauge({
+      name: "srlab_ps_processed_lag_seconds",
+      help: "Age of the oldest write uploaded but not yet applied to the replica (0 when processed)",
+      labelNames: ["machine_id"],
+      registers,
+    });
+    this.unprocessedBytes = new Gauge({
+      name: "srlab_ps_unprocessed_bytes",
+      help: "Bytes uploaded but not yet applied to the replica",
+      labelNames: ["machine_id"],
+      registers,
+    });
+    this.applyRequests = new Counter({
+      name: "srlab_ps_apply_requests_total",
+      help: "Storage requests made applying writes to replica page blobs (kind: write, read, clear)",
+      labelNames: ["machine_id", "kind"],
       registers,
     });
     this.masterTargetReconnects = new Counter({

@@ -52,6 +52,21 @@ export const intakeOptions = z
   })
   .prefault({});
 
+export const applyOptions = z
+  .object({
+    /**
+     * Where a batch's writes are dense, write whole aligned blocks (up to 4 MiB, read first
+     * unless fully covered) instead of one Put Page per run, when the measured call and byte
+     * costs say it is cheaper. Off: one call per contiguous run.
+     */
+    blockWise: z.union([z.boolean(), z.stringbool()]).default(true),
+    /** Storage calls in flight per replica disk; they never overlap. */
+    concurrency: z.coerce.number().int().min(1).max(64).default(8),
+    /** Uploaded records applied in one pass at most (more means denser blocks, processed moves in bigger steps). */
+    batchBytes: z.coerce.number().int().min(MiB).default(64 * MiB),
+  })
+  .prefault({});
+
 export const processServerOptions = z.object({
   ...commonDaemonOptions,
   name: z.string().min(1).default("process-server"),
@@ -71,7 +86,8 @@ export const processServerOptions = z.object({
   /** While storage is unreachable, how often a cheap request checks whether it is back. */
   storageProbeMs: z.coerce.number().int().positive().default(1_000),
   /** Bytes of uploaded records the applier may hold in memory before it re-reads them from storage. */
-  applyQueueBytes: z.coerce.number().int().positive().default(64 * MiB),
+  applyQueueBytes: z.coerce.number().int().positive().default(256 * MiB),
+  apply: applyOptions,
 });
 
 export type ProcessServerOptions = z.infer<typeof processServerOptions>;

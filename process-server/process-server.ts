@@ -1,3 +1,4 @@
+import { ApplyCostModel } from "../common/replica/index.js";
 import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -61,6 +62,8 @@ export class ProcessServer {
   private readonly logger: Logger;
   private readonly metricsRegistry = createRegistry("process-server");
   private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
+  /** Call and byte costs of the one storage account, learnt from every replica apply. */
+  private readonly applyCost = new ApplyCostModel();
   private readonly pipelines = new Map<string, MachinePipeline>();
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
@@ -240,6 +243,7 @@ export class ProcessServer {
       segmentKeyId: reg.segmentKeyId,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
+      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(doc),
@@ -345,7 +349,10 @@ export class ProcessServer {
     const oldest = cache.oldestPendingCapturedAtMs(machine.id);
     const received = cache.lastSequence(machine.id);
     const rpoSeconds = received > machine.uploaded.value && oldest !== undefined ? Math.max(0, (Date.now() - oldest) / 1000) : 0;
+    const lag = machine.processedLag.measure(machine.processed.value, machine.uploaded.value);
     return {
+      processedLagSeconds: lag.lagSeconds,
+      unprocessedBytes: lag.unprocessedBytes,
       rpoSeconds,
       pendingBytes: this.pipelines.get(machine.id)?.uploader.pendingBytesEstimate ?? 0,
       throughputBytesPerSecond: machine.receivedRate.perSecond(),
@@ -376,6 +383,8 @@ export class ProcessServer {
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
         this.metrics.rpoSeconds.set({ machine_id: machine.id }, stats.rpoSeconds);
+        this.metrics.processedLagSeconds.set({ machine_id: machine.id }, stats.processedLagSeconds);
+        this.metrics.unprocessedBytes.set({ machine_id: machine.id }, stats.unprocessedBytes);
         machines.push({
           machineId: machine.id,
           stats,

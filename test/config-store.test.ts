@@ -248,6 +248,8 @@ describe("ConfigStore machines and disks", () => {
           captureMode: CaptureMode.CAPTURE_MODE_DATA,
           bytesSent: 4096,
           capturedSequence: 0,
+          processedLagSeconds: 0,
+          unprocessedBytes: 0,
           capturedBytes: 0,
           receivedBytes: 4096,
           uploadedBytes: 4096,
@@ -544,6 +546,30 @@ describe("ConfigStore jobs", () => {
 });
 
 describe("ConfigStore recovery points", () => {
+  test("the machine overview has every machine's newest point (ties on sequence by time) and the policies", () => {
+    withStore(freshPath(), (s) => {
+      const a = s.upsertMachine({ name: "a", agentComponentId: "" }).machineId;
+      const b = s.upsertMachine({ name: "b", agentComponentId: "" }).machineId;
+      s.upsertMachine({ name: "c", agentComponentId: "" });
+      const t0 = new Date("2024-05-01T10:00:00Z").getTime();
+      s.addRecoveryPoint(point(a, "a2", 20, new Date(t0 + 2000)));
+      s.addRecoveryPoint(point(a, "a1", 10, new Date(t0 + 1000)));
+      s.addRecoveryPoint(point(b, "b-tag", 7, new Date(t0 + 9000), RecoveryPointType.RECOVERY_POINT_TYPE_APP_CONSISTENT));
+      s.addRecoveryPoint(point(b, "b-crash", 7, new Date(t0 + 8000)));
+      const o = s.machineOverview();
+      assert.deepEqual(o.machines.map((m) => m.name).sort(), ["a", "b", "c"]);
+      assert.deepEqual(
+        [...o.latestPoints].map(([m, p]) => [m, p.recoveryPointId]).sort(),
+        [
+          [a, "a2"],
+          [b, "b-tag"],
+        ].sort(),
+      );
+      for (const m of o.machines) assert.equal(o.latestPoints.get(m.machineId)?.recoveryPointId, s.listRecoveryPoints(m.machineId).at(-1)?.recoveryPointId);
+      assert.ok(o.policies.has("default"));
+    });
+  });
+
   test("ordering by sequence, idempotent add, processed marking, prune and delete-except", () => {
     withStore(freshPath(), (s) => {
       const m = s.upsertMachine({ name: "vm", agentComponentId: "" }).machineId;

@@ -1,8 +1,10 @@
 import { createHash } from "node:crypto";
-import { closeSync, ftruncateSync, openSync, writeSync } from "node:fs";
+import { closeSync, ftruncateSync, openSync, rmSync, writeSync } from "node:fs";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Machine, ReplicationDirection, ReplicationState } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { formatBytes, ProgressLine } from "../output.js";
 
@@ -19,6 +21,54 @@ export interface ExportSource {
   test?: boolean;
   /** A recovery point id, or latest-processed / latest-app-consistent. */
   point?: string;
+  /** How long the replica may take to process what was received (default 10 minutes). */
+  waitMs?: number;
+}
+
+/** States in which the replica keeps following the source, so "everything received" moves. */
+const FOLLOWING = new Set([
+  ReplicationState.REPLICATION_STATE_PROTECTED,
+  ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+  ReplicationState.REPLICATION_STATE_RESYNCING,
+]);
+
+function follows(m: Machine): boolean {
+  return FOLLOWING.has(m.state) && m.direction !== ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
+}
+
+/**
+ * Waits until the replica has processed every write the source had made when export was asked
+ * for (what `latest` failover replays first), so the export is the source as of that write.
+ */
+async function waitProcessed(client: AdminClient, machine: Machine, waitMs: number, progress: boolean): Promise<number> {
+  const s = machine.stats;
+  const target = Math.max(s?.capturedSequence ?? 0, s?.receivedSequence ?? 0);
+  const line = new ProgressLine(progress);
+  const until = Date.now() + waitMs;
+  try {
+    for (let m = machine; ; ) {
+      const st = m.stats;
+      const processed = st?.processedSequence ?? 0;
+      if (processed >= target) return processed;
+      if (Date.now() > until) {
+        throw new Error(
+          `the replica of ${m.name} processed up to sequence ${processed} of ${target} within ${waitMs / 1000} s ` +
+            `(${formatBytes(st?.unprocessedBytes ?? 0)} unprocessed, RPO ${(st?.rpoSeconds ?? 0).toFixed(1)} s); ` +
+            "export a recovery point with --point latest-processed, or retry later",
+        );
+      }
+      line.update(
+        `waiting for the replica to process sequence ${target}: at ${processed}, ${formatBytes(st?.unprocessedBytes ?? 0)} uploaded and not yet applied, ` +
+          `processed lag ${(st?.processedLagSeconds ?? 0).toFixed(1)} s`,
+      );
+      await sleep(250);
+      const { machine: next } = await client.call(client.client.getMachine, { machine: m.machineId });
+      if (!next) throw new Error(`machine ${m.name} disappeared`);
+      m = next;
+    }
+  } finally {
+    line.done();
+  }
 }
 
 export async function exportDisk(dir: string, machineRef: string, diskIndex: number, to: string, progress: boolean, source: ExportSource = {}) {
@@ -34,6 +84,10 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
     try {
       let blob = replicaBlobName(machine.machineId, diskIndex);
       let snapshot: string | undefined;
+      /** The replica's sequence when it follows the source (checked again after the copy). */
+      let sequence: number | undefined;
+      /** Reading the live replica of a machine that still writes: nothing pins it while we copy. */
+      let live = false;
       if (source.failedOver || source.test) {
         const info = source.test ? machine.testFailover : machine.failover;
         const d = info?.disks.find((x) => x.index === diskIndex);
@@ -51,10 +105,29 @@ export async function exportDisk(dir: string, machineRef: string, diskIndex: num
         if (!chosen) throw new Error(`machine ${machine.name} has no recovery point ${wanted} (see srlab points ${machine.name})`);
         snapshot = chosen.snapshots[String(diskIndex)];
         if (!snapshot) throw new Error(`recovery point ${chosen.recoveryPointId} does not cover disk ${diskIndex} (it covers ${chosen.disksCovered} of ${chosen.disksTotal} disks)`);
+        sequence = chosen.sequence;
+      } else if (follows(machine)) {
+        live = true;
+        sequence = await waitProcessed(client, machine, source.waitMs ?? 600_000, progress);
+      } else {
+        sequence = machine.stats?.processedSequence ?? 0;
       }
       const size = await store.pageBlobSize(blob);
       if (size === undefined) throw new Error(`machine ${machine.name} has no replica of disk ${diskIndex} yet: protect it first (srlab protect ${machine.name})`);
-      return await writeImage(to, size, await store.getPageRanges(blob, snapshot), (off, len) => store.readPages(blob, off, len, snapshot), progress);
+      const image = await writeImage(to, size, await store.getPageRanges(blob, snapshot), (off, len) => store.readPages(blob, off, len, snapshot), progress);
+      if (live) {
+        // The live replica has no snapshot to pin it: if it moved while being read, the file mixes sequences.
+        const { machine: after } = await client.call(client.client.getMachine, { machine: machine.machineId });
+        const now = after?.stats?.processedSequence ?? 0;
+        if (now !== sequence) {
+          rmSync(to, { force: true });
+          throw new Error(
+            `the replica of ${machine.name} moved from sequence ${sequence} to ${now} while it was exported (the machine is still writing); ` +
+              "export a recovery point instead (--point latest-processed), or stop the writes",
+          );
+        }
+      }
+      return { ...image, sequence };
     } finally {
       await store.close();
     }

@@ -61,6 +61,8 @@ function machineDocument(x: Machine, components: Component[]) {
     processServer: components.find((c) => c.componentId === x.processServerId)?.name ?? null,
     rpoSeconds: stats?.rpoSeconds ?? 0,
     pendingBytes: stats?.pendingBytes ?? 0,
+    processedLagSeconds: stats?.processedLagSeconds ?? 0,
+    unprocessedBytes: stats?.unprocessedBytes ?? 0,
     throughputBytesPerSecond: stats?.throughputBytesPerSecond ?? 0,
     capturedSequence: stats?.capturedSequence ?? 0,
     receivedSequence: stats?.receivedSequence ?? 0,
@@ -144,13 +146,14 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
   lines.push("");
   lines.push(
     ...formatTable(
-      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "THROUGHPUT", "LAST POINT", "DISKS"],
+      ["MACHINE", "STATE", "HEALTH", "RPO", "PENDING", "PROCESSED LAG", "THROUGHPUT", "LAST POINT", "DISKS"],
       doc.machines.map((m) => [
         m.name,
         m.state + (m.direction === "azure-to-on-premises" ? " (failback)" : "") + (m.testFailover ? " +test" : ""),
         healthCell(m.health, colours),
         rpoCell(m.rpoSeconds, m.policy ? thresholds.get(m.policy) : undefined, colours),
         formatBytes(m.pendingBytes),
+        `${m.processedLagSeconds.toFixed(1)} s (${formatBytes(m.unprocessedBytes)})`,
         `${formatBytes(m.throughputBytesPerSecond)}/s`,
         m.lastRecoveryPoint?.time ? ago(m.lastRecoveryPoint.time) : "-",
         m.disks.map((d) => `${formatBytes(d.sizeBytes)} ${d.nbd}`).join(", "),

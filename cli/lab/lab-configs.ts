@@ -19,9 +19,11 @@ function base(layout: LabLayout, pki: LabPki, name: string, grpcPort: number) {
   };
 }
 
-export function configServerConfig(layout: LabLayout, pki: LabPki, manifest: LabManifest, grpcPort: number): string {
+export function configServerConfig(layout: LabLayout, pki: LabPki, manifest: LabManifest, grpcPort: number, dashboardPort = 0): string {
   return stringify({
     ...base(layout, pki, "config-server", grpcPort),
+    // A port of its own chosen once, so the dashboard's address survives restarts.
+    dashboard: { enabled: true, host: "127.0.0.1", port: dashboardPort },
     passphrase: manifest.passphrase,
     timeUnitSeconds: manifest.timeUnitSeconds,
     storage: {

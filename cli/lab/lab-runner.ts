@@ -187,7 +187,7 @@ async function createLabWithPorts(layout: LabLayout, options: UpOptions, freePor
   );
   manifest.caFile = pki.caFile;
   writeFileSync(join(layout.dir, "passphrase"), `${manifest.passphrase}\n`, { mode: 0o600 });
-  writeFileSync(cs.configFile!, configServerConfig(layout, pki, manifest, csPort));
+  writeFileSync(cs.configFile!, configServerConfig(layout, pki, manifest, csPort, await freePort()));
   for (const ps of pss) writeFileSync(ps.configFile!, processServerConfig(layout, pki, manifest, ps.name, ps.grpcPort!, "on-premises"));
   writeFileSync(azurePs.configFile!, processServerConfig(layout, pki, manifest, azurePs.name, azurePs.grpcPort!, "azure"));
   writeFileSync(mt.configFile!, masterTargetConfig(layout, pki, manifest, mt.name, mt.grpcPort!));

@@ -14,14 +14,19 @@ export function spawnSupervised(args: string[], logFile: string, stateFile: stri
   return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...args], logFile);
 }
 
-/** Starts a daemon in its own process group with output appended to its log file. */
+/**
+ * Starts a daemon in its own process group with output appended to its log file. Node flags in
+ * SRLAB_DAEMON_NODE_ARGS go to every daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR` for profiling a
+ * lab, which NODE_OPTIONS does not allow).
+ */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, "a");
   try {
+    const nodeArgs = (env.SRLAB_DAEMON_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
     // A lab started from a systemd service: its daemons are not that service's main process, so
     // they must not talk to its notify socket or feed its watchdog.
     const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _u, WATCHDOG_PID: _p, ...childEnv } = env;
-    const child = spawn(process.execPath, args, { detached: true, stdio: ["ignore", fd, fd], env: childEnv });
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env: childEnv });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${args.join(" ")}`);
     return child.pid;

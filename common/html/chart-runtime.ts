@@ -2,7 +2,8 @@
  * Runs in the report page (plain ES5-ish JavaScript, no build step): draws every
  * `[data-chart]` container from the JSON spec inside it with uPlot. Each container gets
  * `data-drawn` ("true", "empty" or "error") and `data-points` (non-null values drawn), so a
- * browser test can check that every chart was drawn with data.
+ * browser test can check that every chart was drawn with data. A live page (the dashboard)
+ * adds samples with `srlabCharts.append(id, x, values)`; a chart keeps at most `spec.maxPoints`.
  */
 export const CHART_RUNTIME = `
 (function () {
@@ -26,17 +27,23 @@ export const CHART_RUNTIME = `
     var s = Math.round(sec), m = Math.floor(Math.abs(s) / 60), r = Math.abs(s) % 60;
     return (s < 0 ? "-" : "") + m + ":" + (r < 10 ? "0" : "") + r;
   }
-  function draw(el) {
-    var spec = JSON.parse(el.querySelector("script[type='application/json']").textContent);
-    var plot = el.querySelector(".plot");
+  var CHARTS = {};
+  function countPoints(series) {
     var points = 0;
-    spec.series.forEach(function (s) { s.values.forEach(function (v) { if (v !== null && v !== undefined) points++; }); });
+    series.forEach(function (values) { values.forEach(function (v) { if (v !== null && v !== undefined) points++; }); });
+    return points;
+  }
+  function draw(el, spec) {
+    var plot = el.querySelector(".plot");
+    var points = countPoints(spec.series.map(function (s) { return s.values; }));
     el.setAttribute("data-points", String(points));
+    CHARTS[spec.id] = { el: el, spec: spec };
     if (points === 0 || spec.x.length === 0) {
       plot.innerHTML = "<div class='empty'>no samples</div>";
       el.setAttribute("data-drawn", "empty");
       return;
     }
+    plot.innerHTML = "";
     var fmt = FORMAT[spec.unit] || FORMAT.count;
     var kind = spec.xKind || "elapsed";
     var fg = getComputedStyle(document.body).color;
@@ -97,11 +104,33 @@ export const CHART_RUNTIME = `
     var data = [spec.x.slice()].concat(spec.series.map(function (s) { return s.values.slice(); }));
     var u = new uPlot(opts, data, plot);
     window.addEventListener("resize", function () { u.setSize({ width: Math.max(320, plot.clientWidth), height: 240 }); });
+    CHARTS[spec.id].plot = u;
+    CHARTS[spec.id].data = data;
     el.setAttribute("data-drawn", "true");
   }
+  function append(id, x, values) {
+    var c = CHARTS[id];
+    if (!c) return false;
+    var max = c.spec.maxPoints || 3600;
+    if (!c.plot) {
+      // Drawn empty so far: the first samples draw it.
+      c.spec.x.push(x);
+      c.spec.series.forEach(function (s, i) { s.values.push(values[i] === undefined ? null : values[i]); });
+      draw(c.el, c.spec);
+      return true;
+    }
+    var data = c.data;
+    data[0].push(x);
+    for (var i = 1; i < data.length; i++) data[i].push(values[i - 1] === undefined ? null : values[i - 1]);
+    if (data[0].length > max) for (var j = 0; j < data.length; j++) data[j].splice(0, data[0].length - max);
+    c.plot.setData(data);
+    c.el.setAttribute("data-points", String(countPoints(data.slice(1))));
+    return true;
+  }
+  window.srlabCharts = { append: append, get: function (id) { return CHARTS[id] && CHARTS[id].data; } };
   var all = document.querySelectorAll("[data-chart]");
   for (var i = 0; i < all.length; i++) {
-    try { draw(all[i]); } catch (err) {
+    try { draw(all[i], JSON.parse(all[i].querySelector("script[type='application/json']").textContent)); } catch (err) {
       all[i].setAttribute("data-drawn", "error");
       console.error("chart " + all[i].getAttribute("data-chart") + ": " + (err && err.message || err));
     }

@@ -40,6 +40,8 @@ export interface ChartSpec {
   thresholds?: readonly ChartThreshold[];
   /** `bars` for distributions; lines otherwise. */
   kind?: "line" | "bars";
+  /** A live chart (samples appended in the page) keeps at most this many x values (default 3600). */
+  maxPoints?: number;
 }
 
 /**

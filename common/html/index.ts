@@ -8,4 +8,6 @@ export { renderPage, section, badge, figures, OFFLINE_CSP, type PageOptions } fr
 export { table, type Column } from "./table.js";
 export { timeline, type TimelineStep } from "./timeline.js";
 export { chart, chartGrid, chartAssets, type ChartSpec, type ChartSeries, type ChartThreshold, type ChartUnit } from "./chart.js";
+export { sparkline, type SparklineOptions } from "./sparkline.js";
+export { markerStrip, type StripMarker, type StripRange } from "./marker-strip.js";
 export { formatBytes, formatRate, formatDuration, formatPercent } from "./format.js";

@@ -13,6 +13,10 @@ export interface PageOptions {
   scripts?: string[];
   /** Inline uPlot and the chart runtime (needed when the body has {@link chart}s). */
   charts?: boolean;
+  /** The page's content security policy; {@link OFFLINE_CSP} (nothing fetched) by default. */
+  csp?: string;
+  /** Markup above the title in the header (a navigation bar). */
+  nav?: SafeHtml;
 }
 
 /**
@@ -32,13 +36,13 @@ export function renderPage(options: PageOptions): string {
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${raw(OFFLINE_CSP)}">
+<meta http-equiv="Content-Security-Policy" content="${raw(options.csp ?? OFFLINE_CSP)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${options.title}</title>
 <style>${raw(BASE_CSS)}${raw(assets.css)}${raw(options.css ?? "")}</style>
 </head>
 <body>
-<header><h1>${options.title}</h1>${options.subtitle ? html`<p class="subtitle">${options.subtitle}</p>` : ""}</header>
+<header>${options.nav ?? ""}<h1>${options.title}</h1>${options.subtitle ? html`<p class="subtitle">${options.subtitle}</p>` : ""}</header>
 <main>
 ${body}
 </main>

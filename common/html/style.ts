@@ -31,5 +31,14 @@ th { color:var(--muted); font-weight:600; } td.num, th.num { text-align:right; }
 .timeline .bar.skipped, .timeline .bar.warn { background:var(--warn); }
 .timeline .dur { text-align:right; color:var(--muted); font-variant-numeric:tabular-nums; }
 .timeline .detail { grid-column:1 / -1; color:var(--muted); font-size:12px; padding-left:12px; }
+.strip { margin:8px 0 28px; }
+.strip-track { position:relative; height:34px; background:var(--card); border:1px solid var(--line); border-radius:3px; }
+.strip-range { position:absolute; top:12px; height:10px; background:var(--pass); opacity:.35; border-radius:2px; }
+.strip-marker { position:absolute; top:4px; bottom:4px; width:2px; margin-left:-1px; background:var(--info); }
+.strip-marker.app-consistent, .strip-marker.tag { background:var(--warn); width:3px; }
+.strip-label { position:absolute; top:30px; left:-2px; white-space:nowrap; font-size:11px; color:var(--warn); }
+.strip-label.end { left:auto; right:-2px; }
+.strip-axis { display:flex; justify-content:space-between; color:var(--muted); font-size:11px; padding-top:14px; }
+svg.spark { vertical-align:middle; } svg.spark polyline { fill:none; stroke:var(--info); stroke-width:1.5; } svg.spark circle { fill:var(--info); }
 pre { background:var(--card); padding:8px; border-radius:4px; overflow:auto; }
 `;

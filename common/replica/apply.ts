@@ -1,4 +1,7 @@
+import { performance } from "node:perf_hooks";
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import type { ApplyCostModel } from "./apply-cost.js";
+import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-plan.js";
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 
@@ -9,6 +12,12 @@ export interface ApplyOptions {
   clearThresholdBytes?: number;
   /** Target calls in flight at once; they always touch disjoint pages. */
   concurrency?: number;
+  /**
+   * Block-wise apply: where a batch's runs are dense, write whole aligned blocks (read first
+   * unless fully covered) when the cost model says that is cheaper than one call per run.
+   * Omitted: every run is written on its own.
+   */
+  blocks?: { cost: ApplyCostModel; maxBlockBytes?: number; minBlockBytes?: number };
 }
 
 export interface ApplyStats {
@@ -21,47 +30,12 @@ export interface ApplyStats {
   bytesCleared: number;
 }
 
-interface Range {
-  start: number;
-  end: number;
-}
-
-/** A page-aligned stretch to write, with the edge pages it must first read from the target. */
-interface WriteRange extends Range {
-  extents: Extent[];
-  reads: Range[];
-  readData: Buffer[];
-}
-
 async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < tasks.length) await tasks[next++]!();
   };
   await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
-}
-
-/** Pages of [start, end) that the extents do not fully cover; merged into contiguous reads. */
-function edgeReads(start: number, end: number, extents: Extent[]): Range[] {
-  const reads: Range[] = [];
-  const addGap = (gs: number, ge: number) => {
-    if (ge <= gs) return;
-    const rs = alignDown(gs);
-    const re = alignUp(ge);
-    const last = reads[reads.length - 1];
-    if (last && last.end >= rs) last.end = Math.max(last.end, re);
-    else reads.push({ start: rs, end: re });
-  };
-  let pos = start;
-  for (const e of extents) {
-    const es = Math.max(e.offset, start);
-    const ee = Math.min(e.offset + e.length, end);
-    if (ee <= es) continue;
-    addGap(pos, es);
-    pos = Math.max(pos, ee);
-  }
-  addGap(pos, end);
-  return reads;
 }
 
 /**
@@ -113,14 +87,14 @@ export async function applyRecords(
   }
 
   // Carve long aligned zero stretches out of each run; what is left is written.
-  const clears: Range[] = [];
-  const writes: WriteRange[] = [];
+  const clears: ByteRange[] = [];
+  let writes: WriteRange[] = [];
   for (const run of runs) {
     let pos = run.start;
     const cut = (end: number) => {
       if (end > pos) {
         const ex = run.extents.filter((e) => e.offset < end && e.offset + e.length > pos);
-        writes.push({ start: pos, end, extents: ex, reads: edgeReads(pos, end, ex), readData: [] });
+        writes.push({ start: pos, end, extents: ex, reads: edgeReads(pos, end, ex) });
       }
     };
     for (const e of run.extents) {
@@ -135,14 +109,31 @@ export async function applyRecords(
     cut(run.end);
   }
 
-  // Phase 1: edge pages (before any write, so nothing reads back its own partial result).
+  if (options.blocks) {
+    const cost = options.blocks.cost;
+    writes = planBlocks(writes, clears, diskSize, {
+      maxBlockBytes: Math.min(maxWrite, options.blocks.maxBlockBytes ?? maxWrite),
+      minBlockBytes: Math.max(PAGE_SIZE, options.blocks.minBlockBytes ?? 64 * 1024),
+      maxWriteBytes: maxWrite,
+      cost: (kind, bytes) => cost.cost(kind, bytes),
+    });
+  }
+  const timed = async <T>(kind: "read" | "write", bytes: number, call: () => Promise<T>): Promise<T> => {
+    const t0 = performance.now();
+    const out = await call();
+    options.blocks?.cost.observe(kind, bytes, (performance.now() - t0) / 1000);
+    return out;
+  };
+  const readData = new Map<ByteRange, Buffer>();
+
+  // Phase 1: edge pages and blocks (before any write, so nothing reads back its own partial result).
   const readTasks = writes.flatMap((w) =>
-    w.reads.map((r, i) => async () => {
-      const data = await target.readPages(r.start, r.end - r.start);
+    w.reads.map((r) => async () => {
+      const data = await timed("read", r.end - r.start, () => target.readPages(r.start, r.end - r.start));
       if (data.length !== r.end - r.start) {
         throw new Error(`target returned ${data.length} bytes for a ${r.end - r.start}-byte read at ${r.start}`);
       }
-      w.readData[i] = data;
+      readData.set(r, data);
       stats.readCalls++;
       stats.bytesRead += data.length;
     }),
@@ -160,11 +151,11 @@ export async function applyRecords(
       const ce = Math.min(cs + maxWrite, w.end);
       tasks.push(async () => {
         const buf = Buffer.alloc(ce - cs);
-        w.reads.forEach((r, i) => {
+        for (const r of w.reads) {
           const s = Math.max(r.start, cs);
           const e = Math.min(r.end, ce);
-          if (e > s) w.readData[i]!.copy(buf, s - cs, s - r.start, e - r.start);
-        });
+          if (e > s) readData.get(r)!.copy(buf, s - cs, s - r.start, e - r.start);
+        }
         for (const x of w.extents) {
           const s = Math.max(x.offset, cs);
           const e = Math.min(x.offset + x.length, ce);
@@ -172,7 +163,7 @@ export async function applyRecords(
           if (x.data) x.data.copy(buf, s - cs, s - x.offset, e - x.offset);
           else buf.fill(0, s - cs, e - cs);
         }
-        await target.writePages(cs, buf);
+        await timed("write", buf.length, () => target.writePages(cs, buf));
         stats.writeCalls++;
         stats.bytesWritten += buf.length;
       });

@@ -4,3 +4,5 @@ export { coalesceWrites, type Extent } from "./coalesce.js";
 export { PAGE_SIZE, type PageTarget } from "./page-target.js";
 export { blobPageTarget } from "./blob-page-target.js";
 export { pageBlobSizeFor } from "./page-blob-size.js";
+export { ApplyCostModel } from "./apply-cost.js";
+export { planBlocks, type BlockPlanOptions, type WriteRange } from "./block-plan.js";

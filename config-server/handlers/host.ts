@@ -29,6 +29,8 @@ export interface ConfigHost {
   reports: Map<string, MachineReports>;
   /** The time-series sampler: heartbeats hand it each daemon's own figures. */
   telemetry: TelemetrySampler;
+  /** The web dashboard, when it is on: mints one-time login links for `srlab dashboard`. */
+  dashboard?: { readonly url: string; loginLink(): { url: string; expiresAt: Date } };
   /** When each machine's next resync runs (status). */
   resyncs?: Pick<ResyncScheduler, "nextResync">;
 }

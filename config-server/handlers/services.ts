@@ -8,6 +8,7 @@ import {
 import { serverStream, unary } from "../../common/grpc/index.js";
 import { adminServiceRules, authorize, CONFIGURATION_SERVICE_RULES, type Rule } from "./authorization.js";
 import { commandHandlers } from "./commands.js";
+import { dashboardHandlers } from "./dashboard-login.js";
 import type { Handlers, StreamHandler, UnaryHandler } from "./handler-types.js";
 import { heartbeatHandlers } from "./heartbeat.js";
 import type { ConfigHost } from "./host.js";
@@ -47,6 +48,7 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     listRecoveryPoints: points.listRecoveryPoints,
     listJobs: jobs.listJobs,
     getJob: jobs.getJob,
+    ...dashboardHandlers(host),
   };
   return serve(host, AdminServiceService, adminServiceRules(AdminServiceService), handlers) as AdminServiceServer;
 }

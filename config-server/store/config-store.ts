@@ -294,6 +294,18 @@ export class ConfigStore {
     return this.recoveryPoints.get(id);
   }
 
+  /**
+   * Every machine with its newest recovery point and the policies, read in one transaction with
+   * a fixed number of queries whatever the number of machines (what status needs).
+   */
+  machineOverview(): { machines: Machine[]; latestPoints: Map<string, RecoveryPoint>; policies: Map<string, ReplicationPolicy> } {
+    return this.tx(() => ({
+      machines: this.machines.list(),
+      latestPoints: this.recoveryPoints.latestOfEach(),
+      policies: new Map(this.policies.list().map((p) => [p.name, p])),
+    }));
+  }
+
   /** Ordered by sequence (oldest first). */
   listRecoveryPoints(machineId: string): RecoveryPoint[] {
     return this.tx(() => this.recoveryPoints.list(machineId));

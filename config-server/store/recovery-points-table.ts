@@ -35,6 +35,7 @@ export class RecoveryPointsTable {
   private readonly byId;
   private readonly ofMachine;
   private readonly latestOfMachine;
+  private readonly latestOfEachMachine;
   private readonly insert;
   private readonly raiseProcessed;
   private readonly markThrough;
@@ -52,6 +53,13 @@ export class RecoveryPointsTable {
     this.latestOfMachine = db.prepare<[string], RecoveryPointRow>(
       `SELECT * FROM recovery_points WHERE machine_id = ?
        ORDER BY sequence DESC, time DESC, recovery_point_id DESC LIMIT 1`,
+    );
+    // The same order as latestOfMachine, for every machine in one pass (status lists them all).
+    this.latestOfEachMachine = db.prepare<[], RecoveryPointRow>(
+      `SELECT * FROM (
+         SELECT *, ROW_NUMBER() OVER (PARTITION BY machine_id ORDER BY sequence DESC, time DESC, recovery_point_id DESC) AS rank
+         FROM recovery_points)
+       WHERE rank = 1`,
     );
     this.insert = db.prepare(
       `INSERT INTO recovery_points (recovery_point_id, machine_id, time, sequence, type, tag_name,
@@ -120,6 +128,11 @@ export class RecoveryPointsTable {
   latest(machineId: string): RecoveryPoint | undefined {
     const row = this.latestOfMachine.get(machineId);
     return row ? recoveryPointFromRow(row) : undefined;
+  }
+
+  /** The newest point of every machine that has one, by machine id. */
+  latestOfEach(): Map<string, RecoveryPoint> {
+    return new Map(this.latestOfEachMachine.all().map((r) => [r.machine_id, recoveryPointFromRow(r)]));
   }
 
   markProcessed(machineId: string, throughSequence: number): number {

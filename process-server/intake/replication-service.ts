@@ -11,6 +11,8 @@ import { validateBatch } from "./record-validation.js";
 import { recordBytes } from "../../common/wire/index.js";
 import { widenReceiveWindow } from "../../common/grpc/index.js";
 
+/** Queued batches appended together at most (one fsync, one ack). */
+const GROUP_COMMIT_BYTES = 16 * 1024 * 1024;
 /**
  * HTTP/2 receive window for agent connections. The default of 64 KiB let an agent have only 64 KiB
  * on the wire before waiting for this process's event loop, which capped a stream at tens of MB/s.
@@ -135,7 +137,7 @@ class ReplicateSession {
     this.busy = true;
     try {
       while (!this.finished && this.inbox.length > 0) {
-        const msg = this.inbox.shift()!;
+        const msg = this.takeMessage();
         this.flow();
         try {
           await this.handle(msg);
@@ -150,6 +152,25 @@ class ReplicateSession {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * The next message; batches that queued up while the previous append was fsyncing are taken
+   * together (group commit): one append, one fsync and one ack for all of them.
+   */
+  private takeMessage(): ReplicateRequest {
+    const msg = this.inbox.shift()!;
+    if (!this.machine || msg.message?.$case !== "batch" || this.inbox[0]?.message?.$case !== "batch") return msg;
+    const records = [...msg.message.value.records];
+    let bytes = records.reduce((n, r) => n + r.data.length, 0);
+    for (let next = this.inbox[0]; next?.message?.$case === "batch" && bytes < GROUP_COMMIT_BYTES; next = this.inbox[0]) {
+      this.inbox.shift();
+      for (const r of next.message.value.records) {
+        records.push(r);
+        bytes += r.data.length;
+      }
+    }
+    return { message: { $case: "batch", value: { records } } };
   }
 
   /** Pauses reading while too much is queued or the cache is above its high-water mark. */

@@ -1,6 +1,7 @@
 import type { Semaphore } from "../../common/async/index.js";
 import type { TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
+import type { ApplyCostModel } from "../../common/replica/index.js";
 import type { CodecName } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import type { MachineAssignment } from "../../proto/index.js";
@@ -15,6 +16,7 @@ import type { PointDocument, PointStore } from "../points/index.js";
 import { RecoveryPointScheduler } from "../points/index.js";
 import { ReplicaSink } from "./replica-sink.js";
 import { failbackStateObjectName, type LogLocation, logLocation, stateObjectName } from "../../common/storage-layout/index.js";
+import { recordBytes } from "../../common/wire/index.js";
 import { Uploader } from "./uploader.js";
 
 export interface PipelineOptions {
@@ -31,6 +33,7 @@ export interface PipelineOptions {
   segmentKeyId: string;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
+  apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel };
   logger: Logger;
   metrics: ProcessServerMetrics;
   onPoint: (doc: PointDocument) => void;
@@ -72,6 +75,7 @@ export class MachinePipeline {
       metrics: o.metrics,
       onPoint: o.onPoint,
       onProcessed: () => this.applier.persistState(),
+      apply: o.apply,
     });
     this.applier = new Applier({
       machine,
@@ -79,6 +83,7 @@ export class MachinePipeline {
       segmentKeys: (keyId) => (keyId === o.segmentKeyId ? o.segmentKey : undefined),
       retryTimeUnitMs: o.retryTimeUnitMs,
       maxQueueBytes: o.applyQueueBytes,
+      batchBytes: o.apply.batchBytes,
       logger,
       processServerId: o.processServerId,
       replica: this.replica,
@@ -99,7 +104,10 @@ export class MachinePipeline {
       logger,
       metrics: o.metrics,
       logOf,
-      onUploaded: (records) => this.applier.enqueue(records),
+      onUploaded: (records) => {
+        machine.processedLag.noteUploaded(records, recordBytes);
+        this.applier.enqueue(records);
+      },
       concurrency: o.uploadConcurrency,
       uploadSlots: o.uploadSlots,
     });

@@ -1,6 +1,6 @@
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
-import { applyRecords, blobPageTarget } from "../../common/replica/index.js";
+import { type ApplyCostModel, type ApplyStats, applyRecords, blobPageTarget } from "../../common/replica/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
@@ -23,6 +23,8 @@ export interface ReplicaSinkOptions {
   onPoint: (doc: PointDocument) => void;
   /** The processed position moved; persist it. */
   onProcessed: () => Promise<void>;
+  /** Calls in flight per disk, and the cost model of block-wise apply (absent: one call per run). */
+  apply: { concurrency: number; cost?: ApplyCostModel };
 }
 
 /**
@@ -87,10 +89,22 @@ export class ReplicaSink implements ApplySink {
       indexes.map(async (index) => {
         const disk = await this.ensureReplica(index);
         const blob = replicaBlobName(this.o.machine.id, index);
-        await this.retry(`apply to ${blob}`, () => applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes)));
+        const { concurrency, cost } = this.o.apply;
+        const stats = await this.retry(`apply to ${blob}`, () =>
+          applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes), { concurrency, blocks: cost ? { cost } : undefined }),
+        );
+        this.count(stats);
       }),
     );
     this.o.machine.processed.advance(run[run.length - 1]!.sequence);
+  }
+
+  private count(stats: ApplyStats): void {
+    const { applyRequests } = this.o.metrics;
+    const machine_id = this.o.machine.id;
+    applyRequests.inc({ machine_id, kind: "write" }, stats.writeCalls);
+    applyRequests.inc({ machine_id, kind: "read" }, stats.readCalls);
+    applyRequests.inc({ machine_id, kind: "clear" }, stats.clearCalls);
   }
 
   /** Creates the replica blob the first time this process applies to it (idempotent). */

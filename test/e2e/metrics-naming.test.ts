@@ -44,7 +44,7 @@ afterAll(async () => {
 // prom-client's default Node.js metrics name three gauges *_total; the library fixes those names.
 const LIBRARY_GAUGES_NAMED_TOTAL = new Set(["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]);
 // Labels with a small, known set of values; anything else (paths, sequence numbers, job ids, error text) is refused.
-const BOUNDED_LABELS = new Set(["component", "machine", "machine_id", "code", "type", "mode", "state", "process_server", "daemon", "role", "le"]);
+const BOUNDED_LABELS = new Set(["component", "machine", "machine_id", "code", "type", "kind", "mode", "state", "process_server", "daemon", "role", "le"]);
 const NON_BASE_UNITS = /_(milliseconds|millis|ms|microseconds|us|nanoseconds|ns|minutes|hours|days|kilobytes|kb|kib|megabytes|mb|mib|gigabytes|gb|gib|percent|pct)(_|$)/;
 const PREFIX: Record<string, string> = { "config-server": "srlab_cs_", "process-server": "srlab_ps_", "master-target": "srlab_mt_", "mobility-agent": "srlab_agent_" };
 

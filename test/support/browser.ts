@@ -43,7 +43,17 @@ export interface OpenedPage {
  * records what went wrong while it loads. Requests to the network are blocked and recorded,
  * which is how a test proves a report works offline.
  */
-export async function openPage(target: string, options: { width?: number; height?: number } = {}): Promise<OpenedPage> {
+export interface OpenPageOptions {
+  width?: number;
+  height?: number;
+  /**
+   * Origins the page may reach (a dashboard served by the lab on loopback, `http://127.0.0.1:PORT`):
+   * their requests go through and are not counted as network requests; their failures are errors.
+   */
+  allowOrigins?: string[];
+}
+
+export async function openPage(target: string, options: OpenPageOptions = {}): Promise<OpenedPage> {
   const profile = await mkdtemp(join(tmpdir(), "srlab-chromium-"));
   let context: BrowserContext;
   try {
@@ -60,9 +70,10 @@ export async function openPage(target: string, options: { width?: number; height
   }
   const errors: string[] = [];
   const networkRequests: string[] = [];
+  const allowed = (url: string) => (options.allowOrigins ?? []).some((o) => url === o || url.startsWith(`${o.replace(/\/$/, "")}/`));
   await context.route("**/*", (route) => {
     const url = route.request().url();
-    if (/^(file|data|blob|about):/.test(url)) return route.continue();
+    if (/^(file|data|blob|about):/.test(url) || allowed(url)) return route.continue();
     networkRequests.push(url);
     return route.abort("blockedbyclient");
   });
@@ -72,7 +83,9 @@ export async function openPage(target: string, options: { width?: number; height
   });
   page.on("pageerror", (err) => errors.push(`page error: ${err.message}`));
   page.on("requestfailed", (req) => {
-    if (/^(file|data|blob|about):/.test(req.url())) errors.push(`request failed: ${req.url()} (${req.failure()?.errorText})`);
+    // An event stream is aborted whenever its page is left: that is no failure.
+    if (req.resourceType() === "eventsource" && req.failure()?.errorText === "net::ERR_ABORTED") return;
+    if (/^(file|data|blob|about):/.test(req.url()) || allowed(req.url())) errors.push(`request failed: ${req.url()} (${req.failure()?.errorText})`);
   });
   const url = /^[a-z]+:\/\//i.test(target) ? target : pathToFileURL(resolve(target)).href;
   await page.goto(url, { waitUntil: "load" });
@@ -95,7 +108,7 @@ export async function openPage(target: string, options: { width?: number; height
 }
 
 /** Opens a page, runs `fn`, and always closes the browser. */
-export async function withPage<T>(target: string, fn: (opened: OpenedPage) => Promise<T>, options?: { width?: number; height?: number }): Promise<T> {
+export async function withPage<T>(target: string, fn: (opened: OpenedPage) => Promise<T>, options?: OpenPageOptions): Promise<T> {
   const opened = await openPage(target, options);
   try {
     return await fn(opened);

@@ -1,0 +1,217 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { html, renderPage } from "../../common/html/index.js";
+import type { Logger } from "../../common/logger.js";
+import type { TelemetrySample } from "../../proto/index.js";
+import { DASHBOARD_CSP, DASHBOARD_CSP_HEADER, type DashboardPage, renderDashboardPage, renderRegions } from "./layout.js";
+import { authenticateRequest, clearedSessionCookie, parseCookies, SESSION_COOKIE, sessionCookie } from "./request-auth.js";
+import { pageAt } from "./routes.js";
+import { DashboardSessions } from "./sessions.js";
+import { type DashboardSource, Snapshot } from "./snapshot.js";
+
+export interface DashboardServerOptions {
+  host: string;
+  port: number;
+  source: DashboardSource;
+  /** Whether a bearer token is the admin credential (the configuration server's own check). */
+  isAdminCredential: (credential: string) => boolean;
+  sessionMs: number;
+  loginLinkMs: number;
+  logger: Logger;
+  /** Browsers watching at once; more get 503 (each costs a render per sample). */
+  maxStreams?: number;
+}
+
+interface Stream {
+  res: ServerResponse;
+  path: string;
+  sent: Map<string, string>;
+}
+
+/**
+ * The web dashboard: read-only HTML pages rendered on the server, kept live by server-sent
+ * events (regions re-rendered on each telemetry sample, sent only when they changed, and new
+ * chart points). Every response needs the admin credential or a session cookie; without one it
+ * is 401 with nothing about the deployment in it.
+ */
+export class DashboardServer {
+  readonly sessions: DashboardSessions;
+  private server?: Server;
+  private readonly streams = new Set<Stream>();
+  private previous?: TelemetrySample;
+  private readonly onSample = (sample: TelemetrySample) => this.push(sample);
+
+  constructor(private readonly o: DashboardServerOptions) {
+    this.sessions = new DashboardSessions({ sessionMs: o.sessionMs, loginLinkMs: o.loginLinkMs });
+  }
+
+  /** `http://host:port/` once started. */
+  get url(): string {
+    const a = this.server?.address() as AddressInfo | null | undefined;
+    if (!a) return "";
+    const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+    return `http://${host}:${a.port}/`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => {
+      try {
+        this.handle(req, res);
+      } catch (err) {
+        this.o.logger.error("dashboard request failed", { path: req.url, error: (err as Error).message });
+        if (!res.headersSent) this.plain(res, 500, "Internal error", "The page could not be rendered; the configuration server's log has the reason.");
+        else res.end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.o.port, this.o.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.server = server;
+    this.o.source.sampler.on("sample", this.onSample);
+  }
+
+  async stop(): Promise<void> {
+    this.o.source.sampler.off("sample", this.onSample);
+    for (const s of this.streams) s.res.end();
+    this.streams.clear();
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** A one-time login link (for `srlab dashboard`). */
+  loginLink(): { url: string; expiresAt: Date } {
+    const { token, expiresAt } = this.sessions.issueLoginToken();
+    return { url: `${this.url}login?token=${token}`, expiresAt };
+  }
+
+  private headers(res: ServerResponse): void {
+    res.setHeader("Content-Security-Policy", DASHBOARD_CSP_HEADER);
+    res.setHeader("X-Content-Type-Options", "nosniff");
+    res.setHeader("X-Frame-Options", "DENY");
+    res.setHeader("Referrer-Policy", "no-referrer");
+    res.setHeader("Cache-Control", "no-store");
+  }
+
+  private plain(res: ServerResponse, status: number, title: string, message: string, extraHead = ""): void {
+    this.headers(res);
+    res.statusCode = status;
+    res.setHeader("Content-Type", "text/html; charset=utf-8");
+    const page = renderPage({ title, body: html`<p>${message}</p>`, csp: DASHBOARD_CSP });
+    res.end(extraHead ? page.replace("</head>", `${extraHead}</head>`) : page);
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? "/", "http://dashboard.invalid");
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.setHeader("Allow", "GET, HEAD");
+      this.plain(res, 405, "Read-only", "The dashboard only shows; change things with the srlab CLI.");
+      return;
+    }
+    if (url.pathname === "/login") {
+      this.login(url, req, res);
+      return;
+    }
+    const access = authenticateRequest(req.headers, this.sessions, this.o.isAdminCredential);
+    if (!access) {
+      res.setHeader("WWW-Authenticate", 'Bearer realm="srlab dashboard"');
+      this.plain(res, 401, "Log in to the srlab dashboard", "Run “srlab dashboard” on the lab machine and open the one-time login link it prints.");
+      return;
+    }
+    if (url.pathname === "/logout") {
+      if (access.kind === "session") this.sessions.end(access.sessionId);
+      res.setHeader("Set-Cookie", clearedSessionCookie());
+      this.plain(res, 200, "Logged out", "The session has ended. “srlab dashboard” prints a new login link.");
+      return;
+    }
+    if (url.pathname === "/events") {
+      this.events(url, req, res);
+      return;
+    }
+    const page = pageAt(url.pathname, new Snapshot(this.o.source));
+    if (!page) {
+      this.plain(res, 404, "Not found", `Nothing at ${url.pathname}.`);
+      return;
+    }
+    this.headers(res);
+    res.statusCode = 200;
+    res.setHeader("Content-Type", "text/html; charset=utf-8");
+    res.end(req.method === "HEAD" ? undefined : renderDashboardPage(page, url.pathname));
+  }
+
+  /**
+   * Spends a one-time token for a session cookie. The answer is a page that moves on to the
+   * dashboard by itself (not a redirect), so the first page request comes from the dashboard's
+   * own origin and the SameSite=Strict cookie goes with it.
+   */
+  private login(url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const redeemed = this.sessions.redeem(url.searchParams.get("token") ?? "");
+    if (!redeemed) {
+      this.plain(res, 401, "Login link not valid", "This login link was already used or has expired. Run “srlab dashboard” for a new one.");
+      return;
+    }
+    // A browser that already had a session keeps only the new one.
+    const old = parseCookies(req.headers.cookie).get(SESSION_COOKIE);
+    if (old) this.sessions.end(old);
+    res.setHeader("Set-Cookie", sessionCookie(redeemed.sessionId, (redeemed.expiresAt.getTime() - Date.now()) / 1000));
+    this.o.logger.info("dashboard session started", { expiresAt: redeemed.expiresAt.toISOString() });
+    this.plain(res, 200, "Logged in", "Opening the dashboard…", '<meta http-equiv="refresh" content="0;url=/">');
+  }
+
+  private events(url: URL, req: IncomingMessage, res: ServerResponse): void {
+    const path = url.searchParams.get("view") ?? "/";
+    if (!pageAt(path, new Snapshot(this.o.source))) {
+      this.plain(res, 404, "Not found", `No page at ${path}.`);
+      return;
+    }
+    if (this.streams.size >= (this.o.maxStreams ?? 64)) {
+      this.plain(res, 503, "Too many viewers", "Too many dashboard pages are open; close some and reload.");
+      return;
+    }
+    this.headers(res);
+    res.writeHead(200, { "Content-Type": "text/event-stream; charset=utf-8", Connection: "keep-alive" });
+    res.write("retry: 2000\n\n");
+    const stream: Stream = { res, path, sent: new Map() };
+    this.streams.add(stream);
+    const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+    ping.unref();
+    req.on("close", () => {
+      clearInterval(ping);
+      this.streams.delete(stream);
+    });
+    // What the page was served with is what it shows; the first sample brings it up to date.
+  }
+
+  /** One sample: every open page gets the regions that changed and its new chart points. */
+  private push(sample: TelemetrySample): void {
+    const previous = this.previous;
+    this.previous = sample;
+    if (this.streams.size === 0) return;
+    const snap = new Snapshot(this.o.source);
+    const pages = new Map<string, DashboardPage | undefined>();
+    for (const s of this.streams) {
+      try {
+        if (!pages.has(s.path)) pages.set(s.path, pageAt(s.path, snap));
+        const page = pages.get(s.path);
+        if (!page) continue;
+        const changed: Array<{ id: string; html: string }> = [];
+        for (const [id, markup] of renderRegions(page)) {
+          if (s.sent.get(id) === markup) continue;
+          s.sent.set(id, markup);
+          changed.push({ id, html: markup });
+        }
+        if (changed.length) s.res.write(`event: regions\ndata: ${JSON.stringify(changed)}\n\n`);
+        const points = page.chartPoints?.(sample, previous);
+        if (points?.length) s.res.write(`event: charts\ndata: ${JSON.stringify(points)}\n\n`);
+      } catch (err) {
+        this.o.logger.warn("dashboard update failed", { view: s.path, error: (err as Error).message });
+      }
+    }
+  }
+}

@@ -1,0 +1,5 @@
+export { DashboardServer, type DashboardServerOptions } from "./dashboard-server.js";
+export { DashboardSessions, type DashboardSessionsOptions } from "./sessions.js";
+export { authenticateRequest, bearerToken, parseCookies, sessionCookie, SESSION_COOKIE, type DashboardAccess } from "./request-auth.js";
+export { alertHistory, type AlertEvent } from "./alert-history.js";
+export type { DashboardSource } from "./snapshot.js";

@@ -1,0 +1,206 @@
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, SiteLocation } from "../proto/index.js";
+import { channelCredentials, unaryCall } from "../common/grpc/index.js";
+import { silentLogger } from "../common/logger.js";
+import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { authenticateRequest, DashboardSessions, parseCookies, SESSION_COOKIE, sessionCookie } from "../config-server/dashboard/index.js";
+
+describe("dashboard sessions", () => {
+  const clock = { t: 1_000_000 };
+  const sessions = () => new DashboardSessions({ sessionMs: 60_000, loginLinkMs: 5_000, now: () => clock.t });
+
+  test("a login token gives one session, once", () => {
+    const s = sessions();
+    const { token, expiresAt } = s.issueLoginToken();
+    expect(expiresAt.getTime()).toBe(clock.t + 5_000);
+    const first = s.redeem(token);
+    expect(first).toBeDefined();
+    expect(s.isValid(first!.sessionId)).toBe(true);
+    expect(s.redeem(token)).toBeUndefined();
+    expect(s.sessionCount).toBe(1);
+  });
+
+  test("an expired token, an unknown token and an empty one are refused", () => {
+    const s = sessions();
+    const { token } = s.issueLoginToken();
+    clock.t += 5_001;
+    expect(s.redeem(token)).toBeUndefined();
+    expect(s.redeem("not-a-token")).toBeUndefined();
+    expect(s.redeem("")).toBeUndefined();
+  });
+
+  test("a session ends when it expires or is ended; a made-up id is never valid", () => {
+    const s = sessions();
+    const a = s.redeem(s.issueLoginToken().token)!;
+    const b = s.redeem(s.issueLoginToken().token)!;
+    expect(s.isValid("x".repeat(43))).toBe(false);
+    expect(s.isValid(undefined)).toBe(false);
+    s.end(b.sessionId);
+    expect(s.isValid(b.sessionId)).toBe(false);
+    clock.t += 60_000;
+    expect(s.isValid(a.sessionId)).toBe(false);
+  });
+
+  test("a flood of logins keeps only the newest sessions", () => {
+    const s = new DashboardSessions({ sessionMs: 60_000, loginLinkMs: 5_000, maxSessions: 3, now: () => clock.t });
+    const ids = Array.from({ length: 5 }, () => s.redeem(s.issueLoginToken().token)!.sessionId);
+    expect(s.sessionCount).toBe(3);
+    expect(ids.map((id) => s.isValid(id))).toEqual([false, false, true, true, true]);
+  });
+});
+
+describe("dashboard request authentication", () => {
+  const s = new DashboardSessions({ sessionMs: 60_000, loginLinkMs: 5_000 });
+  const session = s.redeem(s.issueLoginToken().token)!.sessionId;
+  const isAdmin = (c: string) => c === "the-admin-credential";
+
+  test("cookies parse, and the session cookie is HttpOnly and SameSite=Strict", () => {
+    expect([...parseCookies("a=1; srlab_session=abc; =x; junk; a=2")]).toEqual([
+      ["a", "1"],
+      ["srlab_session", "abc"],
+    ]);
+    const cookie = sessionCookie("abc", 3600);
+    expect(cookie).toContain(`${SESSION_COOKIE}=abc`);
+    expect(cookie).toContain("HttpOnly");
+    expect(cookie).toContain("SameSite=Strict");
+    expect(cookie).toContain("Max-Age=3600");
+  });
+
+  test("the admin credential, a live session, or nobody", () => {
+    expect(authenticateRequest({ authorization: "Bearer the-admin-credential" }, s, isAdmin)).toEqual({ kind: "admin" });
+    expect(authenticateRequest({ cookie: `${SESSION_COOKIE}=${session}` }, s, isAdmin)).toEqual({ kind: "session", sessionId: session });
+    expect(authenticateRequest({}, s, isAdmin)).toBeUndefined();
+    expect(authenticateRequest({ cookie: `${SESSION_COOKIE}=forged` }, s, isAdmin)).toBeUndefined();
+    expect(authenticateRequest({ authorization: "Bearer wrong" }, s, isAdmin)).toBeUndefined();
+    expect(authenticateRequest({ authorization: "Basic dXNlcjpwYXNz" }, s, isAdmin)).toBeUndefined();
+    // A wrong credential is not rescued by a good cookie.
+    expect(authenticateRequest({ authorization: "Bearer wrong", cookie: `${SESSION_COOKIE}=${session}` }, s, isAdmin)).toBeUndefined();
+  });
+});
+
+describe("the configuration server's dashboard over HTTP", () => {
+  const dir = mkdtempSync(join(tmpdir(), "srlab-dash-"));
+  let server: ConfigServer;
+  let admin: AdminServiceClient;
+  let credential: string;
+
+  interface Reply {
+    status: number;
+    headers: Record<string, string | string[] | undefined>;
+    body: string;
+  }
+  const get = (path: string, headers: Record<string, string> = {}, method = "GET", untilEvent?: string): Promise<Reply> =>
+    new Promise((resolve, reject) => {
+      const req = request(new URL(path, server.dashboardUrl), { method, headers }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => {
+          body += d;
+          if (untilEvent && body.includes(untilEvent)) {
+            res.destroy();
+            resolve({ status: res.statusCode!, headers: res.headers, body });
+          }
+        });
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+
+  beforeAll(async () => {
+    const options = configServerOptions.parse({
+      name: "config-server",
+      dataDir: join(dir, "cs"),
+      insecure: true,
+      passphrase: "correct horse battery",
+      storage: { kind: "directory", directory: join(dir, "storage") },
+      timeUnitSeconds: 1,
+      telemetry: { intervalMs: 200 },
+    });
+    server = new ConfigServer(options, silentLogger());
+    await server.start();
+    credential = readFileSync(join(dir, "cs", "admin.credential"), "utf8").trim();
+    admin = new AdminServiceClient(server.grpcAddress, channelCredentials(undefined));
+    const components = new ConfigurationServiceClient(server.grpcAddress, channelCredentials(undefined));
+    await unaryCall(components, components.register, {
+      passphrase: "correct horse battery",
+      role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
+      name: "ps-visible-only-when-logged-in",
+      address: "127.0.0.1:1",
+      location: SiteLocation.SITE_LOCATION_ON_PREMISES,
+      disks: [],
+      version: "test",
+    });
+    components.close();
+  });
+  afterAll(async () => {
+    admin?.close();
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const login = async () =>
+    unaryCall(admin, admin.createDashboardLogin, {}, credential);
+
+  test("is on by default, on loopback, and written to the ready file's address", () => {
+    expect(server.dashboardUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+  });
+
+  test("without a credential every path is 401 and shows nothing of the deployment", async () => {
+    for (const path of ["/", "/machines", "/process-servers", "/jobs", "/alerts", "/machines/x", "/events?view=/", "/no-such-page"]) {
+      const r = await get(path);
+      expect(r.status, path).toBe(401);
+      expect(r.body).not.toContain("ps-visible-only-when-logged-in");
+      expect(r.body).toContain("srlab dashboard");
+    }
+    const forged = await get("/", { cookie: `${SESSION_COOKIE}=${"A".repeat(43)}` });
+    expect(forged.status).toBe(401);
+    const wrong = await get("/", { authorization: "Bearer agent/forged.bm90LWEtbWFj" });
+    expect(wrong.status).toBe(401);
+  });
+
+  test("the admin credential as a bearer token opens every page", async () => {
+    const r = await get("/process-servers", { authorization: `Bearer ${credential}` });
+    expect(r.status).toBe(200);
+    expect(r.body).toContain("ps-visible-only-when-logged-in");
+    expect(r.headers["content-security-policy"]).toContain("default-src 'none'");
+    expect(r.headers["cache-control"]).toBe("no-store");
+  });
+
+  test("a one-time login link sets an HttpOnly, SameSite=Strict session cookie and works once", async () => {
+    const link = await login();
+    expect(link.loginUrl.startsWith(server.dashboardUrl)).toBe(true);
+    expect(link.dashboardUrl).toBe(server.dashboardUrl);
+    expect(link.expiresAt!.getTime()).toBeGreaterThan(Date.now());
+    const first = await get(link.loginUrl);
+    expect(first.status).toBe(200);
+    const cookie = String(first.headers["set-cookie"]);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    const session = /srlab_session=([^;]+)/.exec(cookie)![1]!;
+    const page = await get("/", { cookie: `${SESSION_COOKIE}=${session}` });
+    expect(page.status).toBe(200);
+    expect(page.body).toContain("ps-visible-only-when-logged-in");
+    const again = await get(link.loginUrl);
+    expect(again.status).toBe(401);
+    expect(again.headers["set-cookie"]).toBeUndefined();
+  });
+
+  test("a session's event stream pushes the page's regions; changes are refused", async () => {
+    const link = await login();
+    const session = /srlab_session=([^;]+)/.exec(String((await get(link.loginUrl)).headers["set-cookie"]))![1]!;
+    const events = await get("/events?view=/process-servers", { cookie: `${SESSION_COOKIE}=${session}` }, "GET", "event: regions");
+    expect(events.status).toBe(200);
+    expect(events.headers["content-type"]).toContain("text/event-stream");
+    expect(events.body).toContain("ps-visible-only-when-logged-in");
+    const post = await get("/", { cookie: `${SESSION_COOKIE}=${session}` }, "POST");
+    expect(post.status).toBe(405);
+    const logout = await get("/logout", { cookie: `${SESSION_COOKIE}=${session}` });
+    expect(logout.status).toBe(200);
+    expect((await get("/", { cookie: `${SESSION_COOKIE}=${session}` })).status).toBe(401);
+  });
+});
