@@ -1,4 +1,11 @@
-import { AdminServiceClient, TelemetryServiceClient } from "../proto/index.js";
+import type * as grpc from "@grpc/grpc-js";
+import {
+  AdminServiceClient,
+  GroupServiceClient,
+  PlanServiceClient,
+  ProofServiceClient,
+  TelemetryServiceClient,
+} from "../proto/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { LabLayout, type LabManifest } from "./lab/index.js";
 
@@ -38,6 +45,24 @@ export class AdminClient {
     return unaryCall(this.client, method, request, this.credential, timeoutMs);
   }
 
+  /** Proofs (srlab verify), replication groups and recovery plans: their own services, same channel. */
+  get proofs(): ProofServiceClient {
+    return this.other("proofs", ProofServiceClient);
+  }
+
+  get groups(): GroupServiceClient {
+    return this.other("groups", GroupServiceClient);
+  }
+
+  get plans(): PlanServiceClient {
+    return this.other("plans", PlanServiceClient);
+  }
+
+  /** Like call(), on one of the other services' clients. */
+  callOn<C extends grpc.Client, Req, Res>(client: C, method: Method<Req, Res>, request: Req, timeoutMs = 30_000): Promise<Res> {
+    return unaryCall(client, method, request, this.credential, timeoutMs);
+  }
+
   /** The configuration server's TelemetryService, with the same credential; close it after use. */
   telemetry(): { client: TelemetryServiceClient; call<Req, Res>(method: Method<Req, Res>, request: Req): Promise<Res> } {
     const client = new TelemetryServiceClient(
@@ -49,6 +74,22 @@ export class AdminClient {
   }
 
   close(): void {
+    for (const c of this.others.values()) c.close();
     this.client.close();
+  }
+
+  private readonly others = new Map<string, grpc.Client>();
+
+  private other<C extends grpc.Client>(key: string, Ctor: new (address: string, creds: grpc.ChannelCredentials, options?: object) => C): C {
+    let c = this.others.get(key) as C | undefined;
+    if (!c) {
+      // Shares the configuration service's channel: one connection, one TLS handshake.
+      c = new Ctor(this.manifest.configServerAddress, channelCredentials({ caFile: this.manifest.caFile }), {
+        ...channelOptions(this.manifest.configServerAddress),
+        channelOverride: this.client.getChannel(),
+      });
+      this.others.set(key, c);
+    }
+    return c;
   }
 }

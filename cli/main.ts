@@ -18,6 +18,9 @@ import { logs } from "./commands/logs.js";
 import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
+import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
+import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
+import { verify } from "./commands/verify.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
@@ -361,6 +364,99 @@ network
   .option("--keep-source-ip <address>", "keep the source machine's IP address")
   .option("--json", "no output")
   .action((machine, o) => run(() => networkMap(labDir(o.dir), machine, o)));
+
+program
+  .command("verify <machine>")
+  .description("recompute the fingerprint of each recovered disk and compare it with the source's at the same sequence")
+  .addOption(dirOption())
+  .option("--point <id>", "a recovery point (or group point) id")
+  .option("--failed-over", "the failed-over disks")
+  .option("--test", "the test failover's disks")
+  .option("--replica", "the replica disks (once they have processed everything the source wrote)")
+  .option("--json", "print every check as JSON")
+  .action((machine, o) => run(() => verify(labDir(o.dir), machine, o)));
+
+const group = program.command("group").description("replication groups: machines whose points are cut together");
+group
+  .command("create <name>")
+  .description("create a group (or replace its members)")
+  .addOption(dirOption())
+  .requiredOption("--machines <a,b,c>", "member machines, comma-separated")
+  .option("--json", "print the group as JSON")
+  .action((name, o) => run(() => groupCreate(labDir(o.dir), name, o)));
+group
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => groupList(labDir(o.dir), o)));
+group
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => groupDelete(labDir(o.dir), name)));
+group
+  .command("tag <name>")
+  .description("take a group-consistent app-consistent point across every member")
+  .addOption(dirOption())
+  .option("--tag <name>", "tag name (default group-NAME-TIME)")
+  .option("--json", "print the point as JSON")
+  .action((name, o) => run(() => groupPoint(labDir(o.dir), name, o)));
+group
+  .command("points <name>")
+  .description("the group's committed points, with each member's sequence and the write hold")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => groupPoints(labDir(o.dir), name, o)));
+
+const plan = program.command("plan").description("recovery plans: ordered groups of machines with script and manual actions");
+plan
+  .command("apply")
+  .description("create or update a plan from its YAML file (nothing is stored if the file is refused)")
+  .addOption(dirOption())
+  .requiredOption("-f, --file <file>", "plan file")
+  .option("--json", "print the result as JSON")
+  .action((o) => run(() => planApply(labDir(o.dir), o)));
+plan
+  .command("list")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => planList(labDir(o.dir), o)));
+plan
+  .command("show <name>")
+  .description("the plan's YAML (--json: also the validated plan)")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planShow(labDir(o.dir), name, o)));
+plan
+  .command("delete <name>")
+  .addOption(dirOption())
+  .action((name, o) => run(() => planDelete(labDir(o.dir), name)));
+plan
+  .command("run <name>")
+  .description("run an operation over the plan: groups in order, machines of a group in parallel")
+  .addOption(dirOption())
+  .requiredOption("--op <operation>", "test-failover | failover | failback | reprotect | commit | cleanup")
+  .option("--point <point>", "latest | latest-processed | latest-app-consistent | latest-group-consistent | latest-group-app-consistent | a (group) point id")
+  .option("--shutdown-source", "planned failover: stop and drain the sources first")
+  .option("--network <name>", "test failover network")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--json", "print the run as JSON")
+  .action((name, o) => run(() => planRun(labDir(o.dir), name, o)));
+plan
+  .command("resume <run>")
+  .description("continue a run: approve the manual action it waits for, or retry/skip its failed step")
+  .addOption(dirOption())
+  .option("--retry", "run the failed step again")
+  .option("--skip", "mark the failed or waiting step Skipped and go on")
+  .option("--cancel", "stop the run")
+  .option("--comment <text>", "recorded with the manual action")
+  .option("--json", "print the run as JSON")
+  .action((runId, o) => run(() => planResume(labDir(o.dir), runId, o)));
+plan
+  .command("runs [name]")
+  .description("plan runs with their result, newest first")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((name, o) => run(() => planRuns(labDir(o.dir), name, o)));
 
 program
   .command("logs <component>")

@@ -1,19 +1,34 @@
-import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { AdminServiceService, ConfigurationServiceService, serviceProtoFiles, protoRoot, TelemetryServiceService } from "../proto/index.js";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  AdminServiceService,
+  ConfigurationServiceService,
+  GroupServiceService,
+  PlanServiceService,
+  ProofServiceService,
+  ReplicationState,
+  serviceProtoFiles,
+  protoRoot,
+  TelemetryServiceService,
+} from "../proto/index.js";
 import { GrpcServer, issueCredential } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
+import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
+import { GroupPoints } from "./group-points.js";
+import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
+import { PlanRunner, planService } from "./plans/index.js";
+import { proofService } from "./proof-service.js";
+import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
@@ -112,6 +127,30 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
+    const verify = new VerifyJobs({ store, blobs, logger });
+    const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
+    const planRunner = new PlanRunner({
+      store,
+      groups: groupPoints,
+      logger,
+      runDir: join(options.dataDir, "plan-runs"),
+      ops: {
+        failover: (m, o) => failovers.failover(m, o),
+        cleanup: (m) => failovers.cleanupTestFailover(m),
+        commit: (m) => {
+          const machine = store.getMachine(m);
+          return machine?.state === ReplicationState.REPLICATION_STATE_FAILED_BACK ? failbacks.commitFailback(machine) : failovers.commit(m);
+        },
+        failback: (m) => failbacks.failback(m),
+        reprotect: (m) => {
+          const machine = store.getMachine(m);
+          if (machine?.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED) {
+            return failbacks.reprotectToOnPremises(machine, { masterTarget: "", processServer: "", datastore: "", alternateLocation: false });
+          }
+          return jobs.enableProtection(m, "default");
+        },
+      },
+    });
     const reports = new Map<string, MachineReports>();
     const resyncs = new ResyncScheduler(store, jobs, logger);
     this.resyncs = resyncs;
@@ -138,11 +177,10 @@ export class ConfigServer {
       resyncs,
       telemetry,
     };
-    const telemetryImpl = telemetryService({
-      sampler: telemetry,
-      logger,
-      requireAdmin: (call) => authorize(host, ADMIN_SERVICE_RULE, call.metadata),
-    });
+    const requireAdmin = (call: { metadata: grpc.Metadata }) => {
+      authorize(host, ADMIN_SERVICE_RULE, call.metadata);
+    };
+    const telemetryImpl = telemetryService({ sampler: telemetry, logger, requireAdmin });
     this.grpc = new GrpcServer({
       host: options.listen.host,
       port: options.listen.port,
@@ -151,6 +189,13 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
+        { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
+        {
+          name: "srlab.v1.PlanService",
+          definition: PlanServiceService,
+          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
+        },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
       logger,
@@ -207,7 +252,7 @@ export class ConfigServer {
         }
       },
       source: {
-        configServer: () => ({ name: options.name, address: this.grpcAddress, version: packageVersion(), storage }),
+        configServer: () => ({ name: options.name, address: this.grpcAddress, version: srlabVersion(), storage }),
         components: () => store.listComponents().map((c) => componentView(host, c)),
         machines: () => store.listMachines().map((m) => machineView(host, m)),
         jobs: (machineId) => store.listJobs(machineId),
@@ -244,25 +289,4 @@ export class ConfigServer {
 function blobEndpoint(connectionString: string | undefined): string {
   const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
   return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
-}
-
-let version: string | undefined;
-
-/** srlab's version from the nearest package.json above this file (sources and dist/ alike). */
-function packageVersion(): string {
-  if (version === undefined) {
-    version = "";
-    for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-        if (pkg.name === "srlab") {
-          version = pkg.version ?? "";
-          break;
-        }
-      } catch {
-        // not here; look one level up
-      }
-    }
-  }
-  return version;
 }

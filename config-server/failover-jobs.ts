@@ -14,6 +14,7 @@ import type { RecoveryEngine, RecoveryTarget, ResolvedTarget } from "../common/r
 import type { BlobStore } from "../common/storage/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
+import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
 import { circuitConflict, ipInCidr } from "./network-rules.js";
 import { stateName } from "./protection-jobs.js";
@@ -244,6 +245,8 @@ export class FailoverJobs {
     ]);
     if (!outcome) return `source machine did not answer within ${Math.round(this.ctx.sourceShutdownTimeoutMs / 1000)} s; failover went on without shutting it down`;
     if (!outcome.success) return `source machine could not be shut down (${outcome.error}); failover went on`;
+    // The source's final state: what a planned failover must reproduce (srlab verify --failed-over).
+    this.ctx.store.addProofs(machine.machineId, Number(outcome.result.lastSequence ?? 0), proofsFromAgent(outcome.result));
     return `source machine shut down at sequence ${String(outcome.result.lastSequence ?? "?")}`;
   }
 

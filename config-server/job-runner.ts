@@ -39,7 +39,9 @@ export class JobRunner {
       },
       (err: unknown) => {
         const message = (err as Error).message ?? String(err);
-        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message });
+        // A failure that still produced findings (a verification mismatch) keeps them as the result.
+        const findings = (err as { result?: unknown }).result;
+        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message, resultJson: findings ? JSON.stringify(findings) : undefined });
         this.logger.warn("job failed", { jobId: job.jobId, type: job.type, error: message });
         try {
           onFailure?.(message);

@@ -29,6 +29,8 @@ export const configServerOptions = z.object({
   heartbeatTimeoutSeconds: z.coerce.number().positive().default(15),
   /** Block size of checksum resync and of the initial copy: 64 KiB sends about what rsync sends (npm run bench). */
   syncBlockBytes: z.coerce.number().int().positive().default(64 * 1024),
+  /** Groups per recovery plan (ASR allows 7). */
+  planMaxGroups: z.coerce.number().int().positive().default(7),
   /** The time-series sampler (TelemetryService): one sample per interval, a window kept in memory. */
   telemetry: z
     .object({

@@ -5,11 +5,13 @@ import {
   ReplicationDirection,
   ReplicationState,
   SiteLocation,
+  TagPhase,
   type WorkloadCommand,
 } from "../proto/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -157,12 +159,13 @@ export class ProtectionJobs {
         expectSuccess(
           await bus.send(machine.agentComponentId, job.jobId, {
             $case: "insertTag",
-            value: { machineId: machine.machineId, tagName: name, consistencyGroup: "" },
+            value: { machineId: machine.machineId, tagName: name, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
           }),
           "insert tag",
         ),
       );
       const sequence = Number(tag.sequence ?? 0);
+      store.addProofs(machine.machineId, sequence, proofsFromAgent(tag));
       const point = await this.step(job, STEPS.point, async () => {
         await this.waitFor(`recovery point for tag ${name}`, () =>
           store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name && p.sequence >= sequence),
@@ -170,7 +173,7 @@ export class ProtectionJobs {
         return {};
       });
       const rp = store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name);
-      return { ...point, tagName: name, sequence, recoveryPointId: rp?.recoveryPointId };
+      return { ...point, tagName: name, sequence, recoveryPointId: rp?.recoveryPointId, fingerprints: proofsFromAgent(tag).map((p) => p.fingerprint) };
     });
     return job;
   }

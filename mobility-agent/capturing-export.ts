@@ -2,6 +2,8 @@ import { isPromise } from "../common/async/index.js";
 import { NBD } from "../common/nbd/index.js";
 import type { Capture } from "./capture.js";
 import type { DiskBackend } from "./disk-backend.js";
+import type { DiskFingerprint } from "./disk-fingerprint.js";
+import type { WriteGate } from "./write-gate.js";
 import { NbdExportError, type NbdExport } from "./nbd/index.js";
 
 /**
@@ -22,6 +24,10 @@ export class CapturingExport implements NbdExport {
     readonly diskIndex: number,
     private readonly disk: DiskBackend,
     private readonly capture: Capture,
+    /** Holds writes while a multi-machine tag is cut (shared by the machine's disks). */
+    private readonly gate?: WriteGate,
+    /** The disk's hash tree, updated in the same turn as the image write. */
+    private readonly fingerprint?: DiskFingerprint,
   ) {
     this.name = `disk${diskIndex}`;
     this.size = disk.size;
@@ -33,15 +39,25 @@ export class CapturingExport implements NbdExport {
   }
 
   write(offset: number, data: Buffer, fua: boolean): void | Promise<void> {
+    const held = this.gate?.closed;
+    if (held) return held.then(() => this.write(offset, data, fua));
     this.refuseIfBlocked();
-    const done = this.disk.write(offset, data, () => this.capture.recordData(this.diskIndex, offset, data));
+    const done = this.disk.write(offset, data, () => {
+      this.fingerprint?.written(offset, data);
+      this.capture.recordData(this.diskIndex, offset, data);
+    });
     if (isPromise(done)) return this.watch(done);
     if (fua) this.disk.sync();
   }
 
   writeZeroes(offset: number, length: number, fua: boolean): void | Promise<void> {
+    const held = this.gate?.closed;
+    if (held) return held.then(() => this.writeZeroes(offset, length, fua));
     this.refuseIfBlocked();
-    const done = this.disk.writeZeroes(offset, length, () => this.capture.recordZero(this.diskIndex, offset, length));
+    const done = this.disk.writeZeroes(offset, length, () => {
+      this.fingerprint?.zeroed(offset, length);
+      this.capture.recordZero(this.diskIndex, offset, length);
+    });
     if (isPromise(done)) return this.watch(done);
     if (fua) this.disk.sync();
   }

@@ -5,21 +5,28 @@ import {
   type MachineAssignment,
   type StartSyncCommand,
   type StopWritesCommand,
+  TagPhase,
   type UpdateJobRequest,
   type WatchCommandsResponse,
   type WorkloadCommand,
 } from "../proto/index.js";
 import type { Capture } from "./capture.js";
 import type { CapturingExport } from "./capturing-export.js";
+import type { DiskFingerprint, DiskProof } from "./disk-fingerprint.js";
 import { runHook } from "./hooks.js";
 import type { ReplicationClient } from "./replication-client.js";
 import { runSync, type SyncResult } from "./sync.js";
 import { runWorkload, WORKLOAD_PROFILES, type WorkloadProfile, type WorkloadResult, type WorkloadSpec } from "./workload/index.js";
+import type { WriteGate } from "./write-gate.js";
 
 export interface CommandContext {
   capture: Capture;
   replication: ReplicationClient;
   exports: readonly CapturingExport[];
+  /** Holds writes while a multi-machine tag is cut. */
+  gate: WriteGate;
+  /** Hash trees of the image-file disks, by disk index (none for page blobs). */
+  fingerprints: ReadonlyArray<DiskFingerprint | undefined>;
   hooks: { preFreeze?: string; postThaw?: string; timeoutMs: number };
   machineId: () => string;
   /** Applies an assignment (persist, arm capture, point replication at the process server). */
@@ -31,6 +38,17 @@ export interface CommandContext {
 
 const STEP = { initial: "Initial replication", resync: "Resync", workload: "Run workload" } as const;
 const WRITES_STOPPED = "writes stopped for failover";
+/** A coordinator that never commits or aborts: the agent releases the writes itself. */
+const DEFAULT_HOLD_TIMEOUT_MS = 10_000;
+
+export interface TagResult {
+  sequence: number;
+  tagName: string;
+  /** The source disks' fingerprints at exactly `sequence` (image-file disks only). */
+  proofs: DiskProof[];
+  /** How long new writes were held for a multi-machine tag (ms; 0 for a single machine). */
+  holdMs: number;
+}
 
 /** The agent's side of the configuration server's commands; each returns its result_json object. */
 export class AgentCommands {
@@ -53,6 +71,8 @@ export class AgentCommands {
       case "stopWrites":
         return this.stopWrites(c.value);
       case "resumeWrites":
+        // Writes were stopped for a failback: the master target rewrote the images meanwhile.
+        for (const f of this.ctx.fingerprints) f?.rebuild();
         this.ctx.capture.unblockWrites();
         return { resumed: true };
       default:
@@ -102,23 +122,96 @@ export class AgentCommands {
     }
   }
 
-  async insertTag(cmd: Pick<InsertTagCommand, "tagName" | "consistencyGroup">): Promise<{ sequence: number; tagName: string }> {
-    const { hooks, capture, logger } = this.ctx;
+  /**
+   * An app-consistent tag. Alone (phase unspecified): freeze hook, tag, thaw hook. In a group the
+   * coordinator first prepares every member (freeze hook, then new writes are held), commits
+   * each (tag at the current sequence, writes released, thaw hook) once all hold, or aborts.
+   */
+  async insertTag(
+    cmd: Pick<InsertTagCommand, "tagName" | "consistencyGroup"> & Partial<Pick<InsertTagCommand, "phase" | "holdTimeoutMs">>,
+  ): Promise<TagResult | { held: boolean; released?: boolean }> {
+    const { capture, gate, logger } = this.ctx;
+    const phase = cmd.phase ?? TagPhase.TAG_PHASE_UNSPECIFIED;
     const tagName = cmd.tagName || `app-${Date.now()}`;
-    const env = { SRLAB_TAG_NAME: tagName, SRLAB_MACHINE_ID: this.ctx.machineId() };
-    if (hooks.preFreeze) await runHook("preFreeze", hooks.preFreeze, hooks.timeoutMs, env);
-    try {
-      const record = capture.recordTag(tagName, cmd.consistencyGroup);
-      logger.info("app-consistent tag inserted", { tagName, sequence: record.sequence });
-      return { sequence: record.sequence, tagName };
-    } finally {
-      // The application is thawed whether or not the tag made it.
-      if (hooks.postThaw) {
-        await runHook("postThaw", hooks.postThaw, hooks.timeoutMs, env).catch((err: unknown) =>
-          logger.error("postThaw hook failed", { error: (err as Error).message }),
-        );
+    switch (phase) {
+      case TagPhase.TAG_PHASE_PREPARE: {
+        if (!capture.armed) throw new Error("machine is not protected yet: no tag can be inserted");
+        await this.runFreezeHook(tagName);
+        await this.fingerprintsReady();
+        const timeoutMs = cmd.holdTimeoutMs || DEFAULT_HOLD_TIMEOUT_MS;
+        gate.close(timeoutMs, (heldMs) => {
+          logger.warn("group tag not committed in time: held writes released", { tagName, heldMs: Math.round(heldMs) });
+          void this.runThawHook(tagName);
+        });
+        // Page-blob writes accepted before the hold are captured once they land.
+        for (const e of this.ctx.exports) await e.flush();
+        return { held: true };
+      }
+      case TagPhase.TAG_PHASE_COMMIT: {
+        if (!gate.isHeld) throw new Error(`writes are not held for tag ${tagName} (the hold timed out or was never prepared)`);
+        let cut: Omit<TagResult, "holdMs">;
+        let heldMs: number;
+        try {
+          cut = this.cutTag(tagName, cmd.consistencyGroup);
+        } finally {
+          // Released whether or not the tag made it; the coordinator aborts the group on failure.
+          heldMs = gate.open();
+          void this.runThawHook(tagName);
+        }
+        logger.info("group tag: writes held", { tagName, heldMs: Math.round(heldMs * 100) / 100 });
+        return { ...cut, holdMs: heldMs };
+      }
+      case TagPhase.TAG_PHASE_ABORT: {
+        const released = gate.isHeld;
+        gate.open();
+        if (released) void this.runThawHook(tagName);
+        return { held: false, released };
+      }
+      default: {
+        await this.runFreezeHook(tagName);
+        try {
+          await this.fingerprintsReady();
+          return { ...this.cutTag(tagName, cmd.consistencyGroup), holdMs: 0 };
+        } finally {
+          // The application is thawed whether or not the tag made it.
+          await this.runThawHook(tagName);
+        }
       }
     }
+  }
+
+  /** The tag record and every disk's fingerprint, in one turn: both name the same sequence. */
+  private cutTag(tagName: string, consistencyGroup: string): Omit<TagResult, "holdMs"> {
+    const record = this.ctx.capture.recordTag(tagName, consistencyGroup);
+    const proofs = this.ctx.fingerprints.flatMap((f) => (f ? [f.proof()] : []));
+    this.ctx.logger.info("app-consistent tag inserted", { tagName, sequence: record.sequence, consistencyGroup });
+    return { sequence: record.sequence, tagName, proofs };
+  }
+
+  /** Waits for trees still being built and brings them up to date, outside any hold. */
+  private async fingerprintsReady(): Promise<void> {
+    for (const f of this.ctx.fingerprints) {
+      if (!f) continue;
+      await f.ready();
+      f.refresh();
+    }
+  }
+
+  private hookEnv(tagName: string) {
+    return { SRLAB_TAG_NAME: tagName, SRLAB_MACHINE_ID: this.ctx.machineId() };
+  }
+
+  private async runFreezeHook(tagName: string): Promise<void> {
+    const { hooks } = this.ctx;
+    if (hooks.preFreeze) await runHook("preFreeze", hooks.preFreeze, hooks.timeoutMs, this.hookEnv(tagName));
+  }
+
+  private async runThawHook(tagName: string): Promise<void> {
+    const { hooks, logger } = this.ctx;
+    if (!hooks.postThaw) return;
+    await runHook("postThaw", hooks.postThaw, hooks.timeoutMs, this.hookEnv(tagName)).catch((err: unknown) =>
+      logger.error("postThaw hook failed", { error: (err as Error).message }),
+    );
   }
 
   async workload(jobId: string, cmd: WorkloadCommand): Promise<WorkloadResult> {
@@ -162,7 +255,11 @@ export class AgentCommands {
     }
   }
 
-  async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<{ lastSequence: number; drained: boolean }> {
+  /**
+   * Stops the machine's writes (planned failover, failback). The result carries each disk's
+   * fingerprint at `lastSequence`: the source's final state a planned failover must reproduce.
+   */
+  async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<{ lastSequence: number; drained: boolean; proofs: DiskProof[] }> {
     const { capture } = this.ctx;
     // Workloads stop issuing first, so none of their writes hits the block and fails the job.
     for (const w of this.workloads) w.abort();
@@ -170,6 +267,8 @@ export class AgentCommands {
     // Writes accepted before the block (still queued on a page blob) are captured by then.
     for (const e of this.ctx.exports) await e.flush();
     if (cmd.drain) await capture.whenAllDurable();
-    return { lastSequence: capture.lastSequence, drained: cmd.drain };
+    await this.fingerprintsReady();
+    const proofs = this.ctx.fingerprints.flatMap((f) => (f ? [f.proof()] : []));
+    return { lastSequence: capture.lastSequence, drained: cmd.drain, proofs };
   }
 }

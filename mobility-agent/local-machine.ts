@@ -6,8 +6,10 @@ import { Capture } from "./capture.js";
 import { CapturingExport } from "./capturing-export.js";
 import { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
+import { DiskFingerprint } from "./disk-fingerprint.js";
 import { DiskImage } from "./disk-image.js";
 import { SequenceCounter } from "./sequence-counter.js";
+import { WriteGate } from "./write-gate.js";
 
 export interface LocalMachineOptions {
   dataDir: string;
@@ -29,6 +31,10 @@ export class LocalMachine {
   readonly capture: Capture;
   readonly exports: CapturingExport[];
   readonly store: AgentStateStore;
+  /** Holds new writes on every disk while a multi-machine tag is cut. */
+  readonly gate = new WriteGate();
+  /** Hash trees of the image-file disks (page blobs in Azure have none), by disk index. */
+  readonly fingerprints: ReadonlyArray<DiskFingerprint | undefined>;
   private closed = false;
 
   private constructor(options: LocalMachineOptions) {
@@ -51,7 +57,8 @@ export class LocalMachine {
     this.capture.on("resync-required", () => this.saveResyncState());
     this.capture.on("resync-cleared", () => this.saveResyncState());
     this.saveResyncState();
-    this.exports = this.disks.map((disk, index) => new CapturingExport(index, disk, this.capture));
+    this.fingerprints = this.disks.map((disk, index) => (disk instanceof DiskImage ? new DiskFingerprint(index, disk) : undefined));
+    this.exports = this.disks.map((disk, index) => new CapturingExport(index, disk, this.capture, this.gate, this.fingerprints[index]));
   }
 
   /** The image files of an on-premises machine (none in Azure). */
@@ -95,6 +102,8 @@ export class LocalMachine {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.gate.open();
+    for (const f of this.fingerprints) f?.stop();
     this.capture.persistForStop();
     this.saveResyncState();
     for (const disk of this.disks) {

@@ -186,6 +186,8 @@ export class MobilityAgent {
       capture: local.capture,
       replication: this.replication,
       exports: local.exports,
+      gate: local.gate,
+      fingerprints: local.fingerprints,
       hooks: options.hooks,
       machineId: () => this.machineIdValue,
       assign: (a) => this.assign(a),

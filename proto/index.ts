@@ -5,6 +5,9 @@ import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
+export * from "./gen/srlab/v1/group_service.js";
+export * from "./gen/srlab/v1/plan_service.js";
+export * from "./gen/srlab/v1/proof_service.js";
 export * from "./gen/srlab/v1/master_target_service.js";
 export * from "./gen/srlab/v1/process_service.js";
 export * from "./gen/srlab/v1/replication.js";
@@ -27,5 +30,8 @@ export const serviceProtoFiles = [
   "srlab/v1/configuration_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
+  "srlab/v1/proof_service.proto",
+  "srlab/v1/group_service.proto",
+  "srlab/v1/plan_service.proto",
   "srlab/v1/telemetry_service.proto",
 ];

@@ -15,6 +15,9 @@ import {
 import { ASR_MINUTE_SECONDS } from "./built-in-policies.js";
 import { type CommandResult, CommandsTable, type StoredCommand } from "./commands-table.js";
 import { ComponentsTable, type RegisterComponentInput } from "./components-table.js";
+import { type GroupPoint, GroupsTable, type ReplicationGroup } from "./groups-table.js";
+import { type PlanRunRow, type PlanSchedule, PlansTable, type StoredPlan } from "./plans-table.js";
+import { ProofsTable, type StoredProof } from "./proofs-table.js";
 import {
   type CreateJobInput,
   type FinishJobInput,
@@ -56,6 +59,9 @@ export class ConfigStore {
   private readonly commands: CommandsTable;
   private readonly assignment: ProcessServerAssignment;
   private readonly networks: NetworksTable;
+  private readonly proofs: ProofsTable;
+  private readonly groups: GroupsTable;
+  private readonly plans: PlansTable;
   private closed = false;
 
   private constructor(
@@ -71,6 +77,9 @@ export class ConfigStore {
     this.jobs = new JobsTable(db);
     this.commands = new CommandsTable(db);
     this.networks = new NetworksTable(db);
+    this.proofs = new ProofsTable(db);
+    this.groups = new GroupsTable(db);
+    this.plans = new PlansTable(db);
     this.assignment = new ProcessServerAssignment(db, (id) => this.components.get(id));
   }
 
@@ -277,6 +286,101 @@ export class ConfigStore {
   /** Restart recovery: every NOT_STARTED/IN_PROGRESS job fails with `reason`; returns them. */
   failUnfinishedJobs(reason: string, at: Date = new Date()): Job[] {
     return this.tx(() => this.jobs.failUnfinished(reason, at));
+  }
+
+  // --- proofs ---
+
+  /** Fingerprints of a machine's disks at one sequence (from a tag or a source shutdown). */
+  addProofs(machineId: string, sequence: number, proofs: ReadonlyArray<Omit<StoredProof, "machineId" | "sequence">>): void {
+    this.tx(() => {
+      for (const p of proofs) this.proofs.add({ ...p, machineId, sequence });
+    });
+  }
+
+  proofsAt(machineId: string, sequence: number): StoredProof[] {
+    return this.proofs.at(machineId, sequence);
+  }
+
+  proofSequences(machineId: string): number[] {
+    return this.proofs.sequences(machineId);
+  }
+
+  // --- replication groups ---
+
+  putGroup(name: string, machineIds: string[]): ReplicationGroup {
+    return this.tx(() => this.groups.put(name, machineIds));
+  }
+
+  getGroup(name: string): ReplicationGroup | undefined {
+    return this.groups.get(name);
+  }
+
+  listGroups(): ReplicationGroup[] {
+    return this.groups.list();
+  }
+
+  deleteGroup(name: string): boolean {
+    return this.tx(() => this.groups.delete(name));
+  }
+
+  addGroupPoint(p: GroupPoint): void {
+    this.tx(() => this.groups.addPoint(p));
+  }
+
+  /** Oldest first. */
+  listGroupPoints(groupName: string): GroupPoint[] {
+    return this.groups.points(groupName);
+  }
+
+  getGroupPoint(id: string): GroupPoint | undefined {
+    return this.groups.point(id);
+  }
+
+  // --- recovery plans ---
+
+  putPlan(name: string, source: string, specJson: string): StoredPlan {
+    return this.tx(() => this.plans.put(name, source, specJson));
+  }
+
+  getPlan(name: string): StoredPlan | undefined {
+    return this.plans.get(name);
+  }
+
+  listPlans(): StoredPlan[] {
+    return this.plans.list();
+  }
+
+  deletePlan(name: string): boolean {
+    return this.tx(() => this.plans.delete(name));
+  }
+
+  /** A plan run is a job; this records which plan and operation it runs. */
+  createPlanRun(input: CreateJobInput, run: { planName: string; operation: string; optionsJson: string }): Job {
+    return this.tx(() => {
+      const job = this.jobs.create(input);
+      this.plans.addRun({ jobId: job.jobId, ...run });
+      return job;
+    });
+  }
+
+  getPlanRun(jobId: string): PlanRunRow | undefined {
+    return this.plans.run(jobId);
+  }
+
+  listPlanRuns(planName?: string): PlanRunRow[] {
+    return this.plans.runs(planName);
+  }
+
+  schedulePlan(s: Omit<PlanSchedule, "createdAt">): void {
+    this.tx(() => this.plans.schedule(s));
+  }
+
+  listPlanSchedules(): PlanSchedule[] {
+    return this.plans.schedules();
+  }
+
+  unschedulePlan(planName: string): boolean {
+    return this.tx(() => this.plans.unschedule(planName));
   }
 
   // --- recovery points ---

@@ -8,3 +8,6 @@ export type { MachinePatch, UpsertMachineInput } from "./machines-table.js";
 export { type Migration, migrations } from "./migrations.js";
 export type { SynchronousMode } from "./open-database.js";
 export { SchemaVersionError } from "./store-error.js";
+export type { GroupPoint, ReplicationGroup } from "./groups-table.js";
+export type { PlanRunRow, PlanSchedule, StoredPlan } from "./plans-table.js";
+export type { StoredProof } from "./proofs-table.js";

@@ -4,17 +4,26 @@ import { type Job, JobState, type JobStep } from "../../proto/index.js";
 import { fromMillis, isEnumValue, nullIfEmpty } from "./row-codec.js";
 import { invalid, notFound, wrongState } from "./store-error.js";
 
+/** A step placed in a plan group and on a machine (recovery plan runs). */
+export interface StepPlacement {
+  name: string;
+  group?: string;
+  machine?: string;
+}
+
 export interface CreateJobInput {
   type: string;
   /** Empty for jobs that are not about one machine. */
   machineId: string;
-  steps: readonly string[];
+  steps: ReadonlyArray<string | StepPlacement>;
 }
 
 export interface JobStepUpdate {
   state: JobState;
   progressPercent?: number;
   message?: string;
+  /** A script's output or a manual action's comment. */
+  output?: string;
 }
 
 export interface FinishJobInput {
@@ -46,13 +55,20 @@ interface StepRow {
   start_time: number | null;
   end_time: number | null;
   message: string;
+  group_name: string;
+  machine: string;
+  output: string;
 }
 
 const TERMINAL = new Set<JobState>([
   JobState.JOB_STATE_SUCCEEDED,
   JobState.JOB_STATE_FAILED,
   JobState.JOB_STATE_CANCELLED,
+  JobState.JOB_STATE_SKIPPED,
 ]);
+
+/** States a job itself can end in (a step can also end Skipped). */
+const JOB_END_STATES = new Set<JobState>([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
 export function isTerminalJobState(s: JobState): boolean {
   return TERMINAL.has(s);
@@ -66,6 +82,9 @@ function stepFromRow(r: StepRow): JobStep {
     startTime: fromMillis(r.start_time),
     endTime: fromMillis(r.end_time),
     message: r.message,
+    group: r.group_name,
+    machine: r.machine,
+    output: r.output,
   };
 }
 
@@ -107,13 +126,13 @@ export class JobsTable {
        VALUES (@id, @type, @machineId, @state, @now)`,
     );
     this.insertStep = db.prepare(
-      `INSERT INTO job_steps (job_id, ordinal, name, state)
+      `INSERT INTO job_steps (job_id, ordinal, name, state, group_name, machine)
        VALUES (@jobId, (SELECT COALESCE(MAX(ordinal), -1) + 1 FROM job_steps WHERE job_id = @jobId),
-         @name, @state)`,
+         @name, @state, @group, @machine)`,
     );
     this.updateStep = db.prepare(
       `UPDATE job_steps SET state = @state, progress_percent = @progress, message = @message,
-         start_time = @start, end_time = @end
+         start_time = @start, end_time = @end, output = COALESCE(@output, output)
        WHERE job_id = @jobId AND name = @name`,
     );
     this.startJob = db.prepare<[number, number, string]>(
@@ -138,7 +157,8 @@ export class JobsTable {
   create(input: CreateJobInput): Job {
     if (input.type.trim() === "") throw invalid("job type must not be empty");
     const names = new Set<string>();
-    for (const s of input.steps) {
+    const steps = input.steps.map((s) => (typeof s === "string" ? { name: s } : s));
+    for (const { name: s } of steps) {
       if (s === "") throw invalid(`job ${input.type}: step names must not be empty`);
       if (names.has(s)) throw invalid(`job ${input.type}: step "${s}" is listed twice`);
       names.add(s);
@@ -151,8 +171,8 @@ export class JobsTable {
       state: JobState.JOB_STATE_NOT_STARTED,
       now: Date.now(),
     });
-    for (const name of input.steps) {
-      this.insertStep.run({ jobId: id, name, state: JobState.JOB_STATE_NOT_STARTED });
+    for (const s of steps) {
+      this.insertStep.run({ jobId: id, name: s.name, state: JobState.JOB_STATE_NOT_STARTED, group: s.group ?? "", machine: s.machine ?? "" });
     }
     return this.mustGet(id);
   }
@@ -188,7 +208,7 @@ export class JobsTable {
     }
     let step = this.stepByName.get(jobId, stepName);
     if (!step) {
-      this.insertStep.run({ jobId, name: stepName, state: JobState.JOB_STATE_NOT_STARTED });
+      this.insertStep.run({ jobId, name: stepName, state: JobState.JOB_STATE_NOT_STARTED, group: "", machine: "" });
       step = this.stepByName.get(jobId, stepName) as StepRow;
     }
     const t = now.getTime();
@@ -204,6 +224,7 @@ export class JobsTable {
       message: update.message ?? step.message,
       start: step.start_time ?? (running ? t : null),
       end: terminal ? (step.end_time ?? t) : null,
+      output: update.output ?? null,
     });
     if (running && job.state === JobState.JOB_STATE_NOT_STARTED) {
       this.startJob.run(JobState.JOB_STATE_IN_PROGRESS, t, jobId);
@@ -218,7 +239,7 @@ export class JobsTable {
    */
   finishJob(jobId: string, input: FinishJobInput, now: Date): Job {
     const job = this.mustGetUnfinished(jobId);
-    if (!isTerminalJobState(input.state)) {
+    if (!JOB_END_STATES.has(input.state)) {
       throw invalid(`job ${jobId}: finish state must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[input.state] ?? input.state}`);
     }
     const t = now.getTime();
@@ -234,6 +255,7 @@ export class JobsTable {
         message: s.message,
         start: s.startTime?.getTime() ?? t,
         end: t,
+        output: null,
       });
     }
     this.setProgress.run(jobId, jobId);

@@ -153,4 +153,64 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE machines ADD COLUMN forward_process_server_id TEXT`,
     ],
   },
+  {
+    version: 4,
+    name: "proofs-groups-plans",
+    steps: [
+      // A source disk's fingerprint at one sequence (docs/fingerprint.md), with one level of its
+      // hash tree so a mismatch can be named by offset range.
+      `CREATE TABLE disk_proofs (
+         machine_id TEXT NOT NULL,
+         sequence INTEGER NOT NULL,
+         disk_index INTEGER NOT NULL,
+         size_bytes INTEGER NOT NULL,
+         page_size INTEGER NOT NULL,
+         fingerprint TEXT NOT NULL,
+         summary BLOB NOT NULL,
+         taken_at INTEGER NOT NULL,
+         PRIMARY KEY (machine_id, sequence, disk_index)
+       ) STRICT`,
+      `CREATE TABLE replication_groups (
+         name TEXT PRIMARY KEY,
+         machines_json TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      // A committed multi-machine point: every member's tag was inserted while all held writes.
+      `CREATE TABLE group_points (
+         group_point_id TEXT PRIMARY KEY,
+         group_name TEXT NOT NULL,
+         tag_name TEXT NOT NULL,
+         app_consistent INTEGER NOT NULL,
+         members_json TEXT NOT NULL,
+         hold_ms REAL NOT NULL,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      `CREATE INDEX group_points_by_group ON group_points (group_name, created_at)`,
+      `CREATE TABLE plans (
+         name TEXT PRIMARY KEY,
+         source TEXT NOT NULL,
+         spec_json TEXT NOT NULL,
+         created_at INTEGER NOT NULL,
+         updated_at INTEGER NOT NULL
+       ) STRICT`,
+      // A plan run is a job (steps, states, times); this row says which plan and how.
+      `CREATE TABLE plan_runs (
+         job_id TEXT PRIMARY KEY REFERENCES jobs (job_id) ON DELETE CASCADE,
+         plan_name TEXT NOT NULL,
+         operation TEXT NOT NULL,
+         options_json TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      `CREATE TABLE plan_schedules (
+         plan_name TEXT PRIMARY KEY,
+         cron TEXT NOT NULL,
+         cycle TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+       ) STRICT`,
+      // Plan runs place steps in a group and on a machine, and keep an action's output.
+      `ALTER TABLE job_steps ADD COLUMN group_name TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE job_steps ADD COLUMN machine TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE job_steps ADD COLUMN output TEXT NOT NULL DEFAULT ''`,
+    ],
+  },
 ];

@@ -1,0 +1,222 @@
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, test } from "vitest";
+import { LabLayout } from "../../cli/lab/index.js";
+import { createBlobStore } from "../../common/storage/index.js";
+import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { connectNbd, hasTool } from "../support/images.js";
+
+interface MachineStatus {
+  name: string;
+  machineId: string;
+  disks: Array<{ path: string; nbd: string }>;
+  testFailover: { disks: Array<{ index: number; blob: string }> } | null;
+}
+interface GroupPointDoc {
+  groupPointId: string;
+  tagName: string;
+  holdMs: number;
+  members: Array<{ machineId: string; sequence: number }>;
+  recoveryPointIds: Record<string, string>;
+}
+
+const MiB = 1024 * 1024;
+const PAGE = 4096;
+const dir = mkdtempSync(join(tmpdir(), "srlab-plans-"));
+const work = mkdtempSync(join(tmpdir(), "srlab-plans-work-"));
+const machines = ["machine-1", "machine-2", "machine-3"];
+
+async function status(name: string): Promise<MachineStatus> {
+  const s = await srlabJson<{ machines: MachineStatus[] }>(["status", "--dir", dir]);
+  return s.machines.find((m) => m.name === name)!;
+}
+
+/** Record n of the causal workload: a page that says which record it is. */
+function record(n: number): Buffer {
+  const page = Buffer.alloc(PAGE, 0x5a);
+  page.writeUInt32BE(n, 0);
+  return page;
+}
+
+/** The records present in an image: page n (n ≥ 1) holds record n once written. */
+function recordsIn(image: Buffer): number[] {
+  const found: number[] = [];
+  for (let n = 1; (n + 1) * PAGE <= image.length; n++) {
+    if (image.readUInt32BE(n * PAGE) === n && image[n * PAGE + 4] === 0x5a) found.push(n);
+  }
+  return found;
+}
+
+let point: GroupPointDoc;
+
+beforeAll(async () => {
+  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "3", "--disk-size", "4MiB", "--time-unit", "1s"]);
+  await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
+  await Promise.all(machines.map((m) => srlabOk(["protect", m, "--wait", "--dir", dir], 300_000)));
+  await srlabOk(["group", "create", "app", "--machines", machines.join(","), "--dir", dir]);
+}, 600_000);
+
+afterAll(async () => {
+  await srlab(["down", "--dir", dir]);
+  rmSync(dir, { recursive: true, force: true });
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("group-consistent points and proofs", () => {
+  test("a group point cut under a causal workload: no recovered B holds a record its A lacks, and every disk's proof holds", async () => {
+    const [a, b] = await Promise.all([status("machine-1"), status("machine-2")]);
+    const nbdA = await connectNbd(a.disks[0]!.nbd);
+    const nbdB = await connectNbd(b.disks[0]!.nbd);
+    // Causal chain: B writes record n only after A acknowledged record n.
+    let stop = false;
+    let written = 0;
+    const chain = (async () => {
+      for (let n = 1; !stop && (n + 1) * PAGE <= 4 * MiB; n++) {
+        await nbdA.write(n * PAGE, record(n));
+        await nbdB.write(n * PAGE, record(n));
+        written = n;
+      }
+    })();
+    if (hasTool("fio")) {
+      const m3 = await status("machine-3");
+      execFileSync("fio", ["--name=w", "--ioengine=nbd", `--uri=${m3.disks[0]!.nbd}`, "--rw=randwrite", "--bs=4k", "--size=2m", "--iodepth=8"]);
+    }
+    while (written < 20) await new Promise((r) => setTimeout(r, 20));
+    point = await srlabJson<GroupPointDoc>(["group", "tag", "app", "--dir", dir], 120_000);
+    stop = true;
+    await chain;
+    await Promise.all([nbdA.close(), nbdB.close()]);
+    assert.equal(point.members.length, 3);
+    assert.ok(point.holdMs >= 0, "the write hold is reported");
+
+    // The group point, exported for A and B through their own member points.
+    const images: Record<string, Buffer> = {};
+    for (const m of [a, b]) {
+      const out = join(work, `${m.name}.img`);
+      await srlabOk(["export", m.name, "--point", point.recoveryPointIds[m.machineId]!, "--to", out, "--dir", dir]);
+      images[m.name] = readFileSync(out);
+    }
+    const inA = recordsIn(images["machine-1"]!);
+    const inB = recordsIn(images["machine-2"]!);
+    const maxA = inA.at(-1) ?? 0;
+    assert.ok(inB.every((n) => n <= maxA), `B holds records up to ${inB.at(-1)} but A only up to ${maxA}`);
+    assert.ok(written > (inA.at(-1) ?? 0) || written === inA.at(-1), "the chain ran past or up to the cut");
+
+    // Every member's point proves equal to the source at the tag.
+    for (const m of machines) {
+      const r = await srlab(["verify", m, "--point", point.groupPointId, "--dir", dir]);
+      assert.equal(r.code, 0, `${m}: ${r.stderr}`);
+      assert.match(r.stdout, /disk 0: ok, fingerprint [0-9a-f]{64}/);
+    }
+  });
+
+  test("a corrupted test-failover disk fails srlab verify, naming the disk and the offset range", async () => {
+    const m3 = await status("machine-3");
+    await srlabOk(["failover", "machine-3", "--test", "--network", "isolated", "--point", point.recoveryPointIds[m3.machineId]!, "--dir", dir], 300_000);
+    const ok = await srlab(["verify", "machine-3", "--test", "--dir", dir]);
+    assert.equal(ok.code, 0, ok.stderr);
+
+    // Flip one byte of the test machine's disk, in storage.
+    const blob = (await status("machine-3")).testFailover!.disks[0]!.blob;
+    const manifest = new LabLayout(dir).read();
+    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
+    await store.init();
+    const at = 3 * MiB + 5 * PAGE + 100;
+    const sector = await store.readPages(blob, at - 100, 512);
+    sector[100] ^= 0xff;
+    await store.writePages(blob, at - 100, sector);
+    await store.close();
+
+    const bad = await srlab(["verify", "machine-3", "--test", "--dir", dir]);
+    assert.equal(bad.code, 1);
+    const pageStart = at - (at % PAGE);
+    assert.match(bad.stderr, new RegExp(`disk 0 differs from the source at sequence \\d+: bytes ${pageStart}-${pageStart + PAGE - 1}`));
+    assert.equal(bad.stderr.split("\n").filter((l) => l.startsWith("srlab:")).length, 1, "one error line");
+    await srlabOk(["failover-cleanup", "machine-3", "--dir", dir], 120_000);
+  });
+});
+
+interface RunDoc {
+  runId: string;
+  state: string;
+  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
+}
+
+describe("recovery plans", () => {
+  test("a plan of 3 machines in 2 groups: groups in order, the script gets its context, the manual action waits for resume", async () => {
+    writeFileSync(
+      join(work, "e2e.yaml"),
+      [
+        "name: e2e",
+        "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
+        "replicationGroup: true",
+        "groups:",
+        "  - name: db",
+        "    machines: [machine-1]",
+        "    post:",
+        "      - script: ./record.sh",
+        "        on: [test-failover]",
+        "        timeout: 30s",
+        "  - name: web",
+        "    machines: [machine-2, machine-3]",
+        "    pre:",
+        "      - manual: Confirm the load balancer is drained",
+        "        on: [test-failover]",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(work, "record.sh"), `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" context.json\necho "$SRLAB_PLAN $SRLAB_OPERATION $SRLAB_GROUP"\n`);
+    chmodSync(join(work, "record.sh"), 0o755);
+    await srlabOk(["plan", "apply", "-f", join(work, "e2e.yaml"), "--dir", dir]);
+    await srlabOk(["group", "tag", "plan-e2e", "--dir", dir], 120_000);
+
+    const waiting = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "test-failover", "--network", "isolated", "--point", "latest-group-consistent", "--dir", dir], 300_000);
+    const manual = waiting.steps.find((s) => s.name.startsWith("web: pre 1"))!;
+    assert.equal(manual.state, "waiting-for-manual-action");
+    assert.ok(waiting.steps.filter((s) => s.group === "web" && s.machine).every((s) => s.state === "not-started"), "web waits behind its pre-action");
+
+    const run = await srlabJson<RunDoc>(["plan", "resume", waiting.runId, "--comment", "drained", "--dir", dir], 300_000);
+    assert.equal(run.state, "succeeded");
+    const db = run.steps.filter((s) => s.group === "db");
+    const web = run.steps.filter((s) => s.group === "web");
+    const lastDbEnd = Math.max(...db.map((s) => Date.parse(s.endedAt!)));
+    const firstWebMachineStart = Math.min(...web.filter((s) => s.machine).map((s) => Date.parse(s.startedAt!)));
+    assert.ok(lastDbEnd <= firstWebMachineStart, "group web starts after group db (machines and post-action) ended");
+    assert.equal(run.steps.find((s) => s.name.startsWith("web: pre 1"))!.output, "drained");
+    assert.match(run.steps.find((s) => s.name.startsWith("db: post 1"))!.output ?? "", /e2e test-failover db/);
+
+    // The context file as the docs describe it.
+    const context = JSON.parse(readFileSync(join(work, "context.json"), "utf8"));
+    assert.equal(context.plan, "e2e");
+    assert.equal(context.operation, "test-failover");
+    assert.equal(context.group, "db");
+    assert.equal(context.direction, "on-premises-to-azure");
+    const m1 = context.machines.find((m: { name: string }) => m.name === "machine-1");
+    assert.ok(m1.recoveryPointId && m1.sequence > 0, "machine-1 names its recovery point and sequence");
+    assert.match(m1.disks[0].blob, /test-failover/);
+    assert.deepEqual(context.machines.map((m: { name: string }) => m.name), machines);
+
+    for (const m of machines) assert.equal((await srlab(["verify", m, "--test", "--dir", dir])).code, 0);
+    const cleaned = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "cleanup", "--dir", dir], 300_000);
+    assert.equal(cleaned.state, "succeeded");
+  });
+
+  test("a plan with 8 groups or an unknown machine is refused with one clear line, and nothing is stored", async () => {
+    const eight = ["name: big", "groups:", ...Array.from({ length: 8 }, (_, i) => `  - name: g${i}\n    machines: [machine-${(i % 3) + 1}]`)].join("\n");
+    writeFileSync(join(work, "big.yaml"), eight);
+    const big = await srlab(["plan", "apply", "-f", join(work, "big.yaml"), "--dir", dir]);
+    assert.equal(big.code, 1);
+    assert.match(big.stderr, /^srlab: big\.yaml:\d+: groups: 8 groups; a plan holds at most 7\n$/);
+
+    writeFileSync(join(work, "unknown.yaml"), "name: unknown\ngroups:\n  - name: a\n    machines: [machine-1, machine-9]\n");
+    const unknown = await srlab(["plan", "apply", "-f", join(work, "unknown.yaml"), "--dir", dir]);
+    assert.equal(unknown.code, 1);
+    assert.equal(unknown.stderr, 'srlab: unknown.yaml:4: groups[0].machines[1]: no machine named "machine-9" (see srlab status)\n');
+
+    const plans = await srlabJson<Array<{ name: string }>>(["plan", "list", "--dir", dir]);
+    assert.deepEqual(plans.map((p) => p.name), ["e2e"]);
+  });
+});
