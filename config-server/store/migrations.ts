@@ -213,4 +213,10 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE job_steps ADD COLUMN output TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 5,
+    name: "rehearsal-schedules",
+    // A scheduled rehearsal's network, workload and approval, as given to srlab plan schedule.
+    steps: [`ALTER TABLE plan_schedules ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}'`],
+  },
 ];
