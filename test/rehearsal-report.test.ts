@@ -149,10 +149,10 @@ describe("rehearsal report: report.html", () => {
       const charts = await chartStates(opened.page);
       expect(charts).toEqual([{ id: "rpo", drawn: "true", points: expect.any(Number) }]);
       expect(charts[0]!.points).toBeGreaterThan(0);
-      const text = await opened.page.locator("#steps").innerText();
+      const text = await opened.page.locator("#steps").textContent();
       for (const s of r.steps) expect(text).toContain(s.name);
       expect(await opened.page.locator("#timeline .row").count()).toBe(r.steps.length);
-      expect(await opened.page.locator("#proofs").innerText()).toContain("bytes 12288-16383");
+      expect(await opened.page.locator("#proofs").textContent()).toContain("bytes 12288-16383");
       opened.assertNoErrors({ offline: true });
     });
   });
