@@ -235,9 +235,16 @@ export class ConfigServer {
     });
     await this.grpc.start();
     if (options.dashboard.enabled) {
-      this.dashboard = this.createDashboard(host);
-      await this.dashboard.start();
-      host.dashboard = this.dashboard;
+      const dashboard = this.createDashboard(host);
+      try {
+        await dashboard.start();
+        this.dashboard = dashboard;
+        host.dashboard = dashboard;
+      } catch (err) {
+        // The dashboard only shows; replication must not stop because its port is taken.
+        host.dashboardProblem = `the dashboard could not listen on ${options.dashboard.host}:${options.dashboard.port}: ${(err as Error).message}`;
+        logger.error("dashboard not started", { reason: host.dashboardProblem });
+      }
     }
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
     resyncs.start();
@@ -256,7 +263,10 @@ export class ConfigServer {
   /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
   private createDashboard(host: ConfigHost): DashboardServer {
     const { options, store } = host;
-    const storage = options.storage.kind === "directory" ? `directory ${options.storage.directory}` : `blob container ${options.storage.container} at ${blobEndpoint(options.storage.connectionString)}`;
+    const storage =
+      options.storage.kind === "directory"
+        ? { endpoint: `file://${options.storage.directory}`, detail: "a directory (the speed-work backend)" }
+        : { endpoint: blobEndpoint(options.storage.connectionString), detail: `blob container ${options.storage.container}` };
     return new DashboardServer({
       host: options.dashboard.host,
       port: options.dashboard.port,

@@ -204,3 +204,55 @@ describe("the configuration server's dashboard over HTTP", () => {
     expect((await get("/", { cookie: `${SESSION_COOKIE}=${session}` })).status).toBe(401);
   });
 });
+
+describe("a configuration server without its dashboard", () => {
+  const start = async (dashboard: Record<string, unknown>) => {
+    const dir = mkdtempSync(join(tmpdir(), "srlab-dash-off-"));
+    const server = new ConfigServer(
+      configServerOptions.parse({
+        dataDir: join(dir, "cs"),
+        insecure: true,
+        passphrase: "correct horse battery",
+        storage: { kind: "directory", directory: join(dir, "storage") },
+        dashboard,
+      }),
+      silentLogger(),
+    );
+    await server.start();
+    const admin = new AdminServiceClient(server.grpcAddress, channelCredentials(undefined));
+    const credential = readFileSync(join(dir, "cs", "admin.credential"), "utf8").trim();
+    return {
+      server,
+      login: () => unaryCall(admin, admin.createDashboardLogin, {}, credential),
+      stop: async () => {
+        admin.close();
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  };
+
+  test("dashboard.enabled false (as from the environment) serves nothing, and srlab dashboard says why", async () => {
+    const off = await start({ enabled: "false" });
+    try {
+      expect(off.server.dashboardUrl).toBe("");
+      await expect(off.login()).rejects.toThrow(/dashboard is off.*dashboard\.enabled: false/);
+    } finally {
+      await off.stop();
+    }
+  });
+
+  test("a taken port leaves the configuration server running without the dashboard, and says so", async () => {
+    const first = await start({});
+    const port = Number(new URL(first.server.dashboardUrl).port);
+    const second = await start({ port });
+    try {
+      expect(second.server.dashboardUrl).toBe("");
+      expect(second.server.grpcAddress).not.toBe("");
+      await expect(second.login()).rejects.toThrow(new RegExp(`could not listen on 127\\.0\\.0\\.1:${port}`));
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+  });
+});

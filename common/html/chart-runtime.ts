@@ -73,7 +73,8 @@ export const CHART_RUNTIME = `
         } }
       },
       axes: [
-        { stroke: fg, values: function (u, vals) { return vals.map(function (v) { return kind === "category" ? ((spec.xLabels || [])[v] || "") : kind === "time" ? new Date(v * 1000).toLocaleTimeString() : clock(v); }); } },
+        // Clock times are wide: leave room between ticks so labels never overlap.
+        { stroke: fg, space: kind === "time" ? 100 : 50, values: function (u, vals) { return vals.map(function (v) { return kind === "category" ? ((spec.xLabels || [])[v] || "") : kind === "time" ? new Date(v * 1000).toLocaleTimeString() : clock(v); }); } },
         { stroke: fg, size: 84, values: function (u, vals) { return vals.map(fmt); } }
       ],
       hooks: { draw: [function (u) {

@@ -44,9 +44,16 @@ export function rpoText(seconds: number): string {
   return seconds >= 120 ? `${(seconds / 60).toFixed(1)} min` : `${seconds.toFixed(1)} s`;
 }
 
-/** The host part of `host:port` (IPv6 in brackets kept whole). */
+/** The host part of `host:port` or of a URL (IPv6 in brackets kept whole). */
 export function hostOf(address: string): string {
   if (!address) return "–";
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(address)) {
+    try {
+      return new URL(address).hostname || "this machine";
+    } catch {
+      return address;
+    }
+  }
   const m = /^\[([^\]]+)\]:\d+$/.exec(address) ?? /^([^:]+):\d+$/.exec(address);
   return m?.[1] ?? address;
 }

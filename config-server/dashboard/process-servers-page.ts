@@ -77,8 +77,9 @@ function serverTable(snap: Snapshot): SafeHtml {
         cell: (c) => {
           const p = figures(c.componentId)?.processServer;
           if (!p) return "–";
-          const used = p.cacheCapacityBytes ? (p.cacheUsedBytes / p.cacheCapacityBytes) * 100 : 100 - p.cacheFreePercent;
-          return html`${cacheBar(used, t.cacheFreeWarningPercent, t.cacheFreeCriticalPercent)} ${formatBytes(p.cacheUsedBytes)} of ${formatBytes(p.cacheCapacityBytes)}<div class="reason">${formatPercent(p.cacheFreePercent)} free (warning below ${t.cacheFreeWarningPercent}%, critical below ${t.cacheFreeCriticalPercent}%)</div>`;
+          // ASR's levels are about free space on the cache volume, which other files use too: the
+          // bar shows the volume, the text what the cache itself holds.
+          return html`${cacheBar(100 - p.cacheFreePercent, t.cacheFreeWarningPercent, t.cacheFreeCriticalPercent)} ${formatPercent(p.cacheFreePercent)} free<div class="reason">cache holds ${formatBytes(p.cacheUsedBytes)} of ${formatBytes(p.cacheCapacityBytes)}; warning below ${t.cacheFreeWarningPercent}% free, critical below ${t.cacheFreeCriticalPercent}%</div>`;
         },
       },
       {

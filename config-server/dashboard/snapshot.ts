@@ -4,7 +4,7 @@ import type { TelemetrySampler } from "../telemetry/index.js";
 /** What the dashboard reads, all in the configuration server's process (no second sampler). */
 export interface DashboardSource {
   /** The configuration server itself (it sends no heartbeat, so it is not among the components). */
-  configServer(): { name: string; address: string; version: string; storage: string };
+  configServer(): { name: string; address: string; version: string; storage: { endpoint: string; detail: string } };
   /** As `srlab status` sees them: health includes a missed heartbeat. */
   components(): Component[];
   /** As `srlab status` sees them: stats and health from the latest reports. */

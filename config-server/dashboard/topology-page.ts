@@ -64,9 +64,10 @@ function topology(snap: Snapshot): SafeHtml {
     role: "storage",
     health: storageHealth,
     issues: storageIssues,
-    address: cs.storage,
+    address: cs.storage.endpoint,
     version: "",
     heartbeat: "via the process servers",
+    extra: [["holds", cs.storage.detail]],
   });
   return html`
 <div class="lane" style="max-width:420px">${card({ name: cs.name, role: "configuration-server", health: Health.HEALTH_NORMAL, issues: [], address: cs.address, version: cs.version, heartbeat: "serving this page", extra: [["coordinates", `${components.length} components, ${machines.length} machines`]] })}</div>

@@ -11,7 +11,10 @@ export function dashboardHandlers(host: ConfigHost): DashboardHandlers {
     createDashboardLogin: () => {
       const dashboard = host.dashboard;
       if (!dashboard) {
-        throw new SrlabError(ErrorCode.WRONG_STATE, "the dashboard is off on this configuration server (dashboard.enabled: false in its config)");
+        throw new SrlabError(
+          ErrorCode.WRONG_STATE,
+          host.dashboardProblem ?? "the dashboard is off on this configuration server (dashboard.enabled: false in its config)",
+        );
       }
       const link = dashboard.loginLink();
       return { dashboardUrl: dashboard.url, loginUrl: link.url, expiresAt: link.expiresAt };

@@ -31,6 +31,8 @@ export interface ConfigHost {
   telemetry: TelemetrySampler;
   /** The web dashboard, when it is on: mints one-time login links for `srlab dashboard`. */
   dashboard?: { readonly url: string; loginLink(): { url: string; expiresAt: Date } };
+  /** Why the dashboard is not running although it is enabled (its port was taken). */
+  dashboardProblem?: string;
   /** When each machine's next resync runs (status). */
   resyncs?: Pick<ResyncScheduler, "nextResync">;
 }
