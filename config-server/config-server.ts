@@ -1,8 +1,7 @@
-import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import {
   AdminServiceService,
   ConfigurationServiceService,
@@ -19,6 +18,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
 import { deriveSegmentKey } from "../common/segment/index.js";
+import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { FailbackJobs } from "./failback-jobs.js";
@@ -284,7 +284,7 @@ export class ConfigServer {
         }
       },
       source: {
-        configServer: () => ({ name: options.name, address: this.grpcAddress, version: packageVersion(), storage }),
+        configServer: () => ({ name: options.name, address: this.grpcAddress, version: srlabVersion(), storage }),
         components: () => store.listComponents().map((c) => componentView(host, c)),
         machines: () => store.listMachines().map((m) => machineView(host, m)),
         jobs: (machineId) => store.listJobs(machineId),
@@ -322,25 +322,4 @@ export class ConfigServer {
 function blobEndpoint(connectionString: string | undefined): string {
   const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
   return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
-}
-
-let version: string | undefined;
-
-/** srlab's version from the nearest package.json above this file (sources and dist/ alike). */
-function packageVersion(): string {
-  if (version === undefined) {
-    version = "";
-    for (let dir = dirname(fileURLToPath(import.meta.url)); dir !== dirname(dir); dir = dirname(dir)) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
-        if (pkg.name === "srlab") {
-          version = pkg.version ?? "";
-          break;
-        }
-      } catch {
-        // not here; look one level up
-      }
-    }
-  }
-  return version;
 }

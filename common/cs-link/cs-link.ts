@@ -18,6 +18,7 @@ import { sleep } from "../async/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
 import { ProcessUsage } from "../metrics/index.js";
+import { srlabVersion } from "../version/index.js";
 
 export interface CsLinkOptions {
   address: string;
@@ -28,6 +29,7 @@ export interface CsLinkOptions {
   advertisedAddress?: string;
   location?: SiteLocation;
   disks?: Disk[];
+  /** Reported on registration; srlab's package version by default. */
   version?: string;
   tls?: ClientTls;
   logger: Logger;
@@ -84,7 +86,7 @@ export class CsLink extends EventEmitter {
           address: this.options.advertisedAddress ?? "",
           location: this.options.location ?? SiteLocation.SITE_LOCATION_ON_PREMISES,
           disks: this.options.disks ?? [],
-          version: this.options.version ?? "",
+          version: this.options.version ?? srlabVersion(),
         });
         this.options.logger.info("registered with the configuration server", {
           componentId: this.registration.componentId,

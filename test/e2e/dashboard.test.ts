@@ -1,5 +1,5 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +16,7 @@ import { hasTool } from "../support/images.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-dash-"));
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "images", "dashboard.png");
+const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8")) as { version: string }).version;
 const PAGES = ["/", "/machines", "/machines/machine-1", "/process-servers", "/jobs", "/alerts"];
 
 interface Link {
@@ -98,6 +99,8 @@ describe("srlab dashboard", () => {
     try {
       for (const c of status.components) {
         await opened.page.waitForSelector(`[data-component="${c.name}"]`, { timeout: 30_000 });
+        // Each daemon reports srlab's version when it registers.
+        expect(await opened.page.locator(`[data-component="${c.name}"] dd`).allTextContents(), c.name).toContain(VERSION);
       }
       expect(await opened.page.locator('[data-component="storage"]').count()).toBe(1);
       expect(await opened.page.locator('[data-role="master-target"]').count()).toBe(1);

@@ -1,0 +1,1 @@
+export { srlabVersion } from "./package-version.js";
