@@ -1,5 +1,5 @@
-import { randomBytes } from "node:crypto";
 import * as grpc from "@grpc/grpc-js";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
