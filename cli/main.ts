@@ -16,6 +16,7 @@ import {
 import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
 import { logs } from "./commands/logs.js";
 import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
+import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
 import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
@@ -25,6 +26,7 @@ import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
+import { announceReady } from "./service/index.js";
 import { fail, printJson } from "./output.js";
 
 const program = new Command("srlab")
@@ -152,8 +154,16 @@ program
   .option("--json", "machine-readable output")
   .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
   .option("--interval <duration>", "refresh interval for --watch", "1s")
+  .option("--prometheus-sd", "print Prometheus file-based service discovery targets for every daemon's /metrics")
   .action((o) =>
-    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
+    run(() =>
+      statusCommand(labDir(o.dir), {
+        json: Boolean(o.json),
+        watch: Boolean(o.watch),
+        intervalMs: duration("--interval", o.interval, true),
+        prometheusSd: Boolean(o.prometheusSd),
+      }),
+    ),
   );
 
 program
@@ -511,6 +521,8 @@ program
   .description("print a completion script: source <(srlab completion bash), or zsh")
   .action((shell) => run(async () => process.stdout.write(completionScript(program, shell))));
 
+registerServiceCommands(program, run);
+
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>
   program
@@ -519,7 +531,13 @@ const daemon = (name: string, description: string, load: () => Promise<(file: st
     .option("--config <file>", "YAML configuration file")
     .option("--insecure", "plaintext gRPC (debugging only)")
     .option("--name <name>", "component name")
-    .action((o) => run(async () => (await load())(o.config, { insecure: o.insecure, name: o.name })));
+    .action((o) =>
+      run(async () => {
+        await (await load())(o.config, { insecure: o.insecure, name: o.name });
+        // Under systemd (Type=notify) the unit becomes active only now, once the daemon serves.
+        await announceReady(name);
+      }),
+    );
 
 daemon("config-server", "run a configuration server", async () => (await import("../config-server/index.js")).runConfigServer);
 daemon("process-server", "run a process server", async () => (await import("../process-server/index.js")).runProcessServer);

@@ -36,6 +36,7 @@ import { ResyncScheduler } from "./resync-scheduler.js";
 import { DashboardServer } from "./dashboard/index.js";
 import { componentView, machineView } from "./handlers/views.js";
 import { ConfigStore } from "./store/index.js";
+import { registerConfigServerMetrics } from "./metrics.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
@@ -246,7 +247,9 @@ export class ConfigServer {
         logger.error("dashboard not started", { reason: host.dashboardProblem });
       }
     }
-    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
+    const registry = createRegistry("config-server");
+    registerConfigServerMetrics(registry, { machines: () => store.listMachines(), components: () => store.listComponents() });
+    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry });
     resyncs.start();
     rehearsalSchedules.start();
     telemetry.start();

@@ -36,7 +36,7 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
     prepareTarget: unary(logger, async (request, call) => {
       const subject = auth(call);
       const target = await targets.prepare(request);
-      metrics.appliedSequence.set({ machine: target.machineId }, target.appliedSequence);
+      metrics.appliedSequence.set({ machine_id: target.machineId }, target.appliedSequence);
       logger.info("PrepareTarget", { by: subject, machineId: target.machineId, appliedSequence: target.appliedSequence });
       return { disks: target.disks };
     }),
@@ -105,12 +105,12 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
         try {
           outcome = await target.apply(message.value.records);
         } catch (err) {
-          metrics.rejectedBatches.inc({ machine, code: toSrlabError(err).code });
+          metrics.rejectedBatches.inc({ machine_id: machine, code: toSrlabError(err).code });
           throw err;
         }
-        metrics.appliedRecords.inc({ machine }, outcome.records);
-        metrics.appliedBytes.inc({ machine }, outcome.bytes);
-        metrics.appliedSequence.set({ machine }, outcome.durableSequence);
+        metrics.appliedRecords.inc({ machine_id: machine }, outcome.records);
+        metrics.appliedBytes.inc({ machine_id: machine }, outcome.bytes);
+        metrics.appliedSequence.set({ machine_id: machine }, outcome.durableSequence);
         call.write({ durableSequence: outcome.durableSequence });
       }
     } catch (err) {

@@ -67,7 +67,7 @@ export class MasterTarget {
     const targets = await TargetRegistry.open(join(options.dataDir, "targets"), this.datastore, logger);
     this.targets = targets;
     const metrics = new MasterTargetMetrics(this.registry);
-    for (const t of targets.list()) metrics.appliedSequence.set({ machine: t.machineId }, t.appliedSequence);
+    for (const t of targets.list()) metrics.appliedSequence.set({ machine_id: t.machineId }, t.appliedSequence);
 
     const tls = options.insecure ? undefined : options.tls;
     this.grpc = new GrpcServer({

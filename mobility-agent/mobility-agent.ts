@@ -155,7 +155,7 @@ export class MobilityAgent {
     await this.nbd.start();
 
     const registry = createRegistry("mobility-agent");
-    registerAgentMetrics(registry, local.capture, () => this.replication);
+    registerAgentMetrics(registry, options.name, local.capture, () => this.replication);
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry, logger });
 
     if (!csLink || !registration) {

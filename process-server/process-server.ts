@@ -332,8 +332,8 @@ export class ProcessServer {
     const payload = records.reduce((n, r) => n + r.data.length, 0);
     machine.receivedRate.record(payload);
     machine.receivedBytesTotal += payload;
-    this.metrics.receivedBytes.inc({ machine: machine.id }, payload);
-    this.metrics.receivedRecords.inc({ machine: machine.id }, records.length);
+    this.metrics.receivedBytes.inc({ machine_id: machine.id }, payload);
+    this.metrics.receivedRecords.inc({ machine_id: machine.id }, records.length);
     this.pipelines.get(machine.id)?.uploader.noteAppended(bytes);
   }
 
@@ -382,9 +382,9 @@ export class ProcessServer {
         backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
-        this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
-        this.metrics.processedLagSeconds.set({ machine: machine.id }, stats.processedLagSeconds);
-        this.metrics.unprocessedBytes.set({ machine: machine.id }, stats.unprocessedBytes);
+        this.metrics.rpoSeconds.set({ machine_id: machine.id }, stats.rpoSeconds);
+        this.metrics.processedLagSeconds.set({ machine_id: machine.id }, stats.processedLagSeconds);
+        this.metrics.unprocessedBytes.set({ machine_id: machine.id }, stats.unprocessedBytes);
         machines.push({
           machineId: machine.id,
           stats,
@@ -414,7 +414,13 @@ export class ProcessServer {
       uploadBacklogSeconds: backlogSeconds,
     };
     const issues = [...this.cacheState.issues, ...(this.blobStore ? StorageWatch.of(this.blobStore).issues() : [])];
-    return { health: worstHealth(issues), issues, machines, processServerStats };
+    const health = worstHealth(issues);
+    this.metrics.cacheCapacityBytes.set(processServerStats.cacheCapacityBytes);
+    this.metrics.cacheFreeRatio.set(processServerStats.cacheFreePercent / 100);
+    this.metrics.uploadBacklogBytes.set(backlogBytes);
+    this.metrics.uploadBacklogSeconds.set(backlogSeconds);
+    this.metrics.healthSeverity.set(health === Health.HEALTH_CRITICAL ? 2 : health === Health.HEALTH_WARNING ? 1 : 0);
+    return { health, issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {

@@ -410,8 +410,8 @@ describe("master target", () => {
     assert.equal(digest(after.flatMap((m) => m.checksums)), digest(referenceChecksums(reference.disks.get(0)!, 64 * KiB)));
 
     const metrics = await (await fetch(mt.metricsUrl)).text();
-    assert.match(metrics, /^srlab_mt_applied_sequence\{machine="alt",component="master-target"\} 400$/m);
-    assert.match(metrics, /^srlab_mt_applied_records_total\{machine="alt",component="master-target"\} 400$/m);
+    assert.match(metrics, /^srlab_mt_applied_sequence\{machine_id="alt",component="master-target"\} 400$/m);
+    assert.match(metrics, /^srlab_mt_applied_records_total\{machine_id="alt",component="master-target"\} 400$/m);
 
     // Preparing the same layout again resumes instead of starting over.
     const again = await prepare({ machineId: "alt", alternateLocation: true, disks: res.disks });
@@ -471,7 +471,7 @@ describe("master target", () => {
     assert.equal(await sha256File(path), reference.sha(0));
     assert.equal((await status("strict")).appliedSequence, 3);
     const metrics = await (await fetch(mt.metricsUrl)).text();
-    assert.match(metrics, /srlab_mt_rejected_batches_total\{machine="strict",code="BROKEN_CHAIN",component="master-target"\} 1/);
+    assert.match(metrics, /srlab_mt_rejected_batches_total\{machine_id="strict",code="BROKEN_CHAIN",component="master-target"\} 1/);
   });
 
   test("a restarted master target resumes at the persisted sequence", async () => {

@@ -120,7 +120,7 @@ class ReplicateSession {
       error: status.details,
     });
     // A sequence gap is the agent's to report (it resyncs); only the metric counts it here.
-    if (this.machine) this.service.host.metrics.rejectedBatches.inc({ machine: this.machine.id, code: toSrlabError(err).code });
+    if (this.machine) this.service.host.metrics.rejectedBatches.inc({ machine_id: this.machine.id, code: toSrlabError(err).code });
     this.cleanup();
     this.call.emit("error", status);
   }
@@ -219,7 +219,7 @@ class ReplicateSession {
     if (this.finished) return;
     this.throttle(host.cache.isAboveHighWater());
     this.write({ message: { $case: "ack", value: { durableSequence: durable, throttled: this.throttled, cacheHealth: host.cacheHealth() } } });
-    host.metrics.acks.inc({ machine: machine.id });
+    host.metrics.acks.inc({ machine_id: machine.id });
   }
 
   private throttle(on: boolean): void {
