@@ -21,6 +21,7 @@ import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
 import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
+import { planSchedule, planSchedules, rehearse } from "./commands/rehearse.js";
 import { verify } from "./commands/verify.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
@@ -458,6 +459,42 @@ plan
   .addOption(dirOption())
   .option("--json", "machine-readable output")
   .action((name, o) => run(() => planRuns(labDir(o.dir), name, o)));
+plan
+  .command("schedule <name>")
+  .description("rehearse the plan's test cycle on a cron schedule, from the configuration server (--off: stop)")
+  .addOption(dirOption())
+  .option("--cron <expr>", "when, as 5 cron fields (6 with seconds), e.g. \"0 3 * * 6\"")
+  .option("--cycle <cycle>", "test (the only cycle that runs on a schedule)")
+  .option("--off", "remove the plan's schedule")
+  .option("--network <name>", "the isolated network (default: the only Azure network)")
+  .option("--workload <profile>", "generated writes during the rehearsal (a loadtest profile)")
+  .option("--rate <rate>", "write rate per machine with --workload (default 2MB/s)")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--json", "print the schedule as JSON")
+  .action((name, o) => run(() => planSchedule(labDir(o.dir), name, o)));
+plan
+  .command("schedules")
+  .description("scheduled rehearsals, with their next run")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => planSchedules(labDir(o.dir), o)));
+
+program
+  .command("rehearse <plan>")
+  .description("rehearse a recovery plan: tag, test failover, a proof per disk, cleanup; writes report.json, junit.xml, report.html")
+  .addOption(dirOption())
+  .requiredOption("--cycle <cycle>", "test (full: not yet)")
+  .option("--network <name>", "the isolated network of the test failover (default: the only Azure network)")
+  .option("--workload <profile>", "generated writes during the rehearsal (a loadtest profile: oltp, zipf, log, …)")
+  .option("--rate <rate>", "write rate per machine with --workload (default 2MB/s)")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--report <dir>", "where the report goes (default: <lab>/rehearsals/<run>)")
+  .option("--json", "print the report as JSON")
+  .action((name, o) =>
+    run(async () => {
+      process.exitCode = await rehearse(labDir(o.dir), name, o);
+    }),
+  );
 
 program
   .command("logs <component>")

@@ -31,7 +31,7 @@ import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
-import { PlanRunner, planService } from "./plans/index.js";
+import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -59,6 +59,7 @@ export class ConfigServer {
   private bus?: CommandBus;
   private blobs?: BlobStore;
   private resyncs?: ResyncScheduler;
+  private rehearsalSchedules?: RehearsalScheduler;
   private adminCredentialValue = "";
   private ownCredential = "";
   private credentialTimer?: NodeJS.Timeout;
@@ -191,6 +192,30 @@ export class ConfigServer {
       selfName: options.name,
     });
     this.telemetry = telemetry;
+    const rehearsals = new Rehearsals({
+      store,
+      runner: planRunner,
+      groups: groupPoints,
+      logger,
+      jobs: {
+        verify: (m, target) => verify.verify(m, target),
+        appConsistentPoint: (m, tag) => jobs.appConsistentPoint(m, tag),
+        workload: (m, spec) => jobs.workload(m, spec),
+      },
+      samples: (since) => telemetry.samples(since),
+      reportRoot: join(options.dataDir, "rehearsals"),
+      healthyTimeoutMs: 300_000,
+    });
+    const rehearsalSchedules = new RehearsalScheduler(
+      store,
+      (name, o) => {
+        const plan = store.getPlan(name);
+        if (!plan) throw new Error(`plan ${name} no longer exists`);
+        rehearsals.start(JSON.parse(plan.specJson), o);
+      },
+      logger,
+    );
+    this.rehearsalSchedules = rehearsalSchedules;
     const host: ConfigHost = {
       options,
       store,
@@ -225,7 +250,16 @@ export class ConfigServer {
         {
           name: "srlab.v1.PlanService",
           definition: PlanServiceService,
-          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
+          implementation: planService({
+            store,
+            runner: planRunner,
+            groups: groupPoints,
+            logger,
+            requireAdmin,
+            maxGroups: options.planMaxGroups,
+            rehearsals,
+            scheduler: rehearsalSchedules,
+          }),
         },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
@@ -248,6 +282,7 @@ export class ConfigServer {
     registerConfigServerMetrics(registry, { machines: () => store.listMachines(), components: () => store.listComponents() });
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry });
     resyncs.start();
+    rehearsalSchedules.start();
     telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
@@ -327,6 +362,7 @@ export class ConfigServer {
     if (this.credentialTimer) clearInterval(this.credentialTimer);
     await this.dashboard?.stop();
     this.resyncs?.stop();
+    this.rehearsalSchedules?.stop();
     this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();

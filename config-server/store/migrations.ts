@@ -215,6 +215,12 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 5,
+    name: "rehearsal-schedules",
+    // A scheduled rehearsal's network, workload and approval, as given to srlab plan schedule.
+    steps: [`ALTER TABLE plan_schedules ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}'`],
+  },
+  {
+    version: 6,
     name: "signed-credentials-and-join-tokens",
     steps: [
       // Every credential the configuration server signed, so it can list and revoke them.
