@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Semaphore } from "../common/async/index.js";
+import { CredentialVerifier } from "../common/credentials/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
@@ -75,6 +76,8 @@ export class ProcessServer {
   private metricsServer?: MetricsServer;
   private link?: CsLink;
   private registration?: RegisterResponse;
+  /** Checks callers: the configuration server's public key and revocation list, both from the link. */
+  private readonly verifier = new CredentialVerifier();
   private replication?: ReplicationService;
   private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
@@ -142,8 +145,9 @@ export class ProcessServer {
       await this.grpcServer.start();
 
       this.link = new CsLink({
-        address: o.configServer.address,
-        passphrase: o.configServer.passphrase,
+        ...o.configServer,
+        configFile: o.configFile,
+        verifier: this.verifier,
         role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
         name: o.name,
         advertisedAddress: o.advertisedAddress ?? this.dialableAddress(),
@@ -347,8 +351,8 @@ export class ProcessServer {
     const payload = records.reduce((n, r) => n + r.data.length, 0);
     machine.receivedRate.record(payload);
     machine.receivedBytesTotal += payload;
-    this.metrics.receivedBytes.inc({ machine: machine.id }, payload);
-    this.metrics.receivedRecords.inc({ machine: machine.id }, records.length);
+    this.metrics.receivedBytes.inc({ machine_id: machine.id }, payload);
+    this.metrics.receivedRecords.inc({ machine_id: machine.id }, records.length);
     this.pipelines.get(machine.id)?.uploader.noteAppended(bytes);
   }
 
@@ -400,9 +404,9 @@ export class ProcessServer {
         backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
         // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
         const issues = machine.currentIssues();
-        this.metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
-        this.metrics.processedLagSeconds.set({ machine: machine.id }, stats.processedLagSeconds);
-        this.metrics.unprocessedBytes.set({ machine: machine.id }, stats.unprocessedBytes);
+        this.metrics.rpoSeconds.set({ machine_id: machine.id }, stats.rpoSeconds);
+        this.metrics.processedLagSeconds.set({ machine_id: machine.id }, stats.processedLagSeconds);
+        this.metrics.unprocessedBytes.set({ machine_id: machine.id }, stats.unprocessedBytes);
         machines.push({
           machineId: machine.id,
           stats,
@@ -432,7 +436,13 @@ export class ProcessServer {
       uploadBacklogSeconds: backlogSeconds,
     };
     const issues = [...this.cacheState.issues, ...(this.blobStore ? StorageWatch.of(this.blobStore).issues() : [])];
-    return { health: worstHealth(issues), issues, machines, processServerStats };
+    const health = worstHealth(issues);
+    this.metrics.cacheCapacityBytes.set(processServerStats.cacheCapacityBytes);
+    this.metrics.cacheFreeRatio.set(processServerStats.cacheFreePercent / 100);
+    this.metrics.uploadBacklogBytes.set(backlogBytes);
+    this.metrics.uploadBacklogSeconds.set(backlogSeconds);
+    this.metrics.healthSeverity.set(health === Health.HEALTH_CRITICAL ? 2 : health === Health.HEALTH_WARNING ? 1 : 0);
+    return { health, issues, machines, processServerStats };
   }
 
   private async refreshCacheHealth(): Promise<void> {
@@ -503,9 +513,9 @@ export class ProcessServer {
         if (!self.cache) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is starting");
         return self.cache;
       },
-      credentialKey: (): Buffer => {
-        if (!this.accepting || !this.registration) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is still registering with the configuration server");
-        return this.registration.credentialKey;
+      verifier: (): CredentialVerifier => {
+        if (!this.accepting || !this.verifier.ready) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is still registering with the configuration server");
+        return this.verifier;
       },
       componentId: () => this.componentId,
       openMachine: (open: ReplicateOpen, site: AgentSite) => this.openMachine(open, site),

@@ -194,14 +194,19 @@ export class DashboardServer {
     this.previous = sample;
     if (this.streams.size === 0) return;
     const snap = new Snapshot(this.o.source);
-    const pages = new Map<string, DashboardPage | undefined>();
+    // Pages watched by several browsers are rendered once per sample.
+    const rendered = new Map<string, { page: DashboardPage; regions: Map<string, string> } | undefined>();
     for (const s of this.streams) {
       try {
-        if (!pages.has(s.path)) pages.set(s.path, pageAt(s.path, snap));
-        const page = pages.get(s.path);
-        if (!page) continue;
+        if (!rendered.has(s.path)) {
+          const page = pageAt(s.path, snap);
+          rendered.set(s.path, page && { page, regions: renderRegions(page) });
+        }
+        const view = rendered.get(s.path);
+        if (!view) continue;
+        const { page, regions } = view;
         const changed: Array<{ id: string; html: string }> = [];
-        for (const [id, markup] of renderRegions(page)) {
+        for (const [id, markup] of regions) {
           if (s.sent.get(id) === markup) continue;
           s.sent.set(id, markup);
           changed.push({ id, html: markup });
