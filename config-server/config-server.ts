@@ -1,11 +1,12 @@
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   AdminServiceService,
   ConfigurationServiceService,
   GroupServiceService,
+  IdentityServiceService,
   PlanServiceService,
   ProofServiceService,
   ReplicationState,
@@ -13,7 +14,9 @@ import {
   protoRoot,
   TelemetryServiceService,
 } from "../proto/index.js";
-import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { peekClaims } from "../common/credentials/index.js";
+import { writeFileAtomicSync } from "../common/fs/index.js";
+import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
@@ -21,11 +24,13 @@ import { deriveSegmentKey } from "../common/segment/index.js";
 import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
+import { CredentialAuthority } from "./credential-authority.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
+import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
@@ -56,6 +61,9 @@ export class ConfigServer {
   private resyncs?: ResyncScheduler;
   private rehearsalSchedules?: RehearsalScheduler;
   private adminCredentialValue = "";
+  private ownCredential = "";
+  private credentialTimer?: NodeJS.Timeout;
+  private authority?: CredentialAuthority;
   private telemetry?: TelemetrySampler;
   private dashboard?: DashboardServer;
 
@@ -84,6 +92,17 @@ export class ConfigServer {
     return this.adminCredentialValue;
   }
 
+  /** The credential this server calls process servers and master targets with (role config-server). */
+  get serviceCredential(): string {
+    return this.ownCredential;
+  }
+
+  /** Signs and checks credentials; tests use it to reproduce expiry and revocation. */
+  get credentials(): CredentialAuthority {
+    if (!this.authority) throw new Error("the configuration server is not started");
+    return this.authority;
+  }
+
   async start(): Promise<void> {
     const { options, logger } = this;
     mkdirSync(options.dataDir, { recursive: true });
@@ -91,11 +110,17 @@ export class ConfigServer {
     this.store = store;
     const interrupted = store.failUnfinishedJobs("the configuration server restarted while the job ran");
     if (interrupted.length) logger.warn("jobs interrupted by restart", { jobs: interrupted.map((j) => j.jobId) });
-    const credentialKey = Buffer.from(this.secret(store, "credential-key"), "base64");
     const deploymentSecret = this.secret(store, "deployment-secret");
-    this.adminCredentialValue = issueCredential(credentialKey, "admin");
-    writeFileSync(join(options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`, { mode: 0o600 });
+    // The HMAC key of earlier versions signed credentials anyone holding it could forge; it is gone.
+    store.deleteSetting("credential-key");
+    const authority = new CredentialAuthority(store, options.credentialTtlSeconds);
+    this.authority = authority;
+    this.issueOwnCredentials();
+    // Renew the admin's and our own credentials well before they expire (a lab may run for weeks).
+    this.credentialTimer = setInterval(() => this.issueOwnCredentials(), Math.min(2 ** 31 - 1, (options.credentialTtlSeconds * 1000) / 4));
+    this.credentialTimer.unref();
 
+    const self = this;
     const bus = new CommandBus(store, logger);
     this.bus = bus;
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
@@ -115,7 +140,9 @@ export class ConfigServer {
       blobs,
       engine,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       sourceShutdownTimeoutMs: 60_000,
     });
     const failbacks = new FailbackJobs({
@@ -124,7 +151,9 @@ export class ConfigServer {
       logger,
       blobs,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
@@ -195,7 +224,8 @@ export class ConfigServer {
       failovers,
       failbacks,
       logger,
-      credentialKey,
+      credentials: authority,
+      joinTokens: new JoinTokens(store),
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
@@ -214,6 +244,7 @@ export class ConfigServer {
         { name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation: configurationService(host) },
         { name: "srlab.v1.AdminService", definition: AdminServiceService, implementation: adminService(host) },
         { name: "srlab.v1.TelemetryService", definition: TelemetryServiceService, implementation: telemetryImpl },
+        { name: "srlab.v1.IdentityService", definition: IdentityServiceService, implementation: identityService(host) },
         { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
         { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
         {
@@ -298,6 +329,26 @@ export class ConfigServer {
     });
   }
 
+  /**
+   * The admin credential (to <dataDir>/admin.credential, mode 0600) and this server's own, each
+   * issued at start and again once half its lifetime has passed.
+   */
+  private issueOwnCredentials(): void {
+    const authority = this.authority!;
+    const halfLife = (credential: string) => {
+      const claims = peekClaims(credential);
+      return !claims || Date.now() / 1000 > (claims.iat + claims.exp) / 2;
+    };
+    if (!this.adminCredentialValue || halfLife(this.adminCredentialValue)) {
+      this.adminCredentialValue = authority.issue({ role: "admin", id: "" }).credential;
+      writeFileAtomicSync(join(this.options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`);
+      chmodSync(join(this.options.dataDir, "admin.credential"), 0o600);
+    }
+    if (!this.ownCredential || halfLife(this.ownCredential)) {
+      this.ownCredential = authority.issue({ role: "config-server", id: this.options.name }).credential;
+    }
+  }
+
   private secret(store: ConfigStore, key: string): string {
     let value = store.getSetting(key);
     if (!value) {
@@ -308,6 +359,7 @@ export class ConfigServer {
   }
 
   async stop(): Promise<void> {
+    if (this.credentialTimer) clearInterval(this.credentialTimer);
     await this.dashboard?.stop();
     this.resyncs?.stop();
     this.rehearsalSchedules?.stop();

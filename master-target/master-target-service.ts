@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import type { CredentialVerifier } from "../common/credentials/index.js";
 import { ErrorCode, SrlabError, toSrlabError } from "../common/errors/index.js";
 import { unary } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
@@ -22,7 +23,8 @@ const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 export interface ServiceContext {
   targets: TargetRegistry;
   /** The deployment's credential key, once registered. */
-  credentialKey: () => Buffer | undefined;
+  /** Checks callers against the configuration server's public key and revocation list. */
+  verifier: CredentialVerifier;
   metrics: MasterTargetMetrics;
   logger: Logger;
   defaultBlockBytes: number;
@@ -30,7 +32,7 @@ export interface ServiceContext {
 
 export function masterTargetService(ctx: ServiceContext): MasterTargetServiceServer {
   const { targets, metrics, logger } = ctx;
-  const auth = (call: { metadata: grpc.Metadata }) => authorize(call.metadata, ctx.credentialKey());
+  const auth = (call: { metadata: grpc.Metadata }) => authorize(call.metadata, ctx.verifier);
 
   return {
     prepareTarget: unary(logger, async (request, call) => {

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
+export * from "./gen/srlab/v1/identity_service.js";
 export * from "./gen/srlab/v1/group_service.js";
 export * from "./gen/srlab/v1/plan_service.js";
 export * from "./gen/srlab/v1/proof_service.js";
@@ -28,6 +29,7 @@ export const protoRoot = [new URL(".", import.meta.url), new URL("../../proto/",
 export const serviceProtoFiles = [
   "srlab/v1/admin_service.proto",
   "srlab/v1/configuration_service.proto",
+  "srlab/v1/identity_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
   "srlab/v1/proof_service.proto",
