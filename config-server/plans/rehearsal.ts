@@ -160,10 +160,13 @@ export class Rehearsals {
     } catch (err) {
       failure = err as Error;
     }
-    // A test failover is never left behind, whatever failed before.
+    // A test failover is never left behind, whatever failed before: the plan's cleanup, in
+    // order, of the machines that have one.
     try {
-      const leftover = machines.some((m) => store.getMachine(m)?.testFailover);
-      if (leftover) await runner.execute(job, spec, "cleanup", run, `${STEP.cleanup}: `);
+      const leftover = spec.groups
+        .map((g) => ({ ...g, machines: g.machines.filter((m) => store.getMachine(m)?.testFailover) }))
+        .filter((g) => g.machines.length > 0);
+      if (leftover.length) await runner.execute(job, { ...spec, groups: leftover }, "cleanup", run, `${STEP.cleanup}: `);
     } catch (err) {
       failure ??= err as Error;
     }
