@@ -3,6 +3,7 @@ import {
   AdminServiceClient,
   DiskServiceClient,
   GroupServiceClient,
+  IdentityServiceClient,
   PlanServiceClient,
   ProofServiceClient,
   TelemetryServiceClient,
@@ -81,6 +82,16 @@ export class AdminClient {
       channelOptions(this.manifest.configServerAddress),
     );
     return { client, call: (method, request) => unaryCall(client, method, request, this.credential, 30_000) };
+  }
+
+  /** The configuration server's IdentityService (join tokens, credentials), with the same credential; close it after use. */
+  identity(): { client: IdentityServiceClient; call<Req, Res>(method: Method<Req, Res>, request: Req, timeoutMs?: number): Promise<Res> } {
+    const client = new IdentityServiceClient(
+      this.manifest.configServerAddress,
+      channelCredentials({ caFile: this.manifest.caFile }),
+      channelOptions(this.manifest.configServerAddress),
+    );
+    return { client, call: (method, request, timeoutMs = 30_000) => unaryCall(client, method, request, this.credential, timeoutMs) };
   }
 
   close(): void {

@@ -15,16 +15,20 @@ import {
   reprotect,
 } from "./commands/failover.js";
 import { jobs, points, policies, policyCreate, protect, resync, tag, workload } from "./commands/replication.js";
+import { credentialsList, credentialsRotate, removeComponent, tokenCreate, tokenList, tokenRevoke } from "./commands/identity.js";
 import { logs } from "./commands/logs.js";
 import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
+import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
 import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
+import { planSchedule, planSchedules, rehearse } from "./commands/rehearse.js";
 import { verify } from "./commands/verify.js";
 import { AdminClient } from "./admin-client.js";
 import { completionScript } from "./completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "./loadtest/index.js";
 import { labDir, labDown, labUp } from "./lab/index.js";
+import { announceReady } from "./service/index.js";
 import { fail, printJson } from "./output.js";
 
 const program = new Command("srlab")
@@ -152,8 +156,16 @@ program
   .option("--json", "machine-readable output")
   .option("--watch", "refresh in place until Ctrl-C (plain repeated output when not a terminal)")
   .option("--interval <duration>", "refresh interval for --watch", "1s")
+  .option("--prometheus-sd", "print Prometheus file-based service discovery targets for every daemon's /metrics")
   .action((o) =>
-    run(() => statusCommand(labDir(o.dir), { json: Boolean(o.json), watch: Boolean(o.watch), intervalMs: duration("--interval", o.interval, true) })),
+    run(() =>
+      statusCommand(labDir(o.dir), {
+        json: Boolean(o.json),
+        watch: Boolean(o.watch),
+        intervalMs: duration("--interval", o.interval, true),
+        prometheusSd: Boolean(o.prometheusSd),
+      }),
+    ),
   );
 
 program
@@ -472,6 +484,42 @@ plan
   .addOption(dirOption())
   .option("--json", "machine-readable output")
   .action((name, o) => run(() => planRuns(labDir(o.dir), name, o)));
+plan
+  .command("schedule <name>")
+  .description("rehearse the plan's test cycle on a cron schedule, from the configuration server (--off: stop)")
+  .addOption(dirOption())
+  .option("--cron <expr>", "when, as 5 cron fields (6 with seconds), e.g. \"0 3 * * 6\"")
+  .option("--cycle <cycle>", "test (the only cycle that runs on a schedule)")
+  .option("--off", "remove the plan's schedule")
+  .option("--network <name>", "the isolated network (default: the only Azure network)")
+  .option("--workload <profile>", "generated writes during the rehearsal (a loadtest profile)")
+  .option("--rate <rate>", "write rate per machine with --workload (default 2MB/s)")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--json", "print the schedule as JSON")
+  .action((name, o) => run(() => planSchedule(labDir(o.dir), name, o)));
+plan
+  .command("schedules")
+  .description("scheduled rehearsals, with their next run")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => planSchedules(labDir(o.dir), o)));
+
+program
+  .command("rehearse <plan>")
+  .description("rehearse a recovery plan: tag, test failover, a proof per disk, cleanup; writes report.json, junit.xml, report.html")
+  .addOption(dirOption())
+  .requiredOption("--cycle <cycle>", "test (full: not yet)")
+  .option("--network <name>", "the isolated network of the test failover (default: the only Azure network)")
+  .option("--workload <profile>", "generated writes during the rehearsal (a loadtest profile: oltp, zipf, log, …)")
+  .option("--rate <rate>", "write rate per machine with --workload (default 2MB/s)")
+  .option("--auto-approve", "manual actions proceed at once")
+  .option("--report <dir>", "where the report goes (default: <lab>/rehearsals/<run>)")
+  .option("--json", "print the report as JSON")
+  .action((name, o) =>
+    run(async () => {
+      process.exitCode = await rehearse(labDir(o.dir), name, o);
+    }),
+  );
 
 program
   .command("logs <component>")
@@ -494,10 +542,60 @@ program
     ),
   );
 
+const token = program.command("token").description("join tokens that let a component register (docs/credentials.md)");
+token
+  .command("create")
+  .description("a join token for one role; prints the token and the lab CA's hash")
+  .addOption(dirOption())
+  .addOption(new Option("--role <role>", "role the token registers").choices(["agent", "process-server", "master-target"]).default("agent"))
+  .option("--ttl <duration>", "how long the token is valid", "24h")
+  .option("--reusable", "register any number of components until it expires (default: single use)")
+  .option("--description <text>", "shown by token list")
+  .option("--json", "token, caHash, configServer and the token's details as JSON")
+  .action((o) => run(() => tokenCreate(labDir(o.dir), o)));
+token
+  .command("list")
+  .description("join tokens with their state: active, used, expired or revoked")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => tokenList(labDir(o.dir), o)));
+token
+  .command("revoke <id>")
+  .description("a revoked token registers nothing from now on")
+  .addOption(dirOption())
+  .option("--json", "print the token as JSON")
+  .action((id, o) => run(() => tokenRevoke(labDir(o.dir), id, o)));
+
+const credentials = program.command("credentials").description("credentials the configuration server signed");
+credentials
+  .command("list")
+  .description("valid credentials (--all: expired and revoked too)")
+  .addOption(dirOption())
+  .option("--component <name>", "only this component's or machine's")
+  .option("--all", "include expired and revoked credentials")
+  .option("--json", "machine-readable output")
+  .action((o) => run(() => credentialsList(labDir(o.dir), o)));
+credentials
+  .command("rotate <component>")
+  .description("issue a component a new credential; the old one is revoked once the component uses the new one")
+  .addOption(dirOption())
+  .option("--timeout <duration>", "how long to wait for the component", "30s")
+  .option("--json", "print the new credential's details as JSON")
+  .action((component, o) => run(() => credentialsRotate(labDir(o.dir), component, o)));
+
+program
+  .command("remove <component>")
+  .description("revoke a component's or machine's credentials and unregister it (a machine must not be protected)")
+  .addOption(dirOption())
+  .option("--json", "machine-readable output")
+  .action((component, o) => run(() => removeComponent(labDir(o.dir), component, o)));
+
 program
   .command("completion <shell>")
   .description("print a completion script: source <(srlab completion bash), or zsh")
   .action((shell) => run(async () => process.stdout.write(completionScript(program, shell))));
+
+registerServiceCommands(program, run);
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>
@@ -507,7 +605,13 @@ const daemon = (name: string, description: string, load: () => Promise<(file: st
     .option("--config <file>", "YAML configuration file")
     .option("--insecure", "plaintext gRPC (debugging only)")
     .option("--name <name>", "component name")
-    .action((o) => run(async () => (await load())(o.config, { insecure: o.insecure, name: o.name })));
+    .action((o) =>
+      run(async () => {
+        await (await load())(o.config, { insecure: o.insecure, name: o.name });
+        // Under systemd (Type=notify) the unit becomes active only now, once the daemon serves.
+        await announceReady(name);
+      }),
+    );
 
 daemon("config-server", "run a configuration server", async () => (await import("../config-server/index.js")).runConfigServer);
 daemon("process-server", "run a process server", async () => (await import("../process-server/index.js")).runProcessServer);

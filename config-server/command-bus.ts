@@ -53,13 +53,37 @@ export class CommandBus {
 
   /** Queues a command and resolves with the component's answer. */
   send(componentId: string, jobId: string, command: CommandBody): Promise<CommandOutcome> {
+    return this.enqueue(componentId, jobId, command).answered;
+  }
+
+  private enqueue(componentId: string, jobId: string, command: CommandBody): { commandId: string; answered: Promise<CommandOutcome> } {
     const body: WatchCommandsResponse = { commandId: "", jobId, command };
     const commandId = this.store.enqueueCommand(componentId, jobId, WatchCommandsResponse.toJSON(body) as object);
     const message = { ...body, commandId };
     const answered = new Promise<CommandOutcome>((resolve) => this.waiters.set(commandId, resolve));
     for (const call of this.streams.get(componentId) ?? []) call.write(message);
     this.logger.debug("command sent", { componentId, commandId, command: command.$case, live: this.isConnected(componentId) });
-    return answered;
+    return { commandId, answered };
+  }
+
+  /**
+   * send() with a deadline: an answer that does not come in time fails the command (it leaves
+   * the outbox, so a component that connects later never runs it).
+   */
+  async sendWithin(componentId: string, jobId: string, command: CommandBody, timeoutMs: number): Promise<CommandOutcome> {
+    const { commandId, answered } = this.enqueue(componentId, jobId, command);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<CommandOutcome>((resolve) => {
+      timer = setTimeout(() => {
+        this.complete(commandId, false, `no answer within ${Math.round(timeoutMs / 1000)} s`, "");
+        resolve({ success: false, error: `no answer within ${Math.round(timeoutMs / 1000)} s`, result: {} });
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([answered, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Fire-and-forget form for commands nobody waits on. */

@@ -1,12 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   AdminServiceService,
   ConfigurationServiceService,
   DiskServiceService,
   GroupServiceService,
+  IdentityServiceService,
   PlanServiceService,
   ProofServiceService,
   ReplicationState,
@@ -14,7 +15,9 @@ import {
   protoRoot,
   TelemetryServiceService,
 } from "../proto/index.js";
-import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { peekClaims } from "../common/credentials/index.js";
+import { writeFileAtomicSync } from "../common/fs/index.js";
+import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
@@ -24,12 +27,14 @@ import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { DiskJobs } from "./disk-jobs.js";
 import { diskService } from "./disk-service.js";
+import { CredentialAuthority } from "./credential-authority.js";
 import { FailbackJobs } from "./failback-jobs.js";
 import { FailoverJobs } from "./failover-jobs.js";
+import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService } from "./handlers/index.js";
-import { PlanRunner, planService } from "./plans/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
+import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -39,6 +44,7 @@ import { ResyncScheduler } from "./resync-scheduler.js";
 import { DashboardServer } from "./dashboard/index.js";
 import { componentView, machineView } from "./handlers/views.js";
 import { ConfigStore } from "./store/index.js";
+import { registerConfigServerMetrics } from "./metrics.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
@@ -57,7 +63,11 @@ export class ConfigServer {
   private blobs?: BlobStore;
   private stopAppSchedule?: () => void;
   private resyncs?: ResyncScheduler;
+  private rehearsalSchedules?: RehearsalScheduler;
   private adminCredentialValue = "";
+  private ownCredential = "";
+  private credentialTimer?: NodeJS.Timeout;
+  private authority?: CredentialAuthority;
   private telemetry?: TelemetrySampler;
   private dashboard?: DashboardServer;
 
@@ -86,6 +96,17 @@ export class ConfigServer {
     return this.adminCredentialValue;
   }
 
+  /** The credential this server calls process servers and master targets with (role config-server). */
+  get serviceCredential(): string {
+    return this.ownCredential;
+  }
+
+  /** Signs and checks credentials; tests use it to reproduce expiry and revocation. */
+  get credentials(): CredentialAuthority {
+    if (!this.authority) throw new Error("the configuration server is not started");
+    return this.authority;
+  }
+
   async start(): Promise<void> {
     const { options, logger } = this;
     mkdirSync(options.dataDir, { recursive: true });
@@ -93,11 +114,17 @@ export class ConfigServer {
     this.store = store;
     const interrupted = store.failUnfinishedJobs("the configuration server restarted while the job ran");
     if (interrupted.length) logger.warn("jobs interrupted by restart", { jobs: interrupted.map((j) => j.jobId) });
-    const credentialKey = Buffer.from(this.secret(store, "credential-key"), "base64");
     const deploymentSecret = this.secret(store, "deployment-secret");
-    this.adminCredentialValue = issueCredential(credentialKey, "admin");
-    writeFileSync(join(options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`, { mode: 0o600 });
+    // The HMAC key of earlier versions signed credentials anyone holding it could forge; it is gone.
+    store.deleteSetting("credential-key");
+    const authority = new CredentialAuthority(store, options.credentialTtlSeconds);
+    this.authority = authority;
+    this.issueOwnCredentials();
+    // Renew the admin's and our own credentials well before they expire (a lab may run for weeks).
+    this.credentialTimer = setInterval(() => this.issueOwnCredentials(), Math.min(2 ** 31 - 1, (options.credentialTtlSeconds * 1000) / 4));
+    this.credentialTimer.unref();
 
+    const self = this;
     const bus = new CommandBus(store, logger);
     this.bus = bus;
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
@@ -117,7 +144,9 @@ export class ConfigServer {
       blobs,
       engine,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       sourceShutdownTimeoutMs: 60_000,
     });
     const failbacks = new FailbackJobs({
@@ -126,7 +155,9 @@ export class ConfigServer {
       logger,
       blobs,
       tls,
-      credential: this.adminCredentialValue,
+      get credential() {
+        return self.ownCredential;
+      },
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
@@ -165,6 +196,30 @@ export class ConfigServer {
       selfName: options.name,
     });
     this.telemetry = telemetry;
+    const rehearsals = new Rehearsals({
+      store,
+      runner: planRunner,
+      groups: groupPoints,
+      logger,
+      jobs: {
+        verify: (m, target) => verify.verify(m, target),
+        appConsistentPoint: (m, tag) => jobs.appConsistentPoint(m, tag),
+        workload: (m, spec) => jobs.workload(m, spec),
+      },
+      samples: (since) => telemetry.samples(since),
+      reportRoot: join(options.dataDir, "rehearsals"),
+      healthyTimeoutMs: 300_000,
+    });
+    const rehearsalSchedules = new RehearsalScheduler(
+      store,
+      (name, o) => {
+        const plan = store.getPlan(name);
+        if (!plan) throw new Error(`plan ${name} no longer exists`);
+        rehearsals.start(JSON.parse(plan.specJson), o);
+      },
+      logger,
+    );
+    this.rehearsalSchedules = rehearsalSchedules;
     const host: ConfigHost = {
       options,
       store,
@@ -173,7 +228,8 @@ export class ConfigServer {
       failovers,
       failbacks,
       logger,
-      credentialKey,
+      credentials: authority,
+      joinTokens: new JoinTokens(store),
       deploymentSecret,
       segmentKeyId: SEGMENT_KEY_ID,
       reports,
@@ -201,12 +257,22 @@ export class ConfigServer {
             requireAdmin,
           }),
         },
+        { name: "srlab.v1.IdentityService", definition: IdentityServiceService, implementation: identityService(host) },
         { name: "srlab.v1.ProofService", definition: ProofServiceService, implementation: proofService({ verify, logger, requireAdmin }) },
         { name: "srlab.v1.GroupService", definition: GroupServiceService, implementation: groupService({ store, groups: groupPoints, logger, requireAdmin }) },
         {
           name: "srlab.v1.PlanService",
           definition: PlanServiceService,
-          implementation: planService({ store, runner: planRunner, groups: groupPoints, logger, requireAdmin, maxGroups: options.planMaxGroups }),
+          implementation: planService({
+            store,
+            runner: planRunner,
+            groups: groupPoints,
+            logger,
+            requireAdmin,
+            maxGroups: options.planMaxGroups,
+            rehearsals,
+            scheduler: rehearsalSchedules,
+          }),
         },
       ],
       reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
@@ -225,9 +291,12 @@ export class ConfigServer {
         logger.error("dashboard not started", { reason: host.dashboardProblem });
       }
     }
-    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: createRegistry("config-server") });
+    const registry = createRegistry("config-server");
+    registerConfigServerMetrics(registry, { machines: () => store.listMachines(), components: () => store.listComponents() });
+    this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry });
     resyncs.start();
     this.stopAppSchedule = failbacks.startAppConsistentSchedule();
+    rehearsalSchedules.start();
     telemetry.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
@@ -274,6 +343,26 @@ export class ConfigServer {
     });
   }
 
+  /**
+   * The admin credential (to <dataDir>/admin.credential, mode 0600) and this server's own, each
+   * issued at start and again once half its lifetime has passed.
+   */
+  private issueOwnCredentials(): void {
+    const authority = this.authority!;
+    const halfLife = (credential: string) => {
+      const claims = peekClaims(credential);
+      return !claims || Date.now() / 1000 > (claims.iat + claims.exp) / 2;
+    };
+    if (!this.adminCredentialValue || halfLife(this.adminCredentialValue)) {
+      this.adminCredentialValue = authority.issue({ role: "admin", id: "" }).credential;
+      writeFileAtomicSync(join(this.options.dataDir, "admin.credential"), `${this.adminCredentialValue}\n`);
+      chmodSync(join(this.options.dataDir, "admin.credential"), 0o600);
+    }
+    if (!this.ownCredential || halfLife(this.ownCredential)) {
+      this.ownCredential = authority.issue({ role: "config-server", id: this.options.name }).credential;
+    }
+  }
+
   private secret(store: ConfigStore, key: string): string {
     let value = store.getSetting(key);
     if (!value) {
@@ -285,8 +374,10 @@ export class ConfigServer {
 
   async stop(): Promise<void> {
     this.stopAppSchedule?.();
+    if (this.credentialTimer) clearInterval(this.credentialTimer);
     await this.dashboard?.stop();
     this.resyncs?.stop();
+    this.rehearsalSchedules?.stop();
     this.telemetry?.stop();
     this.bus?.close();
     await this.grpc?.stop();

@@ -17,8 +17,13 @@ export const storageOptions = z
 export const configServerOptions = z.object({
   ...commonDaemonOptions,
   name: z.string().min(1).default("config-server"),
-  /** The deployment passphrase every component registers with. */
+  /** The deployment passphrase mobility agents register with (process servers and master targets need a join token). */
   passphrase: z.string().min(8, "passphrase must be at least 8 characters"),
+  /**
+   * Lifetime of the credentials this server signs (docs/credentials.md); components renew theirs
+   * when half of it has passed.
+   */
+  credentialTtlSeconds: z.coerce.number().positive().default(30 * 24 * 3600),
   storage: storageOptions,
   /**
    * Seconds in one ASR "minute" of policies and backoff: 60 in production, 1 to rehearse a

@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import type { CredentialVerifier } from "../common/credentials/index.js";
 import { ErrorCode, SrlabError, toSrlabError } from "../common/errors/index.js";
 import { unary } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
@@ -23,7 +24,8 @@ const MAX_BLOCK_BYTES = 64 * 1024 * 1024;
 export interface ServiceContext {
   targets: TargetRegistry;
   /** The deployment's credential key, once registered. */
-  credentialKey: () => Buffer | undefined;
+  /** Checks callers against the configuration server's public key and revocation list. */
+  verifier: CredentialVerifier;
   metrics: MasterTargetMetrics;
   logger: Logger;
   defaultBlockBytes: number;
@@ -31,13 +33,13 @@ export interface ServiceContext {
 
 export function masterTargetService(ctx: ServiceContext): MasterTargetServiceServer {
   const { targets, metrics, logger } = ctx;
-  const auth = (call: { metadata: grpc.Metadata }) => authorize(call.metadata, ctx.credentialKey());
+  const auth = (call: { metadata: grpc.Metadata }) => authorize(call.metadata, ctx.verifier);
 
   return {
     prepareTarget: unary(logger, async (request, call) => {
       const subject = auth(call);
       const target = await targets.prepare(request);
-      metrics.appliedSequence.set({ machine: target.machineId }, target.appliedSequence);
+      metrics.appliedSequence.set({ machine_id: target.machineId }, target.appliedSequence);
       logger.info("PrepareTarget", { by: subject, machineId: target.machineId, appliedSequence: target.appliedSequence });
       return { disks: target.disks };
     }),
@@ -67,7 +69,7 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
       const target = targets.require(request.machineId);
       if (!request.pointId) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "point_id is required");
       const { appliedSequence, blocks } = await target.restore(request.pointId);
-      metrics.appliedSequence.set({ machine: target.machineId }, appliedSequence);
+      metrics.appliedSequence.set({ machine_id: target.machineId }, appliedSequence);
       logger.info("images restored to a recovery point", { by: subject, machineId: target.machineId, pointId: request.pointId, appliedSequence, blocks });
       return { appliedSequence, blocksRestored: blocks };
     }),
@@ -125,12 +127,12 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
         try {
           outcome = await target.apply(message.value.records);
         } catch (err) {
-          metrics.rejectedBatches.inc({ machine, code: toSrlabError(err).code });
+          metrics.rejectedBatches.inc({ machine_id: machine, code: toSrlabError(err).code });
           throw err;
         }
-        metrics.appliedRecords.inc({ machine }, outcome.records);
-        metrics.appliedBytes.inc({ machine }, outcome.bytes);
-        metrics.appliedSequence.set({ machine }, outcome.durableSequence);
+        metrics.appliedRecords.inc({ machine_id: machine }, outcome.records);
+        metrics.appliedBytes.inc({ machine_id: machine }, outcome.bytes);
+        metrics.appliedSequence.set({ machine_id: machine }, outcome.durableSequence);
         call.write({ durableSequence: outcome.durableSequence, points: outcome.points });
       }
     } catch (err) {

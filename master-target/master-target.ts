@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { CredentialVerifier } from "../common/credentials/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -22,7 +23,7 @@ export class MasterTarget {
   private grpc?: GrpcServer;
   private metrics?: MetricsServer;
   private link?: CsLink;
-  private credentialKey?: Buffer;
+  private readonly verifier = new CredentialVerifier();
   private componentIdValue = "";
 
   constructor(
@@ -67,7 +68,7 @@ export class MasterTarget {
     const targets = await TargetRegistry.open(join(options.dataDir, "targets"), this.datastore, logger);
     this.targets = targets;
     const metrics = new MasterTargetMetrics(this.registry);
-    for (const t of targets.list()) metrics.appliedSequence.set({ machine: t.machineId }, t.appliedSequence);
+    for (const t of targets.list()) metrics.appliedSequence.set({ machine_id: t.machineId }, t.appliedSequence);
 
     const tls = options.insecure ? undefined : options.tls;
     this.grpc = new GrpcServer({
@@ -80,7 +81,7 @@ export class MasterTarget {
           definition: MasterTargetServiceService,
           implementation: masterTargetService({
             targets,
-            credentialKey: () => this.credentialKey,
+            verifier: this.verifier,
             metrics,
             logger,
             defaultBlockBytes: options.defaultBlockBytes,
@@ -94,8 +95,9 @@ export class MasterTarget {
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry: this.registry, logger });
 
     this.link = new CsLink({
-      address: options.configServer.address,
-      passphrase: options.configServer.passphrase,
+      ...options.configServer,
+      configFile: options.configFile,
+      verifier: this.verifier,
       role: ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
       name: options.name,
       advertisedAddress: options.advertisedAddress ?? this.grpcAddress,
@@ -106,10 +108,9 @@ export class MasterTarget {
     });
     const registration = await this.link.register();
     this.componentIdValue = registration.componentId;
-    if (registration.credentialKey.length === 0) {
-      throw new Error("the configuration server sent no credential key; the master target cannot verify process servers");
+    if (!this.verifier.ready) {
+      throw new Error("the configuration server sent no credential public key; the master target cannot verify process servers");
     }
-    this.credentialKey = Buffer.from(registration.credentialKey);
     // No command is addressed to master targets yet; answering keeps the outbox from holding one forever.
     this.link.start(async (command) => {
       throw new Error(`the master target does not handle ${command.command?.$case ?? "unknown"} commands`);

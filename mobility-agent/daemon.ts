@@ -5,7 +5,7 @@ import { mobilityAgentOptions } from "./options.js";
 
 /** `srlab agent --config FILE`: runs the mobility agent until SIGTERM/SIGINT. */
 export async function runMobilityAgent(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
-  const options = loadConfig(mobilityAgentOptions, { file: configFile, flags, env: process.env });
+  const options = loadConfig(mobilityAgentOptions, { file: configFile, flags: { ...flags, configFile }, env: process.env });
   const agent = new MobilityAgent(options);
   await runDaemon({ "mobility agent": agent }, { logger: agent.logger, stopTimeoutMs: 30_000 });
 }

@@ -7,12 +7,15 @@ import type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-
 /** The process server over gRPC (TLS with the lab CA, the agent's credential as bearer metadata). */
 export class GrpcProcessServer implements ProcessServerPort {
   private readonly client: ProcessServiceClient;
+  private readonly credential: () => string;
 
   constructor(
     readonly address: string,
     tls: ClientTls | undefined,
-    private readonly credential: string,
+    credential: string | (() => string),
   ) {
+    // A getter: after a rotation, new streams carry the new credential.
+    this.credential = typeof credential === "string" ? () => credential : credential;
     this.client = new ProcessServiceClient(address, channelCredentials(tls), channelOptions(address));
   }
 
@@ -23,7 +26,7 @@ export class GrpcProcessServer implements ProcessServerPort {
       method.path,
       serializeReplicateRequest,
       method.responseDeserialize,
-      bearerMetadata(this.credential),
+      bearerMetadata(this.credential()),
     );
     let failure: Error | undefined;
     stream.on("error", (err: Error) => {
@@ -37,7 +40,7 @@ export class GrpcProcessServer implements ProcessServerPort {
   }
 
   async *blockChecksums(machineId: string, diskIndex: number, blockSize: number, signal?: AbortSignal): AsyncIterable<ChecksumChunk> {
-    const call = this.client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(this.credential));
+    const call = this.client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(this.credential()));
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {

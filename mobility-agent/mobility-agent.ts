@@ -156,7 +156,7 @@ export class MobilityAgent {
     await this.nbd.start();
 
     const registry = createRegistry("mobility-agent");
-    registerAgentMetrics(registry, local.capture, () => this.replication);
+    registerAgentMetrics(registry, options.name, local.capture, () => this.replication);
     this.metrics = await startMetricsServer({ host: options.metrics.host, port: options.metrics.port, registry, logger });
 
     if (!csLink || !registration) {
@@ -173,7 +173,7 @@ export class MobilityAgent {
       machineId: registration.machineId,
       disks: this.diskDescriptions(),
       connect: (address) =>
-        this.deps.connectProcessServer?.(address, link.credential) ?? new GrpcProcessServer(address, tls, link.credential),
+        this.deps.connectProcessServer?.(address, link.credential) ?? new GrpcProcessServer(address, tls, () => link.credential),
       batchBytes: options.capture.batchBytes,
       windowBytes: options.capture.windowBytes,
       bitmapAfterRetries: options.capture.bitmapAfterRetries,
@@ -230,8 +230,8 @@ export class MobilityAgent {
     const { options, logger } = this;
     const local = () => this.local;
     const csLink = new CsLink({
-      address: options.configServer.address,
-      passphrase: options.configServer.passphrase,
+      ...options.configServer,
+      configFile: options.configFile,
       role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
       name: options.name,
       advertisedAddress: this.grpc?.address ?? "",

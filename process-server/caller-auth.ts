@@ -1,23 +1,20 @@
 import type * as grpc from "@grpc/grpc-js";
+import type { CredentialVerifier, VerifiedCaller } from "../common/credentials/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { credentialOf, verifyCredential } from "../common/grpc/index.js";
 
 const AGENT_PREFIX = "agent/";
 
-/** The verified subject of a call's credential; UNAUTHENTICATED when missing or forged. */
-export function callerSubject(metadata: grpc.Metadata, credentialKey: Buffer): string {
-  const credential = credentialOf(metadata);
-  if (!credential) {
-    throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, 'missing credential: send "authorization: Bearer <credential>" from Register');
-  }
-  const subject = verifyCredential(credentialKey, credential);
-  if (!subject) {
-    throw new SrlabError(
-      ErrorCode.AUTHENTICATION_FAILED,
-      "credential was not issued by this deployment's configuration server (re-register the component)",
-    );
-  }
-  return subject;
+/**
+ * The verified caller of a call: signed by the configuration server, not expired, not on the
+ * revocation list pulled with the last heartbeat. UNAUTHENTICATED otherwise.
+ */
+export function verifiedCaller(metadata: grpc.Metadata, verifier: CredentialVerifier): VerifiedCaller {
+  return verifier.verify(metadata);
+}
+
+/** The verified subject of a call's credential (agent/<machine>, process-server/<id>, admin, ...). */
+export function callerSubject(metadata: grpc.Metadata, verifier: CredentialVerifier): string {
+  return verifier.verify(metadata).subject;
 }
 
 /** Which of a machine's agents is calling: the on-premises one, or the one of the failed-over machine in Azure. */

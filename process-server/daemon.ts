@@ -6,7 +6,7 @@ import { ProcessServer } from "./process-server.js";
 
 /** `srlab process-server --config FILE`: runs the daemon until SIGTERM/SIGINT. */
 export async function runProcessServer(configFile: string | undefined, flags: Record<string, unknown> = {}): Promise<void> {
-  const options = loadConfig(processServerOptions, { file: configFile, flags, env: process.env });
+  const options = loadConfig(processServerOptions, { file: configFile, flags: { ...flags, configFile }, env: process.env });
   const logger = createLogger(`process-server/${options.name}`, options.log);
   const server = new ProcessServer(options, logger);
   await runDaemon({ "process server": server }, { logger, stopTimeoutMs: 15_000 });

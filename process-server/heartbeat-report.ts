@@ -1,4 +1,4 @@
-import type { Health, HealthIssue, MachineReplicationReport, ProcessServerStats, ReplicationStats } from "../proto/index.js";
+import { Health, type HealthIssue, type MachineReplicationReport, type ProcessServerStats, type ReplicationStats } from "../proto/index.js";
 import type { CacheHealth, DiskCache } from "./cache/index.js";
 import { type Machine, worstHealth } from "./machine.js";
 import type { ProcessServerMetrics } from "./metrics.js";
@@ -65,9 +65,9 @@ export function heartbeatReport(host: ReportHost): HeartbeatReport {
       backlogSeconds = Math.max(backlogSeconds, stats.rpoSeconds);
       // RPO against the policy's threshold is judged by the CS, which also sees the agent's queue.
       const issues = machine.currentIssues();
-      metrics.rpoSeconds.set({ machine: machine.id }, stats.rpoSeconds);
-      metrics.processedLagSeconds.set({ machine: machine.id }, stats.processedLagSeconds);
-      metrics.unprocessedBytes.set({ machine: machine.id }, stats.unprocessedBytes);
+      metrics.rpoSeconds.set({ machine_id: machine.id }, stats.rpoSeconds);
+      metrics.processedLagSeconds.set({ machine_id: machine.id }, stats.processedLagSeconds);
+      metrics.unprocessedBytes.set({ machine_id: machine.id }, stats.unprocessedBytes);
       machines.push({
         machineId: machine.id,
         stats,
@@ -97,5 +97,11 @@ export function heartbeatReport(host: ReportHost): HeartbeatReport {
     uploadBacklogSeconds: backlogSeconds,
   };
   const issues = [...cacheHealth.issues, ...host.storageIssues()];
-  return { health: worstHealth(issues), issues, machines, processServerStats };
+  const health = worstHealth(issues);
+  metrics.cacheCapacityBytes.set(processServerStats.cacheCapacityBytes);
+  metrics.cacheFreeRatio.set(processServerStats.cacheFreePercent / 100);
+  metrics.uploadBacklogBytes.set(backlogBytes);
+  metrics.uploadBacklogSeconds.set(backlogSeconds);
+  metrics.healthSeverity.set(health === Health.HEALTH_CRITICAL ? 2 : health === Health.HEALTH_WARNING ? 1 : 0);
+  return { health, issues, machines, processServerStats };
 }

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Semaphore } from "../common/async/index.js";
+import { CredentialVerifier } from "../common/credentials/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
@@ -73,6 +74,8 @@ export class ProcessServer {
   private metricsServer?: MetricsServer;
   private link?: CsLink;
   private registration?: RegisterResponse;
+  /** Checks callers: the configuration server's public key and revocation list, both from the link. */
+  private readonly verifier = new CredentialVerifier();
   private replication?: ReplicationService;
   private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
@@ -140,8 +143,9 @@ export class ProcessServer {
       await this.grpcServer.start();
 
       this.link = new CsLink({
-        address: o.configServer.address,
-        passphrase: o.configServer.passphrase,
+        ...o.configServer,
+        configFile: o.configFile,
+        verifier: this.verifier,
         role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
         name: o.name,
         advertisedAddress: o.advertisedAddress ?? this.dialableAddress(),
@@ -298,8 +302,8 @@ export class ProcessServer {
     const payload = records.reduce((n, r) => n + r.data.length, 0);
     machine.receivedRate.record(payload);
     machine.receivedBytesTotal += payload;
-    this.metrics.receivedBytes.inc({ machine: machine.id }, payload);
-    this.metrics.receivedRecords.inc({ machine: machine.id }, records.length);
+    this.metrics.receivedBytes.inc({ machine_id: machine.id }, payload);
+    this.metrics.receivedRecords.inc({ machine_id: machine.id }, records.length);
     this.pipelines.get(machine.id)?.uploader.noteAppended(bytes);
   }
 
@@ -379,9 +383,9 @@ export class ProcessServer {
         if (!self.cache) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is starting");
         return self.cache;
       },
-      credentialKey: (): Buffer => {
-        if (!this.accepting || !this.registration) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is still registering with the configuration server");
-        return this.registration.credentialKey;
+      verifier: (): CredentialVerifier => {
+        if (!this.accepting || !this.verifier.ready) throw new SrlabError(ErrorCode.UNAVAILABLE, "process server is still registering with the configuration server");
+        return this.verifier;
       },
       componentId: () => this.componentId,
       openMachine: (open: ReplicateOpen, site: AgentSite) => this.openMachine(open, site),

@@ -39,7 +39,7 @@ export function processServiceImplementation(host: ProcessServiceHost, replicati
   const { logger } = host;
   const authorize = (metadata: grpc.Metadata, machineId: string): Machine => {
     if (!machineId) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "machine_id is required");
-    requireMachineReader(callerSubject(metadata, host.credentialKey()), machineId);
+    requireMachineReader(callerSubject(metadata, host.verifier()), machineId);
     return host.machine(machineId);
   };
 

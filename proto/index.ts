@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
 export * from "./gen/srlab/v1/disk_service.js";
+export * from "./gen/srlab/v1/identity_service.js";
 export * from "./gen/srlab/v1/group_service.js";
 export * from "./gen/srlab/v1/plan_service.js";
 export * from "./gen/srlab/v1/proof_service.js";
@@ -30,6 +31,7 @@ export const serviceProtoFiles = [
   "srlab/v1/admin_service.proto",
   "srlab/v1/configuration_service.proto",
   "srlab/v1/disk_service.proto",
+  "srlab/v1/identity_service.proto",
   "srlab/v1/process_service.proto",
   "srlab/v1/master_target_service.proto",
   "srlab/v1/proof_service.proto",

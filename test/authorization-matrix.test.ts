@@ -7,11 +7,14 @@ import { afterAll, beforeAll, describe, test } from "vitest";
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { joinToken } from "./support/join-token.js";
 import {
   AdminServiceClient,
   AdminServiceService,
   ComponentRole,
   ConfigurationServiceClient,
+  IdentityServiceClient,
+  IdentityServiceService,
   type RegisterResponse,
   SiteLocation,
   type WatchCommandsResponse,
@@ -48,6 +51,7 @@ const options = configServerOptions.parse({
 let server: ConfigServer;
 let client: ConfigurationServiceClient;
 let admin: AdminServiceClient;
+let identity: IdentityServiceClient;
 const credentials = {} as Record<Kind, string>;
 let agentA: RegisterResponse;
 let jobOfA = "";
@@ -55,9 +59,16 @@ let commandOfA = "";
 let commandOfPs = "";
 const streams: grpc.ClientReadableStream<WatchCommandsResponse>[] = [];
 
-const register = (role: ComponentRole, name: string) =>
+/** Agents register with the passphrase, process servers and master targets with a join token of their role. */
+const register = async (role: ComponentRole, name: string) =>
   unaryCall(client, client.register, {
-    passphrase: "correct horse battery",
+    passphrase: role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT ? "correct horse battery" : "",
+    joinToken:
+      role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER
+        ? await joinToken(server, "process-server")
+        : role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET
+          ? await joinToken(server, "master-target")
+          : "",
     role,
     name,
     address: "127.0.0.1:1",
@@ -71,9 +82,10 @@ beforeAll(async () => {
   await server.start();
   client = new ConfigurationServiceClient(server.grpcAddress, channelCredentials(undefined));
   admin = new AdminServiceClient(server.grpcAddress, channelCredentials(undefined));
+  identity = new IdentityServiceClient(server.grpcAddress, channelCredentials(undefined));
   credentials.admin = server.adminCredential;
-  // The configuration server calls other daemons with the admin credential.
-  credentials["configuration server"] = server.adminCredential;
+  // The configuration server calls other daemons with a credential of its own (role config-server).
+  credentials["configuration server"] = server.serviceCredential;
   const ps = await register(ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, "ps-1");
   credentials["process server"] = ps.credential;
   credentials["master target"] = (await register(ComponentRole.COMPONENT_ROLE_MASTER_TARGET, "mt-1")).credential;
@@ -95,6 +107,7 @@ afterAll(async () => {
   for (const s of streams) s.cancel();
   client.close();
   admin.close();
+  identity.close();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -110,6 +123,14 @@ function request(rpc: string, kind: Kind): object {
       return { jobId: jobOfA, stepName: "", stepState: 0, progressPercent: 0, message: "", bytesSent: 0 };
     case "reportRecoveryPoint":
       return { recoveryPoint: undefined };
+    case "createJoinToken":
+      return { role: "agent", ttlSeconds: 60, reusable: false, description: "matrix test" };
+    case "rotateCredential":
+      // A name nobody has: an allowed caller gets NOT_FOUND, so nothing is rotated mid-test.
+      return { component: "nobody", timeoutSeconds: 1 };
+    case "removeComponent":
+    case "listCredentials":
+      return { component: "nobody", all: false };
     default:
       return {};
   }
@@ -142,12 +163,15 @@ const lowerFirst = (s: string) => s[0]!.toLowerCase() + s.slice(1);
 
 describe("every configuration server RPC with every kind of credential", () => {
   const rows = matrixRows();
-  const cases: Array<{ rpc: string; service: "ConfigurationService" | "AdminService"; streaming: boolean }> = [];
-  for (const rpc of ["Heartbeat", "WatchCommands", "ReportCommandResult", "UpdateJob", "ReportRecoveryPoint"]) {
+  const cases: Array<{ rpc: string; service: "ConfigurationService" | "AdminService" | "IdentityService"; streaming: boolean }> = [];
+  for (const rpc of ["Heartbeat", "WatchCommands", "ReportCommandResult", "UpdateJob", "ReportRecoveryPoint", "RenewCredential"]) {
     cases.push({ rpc, service: "ConfigurationService", streaming: rpc === "WatchCommands" });
   }
   for (const method of Object.values(AdminServiceService)) {
     cases.push({ rpc: method.path.split("/")[2]!, service: "AdminService", streaming: method.responseStream });
+  }
+  for (const method of Object.values(IdentityServiceService)) {
+    cases.push({ rpc: method.path.split("/")[2]!, service: "IdentityService", streaming: method.responseStream });
   }
 
   test("the matrix documents every RPC", () => {
@@ -157,7 +181,7 @@ describe("every configuration server RPC with every kind of credential", () => {
   for (const c of cases) {
     test(`${c.service}.${c.rpc}`, async () => {
       const row = rows.get(`${c.service}.${c.rpc}`) ?? rows.get(`${c.service}.* (every RPC)`)!;
-      const target = c.service === "AdminService" ? admin : client;
+      const target = c.service === "AdminService" ? admin : c.service === "IdentityService" ? identity : client;
       for (const kind of KINDS) {
         const documented = row[kind];
         if (documented === "—" || documented === "") continue;

@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, type TestContext, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { GrpcServer, issueCredential } from "../common/grpc/index.js";
+import { GrpcServer } from "../common/grpc/index.js";
+import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { NbdClient } from "../common/nbd/index.js";
 import { applyRecords, type PageTarget } from "../common/replica/index.js";
@@ -354,7 +355,7 @@ const PASSPHRASE = "azure-agent-test";
 
 /** The ConfigurationService calls an agent makes; answers an Azure registration with disks. */
 class ConfigServerStub {
-  readonly credentialKey = randomBytes(32);
+  readonly authority = new TestCredentialAuthority();
   readonly registrations: RegisterRequest[] = [];
   readonly heartbeats: HeartbeatRequest[] = [];
   readonly results: Array<{ commandId: string; success: boolean; error: string }> = [];
@@ -381,11 +382,11 @@ class ConfigServerStub {
         this.registrations.push(call.request);
         callback(null, {
           componentId: "agent-1",
-          credential: issueCredential(this.credentialKey, "agent/m1/azure"),
+          credential: this.authority.sign("agent/m1/azure"),
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
-          credentialKey: Buffer.alloc(0),
+          credentialPublicKey: Buffer.alloc(0),
           machineId: "m1",
           timeUnitSeconds: 1,
           azureDisks: this.azureDisks,

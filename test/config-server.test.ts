@@ -15,6 +15,7 @@ import {
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { joinToken } from "./support/join-token.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-cs-"));
 const options = configServerOptions.parse({
@@ -42,9 +43,11 @@ async function stop(): Promise<void> {
   await server.stop();
 }
 
-const register = (passphrase: string, name: string, role = ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) =>
+/** A process server registers with a join token of its role (the passphrase registers agents only). */
+const register = async (name: string, role = ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) =>
   unaryCall(client, client.register, {
-    passphrase,
+    passphrase: "",
+    joinToken: await joinToken(server, role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET ? "master-target" : "process-server"),
     role,
     name,
     address: "127.0.0.1:1",
@@ -59,17 +62,28 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("the deployment passphrase registers a component and gives it a working credential", async () => {
-  const r = await register("correct horse battery", "ps-1");
+test("a join token registers a process server and gives it a working credential", async () => {
+  const r = await register("ps-1");
   assert.ok(r.componentId);
-  assert.ok(r.credential.startsWith(`process-server/${r.componentId}.`));
+  assert.ok(r.credential.startsWith("srl1."));
+  assert.equal(r.credentialPublicKey.length, 44, "an Ed25519 public key in SPKI DER");
   assert.equal(r.storage?.kind, "directory");
   assert.equal(r.segmentKey.length, 32);
   await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, r.credential);
 });
 
 test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => {
-  await assert.rejects(register("wrong", "intruder"), (err: grpc.ServiceError) => {
+  const intruder = unaryCall(client, client.register, {
+    passphrase: "wrong",
+    joinToken: "",
+    role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
+    name: "intruder",
+    address: "",
+    location: SiteLocation.SITE_LOCATION_ON_PREMISES,
+    disks: [],
+    version: "test",
+  });
+  await assert.rejects(intruder, (err: grpc.ServiceError) => {
     assert.equal(err.code, 16);
     assert.match(err.details, /wrong deployment passphrase/);
     return true;
@@ -82,16 +96,17 @@ test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => 
 test("forged and missing credentials are refused; admin calls need the admin credential", async () => {
   await assert.rejects(
     unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, "process-server/x.AAAA"),
-    (err: grpc.ServiceError) => err.code === 16 && /not issued by this configuration server/.test(err.details),
+    (err: grpc.ServiceError) => err.code === 16 && /malformed credential/.test(err.details),
   );
   await assert.rejects(unaryCall(adminClient, adminClient.listMachines, {}), (err: grpc.ServiceError) => err.code === 16);
-  const ps = await register("correct horse battery", "ps-1");
+  const ps = await register("ps-1");
   await assert.rejects(unaryCall(adminClient, adminClient.listMachines, {}, ps.credential), (err: grpc.ServiceError) => err.code === 7);
 });
 
 test("an agent registration creates its machine; a restarted configuration server keeps everything", async () => {
   const agent = await unaryCall(client, client.register, {
     passphrase: "correct horse battery",
+    joinToken: "",
     role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
     name: "vm-1",
     address: "",
@@ -117,6 +132,7 @@ test("an agent registration creates its machine; a restarted configuration serve
 const registerAgent = (name: string) =>
   unaryCall(client, client.register, {
     passphrase: "correct horse battery",
+    joinToken: "",
     role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
     name,
     address: "",
@@ -153,7 +169,7 @@ test("an agent cannot report a recovery point, nor a process server's point for 
 });
 
 test("an agent cannot rewrite another machine's job, nor answer another component's command", async () => {
-  const ps = await register("correct horse battery", "ps-1");
+  const ps = await register("ps-1");
   const a = await registerAgent("vm-a");
   const b = await registerAgent("vm-b");
   // The job runs while vm-b's agent and the process server listen for commands.
@@ -182,7 +198,7 @@ test("an agent cannot rewrite another machine's job, nor answer another componen
 });
 
 test("a uint64 above 2^53 is INVALID_ARGUMENT naming the field", async () => {
-  const ps = await register("correct horse battery", "ps-1");
+  const ps = await register("ps-1");
   const update = { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", bytesSent: 2 ** 60 };
   await assert.rejects(unaryCall(client, client.updateJob, update, ps.credential), (err: grpc.ServiceError) => {
     assert.equal(err.code, 3);

@@ -1,3 +1,4 @@
+import { joinToken } from "./support/join-token.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
@@ -127,7 +128,8 @@ describe("the configuration server's dashboard over HTTP", () => {
     admin = new AdminServiceClient(server.grpcAddress, channelCredentials(undefined));
     const components = new ConfigurationServiceClient(server.grpcAddress, channelCredentials(undefined));
     await unaryCall(components, components.register, {
-      passphrase: "correct horse battery",
+      passphrase: "",
+      joinToken: await joinToken(server, "process-server"),
       role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
       name: "ps-visible-only-when-logged-in",
       address: "127.0.0.1:1",

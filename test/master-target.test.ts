@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
-import { bearerMetadata, GrpcServer, issueCredential, unaryCall } from "../common/grpc/index.js";
+import { bearerMetadata, GrpcServer, unaryCall } from "../common/grpc/index.js";
+import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
 import {
@@ -46,7 +47,7 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | false>, timeo
 
 /** The four ConfigurationService calls a CsLink makes, and nothing else. */
 class ConfigServerStub {
-  readonly credentialKey = randomBytes(32);
+  readonly authority = new TestCredentialAuthority();
   readonly registrations: RegisterRequest[] = [];
   heartbeats = 0;
   private server?: GrpcServer;
@@ -67,11 +68,11 @@ class ConfigServerStub {
         const componentId = `mt-${this.nextId++}`;
         callback(null, {
           componentId,
-          credential: issueCredential(this.credentialKey, `master-target/${componentId}`),
+          credential: this.authority.sign(`master-target/${componentId}`),
           storage: undefined,
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
-          credentialKey: this.credentialKey,
+          credentialPublicKey: this.authority.publicKeyDer,
           machineId: "",
           timeUnitSeconds: 1,
           azureDisks: [],
@@ -278,8 +279,8 @@ describe("master target", () => {
     dir = await mkdtemp(join(tmpdir(), "srlab-mt-"));
     dataDir = join(dir, "data");
     await cs.start();
-    ps = issueCredential(cs.credentialKey, "process-server/ps-azure");
-    admin = issueCredential(cs.credentialKey, "admin");
+    ps = cs.authority.sign("process-server/ps-azure");
+    admin = cs.authority.sign("admin");
     await startMt();
   });
 
@@ -313,15 +314,15 @@ describe("master target", () => {
 
   test("refuses callers that are not process servers or the admin", async () => {
     await rejectsWith(status("any", ""), grpc.status.UNAUTHENTICATED, /missing credential/);
-    const forged = issueCredential(randomBytes(32), "process-server/ps-azure");
+    const forged = new TestCredentialAuthority().sign("process-server/ps-azure");
     await rejectsWith(status("any", forged), grpc.status.UNAUTHENTICATED, /not issued by this deployment/);
     await rejectsWith(status("any", `${ps}x`), grpc.status.UNAUTHENTICATED, /not issued/);
-    const agent = issueCredential(cs.credentialKey, "agent/m-1");
+    const agent = cs.authority.sign("agent/m-1");
     await rejectsWith(status("any", agent), grpc.status.PERMISSION_DENIED, /agent\/m-1 may not use the master target/);
     await rejectsWith(
       prepare({ machineId: "m-x", disks: [{ diskIndex: 0, sizeBytes: MiB, imagePath: "" }], alternateLocation: true }, agent),
       grpc.status.PERMISSION_DENIED,
-      /only process servers and the admin/,
+      /only process servers, the configuration server and the admin may/,
     );
     const stream = new ApplyStream(client, agent);
     await rejectsWith(stream.open("m-x"), grpc.status.PERMISSION_DENIED, /may not use/);
@@ -411,8 +412,8 @@ describe("master target", () => {
     assert.equal(digest(after.flatMap((m) => m.checksums)), digest(referenceChecksums(reference.disks.get(0)!, 64 * KiB)));
 
     const metrics = await (await fetch(mt.metricsUrl)).text();
-    assert.match(metrics, /^srlab_mt_applied_sequence\{machine="alt",component="master-target"\} 400$/m);
-    assert.match(metrics, /^srlab_mt_applied_records_total\{machine="alt",component="master-target"\} 400$/m);
+    assert.match(metrics, /^srlab_mt_applied_sequence\{machine_id="alt",component="master-target"\} 400$/m);
+    assert.match(metrics, /^srlab_mt_applied_records_total\{machine_id="alt",component="master-target"\} 400$/m);
 
     // Preparing the same layout again resumes instead of starting over.
     const again = await prepare({ machineId: "alt", alternateLocation: true, disks: res.disks });
@@ -472,7 +473,7 @@ describe("master target", () => {
     assert.equal(await sha256File(path), reference.sha(0));
     assert.equal((await status("strict")).appliedSequence, 3);
     const metrics = await (await fetch(mt.metricsUrl)).text();
-    assert.match(metrics, /srlab_mt_rejected_batches_total\{machine="strict",code="BROKEN_CHAIN",component="master-target"\} 1/);
+    assert.match(metrics, /srlab_mt_rejected_batches_total\{machine_id="strict",code="BROKEN_CHAIN",component="master-target"\} 1/);
   });
 
   test("a restarted master target resumes at the persisted sequence", async () => {

@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
-import { bearerMetadata, issueCredential, unaryCall } from "../common/grpc/index.js";
+import { bearerMetadata, unaryCall } from "../common/grpc/index.js";
+import { peekClaims } from "../common/credentials/index.js";
+import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js";
@@ -291,9 +293,25 @@ describe("process server", () => {
     await expectStatus(huge.next(), grpc.status.INVALID_ARGUMENT, /batch\.records\[0\]\.sequence/);
 
     // Credentials: forged, missing, and another machine's agent.
-    const forged = new AgentStream(client, issueCredential(randomBytes(32), "agent/m2"));
+    const forged = new AgentStream(client, new TestCredentialAuthority().sign("agent/m2"));
     forged.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
     await expectStatus(forged.next(), grpc.status.UNAUTHENTICATED, /not issued/);
+    // Expired, and revoked (the revocation list arrives with the process server's next heartbeat).
+    const expired = new AgentStream(client, cs.authority.sign("agent/m2", -1));
+    expired.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
+    await expectStatus(expired.next(), grpc.status.UNAUTHENTICATED, /expired at/);
+    const revokedCredential = cs.agentCredential("m2");
+    cs.revoked.add(peekClaims(revokedCredential)!.jti);
+    await waitUntil("the revocation to reach the process server", async () => {
+      const code = await unaryCall(client, client.getMachineReplicationStatus, { machineId: "m2" }, revokedCredential).then(
+        () => 0,
+        (e: grpc.ServiceError) => e.code,
+      );
+      return code === grpc.status.UNAUTHENTICATED;
+    });
+    const revoked = new AgentStream(client, revokedCredential);
+    revoked.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
+    await expectStatus(revoked.next(), grpc.status.UNAUTHENTICATED, /was revoked/);
     const missing = new AgentStream(client, undefined);
     missing.write({ message: { $case: "open", value: { machineId: "m2", disks: DISKS, resync: false } } });
     await expectStatus(missing.next(), grpc.status.UNAUTHENTICATED, /missing credential/);

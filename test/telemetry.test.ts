@@ -1,3 +1,4 @@
+import { joinToken } from "./support/join-token.js";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -158,7 +159,8 @@ describe("TelemetryService on a configuration server", () => {
     const telemetry = new TelemetryServiceClient(server.grpcAddress, channelCredentials(undefined));
     try {
       const reg = await unaryCall(cs, cs.register, {
-        passphrase: "correct horse battery",
+        passphrase: "",
+        joinToken: await joinToken(server, "process-server"),
         role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
         name: "ps-1",
         address: "127.0.0.1:1",

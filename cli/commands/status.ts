@@ -10,7 +10,8 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
-import { daemonStatuses } from "../lab/index.js";
+import { daemonStatuses, LabLayout } from "../lab/index.js";
+import { prometheusTargets } from "../service/index.js";
 import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
@@ -186,10 +187,19 @@ export interface StatusOptions {
   json?: boolean;
   /** Redraw every interval until Ctrl-C. */
   watch?: boolean;
+  /** Print Prometheus file_sd targets for the daemons' /metrics instead of the tables. */
+  prometheusSd?: boolean;
   intervalMs?: number;
 }
 
 export async function statusCommand(dir: string, options: StatusOptions): Promise<void> {
+  if (options.prometheusSd) {
+    // From the lab's own files: works while the configuration server is down, which is when
+    // Prometheus most needs to keep scraping the others.
+    const layout = new LabLayout(dir);
+    printJson(prometheusTargets(layout, layout.read()));
+    return;
+  }
   const client = AdminClient.forDir(dir);
   try {
     if (options.watch) {

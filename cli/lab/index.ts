@@ -5,3 +5,4 @@ export { isAlive } from "./processes.js";
 export { addMachines, labMachines } from "./add-machines.js";
 export { type KeeperState, readKeeperState } from "./keeper-state.js";
 export { type DaemonStatus, daemonStatuses } from "./supervision.js";
+export { forgetLabComponents } from "./lab-remove.js";

@@ -35,8 +35,9 @@ export function configServerConfig(layout: LabLayout, pki: LabPki, manifest: Lab
   });
 }
 
+/** Where the configuration server is; srlab up adds a join token before the first start (lab-join.ts). */
 function link(manifest: LabManifest) {
-  return { address: manifest.configServerAddress, passphrase: manifest.passphrase };
+  return { address: manifest.configServerAddress };
 }
 
 export function processServerConfig(

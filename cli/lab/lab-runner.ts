@@ -8,6 +8,7 @@ import { ensureLabPki } from "../../common/tls/index.js";
 import { addMachines } from "./add-machines.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
+import { ensureJoinToken } from "./lab-join.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
 import { clearReady, isAlive, spawnSupervised, stopProcess, waitReady } from "./processes.js";
@@ -187,7 +188,8 @@ async function createLabWithPorts(layout: LabLayout, options: UpOptions, freePor
   );
   manifest.caFile = pki.caFile;
   writeFileSync(join(layout.dir, "passphrase"), `${manifest.passphrase}\n`, { mode: 0o600 });
-  writeFileSync(cs.configFile!, configServerConfig(layout, pki, manifest, csPort, await freePort()));
+  // It holds the passphrase: owner-only, like the passphrase file.
+  writeFileSync(cs.configFile!, configServerConfig(layout, pki, manifest, csPort, await freePort()), { mode: 0o600 });
   for (const ps of pss) writeFileSync(ps.configFile!, processServerConfig(layout, pki, manifest, ps.name, ps.grpcPort!, "on-premises"));
   writeFileSync(azurePs.configFile!, processServerConfig(layout, pki, manifest, azurePs.name, azurePs.grpcPort!, "azure"));
   writeFileSync(mt.configFile!, masterTargetConfig(layout, pki, manifest, mt.name, mt.grpcPort!));
@@ -228,6 +230,7 @@ async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabCo
     say(`azurite listening on 127.0.0.1:${port} (pid ${c.pid})`);
     return true;
   }
+  await ensureJoinToken(layout, manifest, c);
   c.pid = spawnSupervised([CLI_MAIN, c.role, "--config", c.configFile!], c.logFile, layout.supervisorFile(c.name), c.readyFile);
   try {
     await waitReady(c.readyFile, c.pid, START_TIMEOUT_MS, c.logFile);

@@ -23,7 +23,10 @@ export function spawnDaemon(args: string[], logFile: string, env: NodeJS.Process
   const fd = openSync(logFile, "a");
   try {
     const nodeArgs = (env.SRLAB_DAEMON_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env });
+    // A lab started from a systemd service: its daemons are not that service's main process, so
+    // they must not talk to its notify socket or feed its watchdog.
+    const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _u, WATCHDOG_PID: _p, ...childEnv } = env;
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env: childEnv });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${args.join(" ")}`);
     return child.pid;

@@ -32,11 +32,22 @@ export const listenOptions = z
   })
   .prefault({});
 
-/** How a component reaches the configuration server and proves it belongs to the deployment. */
-export const configServerLink = z.object({
-  address: z.string().min(1, "set configServer.address (host:port)"),
-  passphrase: z.string().min(1, "set configServer.passphrase (the deployment passphrase)"),
-});
+/**
+ * How a component reaches the configuration server and proves it belongs to the deployment:
+ * its own credential (written here after it registered), else a join token of its role, else
+ * (agents only) the deployment passphrase. After registering, the daemon rewrites its config
+ * file to hold the credential alone (docs/credentials.md).
+ */
+export const configServerLink = z
+  .object({
+    address: z.string().min(1, "set configServer.address (host:port)"),
+    credential: z.string().min(1).optional(),
+    joinToken: z.string().min(1).optional(),
+    passphrase: z.string().min(1).optional(),
+  })
+  .refine((l) => Boolean(l.credential || l.joinToken || l.passphrase), {
+    message: "set configServer.joinToken (srlab token create), configServer.credential, or for an agent configServer.passphrase",
+  });
 
 export const commonDaemonOptions = {
   /** Daemon name shown in status; unique per role. */
@@ -49,6 +60,8 @@ export const commonDaemonOptions = {
   tls: tlsOptions,
   /** Debugging only: plaintext gRPC. */
   insecure: booleanOption.default(false),
+  /** The file this configuration came from (set by the daemon entry): the credential is written back into it. */
+  configFile: z.string().optional(),
   /** Where the daemon writes "ready" facts (addresses, ports) for srlab up; optional. */
   readyFile: z.string().optional(),
 };

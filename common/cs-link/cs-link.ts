@@ -15,6 +15,8 @@ import {
   type WatchCommandsResponse,
 } from "../../proto/index.js";
 import { sleep } from "../async/index.js";
+import { storeCredentialInConfig } from "../config/index.js";
+import { type CredentialVerifier, peekClaims } from "../credentials/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
 import { ProcessUsage } from "../metrics/index.js";
@@ -22,7 +24,14 @@ import { srlabVersion } from "../version/index.js";
 
 export interface CsLinkOptions {
   address: string;
-  passphrase: string;
+  /** What registration presents, first found first: own credential, join token, passphrase (agents). */
+  credential?: string;
+  joinToken?: string;
+  passphrase?: string;
+  /** The component's config file: the credential is written back into it (docs/credentials.md). */
+  configFile?: string;
+  /** Process servers and master targets: gets the public key at registration and the revocation list with every heartbeat. */
+  verifier?: CredentialVerifier;
   role: ComponentRole;
   name: string;
   /** host:port this component serves gRPC on (empty for none). */
@@ -41,8 +50,10 @@ export interface CsLinkOptions {
 export type CommandHandler = (command: WatchCommandsResponse) => Promise<object | undefined>;
 
 /**
- * A component's link to the configuration server: registration with the passphrase, periodic
- * heartbeats, and the command stream (each command answered with ReportCommandResult). It keeps
+ * A component's link to the configuration server: registration (own credential, join token or
+ * passphrase), periodic heartbeats, the command stream (each command answered with
+ * ReportCommandResult), and the component's credential: kept in its config file, renewed when
+ * half its lifetime has passed or when the configuration server asks (rotation). It keeps
  * retrying while the configuration server is away, so daemons can start in any order.
  */
 export class CsLink extends EventEmitter {
@@ -55,6 +66,9 @@ export class CsLink extends EventEmitter {
   private readonly inFlight = new Set<string>();
   /** Every daemon's CPU and memory ride along in its heartbeats (the telemetry sampler's input). */
   private readonly usage = new ProcessUsage();
+  /** The credential in use: from registration, renewed later. */
+  private current = "";
+  private renewing?: Promise<string>;
 
   constructor(private readonly options: CsLinkOptions) {
     super();
@@ -63,7 +77,7 @@ export class CsLink extends EventEmitter {
 
   get credential(): string {
     if (!this.registration) throw new Error("not registered with the configuration server yet");
-    return this.registration.credential;
+    return this.current;
   }
 
   get registered(): RegisterResponse {
@@ -72,35 +86,84 @@ export class CsLink extends EventEmitter {
   }
 
   /**
-   * Registers, retrying transient failures until `deadlineMs`; a wrong passphrase fails at once.
+   * Registers, retrying transient failures until `deadlineMs`; a refused proof fails at once,
+   * except a refused own credential (expired, revoked) when a join token or passphrase is also
+   * configured: then that is tried.
    */
   async register(deadlineMs = 60_000): Promise<RegisterResponse> {
     const until = Date.now() + deadlineMs;
     let delay = 200;
+    let credential = this.current || this.options.credential;
     for (;;) {
       try {
-        this.registration = await unaryCall(this.client, this.client.register, {
-          passphrase: this.options.passphrase,
-          role: this.options.role,
-          name: this.options.name,
-          address: this.options.advertisedAddress ?? "",
-          location: this.options.location ?? SiteLocation.SITE_LOCATION_ON_PREMISES,
-          disks: this.options.disks ?? [],
-          version: this.options.version ?? srlabVersion(),
-        });
+        this.registration = await unaryCall(
+          this.client,
+          this.client.register,
+          {
+            passphrase: credential ? "" : (this.options.passphrase ?? ""),
+            joinToken: credential ? "" : (this.options.joinToken ?? ""),
+            role: this.options.role,
+            name: this.options.name,
+            address: this.options.advertisedAddress ?? "",
+            location: this.options.location ?? SiteLocation.SITE_LOCATION_ON_PREMISES,
+            disks: this.options.disks ?? [],
+            version: this.options.version ?? srlabVersion(),
+          },
+          credential,
+        );
+        if (this.registration.credentialPublicKey.length > 0) this.options.verifier?.setPublicKey(this.registration.credentialPublicKey);
+        this.adopt(this.registration.credential);
         this.options.logger.info("registered with the configuration server", {
           componentId: this.registration.componentId,
           machineId: this.registration.machineId || undefined,
+          with: credential ? "credential" : this.options.joinToken ? "join token" : "passphrase",
         });
         return this.registration;
       } catch (err) {
         const e = err as grpc.ServiceError;
+        if (e.code === 16 && credential && (this.options.joinToken || this.options.passphrase)) {
+          this.options.logger.warn("own credential refused; registering with the configured join token or passphrase", { error: e.details });
+          credential = undefined;
+          continue;
+        }
         // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED: the configuration server is not up yet.
         if ((e.code !== 14 && e.code !== 4) || Date.now() > until || this.stopped) throw err;
         await sleep(delay);
         delay = Math.min(delay * 2, 2_000);
       }
     }
+  }
+
+  /** Takes a new credential into use and into the config file (nothing else of the join stays there). */
+  private adopt(credential: string): void {
+    this.current = credential;
+    if (!this.options.configFile) return;
+    try {
+      storeCredentialInConfig(this.options.configFile, credential);
+    } catch (err) {
+      this.options.logger.error("could not write the credential into the config file", { file: this.options.configFile, error: (err as Error).message });
+    }
+  }
+
+  /** A new credential from the configuration server (RenewCredential), in use and stored once this resolves. */
+  renewCredential(): Promise<string> {
+    this.renewing ??= (async () => {
+      try {
+        const renewed = await unaryCall(this.client, this.client.renewCredential, {}, this.credential, 10_000);
+        this.adopt(renewed.credential);
+        this.options.logger.info("credential renewed", { credentialId: renewed.credentialId, expiresAt: renewed.expiresAt?.toISOString() });
+        return renewed.credentialId;
+      } finally {
+        this.renewing = undefined;
+      }
+    })();
+    return this.renewing;
+  }
+
+  /** True once half of the credential's lifetime has passed. */
+  private dueForRenewal(): boolean {
+    const claims = peekClaims(this.current);
+    return claims !== undefined && Date.now() / 1000 > (claims.iat + claims.exp) / 2;
   }
 
   /** Starts heartbeats and, when a handler is given, the command stream. */
@@ -126,7 +189,9 @@ export class CsLink extends EventEmitter {
       componentStats: { cpuPercent: u.cpuPercent, memoryBytes: u.memoryBytes, memoryPercent: u.memoryPercent, hostCpuPercent: u.hostCpuPercent },
       processServerStats: r.processServerStats,
     };
-    await unaryCall(this.client, this.client.heartbeat, req, this.credential, 10_000);
+    const answer = await unaryCall(this.client, this.client.heartbeat, req, this.credential, 10_000);
+    this.options.verifier?.setRevoked(answer.revokedCredentialIds);
+    if (this.dueForRenewal()) await this.renewCredential();
   }
 
   async updateJob(update: Partial<UpdateJobRequest> & { jobId: string }): Promise<void> {
@@ -160,7 +225,20 @@ export class CsLink extends EventEmitter {
 
   private dispatch(command: WatchCommandsResponse): void {
     // A command is resent after reconnects until answered; run each once.
-    if (this.inFlight.has(command.commandId) || !this.handler) return;
+    if (this.inFlight.has(command.commandId)) return;
+    if (command.command?.$case === "renewCredential") {
+      // Rotation: answered with the new credential, so the old one is revoked only once this one is in use.
+      this.inFlight.add(command.commandId);
+      this.renewCredential()
+        .then(
+          (credentialId) => ({ success: true, error: "", resultJson: JSON.stringify({ credentialId }) }),
+          (err: unknown) => ({ success: false, error: (err as Error).message, resultJson: "" }),
+        )
+        .then((outcome) => this.reportResult(command.commandId, outcome))
+        .finally(() => this.inFlight.delete(command.commandId));
+      return;
+    }
+    if (!this.handler) return;
     this.inFlight.add(command.commandId);
     const started = Date.now();
     this.handler(command)

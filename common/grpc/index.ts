@@ -1,4 +1,4 @@
-export { credentialOf, issueCredential, verifyCredential } from "./auth.js";
+export { credentialOf } from "./auth.js";
 export { AUTHORIZATION_HEADER, bearerMetadata, channelCredentials, channelOptions, type ClientTls, unaryCall, waitForReady } from "./client.js";
 export { failStream, serverStream, unary } from "./handlers.js";
 export { widenReceiveWindow } from "./receive-window.js";

@@ -1,16 +1,18 @@
 import type * as grpc from "@grpc/grpc-js";
-import { type AdminServiceService, ComponentRole, type ConfigurationServiceService } from "../../proto/index.js";
+import { type AdminServiceService, ComponentRole, type ConfigurationServiceService, type IdentityServiceService, type RegisterRequest } from "../../proto/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { authenticate, type Caller } from "./caller.js";
 import type { ConfigHost } from "./host.js";
+import { proveRegistration } from "./registration-proof.js";
 
 /**
  * Who may call an RPC, given the authenticated caller and the request. A rule returns nothing
  * when the call is allowed and throws PERMISSION_DENIED (AUTHORIZATION_FAILED) with the reason
- * otherwise. "anonymous" is the one rule that needs no credential (registration proves itself
- * with the passphrase in the request). docs/authorization.md is the table these rules implement.
+ * otherwise. "registration" is the one rule that needs no credential: Register proves itself
+ * with the component's own credential, a join token of its role, or (agents only) the passphrase
+ * (registration-proof.ts). docs/authorization.md is the table these rules implement.
  */
-export type Rule = "anonymous" | ((caller: Caller, request: never, host: ConfigHost) => void);
+export type Rule = "registration" | ((caller: Caller, request: never, host: ConfigHost) => void);
 
 const deny = (why: string): never => {
   throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, why);
@@ -23,7 +25,7 @@ const admin: Rule = (caller) => {
 };
 
 const anyComponent: Rule = (caller) => {
-  if (caller.kind !== "component") deny("this call is for registered components, not the admin");
+  if (caller.kind !== "component") deny(`this call is for registered components, not the ${caller.kind === "admin" ? "admin" : "configuration server"}`);
 };
 
 const processServer: Rule = (caller) => {
@@ -59,25 +61,26 @@ const jobRunner = ((caller: Caller, req: { jobId: string }, host: ConfigHost) =>
 
 /** The component-facing service's rules, one per RPC. */
 export const CONFIGURATION_SERVICE_RULES: Record<keyof typeof ConfigurationServiceService, Rule> = {
-  register: "anonymous",
+  register: "registration",
   heartbeat,
   watchCommands: anyComponent,
   reportCommandResult: commandAddressee,
   updateJob: jobRunner,
   reportRecoveryPoint: processServer,
+  renewCredential: anyComponent,
 };
 
 /** The rule of admin-only services (AdminService, TelemetryService): the admin credential. */
 export const ADMIN_SERVICE_RULE: Rule = admin;
 
-/** Every admin RPC needs the admin credential. */
-export function adminServiceRules(definition: typeof AdminServiceService): Record<string, Rule> {
+/** Every admin RPC (AdminService, IdentityService) needs the admin credential. */
+export function adminServiceRules(definition: typeof AdminServiceService | typeof IdentityServiceService): Record<string, Rule> {
   return Object.fromEntries(Object.keys(definition).map((name) => [name, ADMIN_SERVICE_RULE]));
 }
 
 /** The one place a configuration server call is authenticated and authorized. */
 export function authorize(host: ConfigHost, rule: Rule, metadata: grpc.Metadata, request?: unknown): Caller {
-  if (rule === "anonymous") return { kind: "anonymous" };
+  if (rule === "registration") return { kind: "registrant", proof: proveRegistration(host, metadata, request as RegisterRequest) };
   const caller = authenticate(host, metadata);
   rule(caller, request as never, host);
   return caller;

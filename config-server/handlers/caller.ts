@@ -1,31 +1,50 @@
 import type * as grpc from "@grpc/grpc-js";
-import type { Component } from "../../proto/index.js";
+import { ComponentRole, type Component } from "../../proto/index.js";
+import type { CredentialClaims } from "../../common/credentials/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
-import { credentialOf, verifyCredential } from "../../common/grpc/index.js";
+import { credentialOf } from "../../common/grpc/index.js";
 import type { ConfigHost } from "./host.js";
+import type { RegistrationProof } from "./registration-proof.js";
 
-/** Who is calling: nobody yet (registration), the admin (CLI) or a registered component. */
+/**
+ * Who is calling: a component registering (with the proof it presented), the admin (CLI), the configuration server itself
+ * (its credential for calling process servers and master targets) or a registered component.
+ */
 export type Caller =
-  | { kind: "anonymous" }
-  | { kind: "admin" }
-  | { kind: "component"; component: Component; machineId?: string };
+  | { kind: "registrant"; proof: RegistrationProof }
+  | { kind: "admin"; claims: CredentialClaims }
+  | { kind: "config-server"; claims: CredentialClaims }
+  | { kind: "component"; component: Component; machineId?: string; claims: CredentialClaims };
 
-/** Resolves the credential on a call to its holder; a missing or unknown credential is UNAUTHENTICATED. */
+const COMPONENT_ROLE: Partial<Record<CredentialClaims["role"], ComponentRole>> = {
+  "process-server": ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
+  "master-target": ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
+  agent: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
+};
+
+/**
+ * Resolves the credential on a call to its holder: signature, expiry and revocation are checked
+ * by the authority, then the holder must still be registered. Any failure is UNAUTHENTICATED.
+ */
 export function authenticate(host: ConfigHost, metadata: grpc.Metadata): Caller {
   const credential = credentialOf(metadata);
   if (!credential) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "missing credential: send 'authorization: Bearer <credential>'");
-  const subject = verifyCredential(host.credentialKey, credential);
-  if (!subject) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "credential not issued by this configuration server; register again");
-  if (subject === "admin") return { kind: "admin" };
-  const [kind, id] = subject.split("/");
-  if (kind === "agent") {
-    const machine = host.store.getMachine(id!);
-    const inAzure = subject.endsWith("/azure");
-    const component = machine && host.store.getComponent(inAzure ? machine.azureAgentComponentId : machine.agentComponentId);
-    if (!machine || !component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "unknown machine credential; register again");
-    return { kind: "component", component, machineId: machine.machineId };
+  return callerOfClaims(host, host.credentials.verify(credential));
+}
+
+export function callerOfClaims(host: ConfigHost, claims: CredentialClaims): Caller {
+  if (claims.role === "admin") return { kind: "admin", claims };
+  if (claims.role === "config-server") return { kind: "config-server", claims };
+  if (claims.role === "agent") {
+    const machine = host.store.getMachine(claims.id);
+    const inAzure = claims.site === "azure";
+    const component = machine && host.store.getComponent((inAzure ? machine.azureAgentComponentId : machine.agentComponentId) ?? "");
+    if (!machine || !component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "machine of this credential is not registered (removed?); register again");
+    return { kind: "component", component, machineId: machine.machineId, claims };
   }
-  const component = host.store.getComponent(id!);
-  if (!component) throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, "unknown component credential; register again");
-  return { kind: "component", component };
+  const component = host.store.getComponent(claims.id);
+  if (!component || component.role !== COMPONENT_ROLE[claims.role]) {
+    throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, `component of this credential is not registered (removed?); register again with a join token`);
+  }
+  return { kind: "component", component, claims };
 }

@@ -21,7 +21,9 @@ export function heartbeatHandlers(host: ConfigHost): HeartbeatHandlers {
       host.store.recordHeartbeat(from.componentId, req.health, req.issues, now);
       host.telemetry.noteHeartbeat(from.componentId, req.componentStats, req.processServerStats);
       for (const report of req.machines) acceptReport(host, from, report, now.getTime());
-      return { serverTime: now };
+      // Process servers and master targets verify credentials themselves: they pull the revocation list here.
+      const verifier = from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER || from.role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET;
+      return { serverTime: now, revokedCredentialIds: verifier ? host.credentials.revokedIds() : [] };
     },
   };
 }

@@ -1,7 +1,9 @@
 import type { Logger } from "../../common/logger.js";
 import type { CommandBus } from "../command-bus.js";
+import type { CredentialAuthority } from "../credential-authority.js";
 import type { FailbackJobs } from "../failback-jobs.js";
 import type { FailoverJobs } from "../failover-jobs.js";
+import type { JoinTokens } from "../join-tokens.js";
 import type { MachineReports } from "../machine-health.js";
 import type { ConfigServerOptions } from "../options.js";
 import type { ProtectionJobs } from "../protection-jobs.js";
@@ -22,7 +24,10 @@ export interface ConfigHost {
   failovers: FailoverJobs;
   failbacks: FailbackJobs;
   logger: Logger;
-  credentialKey: Buffer;
+  /** Signs and checks credentials (the private key stays inside). */
+  credentials: CredentialAuthority;
+  joinTokens: JoinTokens;
+  /** Derives the segment keys; never sent to any component. */
   deploymentSecret: string;
   segmentKeyId: string;
   /** The latest per-machine reports of agents and process servers (kept in memory only). */

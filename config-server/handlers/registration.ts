@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from "node:crypto";
 import {
   type ConfigurationServiceService,
   ComponentRole,
@@ -8,15 +7,15 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
-import { issueCredential } from "../../common/grpc/index.js";
 import { deriveSegmentKey } from "../../common/segment/index.js";
+import type { IssueRequest } from "../credential-authority.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
 
-const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
+const ROLE_CLAIM = {
   [ComponentRole.COMPONENT_ROLE_PROCESS_SERVER]: "process-server",
   [ComponentRole.COMPONENT_ROLE_MASTER_TARGET]: "master-target",
-};
+} as const;
 
 const REGISTERING_ROLES = [
   ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
@@ -26,22 +25,18 @@ const REGISTERING_ROLES = [
 
 type RegistrationHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "register">;
 
-/** Register: a component joins the deployment and gets its credential and what its role needs. */
+/**
+ * Register: a component joins the deployment and gets its credential and what its role needs.
+ * The caller's proof (own credential, join token or, for agents, the passphrase) was checked by
+ * the registration rule (registration-proof.ts) before this runs.
+ */
 export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
   const { store, bus, jobs, logger, options } = host;
   const reassignmentFailed = (err: unknown) => logger.warn("re-assignment failed", { error: (err as Error).message });
 
   return {
-    register: (req) => {
-      const given = createHash("sha256").update(req.passphrase).digest();
-      const expected = createHash("sha256").update(options.passphrase).digest();
-      if (!timingSafeEqual(given, expected)) {
-        logger.warn("registration refused: wrong passphrase", { name: req.name, role: ComponentRole[req.role] });
-        throw new SrlabError(
-          ErrorCode.AUTHENTICATION_FAILED,
-          "wrong deployment passphrase: use the passphrase of this configuration server (srlab up writes it to the lab's passphrase file)",
-        );
-      }
+    register: (req, caller) => {
+      if (caller.kind !== "registrant") throw new Error(`registration needs its proof, got a ${caller.kind} caller`);
       if (!req.name) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "registration needs a component name");
       if (!REGISTERING_ROLES.includes(req.role)) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "role must be process server, mobility agent or master target");
@@ -57,13 +52,19 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         credentialHash: "",
       });
       bus.abandon(registered.componentId, `${req.name} restarted before it answered`);
+      let issuedId = "";
+      const issue = (r: IssueRequest): string => {
+        const issued = host.credentials.issue(r);
+        issuedId = issued.claims.jti;
+        return issued.credential;
+      };
       const response: RegisterResponse = {
         componentId: registered.componentId,
         credential: "",
         storage: undefined,
         segmentKey: Buffer.alloc(0),
         segmentKeyId: "",
-        credentialKey: Buffer.alloc(0),
+        credentialPublicKey: Buffer.alloc(0),
         machineId: "",
         timeUnitSeconds: options.timeUnitSeconds,
         azureDisks: [],
@@ -82,7 +83,7 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         }
         store.updateMachine(machine.machineId, { azureAgentComponentId: registered.componentId });
         response.machineId = machine.machineId;
-        response.credential = issueCredential(host.credentialKey, `agent/${machine.machineId}/azure`);
+        response.credential = issue({ role: "agent", id: machine.machineId, site: "azure", componentId: registered.componentId });
         response.storage = storageSettings;
         response.azureDisks = machine.azureDisks;
         if (machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES && isReplicating(machine.state)) {
@@ -92,7 +93,7 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         const machine = store.upsertMachine({ name: req.name, agentComponentId: registered.componentId });
         store.setMachineDisks(machine.machineId, req.disks);
         response.machineId = machine.machineId;
-        response.credential = issueCredential(host.credentialKey, `agent/${machine.machineId}`);
+        response.credential = issue({ role: "agent", id: machine.machineId, componentId: registered.componentId });
         // A restarted agent learns again where to replicate.
         if (
           machine.processServerId &&
@@ -102,11 +103,13 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
           jobs.sendAssignment("", machine.machineId).catch(reassignmentFailed);
         }
       } else {
-        response.credential = issueCredential(host.credentialKey, `${ROLE_SUBJECT[req.role]}/${registered.componentId}`);
+        const role = ROLE_CLAIM[req.role as keyof typeof ROLE_CLAIM];
+        response.credential = issue({ role, id: registered.componentId, componentId: registered.componentId });
         response.storage = storageSettings;
         response.segmentKeyId = host.segmentKeyId;
         response.segmentKey = deriveSegmentKey(host.deploymentSecret, host.segmentKeyId);
-        response.credentialKey = host.credentialKey;
+        // The public key only: process servers and master targets verify, they cannot sign.
+        response.credentialPublicKey = host.credentials.publicKeyDer;
         if (req.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
           // A restarted process server learns again which machines it serves.
           for (const m of store.machinesOfProcessServer(registered.componentId)) {
@@ -118,7 +121,10 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
           }
         }
       }
-      logger.info("component registered", { name: req.name, role: ComponentRole[req.role], address: req.address });
+      // A new registration supersedes the component's earlier credentials; a join token counts its use.
+      host.credentials.revokeComponent(registered.componentId, "superseded by a new registration", issuedId);
+      if (caller.proof.kind === "token") host.joinTokens.markUsed(caller.proof.tokenId);
+      logger.info("component registered", { name: req.name, role: ComponentRole[req.role], address: req.address, proof: caller.proof.kind });
       return response;
     },
   };

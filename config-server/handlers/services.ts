@@ -4,14 +4,18 @@ import {
   type AdminServiceServer,
   ConfigurationServiceService,
   type ConfigurationServiceServer,
+  IdentityServiceService,
+  type IdentityServiceServer,
 } from "../../proto/index.js";
 import { serverStream, unary } from "../../common/grpc/index.js";
 import { adminServiceRules, authorize, CONFIGURATION_SERVICE_RULES, type Rule } from "./authorization.js";
 import { commandHandlers } from "./commands.js";
+import { credentialHandlers } from "./credentials.js";
 import { dashboardHandlers } from "./dashboard-login.js";
 import type { Handlers, StreamHandler, UnaryHandler } from "./handler-types.js";
 import { heartbeatHandlers } from "./heartbeat.js";
 import type { ConfigHost } from "./host.js";
+import { identityHandlers } from "./identity.js";
 import { jobHandlers } from "./jobs.js";
 import { machineHandlers } from "./machines.js";
 import { networkHandlers } from "./networks.js";
@@ -31,6 +35,7 @@ export function configurationService(host: ConfigHost): ConfigurationServiceServ
     ...commandHandlers(host),
     updateJob: jobs.updateJob,
     reportRecoveryPoint: points.reportRecoveryPoint,
+    ...credentialHandlers(host),
   };
   return serve(host, ConfigurationServiceService, CONFIGURATION_SERVICE_RULES, handlers) as ConfigurationServiceServer;
 }
@@ -51,6 +56,11 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     ...dashboardHandlers(host),
   };
   return serve(host, AdminServiceService, adminServiceRules(AdminServiceService), handlers) as AdminServiceServer;
+}
+
+/** The IdentityService the CLI calls: join tokens, credentials, rotation, removal. */
+export function identityService(host: ConfigHost): IdentityServiceServer {
+  return serve(host, IdentityServiceService, adminServiceRules(IdentityServiceService), identityHandlers(host)) as IdentityServiceServer;
 }
 
 /** Wraps each handler so the call is authorized by its rule before the handler runs. */

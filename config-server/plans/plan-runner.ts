@@ -31,6 +31,8 @@ export interface RunOptions {
   shutdownSource: boolean;
   network: string;
   autoApprove: boolean;
+  /** A failed step ends the run at once instead of waiting for resume (rehearsals). */
+  stopOnFailure?: boolean;
 }
 
 /** The replication group a plan with `replicationGroup: true` keeps for its machines. */
@@ -76,7 +78,7 @@ export class PlanRunner {
       }
       await Promise.all(
         g.machines.map((m) =>
-          this.step(job, `${prefix}${g.name}: ${op} ${m}`, async () => {
+          this.step(job, `${prefix}${g.name}: ${op} ${m}`, o, async () => {
             const sub = this.startMachineOperation(m, op, o, selectors.get(m));
             const done = await this.waitJob(sub);
             return { message: summarize(op, done) };
@@ -119,7 +121,7 @@ export class PlanRunner {
   }
 
   /** One step: on failure it waits for retry, skip or cancel. */
-  private async step(job: Job, name: string, fn: () => Promise<{ message?: string; output?: string }>): Promise<void> {
+  private async step(job: Job, name: string, o: RunOptions, fn: () => Promise<{ message?: string; output?: string }>): Promise<void> {
     const { store } = this.ctx;
     for (;;) {
       store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 0, message: "" });
@@ -131,6 +133,7 @@ export class PlanRunner {
         if (err instanceof RunCancelled) throw err;
         const output = (err as { output?: string }).output;
         store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_FAILED, message: (err as Error).message, output });
+        if (o.stopOnFailure) throw new Error(`step "${name}" failed: ${(err as Error).message}`);
         this.ctx.logger.warn("plan step failed; waiting for srlab plan resume --retry|--skip", { runId: job.jobId, step: name, error: (err as Error).message });
         const d = await this.decision(job.jobId, name);
         if (d.action === ResumeAction.RESUME_ACTION_RETRY) continue;
@@ -158,7 +161,7 @@ export class PlanRunner {
       store.updateJobStep(job.jobId, name, { state, message: a.message, output: d.comment || (state === JobState.JOB_STATE_SKIPPED ? "skipped" : "approved") });
       return;
     }
-    await this.step(job, name, () => this.script(job, spec, op, group, name, a));
+    await this.step(job, name, o, () => this.script(job, spec, op, group, name, a));
   }
 
   /** Runs a script action with the run's context in its environment and in a JSON file. */

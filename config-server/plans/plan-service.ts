@@ -5,16 +5,24 @@ import type { Logger } from "../../common/logger.js";
 import {
   JobState,
   type Plan,
+  type PlanSchedule as WirePlanSchedule,
+  type RehearsalWorkload,
+  SiteLocation,
   PlanOperation,
   type PlanRun,
   type PlanServiceServer,
   ResumeAction,
 } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
-import type { ConfigStore, PlanRunRow, StoredPlan } from "../store/index.js";
+import type { ConfigStore, PlanRunRow, PlanSchedule, StoredPlan } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
 import { PLAN_OPERATIONS, type PlanOperationName, PlanFileError, type PlanSpec, parsePlan } from "./plan-spec.js";
 import { planGroupName, type PlanRunner } from "./plan-runner.js";
+import { renderRehearsalHtml } from "./rehearsal-html.js";
+import { renderJunit } from "./rehearsal-report.js";
+import type { RehearsalScheduler, ScheduleOptions } from "./rehearsal-scheduler.js";
+import { scheduleProblem } from "./rehearsal-scheduler.js";
+import type { Rehearsals, RehearsalWorkloadSpec } from "./rehearsal.js";
 
 export interface PlanServiceContext {
   store: ConfigStore;
@@ -24,6 +32,8 @@ export interface PlanServiceContext {
   requireAdmin: (call: { metadata: grpc.Metadata }) => void;
   /** ASR allows 7 groups per plan. */
   maxGroups: number;
+  rehearsals: Rehearsals;
+  scheduler: RehearsalScheduler;
 }
 
 const OPERATION_NAME: Record<number, PlanOperationName> = {
@@ -57,6 +67,34 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
     const p = store.getPlan(name);
     if (!p) throw new SrlabError(ErrorCode.NOT_FOUND, `no recovery plan named "${name}" (srlab plan list)`);
     return p;
+  };
+
+  /** The network a test failover goes to: the one named, or the only Azure network there is. */
+  const network = (name: string) => {
+    if (name) return name;
+    const azure = store.listNetworks().filter((n) => n.location !== SiteLocation.SITE_LOCATION_ON_PREMISES);
+    if (azure.length === 1) return azure[0]!.name;
+    throw new SrlabError(
+      ErrorCode.INVALID_ARGUMENT,
+      azure.length === 0 ? "a rehearsal needs an isolated network: srlab network create NAME --address-space CIDR" : "say which isolated network to rehearse in: --network NAME",
+    );
+  };
+  const workload = (w: RehearsalWorkload | undefined): RehearsalWorkloadSpec | undefined => {
+    if (!w) return undefined;
+    if (!(w.rateBytesPerSecond > 0)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "--rate must be above zero");
+    return { name: w.name || w.profile, profile: w.profile, blockSize: w.blockSize, rateBytesPerSecond: w.rateBytesPerSecond };
+  };
+  const scheduleToWire = (sch: PlanSchedule): WirePlanSchedule => {
+    const o = JSON.parse(sch.optionsJson || "{}") as Partial<ScheduleOptions>;
+    return {
+      plan: sch.planName,
+      cron: sch.cron,
+      cycle: sch.cycle,
+      network: o.network ?? "",
+      workload: o.workload,
+      autoApprove: Boolean(o.autoApprove),
+      nextRun: ctx.scheduler.nextRun(sch.planName),
+    };
   };
 
   return {
@@ -96,6 +134,7 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
       mustPlan(req.name);
       store.deletePlan(req.name);
       store.deleteGroup(planGroupName(req.name));
+      ctx.scheduler.refresh();
       return {};
     }),
 
@@ -136,6 +175,50 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
       admin(call);
       if (req.plan) mustPlan(req.plan);
       return { runs: store.listPlanRuns(req.plan || undefined).map(runToWire) };
+    }),
+
+    rehearse: unary(logger, (req, call) => {
+      admin(call);
+      const plan = mustPlan(req.name);
+      const cycle = req.cycle || "test";
+      if (cycle !== "test" && cycle !== "full") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `--cycle must be test or full, got "${cycle}"`);
+      const job = ctx.rehearsals.start(spec(plan), { cycle, network: network(req.network), workload: workload(req.workload), autoApprove: req.autoApprove, scheduled: false });
+      return { run: runToWire(store.getPlanRun(job.jobId)!) };
+    }),
+
+    getRehearsalReport: unary(logger, (req, call) => {
+      admin(call);
+      const report = ctx.rehearsals.report(req.runId);
+      return {
+        reportJson: `${JSON.stringify(report, null, 2)}\n`,
+        junitXml: renderJunit(report),
+        reportHtml: renderRehearsalHtml(report),
+        result: report.result,
+        serverDir: ctx.rehearsals.reportDir(report.runId),
+      };
+    }),
+
+    schedulePlan: unary(logger, (req, call) => {
+      admin(call);
+      mustPlan(req.name);
+      if (req.off) {
+        if (!store.unschedulePlan(req.name)) throw new SrlabError(ErrorCode.NOT_FOUND, `plan ${req.name} has no schedule`);
+        ctx.scheduler.refresh();
+        return { schedule: undefined };
+      }
+      const problem = scheduleProblem(req.cron, req.cycle);
+      if (problem) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, problem);
+      const net = network(req.network);
+      if (!store.getNetwork(net)) throw new SrlabError(ErrorCode.NOT_FOUND, `no network named "${net}" (srlab network list)`);
+      const options: ScheduleOptions = { network: net, workload: workload(req.workload), autoApprove: req.autoApprove };
+      store.schedulePlan({ planName: req.name, cron: req.cron.trim(), cycle: req.cycle, optionsJson: JSON.stringify(options) });
+      ctx.scheduler.refresh();
+      return { schedule: scheduleToWire(store.listPlanSchedules().find((x) => x.planName === req.name)!) };
+    }),
+
+    listPlanSchedules: unary(logger, (_req, call) => {
+      admin(call);
+      return { schedules: store.listPlanSchedules().map(scheduleToWire) };
     }),
 
   };

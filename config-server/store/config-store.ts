@@ -2,8 +2,10 @@ import type Database from "better-sqlite3";
 import {
   type Component,
   ComponentRole,
+  type Credential,
   type Disk,
   type Health,
+  type JoinToken,
   type HealthIssue,
   type Job,
   type Machine,
@@ -15,6 +17,8 @@ import {
 import { ASR_MINUTE_SECONDS } from "./built-in-policies.js";
 import { type CommandResult, CommandsTable, type StoredCommand } from "./commands-table.js";
 import { ComponentsTable, type RegisterComponentInput } from "./components-table.js";
+import { CredentialsTable, type IssuedCredential } from "./credentials-table.js";
+import { JoinTokensTable, type NewJoinToken, type StoredJoinToken } from "./join-tokens-table.js";
 import { type GroupPoint, GroupsTable, type ReplicationGroup } from "./groups-table.js";
 import { type PlanRunRow, type PlanSchedule, PlansTable, type StoredPlan } from "./plans-table.js";
 import { ProofsTable, type StoredProof } from "./proofs-table.js";
@@ -59,6 +63,10 @@ export class ConfigStore {
   private readonly commands: CommandsTable;
   private readonly assignment: ProcessServerAssignment;
   private readonly networks: NetworksTable;
+  private readonly credentials: CredentialsTable;
+  private readonly joinTokens: JoinTokensTable;
+  private readonly removeComponent;
+  private readonly removeMachine;
   private readonly proofs: ProofsTable;
   private readonly groups: GroupsTable;
   private readonly plans: PlansTable;
@@ -77,6 +85,10 @@ export class ConfigStore {
     this.jobs = new JobsTable(db);
     this.commands = new CommandsTable(db);
     this.networks = new NetworksTable(db);
+    this.credentials = new CredentialsTable(db);
+    this.joinTokens = new JoinTokensTable(db);
+    this.removeComponent = db.prepare<[string]>("DELETE FROM components WHERE component_id = ?");
+    this.removeMachine = db.prepare<[string]>("DELETE FROM machines WHERE machine_id = ?");
     this.proofs = new ProofsTable(db);
     this.groups = new GroupsTable(db);
     this.plans = new PlansTable(db);
@@ -135,7 +147,60 @@ export class ConfigStore {
     return this.tx(() => this.settings.delete(key));
   }
 
+  // --- credentials and join tokens ---
+
+  addCredential(c: IssuedCredential): void {
+    this.tx(() => this.credentials.add(c));
+  }
+
+  getCredential(id: string): Credential | undefined {
+    return this.credentials.get(id);
+  }
+
+  /** Every credential, or those issued to one component (by id). */
+  listCredentials(componentId?: string): Credential[] {
+    return this.credentials.list(componentId);
+  }
+
+  revokeCredential(id: string, reason: string, at: Date = new Date()): boolean {
+    return this.tx(() => this.credentials.revoke(id, reason, at));
+  }
+
+  revokedCredentialIds(now: Date = new Date()): string[] {
+    return this.credentials.revokedIds(now);
+  }
+
+  addJoinToken(t: NewJoinToken): void {
+    this.tx(() => this.joinTokens.add(t));
+  }
+
+  getJoinToken(id: string, now: Date = new Date()): StoredJoinToken | undefined {
+    return this.joinTokens.get(id, now);
+  }
+
+  listJoinTokens(now: Date = new Date()): JoinToken[] {
+    return this.joinTokens.list(now);
+  }
+
+  recordJoinTokenUse(id: string): void {
+    this.tx(() => this.joinTokens.recordUse(id));
+  }
+
+  revokeJoinToken(id: string, at: Date = new Date()): boolean {
+    return this.tx(() => this.joinTokens.revoke(id, at));
+  }
+
   // --- components ---
+
+  /** Unregisters a component; its pending commands go with it, machines it served lose it. */
+  deleteComponent(id: string): boolean {
+    return this.tx(() => this.removeComponent.run(id).changes > 0);
+  }
+
+  /** Forgets a machine with its disks and recovery points (its jobs stay, without the machine). */
+  deleteMachine(id: string): boolean {
+    return this.tx(() => this.removeMachine.run(id).changes > 0);
+  }
 
   /** Re-registering the same role+name keeps the component id (a restarted daemon). */
   registerComponent(input: RegisterComponentInput): Component {

@@ -3,6 +3,8 @@ export { ASR_MINUTE_SECONDS, builtInPolicies, DEFAULT_POLICY_NAME, FAILBACK_POLI
 export type { CommandResult, StoredCommand } from "./commands-table.js";
 export type { RegisterComponentInput } from "./components-table.js";
 export { ConfigStore, type ConfigStoreOptions } from "./config-store.js";
+export type { IssuedCredential } from "./credentials-table.js";
+export type { NewJoinToken, StoredJoinToken } from "./join-tokens-table.js";
 export { type CreateJobInput, type FinishJobInput, isTerminalJobState, type JobStepUpdate } from "./jobs-table.js";
 export type { MachinePatch, UpsertMachineInput } from "./machines-table.js";
 export { type Migration, migrations } from "./migrations.js";

@@ -215,6 +215,44 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 5,
+    name: "rehearsal-schedules",
+    // A scheduled rehearsal's network, workload and approval, as given to srlab plan schedule.
+    steps: [`ALTER TABLE plan_schedules ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}'`],
+  },
+  {
+    version: 6,
+    name: "signed-credentials-and-join-tokens",
+    steps: [
+      // Every credential the configuration server signed, so it can list and revoke them.
+      `CREATE TABLE credentials (
+         credential_id TEXT PRIMARY KEY,
+         role TEXT NOT NULL,
+         subject TEXT NOT NULL,
+         -- the component it was issued to; NULL for the admin
+         component_id TEXT,
+         issued_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         revoked_at INTEGER,
+         revoked_reason TEXT NOT NULL DEFAULT ''
+       ) STRICT`,
+      `CREATE INDEX credentials_by_component ON credentials (component_id)`,
+      `CREATE INDEX credentials_revoked ON credentials (revoked_at, expires_at)`,
+      // Only the SHA-256 of a token's secret is kept.
+      `CREATE TABLE join_tokens (
+         token_id TEXT PRIMARY KEY,
+         secret_hash TEXT NOT NULL,
+         role TEXT NOT NULL,
+         description TEXT NOT NULL DEFAULT '',
+         single_use INTEGER NOT NULL,
+         uses INTEGER NOT NULL DEFAULT 0,
+         created_at INTEGER NOT NULL,
+         expires_at INTEGER NOT NULL,
+         revoked_at INTEGER
+       ) STRICT`,
+    ],
+  },
+  {
+    version: 7,
     name: "point-capture-mode-and-direction",
     steps: [
       `ALTER TABLE recovery_points ADD COLUMN metadata_mode INTEGER NOT NULL DEFAULT 0`,

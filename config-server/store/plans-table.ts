@@ -22,6 +22,8 @@ export interface PlanSchedule {
   planName: string;
   cron: string;
   cycle: string;
+  /** The rehearsal's options (network, workload, approval) as JSON. */
+  optionsJson: string;
   createdAt: Date;
 }
 
@@ -85,10 +87,10 @@ export class PlansTable {
     this.runsAll = db.prepare<[], RunRow>("SELECT * FROM plan_runs ORDER BY created_at DESC, rowid DESC");
     this.runsOf = db.prepare<[string], RunRow>("SELECT * FROM plan_runs WHERE plan_name = ? ORDER BY created_at DESC, rowid DESC");
     this.putSchedule = db.prepare(
-      `INSERT INTO plan_schedules (plan_name, cron, cycle, created_at) VALUES (@plan, @cron, @cycle, @now)
-       ON CONFLICT (plan_name) DO UPDATE SET cron = excluded.cron, cycle = excluded.cycle`,
+      `INSERT INTO plan_schedules (plan_name, cron, cycle, options_json, created_at) VALUES (@plan, @cron, @cycle, @options, @now)
+       ON CONFLICT (plan_name) DO UPDATE SET cron = excluded.cron, cycle = excluded.cycle, options_json = excluded.options_json`,
     );
-    this.schedulesAll = db.prepare<[], { plan_name: string; cron: string; cycle: string; created_at: number }>(
+    this.schedulesAll = db.prepare<[], { plan_name: string; cron: string; cycle: string; options_json: string; created_at: number }>(
       "SELECT * FROM plan_schedules ORDER BY plan_name",
     );
     this.removeSchedule = db.prepare<[string]>("DELETE FROM plan_schedules WHERE plan_name = ?");
@@ -128,11 +130,11 @@ export class PlansTable {
   }
 
   schedule(s: Omit<PlanSchedule, "createdAt">): void {
-    this.putSchedule.run({ plan: s.planName, cron: s.cron, cycle: s.cycle, now: Date.now() });
+    this.putSchedule.run({ plan: s.planName, cron: s.cron, cycle: s.cycle, options: s.optionsJson, now: Date.now() });
   }
 
   schedules(): PlanSchedule[] {
-    return this.schedulesAll.all().map((r) => ({ planName: r.plan_name, cron: r.cron, cycle: r.cycle, createdAt: new Date(r.created_at) }));
+    return this.schedulesAll.all().map((r) => ({ planName: r.plan_name, cron: r.cron, cycle: r.cycle, optionsJson: r.options_json, createdAt: new Date(r.created_at) }));
   }
 
   unschedule(planName: string): boolean {

@@ -4,7 +4,8 @@ import type { Logger } from "../../common/logger.js";
 import type { Health, ReplicateOpen, ReplicateRequest, ReplicateResponse, WriteRecord } from "../../proto/index.js";
 import type { DiskCache } from "../cache/index.js";
 import { SequenceGapError } from "../cache/index.js";
-import { type AgentSite, callerSubject, requireAgentOf } from "../caller-auth.js";
+import type { CredentialVerifier } from "../../common/credentials/index.js";
+import { type AgentSite, requireAgentOf, verifiedCaller } from "../caller-auth.js";
 import type { Machine } from "../machine.js";
 import type { ProcessServerMetrics } from "../metrics.js";
 import { validateBatch } from "./record-validation.js";
@@ -31,7 +32,8 @@ export interface ReplicationHost {
   /** Messages read ahead of the one being appended; beyond this the stream is paused (flow control). */
   readonly inboxMessages: number;
   /** Throws UNAVAILABLE until the process server has registered with the CS. */
-  credentialKey(): Buffer;
+  /** Checks callers' credentials; UNAVAILABLE until registered. */
+  verifier(): CredentialVerifier;
   componentId(): string;
   /**
    * Registers (or updates) the machine and its disks and creates its replica blobs; refuses an
@@ -92,7 +94,7 @@ class ReplicateSession {
   ) {
     widenReceiveWindow(call, RECEIVE_WINDOW_BYTES);
     try {
-      this.subject = callerSubject(call.metadata, service.host.credentialKey());
+      this.subject = verifiedCaller(call.metadata, service.host.verifier()).subject;
     } catch (err) {
       this.fail(err);
       return;
@@ -120,7 +122,7 @@ class ReplicateSession {
       error: status.details,
     });
     // A sequence gap is the agent's to report (it resyncs); only the metric counts it here.
-    if (this.machine) this.service.host.metrics.rejectedBatches.inc({ machine: this.machine.id, code: toSrlabError(err).code });
+    if (this.machine) this.service.host.metrics.rejectedBatches.inc({ machine_id: this.machine.id, code: toSrlabError(err).code });
     this.cleanup();
     this.call.emit("error", status);
   }
@@ -183,6 +185,7 @@ class ReplicateSession {
 
   private async handle(msg: ReplicateRequest): Promise<void> {
     const host = this.service.host;
+
     const m = msg.message;
     if (!this.machine) {
       if (m?.$case !== "open") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the first message of a Replicate stream must be open");
@@ -219,7 +222,7 @@ class ReplicateSession {
     if (this.finished) return;
     this.throttle(host.cache.isAboveHighWater());
     this.write({ message: { $case: "ack", value: { durableSequence: durable, throttled: this.throttled, cacheHealth: host.cacheHealth() } } });
-    host.metrics.acks.inc({ machine: machine.id });
+    host.metrics.acks.inc({ machine_id: machine.id });
   }
 
   private throttle(on: boolean): void {

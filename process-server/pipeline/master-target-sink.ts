@@ -179,7 +179,7 @@ export class MasterTargetSink implements ApplySink {
             ? { health: Health.HEALTH_WARNING, code: "MASTER_TARGET_UNREACHABLE", message: `master target unreachable (${this.address}): ${e.message}; ${retry}` }
             : { health: Health.HEALTH_CRITICAL, code: "MASTER_TARGET_FAILED", message: `master target ${this.address} refused the failback stream: ${e.message}; ${retry}` },
         );
-        metrics.masterTargetReconnects.inc({ machine: machine.id });
+        metrics.masterTargetReconnects.inc({ machine_id: machine.id });
         logger.warn("failback stream to the master target failed", { machineId: machine.id, address: this.address, code: e.code, error: e.message, attempt });
         await this.kick.wait(signal, delayMs);
         this.retargeted = false;
@@ -293,7 +293,7 @@ export class MasterTargetSink implements ApplySink {
       this.pendingBytes -= recordBytes(this.pending.shift()!);
       dropped++;
     }
-    if (dropped) metrics.appliedRecords.inc({ machine: machine.id }, dropped);
+    if (dropped) metrics.appliedRecords.inc({ machine_id: machine.id }, dropped);
     if (durable > machine.processed.value) {
       machine.processed.advance(durable);
       this.o.onProcessed();

@@ -91,7 +91,7 @@ export class ReplicaSink implements ApplySink {
     }
     await this.applyToDisks(run);
     machine.processed.advance(records[records.length - 1]!.sequence);
-    metrics.appliedRecords.inc({ machine: machine.id }, records.length);
+    metrics.appliedRecords.inc({ machine_id: machine.id }, records.length);
     await this.o.onProcessed();
   }
 
@@ -136,10 +136,10 @@ export class ReplicaSink implements ApplySink {
 
   private count(stats: ApplyStats): void {
     const { applyRequests } = this.o.metrics;
-    const machine = this.o.machine.id;
-    applyRequests.inc({ machine, kind: "write" }, stats.writeCalls);
-    applyRequests.inc({ machine, kind: "read" }, stats.readCalls);
-    applyRequests.inc({ machine, kind: "clear" }, stats.clearCalls);
+    const machine_id = this.o.machine.id;
+    applyRequests.inc({ machine_id, kind: "write" }, stats.writeCalls);
+    applyRequests.inc({ machine_id, kind: "read" }, stats.readCalls);
+    applyRequests.inc({ machine_id, kind: "clear" }, stats.clearCalls);
   }
 
   /** Creates the replica blob the first time this process applies to it (idempotent). */
@@ -168,7 +168,7 @@ export class ReplicaSink implements ApplySink {
     const { doc, created } = await this.retry(`${spec.type} point at ${spec.sequence}`, () => this.o.points.create(machine, spec), "points");
     this.lastPointSequence = Math.max(this.lastPointSequence, spec.sequence);
     if (created) {
-      metrics.recoveryPoints.inc({ machine: machine.id, type: spec.type });
+      metrics.recoveryPoints.inc({ machine_id: machine.id, type: spec.type });
       logger.info("recovery point created", { machineId: machine.id, pointId: doc.recoveryPointId, type: spec.type, sequence: spec.sequence });
     }
     this.o.onPoint(doc);

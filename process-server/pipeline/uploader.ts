@@ -204,11 +204,11 @@ export class Uploader {
       timeUnitMs: this.o.retryTimeUnitMs,
       signal,
       logger,
-      onFailure: () => metrics.uploadFailures.inc({ machine: machine.id }),
+      onFailure: () => metrics.uploadFailures.inc({ machine_id: machine.id }),
     });
     metrics.uploadSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    metrics.uploadedSegments.inc({ machine: machine.id });
-    metrics.uploadedBytes.inc({ machine: machine.id }, segment.length);
+    metrics.uploadedSegments.inc({ machine_id: machine.id });
+    metrics.uploadedBytes.inc({ machine_id: machine.id }, segment.length);
     logger.debug("segment uploaded", { machineId: machine.id, first, last, bytes: segment.length });
   }
 

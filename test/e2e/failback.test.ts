@@ -221,7 +221,7 @@ describe("failback to an app-consistent point of the way back", () => {
     await l.writeBlocks(azure, [5, 6, 30], 700);
 
     const listBack = async () =>
-      (await srlabJson<PointDoc[]>(["points", "machine-1", "--json", "--dir", l.dir])).filter((p) => p.direction === "azure-to-on-premises");
+      (await srlabJson<{ points: PointDoc[] }>(["points", "machine-1", "--dir", l.dir])).points.filter((p) => p.direction === "azure-to-on-premises");
     const app = (await listBack()).find((p) => p.type === "app-consistent" && p.tagName === "before-upgrade");
     assert.ok(app, "the tag made an app-consistent point on the way back");
     // Crash-consistent points on the failback policy's cadence (5 time units, seconds here).

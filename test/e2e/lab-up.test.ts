@@ -100,26 +100,85 @@ test("status --json describes every component and machine", async () => {
   }
 });
 
-test("a wrong passphrase is refused with a clear message and registers nothing", async () => {
+test("the passphrase registers agents only: a host holding it cannot become a process server (nor admin)", async () => {
   const layout = new LabLayout(dir);
   const manifest = layout.read();
-  const link = new CsLink({
-    address: manifest.configServerAddress,
-    passphrase: "not-the-passphrase",
-    role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
-    name: "intruder",
-    location: SiteLocation.SITE_LOCATION_ON_PREMISES,
-    tls: { caFile: manifest.caFile },
-    logger: silentLogger(),
-  });
-  await assert.rejects(link.register(5_000), (err: { code: number; details: string }) => {
+  const link = (role: ComponentRole, passphrase: string) =>
+    new CsLink({
+      address: manifest.configServerAddress,
+      passphrase,
+      role,
+      name: "intruder",
+      location: SiteLocation.SITE_LOCATION_ON_PREMISES,
+      tls: { caFile: manifest.caFile },
+      logger: silentLogger(),
+    });
+  const wrong = link(ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, "not-the-passphrase");
+  await assert.rejects(wrong.register(5_000), (err: { code: number; details: string }) => {
     assert.equal(err.code, 16, "UNAUTHENTICATED");
     assert.match(err.details, /wrong deployment passphrase/);
     return true;
   });
-  await link.stop();
+  await wrong.stop();
+  // The right passphrase, as every agent's config used to hold it, registers no process server.
+  const passphrase = readFileSync(join(dir, "passphrase"), "utf8").trim();
+  const asPs = link(ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, passphrase);
+  await assert.rejects(asPs.register(5_000), (err: { code: number; details: string }) => {
+    assert.equal(err.code, 7, "PERMISSION_DENIED");
+    assert.match(err.details, /join token/);
+    return true;
+  });
+  await asPs.stop();
   const status = await srlabJson<Status>(["status", "--dir", dir]);
   assert.ok(!status.components.some((c) => c.name === "intruder"));
+  // No daemon's config holds the passphrase: each holds its own credential only.
+  for (const c of manifest.components.filter((x) => x.configFile && x.role !== "config-server")) {
+    const text = readFileSync(c.configFile!, "utf8");
+    assert.ok(!text.includes(passphrase), `${c.name}'s config holds the passphrase`);
+    assert.match(text, /credential: srl1\./, `${c.name}'s config holds its credential`);
+    assert.doesNotMatch(text, /joinToken/, `${c.name}'s config still holds its join token`);
+  }
+});
+
+test("token create prints a token and the CA hash; rotation keeps a process server working, restarts included", async () => {
+  const created = await srlabJson<{ token: string; caHash: string; role: string; state: string }>(["token", "create", "--role", "process-server", "--ttl", "1h", "--dir", dir, "--json"]);
+  assert.match(created.token, /^[\w-]{8}\.[\w-]{27}$/);
+  assert.match(created.caHash, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(created.state, "active");
+  const tokens = await srlabJson<Array<{ tokenId: string; state: string }>>(["token", "list", "--dir", dir, "--json"]);
+  assert.equal(tokens.find((t) => t.tokenId === created.token.split(".")[0])?.state, "active");
+  await srlabOk(["token", "revoke", created.token.split(".")[0]!, "--dir", dir]);
+
+  const layout = new LabLayout(dir);
+  const ps = layout.read().components.find((c) => c.name === "process-server-1")!;
+  const before = readFileSync(ps.configFile!, "utf8");
+  const rotated = await srlabJson<{ credential: { credentialId: string }; revokedCredentialIds: string[] }>(["credentials", "rotate", "process-server-1", "--dir", dir, "--json"]);
+  assert.equal(rotated.revokedCredentialIds.length, 1);
+  const after = readFileSync(ps.configFile!, "utf8");
+  assert.notEqual(after, before, "the rotated credential is in the config file");
+  const listed = await srlabJson<Array<{ credentialId: string; revokedAt: string | null }>>(["credentials", "list", "--component", "process-server-1", "--all", "--dir", dir, "--json"]);
+  assert.equal(listed.find((c) => c.credentialId === rotated.revokedCredentialIds[0])?.revokedAt !== null, true);
+  assert.equal(listed.find((c) => c.credentialId === rotated.credential.credentialId)?.revokedAt, null);
+});
+
+test("srlab remove revokes a machine's credential, unregisters it and stops its agent", async () => {
+  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "3"]);
+  const layout = new LabLayout(dir);
+  const agent = layout.read().components.find((c) => c.name === "machine-3")!;
+  const credential = (readFileSync(agent.configFile!, "utf8").match(/credential: (\S+)/) ?? [])[1]!;
+  assert.ok(credential, "machine-3 registered and kept its credential");
+  const removed = await srlabJson<{ removed: string[]; revokedCredentialIds: string[]; stopped: string[] }>(["remove", "machine-3", "--dir", dir, "--json"]);
+  assert.deepEqual(removed.removed, ["machine-3"]);
+  assert.deepEqual(removed.stopped, ["machine-3"]);
+  assert.equal(removed.revokedCredentialIds.length, 1);
+  assert.equal(isAlive(agent.pid), false, "its agent is stopped");
+  assert.ok(!layout.read().components.some((c) => c.name === "machine-3"));
+  const status = await srlabJson<Status>(["status", "--dir", dir]);
+  assert.ok(!status.machines.some((m) => m.name === "machine-3"));
+  assert.ok(!status.components.some((c) => c.name === "machine-3"));
+  const again = await srlab(["remove", "machine-3", "--dir", dir]);
+  assert.notEqual(again.code, 0);
+  assert.match(again.stderr, /no component or machine "machine-3"/);
 });
 
 test("a daemon that dies is restarted by its supervisor; status shows restarts and the last exit", async () => {

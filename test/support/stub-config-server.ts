@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type * as grpc from "@grpc/grpc-js";
-import { credentialOf, GrpcServer, issueCredential, verifyCredential } from "../../common/grpc/index.js";
+import { subjectOf, verifyCredential } from "../../common/credentials/index.js";
+import { credentialOf, GrpcServer } from "../../common/grpc/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { deriveSegmentKey } from "../../common/segment/index.js";
 import {
@@ -15,6 +16,7 @@ import {
   type WatchCommandsResponse,
 } from "../../proto/index.js";
 import { waitUntil } from "./cli.js";
+import { TestCredentialAuthority } from "./test-credentials.js";
 
 const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
   [ComponentRole.COMPONENT_ROLE_PROCESS_SERVER]: "process-server",
@@ -23,11 +25,11 @@ const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
 
 /**
  * A configuration server reduced to what the daemons under test call: registration hands out
- * directory storage, one credential key and the segment key (component id = its name); heartbeats,
+ * directory storage, the credential public key and the segment key (component id = its name); heartbeats,
  * command results and recovery points are kept; commands go to a component's command stream.
  */
 export class StubConfigServer {
-  readonly credentialKey = randomBytes(32);
+  readonly authority = new TestCredentialAuthority();
   private readonly deploymentSecret = randomBytes(32);
   readonly points: RecoveryPoint[] = [];
   readonly heartbeats: HeartbeatRequest[] = [];
@@ -35,6 +37,8 @@ export class StubConfigServer {
   /** Command streams by credential subject, e.g. "process-server/ps-1". */
   private readonly watchers = new Map<string, grpc.ServerWritableStream<unknown, WatchCommandsResponse>>();
   private server?: GrpcServer;
+  /** Credential ids handed to process servers with every heartbeat. */
+  readonly revoked = new Set<string>();
 
   constructor(private readonly storageDir: string) {}
 
@@ -43,7 +47,7 @@ export class StubConfigServer {
   }
 
   credential(subject: string): string {
-    return issueCredential(this.credentialKey, subject);
+    return this.authority.sign(subject);
   }
 
   agentCredential(machineId: string): string {
@@ -60,7 +64,7 @@ export class StubConfigServer {
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
           segmentKeyId: "k1",
-          credentialKey: this.credentialKey,
+          credentialPublicKey: this.authority.publicKeyDer,
           machineId: "",
           timeUnitSeconds: 1,
           azureDisks: [],
@@ -68,10 +72,11 @@ export class StubConfigServer {
       },
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         this.heartbeats.push(call.request);
-        cb(null, { serverTime: new Date() });
+        cb(null, { serverTime: new Date(), revokedCredentialIds: [...this.revoked] });
       },
       watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
-        const subject = verifyCredential(this.credentialKey, credentialOf(call.metadata) ?? "") ?? "";
+        const check = verifyCredential(this.authority.keys.publicKey, credentialOf(call.metadata) ?? "");
+        const subject = check.ok ? subjectOf(check.claims) : "";
         this.watchers.set(subject, call);
         call.on("cancelled", () => {
           if (this.watchers.get(subject) === call) this.watchers.delete(subject);

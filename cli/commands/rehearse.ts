@@ -1,0 +1,158 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { parseRate } from "../../common/units/index.js";
+import { type Job, JobState, type PlanSchedule, type RehearsalWorkload } from "../../proto/index.js";
+import { AdminClient } from "../admin-client.js";
+import { LOAD_PROFILES, PROFILE_NAMES } from "../loadtest/index.js";
+import { enumLabel, printJson, printTable } from "../output.js";
+
+export interface RehearseOptions {
+  cycle?: string;
+  workload?: string;
+  rate?: string;
+  network?: string;
+  autoApprove?: boolean;
+  report?: string;
+  json?: boolean;
+}
+
+/** The generator settings of a load profile (the ones `srlab loadtest --via generator` uses). */
+export function rehearsalWorkload(profile: string | undefined, rate: string | undefined): RehearsalWorkload | undefined {
+  if (profile === undefined) {
+    if (rate !== undefined) throw new Error("--rate needs --workload PROFILE");
+    return undefined;
+  }
+  const p = LOAD_PROFILES[profile];
+  if (!p) throw new Error(`--workload: unknown profile "${profile}" (${PROFILE_NAMES.join(", ")})`);
+  let rateBytesPerSecond: number;
+  try {
+    rateBytesPerSecond = parseRate(rate ?? "2MB/s");
+  } catch (err) {
+    throw new Error(`--rate: ${(err as Error).message}`);
+  }
+  if (rateBytesPerSecond <= 0) throw new Error("--rate must be above zero");
+  return { name: p.name, profile: p.generator.profile, blockSize: p.generator.blockSize, rateBytesPerSecond };
+}
+
+function cycleOf(cycle: string | undefined): string {
+  if (cycle !== "test" && cycle !== "full") throw new Error(`--cycle must be test or full${cycle ? `, got "${cycle}"` : ""}`);
+  return cycle;
+}
+
+/**
+ * `srlab rehearse`: the configuration server runs the rehearsal (the same code runs scheduled
+ * ones); this follows its steps live, then writes report.json, junit.xml and report.html.
+ * Resolves to the exit status: 0 only when the rehearsal passed.
+ */
+export function rehearse(dir: string, name: string, o: RehearseOptions): Promise<number> {
+  const cycle = cycleOf(o.cycle);
+  const workload = rehearsalWorkload(o.workload, o.rate);
+  return AdminClient.using(dir, async (c) => {
+    const { run } = await c.callOn(c.plans, c.plans.rehearse, { name, cycle, network: o.network ?? "", workload, autoApprove: Boolean(o.autoApprove) });
+    const runId = run!.runId;
+    process.stderr.write(`rehearsal ${runId}: ${cycle} cycle of plan ${name}\n`);
+    await follow(c, runId);
+    const files = await c.callOn(c.plans, c.plans.getRehearsalReport, { runId });
+    const out = resolve(o.report ?? join(dir, "rehearsals", runId));
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "report.json"), files.reportJson);
+    writeFileSync(join(out, "junit.xml"), files.junitXml);
+    writeFileSync(join(out, "report.html"), files.reportHtml);
+    const report = JSON.parse(files.reportJson) as ReportView;
+    if (o.json) printJson({ ...report, reportDir: out });
+    else printSummary(report, out);
+    return report.result === "passed" ? 0 : 1;
+  });
+}
+
+interface ReportView {
+  result: string;
+  failures: string[];
+  targets: { rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean };
+  steps: Array<{ state: string }>;
+  machines: Array<{ name: string; rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean; proofs: Array<{ ok: boolean }> }>;
+}
+
+function printSummary(r: ReportView, out: string): void {
+  const s = (v: number | null) => (v === null ? "–" : `${v.toFixed(1)} s`);
+  const target = (v: number | null) => (v === null ? "no target" : `target ${v} s`);
+  printTable(
+    ["MACHINE", "RPO", "RTO", "PROOFS"],
+    r.machines.map((m) => [
+      m.name,
+      `${s(m.rpoSeconds)}${m.rpoMet ? "" : " (missed)"}`,
+      `${s(m.rtoSeconds)}${m.rtoMet ? "" : " (missed)"}`,
+      `${m.proofs.filter((p) => p.ok).length}/${m.proofs.length} hold`,
+    ]),
+  );
+  const ok = r.steps.filter((x) => x.state === "succeeded").length;
+  console.log(`steps: ${ok}/${r.steps.length} succeeded; RPO ${target(r.targets.rpoSeconds)} ${r.targets.rpoMet ? "met" : "missed"}; RTO ${target(r.targets.rtoSeconds)} ${r.targets.rtoMet ? "met" : "missed"}`);
+  console.log(`rehearsal ${r.result}; report: ${join(out, "report.html")}`);
+  for (const f of r.failures) process.stderr.write(`  ${f}\n`);
+}
+
+/** Prints each step as it changes state until the rehearsal ends (a manual action is announced). */
+async function follow(c: AdminClient, runId: string): Promise<Job> {
+  const seen = new Map<string, JobState>();
+  for (;;) {
+    const { job } = await c.call(c.client.getJob, { jobId: runId });
+    if (!job) throw new Error(`rehearsal ${runId} disappeared`);
+    for (const s of job.steps) {
+      if (seen.get(s.name) === s.state || s.state === JobState.JOB_STATE_NOT_STARTED) continue;
+      seen.set(s.name, s.state);
+      const at = new Date().toISOString().slice(11, 19);
+      const state = enumLabel(JobState, s.state, "JOB_STATE_");
+      process.stderr.write(`${at} ${state.padEnd(12)} ${s.name}${s.message ? ` — ${s.message}` : ""}\n`);
+      if (s.state === JobState.JOB_STATE_WAITING_FOR_MANUAL_ACTION) {
+        process.stderr.write(`         waits for you: srlab plan resume ${runId} [--comment TEXT] (or --skip, --cancel)\n`);
+      }
+    }
+    if (job.state !== JobState.JOB_STATE_IN_PROGRESS && job.state !== JobState.JOB_STATE_NOT_STARTED) return job;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** `srlab plan schedule NAME --cron EXPR --cycle test` (or `--off`). */
+export function planSchedule(dir: string, name: string, o: { cron?: string; cycle?: string; off?: boolean; workload?: string; rate?: string; network?: string; autoApprove?: boolean; json?: boolean }) {
+  if (o.off && (o.cron || o.cycle)) throw new Error("--off takes no --cron or --cycle");
+  if (!o.off && !o.cron) throw new Error("say when: --cron EXPR (or --off)");
+  const workload = o.off ? undefined : rehearsalWorkload(o.workload, o.rate);
+  return AdminClient.using(dir, async (c) => {
+    const { schedule } = await c.callOn(c.plans, c.plans.schedulePlan, {
+      name,
+      cron: o.cron ?? "",
+      cycle: o.cycle ?? "test",
+      network: o.network ?? "",
+      workload,
+      autoApprove: Boolean(o.autoApprove),
+      off: Boolean(o.off),
+    });
+    if (o.json) printJson(schedule ? scheduleDoc(schedule) : { plan: name, schedule: null });
+    else if (!schedule) console.log(`plan ${name}: no more scheduled rehearsals`);
+    else console.log(`plan ${name}: ${schedule.cycle} rehearsal on "${schedule.cron}", next at ${schedule.nextRun?.toISOString() ?? "–"}`);
+  });
+}
+
+export function planSchedules(dir: string, o: { json?: boolean }) {
+  return AdminClient.using(dir, async (c) => {
+    const { schedules } = await c.callOn(c.plans, c.plans.listPlanSchedules, {});
+    if (o.json) printJson(schedules.map(scheduleDoc));
+    else
+      printTable(
+        ["PLAN", "CRON", "CYCLE", "NETWORK", "WORKLOAD", "NEXT RUN"],
+        schedules.map((s) => [s.plan, s.cron, s.cycle, s.network, s.workload?.name ?? "", s.nextRun?.toISOString() ?? ""]),
+      );
+  });
+}
+
+function scheduleDoc(s: PlanSchedule) {
+  return {
+    plan: s.plan,
+    cron: s.cron,
+    cycle: s.cycle,
+    network: s.network,
+    workload: s.workload ?? null,
+    autoApprove: s.autoApprove,
+    nextRun: s.nextRun?.toISOString() ?? null,
+  };
+}
