@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
@@ -7,9 +7,11 @@ import { REPO_ROOT } from "./support/dist.js";
 import { installService, planUnit, quoteWord, renderUnit, uninstallService, unitName } from "../cli/service/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-unit-"));
-// Config files outside /tmp and /home, so the units keep PrivateTmp= and ProtectHome=yes.
-mkdirSync(join(REPO_ROOT, "node_modules", ".cache"), { recursive: true });
-const configDir = mkdtempSync(join(REPO_ROOT, "node_modules", ".cache", "srlab-unit-"));
+// Config files outside /tmp and /home wherever the checkout lives (CI may clone into /tmp), so
+// the units keep PrivateTmp= and ProtectHome=yes.
+const configRoot = existsSync("/dev/shm") ? "/dev/shm" : join(REPO_ROOT, "node_modules", ".cache");
+mkdirSync(configRoot, { recursive: true });
+const configDir = mkdtempSync(join(configRoot, "srlab-unit-"));
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
   rmSync(configDir, { recursive: true, force: true });
