@@ -9,6 +9,7 @@ import {
 } from "../../proto/index.js";
 import { serverStream, unary } from "../../common/grpc/index.js";
 import { adminServiceRules, authorize, CONFIGURATION_SERVICE_RULES, type Rule } from "./authorization.js";
+import { clientJobHandlers } from "./client-jobs.js";
 import { commandHandlers } from "./commands.js";
 import { credentialHandlers } from "./credentials.js";
 import { dashboardHandlers } from "./dashboard-login.js";
@@ -54,6 +55,7 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     listJobs: jobs.listJobs,
     getJob: jobs.getJob,
     ...dashboardHandlers(host),
+    ...clientJobHandlers(host),
   };
   return serve(host, AdminServiceService, adminServiceRules(AdminServiceService), handlers) as AdminServiceServer;
 }

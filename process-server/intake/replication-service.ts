@@ -71,6 +71,11 @@ export class ReplicationService {
     if (this.sessions.get(machineId) === session) this.sessions.delete(machineId);
   }
 
+  /** Ends the machine's stream, if one is open (the machine is being released). */
+  closeMachine(machineId: string, reason: string): void {
+    this.sessions.get(machineId)?.fail(new SrlabError(ErrorCode.UNAVAILABLE, reason));
+  }
+
   /** Ends every stream (shutdown); agents reconnect and resend from their acked position. */
   closeAll(): void {
     for (const s of [...this.sessions.values()]) s.fail(new SrlabError(ErrorCode.UNAVAILABLE, "process server is shutting down"));
