@@ -39,7 +39,7 @@ import { type HeartbeatReport, heartbeatReport, machineStats } from "./heartbeat
 import { type ProcessServiceHost, processServiceImplementation } from "./process-service.js";
 import { ReplicationService } from "./intake/index.js";
 import { factsOf, handoverOf } from "./machine-handover.js";
-import { isUsableMachineId } from "../common/storage-layout/index.js";
+import { isUsableMachineId, logPrefix, parseSegmentObjectName } from "../common/storage-layout/index.js";
 
 const SERVICE_NAME = "srlab.v1.ProcessService";
 
@@ -69,6 +69,8 @@ export class ProcessServer {
   private readonly pipelines = new Map<string, MachinePipeline>();
   /** Machines released (or being released) to another process server or to nobody: streams refused. */
   private readonly released = new Set<string>();
+  /** First pipelines being set up (newPipeline), by machine. */
+  private readonly starting = new Map<string, Promise<MachinePipeline>>();
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
   private readonly uploadSlots: Semaphore;
@@ -264,6 +266,42 @@ export class ProcessServer {
     return pipeline;
   }
 
+  /**
+   * The pipeline of a machine this process server meets for the first time (an assignment and
+   * the agent's open may race: both get the same one). When storage already holds a log for it —
+   * protection disabled with --keep-replica and enabled again — the stream continues after that
+   * log instead of numbering from 1 over it.
+   */
+  private newPipeline(machineId: string): Promise<MachinePipeline> {
+    let starting = this.starting.get(machineId);
+    if (!starting) {
+      starting = (async () => {
+        const after = await this.storedLogEnd(machineId);
+        const existing = this.pipelines.get(machineId);
+        if (existing) return existing;
+        const machine = new Machine({ machineId, disks: [], uploadedSequence: after }, this.machineRegistry);
+        if (after > 0 && this.cache!.lastSequence(machineId) < after) {
+          await this.cache!.setBaseSequence(machineId, after);
+          machine.processed.advance(after);
+          this.logger.info("machine continues after the log already in storage", { machineId, afterSequence: after });
+        }
+        return this.startPipeline(machine);
+      })().finally(() => this.starting.delete(machineId));
+      this.starting.set(machineId, starting);
+    }
+    return starting;
+  }
+
+  /** Highest sequence of the machine's log segments in storage (0 when it has none). */
+  private async storedLogEnd(machineId: string): Promise<number> {
+    let last = 0;
+    for (const o of await this.blobStore!.listObjects(logPrefix(machineId))) {
+      const parsed = parseSegmentObjectName(o.name);
+      if (parsed?.machineId === machineId) last = Math.max(last, parsed.lastSequence);
+    }
+    return last;
+  }
+
   /** Admits the machine of a Replicate stream's open (see machine-admission.ts). */
   private openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine> {
     if (this.released.has(open.machineId)) {
@@ -283,7 +321,7 @@ export class ProcessServer {
           return self.blobStore!;
         },
         known: (machineId) => this.pipelines.get(machineId)?.machine,
-        start: (machineId) => this.startPipeline(new Machine({ machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry)).machine,
+        start: async (machineId) => (await this.newPipeline(machineId)).machine,
       },
       open,
       site,
@@ -348,8 +386,7 @@ export class ProcessServer {
         if (!isUsableMachineId(a.machineId)) throw new Error(`machine id "${a.machineId}" is not usable`);
         // Assigned here again (protection re-enabled, or switched back): streams are welcome.
         this.released.delete(a.machineId);
-        let pipeline = this.pipelines.get(a.machineId);
-        if (!pipeline) pipeline = this.startPipeline(new Machine({ machineId: a.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
+        const pipeline = this.pipelines.get(a.machineId) ?? (await this.newPipeline(a.machineId));
         await pipeline.assign(a);
         const epoch = pipeline.machine.epochs.current;
         return { machineId: a.machineId, policy: a.policy?.name ?? "", direction: epoch.direction, directionAfterSequence: epoch.startsAfter };

@@ -128,6 +128,10 @@ function request(rpc: string, kind: Kind): object {
     case "rotateCredential":
       // A name nobody has: an allowed caller gets NOT_FOUND, so nothing is rotated mid-test.
       return { component: "nobody", timeoutSeconds: 1 };
+    case "createClientJob":
+      return { type: "", machine: "", steps: [] };
+    case "updateClientJob":
+      return { jobId: "", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
     case "removeComponent":
     case "listCredentials":
       return { component: "nobody", all: false };

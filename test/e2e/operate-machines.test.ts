@@ -163,6 +163,38 @@ describe("operating protected machines", () => {
     assert.ok(!(await jobsOf()).some((j) => j.type === "SwitchProcessServer" && j.state !== "succeeded"));
   });
 
+  test("disable-protection --keep-replica keeps storage; protect again continues the log and is byte-exact", async () => {
+    const m = await waitCaughtUp(() => machine());
+    const ps = m.processServer!;
+    const blobsBefore = (await allBlobNames()).filter((n) => n.includes(m.machineId));
+    const job = await srlabJson<JobDoc>(["disable-protection", "machine-1", "--keep-replica", "--dir", dir], 300_000);
+    assert.equal(job.state, "succeeded");
+    assert.deepEqual(
+      job.steps.map((s) => [s.name, s.state]),
+      [
+        ["Stop replication", "succeeded"],
+        ["Remove from process server", "succeeded"],
+        ["Delete replica", "skipped"],
+      ],
+    );
+    const kept = new Set((await allBlobNames()).filter((n) => n.includes(m.machineId)));
+    for (const name of blobsBefore) assert.ok(kept.has(name), `${name} is kept`);
+    assert.equal((await machine()).state, "unprotected");
+    await waitUntil("metrics without the machine", async () => !new RegExp(`machine_id="${m.machineId}"`).test(await metricsText(ps)), 10_000);
+
+    const again = await srlabJson<JobDoc>(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
+    assert.equal(again.state, "succeeded");
+    await assertReplicaEqualsSource();
+    // The new stream continued after the kept log: no segment name was written twice over a
+    // different range, so the ranges in storage never overlap.
+    const ranges = (await allBlobNames())
+      .map((n) => /\/log\/(\d{20})-(\d{20})\.seg$/.exec(n))
+      .filter((x): x is RegExpExecArray => x !== null && x.input.includes(m.machineId))
+      .map((x) => [Number(x[1]), Number(x[2])] as const)
+      .sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i]![0] > ranges[i - 1]![1], `segments ${ranges[i - 1]} and ${ranges[i]} do not overlap`);
+  }, 600_000);
+
   test("disable-protection leaves no blob of the machine; protect again replicates from scratch byte-exact", async () => {
     const m = await waitCaughtUp(() => machine());
     const ps = m.processServer!;
