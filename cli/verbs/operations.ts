@@ -1,11 +1,11 @@
-import { type Command, Option } from "commander";
+import type { Command } from "commander";
 import { AdminClient } from "../admin-client.js";
+import { report } from "../commands/replication.js";
 import { labDir } from "../lab/index.js";
-import { report } from "./replication.js";
+import { dirOption, run } from "./options.js";
 
 /** `srlab disable-protection` and `srlab switch-process-server`: operating protected machines. */
-export function registerOperationsCommands(program: Command, run: (fn: () => Promise<unknown>) => Promise<void>): void {
-  const dirOption = () => new Option("--dir <dir>", "lab directory (default: $SRLAB_DIR or ./.srlab)");
+export function registerOperationsCommands(program: Command): void {
   program
     .command("disable-protection <machine>")
     .description("stop replicating a machine: its agent keeps running unprotected; its replica, points and segments are deleted unless kept")
