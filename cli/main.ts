@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerServiceCommands } from "./commands/service.js";
 import { registerOperationsCommands } from "./verbs/operations.js";
+import { registerPushInstallCommands } from "./verbs/push-install.js";
 import { fail } from "./output.js";
 import {
   registerDaemonCommands,
@@ -26,6 +27,7 @@ registerPlanCommands(program);
 registerIdentityCommands(program);
 registerServiceCommands(program, run);
 registerOperationsCommands(program);
+registerPushInstallCommands(program);
 registerDaemonCommands(program);
 
 program.parseAsync().catch(fail);

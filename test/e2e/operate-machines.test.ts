@@ -189,7 +189,7 @@ describe("operating protected machines", () => {
     // different range, so the ranges in storage never overlap.
     const ranges = (await allBlobNames())
       .map((n) => /\/log\/(\d{20})-(\d{20})\.seg$/.exec(n))
-      .filter((x): x is RegExpExecArray => x !== null && x.input.includes(m.machineId))
+      .filter((x): x is RegExpExecArray => Boolean(x?.input.includes(m.machineId)))
       .map((x) => [Number(x[1]), Number(x[2])] as const)
       .sort((a, b) => a[0] - b[0]);
     for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i]![0] > ranges[i - 1]![1], `segments ${ranges[i - 1]} and ${ranges[i]} do not overlap`);
