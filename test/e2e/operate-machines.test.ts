@@ -73,8 +73,22 @@ async function metricsText(component: string): Promise<string> {
   return res.text();
 }
 
-function fio(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => execFile("fio", args, { timeout: 300_000 }, (err, _o, stderr) => (err ? reject(new Error(`fio: ${stderr}`)) : resolve())));
+/** fio in the background; stop() ends it (SIGINT: fio finishes its in-flight writes and exits). */
+function fio(args: string[]): { done: Promise<void>; stop(): Promise<void> } {
+  let child: ReturnType<typeof execFile> | undefined;
+  let stopping = false;
+  // fio exits non-zero when interrupted; only a failure before stop() is one.
+  const done = new Promise<void>((resolve, reject) => {
+    child = execFile("fio", args, { timeout: 900_000 }, (err, _o, stderr) => (err && !stopping ? reject(new Error(`fio: ${stderr}`)) : resolve()));
+  });
+  return {
+    done,
+    stop: async () => {
+      stopping = true;
+      child?.kill("SIGINT");
+      await done;
+    },
+  };
 }
 
 async function jobsOf(name = "machine-1"): Promise<JobDoc[]> {
@@ -118,14 +132,23 @@ describe("operating protected machines", () => {
       "--rw=randwrite",
       "--bs=4k",
       "--size=24m",
-      "--io_size=12m",
-      "--rate=1m",
+      "--time_based",
+      "--runtime=900",
+      "--rate=512k",
       "--iodepth=4",
       "--randseed=17",
     ]);
-    await waitUntil("fio's writes to reach the process server", async () => (await machine()).receivedSequence > before.receivedSequence + 50, 60_000);
-    const job = await srlabJson<JobDoc>(["switch-process-server", "machine-1", "--to", to, "--dir", dir], 300_000);
-    await workload;
+    let job: JobDoc;
+    let continued: number;
+    try {
+      await waitUntil("fio's writes to reach the process server", async () => (await machine()).receivedSequence > before.receivedSequence + 50, 120_000);
+      job = await srlabJson<JobDoc>(["switch-process-server", "machine-1", "--to", to, "--dir", dir], 300_000);
+      continued = Number(job.result?.continuedAfterSequence);
+      // fio keeps writing after the switch: those writes go through the new process server.
+      await waitUntil("writes through the new process server", async () => (await machine()).receivedSequence > continued + 50, 120_000);
+    } finally {
+      await workload.stop();
+    }
 
     assert.equal(job.state, "succeeded");
     assert.deepEqual(
@@ -137,7 +160,6 @@ describe("operating protected machines", () => {
         ["Resume replication", "succeeded"],
       ],
     );
-    const continued = Number(job.result?.continuedAfterSequence);
     assert.ok(continued > before.receivedSequence, `the new process server continued after sequence ${continued}, past the ${before.receivedSequence} held before the workload`);
 
     const after = await waitCaughtUp(() => machine());
