@@ -244,3 +244,120 @@ describe("a rehearsal that finds a difference", () => {
     expect(readFileSync(join(work, "bad", "junit.xml"), "utf8")).toContain(`<failure message="disk 0 differs from the source at sequence`);
   }, 900_000);
 });
+
+interface FullReport extends Report {
+  cycle: string;
+  machines: Array<
+    Report["machines"][number] & {
+      figures: Array<{ operation: string; rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean }>;
+    }
+  >;
+}
+
+describe("srlab rehearse --cycle full", () => {
+  let full: FullReport;
+
+  test("over to Azure and back, with writes in Azure: every step succeeds, every disk is proved at every step, exit 0", async () => {
+    const out = join(work, "full");
+    const r = await srlab(["rehearse", "drill", "--cycle", "full", "--workload", "oltp", "--rate", "256KiB/s", "--network", "isolated", "--auto-approve", "--report", out, "--dir", dir, "--json"], 900_000);
+    expect(r.code, `${r.stderr}\n${r.stdout.slice(0, 4000)}`).toBe(0);
+    full = JSON.parse(r.stdout) as FullReport;
+    expect(full).toMatchObject({ cycle: "full", result: "passed", failures: [] });
+    // The lab started each machine in Azure when the rehearsal waited for it, and stopped it after the commit.
+    expect(r.stderr).toMatch(/machine-1 runs in Azure \(agent machine-1-azure/);
+    expect(r.stderr).toMatch(/machine-2 no longer runs in Azure/);
+
+    const names = full.steps.map((s) => s.name);
+    const after = names.slice(names.indexOf("replication healthy: machine-2") + 1);
+    expect(after).toEqual([
+      "workload: generated writes until the planned failover",
+      "planned failover: db: failover machine-1",
+      "planned failover: web: failover machine-2",
+      "verify: failover of machine-1",
+      "verify: failover of machine-2",
+      "commit failover: db: commit machine-1",
+      "commit failover: web: commit machine-2",
+      "running in Azure: machine-1",
+      "running in Azure: machine-2",
+      "writes in Azure: machine-1",
+      "writes in Azure: machine-2",
+      "reprotect to on-premises: db: reprotect machine-1",
+      "reprotect to on-premises: web: reprotect machine-2",
+      "failback: db: failback machine-1",
+      "failback: web: failback machine-2",
+      "verify: failback of machine-1",
+      "verify: failback of machine-2",
+      "commit failback: db: commit machine-1",
+      "commit failback: web: commit machine-2",
+      "reprotect to Azure: db: reprotect machine-1",
+      "reprotect to Azure: web: reprotect machine-2",
+      "tag: app point after reprotect",
+      "verify: replica of machine-1",
+      "verify: replica of machine-2",
+    ]);
+    for (const s of full.steps) expect(s.state, s.name).toBe("succeeded");
+    // Steps ran in the order listed.
+    for (let i = 1; i < full.steps.length; i++) {
+      const [prev, cur] = [full.steps[i - 1]!, full.steps[i]!];
+      if (prev.group === "rehearsal" || cur.group === "rehearsal" || prev.name.startsWith("running in Azure") || prev.name.startsWith("writes in Azure")) continue;
+      if (prev.name.split(":")[0] === cur.name.split(":")[0]) continue; // machines of one step run in parallel
+      expect(Date.parse(prev.endedAt!) <= Date.parse(cur.startedAt!), `${prev.name} before ${cur.name}`).toBe(true);
+    }
+
+    for (const m of full.machines) {
+      // A proof per disk at every verify step: test failover, failover, failback, replica.
+      expect(m.proofs.map((p) => p.step)).toEqual([
+        `verify: test failover of ${m.name}`,
+        `verify: failover of ${m.name}`,
+        `verify: failback of ${m.name}`,
+        `verify: replica of ${m.name}`,
+      ]);
+      for (const p of m.proofs) {
+        expect(p.ok, p.step).toBe(true);
+        expect(p.actual).toBe(p.expected);
+        expect(p.actual).toMatch(/^[0-9a-f]{64}$/);
+      }
+      // The failback brought home what was written in Azure: not the disk that failed over.
+      const [, failedOver, failedBack] = m.proofs;
+      expect(failedBack!.expected).not.toBe(failedOver!.actual);
+      // RPO and RTO of each failover and failback, judged against the plan's targets.
+      expect(m.figures.map((f) => f.operation)).toEqual(["test-failover", "failover", "failback"]);
+      for (const f of m.figures) {
+        expect(f.rtoSeconds, f.operation).toBeGreaterThan(0);
+        expect(f.rpoSeconds, f.operation).not.toBeNull();
+        expect(f).toMatchObject({ rpoMet: true, rtoMet: true });
+      }
+      expect(m.rtoSeconds).toBe(Math.max(...m.figures.map((f) => f.rtoSeconds!)));
+    }
+
+    // Back where it started: protected to Azure from on-premises, no machine left in Azure.
+    const s = await srlabJson<{ machines: Array<{ name: string; state: string; direction: string; azureDisks: unknown[] }> }>(["status", "--dir", dir]);
+    for (const m of machines) expect(s.machines.find((x) => x.name === m)).toMatchObject({ state: "protected", direction: "on-premises-to-azure", azureDisks: [] });
+    expect(new LabLayout(dir).read().components.filter((c) => c.name.endsWith("-azure") && c.role === "agent")).toEqual([]);
+  }, 1_200_000);
+
+  test("junit.xml and report.html show the full cycle's steps and proofs", async (ctx) => {
+    const xml = readFileSync(join(work, "full", "junit.xml"), "utf8");
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const doc = new XMLParser({ ignoreAttributes: false, isArray: (n) => n === "testsuite" || n === "testcase" }).parse(xml);
+    const [steps, proofs, targets] = doc.testsuites.testsuite as Array<{ testcase: Array<{ "@_name": string }> }>;
+    expect(steps!.testcase).toHaveLength(full.steps.length);
+    expect(proofs!.testcase).toHaveLength(8);
+    expect(targets!.testcase.map((c) => c["@_name"])).toContain("machine-2 RTO of the failback " + `${full.machines[1]!.figures[2]!.rtoSeconds!.toFixed(1)} s within 600 s`);
+    expect(xml).not.toContain("<failure");
+
+    const missing = browserMissing();
+    if (missing) return ctx.skip(missing);
+    await withPage(join(work, "full", "report.html"), async (opened) => {
+      await opened.page.waitForFunction(() => document.querySelectorAll("[data-chart]:not([data-drawn])").length === 0);
+      const text = await opened.page.locator("#steps").textContent();
+      for (const s of full.steps) expect(text).toContain(s.name);
+      expect(await opened.page.locator("#timeline .row").count()).toBe(full.steps.length);
+      const proofsText = (await opened.page.locator("#proofs").textContent()) ?? "";
+      expect(proofsText.match(/holds/g)).toHaveLength(8);
+      expect(proofsText).toContain("the Azure disk");
+      expect(await opened.page.locator("#targets").textContent()).toMatch(/machine-1[\s\S]*failback/);
+      opened.assertNoErrors({ offline: true });
+    });
+  });
+});
