@@ -163,12 +163,12 @@ export class PlanRunner {
       store.updateJobStep(job.jobId, name, { state, message: a.message, output: d.comment || (state === JobState.JOB_STATE_SKIPPED ? "skipped" : "approved") });
       return;
     }
-    await this.step(job, name, o, () => this.script(job, spec, op, group, name, a));
+    await this.step(job, name, o, () => this.script(job, spec, op, group, name, a, o));
   }
 
   /** Runs a script action with the run's context in its environment and in a JSON file. */
-  private async script(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, step: string, a: PlanAction): Promise<{ message: string; output: string }> {
-    const context = this.context(job, spec, op, group);
+  private async script(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, step: string, a: PlanAction, o: RunOptions): Promise<{ message: string; output: string }> {
+    const context = this.context(job, spec, op, group, o.shutdownSource);
     const dir = join(this.ctx.runDir, job.jobId);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `context-${step.replace(/[^A-Za-z0-9._-]+/g, "_")}.json`);
@@ -190,13 +190,14 @@ export class PlanRunner {
   }
 
   /** What a script learns about the run (docs: README, Recovery plans). */
-  context(job: Job, spec: PlanSpec, op: PlanOperationName, group: string) {
+  context(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, shutdownSource = false) {
     const { store } = this.ctx;
     return {
       plan: spec.name,
       runId: job.jobId,
       operation: op,
-      failoverType: op === "test-failover" ? "test" : op === "failover" ? "planned-or-unplanned" : op,
+      // A failover that shuts the source down first is planned (no data loss); a failback always is.
+      failoverType: op === "test-failover" ? "test" : op === "failover" ? (shutdownSource ? "planned" : "unplanned") : op === "failback" ? "planned" : op,
       direction: op === "failback" ? "azure-to-on-premises" : "on-premises-to-azure",
       group,
       machines: spec.groups.flatMap((g) =>
