@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
-import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { CLI_MAIN, type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { browserMissing, withPage } from "../support/browser.js";
 import { connectNbd, hasTool } from "../support/images.js";
 
@@ -16,6 +16,7 @@ interface MachineStatus {
   machineId: string;
   disks: Array<{ path: string; nbd: string }>;
   testFailover: { disks: Array<{ index: number; blob: string }> } | null;
+  failover: { disks: Array<{ index: number; blob: string }> } | null;
 }
 interface GroupPointDoc {
   groupPointId: string;
@@ -387,11 +388,69 @@ describe("srlab rehearse --cycle full", () => {
       const text = await opened.page.locator("#steps").textContent();
       for (const s of full.steps) expect(text).toContain(s.name);
       expect(await opened.page.locator("#timeline .row").count()).toBe(full.steps.length);
-      const proofsText = (await opened.page.locator("#proofs").textContent()) ?? "";
-      expect(proofsText.match(/holds/g)).toHaveLength(12);
-      expect(proofsText).toContain("the Azure disk");
+      expect(await opened.page.locator("#proofs tbody tr").count()).toBe(12);
+      expect(await opened.page.locator("#proofs tbody .badge.pass").count()).toBe(12);
+      expect(await opened.page.locator("#proofs tbody").textContent()).toContain("the Azure disk");
       expect(await opened.page.locator("#targets tbody tr").count()).toBe(9);
       opened.assertNoErrors({ offline: true });
     });
   });
+});
+
+/** srlab in the background, for a run the test acts on while it goes. */
+function srlabAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+// Last in the file: it leaves machine-3 failed over, as a real drill that found a bad disk would.
+describe("a full cycle that finds a difference", () => {
+  test("a corrupted failed-over disk fails the rehearsal at its proof, naming the disk and range, and the cycle goes no further", async () => {
+    writeFileSync(
+      join(work, "broken.yaml"),
+      ["name: broken", "groups:", "  - name: web", "    machines: [machine-3]", "    post:", "      - script: ./hold.sh", "        on: [failover]", "        timeout: 120s", ""].join("\n"),
+    );
+    // Lets the test touch the failed-over disk between the failover and its verify step.
+    writeFileSync(join(work, "hold.sh"), `#!/bin/sh\ntouch held\nwhile [ ! -f go ]; do sleep 0.2; done\n`);
+    chmodSync(join(work, "hold.sh"), 0o755);
+    await srlabOk(["plan", "apply", "-f", join(work, "broken.yaml"), "--dir", dir]);
+    const running = srlabAsync(["rehearse", "broken", "--cycle", "full", "--network", "isolated", "--report", join(work, "broken"), "--dir", dir]);
+
+    await waitUntil("the planned failover to be held", async () => existsSync(join(work, "held")), 600_000, 500);
+    const blob = (await status("machine-3")).failover!.disks[0]!.blob;
+    const manifest = new LabLayout(dir).read();
+    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
+    await store.init();
+    const at = 1 * MiB + 3 * PAGE + 7;
+    const sector = await store.readPages(blob, at - 7, 512);
+    sector[7] ^= 0xff;
+    await store.writePages(blob, at - 7, sector);
+    await store.close();
+    writeFileSync(join(work, "go"), "");
+
+    const r = await running;
+    expect(r.code, r.stdout).toBe(1);
+    const pageStart = at - (at % PAGE);
+    const range = `bytes ${pageStart}-${pageStart + PAGE - 1}`;
+    expect(r.stderr).toMatch(new RegExp(`machine-3 disk 0 at "verify: failover of machine-3" differs from the source at sequence \\d+: ${range}`));
+    const report = JSON.parse(readFileSync(join(work, "broken", "report.json"), "utf8")) as FullReport;
+    expect(report.result).toBe("failed");
+    const state = (n: string) => report.steps.find((s) => s.name === n)!.state;
+    expect(state("verify: failover of machine-3")).toBe("failed");
+    expect(state("commit failover: web: commit machine-3")).toBe("not-started");
+    expect(state("verify: replica of machine-3")).toBe("not-started");
+    expect(report.machines[0]!.proofs.at(-1)).toMatchObject({ step: "verify: failover of machine-3", ok: false });
+
+    // srlab verify says the same, in one line.
+    const bad = await srlab(["verify", "machine-3", "--failed-over", "--dir", dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`disk 0 differs from the source at sequence \\d+: ${range}`));
+    expect((await status("machine-3")).failover).not.toBeNull();
+  }, 1_200_000);
 });
