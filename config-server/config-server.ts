@@ -338,6 +338,13 @@ export class ConfigServer {
         jobs: (machineId) => store.listJobs(machineId),
         points: (machineId) => store.listRecoveryPoints(machineId),
         policies: () => store.listPolicies(),
+        jobReport: (jobId, name) => {
+          try {
+            return store.jobReport(jobId, name).content;
+          } catch {
+            return undefined;
+          }
+        },
         sampler: host.telemetry,
       },
     });

@@ -134,6 +134,11 @@ export class DashboardServer {
       this.events(url, req, res);
       return;
     }
+    const report = /^\/jobs\/([0-9a-f-]{36})\/([A-Za-z0-9][A-Za-z0-9._-]*)$/.exec(url.pathname);
+    if (report) {
+      this.report(req, res, report[1]!, report[2]!);
+      return;
+    }
     const page = pageAt(url.pathname, new Snapshot(this.o.source));
     if (!page) {
       this.plain(res, 404, "Not found", `Nothing at ${url.pathname}.`);
@@ -143,6 +148,25 @@ export class DashboardServer {
     res.statusCode = 200;
     res.setHeader("Content-Type", "text/html; charset=utf-8");
     res.end(req.method === "HEAD" ? undefined : renderDashboardPage(page, url.pathname));
+  }
+
+  /**
+   * A job's report file as its own document. Reports carry their own inline script and style, so
+   * they get a CSP of their own, sandboxed: the report runs as an opaque origin that cannot read
+   * the session cookie or call the dashboard.
+   */
+  private report(req: IncomingMessage, res: ServerResponse, jobId: string, name: string): void {
+    const content = this.o.source.jobReport(jobId, name);
+    if (!content) {
+      this.plain(res, 404, "Not found", `Job ${jobId} keeps no report ${name}.`);
+      return;
+    }
+    this.headers(res);
+    res.setHeader("Content-Security-Policy", REPORT_CSP);
+    res.statusCode = 200;
+    res.setHeader("Content-Type", reportContentType(name));
+    res.setHeader("Content-Length", content.length);
+    res.end(req.method === "HEAD" ? undefined : content);
   }
 
   /**
@@ -219,4 +243,13 @@ export class DashboardServer {
       }
     }
   }
+}
+
+const REPORT_CSP = "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
+
+function reportContentType(name: string): string {
+  if (name.endsWith(".html")) return "text/html; charset=utf-8";
+  if (name.endsWith(".json")) return "application/json";
+  if (name.endsWith(".xml")) return "application/xml";
+  return "text/plain; charset=utf-8";
 }
