@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { browserMissing, chartStates, type OpenedPage, openPage } from "../support/browser.js";
 import { type CliResult, srlab, srlabJson, srlabOk } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
+import { firefoxMissing, withFirefox } from "../support/firefox.js";
 import { hasTool } from "../support/images.js";
 
 // The web dashboard against a real lab, in Debian's Chromium: every component on the topology,
@@ -164,5 +165,25 @@ describe("srlab dashboard", () => {
     } finally {
       await opened.close();
     }
+  });
+
+  test("every page works in Firefox too: logged in by the one-time link, live, no console error", async (ctx) => {
+    const missing = firefoxMissing();
+    if (missing) return ctx.skip(missing);
+    const link = await srlabJson<Link>(["dashboard", "--dir", dir]);
+    await withFirefox(async ({ page, errors }) => {
+      await page.goto(link.loginUrl);
+      // The login page moves on to the dashboard by itself.
+      await page.waitForFunction((o: string) => location.href === `${o}/`, { timeout: 30_000 }, origin);
+      for (const path of PAGES) {
+        await page.goto(`${origin}${path}`);
+        await page.waitForFunction(() => document.getElementById("live-state")?.textContent === "live", { timeout: 30_000 });
+        await page.waitForFunction(() => document.body.hasAttribute("data-updated"), { timeout: 30_000 });
+        expect(await page.evaluate(() => document.body.textContent ?? ""), path).not.toContain("Log in to the srlab dashboard");
+        const charts = await page.evaluate(() => [...document.querySelectorAll("[data-chart]")].map((el) => el.getAttribute("data-drawn")));
+        for (const drawn of charts) expect(drawn, path).not.toBe("error");
+      }
+      expect(errors).toEqual([]);
+    });
   });
 });
