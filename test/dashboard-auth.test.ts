@@ -208,12 +208,12 @@ describe("the configuration server's dashboard over HTTP", () => {
 
   test("a job the CLI runs shows on the jobs page with its report, served sandboxed and only with the credential", async () => {
     const bearer = { authorization: `Bearer ${credential}` };
-    const { job } = await unaryCall(admin, admin.startClientJob, { type: "LoadTest", machine: "", steps: ["load", "verify"] }, credential);
+    const { job } = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: ["load", "verify"] }, credential);
     expect(JobState[job!.state]).toBe("JOB_STATE_IN_PROGRESS");
-    await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finalState: 0, error: "", resultJson: "" }, credential);
+    await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finish: 0, error: "", resultJson: "" }, credential);
     const html = "<!doctype html><title>run</title><p>the story of the run</p>";
     await unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "report.html", content: Buffer.from(html) }, credential);
-    const done = await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finalState: JobState.JOB_STATE_SUCCEEDED, error: "", resultJson: '{"passed":true}' }, credential);
+    const done = await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SUCCEEDED, error: "", resultJson: '{"passed":true}' }, credential);
     expect(done.job!.reports).toEqual(["report.html"]);
     expect(done.job!.steps.map((s) => JobState[s.state])).toEqual(["JOB_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED"]);
 
@@ -229,11 +229,11 @@ describe("the configuration server's dashboard over HTTP", () => {
     expect((await get(`/jobs/${job!.jobId}/..%2Fadmin.credential`, bearer)).status).toBe(404);
 
     // An ended job takes no more updates, a report needs a plain name, and an unknown end state is refused.
-    await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finalState: 0, error: "", resultJson: "" }, credential)).rejects.toThrow(/already finished/);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" }, credential)).rejects.toThrow(/already finished/);
     await expect(unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "../x.html", content: Buffer.from("x") }, credential)).rejects.toThrow(/plain file name/);
-    const other = await unaryCall(admin, admin.startClientJob, { type: "LoadTest", machine: "", steps: [] }, credential);
-    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finalState: JobState.JOB_STATE_SKIPPED, error: "", resultJson: "" }, credential)).rejects.toThrow(/final_state/);
-    await expect(unaryCall(admin, admin.startClientJob, { type: "no spaces", machine: "", steps: [] }, credential)).rejects.toThrow(/job type/);
+    const other = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: [] }, credential);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SKIPPED, error: "", resultJson: "" }, credential)).rejects.toThrow(/finish must be SUCCEEDED, FAILED or CANCELLED/);
+    await expect(unaryCall(admin, admin.createClientJob, { type: "no spaces", machine: "", steps: [] }, credential)).rejects.toThrow(/job type/);
   });
 });
 

@@ -501,7 +501,7 @@ class LoadJob {
   /** Starts the job with the phases already done (the lab had to be up to record it). */
   static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
     try {
-      const { job } = await client.call(client.client.startClientJob, { type: "LoadTest", machine: "", steps: [...PHASES] });
+      const { job } = await client.call(client.client.createClientJob, { type: "LoadTest", machine: "", steps: [...PHASES] });
       const j = new LoadJob(client, job!.jobId);
       for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
       return j;
@@ -521,11 +521,11 @@ class LoadJob {
   }
 
   async finish(verdict: LoadReport["verdict"], interrupted: boolean, result?: object): Promise<void> {
-    const finalState = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
-    await this.update({ finalState, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
+    const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
+    await this.update({ finish, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
   }
 
-  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finalState: JobState; error: string; resultJson: string }>): Promise<void> {
+  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finish: JobState; error: string; resultJson: string }>): Promise<void> {
     await this.client
       .call(this.client.client.updateClientJob, {
         jobId: this.jobId,
@@ -533,7 +533,7 @@ class LoadJob {
         stepState: u.stepState ?? JobState.JOB_STATE_UNSPECIFIED,
         progressPercent: u.progressPercent ?? 0,
         message: u.message ?? "",
-        finalState: u.finalState ?? JobState.JOB_STATE_UNSPECIFIED,
+        finish: u.finish ?? JobState.JOB_STATE_UNSPECIFIED,
         error: u.error ?? "",
         resultJson: u.resultJson ?? "",
       })

@@ -5,7 +5,7 @@ import type { ConfigHost } from "./host.js";
 import { mustGetMachine } from "./machine-lookup.js";
 
 type JobHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "updateJob"> &
-  Pick<Handlers<typeof AdminServiceService>, "listJobs" | "getJob" | "cancelJob" | "startClientJob" | "updateClientJob" | "attachJobReport">;
+  Pick<Handlers<typeof AdminServiceService>, "listJobs" | "getJob" | "cancelJob" | "createClientJob" | "updateClientJob" | "attachJobReport">;
 
 /** A job the CLI runs itself; its steps start as the CLI reports them. */
 const END_STATES = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
@@ -30,7 +30,7 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
     },
     listJobs: (req) => ({ jobs: store.listJobs(req.machine ? mustGetMachine(store, req.machine).machineId : undefined) }),
     cancelJob: async (req) => ({ job: await host.jobs.cancelWorkload(req.jobId, req.reason) }),
-    startClientJob: (req) => {
+    createClientJob: (req) => {
       if (!/^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(req.type)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `job type "${req.type}" must be a word of letters, digits and '-'`);
       const job = store.createJob({ type: req.type, machineId: req.machine ? mustGetMachine(store, req.machine).machineId : "", steps: req.steps });
       // The caller is already at work: the job is InProgress from now, even before its first step.
@@ -39,8 +39,8 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
     },
     updateClientJob: (req) => {
       if (!store.getJob(req.jobId)) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);
-      if (req.finalState && !END_STATES.has(req.finalState)) {
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `final_state must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[req.finalState] ?? req.finalState}`);
+      if (req.finish && !END_STATES.has(req.finish)) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `finish must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[req.finish] ?? req.finish}`);
       }
       let job = store.getJob(req.jobId)!;
       if (req.stepName) {
@@ -50,9 +50,9 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
           message: req.message,
         });
       }
-      if (req.finalState) {
+      if (req.finish) {
         job = store.finishJob(req.jobId, {
-          state: req.finalState as JobState.JOB_STATE_SUCCEEDED | JobState.JOB_STATE_FAILED | JobState.JOB_STATE_CANCELLED,
+          state: req.finish as JobState.JOB_STATE_SUCCEEDED | JobState.JOB_STATE_FAILED | JobState.JOB_STATE_CANCELLED,
           error: req.error,
           resultJson: req.resultJson,
         });

@@ -54,7 +54,7 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     listJobs: jobs.listJobs,
     getJob: jobs.getJob,
     cancelJob: jobs.cancelJob,
-    startClientJob: jobs.startClientJob,
+    createClientJob: jobs.createClientJob,
     updateClientJob: jobs.updateClientJob,
     attachJobReport: jobs.attachJobReport,
     ...dashboardHandlers(host),
