@@ -128,10 +128,13 @@ function request(rpc: string, kind: Kind): object {
     case "rotateCredential":
       // A name nobody has: an allowed caller gets NOT_FOUND, so nothing is rotated mid-test.
       return { component: "nobody", timeoutSeconds: 1 };
+    // Messages with repeated or bytes fields need them set to be encoded at all.
     case "createClientJob":
-      return { type: "", machine: "", steps: [] };
+      return { type: "MatrixTest", machine: "", steps: [] };
     case "updateClientJob":
-      return { jobId: "", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+      return { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+    case "attachJobReport":
+      return { jobId: "none", name: "report.html", content: Buffer.alloc(0) };
     case "removeComponent":
     case "listCredentials":
       return { component: "nobody", all: false };

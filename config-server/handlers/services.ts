@@ -9,7 +9,6 @@ import {
 } from "../../proto/index.js";
 import { serverStream, unary } from "../../common/grpc/index.js";
 import { adminServiceRules, authorize, CONFIGURATION_SERVICE_RULES, type Rule } from "./authorization.js";
-import { clientJobHandlers } from "./client-jobs.js";
 import { commandHandlers } from "./commands.js";
 import { credentialHandlers } from "./credentials.js";
 import { dashboardHandlers } from "./dashboard-login.js";
@@ -54,8 +53,11 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     listRecoveryPoints: points.listRecoveryPoints,
     listJobs: jobs.listJobs,
     getJob: jobs.getJob,
+    cancelJob: jobs.cancelJob,
+    createClientJob: jobs.createClientJob,
+    updateClientJob: jobs.updateClientJob,
+    attachJobReport: jobs.attachJobReport,
     ...dashboardHandlers(host),
-    ...clientJobHandlers(host),
   };
   return serve(host, AdminServiceService, adminServiceRules(AdminServiceService), handlers) as AdminServiceServer;
 }
