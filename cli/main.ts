@@ -18,6 +18,7 @@ import { jobs, points, policies, policyCreate, protect, resync, tag, workload } 
 import { credentialsList, credentialsRotate, removeComponent, tokenCreate, tokenList, tokenRevoke } from "./commands/identity.js";
 import { logs } from "./commands/logs.js";
 import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
+import { registerKeysCommands } from "./commands/keys.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
@@ -596,6 +597,7 @@ program
   .action((shell) => run(async () => process.stdout.write(completionScript(program, shell))));
 
 registerServiceCommands(program, run);
+registerKeysCommands(program, run);
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

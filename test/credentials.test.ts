@@ -23,7 +23,7 @@ import { joinToken } from "./support/join-token.js";
 
 const PASSPHRASE = "correct horse battery";
 const DISK: Disk = { diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" };
-const BEAT = { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined };
+const BEAT = { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" };
 
 /** A configuration server in-process, with the clients a test needs. */
 class Lab {

@@ -23,7 +23,15 @@ export function heartbeatHandlers(host: ConfigHost): HeartbeatHandlers {
       for (const report of req.machines) acceptReport(host, from, report, now.getTime());
       // Process servers and master targets verify credentials themselves: they pull the revocation list here.
       const verifier = from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER || from.role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET;
-      return { serverTime: now, revokedCredentialIds: verifier ? host.credentials.revokedIds() : [] };
+      if (!verifier) return { serverTime: now, revokedCredentialIds: [], segmentKeyId: "", segmentKeys: [] };
+      // Segment keys ride on this credential-authenticated answer, so a rotation reaches them within a heartbeat.
+      host.segmentKeys.noteInUse(from.componentId, req.segmentKeyId);
+      return {
+        serverTime: now,
+        revokedCredentialIds: host.credentials.revokedIds(),
+        segmentKeyId: host.segmentKeys.currentKeyId,
+        segmentKeys: host.segmentKeys.entries(),
+      };
     },
   };
 }
