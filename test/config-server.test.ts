@@ -144,8 +144,8 @@ const registerAgent = (name: string) =>
 const denied = (err: grpc.ServiceError) => err.code === 7;
 
 test("an agent cannot report a recovery point, nor a process server's point for another machine", async () => {
-  const a = await registerAgent("vm-a");
-  const b = await registerAgent("vm-b");
+  const a = await registerAgent("vm-points-a");
+  const b = await registerAgent("vm-points-b");
   const forged = {
     recoveryPointId: "forged",
     machineId: b.machineId,
@@ -164,7 +164,7 @@ test("an agent cannot report a recovery point, nor a process server's point for 
     await assert.rejects(unaryCall(client, client.reportRecoveryPoint, { recoveryPoint: forged }, agent.credential), denied);
   }
   const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
-  const { recoveryPoints } = await unaryCall(adminClient, adminClient.listRecoveryPoints, { machine: "vm-b" }, admin);
+  const { recoveryPoints } = await unaryCall(adminClient, adminClient.listRecoveryPoints, { machine: "vm-points-b" }, admin);
   assert.ok(!recoveryPoints.some((p) => p.recoveryPointId === "forged"));
 });
 

@@ -162,6 +162,26 @@ describe("credentials only the configuration server can sign", () => {
     const other = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-someone-else" }, restarted.credential));
     expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
   });
+
+  test("the passphrase registers new machines only: an existing machine's agent needs its credential or a join token", async () => {
+    const first = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE });
+    // Anyone with the passphrase tried to take the machine over (a new credential, the old one superseded).
+    const takeover = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE }));
+    expect(takeover.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(takeover.details).toMatch(/vm-taken" is already registered: .*own credential or a join token/);
+    // As the agent in Azure of that machine, too.
+    const inAzure = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE, location: SiteLocation.SITE_LOCATION_AZURE }));
+    expect(inAzure.code).toBe(grpc.status.PERMISSION_DENIED);
+    // A wrong passphrase still says only that, whether or not the machine exists.
+    expect((await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: "guess" }))).code).toBe(grpc.status.UNAUTHENTICATED);
+    // The refused attempts superseded nothing: the agent's credential still works.
+    expect((await code(lab.heartbeat(first.credential))).code).toBe(0);
+    // Its own credential re-registers it, and so does a join token of the agent role.
+    const again = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken" }, first.credential);
+    expect(again.machineId).toBe(first.machineId);
+    const byToken = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", joinToken: await joinToken(lab.server, "agent") });
+    expect(byToken.machineId).toBe(first.machineId);
+  });
 });
 
 describe("join tokens", () => {
