@@ -129,6 +129,7 @@ export class ProcessServer {
 
       const host = this.serviceHost();
       this.replication = new ReplicationService(host);
+      this.verifier.onRevoked((ids) => this.replication?.revoke(ids));
       this.grpcServer = new GrpcServer({
         host: o.listen.host,
         port: o.listen.port,
