@@ -77,7 +77,7 @@ beforeAll(async () => {
   await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s", "--storage", "directory"]);
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   // No crash-consistent point after the base: recovering after the rotation must replay segments of both keys.
-  await srlabOk(["policy", "create", "sparse", "--crash-consistent", "1h", "--app-consistent", "2h", "--retention", "24h", "--dir", dir]);
+  await srlabOk(["policy", "create", "sparse", "--crash-consistent", "1h", "--app-consistent", "2h", "--retention", "5h", "--dir", dir]);
   await srlabOk(["protect", "machine-1", "--policy", "sparse", "--wait", "--dir", dir], 300_000);
 }, 600_000);
 
