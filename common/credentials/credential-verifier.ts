@@ -36,9 +36,13 @@ export class CredentialVerifier {
     if (added.size > 0) for (const listener of this.revocationListeners) listener(added);
   }
 
-  /** Called with the ids newly revoked by each heartbeat: streams opened with them are cut. */
-  onRevoked(listener: (ids: ReadonlySet<string>) => void): void {
+  /** Called with the ids newly revoked by each heartbeat: streams opened with them are cut. Returns the unsubscribe. */
+  onRevoked(listener: (ids: ReadonlySet<string>) => void): () => void {
     this.revocationListeners.push(listener);
+    return () => {
+      const i = this.revocationListeners.indexOf(listener);
+      if (i >= 0) this.revocationListeners.splice(i, 1);
+    };
   }
 
   /**
