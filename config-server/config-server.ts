@@ -126,6 +126,7 @@ export class ConfigServer {
     const self = this;
     const bus = new CommandBus(store, logger);
     this.bus = bus;
+    authority.onRevoked((ids, reason) => bus.cut(ids, reason));
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
     const blobs = createBlobStore(
       { kind: options.storage.kind, connectionString: options.storage.connectionString, container: options.storage.container, directory: options.storage.directory },

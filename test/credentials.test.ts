@@ -289,6 +289,26 @@ describe("revocation and rotation", () => {
     });
   });
 
+  test("a revoked credential's command stream is cut: it receives no further command", async () => {
+    const ps = await lab.register({ role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, name: "ps-watching", joinToken: await joinToken(lab.server, "process-server") });
+    const stream = lab.cs.watchCommands({}, bearerMetadata(ps.credential));
+    const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+    await new Promise((r) => setTimeout(r, 300));
+    // Registering again (here with its own credential) supersedes, and so revokes, the earlier one.
+    const again = await lab.register({ role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, name: "ps-watching" }, ps.credential);
+    const err = await ended;
+    expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(err.details).toMatch(/was revoked \(superseded by a new registration\); this stream is closed/);
+    // The new credential's stream is served.
+    const fresh = lab.cs.watchCommands({}, bearerMetadata(again.credential));
+    const outcome = await new Promise<number>((resolve) => {
+      fresh.on("error", (e: grpc.ServiceError) => resolve(e.code));
+      setTimeout(() => resolve(0), 500);
+    });
+    fresh.cancel();
+    expect(outcome).toBe(0);
+  });
+
   test("rotation: the component takes a new credential, then the old one is revoked", async () => {
     const file = join(lab.dir, "ps.yaml");
     const token = await joinToken(lab.server, "process-server");

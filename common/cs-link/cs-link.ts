@@ -226,7 +226,8 @@ export class CsLink extends EventEmitter {
     stream.on("data", (command: WatchCommandsResponse) => this.dispatch(command));
     stream.on("error", (err: grpc.ServiceError) => {
       if (this.stopped) return;
-      if (err.code === 16) {
+      // A stream of a credential this component replaced (rotation, re-registration) is cut; it reopens with the new one.
+      if (err.code === 16 && !/this stream is closed/.test(err.details)) {
         // The configuration server no longer knows this credential (its state was reset).
         this.options.logger.error("configuration server rejected this component's credential", { error: err.details });
       }
