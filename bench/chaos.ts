@@ -66,6 +66,7 @@ async function main(): Promise<void> {
   if (!hasTool("fio") || !fioHasNbd()) throw new Error("chaos needs fio built with the nbd engine (apt-get install fio)");
 
   const say = (line: string) => process.stderr.write(`${line}\n`);
+  const startedAt = Date.now();
   const dir = mkdtempSync(join(tmpdir(), "srlab-chaos-"));
   say(`chaos: ${trials} trial(s), seed ${seed}, lab in ${dir}`);
   const rng = new Prng(seed);
@@ -110,6 +111,7 @@ async function main(): Promise<void> {
     converge.length ? `${converge[Math.floor(converge.length / 2)]!.toFixed(1)} / ${converge.at(-1)!.toFixed(1)} s` : "-",
   ];
   console.log(values.markdown ? markdownTable(head, [row]) : textTable(head, [row]));
+  say(`chaos: ${results.length} trial(s), seed ${seed}, wall time ${((Date.now() - startedAt) / 60_000).toFixed(1)} min`);
   const bad = results.filter((r) => !r.match).length;
   if (bad > 0) {
     say(`chaos: ${bad} trial(s) ended without a byte-exact replica (seed ${seed})`);
