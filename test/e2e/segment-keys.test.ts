@@ -134,3 +134,24 @@ describe("segment key rotation (srlab keys rotate)", () => {
     await failoverEquals(after.receivedSequence, imageAfter);
   });
 });
+
+describe("credential rotation while replicating", () => {
+  test("a replicating agent's rotated credential: its old stream is cut, it reopens with the new one, nothing is lost", async (ctx) => {
+    if (tools.length) return ctx.skip(`${tools.join(", ")} not installed`);
+    const m = await machine();
+    const rotated = await srlabJson<{ credential: { credentialId: string }; revokedCredentialIds: string[] }>(
+      ["credentials", "rotate", "machine-1", "--json", "--dir", dir],
+      60_000,
+    );
+    assert.equal(rotated.revokedCredentialIds.length, 1);
+    // Writes during and after the cut (the process server learns of the revocation within a heartbeat).
+    await fio(m.disks[0]!.nbd, 23);
+    const after = await caughtUp();
+    const status = await srlabJson<{ machines: Array<{ name: string; state: string; health: string }> }>(["status", "--dir", dir]);
+    const one = status.machines.find((x) => x.name === "machine-1")!;
+    assert.equal(one.state, "protected", JSON.stringify(one));
+    const out = join(work, "rotated.raw");
+    await srlabOk(["export", "machine-1", "--to", out, "--dir", dir], 120_000);
+    assert.equal(await sha256File(out), await sha256File(m.disks[0]!.path), `replica at sequence ${after.receivedSequence} equals the source`);
+  });
+});
