@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, test } from "vitest";
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
+import { ProcessServer, processServerOptions } from "../process-server/index.js";
 import { joinToken } from "./support/join-token.js";
 import {
   AdminServiceClient,
@@ -20,6 +22,10 @@ import {
   GroupServiceService,
   IdentityServiceClient,
   IdentityServiceService,
+  MasterTargetServiceClient,
+  MasterTargetServiceService,
+  ProcessServiceClient,
+  ProcessServiceService,
   PlanServiceClient,
   PlanServiceService,
   ProofServiceClient,
@@ -60,6 +66,9 @@ const options = configServerOptions.parse({
   timeUnitSeconds: 1,
 });
 let server: ConfigServer;
+/** A process server and a master target in-process: their services check callers themselves. */
+let processServer: ProcessServer;
+let masterTarget: MasterTarget;
 let client: ConfigurationServiceClient;
 let admin: AdminServiceClient;
 let identity: IdentityServiceClient;
@@ -103,6 +112,29 @@ beforeAll(async () => {
   clients.set("ProofService", new ProofServiceClient(server.grpcAddress, channel));
   clients.set("GroupService", new GroupServiceClient(server.grpcAddress, channel));
   clients.set("PlanService", new PlanServiceClient(server.grpcAddress, channel));
+  processServer = new ProcessServer(
+    processServerOptions.parse({
+      name: "ps-under-test",
+      dataDir: join(dir, "ps"),
+      insecure: true,
+      configServer: { address: server.grpcAddress, joinToken: await joinToken(server, "process-server") },
+      heartbeatIntervalMs: 200,
+    }),
+    silentLogger(),
+  );
+  await processServer.start();
+  clients.set("ProcessService", new ProcessServiceClient(processServer.grpcAddress, channel));
+  masterTarget = new MasterTarget(
+    masterTargetOptions.parse({
+      dataDir: join(dir, "mt"),
+      insecure: true,
+      configServer: { address: server.grpcAddress, joinToken: await joinToken(server, "master-target") },
+      heartbeatIntervalMs: 200,
+    }),
+    silentLogger(),
+  );
+  await masterTarget.start();
+  clients.set("MasterTargetService", new MasterTargetServiceClient(masterTarget.grpcAddress, channel));
   credentials.admin = server.adminCredential;
   // The configuration server calls other daemons with a credential of its own (role config-server).
   credentials["configuration server"] = server.serviceCredential;
@@ -126,6 +158,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of streams) s.cancel();
   for (const c of clients.values()) c.close();
+  await processServer?.stop();
+  await masterTarget?.stop();
   await server.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -149,6 +183,17 @@ function request(rpc: string, kind: Kind, empty: object): object {
     case "rotateCredential":
       // A name nobody has: an allowed caller gets NOT_FOUND, so nothing is rotated mid-test.
       return { component: "nobody", timeoutSeconds: 1 };
+    case "replicate":
+      return { message: { $case: "open", value: { machineId: agentA.machineId, disks: [], resync: false } } };
+    case "applyWrites":
+      return { message: { $case: "open", value: { machineId: agentA.machineId, crashConsistentFrequencySeconds: 0, retentionSeconds: 0 } } };
+    case "getBlockChecksums":
+    case "drainMachine":
+    case "getMachineReplicationStatus":
+    case "prepareTarget":
+    case "getTargetStatus":
+    case "restorePoint":
+      return { ...empty, machineId: agentA.machineId };
     case "removeComponent":
     case "listCredentials":
       return { component: "nobody", all: false };
@@ -158,9 +203,29 @@ function request(rpc: string, kind: Kind, empty: object): object {
 }
 
 /** The status code of one call (0 when it succeeded); a stream is judged by its first event. */
-async function callWith(c: grpc.Client, rpc: string, streaming: boolean, kind: Kind, empty: object): Promise<number> {
+async function callWith(c: grpc.Client, rpc: string, streaming: boolean, kind: Kind, empty: object, bidi = false): Promise<number> {
   const credential = credentials[kind];
   const method = (c as unknown as Record<string, (...args: unknown[]) => unknown>)[rpc]!;
+  if (bidi) {
+    // A bidirectional stream is judged by the answer to its first message (open).
+    const stream = method.call(c, bearerMetadata(credential)) as grpc.ClientDuplexStream<unknown, unknown>;
+    stream.write(request(rpc, kind, empty));
+    return await new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        stream.cancel();
+        resolve(0);
+      }, 2_000);
+      stream.once("data", () => {
+        clearTimeout(timer);
+        stream.cancel();
+        resolve(0);
+      });
+      stream.on("error", (err: grpc.ServiceError) => {
+        clearTimeout(timer);
+        resolve(err.code === 1 ? 0 : err.code);
+      });
+    });
+  }
   if (streaming) {
     const stream = method.call(c, request(rpc, kind, empty), bearerMetadata(credential)) as grpc.ClientReadableStream<unknown>;
     return await new Promise<number>((resolve) => {
@@ -193,16 +258,29 @@ const SERVICES = {
   GroupService: GroupServiceService,
   PlanService: PlanServiceService,
 };
+/** Services of the other daemons (process-server/caller-auth.ts, master-target/caller.ts). */
+const DAEMON_SERVICES = {
+  ProcessService: ProcessServiceService,
+  MasterTargetService: MasterTargetServiceService,
+};
 
 describe("every configuration server RPC with every kind of credential", () => {
   const rows = matrixRows();
-  const cases: Array<{ rpc: string; service: keyof typeof SERVICES; streaming: boolean; empty: object }> = [];
-  type Definition = Record<string, { path: string; responseStream: boolean; requestDeserialize: (b: Buffer) => object }>;
-  for (const [service, definition] of Object.entries(SERVICES) as Array<[keyof typeof SERVICES, Definition]>) {
+  type ServiceName = keyof typeof SERVICES | keyof typeof DAEMON_SERVICES;
+  const cases: Array<{ rpc: string; service: ServiceName; streaming: boolean; bidi: boolean; empty: object }> = [];
+  type Definition = Record<string, { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => object }>;
+  for (const [service, definition] of Object.entries({ ...SERVICES, ...DAEMON_SERVICES }) as Array<[ServiceName, Definition]>) {
     for (const method of Object.values(definition)) {
       const rpc = method.path.split("/")[2]!;
       // Register takes a proof instead of a credential: credentials.test.ts covers its column.
-      if (rpc !== "Register") cases.push({ rpc, service, streaming: method.responseStream, empty: method.requestDeserialize(Buffer.alloc(0)) });
+      if (rpc === "Register") continue;
+      cases.push({
+        rpc,
+        service,
+        streaming: method.responseStream,
+        bidi: method.requestStream && method.responseStream,
+        empty: method.requestDeserialize(Buffer.alloc(0)),
+      });
     }
   }
 
@@ -223,7 +301,7 @@ describe("every configuration server RPC with every kind of credential", () => {
       for (const kind of KINDS) {
         const documented = row[kind];
         if (documented === "—" || documented === "") continue;
-        const code = await callWith(target, lowerFirst(c.rpc), c.streaming, kind, c.empty);
+        const code = await callWith(target, lowerFirst(c.rpc), c.streaming, kind, c.empty, c.bidi);
         if (documented.startsWith("✗")) {
           assert.equal(code, 7, `${c.service}.${c.rpc} as ${kind}: documented PERMISSION_DENIED, got code ${code}`);
         } else {
