@@ -178,6 +178,11 @@ export class ProcessServer {
       const store = this.blobStore;
       // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
       StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
+      // A storage that restarted may have lost what it acknowledged: a checksum resync of every
+      // machine makes the replicas equal their sources again (docs/replication-model.md).
+      StorageWatch.of(store).onRestarted((reason) => {
+        for (const p of this.pipelines.values()) p.machine.resyncReason ??= `${reason}; a checksum resync verifies the replica`;
+      });
       await retryWithBackoff(() => store.init(), {
         timeUnitMs: this.retryTimeUnitMs,
         signal: this.abort.signal,

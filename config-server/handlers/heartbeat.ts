@@ -66,6 +66,15 @@ function acceptReport(host: ConfigHost, from: Component, report: MachineReplicat
   } else if (from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
     if (machine.processServerId !== from.componentId) return;
     reports.processServer = { report, at: now };
+    // The process server found its copy untrustworthy (segments or cache missing, storage restarted).
+    if (report.resyncRequired && machine.state === ReplicationState.REPLICATION_STATE_PROTECTED) {
+      store.updateMachine(machine.machineId, {
+        state: ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+        resyncRequired: true,
+        resyncReason: report.resyncReason,
+      });
+      host.logger.warn("machine needs resync", { machine: machine.name, reason: report.resyncReason, from: "process server" });
+    }
   }
   host.reports.set(machine.machineId, reports);
   store.updateMachine(machine.machineId, { stats: mergeStats(reports, machine.direction) });
