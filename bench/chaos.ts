@@ -17,7 +17,7 @@ import { hashDisk, hashImageFile } from "../common/blockhash/index.js";
 import { replicaBlobName } from "../common/storage-layout/index.js";
 import { createBlobStore } from "../common/storage/index.js";
 import { parseSize } from "../common/units/index.js";
-import { Prng } from "../mobility-agent/workload/prng.js";
+import { Prng } from "../common/random/index.js";
 import { fioHasNbd, hasTool } from "./fio.js";
 import { markdownTable, textTable } from "./table.js";
 

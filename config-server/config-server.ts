@@ -32,7 +32,7 @@ import { FailoverJobs } from "./failover-jobs.js";
 import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, dashboardActions, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { rehearsalAzure } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
@@ -323,6 +323,7 @@ export class ConfigServer {
       sessionMs: options.dashboard.sessionHours * 3_600_000,
       loginLinkMs: options.dashboard.loginLinkSeconds * 1000,
       logger: host.logger,
+      actions: options.dashboard.actions ? dashboardActions(host) : undefined,
       isAdminCredential: (credential) => {
         // The same check as every admin RPC, so a change of credential format applies here too.
         const metadata = new grpc.Metadata();
@@ -340,6 +341,14 @@ export class ConfigServer {
         jobs: (machineId) => store.listJobs(machineId),
         points: (machineId) => store.listRecoveryPoints(machineId),
         policies: () => store.listPolicies(),
+        actionsEnabled: options.dashboard.actions,
+        jobReport: (jobId, name) => {
+          try {
+            return store.jobReport(jobId, name).content;
+          } catch {
+            return undefined;
+          }
+        },
         sampler: host.telemetry,
       },
     });

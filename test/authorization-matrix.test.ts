@@ -194,6 +194,13 @@ function request(rpc: string, kind: Kind, empty: object): object {
     case "getTargetStatus":
     case "restorePoint":
       return { ...empty, machineId: agentA.machineId };
+    // Messages with repeated or bytes fields need them set to be encoded at all.
+    case "createClientJob":
+      return { type: "MatrixTest", machine: "", steps: [] };
+    case "updateClientJob":
+      return { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+    case "attachJobReport":
+      return { jobId: "none", name: "report.html", content: Buffer.alloc(0) };
     case "removeComponent":
     case "listCredentials":
       return { component: "nobody", all: false };

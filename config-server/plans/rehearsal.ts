@@ -272,8 +272,8 @@ export class Rehearsals {
     await this.verifyEach(job, machines, STEP.verifyFailover, (m) => this.verify(m, VerifyTarget.VERIFY_TARGET_FAILED_OVER), found);
     if (found.failure) return;
     await runner.execute(job, spec, "commit", run, `${STEP.commitFailover}: `);
-    await Promise.all(machines.map((m) => this.jobs.step(job, STEP.runningInAzure(m), () => this.runningInAzure(job, m))));
-    await Promise.all(machines.map((m) => this.jobs.step(job, STEP.writesInAzure(m), () => this.writeInAzure(m, o, found))));
+    await allEnded(machines.map((m) => this.jobs.step(job, STEP.runningInAzure(m), () => this.runningInAzure(job, m))));
+    await allEnded(machines.map((m) => this.jobs.step(job, STEP.writesInAzure(m), () => this.writeInAzure(m, o, found))));
     await runner.execute(job, spec, "reprotect", run, `${STEP.reprotectBack}: `);
     found.summaries.push(await runner.execute(job, spec, "failback", run, `${STEP.failback}: `));
     await this.verifyEach(job, machines, STEP.verifyFailback, (m) => this.ctx.azure.verifyFailback(m), found);
@@ -571,6 +571,12 @@ export class Rehearsals {
       this.ctx.logger.warn("could not write the rehearsal report files", { runId: report.runId, dir, error: (err as Error).message });
     }
   }
+}
+
+/** Waits for every machine's step to end (so none is reported still in progress), then throws the first failure. */
+async function allEnded(steps: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
 
 function proofsOf(step: string, r: VerifyResult): ReportProof[] {

@@ -259,4 +259,18 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE recovery_points ADD COLUMN direction INTEGER NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 8,
+    name: "job-reports",
+    steps: [
+      // Report files kept with a job (a load test's or rehearsal's report.html), served by the dashboard.
+      `CREATE TABLE job_reports (
+         job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         content BLOB NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (job_id, name)
+       ) STRICT`,
+    ],
+  },
 ];
