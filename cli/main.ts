@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerKeysCommands } from "./commands/keys.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { registerOperationsCommands } from "./verbs/operations.js";
 import { registerPushInstallCommands } from "./verbs/push-install.js";
@@ -25,6 +26,7 @@ registerReplicationCommands(program);
 registerRecoveryCommands(program);
 registerPlanCommands(program);
 registerIdentityCommands(program);
+registerKeysCommands(program, run);
 registerServiceCommands(program, run);
 registerOperationsCommands(program);
 registerPushInstallCommands(program);

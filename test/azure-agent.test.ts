@@ -378,6 +378,7 @@ class ConfigServerStub {
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
+          segmentKeys: [],
           credentialPublicKey: Buffer.alloc(0),
           machineId: "m1",
           timeUnitSeconds: 1,
