@@ -5,7 +5,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { utils } from "ssh2";
+import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
@@ -34,6 +34,8 @@ interface MachineStatus {
   disks: Array<{ path: string; sizeBytes: number; nbd: string }>;
 }
 
+// ssh2 is CommonJS: `utils` is not among the names Node exposes to ESM imports.
+const { utils } = ssh2;
 const SSHD = "/usr/sbin/sshd";
 const HOST = "127.0.0.2";
 const lab = mkdtempSync(join(tmpdir(), "srlab-push-"));
