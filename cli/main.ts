@@ -19,6 +19,7 @@ import { credentialsList, credentialsRotate, removeComponent, tokenCreate, token
 import { logs } from "./commands/logs.js";
 import { dashboardCommand, dashboardLines } from "./commands/dashboard.js";
 import { registerServiceCommands } from "./commands/service.js";
+import { registerJoinCommands } from "./commands/join.js";
 import { statusCommand, watchStatus } from "./commands/status.js";
 import { groupCreate, groupDelete, groupList, groupPoint, groupPoints } from "./commands/groups.js";
 import { planApply, planDelete, planList, planResume, planRun, planRuns, planShow } from "./commands/plans.js";
@@ -596,6 +597,7 @@ program
   .action((shell) => run(async () => process.stdout.write(completionScript(program, shell))));
 
 registerServiceCommands(program, run);
+registerJoinCommands(program, run);
 
 // Daemons, for lab machines: each runs in the foreground until SIGTERM/SIGINT.
 const daemon = (name: string, description: string, load: () => Promise<(file: string | undefined, flags: Record<string, unknown>) => Promise<void>>) =>

@@ -390,6 +390,7 @@ class ConfigServerStub {
           machineId: "m1",
           timeUnitSeconds: 1,
           azureDisks: this.azureDisks,
+          certificate: "",
         });
       },
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
