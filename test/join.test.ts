@@ -1,5 +1,5 @@
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
@@ -10,6 +10,8 @@ import { silentLogger } from "../common/logger.js";
 import { checkCertificateRequest, createCertificateRequest, createLabCa, ensureLabPki, type LabCa, signCertificateRequest } from "../common/tls/index.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
 import { discoverCa, parseCaHash, planJoin } from "../cli/join/index.js";
+import { applyHeadNetwork, headCertificateNames, joinAddress, type LabComponent, LabLayout, type LabManifest, parseHeadNetwork } from "../cli/lab/index.js";
+import { parse, stringify } from "yaml";
 import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, IdentityServiceClient, type RegisterRequest, SiteLocation } from "../proto/index.js";
 
 describe("certificate requests", () => {
@@ -182,5 +184,52 @@ describe("joining a configuration server over TLS", () => {
     expect(await tokenState(t)).toBe("active");
     expect(await names()).not.toContain("agent-by-passphrase");
     expect(await names()).not.toContain("ps-bad");
+  });
+});
+
+describe("head node network (srlab up --listen/--advertise)", () => {
+  const dir = mkdtempSync(join(tmpdir(), "srlab-head-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test("configs follow --listen and --advertise, and a resumed lab keeps them", async () => {
+    const layout = new LabLayout(dir);
+    mkdirSync(layout.configDir, { recursive: true });
+    const file = (n: string) => join(layout.configDir, `${n}.yaml`);
+    writeFileSync(file("config-server"), stringify({ name: "config-server", listen: { host: "127.0.0.1", port: 7000 }, metrics: { host: "127.0.0.1", port: 0 }, storage: { kind: "azure", connectionString: "x" } }));
+    writeFileSync(file("process-server-1"), stringify({ name: "process-server-1", listen: { host: "127.0.0.1", port: 7001 }, configServer: { address: "127.0.0.1:7000", credential: "c" } }));
+    writeFileSync(file("machine-1"), stringify({ name: "machine-1", listen: { host: "127.0.0.1", port: 7002 }, configServer: { address: "127.0.0.1:7000", credential: "c" } }));
+    const component = (name: string, role: LabComponent["role"], grpcPort: number): LabComponent => ({ name, role, configFile: file(name), logFile: "", readyFile: "", grpcPort, pid: 0 });
+    const manifest: LabManifest = {
+      version: 1,
+      passphrase: "p",
+      timeUnitSeconds: 1,
+      storage: { kind: "azure", azuritePort: 10000 },
+      configServerAddress: "127.0.0.1:7000",
+      caFile: "",
+      components: [component("config-server", "config-server", 7000), component("process-server-1", "process-server", 7001), component("machine-1", "agent", 7002)],
+    };
+    expect(joinAddress(manifest)).toBe("127.0.0.1:7000");
+    await applyHeadNetwork(layout, manifest, parseHeadNetwork("0.0.0.0", "head.lab,192.0.2.10"));
+    const read = (n: string) => parse(readFileSync(file(n), "utf8"));
+    expect(read("config-server").listen.host).toBe("0.0.0.0");
+    expect(read("config-server").caKeyFile).toBe(join(layout.pkiDir, "ca-key.pem"));
+    // Joined process servers write to Azurite on the head: its address is the advertised one.
+    expect(read("config-server").storage.connectionString).toContain("BlobEndpoint=http://head.lab:10000/");
+    expect(read("process-server-1")).toMatchObject({ listen: { host: "0.0.0.0" }, metrics: { host: "0.0.0.0" }, advertisedAddress: "head.lab:7001" });
+    // The lab's own tools and daemons keep dialling loopback; joiners get the advertised name.
+    expect(read("machine-1").configServer.address).toBe("127.0.0.1:7000");
+    expect(read("machine-1").listen.host).toBe("127.0.0.1");
+    expect(joinAddress(manifest)).toBe("head.lab:7000");
+    expect(headCertificateNames(manifest)).toEqual({ dnsNames: ["head.lab"], ipAddresses: ["192.0.2.10"] });
+    // srlab up without the flags: nothing changes.
+    await applyHeadNetwork(layout, manifest, parseHeadNetwork(undefined, undefined));
+    expect(joinAddress(manifest)).toBe("head.lab:7000");
+    expect(read("process-server-1").advertisedAddress).toBe("head.lab:7001");
+  });
+
+  test("bad values are refused before anything starts", () => {
+    expect(() => parseHeadNetwork("not an address!", undefined)).toThrow("--listen must be an address");
+    expect(() => parseHeadNetwork(undefined, ",")).toThrow("--advertise needs at least one");
+    expect(() => parseHeadNetwork(undefined, "0.0.0.0")).toThrow("wildcard");
   });
 });

@@ -7,4 +7,4 @@ export { addMachines, labMachines } from "./add-machines.js";
 export { type KeeperState, readKeeperState } from "./keeper-state.js";
 export { type DaemonStatus, daemonStatuses } from "./supervision.js";
 export { forgetLabComponents } from "./lab-remove.js";
-export { isWildcard, joinAddress, joinCommand } from "./lab-head.js";
+export { applyHeadNetwork, type HeadNetwork, headCertificateNames, isWildcard, joinAddress, joinCommand, parseHeadNetwork } from "./lab-head.js";
