@@ -1,9 +1,9 @@
-import { realpathSync } from "node:fs";
+import { accessSync, constants, realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { type JoinPlan, JOIN_ROLES, joinHost, planJoin } from "../join/index.js";
 import { type LabComponent, LabLayout, type LabManifest, PortAllocator, spawnSupervised, waitReady } from "../lab/index.js";
-import { announceReady, installService, planUnit } from "../service/index.js";
+import { announceReady, installService, planUnit, SYSTEM_UNIT_DIR, systemdRunning } from "../service/index.js";
 
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -27,6 +27,7 @@ export function registerJoinCommands(program: Command, run: (fn: () => Promise<u
       run(async () => {
         const say = (line: string) => process.stderr.write(`${line}\n`);
         const plan = planJoin(role, o);
+        if (plan.start === "service") checkCanInstallService();
         // Ports are chosen once, on the --listen address, and kept in the config across restarts.
         const allocator = new PortAllocator(plan.listen.host);
         const ports = { grpc: plan.listen.port || (await allocator.next()), metrics: await allocator.next(), nbd: plan.role === "agent" ? await allocator.next() : 0 };
@@ -49,6 +50,16 @@ export function registerJoinCommands(program: Command, run: (fn: () => Promise<u
         if (o.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
       }),
     );
+}
+
+/** --service needs systemd and a writable unit directory: checked before the join uses the token. */
+function checkCanInstallService(): void {
+  if (!systemdRunning()) throw new Error("--service: systemd does not run on this host; use --detach (or run the daemon in the foreground)");
+  try {
+    accessSync(SYSTEM_UNIT_DIR, constants.W_OK);
+  } catch {
+    throw new Error(`--service: cannot write units to ${SYSTEM_UNIT_DIR}; run srlab join as root (sudo) or use --detach`);
+  }
 }
 
 /** The daemon in this process until SIGTERM/SIGINT, as `srlab ROLE --config FILE` runs it. */

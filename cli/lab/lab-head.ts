@@ -97,6 +97,8 @@ export async function applyHeadNetwork(layout: LabLayout, manifest: LabManifest,
     if (!c.configFile || !existsSync(c.configFile)) continue;
     const before = readFileSync(c.configFile, "utf8");
     const doc = parseDocument(before);
+    // A config that does not parse is left for its daemon to refuse with the reason.
+    if (doc.errors.length > 0) continue;
     if (c.role === "config-server" || c.role === "process-server") {
       doc.setIn(["listen", "host"], bind);
       doc.setIn(["metrics", "host"], bind);
