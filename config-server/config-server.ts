@@ -35,6 +35,7 @@ import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
+import { rehearsalAzure } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -202,10 +203,12 @@ export class ConfigServer {
       groups: groupPoints,
       logger,
       jobs: {
-        verify: (m, target) => verify.verify(m, target),
+        verify: (m, target, point) => verify.verify(m, target, point),
         appConsistentPoint: (m, tag) => jobs.appConsistentPoint(m, tag),
-        workload: (m, spec) => jobs.workload(m, spec),
+        workload: (m, spec, inAzure) => jobs.workload(m, spec, inAzure),
       },
+      azure: rehearsalAzure({ store, bus, blobs, timeoutMs: 120_000 }),
+      azureStartTimeoutMs: 180_000,
       samples: (since) => telemetry.samples(since),
       reportRoot: join(options.dataDir, "rehearsals"),
       healthyTimeoutMs: 300_000,

@@ -180,15 +180,21 @@ export class ProtectionJobs {
     return job;
   }
 
-  workload(machineRef: string, spec: WorkloadCommand): Job {
+  /** Generated writes on the machine's disk; `inAzure` writes the disks of the machine running in Azure. */
+  workload(machineRef: string, spec: WorkloadCommand, inAzure = false): Job {
     const { store, bus } = this.ctx;
     const machine = this.requireMachine(machineRef);
-    this.checkAgentReachable(machine);
+    const agent = inAzure ? machine.azureAgentComponentId : machine.agentComponentId;
+    if (inAzure) {
+      if (!agent || !bus.isConnected(agent)) throw new SrlabError(ErrorCode.UNAVAILABLE, `${machine.name} is not running in Azure (its Azure agent is not connected)`);
+    } else {
+      this.checkAgentReachable(machine);
+    }
     const job = store.createJob({ type: "Workload", machineId: machine.machineId, steps: [STEPS.workload] });
     this.run(job, undefined, async () =>
       this.step(job, STEPS.workload, async () =>
         expectSuccess(
-          await bus.send(machine.agentComponentId, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }),
+          await bus.send(agent, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }),
           "workload",
         ),
       ),

@@ -87,6 +87,8 @@ export class AgentCommands {
         return { resumed: true };
       case "switchDisks":
         return this.ctx.switchDisks(c.value);
+      case "fingerprintDisks":
+        return this.fingerprintDisks();
       default:
         throw new Error(`the mobility agent does not handle ${(c as { $case?: string } | undefined)?.$case ?? "an empty"} command`);
     }
@@ -265,6 +267,16 @@ export class AgentCommands {
     } finally {
       this.workloads.delete(abort);
     }
+  }
+
+  /**
+   * Every image-file disk's fingerprint at the current sequence (taken in one turn, so both name
+   * the same state), after a tree still being built (a rebuild after failback) is complete.
+   */
+  async fingerprintDisks(): Promise<{ sequence: number; proofs: DiskProof[] }> {
+    await this.fingerprintsReady();
+    const proofs = this.ctx.fingerprints.flatMap((f) => (f ? [f.proof()] : []));
+    return { sequence: this.ctx.capture.lastSequence, proofs };
   }
 
   /**

@@ -90,6 +90,64 @@ describe("rehearsal report: verdict", () => {
   });
 });
 
+describe("rehearsal report: the full cycle", () => {
+  /** machine-1 after a full cycle: figures per failover and failback, a failback proof against the Azure disk. */
+  function fullReport(failbackRto: number, failbackOk = true): RehearsalReport {
+    const r = sampleReport();
+    r.cycle = "full";
+    const m = r.machines[0]!;
+    m.figures = [
+      { operation: "test-failover", rpoSeconds: 3.2, rtoSeconds: 7, rpoMet: true, rtoMet: true },
+      { operation: "failover", rpoSeconds: 1.5, rtoSeconds: 12, rpoMet: true, rtoMet: true },
+      { operation: "failback", rpoSeconds: 0, rtoSeconds: failbackRto, rpoMet: true, rtoMet: failbackRto <= 300 },
+    ];
+    m.rtoSeconds = Math.max(7, 12, failbackRto);
+    m.rtoMet = failbackRto <= 300;
+    m.proofs.push({
+      step: "verify: failback of machine-1",
+      disk: 0,
+      expected: "c".repeat(64),
+      actual: failbackOk ? "c".repeat(64) : "d".repeat(64),
+      ok: failbackOk,
+      sequence: 90,
+      ranges: failbackOk ? [] : ["bytes 0-4095 (4096 bytes)"],
+      against: "the Azure disk",
+    });
+    r.failures = failuresOf(r);
+    r.result = r.failures.length ? "failed" : "passed";
+    return r;
+  }
+
+  test("a missed target names the operation that missed it; a failback proof names the Azure disk", () => {
+    expect(fullReport(20).failures).toEqual([]);
+    expect(fullReport(400).failures).toEqual(["machine-1: RTO of the failback 400.0 s misses the target of 300 s"]);
+    expect(fullReport(20, false).failures).toEqual(['machine-1 disk 0 at "verify: failback of machine-1" differs from the Azure disk: bytes 0-4095 (4096 bytes)']);
+  });
+
+  test("junit.xml has a target case per machine, operation and figure; report.html a row per operation", () => {
+    const r = fullReport(400, false);
+    const doc = new XMLParser({ ignoreAttributes: false, isArray: (name) => name === "testsuite" || name === "testcase" }).parse(renderJunit(r));
+    const [, proofs, targets] = doc.testsuites.testsuite as Array<{ "@_failures": string; testcase: Array<Record<string, unknown>> }>;
+    expect(proofs!["@_failures"]).toBe("1");
+    expect(String((proofs!.testcase.find((c) => c["@_name"] === "machine-1 disk 0 at verify: failback of machine-1")!.failure as Record<string, string>)["@_message"])).toBe("disk 0 differs from the Azure disk: bytes 0-4095 (4096 bytes)");
+    // machine-1: 3 operations × RPO and RTO; machine-2 (no figures): its one pair.
+    expect(targets!.testcase.map((c) => c["@_name"])).toEqual([
+      "machine-1 RPO of the test-failover 3.2 s within 120 s",
+      "machine-1 RTO of the test-failover 7.0 s within 300 s",
+      "machine-1 RPO of the failover 1.5 s within 120 s",
+      "machine-1 RTO of the failover 12.0 s within 300 s",
+      "machine-1 RPO of the failback 0.0 s within 120 s",
+      "machine-1 RTO of the failback 400.0 s within 300 s",
+      "machine-2 RPO 4.1 s within 120 s",
+      "machine-2 RTO 9.0 s within 300 s",
+    ]);
+    expect(targets!["@_failures"]).toBe("1");
+    const page = renderRehearsalHtml(r);
+    expect(page).toContain("the Azure disk");
+    expect(page.match(/<td>machine-1<\/td><td>db<\/td><td>(test-failover|failover|failback)<\/td>/g)).toHaveLength(3);
+  });
+});
+
 describe("rehearsal report: junit.xml", () => {
   test("parses, with one test case per step, per proof and per target, and failures where they failed", () => {
     const r = sampleReport(true);

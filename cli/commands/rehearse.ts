@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { parseRate } from "../../common/units/index.js";
 import { type Job, JobState, type PlanSchedule, type RehearsalWorkload } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
+import { removeAzureMachine, startAzureMachine } from "../lab/index.js";
 import { LOAD_PROFILES, PROFILE_NAMES } from "../loadtest/index.js";
 import { enumLabel, printJson, printTable } from "../output.js";
 
@@ -51,7 +52,7 @@ export function rehearse(dir: string, name: string, o: RehearseOptions): Promise
     const { run } = await c.callOn(c.plans, c.plans.rehearse, { name, cycle, network: o.network ?? "", workload, autoApprove: Boolean(o.autoApprove) });
     const runId = run!.runId;
     process.stderr.write(`rehearsal ${runId}: ${cycle} cycle of plan ${name}\n`);
-    await follow(c, runId);
+    await follow(c, runId, new AzureMachines(dir));
     const files = await c.callOn(c.plans, c.plans.getRehearsalReport, { runId });
     const out = resolve(o.report ?? join(dir, "rehearsals", runId));
     mkdirSync(out, { recursive: true });
@@ -91,13 +92,65 @@ function printSummary(r: ReportView, out: string): void {
   for (const f of r.failures) process.stderr.write(`  ${f}\n`);
 }
 
+/** Step names of the full cycle at which the lab starts or stops a machine's agent in Azure. */
+const RUNNING_IN_AZURE = "running in Azure: ";
+const COMMIT_FAILBACK = "commit failback: ";
+
+/**
+ * The lab's part of a full cycle: the configuration server cannot start processes, so, as
+ * `srlab commit` does, this starts a machine's agent in Azure when the rehearsal waits for it
+ * and stops it once the failback is committed (or at the end, for a machine no longer in Azure).
+ */
+class AzureMachines {
+  private readonly started = new Set<string>();
+  private readonly stopped = new Set<string>();
+  private readonly pending: Promise<void>[] = [];
+
+  constructor(private readonly dir: string) {}
+
+  onStep(name: string, machine: string, state: JobState): void {
+    if (!machine) return;
+    if (name.startsWith(RUNNING_IN_AZURE) && state === JobState.JOB_STATE_IN_PROGRESS && !this.started.has(machine)) {
+      this.started.add(machine);
+      this.track(machine, "start", async () => {
+        const agent = await startAzureMachine(this.dir, machine);
+        process.stderr.write(`         ${machine} runs in Azure (agent ${agent.name}, pid ${agent.pid})\n`);
+      });
+    }
+    if (name.startsWith(COMMIT_FAILBACK) && state === JobState.JOB_STATE_SUCCEEDED) this.stop(machine);
+  }
+
+  stop(machine: string): void {
+    if (!this.started.has(machine) || this.stopped.has(machine)) return;
+    this.stopped.add(machine);
+    this.track(machine, "stop", async () => {
+      await removeAzureMachine(this.dir, machine);
+      process.stderr.write(`         ${machine} no longer runs in Azure\n`);
+    });
+  }
+
+  /** Waits for starts and stops in flight. */
+  async settle(): Promise<void> {
+    await Promise.all(this.pending);
+  }
+
+  private track(machine: string, what: string, fn: () => Promise<void>): void {
+    this.pending.push(
+      fn().catch((err: unknown) => {
+        process.stderr.write(`         could not ${what} ${machine}'s agent in Azure: ${(err as Error).message}\n`);
+      }),
+    );
+  }
+}
+
 /** Prints each step as it changes state until the rehearsal ends (a manual action is announced). */
-async function follow(c: AdminClient, runId: string): Promise<Job> {
+async function follow(c: AdminClient, runId: string, azure: AzureMachines): Promise<Job> {
   const seen = new Map<string, JobState>();
   for (;;) {
     const { job } = await c.call(c.client.getJob, { jobId: runId });
     if (!job) throw new Error(`rehearsal ${runId} disappeared`);
     for (const s of job.steps) {
+      azure.onStep(s.name, s.machine, s.state);
       if (seen.get(s.name) === s.state || s.state === JobState.JOB_STATE_NOT_STARTED) continue;
       seen.set(s.name, s.state);
       const at = new Date().toISOString().slice(11, 19);
@@ -107,7 +160,16 @@ async function follow(c: AdminClient, runId: string): Promise<Job> {
         process.stderr.write(`         waits for you: srlab plan resume ${runId} [--comment TEXT] (or --skip, --cancel)\n`);
       }
     }
-    if (job.state !== JobState.JOB_STATE_IN_PROGRESS && job.state !== JobState.JOB_STATE_NOT_STARTED) return job;
+    if (job.state !== JobState.JOB_STATE_IN_PROGRESS && job.state !== JobState.JOB_STATE_NOT_STARTED) {
+      await azure.settle();
+      // A machine the rehearsal left in Azure keeps its agent; one that came back loses it.
+      for (const name of new Set(job.steps.map((s) => s.machine).filter(Boolean))) {
+        const { machine } = await c.call(c.client.getMachine, { machine: name });
+        if (machine && !machine.azureAgentComponentId && machine.azureDisks.length === 0) azure.stop(name);
+      }
+      await azure.settle();
+      return job;
+    }
     await new Promise((r) => setTimeout(r, 500));
   }
 }

@@ -110,9 +110,11 @@ export function registerPlanCommands(program: Command): void {
 
   program
     .command("rehearse <plan>")
-    .description("rehearse a recovery plan: tag, test failover, a proof per disk, cleanup; writes report.json, junit.xml, report.html")
+    .description(
+      "rehearse a recovery plan with a proof per disk at every step: test (tag, test failover, cleanup) or full (then over to Azure, writes there, back, and protected again); writes report.json, junit.xml, report.html",
+    )
     .addOption(dirOption())
-    .requiredOption("--cycle <cycle>", "test (full: not yet)")
+    .requiredOption("--cycle <cycle>", "test, or full (planned failover, failback and reprotect)")
     .option("--network <name>", "the isolated network of the test failover (default: the only Azure network)")
     .option("--workload <profile>", "generated writes during the rehearsal (a loadtest profile: oltp, zipf, log, …)")
     .option("--rate <rate>", "write rate per machine with --workload (default 2MB/s)")

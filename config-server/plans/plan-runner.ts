@@ -72,6 +72,7 @@ export class PlanRunner {
   /** Runs the plan inside `job` (a plan run, or a rehearsal with its own prefix). */
   async execute(job: Job, spec: PlanSpec, op: PlanOperationName, o: RunOptions, prefix = ""): Promise<RunSummary> {
     const selectors = this.selectors(spec, op, o.point);
+    const results = new Map<string, Job>();
     for (const g of spec.groups) {
       for (const [i, a] of applicable(g.pre, op).entries()) {
         await this.action(job, spec, op, g.name, `${prefix}${g.name}: pre ${i + 1} (${a.kind})`, a, o);
@@ -81,6 +82,7 @@ export class PlanRunner {
           this.step(job, `${prefix}${g.name}: ${op} ${m}`, o, async () => {
             const sub = this.startMachineOperation(m, op, o, selectors.get(m));
             const done = await this.waitJob(sub);
+            results.set(m, done);
             return { message: summarize(op, done) };
           }),
         ),
@@ -89,7 +91,7 @@ export class PlanRunner {
         await this.action(job, spec, op, g.name, `${prefix}${g.name}: post ${i + 1} (${a.kind})`, a, o);
       }
     }
-    return this.summary(spec, op);
+    return this.summary(spec, op, results);
   }
 
   /** Applies an operator's decision to the oldest waiting step of a run. */
@@ -161,12 +163,12 @@ export class PlanRunner {
       store.updateJobStep(job.jobId, name, { state, message: a.message, output: d.comment || (state === JobState.JOB_STATE_SKIPPED ? "skipped" : "approved") });
       return;
     }
-    await this.step(job, name, o, () => this.script(job, spec, op, group, name, a));
+    await this.step(job, name, o, () => this.script(job, spec, op, group, name, a, o));
   }
 
   /** Runs a script action with the run's context in its environment and in a JSON file. */
-  private async script(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, step: string, a: PlanAction): Promise<{ message: string; output: string }> {
-    const context = this.context(job, spec, op, group);
+  private async script(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, step: string, a: PlanAction, o: RunOptions): Promise<{ message: string; output: string }> {
+    const context = this.context(job, spec, op, group, o.shutdownSource);
     const dir = join(this.ctx.runDir, job.jobId);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `context-${step.replace(/[^A-Za-z0-9._-]+/g, "_")}.json`);
@@ -188,13 +190,14 @@ export class PlanRunner {
   }
 
   /** What a script learns about the run (docs: README, Recovery plans). */
-  context(job: Job, spec: PlanSpec, op: PlanOperationName, group: string) {
+  context(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, shutdownSource = false) {
     const { store } = this.ctx;
     return {
       plan: spec.name,
       runId: job.jobId,
       operation: op,
-      failoverType: op === "test-failover" ? "test" : op === "failover" ? "planned-or-unplanned" : op,
+      // A failover that shuts the source down first is planned (no data loss); a failback always is.
+      failoverType: op === "test-failover" ? "test" : op === "failover" ? (shutdownSource ? "planned" : "unplanned") : op === "failback" ? "planned" : op,
       direction: op === "failback" ? "azure-to-on-premises" : "on-premises-to-azure",
       group,
       machines: spec.groups.flatMap((g) =>
@@ -269,12 +272,26 @@ export class PlanRunner {
     }
   }
 
-  /** Achieved RPO/RTO per machine (from its failover), for the run's result and the targets. */
-  summary(spec: PlanSpec, op: PlanOperationName): RunSummary {
+  /**
+   * Achieved RPO/RTO per machine (from its failover, or from the failback job of this run), for
+   * the run's result and the targets.
+   */
+  summary(spec: PlanSpec, op: PlanOperationName, results?: Map<string, Job>): RunSummary {
     const { store } = this.ctx;
     const machines = spec.groups.flatMap((g) =>
       g.machines.map((name) => {
         const m = store.getMachine(name);
+        if (op === "failback") {
+          const r = parseResult(results?.get(name));
+          return {
+            name,
+            group: g.name,
+            recoveryPointId: typeof r.recoveryPointId === "string" ? r.recoveryPointId : "",
+            sequence: typeof r.lastSequence === "number" ? r.lastSequence : 0,
+            rpoSeconds: typeof r.achievedRpoSeconds === "number" ? r.achievedRpoSeconds : null,
+            rtoSeconds: typeof r.rtoSeconds === "number" ? r.rtoSeconds : null,
+          };
+        }
         const info = op === "test-failover" ? m?.testFailover : op === "failover" ? m?.failover : undefined;
         return {
           name,
@@ -315,6 +332,14 @@ export interface RunSummary {
   operation: PlanOperationName;
   machines: Array<{ name: string; group: string; recoveryPointId: string; sequence: number; rpoSeconds: number | null; rtoSeconds: number | null }>;
   targets: { rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean | null; rtoMet: boolean | null };
+}
+
+function parseResult(job: Job | undefined): Record<string, unknown> {
+  try {
+    return job?.resultJson ? (JSON.parse(job.resultJson) as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }
 
 function applicable(actions: PlanAction[], op: PlanOperationName): PlanAction[] {

@@ -10,7 +10,7 @@ import {
   table,
   timeline,
 } from "../../common/html/index.js";
-import type { RehearsalReport, ReportMachine, ReportProof, ReportStep } from "./rehearsal-report.js";
+import { againstOf, figuresOf, type RehearsalReport, type ReportFigure, type ReportMachine, type ReportProof, type ReportStep } from "./rehearsal-report.js";
 
 /**
  * report.html: one self-contained page (common/html: inline CSS and uPlot, nothing fetched) with
@@ -61,13 +61,13 @@ export function renderRehearsalHtml(r: RehearsalReport): string {
     section(
       "Proofs",
       [
-        html`<p class="note">Each recovered disk's fingerprint (docs/fingerprint.md) recomputed from storage, against the source's at the same sequence.</p>`,
+        html`<p class="note">Each recovered disk's fingerprint (docs/fingerprint.md) recomputed from storage, against the source's at the same sequence (after a failback: each on-premises disk against the Azure disk it came back from).</p>`,
         table<ReportProof & { machine: string }>(
           [
             { header: "Machine", cell: (p) => p.machine },
             { header: "Disk", cell: (p) => p.disk, numeric: true },
             { header: "Step", cell: (p) => p.step },
-            { header: "Sequence", cell: (p) => p.sequence, numeric: true },
+            { header: "Against", cell: (p) => againstOf(p) },
             { header: "Expected", cell: (p) => html`<code>${p.expected || "–"}</code>` },
             { header: "Actual", cell: (p) => html`<code>${p.actual || "–"}</code>` },
             { header: "Result", cell: (p) => (p.ok ? badge("holds", "pass") : html`${badge("differs", "fail")} ${p.ranges.join(", ") || "whole disk"}`) },
@@ -122,17 +122,20 @@ function timelines(r: RehearsalReport): SafeHtml {
 function targetsTable(r: RehearsalReport): SafeHtml {
   const verdict = (met: boolean, target: number | null) => (target === null ? badge("no target", "info") : met ? badge("met", "pass") : badge("missed", "fail"));
   const s = (v: number | null) => (v === null ? "–" : `${v.toFixed(1)} s`);
-  return table<ReportMachine>(
+  // One row per machine and failover or failback the cycle ran (a test cycle has one each).
+  const rows = r.machines.flatMap((m) => figuresOf(m).map((f) => ({ m, f })));
+  return table<{ m: ReportMachine; f: ReportFigure }>(
     [
-      { header: "Machine", cell: (m) => m.name },
-      { header: "Group", cell: (m) => m.group },
-      { header: "Recovery point", cell: (m) => m.recoveryPointId || "–" },
-      { header: "RPO", cell: (m) => s(m.rpoSeconds), numeric: true },
-      { header: `RPO target ${r.targets.rpoSeconds === null ? "" : `${r.targets.rpoSeconds} s`}`, cell: (m) => verdict(m.rpoMet, r.targets.rpoSeconds) },
-      { header: "RTO", cell: (m) => s(m.rtoSeconds), numeric: true },
-      { header: `RTO target ${r.targets.rtoSeconds === null ? "" : `${r.targets.rtoSeconds} s`}`, cell: (m) => verdict(m.rtoMet, r.targets.rtoSeconds) },
+      { header: "Machine", cell: ({ m }) => m.name },
+      { header: "Group", cell: ({ m }) => m.group },
+      { header: "Operation", cell: ({ f }) => f.operation || "–" },
+      { header: "Recovery point", cell: ({ m, f }) => (f.operation === "test-failover" || !f.operation ? m.recoveryPointId || "–" : "–") },
+      { header: "RPO", cell: ({ f }) => s(f.rpoSeconds), numeric: true },
+      { header: `RPO target ${r.targets.rpoSeconds === null ? "" : `${r.targets.rpoSeconds} s`}`, cell: ({ f }) => verdict(f.rpoMet, r.targets.rpoSeconds) },
+      { header: "RTO", cell: ({ f }) => s(f.rtoSeconds), numeric: true },
+      { header: `RTO target ${r.targets.rtoSeconds === null ? "" : `${r.targets.rtoSeconds} s`}`, cell: ({ f }) => verdict(f.rtoMet, r.targets.rtoSeconds) },
     ],
-    r.machines,
+    rows,
   );
 }
 

@@ -29,6 +29,18 @@ export interface ReportProof {
   sequence: number;
   /** Byte ranges that differ ("bytes 12288-16383"), when it did not hold. */
   ranges: string[];
+  /** What the disk was compared with, when not the source at `sequence` ("the Azure disk" after a failback). */
+  against?: string;
+}
+
+/** RPO and RTO one failover or failback of the cycle achieved for a machine. */
+export interface ReportFigure {
+  /** test-failover, failover or failback */
+  operation: string;
+  rpoSeconds: number | null;
+  rtoSeconds: number | null;
+  rpoMet: boolean;
+  rtoMet: boolean;
 }
 
 export interface ReportMachine {
@@ -36,10 +48,13 @@ export interface ReportMachine {
   group: string;
   recoveryPointId: string;
   sequence: number;
+  /** The worst of `figures` (null when one was not measured). */
   rpoSeconds: number | null;
   rtoSeconds: number | null;
   rpoMet: boolean;
   rtoMet: boolean;
+  /** Per failover and failback of the cycle, in order (absent in reports of older versions). */
+  figures?: ReportFigure[];
   proofs: ReportProof[];
 }
 
@@ -84,12 +99,26 @@ export function failuresOf(r: Pick<RehearsalReport, "steps" | "machines" | "targ
   }
   for (const m of r.machines) {
     for (const p of m.proofs) {
-      if (!p.ok) out.push(`${m.name} disk ${p.disk} at "${p.step}" differs from the source at sequence ${p.sequence}: ${p.ranges.join(", ") || "whole disk"}`);
+      if (!p.ok) out.push(`${m.name} disk ${p.disk} at "${p.step}" differs from ${againstOf(p)}: ${p.ranges.join(", ") || "whole disk"}`);
     }
-    if (!m.rpoMet) out.push(`${m.name}: RPO ${fmt(m.rpoSeconds)} misses the target of ${r.targets.rpoSeconds} s`);
-    if (!m.rtoMet) out.push(`${m.name}: RTO ${fmt(m.rtoSeconds)} misses the target of ${r.targets.rtoSeconds} s`);
+    for (const f of figuresOf(m)) {
+      const of = f.operation ? ` of the ${f.operation}` : "";
+      if (!f.rpoMet) out.push(`${m.name}: RPO${of} ${fmt(f.rpoSeconds)} misses the target of ${r.targets.rpoSeconds} s`);
+      if (!f.rtoMet) out.push(`${m.name}: RTO${of} ${fmt(f.rtoSeconds)} misses the target of ${r.targets.rtoSeconds} s`);
+    }
   }
   return out;
+}
+
+/** What a proof compared the disk with, in words. */
+export function againstOf(p: ReportProof): string {
+  return p.against ?? `the source at sequence ${p.sequence}`;
+}
+
+/** A machine's figures per operation; a report without them has the machine's one pair. */
+export function figuresOf(m: ReportMachine): ReportFigure[] {
+  if (m.figures?.length) return m.figures;
+  return [{ operation: "", rpoSeconds: m.rpoSeconds, rtoSeconds: m.rtoSeconds, rpoMet: m.rpoMet, rtoMet: m.rtoMet }];
 }
 
 const fmt = (v: number | null) => (v === null ? "not measured" : `${v.toFixed(1)} s`);
@@ -111,19 +140,21 @@ export function renderJunit(r: RehearsalReport): string {
     m.proofs.map((p) => {
       const body = p.ok
         ? ""
-        : `<failure message="${x(`disk ${p.disk} differs from the source at sequence ${p.sequence}: ${p.ranges.join(", ") || "whole disk"}`)}" type="proof">expected ${x(p.expected)}\nactual   ${x(p.actual)}</failure>`;
+        : `<failure message="${x(`disk ${p.disk} differs from ${againstOf(p)}: ${p.ranges.join(", ") || "whole disk"}`)}" type="proof">expected ${x(p.expected)}\nactual   ${x(p.actual)}</failure>`;
       return `    <testcase classname="${x(`rehearsal.${r.plan}.proofs.${m.name}`)}" name="${x(`${m.name} disk ${p.disk} at ${p.step}`)}" time="0">${body}</testcase>`;
     }),
   );
   const targetCases = r.machines.flatMap((m) =>
-    (["rpo", "rto"] as const).map((k) => {
-      const target = k === "rpo" ? r.targets.rpoSeconds : r.targets.rtoSeconds;
-      const value = k === "rpo" ? m.rpoSeconds : m.rtoSeconds;
-      const met = k === "rpo" ? m.rpoMet : m.rtoMet;
-      const name = `${m.name} ${k.toUpperCase()} ${fmt(value)}${target === null ? " (no target)" : ` within ${target} s`}`;
-      const body = met ? "" : `<failure message="${x(`${k.toUpperCase()} ${fmt(value)} misses the target of ${target} s`)}" type="target"/>`;
-      return `    <testcase classname="${x(`rehearsal.${r.plan}.targets`)}" name="${x(name)}" time="0">${body}</testcase>`;
-    }),
+    figuresOf(m).flatMap((f) =>
+      (["rpo", "rto"] as const).map((k) => {
+        const target = k === "rpo" ? r.targets.rpoSeconds : r.targets.rtoSeconds;
+        const value = k === "rpo" ? f.rpoSeconds : f.rtoSeconds;
+        const met = k === "rpo" ? f.rpoMet : f.rtoMet;
+        const name = `${m.name} ${k.toUpperCase()}${f.operation ? ` of the ${f.operation}` : ""} ${fmt(value)}${target === null ? " (no target)" : ` within ${target} s`}`;
+        const body = met ? "" : `<failure message="${x(`${k.toUpperCase()} ${fmt(value)} misses the target of ${target} s`)}" type="target"/>`;
+        return `    <testcase classname="${x(`rehearsal.${r.plan}.targets`)}" name="${x(name)}" time="0">${body}</testcase>`;
+      }),
+    ),
   );
   const suite = (name: string, cases: string[]) => {
     const failures = cases.filter((c) => c.includes("<failure")).length;

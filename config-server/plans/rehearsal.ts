@@ -10,10 +10,11 @@ import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
 import type { VerifyResult } from "../verify-jobs.js";
+import { FAILED_BACK } from "../failback-proofs.js";
 import { type PlanRunner, planGroupName, type RunSummary } from "./plan-runner.js";
 import type { PlanSpec } from "./plan-spec.js";
 import { renderRehearsalHtml } from "./rehearsal-html.js";
-import { failuresOf, type RehearsalCycle, type RehearsalReport, renderJunit, type ReportMachine, type ReportProof, type ReportStep, targetMet } from "./rehearsal-report.js";
+import { failuresOf, type RehearsalCycle, type RehearsalReport, renderJunit, type ReportFigure, type ReportMachine, type ReportProof, type ReportStep, targetMet } from "./rehearsal-report.js";
 
 export interface RehearsalWorkloadSpec {
   name: string;
@@ -37,9 +38,19 @@ export interface RehearsalContext {
   logger: Logger;
   /** Starts the jobs a rehearsal waits for. */
   jobs: {
-    verify(machine: string, target: VerifyTarget): Job;
+    verify(machine: string, target: VerifyTarget, recoveryPointId?: string): Job;
     appConsistentPoint(machine: string, tagName: string): Job;
-    workload(machine: string, spec: WorkloadCommand): Job;
+    /** Generated writes; `inAzure` on the machine running in Azure (its failed-over disks). */
+    workload(machine: string, spec: WorkloadCommand, inAzure?: boolean): Job;
+  };
+  /** The full cycle's Azure side: whether a machine runs there, its disks' state, the failback's proof. */
+  azure: {
+    /** The machine's agent in Azure is registered and connected (the lab starts it after the commit). */
+    running(machine: string): boolean;
+    /** The fingerprint of each Azure disk (the failed-over page blobs) as it is now. */
+    fingerprints(machine: string): Promise<Array<{ index: number; fingerprint: string }>>;
+    /** Each on-premises disk against the Azure disk it failed back from. */
+    verifyFailback(machine: string): Promise<VerifyResult>;
   };
   /** The configuration server's telemetry samples since a time (the sampler TelemetryService serves). */
   samples(since: Date): TelemetrySample[];
@@ -47,20 +58,50 @@ export interface RehearsalContext {
   reportRoot: string;
   /** How long replication may take to catch up after the cleanup before it counts as unhealthy. */
   healthyTimeoutMs: number;
+  /** How long the full cycle waits for a machine's agent in Azure to connect after the commit. */
+  azureStartTimeoutMs: number;
+}
+
+/** What a rehearsal found as it went: proofs per machine, each plan run's figures, the first failure. */
+interface Findings {
+  proofs: Map<string, ReportProof[]>;
+  summaries: RunSummary[];
+  failure?: Error;
 }
 
 /** The rehearsal's own steps live in this group; plan steps keep their plan group. */
 export const REHEARSAL_GROUP = "rehearsal";
 /** Each generator job writes for this long; the rehearsal starts the next until it stops the load. */
 const WORKLOAD_CHUNK_SECONDS = 5;
+/** How long the full cycle writes on each disk of a machine running in Azure. */
+const AZURE_WRITE_SECONDS = 3;
+/** The rate of those writes when the rehearsal has no --workload. */
+const AZURE_WRITE_RATE = 1_000_000;
 
-const STEP = {
+/**
+ * Step names; report.json and the CLI know them (the lab's `srlab rehearse` starts the Azure
+ * machines when a "running in Azure" step waits, as `srlab commit` does).
+ */
+export const STEP = {
   workload: "workload: generated writes on every machine",
+  workloadUntilFailover: "workload: generated writes until the planned failover",
   tag: "tag: group-consistent app point",
   testFailover: "test failover",
   verify: (m: string) => `verify: test failover of ${m}`,
   cleanup: "cleanup",
   healthy: (m: string) => `replication healthy: ${m}`,
+  failover: "planned failover",
+  verifyFailover: (m: string) => `verify: failover of ${m}`,
+  commitFailover: "commit failover",
+  runningInAzure: (m: string) => `running in Azure: ${m}`,
+  writesInAzure: (m: string) => `writes in Azure: ${m}`,
+  reprotectBack: "reprotect to on-premises",
+  failback: "failback",
+  verifyFailback: (m: string) => `verify: failback of ${m}`,
+  commitFailback: "commit failback",
+  reprotectAzure: "reprotect to Azure",
+  tagAgain: "tag: app point after reprotect",
+  verifyReplica: (m: string) => `verify: replica of ${m}`,
 };
 
 /**
@@ -79,9 +120,8 @@ export class Rehearsals {
   /** Starts a rehearsal: a plan run of operation `rehearsal-<cycle>`. Refuses what cannot start. */
   start(spec: PlanSpec, o: RehearsalOptions): Job {
     const { store } = this.ctx;
-    if (o.cycle !== "test") {
-      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `the ${o.cycle} cycle is not available yet; rehearse with --cycle test`);
-    }
+    if (o.cycle !== "test" && o.cycle !== "full") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `--cycle must be test or full, got "${o.cycle}"`);
+    if (o.cycle === "full" && o.scheduled) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "a full cycle fails production over and back: it never runs on a schedule");
     if (!store.getNetwork(o.network)) throw new SrlabError(ErrorCode.NOT_FOUND, `no network named "${o.network}" (srlab network list)`);
     const running = store
       .listPlanRuns(spec.name)
@@ -103,13 +143,35 @@ export class Rehearsals {
       ...machines.map((m) => ({ name: STEP.verify(m), group: groupOf(m), machine: m })),
       ...this.ctx.runner.steps(spec, "cleanup", `${STEP.cleanup}: `),
       ...machines.map((m) => ({ name: STEP.healthy(m), group: groupOf(m), machine: m })),
+      ...(o.cycle === "full" ? this.fullCycleSteps(spec, o) : []),
     ];
     const job = store.createPlanRun(
       { type: "Rehearsal", machineId: "", steps },
       { planName: spec.name, operation: `rehearsal-${o.cycle}`, optionsJson: JSON.stringify(o) },
     );
-    this.jobs.run(job, () => this.testCycle(job, spec, o));
+    this.jobs.run(job, () => this.cycle(job, spec, o));
     return job;
+  }
+
+  /** After the test cycle: over to Azure, writes there, back, and protected to Azure again. */
+  private fullCycleSteps(spec: PlanSpec, o: RehearsalOptions): Array<{ name: string; group: string; machine?: string }> {
+    const { runner } = this.ctx;
+    const perMachine = (name: (m: string) => string) => spec.groups.flatMap((g) => g.machines.map((m) => ({ name: name(m), group: g.name, machine: m })));
+    return [
+      ...(o.workload ? [{ name: STEP.workloadUntilFailover, group: REHEARSAL_GROUP }] : []),
+      ...runner.steps(spec, "failover", `${STEP.failover}: `),
+      ...perMachine(STEP.verifyFailover),
+      ...runner.steps(spec, "commit", `${STEP.commitFailover}: `),
+      ...perMachine(STEP.runningInAzure),
+      ...perMachine(STEP.writesInAzure),
+      ...runner.steps(spec, "reprotect", `${STEP.reprotectBack}: `),
+      ...runner.steps(spec, "failback", `${STEP.failback}: `),
+      ...perMachine(STEP.verifyFailback),
+      ...runner.steps(spec, "commit", `${STEP.commitFailback}: `),
+      ...runner.steps(spec, "reprotect", `${STEP.reprotectAzure}: `),
+      { name: STEP.tagAgain, group: REHEARSAL_GROUP },
+      ...perMachine(STEP.verifyReplica),
+    ];
   }
 
   /** The report of an ended rehearsal (its job's result), or one clear error. */
@@ -130,35 +192,42 @@ export class Rehearsals {
     return join(this.ctx.reportRoot, runId);
   }
 
-  private async testCycle(job: Job, spec: PlanSpec, o: RehearsalOptions): Promise<RehearsalReport> {
-    const { store, runner, logger } = this.ctx;
+  /** The whole rehearsal: the test cycle, then the full cycle's way over and back when asked for. */
+  private async cycle(job: Job, spec: PlanSpec, o: RehearsalOptions): Promise<RehearsalReport> {
+    const { logger } = this.ctx;
     const started = new Date();
     const machines = spec.groups.flatMap((g) => g.machines);
-    const proofs = new Map<string, ReportProof[]>(machines.map((m) => [m, []]));
-    const load = o.workload ? this.startWorkload(job, machines, o.workload) : undefined;
-    let summary: RunSummary | undefined;
-    let failure: Error | undefined;
+    const found: Findings = { proofs: new Map(machines.map((m) => [m, []])), summaries: [] };
+    await this.testCycle(job, spec, o, found);
+    if (o.cycle === "full" && !found.failure) {
+      try {
+        await this.fullCycle(job, spec, o, found);
+      } catch (err) {
+        found.failure ??= err as Error;
+      }
+    }
+    if (found.failure) logger.warn("rehearsal failed", { runId: job.jobId, plan: spec.name, error: found.failure.message });
+
+    const report = this.buildReport(job, spec, o, started, found);
+    this.writeFiles(report);
+    if (report.result === "failed") {
+      throw Object.assign(new Error(`rehearsal of ${spec.name} failed: ${report.failures[0] ?? found.failure?.message ?? "see the report"}`), { result: report });
+    }
+    return report;
+  }
+
+  private async testCycle(job: Job, spec: PlanSpec, o: RehearsalOptions, found: Findings): Promise<void> {
+    const { store, runner } = this.ctx;
+    const machines = spec.groups.flatMap((g) => g.machines);
+    const load = o.workload ? this.startWorkload(job, machines, o.workload, STEP.workload) : undefined;
     const run = { point: "", shutdownSource: false, network: o.network, autoApprove: o.autoApprove, stopOnFailure: true };
     try {
       if (load) await load.started;
-      run.point = await this.jobs.step(job, STEP.tag, () => this.tag(spec));
-      await runner.execute(job, spec, "test-failover", run, `${STEP.testFailover}: `);
-      summary = runner.summary(spec, "test-failover");
-      // Every disk is proved, even after one differs: the report names every bad disk.
-      for (const m of machines) {
-        await this.jobs
-          .step(job, STEP.verify(m), async () => {
-            const result = await this.verify(m, VerifyTarget.VERIFY_TARGET_TEST_FAILOVER);
-            proofs.get(m)!.push(...proofsOf(STEP.verify(m), result));
-            if (!result.ok) throw new Error(mismatchLine(result));
-            return `${result.disks.length} disk${result.disks.length === 1 ? "" : "s"} equal to the source at sequence ${result.sequence}`;
-          })
-          .catch((err: Error) => {
-            failure ??= err;
-          });
-      }
+      run.point = (await this.jobs.step(job, STEP.tag, () => this.tag(spec))).selector;
+      found.summaries.push(await runner.execute(job, spec, "test-failover", run, `${STEP.testFailover}: `));
+      await this.verifyEach(job, machines, STEP.verify, (m) => this.verify(m, VerifyTarget.VERIFY_TARGET_TEST_FAILOVER), found);
     } catch (err) {
-      failure = err as Error;
+      found.failure ??= err as Error;
     }
     // A test failover is never left behind, whatever failed before: the plan's cleanup, in
     // order, of the machines that have one.
@@ -168,41 +237,143 @@ export class Rehearsals {
         .filter((g) => g.machines.length > 0);
       if (leftover.length) await runner.execute(job, { ...spec, groups: leftover }, "cleanup", run, `${STEP.cleanup}: `);
     } catch (err) {
-      failure ??= err as Error;
+      found.failure ??= err as Error;
     }
     await load?.stop();
-    if (!failure) {
+    if (!found.failure) {
       for (const m of machines) {
         await this.jobs.step(job, STEP.healthy(m), () => this.healthy(m)).catch((err: Error) => {
-          failure ??= err;
+          found.failure ??= err;
         });
       }
     }
-    if (failure) logger.warn("rehearsal failed", { runId: job.jobId, plan: spec.name, error: failure.message });
-
-    const report = this.buildReport(job, spec, o, started, summary, proofs);
-    this.writeFiles(report);
-    if (report.result === "failed") {
-      throw Object.assign(new Error(`rehearsal of ${spec.name} failed: ${report.failures[0] ?? failure?.message ?? "see the report"}`), { result: report });
-    }
-    return report;
   }
 
-  /** A group-consistent app point for a plan that is a replication group; else one app point per machine. */
-  private async tag(spec: PlanSpec): Promise<string> {
+  /**
+   * Planned failover with the source shut down → proof (the failed-over disks are the source's
+   * final state) → commit → the machines run in Azure and write there → reprotect to on-premises
+   * → failback → proof (on-premises = the Azure disks) → commit → reprotect to Azure → app point
+   * → proof (the replica = the source at that point). Stops at the first failure: the report
+   * says where the machines were left.
+   */
+  private async fullCycle(job: Job, spec: PlanSpec, o: RehearsalOptions, found: Findings): Promise<void> {
+    const { runner } = this.ctx;
+    const machines = spec.groups.flatMap((g) => g.machines);
+    const run = { point: "latest", shutdownSource: true, network: "", autoApprove: o.autoApprove, stopOnFailure: true };
+    if (o.workload) {
+      // The application writes until the failover; stopping the generator is the last thing
+      // before the source is shut down, so the RPO measured is that of a running application.
+      const load = this.startWorkload(job, machines, o.workload, STEP.workloadUntilFailover);
+      await load.started;
+      await load.stop();
+      if (load.error) throw load.error;
+    }
+    found.summaries.push(await runner.execute(job, spec, "failover", run, `${STEP.failover}: `));
+    await this.verifyEach(job, machines, STEP.verifyFailover, (m) => this.verify(m, VerifyTarget.VERIFY_TARGET_FAILED_OVER), found);
+    if (found.failure) return;
+    await runner.execute(job, spec, "commit", run, `${STEP.commitFailover}: `);
+    await allEnded(machines.map((m) => this.jobs.step(job, STEP.runningInAzure(m), () => this.runningInAzure(job, m))));
+    await allEnded(machines.map((m) => this.jobs.step(job, STEP.writesInAzure(m), () => this.writeInAzure(m, o, found))));
+    await runner.execute(job, spec, "reprotect", run, `${STEP.reprotectBack}: `);
+    found.summaries.push(await runner.execute(job, spec, "failback", run, `${STEP.failback}: `));
+    await this.verifyEach(job, machines, STEP.verifyFailback, (m) => this.ctx.azure.verifyFailback(m), found);
+    if (found.failure) return;
+    await runner.execute(job, spec, "commit", run, `${STEP.commitFailback}: `);
+    await runner.execute(job, spec, "reprotect", run, `${STEP.reprotectAzure}: `);
+    const tagged = await this.jobs.step(job, STEP.tagAgain, () => this.tag(spec));
+    await this.verifyEach(job, machines, STEP.verifyReplica, (m) => this.verify(m, VerifyTarget.VERIFY_TARGET_POINT, tagged.points.get(m)), found);
+  }
+
+  /**
+   * One verify step per machine, each disk's proof into the report. Every machine is proved,
+   * even after one differs, so the report names every bad disk; the first failure is kept.
+   */
+  private async verifyEach(job: Job, machines: string[], step: (m: string) => string, check: (m: string) => Promise<VerifyResult>, found: Findings): Promise<void> {
+    for (const m of machines) {
+      await this.jobs
+        .step(job, step(m), async () => {
+          const result = await check(m);
+          found.proofs.get(m)!.push(...proofsOf(step(m), result));
+          if (!result.ok) throw new Error(mismatchLine(result));
+          return `${result.disks.length} disk${result.disks.length === 1 ? "" : "s"} equal to ${result.target === FAILED_BACK ? "the Azure disks" : `the source at sequence ${result.sequence}`}`;
+        })
+        .catch((err: Error) => {
+          found.failure ??= err;
+        });
+    }
+  }
+
+  /** Waits for the machine's agent in Azure (the lab's srlab rehearse starts it, as srlab commit does). */
+  private async runningInAzure(job: Job, machine: string): Promise<string> {
+    const { store } = this.ctx;
+    store.updateJobStep(job.jobId, STEP.runningInAzure(machine), {
+      state: JobState.JOB_STATE_IN_PROGRESS,
+      message: "waiting for the Azure machine's agent to connect (in a lab, srlab rehearse starts it)",
+    });
+    try {
+      await pollUntil(`${machine} to run in Azure`, () => (this.ctx.azure.running(machine) ? true : undefined), {
+        timeoutMs: this.ctx.azureStartTimeoutMs,
+        intervalMs: 250,
+      });
+    } catch {
+      throw new Error(`${machine}'s agent in Azure did not connect within ${Math.round(this.ctx.azureStartTimeoutMs / 1000)} s (start it: srlab commit ${machine} starts it in a lab)`);
+    }
+    return `${machine} runs in Azure on ${store.getMachine(machine)?.azureDisks.length ?? 0} failed-over disk(s)`;
+  }
+
+  /**
+   * The machine running in Azure writes each of its disks (its own generator, through its
+   * capturing export into the page blobs), then each disk's fingerprint is taken from storage:
+   * the Azure state the failback must bring home. Writes that changed nothing fail the step.
+   */
+  private async writeInAzure(machine: string, o: RehearsalOptions, found: Findings): Promise<string> {
+    const disks = this.ctx.store.getMachine(machine)?.azureDisks ?? [];
+    let seed = 1000;
+    for (const d of disks) {
+      await this.await(
+        this.ctx.jobs.workload(
+          machine,
+          {
+            machineId: "",
+            profile: o.workload?.profile ?? "random",
+            rateBytesPerSecond: o.workload?.rateBytesPerSecond ?? AZURE_WRITE_RATE,
+            iops: 0,
+            durationSeconds: AZURE_WRITE_SECONDS,
+            seed: seed++,
+            blockSize: o.workload?.blockSize ?? 4096,
+            diskIndex: d.index,
+          },
+          true,
+        ),
+      );
+    }
+    const after = await this.ctx.azure.fingerprints(machine);
+    const before = found.proofs.get(machine)!.filter((p) => p.step === STEP.verifyFailover(machine));
+    const unchanged = after.filter((a) => before.some((b) => b.disk === a.index && b.actual === a.fingerprint));
+    if (unchanged.length) throw new Error(`the writes in Azure left disk ${unchanged.map((u) => u.index).join(", ")} of ${machine} as it failed over`);
+    return `${AZURE_WRITE_SECONDS} s of writes on ${after.length} disk(s); Azure disk fingerprint ${after.map((a) => `${a.index}: ${a.fingerprint}`).join(", ")}`;
+  }
+
+  /**
+   * A group-consistent app point for a plan that is a replication group; else one app point per
+   * machine. `selector` is what a plan run takes as --point; `points` each machine's point.
+   */
+  private async tag(spec: PlanSpec): Promise<{ selector: string; points: Map<string, string> }> {
     const { groups } = this.ctx;
+    const machines = spec.groups.flatMap((g) => g.machines);
     const tagName = `rehearsal-${spec.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     if (spec.replicationGroup) {
       const done = await this.await(groups.groupPoint(planGroupName(spec.name), tagName));
       const point = JSON.parse(done.resultJson) as { groupPointId: string; holdMs: number };
-      return point.groupPointId;
+      return { selector: point.groupPointId, points: new Map(machines.map((m) => [m, point.groupPointId])) };
     }
-    await Promise.all(spec.groups.flatMap((g) => g.machines).map((m) => this.await(this.ctx.jobs.appConsistentPoint(m, tagName))));
-    return "latest-app-consistent";
+    const done = await Promise.all(machines.map((m) => this.await(this.ctx.jobs.appConsistentPoint(m, tagName))));
+    const points = new Map(machines.map((m, i) => [m, parseJson<{ recoveryPointId?: string }>(done[i]!.resultJson)?.recoveryPointId ?? ""]));
+    return { selector: "latest-app-consistent", points };
   }
 
-  private async verify(machine: string, target: VerifyTarget): Promise<VerifyResult> {
-    const job = this.ctx.jobs.verify(machine, target);
+  private async verify(machine: string, target: VerifyTarget, recoveryPointId?: string): Promise<VerifyResult> {
+    const job = this.ctx.jobs.verify(machine, target, recoveryPointId);
     const done = await this.finished(job);
     const result = parseJson<VerifyResult>(done.resultJson);
     if (!result?.disks) throw new Error(`verify ${machine}: ${done.error || "no result"}`);
@@ -234,9 +405,10 @@ export class Rehearsals {
 
   /**
    * Generated writes on every machine until stopped, as short generator jobs back to back (the
-   * agent's generator runs for a set time). The step ends when the load stops.
+   * agent's generator runs for a set time). The step ends when the load stops. Each load of a
+   * run starts from its own seeds, so a second one writes new data.
    */
-  private startWorkload(job: Job, machines: string[], w: RehearsalWorkloadSpec) {
+  private startWorkload(job: Job, machines: string[], w: RehearsalWorkloadSpec, step: string) {
     const { store } = this.ctx;
     const stop = new AbortController();
     let chunks = 0;
@@ -245,7 +417,8 @@ export class Rehearsals {
     const started = new Promise<void>((r) => {
       markStarted = r;
     });
-    store.updateJobStep(job.jobId, STEP.workload, { state: JobState.JOB_STATE_IN_PROGRESS, message: `${w.name} at ${w.rateBytesPerSecond} B/s per machine` });
+    const seedBase = step === STEP.workload ? 0 : 1_000_000;
+    store.updateJobStep(job.jobId, step, { state: JobState.JOB_STATE_IN_PROGRESS, message: `${w.name} at ${w.rateBytesPerSecond} B/s per machine` });
     const loop = (async () => {
       try {
         while (!stop.signal.aborted) {
@@ -256,7 +429,7 @@ export class Rehearsals {
               rateBytesPerSecond: w.rateBytesPerSecond,
               iops: 0,
               durationSeconds: WORKLOAD_CHUNK_SECONDS,
-              seed: chunks,
+              seed: seedBase + chunks,
               blockSize: w.blockSize,
               diskIndex: 0,
             }),
@@ -273,14 +446,17 @@ export class Rehearsals {
     })();
     return {
       started,
+      get error() {
+        return error;
+      },
       stop: async () => {
         stop.abort();
         await loop;
         const seconds = chunks * WORKLOAD_CHUNK_SECONDS;
         if (error) {
-          store.updateJobStep(job.jobId, STEP.workload, { state: JobState.JOB_STATE_FAILED, message: `the generator failed after ${seconds} s: ${error.message}` });
+          store.updateJobStep(job.jobId, step, { state: JobState.JOB_STATE_FAILED, message: `the generator failed after ${seconds} s: ${error.message}` });
         } else {
-          store.updateJobStep(job.jobId, STEP.workload, {
+          store.updateJobStep(job.jobId, step, {
             state: JobState.JOB_STATE_SUCCEEDED,
             progressPercent: 100,
             message: `${w.name} (${w.profile}, ${w.blockSize} B blocks) at ${w.rateBytesPerSecond} B/s on ${machines.length} machines for ${seconds} s`,
@@ -309,7 +485,7 @@ export class Rehearsals {
     );
   }
 
-  private buildReport(job: Job, spec: PlanSpec, o: RehearsalOptions, started: Date, summary: RunSummary | undefined, proofs: Map<string, ReportProof[]>): RehearsalReport {
+  private buildReport(job: Job, spec: PlanSpec, o: RehearsalOptions, started: Date, found: Findings): RehearsalReport {
     const { store } = this.ctx;
     const current = store.getJob(job.jobId)!;
     const steps: ReportStep[] = current.steps.map((s) => ({
@@ -324,11 +500,23 @@ export class Rehearsals {
     }));
     const rpoTarget = spec.targets.rpoSeconds ?? null;
     const rtoTarget = spec.targets.rtoSeconds ?? null;
+    // The point the test failover proved names the machine's row; its figures are those of
+    // every failover and failback the cycle ran.
+    const test = found.summaries.find((x) => x.operation === "test-failover");
     const machines: ReportMachine[] = spec.groups.flatMap((g) =>
       g.machines.map((name) => {
-        const s = summary?.machines.find((m) => m.name === name);
-        const rpoSeconds = s?.rpoSeconds ?? null;
-        const rtoSeconds = s?.rtoSeconds ?? null;
+        const s = test?.machines.find((m) => m.name === name);
+        const measured: ReportFigure[] = found.summaries.flatMap((x) => {
+          const m = x.machines.find((y) => y.name === name);
+          if (!m) return [];
+          return [{ operation: x.operation, rpoSeconds: m.rpoSeconds, rtoSeconds: m.rtoSeconds, rpoMet: targetMet(rpoTarget, m.rpoSeconds), rtoMet: targetMet(rtoTarget, m.rtoSeconds) }];
+        });
+        const worst = (k: "rpoSeconds" | "rtoSeconds") => {
+          const v = measured.map((f) => f[k]);
+          return v.length === 0 || v.some((x) => x === null) ? null : Math.max(...(v as number[]));
+        };
+        const rpoSeconds = worst("rpoSeconds");
+        const rtoSeconds = worst("rtoSeconds");
         return {
           name,
           group: g.name,
@@ -338,7 +526,8 @@ export class Rehearsals {
           rtoSeconds,
           rpoMet: targetMet(rpoTarget, rpoSeconds),
           rtoMet: targetMet(rtoTarget, rtoSeconds),
-          proofs: proofs.get(name) ?? [],
+          figures: measured,
+          proofs: found.proofs.get(name) ?? [],
         };
       }),
     );
@@ -384,6 +573,12 @@ export class Rehearsals {
   }
 }
 
+/** Waits for every machine's step to end (so none is reported still in progress), then throws the first failure. */
+async function allEnded(steps: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
 function proofsOf(step: string, r: VerifyResult): ReportProof[] {
   return r.disks.map((d) => ({
     step,
@@ -393,13 +588,14 @@ function proofsOf(step: string, r: VerifyResult): ReportProof[] {
     ok: d.ok,
     sequence: r.sequence,
     ranges: (d.ranges as ByteRange[]).map(formatByteRange),
+    ...(r.target === FAILED_BACK ? { against: "the Azure disk" } : {}),
   }));
 }
 
 function mismatchLine(r: VerifyResult): string {
   return r.disks
     .filter((d) => !d.ok)
-    .map((d) => `${r.machine} disk ${d.index} differs from the source at sequence ${r.sequence}: ${d.ranges.map(formatByteRange).join(", ") || "whole disk"}`)
+    .map((d) => `${r.machine} disk ${d.index} differs from ${r.target === FAILED_BACK ? "the Azure disk" : `the source at sequence ${r.sequence}`}: ${d.ranges.map(formatByteRange).join(", ") || "whole disk"}`)
     .join("; ");
 }
 

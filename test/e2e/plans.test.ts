@@ -1,12 +1,14 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
-import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { CLI_MAIN, type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { browserMissing, withPage } from "../support/browser.js";
 import { connectNbd, hasTool } from "../support/images.js";
 
 interface MachineStatus {
@@ -14,6 +16,7 @@ interface MachineStatus {
   machineId: string;
   disks: Array<{ path: string; nbd: string }>;
   testFailover: { disks: Array<{ index: number; blob: string }> } | null;
+  failover: { disks: Array<{ index: number; blob: string }> } | null;
 }
 interface GroupPointDoc {
   groupPointId: string;
@@ -219,4 +222,236 @@ describe("recovery plans", () => {
     const plans = await srlabJson<Array<{ name: string }>>(["plan", "list", "--dir", dir]);
     assert.deepEqual(plans.map((p) => p.name), ["e2e"]);
   });
+});
+
+interface FullReport {
+  cycle: string;
+  result: string;
+  failures: string[];
+  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
+  machines: Array<{
+    name: string;
+    rpoSeconds: number | null;
+    rtoSeconds: number | null;
+    proofs: Array<{ step: string; disk: number; expected: string; actual: string; ok: boolean; against?: string }>;
+    figures: Array<{ operation: string; rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean }>;
+  }>;
+}
+
+describe("srlab rehearse --cycle full", () => {
+  let full: FullReport;
+  const out = join(work, "full");
+
+  test("3 machines in 2 groups over to Azure and back, with writes in Azure and the plan's actions: every step succeeds, every disk is proved at every step", async () => {
+    writeFileSync(
+      join(work, "full.yaml"),
+      [
+        "name: full",
+        "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
+        "replicationGroup: true",
+        "groups:",
+        "  - name: db",
+        "    machines: [machine-1]",
+        "    post:",
+        "      - script: ./each-op.sh",
+        "        on: [failover, failback]",
+        "        timeout: 30s",
+        "  - name: web",
+        "    machines: [machine-2, machine-3]",
+        "    pre:",
+        "      - manual: Confirm the load balancer is drained",
+        "        on: [failover, failback]",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(work, "each-op.sh"), `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" "context-$SRLAB_OPERATION.json"\necho "$SRLAB_OPERATION $SRLAB_FAILOVER_TYPE $SRLAB_DIRECTION"\n`);
+    chmodSync(join(work, "each-op.sh"), 0o755);
+    await srlabOk(["plan", "apply", "-f", join(work, "full.yaml"), "--dir", dir]);
+
+    const r = await srlab(["rehearse", "full", "--cycle", "full", "--workload", "oltp", "--rate", "256KiB/s", "--network", "isolated", "--auto-approve", "--report", out, "--dir", dir, "--json"], 1_200_000);
+    expect(r.code, `${r.stderr}\n${r.stdout.slice(0, 4000)}`).toBe(0);
+    full = JSON.parse(r.stdout) as FullReport;
+    expect(full).toMatchObject({ cycle: "full", result: "passed", failures: [] });
+    // The lab started each machine in Azure when the rehearsal waited for it, and stopped it after the commit.
+    expect(r.stderr).toMatch(/machine-3 runs in Azure \(agent machine-3-azure/);
+    expect(r.stderr).toMatch(/machine-3 no longer runs in Azure/);
+
+    const names = full.steps.map((s) => s.name);
+    expect(names.slice(names.indexOf("replication healthy: machine-3") + 1)).toEqual([
+      "workload: generated writes until the planned failover",
+      "planned failover: db: failover machine-1",
+      "planned failover: db: post 1 (script)",
+      "planned failover: web: pre 1 (manual)",
+      "planned failover: web: failover machine-2",
+      "planned failover: web: failover machine-3",
+      "verify: failover of machine-1",
+      "verify: failover of machine-2",
+      "verify: failover of machine-3",
+      "commit failover: db: commit machine-1",
+      "commit failover: web: commit machine-2",
+      "commit failover: web: commit machine-3",
+      "running in Azure: machine-1",
+      "running in Azure: machine-2",
+      "running in Azure: machine-3",
+      "writes in Azure: machine-1",
+      "writes in Azure: machine-2",
+      "writes in Azure: machine-3",
+      "reprotect to on-premises: db: reprotect machine-1",
+      "reprotect to on-premises: web: reprotect machine-2",
+      "reprotect to on-premises: web: reprotect machine-3",
+      "failback: db: failback machine-1",
+      "failback: db: post 1 (script)",
+      "failback: web: pre 1 (manual)",
+      "failback: web: failback machine-2",
+      "failback: web: failback machine-3",
+      "verify: failback of machine-1",
+      "verify: failback of machine-2",
+      "verify: failback of machine-3",
+      "commit failback: db: commit machine-1",
+      "commit failback: web: commit machine-2",
+      "commit failback: web: commit machine-3",
+      "reprotect to Azure: db: reprotect machine-1",
+      "reprotect to Azure: web: reprotect machine-2",
+      "reprotect to Azure: web: reprotect machine-3",
+      "tag: app point after reprotect",
+      "verify: replica of machine-1",
+      "verify: replica of machine-2",
+      "verify: replica of machine-3",
+    ]);
+    for (const s of full.steps) expect(s.state, s.name).toBe("succeeded");
+    // Group order from the step times: web fails over (and back) only after db and its script ended.
+    const step = (n: string) => full.steps.find((s) => s.name === n)!;
+    for (const op of ["planned failover", "failback"]) {
+      const verb = op === "failback" ? "failback" : "failover";
+      const dbEnd = Date.parse(step(`${op}: db: post 1 (script)`).endedAt!);
+      expect(Date.parse(step(`${op}: db: ${verb} machine-1`).endedAt!)).toBeLessThanOrEqual(dbEnd);
+      for (const m of ["machine-2", "machine-3"]) expect(Date.parse(step(`${op}: web: ${verb} ${m}`).startedAt!)).toBeGreaterThanOrEqual(dbEnd);
+    }
+    expect(step("planned failover: db: post 1 (script)").output).toContain("failover planned on-premises-to-azure");
+    expect(step("failback: db: post 1 (script)").output).toContain("failback planned azure-to-on-premises");
+    // The script's context names each machine's failed-over disk and the point it came from.
+    const ctx = JSON.parse(readFileSync(join(work, "context-failover.json"), "utf8"));
+    expect(ctx).toMatchObject({ plan: "full", operation: "failover", failoverType: "planned", direction: "on-premises-to-azure", group: "db" });
+    expect(ctx.machines.map((m: { name: string }) => m.name)).toEqual(machines);
+    const m1 = ctx.machines[0];
+    expect(m1.sequence).toBeGreaterThan(0);
+    expect(m1.disks[0].blob).toMatch(/failover/);
+
+    for (const m of full.machines) {
+      // A proof per disk at every verify step: test failover, failover, failback, replica.
+      expect(m.proofs.map((p) => p.step)).toEqual([
+        `verify: test failover of ${m.name}`,
+        `verify: failover of ${m.name}`,
+        `verify: failback of ${m.name}`,
+        `verify: replica of ${m.name}`,
+      ]);
+      for (const p of m.proofs) {
+        expect(p.ok, p.step).toBe(true);
+        expect(p.actual, p.step).toBe(p.expected);
+        expect(p.actual).toMatch(/^[0-9a-f]{64}$/);
+      }
+      const [, failedOver, failedBack] = m.proofs;
+      expect(failedBack!.against).toBe("the Azure disk");
+      // The failback brought home what was written in Azure, not the disk that failed over.
+      expect(failedBack!.expected).not.toBe(failedOver!.actual);
+      // RPO and RTO of each failover and failback, judged against the plan's targets.
+      expect(m.figures.map((f) => f.operation)).toEqual(["test-failover", "failover", "failback"]);
+      for (const f of m.figures) {
+        expect(f.rtoSeconds, f.operation).toBeGreaterThan(0);
+        expect(f.rpoSeconds, f.operation).not.toBeNull();
+        expect(f, f.operation).toMatchObject({ rpoMet: true, rtoMet: true });
+      }
+      expect(m.rtoSeconds).toBe(Math.max(...m.figures.map((f) => f.rtoSeconds!)));
+    }
+
+    // Back where it started: protected to Azure from on-premises, nothing left running in Azure.
+    const s = await srlabJson<{ machines: Array<{ name: string; state: string; direction: string; azureDisks: unknown[] }> }>(["status", "--dir", dir]);
+    for (const m of machines) expect(s.machines.find((x) => x.name === m)).toMatchObject({ state: "protected", direction: "on-premises-to-azure", azureDisks: [] });
+    expect(new LabLayout(dir).read().components.filter((c) => c.name.endsWith("-azure") && c.role === "agent")).toEqual([]);
+  }, 1_500_000);
+
+  test("junit.xml and report.html show the full cycle's steps, proofs and figures", async (ctx) => {
+    const xml = readFileSync(join(out, "junit.xml"), "utf8");
+    expect(XMLValidator.validate(xml)).toBe(true);
+    const doc = new XMLParser({ ignoreAttributes: false, isArray: (n) => n === "testsuite" || n === "testcase" }).parse(xml);
+    const [steps, proofs, targets] = doc.testsuites.testsuite as Array<{ testcase: Array<{ "@_name": string }> }>;
+    expect(steps!.testcase.map((c) => c["@_name"])).toEqual(full.steps.map((s) => s.name));
+    expect(proofs!.testcase).toHaveLength(12);
+    expect(targets!.testcase).toHaveLength(3 * 3 * 2);
+    expect(targets!.testcase.map((c) => c["@_name"])).toContain(`machine-2 RTO of the failback ${full.machines[1]!.figures[2]!.rtoSeconds!.toFixed(1)} s within 600 s`);
+    expect(xml).not.toContain("<failure");
+
+    const missing = browserMissing();
+    if (missing) return ctx.skip(missing);
+    await withPage(join(out, "report.html"), async (opened) => {
+      await opened.page.waitForFunction(() => document.querySelectorAll("[data-chart]:not([data-drawn])").length === 0);
+      const text = await opened.page.locator("#steps").textContent();
+      for (const s of full.steps) expect(text).toContain(s.name);
+      expect(await opened.page.locator("#timeline .row").count()).toBe(full.steps.length);
+      expect(await opened.page.locator("#proofs tbody tr").count()).toBe(12);
+      expect(await opened.page.locator("#proofs tbody .badge.pass").count()).toBe(12);
+      expect(await opened.page.locator("#proofs tbody").textContent()).toContain("the Azure disk");
+      // The first table of the section (the RPO chart's legend is a table too): a row per machine and operation.
+      expect(await opened.page.locator("#targets table").first().locator("tbody tr").count()).toBe(9);
+      opened.assertNoErrors({ offline: true });
+    });
+  });
+});
+
+/** srlab in the background, for a run the test acts on while it goes. */
+function srlabAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+// Last in the file: it leaves machine-3 failed over, as a real drill that found a bad disk would.
+describe("a full cycle that finds a difference", () => {
+  test("a corrupted failed-over disk fails the rehearsal at its proof, naming the disk and range, and the cycle goes no further", async () => {
+    writeFileSync(
+      join(work, "broken.yaml"),
+      ["name: broken", "groups:", "  - name: web", "    machines: [machine-3]", "    post:", "      - script: ./hold.sh", "        on: [failover]", "        timeout: 120s", ""].join("\n"),
+    );
+    // Lets the test touch the failed-over disk between the failover and its verify step.
+    writeFileSync(join(work, "hold.sh"), `#!/bin/sh\ntouch held\nwhile [ ! -f go ]; do sleep 0.2; done\n`);
+    chmodSync(join(work, "hold.sh"), 0o755);
+    await srlabOk(["plan", "apply", "-f", join(work, "broken.yaml"), "--dir", dir]);
+    const running = srlabAsync(["rehearse", "broken", "--cycle", "full", "--network", "isolated", "--report", join(work, "broken"), "--dir", dir]);
+
+    await waitUntil("the planned failover to be held", async () => existsSync(join(work, "held")), 600_000, 500);
+    const blob = (await status("machine-3")).failover!.disks[0]!.blob;
+    const manifest = new LabLayout(dir).read();
+    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
+    await store.init();
+    const at = 1 * MiB + 3 * PAGE + 7;
+    const sector = await store.readPages(blob, at - 7, 512);
+    sector[7] ^= 0xff;
+    await store.writePages(blob, at - 7, sector);
+    await store.close();
+    writeFileSync(join(work, "go"), "");
+
+    const r = await running;
+    expect(r.code, r.stdout).toBe(1);
+    const pageStart = at - (at % PAGE);
+    const range = `bytes ${pageStart}-${pageStart + PAGE - 1}`;
+    expect(r.stderr).toMatch(new RegExp(`machine-3 disk 0 at "verify: failover of machine-3" differs from the source at sequence \\d+: ${range}`));
+    const report = JSON.parse(readFileSync(join(work, "broken", "report.json"), "utf8")) as FullReport;
+    expect(report.result).toBe("failed");
+    const state = (n: string) => report.steps.find((s) => s.name === n)!.state;
+    expect(state("verify: failover of machine-3")).toBe("failed");
+    expect(state("commit failover: web: commit machine-3")).toBe("not-started");
+    expect(state("verify: replica of machine-3")).toBe("not-started");
+    expect(report.machines[0]!.proofs.at(-1)).toMatchObject({ step: "verify: failover of machine-3", ok: false });
+
+    // srlab verify says the same, in one line.
+    const bad = await srlab(["verify", "machine-3", "--failed-over", "--dir", dir]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(new RegExp(`disk 0 differs from the source at sequence \\d+: ${range}`));
+    expect((await status("machine-3")).failover).not.toBeNull();
+  }, 1_200_000);
 });
