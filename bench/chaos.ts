@@ -17,7 +17,7 @@ import { hashDisk, hashImageFile } from "../common/blockhash/index.js";
 import { replicaBlobName } from "../common/storage-layout/index.js";
 import { createBlobStore } from "../common/storage/index.js";
 import { parseSize } from "../common/units/index.js";
-import { Prng } from "../mobility-agent/workload/prng.js";
+import { Prng } from "../common/random/index.js";
 import { fioHasNbd, hasTool } from "./fio.js";
 import { markdownTable, textTable } from "./table.js";
 
@@ -56,12 +56,17 @@ async function main(): Promise<void> {
       "disk-size": { type: "string", default: "32MiB" },
       keep: { type: "boolean", default: false },
       markdown: { type: "boolean", default: false },
+      // On a shared machine: start no new trial after this many minutes; the table reports those that ran.
+      "max-minutes": { type: "string" },
     },
   });
   const trials = Number(values.trials);
   const seed = Number(values.seed);
   if (!Number.isSafeInteger(trials) || trials < 1) throw new Error(`--trials must be a whole number of at least 1, got "${values.trials}"`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`--seed must be a whole number, got "${values.seed}"`);
+  const startedAt = Date.now();
+  const maxMs = values["max-minutes"] === undefined ? undefined : Number(values["max-minutes"]) * 60_000;
+  if (maxMs !== undefined && !(maxMs > 0)) throw new Error(`--max-minutes must be a number above 0, got "${values["max-minutes"]}"`);
   const diskSizeBytes = parseSize(values["disk-size"]!);
   if (!hasTool("fio") || !fioHasNbd()) throw new Error("chaos needs fio built with the nbd engine (apt-get install fio)");
 
@@ -82,6 +87,10 @@ async function main(): Promise<void> {
     await waitForJob(c, job!.jobId, false);
     say("machine-1 protected with resync window immediate");
     for (let i = 0; i < trials; i++) {
+      if (maxMs !== undefined && Date.now() - startedAt > maxMs) {
+        say(`chaos: --max-minutes ${values["max-minutes"]} reached; ${i} of ${trials} trial(s) ran`);
+        break;
+      }
       const fault = FAULTS[rng.int(FAULTS.length)]!;
       const atSeconds = 1 + rng.float() * (FIO_SECONDS - 3);
       const t = await trial(dir, c, fault, atSeconds, rng.u32(), 3 + rng.int(8));
@@ -110,6 +119,7 @@ async function main(): Promise<void> {
     converge.length ? `${converge[Math.floor(converge.length / 2)]!.toFixed(1)} / ${converge.at(-1)!.toFixed(1)} s` : "-",
   ];
   console.log(values.markdown ? markdownTable(head, [row]) : textTable(head, [row]));
+  say(`chaos: ${results.length} trial(s), seed ${seed}, wall time ${((Date.now() - startedAt) / 60_000).toFixed(1)} min`);
   const bad = results.filter((r) => !r.match).length;
   if (bad > 0) {
     say(`chaos: ${bad} trial(s) ended without a byte-exact replica (seed ${seed})`);

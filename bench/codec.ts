@@ -13,6 +13,7 @@ import {
   encodeSegment,
 } from "../common/segment/index.js";
 import { WriteBatch, WriteKind, type WriteRecord } from "../proto/index.js";
+import { seededFloats } from "../common/random/index.js";
 
 const WORDS =
   "the of and to in is for on with as by at from INFO WARN ERROR DEBUG request response user id session " +
@@ -21,16 +22,6 @@ const WORDS =
     .split(" ");
 
 /** Deterministic PRNG so every run measures the same payload. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function textBlock(len: number, r: () => number): Buffer {
   const parts: string[] = [];
@@ -60,7 +51,7 @@ function sparseBlock(len: number, r: () => number): Buffer {
 
 /** ~40% incompressible (media, encrypted files), 30% text/logs, 30% sparse pages. */
 export function makeWorkload(totalBytes: number, seed = 1): WriteRecord[] {
-  const r = rng(seed);
+  const r = seededFloats(seed);
   const records: WriteRecord[] = [];
   let seq = 1;
   let total = 0;

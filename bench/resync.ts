@@ -16,7 +16,8 @@ import { isAlive, stopProcess } from "../cli/lab/processes.js";
 import { configServerOptions } from "../config-server/options.js";
 import { BenchLab } from "./bench-lab.js";
 import { hasTool } from "./fio.js";
-import { createBenchPolicy, fillImage, protectWith, seededRandom } from "./rto.js";
+import { seededFloats } from "../common/random/index.js";
+import { createBenchPolicy, fillImage, protectWith } from "./rto.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
 
 const KiB = 1024;
@@ -53,7 +54,7 @@ interface Piece {
 
 /** 1% of the disk in pieces of 4–64 KiB (4 KiB multiples) at random 4 KiB-aligned offsets. */
 function scatter(diskBytes: number, seed: number): Piece[] {
-  const rnd = seededRandom(seed);
+  const rnd = seededFloats(seed);
   const pieces: Piece[] = [];
   let total = 0;
   while (total < diskBytes * CHANGED_SHARE) {

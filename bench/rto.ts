@@ -9,6 +9,7 @@ import { NbdClient, type NbdTarget } from "../common/nbd/index.js";
 import { type ReplicationPolicy, SiteLocation } from "../proto/index.js";
 import { BenchLab } from "./bench-lab.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
+import { seededFloats } from "../common/random/index.js";
 
 const MiB = 1024 * 1024;
 const MACHINE = "machine-1";
@@ -52,16 +53,6 @@ function plan(quick: boolean): Plan {
 }
 
 /** Small seeded PRNG (mulberry32): placements are reproducible from run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /**
  * Policy for a bench lab: crash-consistent points rare enough that none lands inside a measured
@@ -93,7 +84,7 @@ export async function protectWith(lab: BenchLab, policyName: string): Promise<vo
 export function fillImage(path: string, diskBytes: number, fillBytes: number, blockBytes: number, seed: number): number {
   const blocks = Math.floor(diskBytes / blockBytes);
   const want = Math.min(blocks, Math.round(fillBytes / blockBytes));
-  const rnd = seededRandom(seed);
+  const rnd = seededFloats(seed);
   // Partial Fisher-Yates: the first `want` entries are a uniform sample of distinct blocks.
   const order = Array.from({ length: blocks }, (_, i) => i);
   for (let i = 0; i < want; i++) {
@@ -124,7 +115,7 @@ const IN_FLIGHT = 8;
 async function writeThroughNbd(uri: string, diskBytes: number, bytes: number, seed: number): Promise<number> {
   const { target, exportName } = nbdTarget(uri);
   const nbd = await NbdClient.connect(target, exportName);
-  const rnd = seededRandom(seed);
+  const rnd = seededFloats(seed);
   const slots = diskBytes / WRITE_BYTES;
   let writes = 0;
   try {

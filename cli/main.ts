@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { registerKeysCommands } from "./commands/keys.js";
 import { registerServiceCommands } from "./commands/service.js";
 import { registerJoinCommands } from "./commands/join.js";
 import { fail } from "./output.js";
@@ -24,6 +25,7 @@ registerReplicationCommands(program);
 registerRecoveryCommands(program);
 registerPlanCommands(program);
 registerIdentityCommands(program);
+registerKeysCommands(program, run);
 registerServiceCommands(program, run);
 registerJoinCommands(program, run);
 registerDaemonCommands(program);

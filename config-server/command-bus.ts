@@ -1,4 +1,4 @@
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { WatchCommandsResponse } from "../proto/index.js";
 import type { Logger } from "../common/logger.js";
 import type { ConfigStore } from "./store/index.js";
@@ -19,20 +19,22 @@ export interface CommandOutcome {
 export class CommandBus {
   private readonly streams = new Map<string, Set<grpc.ServerWritableStream<unknown, WatchCommandsResponse>>>();
   private readonly waiters = new Map<string, (outcome: CommandOutcome) => void>();
+  private readonly credentialOf = new WeakMap<object, string>();
 
   constructor(
     private readonly store: ConfigStore,
     private readonly logger: Logger,
   ) {}
 
-  /** Attaches a component's stream and replays its unanswered commands. */
-  attach(componentId: string, call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>): Promise<void> {
+  /** Attaches a component's stream (opened with credential `credentialId`) and replays its unanswered commands. */
+  attach(componentId: string, call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>, credentialId = ""): Promise<void> {
     let set = this.streams.get(componentId);
     if (!set) {
       set = new Set();
       this.streams.set(componentId, set);
     }
     set.add(call);
+    if (credentialId) this.credentialOf.set(call, credentialId);
     for (const pending of this.store.pendingCommands(componentId)) {
       call.write({ ...WatchCommandsResponse.fromJSON(pending.payload), commandId: pending.commandId });
     }
@@ -45,6 +47,18 @@ export class CommandBus {
       call.on("close", detach);
       call.on("error", detach);
     });
+  }
+
+  /** Ends the command streams opened with revoked credentials: they receive no further command. */
+  cut(credentialIds: ReadonlySet<string>, reason: string): void {
+    for (const set of this.streams.values()) {
+      for (const call of [...set]) {
+        const id = this.credentialOf.get(call);
+        if (!id || !credentialIds.has(id)) continue;
+        set.delete(call);
+        call.emit("error", { code: grpc.status.UNAUTHENTICATED, details: `credential ${id} was revoked (${reason}); this stream is closed` });
+      }
+    }
   }
 
   isConnected(componentId: string): boolean {

@@ -21,7 +21,6 @@ import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
-import { deriveSegmentKey } from "../common/segment/index.js";
 import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
@@ -33,7 +32,7 @@ import { FailoverJobs } from "./failover-jobs.js";
 import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, dashboardActions, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { rehearsalAzure } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
@@ -44,12 +43,12 @@ import { ProtectionJobs } from "./protection-jobs.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
 import { DashboardServer } from "./dashboard/index.js";
 import { componentView, machineView } from "./handlers/views.js";
+import { SegmentKeys } from "./segment-keys.js";
 import { ConfigStore } from "./store/index.js";
 import { registerConfigServerMetrics } from "./metrics.js";
 import { TelemetrySampler, telemetryService } from "./telemetry/index.js";
 
 /** Key id of the segment encryption key; a rotation would add a new id and keep the old one. */
-const SEGMENT_KEY_ID = "k1";
 
 /**
  * The configuration server: one per deployment. Holds the deployment's state in SQLite and
@@ -128,6 +127,7 @@ export class ConfigServer {
     const self = this;
     const bus = new CommandBus(store, logger);
     this.bus = bus;
+    authority.onRevoked((ids, reason) => bus.cut(ids, reason));
     const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
     const blobs = createBlobStore(
       { kind: options.storage.kind, connectionString: options.storage.connectionString, container: options.storage.container, directory: options.storage.directory },
@@ -135,8 +135,8 @@ export class ConfigServer {
     );
     this.blobs = blobs;
     await blobs.init();
-    const segmentKey = deriveSegmentKey(deploymentSecret, SEGMENT_KEY_ID);
-    const engine = new RecoveryEngine({ store: blobs, segmentKeys: (id) => (id === SEGMENT_KEY_ID ? segmentKey : undefined), logger });
+    const segmentKeys = new SegmentKeys(store, deploymentSecret);
+    const engine = new RecoveryEngine({ store: blobs, segmentKeys: segmentKeys.lookup, logger });
     const tls = options.insecure ? undefined : options.tls;
     const failovers = new FailoverJobs({
       store,
@@ -233,8 +233,7 @@ export class ConfigServer {
       logger,
       credentials: authority,
       joinTokens: new JoinTokens(store),
-      deploymentSecret,
-      segmentKeyId: SEGMENT_KEY_ID,
+      segmentKeys,
       reports,
       resyncs,
       telemetry,
@@ -324,6 +323,7 @@ export class ConfigServer {
       sessionMs: options.dashboard.sessionHours * 3_600_000,
       loginLinkMs: options.dashboard.loginLinkSeconds * 1000,
       logger: host.logger,
+      actions: options.dashboard.actions ? dashboardActions(host) : undefined,
       isAdminCredential: (credential) => {
         // The same check as every admin RPC, so a change of credential format applies here too.
         const metadata = new grpc.Metadata();
@@ -341,6 +341,14 @@ export class ConfigServer {
         jobs: (machineId) => store.listJobs(machineId),
         points: (machineId) => store.listRecoveryPoints(machineId),
         policies: () => store.listPolicies(),
+        actionsEnabled: options.dashboard.actions,
+        jobReport: (jobId, name) => {
+          try {
+            return store.jobReport(jobId, name).content;
+          } catch {
+            return undefined;
+          }
+        },
         sampler: host.telemetry,
       },
     });

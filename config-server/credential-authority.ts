@@ -37,6 +37,7 @@ export class CredentialAuthority {
   /** SPKI DER of the public key, as RegisterResponse carries it. */
   readonly publicKeyDer: Buffer;
   private readonly privateKey: KeyObject;
+  private readonly revocationListeners: Array<(ids: ReadonlySet<string>, reason: string) => void> = [];
 
   constructor(
     private readonly store: ConfigStore,
@@ -90,7 +91,13 @@ export class CredentialAuthority {
       if (c.credentialId === keep || c.revokedAt || (c.expiresAt && c.expiresAt <= now)) continue;
       if (this.store.revokeCredential(c.credentialId, reason, now)) revoked.push(c.credentialId);
     }
+    if (revoked.length > 0) for (const listener of this.revocationListeners) listener(new Set(revoked), reason);
     return revoked;
+  }
+
+  /** Called with the ids of each revocation: streams opened with them are cut (command streams). */
+  onRevoked(listener: (ids: ReadonlySet<string>, reason: string) => void): void {
+    this.revocationListeners.push(listener);
   }
 
   /** What verifiers must refuse besides expired credentials (HeartbeatResponse). */

@@ -6,6 +6,9 @@ import type { ConfigStore } from "./store/index.js";
 
 /** Runs a job's body in the background and records each step's state, progress and message. */
 export class JobRunner {
+  /** Jobs asked to stop, with the reason: however their body ends, they end Cancelled. */
+  private readonly cancelled = new Map<string, string>();
+
   constructor(
     private readonly store: ConfigStore,
     private readonly logger: Logger,
@@ -31,13 +34,28 @@ export class JobRunner {
     this.store.updateJobStep(job.jobId, name, { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: percent, message });
   }
 
+  /** Marks a running job as cancelled; its body is stopped by whoever runs it. */
+  markCancelled(jobId: string, reason: string): void {
+    this.cancelled.set(jobId, reason);
+  }
+
   run(job: Job, body: () => Promise<unknown>, onFailure?: (message: string) => void): void {
+    const endCancelled = (): boolean => {
+      const reason = this.cancelled.get(job.jobId);
+      if (reason === undefined) return false;
+      this.cancelled.delete(job.jobId);
+      this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_CANCELLED, error: `cancelled: ${reason}` });
+      this.logger.info("job cancelled", { jobId: job.jobId, type: job.type, reason });
+      return true;
+    };
     body().then(
       (result) => {
+        if (endCancelled()) return;
         this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
         this.logger.info("job succeeded", { jobId: job.jobId, type: job.type });
       },
       (err: unknown) => {
+        if (endCancelled()) return;
         const message = (err as Error).message ?? String(err);
         // A failure that still produced findings (a verification mismatch) keeps them as the result.
         const findings = (err as { result?: unknown }).result;

@@ -63,6 +63,11 @@ export const configServerOptions = z.object({
       sessionHours: z.coerce.number().positive().default(12),
       /** How long a one-time login link stays valid if nobody opens it. */
       loginLinkSeconds: z.coerce.number().positive().default(300),
+      /**
+       * Offer actions that change things on a machine's page (protect, tag, resync, test failover,
+       * cleanup), each behind a confirmation page and the same checks as the CLI. Off: read-only.
+       */
+      actions: booleanOption.default(false),
     })
     .prefault({}),
 });

@@ -13,7 +13,7 @@ import type { Logger } from "../common/logger.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
-import type { ConfigStore } from "./store/index.js";
+import { type ConfigStore, isTerminalJobState } from "./store/index.js";
 
 export interface JobContext {
   store: ConfigStore;
@@ -200,6 +200,20 @@ export class ProtectionJobs {
       ),
     );
     return job;
+  }
+
+  /** Stops a running workload job: the agent stops writing and the job ends Cancelled. */
+  async cancelWorkload(jobId: string, reason: string): Promise<Job> {
+    const { store, bus } = this.ctx;
+    const job = store.getJob(jobId);
+    if (!job) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${jobId}`);
+    if (job.type !== "Workload") throw new SrlabError(ErrorCode.WRONG_STATE, `job ${jobId} is a ${job.type} job; only Workload jobs can be cancelled`);
+    if (isTerminalJobState(job.state)) return job;
+    const machine = store.getMachine(job.machineId);
+    if (!machine) throw new SrlabError(ErrorCode.NOT_FOUND, `job ${jobId}'s machine is gone`);
+    this.runner.markCancelled(jobId, reason || "cancelled by the administrator");
+    expectSuccess(await bus.send(machine.agentComponentId, jobId, { $case: "stopWorkload", value: { jobId } }), "stop workload");
+    return store.getJob(jobId)!;
   }
 
   /** Sends the machine's assignment (process server, policy) to the agent and the process server. */

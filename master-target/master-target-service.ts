@@ -99,6 +99,11 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
 
   async function runApplyWrites(call: grpc.ServerDuplexStream<ApplyWritesRequest, ApplyWritesResponse>): Promise<void> {
     auth(call);
+    const { claims } = ctx.verifier.verify(call.metadata);
+    // A revocation cuts the stream at once, even while no batch is in flight.
+    const unsubscribe = ctx.verifier.onRevoked((ids) => {
+      if (ids.has(claims.jti)) failStream(call, new SrlabError(ErrorCode.AUTHENTICATION_FAILED, `credential ${claims.jti} was revoked by the configuration server; this stream is closed`), logger);
+    });
     let target: MachineTarget | undefined;
     // Points the target makes while this stream is open travel on it (with the durable position).
     const onPoint = (point: TargetPoint) => {
@@ -108,6 +113,7 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
       // Keep the call alive when the loop ends early: the status still has to be sent on it.
       for await (const request of call.iterator({ destroyOnReturn: false }) as AsyncIterable<ApplyWritesRequest>) {
         const message = request.message;
+        ctx.verifier.recheck(claims);
         if (message?.$case === "open") {
           if (target) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "the stream is already open; send open only once");
           target = targets.require(message.value.machineId);
@@ -140,6 +146,7 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
       if (call.cancelled) return;
       throw err;
     } finally {
+      unsubscribe();
       target?.off("point", onPoint);
     }
   }

@@ -59,7 +59,8 @@ export interface TagResult {
 /** The agent's side of the configuration server's commands; each returns its result_json object. */
 export class AgentCommands {
   private sync?: AbortController;
-  private readonly workloads = new Set<AbortController>();
+  /** Running workloads by job id, so one can be stopped alone. */
+  private readonly workloads = new Map<string, AbortController>();
 
   constructor(private readonly ctx: CommandContext) {}
 
@@ -74,6 +75,11 @@ export class AgentCommands {
         return this.insertTag(c.value);
       case "workload":
         return this.workload(command.jobId, c.value);
+      case "stopWorkload": {
+        const w = this.workloads.get(c.value.jobId);
+        w?.abort(new Error("workload cancelled"));
+        return { stopped: Boolean(w) };
+      }
       case "stopWrites":
         return this.stopWrites(c.value);
       case "addDisk":
@@ -97,7 +103,7 @@ export class AgentCommands {
   /** Cancels running syncs and workloads (agent stop). */
   cancelAll(): void {
     this.sync?.abort(new Error("agent stopping"));
-    for (const w of this.workloads) w.abort();
+    for (const w of this.workloads.values()) w.abort();
   }
 
   async startSync(jobId: string, cmd: Pick<StartSyncCommand, "mode" | "blockSize"> & { diskIndexes?: number[] }): Promise<SyncResult> {
@@ -244,7 +250,7 @@ export class AgentCommands {
       durationMs: cmd.durationSeconds > 0 ? cmd.durationSeconds * 1000 : undefined,
     };
     const abort = new AbortController();
-    this.workloads.add(abort);
+    this.workloads.set(jobId, abort);
     try {
       // Through the capturing export: the same image-write-then-capture path as NBD clients.
       const result = await runWorkload(
@@ -265,7 +271,7 @@ export class AgentCommands {
       );
       return result;
     } finally {
-      this.workloads.delete(abort);
+      this.workloads.delete(jobId);
     }
   }
 
@@ -286,7 +292,7 @@ export class AgentCommands {
   async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<{ lastSequence: number; drained: boolean; proofs: DiskProof[] }> {
     const { capture } = this.ctx;
     // Workloads stop issuing first, so none of their writes hits the block and fails the job.
-    for (const w of this.workloads) w.abort();
+    for (const w of this.workloads.values()) w.abort();
     capture.blockWrites(WRITES_STOPPED);
     // Writes accepted before the block (still queued on a page blob) are captured by then.
     for (const e of this.ctx.exports) await e.flush();

@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions } from "../common/grpc/index.js";
 import { serializeReplicateRequest } from "../common/wire/index.js";
 import { ProcessServiceClient, ProcessServiceService, type ReplicateRequest, type ReplicateResponse } from "../proto/index.js";
@@ -22,19 +23,26 @@ export class GrpcProcessServer implements ProcessServerPort {
   replicate(): ReplicateCall {
     // The generated serializer copies each multi-MiB batch several times; this one copies once.
     const method = ProcessServiceService.replicate;
+    const openedWith = this.credential();
     const stream = this.client.makeBidiStreamRequest<ReplicateRequest, ReplicateResponse>(
       method.path,
       serializeReplicateRequest,
       method.responseDeserialize,
-      bearerMetadata(this.credential()),
+      bearerMetadata(openedWith),
     );
+    // The process server cuts a stream whose credential was revoked. After a rotation that is this
+    // agent's previous credential: reconnect with the new one instead of halting.
+    const replaced = (err: Error): Error =>
+      (err as grpc.ServiceError).code === 16 && this.credential() !== openedWith
+        ? new SrlabError(ErrorCode.UNAVAILABLE, "the stream's credential was replaced (rotation); reopening with the new one")
+        : err;
     let failure: Error | undefined;
     stream.on("error", (err: Error) => {
-      failure ??= err;
+      failure ??= replaced(err);
     });
     return {
       send: (request: ReplicateRequest) => writeWithBackpressure(stream, request, () => failure),
-      responses: responsesOf(stream, () => failure),
+      responses: responsesOf(stream, () => failure, replaced),
       cancel: () => stream.cancel(),
     };
   }
@@ -86,8 +94,13 @@ function writeWithBackpressure(
 async function* responsesOf(
   stream: grpc.ClientDuplexStream<ReplicateRequest, ReplicateResponse>,
   failed: () => Error | undefined,
+  translate: (err: Error) => Error,
 ): AsyncIterable<ReplicateResponse> {
-  for await (const message of stream) yield message as ReplicateResponse;
+  try {
+    for await (const message of stream) yield message as ReplicateResponse;
+  } catch (err) {
+    throw translate(err as Error);
+  }
   const err = failed();
   if (err) throw err;
 }

@@ -9,6 +9,7 @@ import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
+import { SegmentKeyRing } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {
   ComponentRole,
@@ -76,6 +77,8 @@ export class ProcessServer {
   private registration?: RegisterResponse;
   /** Checks callers: the configuration server's public key and revocation list, both from the link. */
   private readonly verifier = new CredentialVerifier();
+  /** Segment keys from the configuration server: registration, then every heartbeat. */
+  private readonly segmentKeys = new SegmentKeyRing();
   private replication?: ReplicationService;
   private cacheState: CacheHealth = { health: Health.HEALTH_NORMAL, issues: [], freePercent: 100, capacityBytes: 0 };
   private cacheTimer?: NodeJS.Timeout;
@@ -126,6 +129,7 @@ export class ProcessServer {
 
       const host = this.serviceHost();
       this.replication = new ReplicationService(host);
+      this.verifier.onRevoked((ids) => this.replication?.revoke(ids));
       this.grpcServer = new GrpcServer({
         host: o.listen.host,
         port: o.listen.port,
@@ -146,6 +150,7 @@ export class ProcessServer {
         ...o.configServer,
         configFile: o.configFile,
         verifier: this.verifier,
+        segmentKeys: this.segmentKeys,
         role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
         name: o.name,
         advertisedAddress: o.advertisedAddress ?? this.dialableAddress(),
@@ -159,7 +164,7 @@ export class ProcessServer {
       this.registration = await this.link.register();
       const storage = this.registration.storage;
       if (!storage?.kind) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no storage settings");
-      if (this.registration.segmentKey.length !== 32 || !this.registration.segmentKeyId) {
+      if (!this.segmentKeys.currentKeyId) {
         throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no usable segment key");
       }
       this.blobStore = createBlobStore(
@@ -174,6 +179,11 @@ export class ProcessServer {
       const store = this.blobStore;
       // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
       StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
+      // A storage that restarted may have lost what it acknowledged: a checksum resync of every
+      // machine makes the replicas equal their sources again (docs/replication-model.md).
+      StorageWatch.of(store).onRestarted((reason) => {
+        for (const p of this.pipelines.values()) p.machine.resyncReason ??= `${reason}; a checksum resync verifies the replica`;
+      });
       await retryWithBackoff(() => store.init(), {
         timeUnitMs: this.retryTimeUnitMs,
         signal: this.abort.signal,
@@ -242,8 +252,7 @@ export class ProcessServer {
       uploadConcurrency: o.upload.perMachine,
       uploadSlots: this.uploadSlots,
       codec: o.codec,
-      segmentKey: reg.segmentKey,
-      segmentKeyId: reg.segmentKeyId,
+      segmentKeys: this.segmentKeys,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
       apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },

@@ -32,6 +32,7 @@ import {
   type WriteRecord,
 } from "../proto/index.js";
 import { ASSIGNMENT, FakeProcessServer, replicationFor, until } from "./support/fake-process-server.js";
+import { seededInts } from "../common/random/index.js";
 
 const logger = silentLogger();
 const KiB = 1024;
@@ -119,15 +120,6 @@ function pattern(length: number, seed: number): Buffer {
 }
 
 /** Deterministic pseudo-random numbers for reproducible write mixes. */
-function prng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) % n;
-  };
-}
 
 interface Op {
   offset: number;
@@ -137,7 +129,7 @@ interface Op {
 
 /** Unaligned, overlapping writes (some WRITE_ZEROES) packed into the first `span` bytes. */
 function unalignedOps(count: number, span: number, seed: number): Op[] {
-  const rnd = prng(seed);
+  const rnd = seededInts(seed);
   const ops: Op[] = [];
   for (let i = 0; i < count; i++) {
     const length = 1 + rnd(20 * KiB);
@@ -318,7 +310,7 @@ describe("azure agent page-blob disks", () => {
     let syncing = true;
     let writes = 0;
     const writers = clients.map(async (client, c) => {
-      const rnd = prng(10 + c);
+      const rnd = seededInts(10 + c);
       while (syncing || writes < 30) {
         const length = 1 + rnd(12 * KiB);
         const offset = rnd(client.size - length);
@@ -386,6 +378,7 @@ class ConfigServerStub {
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
+          segmentKeys: [],
           credentialPublicKey: Buffer.alloc(0),
           machineId: "m1",
           timeUnitSeconds: 1,

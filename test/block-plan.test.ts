@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
 import { ApplyCostModel, applyRecords, PAGE_SIZE, type PageTarget, planBlocks, type WriteRange } from "../common/replica/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { seededInts } from "../common/random/index.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -62,13 +63,6 @@ function page(start: number, end: number): WriteRange {
   return { start, end, extents: [{ offset: start, length: end - start, data: Buffer.alloc(end - start, 1) }], reads: [] };
 }
 
-function seeded(seed: number) {
-  let s = seed >>> 0;
-  return (n: number) => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s % n;
-  };
-}
 
 describe("block planner", () => {
   const options = { maxBlockBytes: 4 * MiB, minBlockBytes: 64 * KiB, maxWriteBytes: 4 * MiB };
@@ -164,7 +158,7 @@ describe("block-wise apply", () => {
     let callsOn = 0;
     let callsOff = 0;
     for (let seed = 1; seed <= 5; seed++) {
-      const r = seeded(seed);
+      const r = seededInts(seed);
       const base = randomBytes(diskSize);
       const records: WriteRecord[] = [];
       for (let i = 0; i < 200; i++) {

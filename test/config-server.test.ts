@@ -72,7 +72,7 @@ test("a join token registers a process server and gives it a working credential"
   assert.equal(r.credentialPublicKey.length, 44, "an Ed25519 public key in SPKI DER");
   assert.equal(r.storage?.kind, "directory");
   assert.equal(r.segmentKey.length, 32);
-  await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, r.credential);
+  await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" }, r.credential);
 });
 
 test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => {
@@ -101,7 +101,7 @@ test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => 
 
 test("forged and missing credentials are refused; admin calls need the admin credential", async () => {
   await assert.rejects(
-    unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, "process-server/x.AAAA"),
+    unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" }, "process-server/x.AAAA"),
     (err: grpc.ServiceError) => err.code === 16 && /malformed credential/.test(err.details),
   );
   await assert.rejects(unaryCall(adminClient, adminClient.listMachines, {}), (err: grpc.ServiceError) => err.code === 16);
@@ -131,7 +131,7 @@ test("an agent registration creates its machine; a restarted configuration serve
   assert.deepEqual(machines.map((m) => m.name), ["vm-1"]);
   assert.equal(machines[0]!.disks[0]!.sizeBytes, 1 << 20);
   // Credentials issued before the restart still verify: the key is part of the persisted state.
-  await unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined }, agent.credential);
+  await unaryCall(client, client.heartbeat, { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" }, agent.credential);
   const { policies } = await unaryCall(adminClient, adminClient.listPolicies, {}, admin);
   const failback = policies.find((p) => p.failback)!;
   assert.equal(failback.rpoThresholdSeconds, 15);
@@ -156,8 +156,8 @@ const registerAgent = (name: string) =>
 const denied = (err: grpc.ServiceError) => err.code === 7;
 
 test("an agent cannot report a recovery point, nor a process server's point for another machine", async () => {
-  const a = await registerAgent("vm-a");
-  const b = await registerAgent("vm-b");
+  const a = await registerAgent("vm-points-a");
+  const b = await registerAgent("vm-points-b");
   const forged = {
     recoveryPointId: "forged",
     machineId: b.machineId,
@@ -176,7 +176,7 @@ test("an agent cannot report a recovery point, nor a process server's point for 
     await assert.rejects(unaryCall(client, client.reportRecoveryPoint, { recoveryPoint: forged }, agent.credential), denied);
   }
   const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
-  const { recoveryPoints } = await unaryCall(adminClient, adminClient.listRecoveryPoints, { machine: "vm-b" }, admin);
+  const { recoveryPoints } = await unaryCall(adminClient, adminClient.listRecoveryPoints, { machine: "vm-points-b" }, admin);
   assert.ok(!recoveryPoints.some((p) => p.recoveryPointId === "forged"));
 });
 

@@ -23,7 +23,7 @@ import { joinToken } from "./support/join-token.js";
 
 const PASSPHRASE = "correct horse battery";
 const DISK: Disk = { diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" };
-const BEAT = { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined };
+const BEAT = { health: 1, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" };
 
 /** A configuration server in-process, with the clients a test needs. */
 class Lab {
@@ -162,6 +162,26 @@ describe("credentials only the configuration server can sign", () => {
     const other = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-someone-else" }, restarted.credential));
     expect(other.code).toBe(grpc.status.PERMISSION_DENIED);
   });
+
+  test("the passphrase registers new machines only: an existing machine's agent needs its credential or a join token", async () => {
+    const first = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE });
+    // Anyone with the passphrase tried to take the machine over (a new credential, the old one superseded).
+    const takeover = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE }));
+    expect(takeover.code).toBe(grpc.status.PERMISSION_DENIED);
+    expect(takeover.details).toMatch(/vm-taken" is already registered: .*own credential or a join token/);
+    // As the agent in Azure of that machine, too.
+    const inAzure = await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: PASSPHRASE, location: SiteLocation.SITE_LOCATION_AZURE }));
+    expect(inAzure.code).toBe(grpc.status.PERMISSION_DENIED);
+    // A wrong passphrase still says only that, whether or not the machine exists.
+    expect((await code(lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", passphrase: "guess" }))).code).toBe(grpc.status.UNAUTHENTICATED);
+    // The refused attempts superseded nothing: the agent's credential still works.
+    expect((await code(lab.heartbeat(first.credential))).code).toBe(0);
+    // Its own credential re-registers it, and so does a join token of the agent role.
+    const again = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken" }, first.credential);
+    expect(again.machineId).toBe(first.machineId);
+    const byToken = await lab.register({ role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, name: "vm-taken", joinToken: await joinToken(lab.server, "agent") });
+    expect(byToken.machineId).toBe(first.machineId);
+  });
 });
 
 describe("join tokens", () => {
@@ -267,6 +287,26 @@ describe("revocation and rotation", () => {
         return /revoked/.test((err as Error).message);
       }
     });
+  });
+
+  test("a revoked credential's command stream is cut: it receives no further command", async () => {
+    const ps = await lab.register({ role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, name: "ps-watching", joinToken: await joinToken(lab.server, "process-server") });
+    const stream = lab.cs.watchCommands({}, bearerMetadata(ps.credential));
+    const ended = new Promise<grpc.ServiceError>((resolve) => stream.on("error", resolve));
+    await new Promise((r) => setTimeout(r, 300));
+    // Registering again (here with its own credential) supersedes, and so revokes, the earlier one.
+    const again = await lab.register({ role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, name: "ps-watching" }, ps.credential);
+    const err = await ended;
+    expect(err.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(err.details).toMatch(/was revoked \(superseded by a new registration\); this stream is closed/);
+    // The new credential's stream is served.
+    const fresh = lab.cs.watchCommands({}, bearerMetadata(again.credential));
+    const outcome = await new Promise<number>((resolve) => {
+      fresh.on("error", (e: grpc.ServiceError) => resolve(e.code));
+      setTimeout(() => resolve(0), 500);
+    });
+    fresh.cancel();
+    expect(outcome).toBe(0);
   });
 
   test("rotation: the component takes a new credential, then the old one is revoked", async () => {

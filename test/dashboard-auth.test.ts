@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, SiteLocation } from "../proto/index.js";
+import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, JobState, SiteLocation } from "../proto/index.js";
 import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
@@ -207,6 +207,36 @@ describe("the configuration server's dashboard over HTTP", () => {
     const logout = await get("/logout", { cookie: `${SESSION_COOKIE}=${session}` });
     expect(logout.status).toBe(200);
     expect((await get("/", { cookie: `${SESSION_COOKIE}=${session}` })).status).toBe(401);
+  });
+
+  test("a job the CLI runs shows on the jobs page with its report, served sandboxed and only with the credential", async () => {
+    const bearer = { authorization: `Bearer ${credential}` };
+    const { job } = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: ["load", "verify"] }, credential);
+    expect(JobState[job!.state]).toBe("JOB_STATE_IN_PROGRESS");
+    await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finish: 0, error: "", resultJson: "" }, credential);
+    const html = "<!doctype html><title>run</title><p>the story of the run</p>";
+    await unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "report.html", content: Buffer.from(html) }, credential);
+    const done = await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SUCCEEDED, error: "", resultJson: '{"passed":true}' }, credential);
+    expect(done.job!.reports).toEqual(["report.html"]);
+    expect(done.job!.steps.map((s) => JobState[s.state])).toEqual(["JOB_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED"]);
+
+    const page = await get("/jobs", bearer);
+    expect(page.body).toContain(`href="/jobs/${job!.jobId}/report.html"`);
+    const path = `/jobs/${job!.jobId}/report.html`;
+    expect((await get(path)).status).toBe(401);
+    const report = await get(path, bearer);
+    expect(report.status).toBe(200);
+    expect(report.body).toBe(html);
+    expect(report.headers["content-security-policy"]).toMatch(/^sandbox allow-scripts;/);
+    expect((await get(`/jobs/${job!.jobId}/junit.xml`, bearer)).status).toBe(404);
+    expect((await get(`/jobs/${job!.jobId}/..%2Fadmin.credential`, bearer)).status).toBe(404);
+
+    // An ended job takes no more updates, a report needs a plain name, and an unknown end state is refused.
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" }, credential)).rejects.toThrow(/already finished/);
+    await expect(unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "../x.html", content: Buffer.from("x") }, credential)).rejects.toThrow(/plain file name/);
+    const other = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: [] }, credential);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SKIPPED, error: "", resultJson: "" }, credential)).rejects.toThrow(/finish must be SUCCEEDED, FAILED or CANCELLED/);
+    await expect(unaryCall(admin, admin.createClientJob, { type: "no spaces", machine: "", steps: [] }, credential)).rejects.toThrow(/job type/);
   });
 });
 

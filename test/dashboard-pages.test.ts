@@ -140,6 +140,7 @@ describe("pages", () => {
     jobs: () => [] as Job[],
     points: () => [point],
     policies: () => [],
+    jobReport: () => undefined,
     sampler: new TelemetrySampler({ source: { machines: () => [machine], components: () => [ps] }, timeUnitSeconds: 1 }),
   };
   source.sampler.sampleNow();

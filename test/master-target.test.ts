@@ -72,6 +72,7 @@ class ConfigServerStub {
           storage: undefined,
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
+          segmentKeys: [],
           credentialPublicKey: this.authority.publicKeyDer,
           machineId: "",
           timeUnitSeconds: 1,

@@ -330,6 +330,33 @@ describe("process server", () => {
     for (const d of DISKS) assert.equal(await replicaHash(store, "m2", d.index), sha(w.images[d.index]!));
   });
 
+  it("a revocation cuts the streams opened with that credential: nothing its agent sends afterwards is appended", async () => {
+    const w = new Workload(17);
+    const credential = cs.agentCredential("m17");
+    const agent = new AgentStream(client, credential);
+    await agent.open("m17");
+    assert.equal(await agent.send(w.writes(10)), 10);
+    const bystander = new AgentStream(client, cs.agentCredential("m18"));
+    await bystander.open("m18");
+    const wb = new Workload(18);
+    assert.equal(await bystander.send(wb.writes(5)), 5);
+
+    // Revoked while the stream is open: the next heartbeat brings the list and the stream ends.
+    cs.revoked.add(peekClaims(credential)!.jti);
+    await expectStatus(agent.next(), grpc.status.UNAUTHENTICATED, /revoked by the configuration server; this stream is closed/);
+    // What it sends now goes nowhere; a new stream with the revoked credential is refused.
+    agent.write({ message: { $case: "batch", value: { records: w.writes(5) } } });
+    const reopened = new AgentStream(client, credential);
+    reopened.write({ message: { $case: "open", value: { machineId: "m17", disks: DISKS, resync: false } } });
+    await expectStatus(reopened.next(), grpc.status.UNAUTHENTICATED, /was revoked/);
+    const { stats } = await unaryCall(client, client.getMachineReplicationStatus, { machineId: "m17" }, cs.agentCredential("m17"));
+    assert.equal(stats?.receivedSequence, 10, "nothing after the revocation was appended");
+
+    // Another machine's stream carries on.
+    assert.equal(await bystander.send(wb.writes(5)), 10);
+    bystander.end();
+  });
+
   it("turns a TAG into an app-consistent point whose snapshots equal the images at the tag", async () => {
     const w = new Workload(5);
     const agent = new AgentStream(client, cs.agentCredential("m6"));

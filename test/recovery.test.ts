@@ -11,6 +11,7 @@ import { applyRecords, blobPageTarget } from "../common/replica/index.js";
 import { deriveSegmentKey, encodeSegment } from "../common/segment/index.js";
 import { type BlobStore, DirectoryBlobStore } from "../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { seededInts } from "../common/random/index.js";
 
 const MACHINE = "m1";
 const KEY_ID = "k1";
@@ -37,13 +38,6 @@ const T0 = Date.UTC(2025, 0, 1);
 const capturedAt = (seq: number) => T0 + seq * 1000;
 const pointId = (seq: number) => `${MACHINE}-p${seq}`;
 
-function rng(seed: number) {
-  let s = seed;
-  return (n: number) => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.floor((s / 2147483648) * n);
-  };
-}
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -61,7 +55,7 @@ async function buildFixture(): Promise<Fixture> {
   const dir = await mkdtemp(join(tmpdir(), "srlab-recovery-"));
   const store = new DirectoryBlobStore({ directory: dir, fsync: false });
   await store.init();
-  const rand = rng(7);
+  const rand = seededInts(7);
 
   const records: WriteRecord[] = [];
   const images = DISKS.map((d) => Buffer.alloc(d.sizeBytes));

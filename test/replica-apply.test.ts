@@ -3,6 +3,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, it } from "vitest";
 import { applyRecords, coalesceWrites, PAGE_SIZE, type PageTarget } from "../common/replica/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { seededInts } from "../common/random/index.js";
 
 /** In-memory page blob that enforces alignment and logs every call. */
 class MemoryTarget implements PageTarget {
@@ -33,13 +34,6 @@ class MemoryTarget implements PageTarget {
   }
 }
 
-function rng(seed: number) {
-  let s = seed;
-  return (n: number) => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.floor((s / 2147483648) * n);
-  };
-}
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
@@ -75,7 +69,7 @@ function partialPages(records: WriteRecord[], diskIndex: number): Set<number> {
 }
 
 function randomRecords(seed: number, n: number, diskSize: number): WriteRecord[] {
-  const r = rng(seed);
+  const r = seededInts(seed);
   const out: WriteRecord[] = [];
   for (let i = 0; i < n; i++) {
     const kind = r(10);

@@ -75,4 +75,27 @@ describe("storage outage", () => {
     expect(watch.issues()).toEqual([]);
     watch.stop();
   });
+
+  test("storage that refused connections (it restarted) is reported on its return; one that only hung is not", async () => {
+    const outage = (message: string) => {
+      const fake = { down: true, async objectExists(): Promise<boolean> {
+        if (fake.down) throw new StorageUnavailableError(message);
+        return false;
+      } };
+      return fake;
+    };
+    for (const [message, restarted] of [["connect ECONNREFUSED 127.0.0.1:10000", true], ["request timed out after 30000 ms", false]] as const) {
+      const fake = outage(message);
+      const watch = StorageWatch.of(fake as unknown as BlobStore, { probeIntervalMs: 20, criticalAfterMs: 60_000 });
+      const reasons: string[] = [];
+      watch.onRestarted((reason) => reasons.push(reason));
+      watch.reportFailure(new StorageUnavailableError(message));
+      await new Promise((r) => setTimeout(r, 60));
+      fake.down = false;
+      await watch.whenBack();
+      expect(reasons.length, message).toBe(restarted ? 1 : 0);
+      if (restarted) expect(reasons[0]).toMatch(/storage restarted .*writes it acknowledged just before may be lost/);
+      watch.stop();
+    }
+  });
 });

@@ -177,6 +177,7 @@ describe("TelemetryService on a configuration server", () => {
         machines: [],
         componentStats: { cpuPercent: 12, memoryBytes: 64e6, memoryPercent: 96, hostCpuPercent: 30 },
         processServerStats: { cacheUsedBytes: 7, cacheCapacityBytes: 100, cacheFreePercent: 93, uploadBacklogBytes: 7, uploadBacklogSeconds: 0.2 },
+        segmentKeyId: "",
       }, reg.credential);
       const since = new Date();
       await new Promise((r) => setTimeout(r, 350));

@@ -17,6 +17,8 @@ export function jobDocument(job: Job) {
     bytesSent: job.bytesSent,
     error: job.error || null,
     result: job.resultJson ? (JSON.parse(job.resultJson) as unknown) : null,
+    /** Report files kept with the job; the dashboard serves them at /jobs/<jobId>/<name>. */
+    reports: job.reports,
     steps: job.steps.map((s) => ({
       name: s.name,
       state: enumLabel(JobState, s.state, "JOB_STATE_"),

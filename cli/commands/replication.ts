@@ -116,8 +116,14 @@ export function points(dir: string, machine: string, o: { json?: boolean }) {
   });
 }
 
-export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean; follow?: string }) {
+export function jobs(dir: string, o: { machine?: string; job?: string; json?: boolean; follow?: string; cancel?: string }) {
   return AdminClient.using(dir, async (c) => {
+    if (o.cancel) {
+      const { job } = await c.call(c.client.cancelJob, { jobId: o.cancel, reason: "cancelled with srlab jobs --cancel" });
+      if (o.json) return printJson(jobDocument(job!));
+      console.log(`job ${job!.jobId} (${job!.type}): ${jobDocument(job!).state}`);
+      return;
+    }
     if (o.follow) {
       const job = await followJob(c, o.follow);
       if (o.json) printJson(jobDocument(job));
@@ -129,8 +135,8 @@ export function jobs(dir: string, o: { machine?: string; job?: string; json?: bo
     const docs = list.map(jobDocument);
     if (o.json) return printJson(o.job ? docs[0] : docs);
     printTable(
-      ["JOB", "TYPE", "STATE", "PROGRESS", "DURATION", "ERROR"],
-      docs.map((j) => [j.jobId, j.type, j.state, `${j.progressPercent.toFixed(0)}%`, `${j.durationSeconds.toFixed(1)} s`, j.error ?? ""]),
+      ["JOB", "TYPE", "STATE", "PROGRESS", "DURATION", "REPORTS", "ERROR"],
+      docs.map((j) => [j.jobId, j.type, j.state, `${j.progressPercent.toFixed(0)}%`, `${j.durationSeconds.toFixed(1)} s`, j.reports.join(" ") || "–", j.error ?? ""]),
     );
   });
 }

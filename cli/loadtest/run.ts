@@ -23,6 +23,12 @@ import { hashFile, hashReplica } from "./verify.js";
 
 /** Exit status when a threshold is breached (as k6). */
 export const EXIT_THRESHOLD = 99;
+/** Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
+
+/** The steps of a load test's job, in order (what `srlab jobs` and the dashboard show). */
+const PHASES = ["machines", "protection", "load", "drain", "verify", "report"] as const;
+type PhaseName = (typeof PHASES)[number];
 
 export interface LoadtestOptions {
   dir: string;
@@ -32,6 +38,8 @@ export interface LoadtestOptions {
   json: boolean;
   /** Live view on a terminal (default: when stderr is one). */
   tty?: boolean;
+  /** Stops the load early (Ctrl-C): the run ends with a partial report. Default: SIGINT/SIGTERM. */
+  signal?: AbortSignal;
 }
 
 /** What can be checked before anything starts: the lab, fio, the run to compare with. */
@@ -65,17 +73,34 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const layout = new LabLayout(o.dir);
   const phases: LoadReport["phases"] = [];
-  const phase = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+  // The run is a job on the configuration server once the lab is reachable (after "machines").
+  let job: LoadJob | undefined;
+  const phase = async <T>(name: PhaseName, fn: () => Promise<T>): Promise<T> => {
     const startMs = Date.now();
+    await job?.step(name, JobState.JOB_STATE_IN_PROGRESS);
     try {
       const v = await fn();
       phases.push({ name, startMs, endMs: Date.now(), state: "succeeded" });
+      await job?.step(name, JobState.JOB_STATE_SUCCEEDED);
       return v;
     } catch (err) {
       phases.push({ name, startMs, endMs: Date.now(), state: "failed" });
+      await job?.step(name, JobState.JOB_STATE_FAILED, (err as Error).message);
       throw err;
     }
   };
+  // Ctrl-C stops the load and ends the run with a partial report; a second Ctrl-C exits at once.
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (stop.signal.aborted) process.exit(EXIT_INTERRUPTED);
+    say("stopping the load test (Ctrl-C again to quit at once); writing a partial report");
+    stop.abort(new Error("interrupted by the user (Ctrl-C)"));
+  };
+  if (o.signal) o.signal.addEventListener("abort", () => stop.abort(o.signal!.reason), { once: true });
+  else {
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  }
   const startedAt = new Date();
   const id = `lt-${startedAt.toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-")}`;
   const reportDir = resolve(o.reportDir ?? join(layout.dir, "loadtests", id));
@@ -100,6 +125,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
   });
   const client = AdminClient.forDir(o.dir);
   const telemetry = client.telemetry();
+  job = await LoadJob.start(client, id, phases);
   try {
     const names = labMachines(client.manifest).slice(0, spec.machines);
     const machines = await phase("protection", () => ensureProtected(client, names, say));
@@ -127,6 +153,7 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
       if (cur && fresh.length) {
         const elapsed = (Date.now() - loadStart) / 1000;
         view.update(liveFigures(samples[samples.length - 2], cur, current, loadEnd ? (loadEnd - loadStart) / 1000 : elapsed, total));
+        if (!loadEnd && total) await job?.step("load", JobState.JOB_STATE_IN_PROGRESS, `${current}: ${elapsed.toFixed(0)} of ${total} s`, (100 * elapsed) / total);
       }
     };
     let polling = true;
@@ -140,9 +167,13 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
     let latency: Histogram | undefined;
     let failure: Error | undefined;
     try {
-      const outcomes = await phase("load", () => drive(client, spec, assignments, reportDir, (label) => {
-        current = label;
-      }));
+      const outcomes = await phase("load", async () => {
+        const done = await drive(client, spec, assignments, reportDir, stop.signal, (label) => {
+          current = label;
+        });
+        if (stop.signal.aborted) throw stop.signal.reason as Error;
+        return done;
+      });
       if (outcomes.length) {
         latency = new Histogram();
         for (const f of outcomes) for (const [v, c] of f.latency.toJSON().buckets) latency.record(v, c);
@@ -174,7 +205,9 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
     const thresholds = judge(spec.thresholds, (metric, aggregate) => figureOf(summary, metric, aggregate));
     const breached = thresholds.filter((t) => !t.passed);
     const lost = machineDocs.filter((m) => !m.verified).map((m) => m.name);
-    const verdict: LoadReport["verdict"] = failure
+    const verdict: LoadReport["verdict"] = stop.signal.aborted
+      ? { passed: false, exitCode: EXIT_INTERRUPTED, reason: `partial report: ${(stop.signal.reason as Error).message} after ${loadSecs.toFixed(0)} s of load; replicas not verified` }
+      : failure
       ? { passed: false, exitCode: 1, reason: `the run failed: ${failure.message}` }
       : lost.length
         ? { passed: false, exitCode: 1, reason: `replica differs from its source after the drain: ${lost.join(", ")}` }
@@ -207,12 +240,23 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
       capacityPlan: capacityPlan(samples, loadSecs, new Map(machines.map((m) => [m.name, psName.get(m.processServerId) ?? "?"])), spec.plan),
       verdict,
     };
-    mkdirSync(reportDir, { recursive: true });
-    writeFileSync(join(reportDir, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
-    writeFileSync(join(reportDir, "report.html"), renderReportHtml(report, compareWith));
+    await phase("report", async () => {
+      mkdirSync(reportDir, { recursive: true });
+      const json = `${JSON.stringify(report, null, 2)}\n`;
+      const page = renderReportHtml(report, compareWith);
+      writeFileSync(join(reportDir, "report.json"), json);
+      writeFileSync(join(reportDir, "report.html"), page);
+      await job?.attach({ "report.html": page, "report.json": json });
+    });
+    await job?.finish(verdict, stop.signal.aborted, { reportDir, summary });
     printOutcome(report, reportDir, o.json);
     return verdict.exitCode;
+  } catch (err) {
+    await job?.finish({ passed: false, exitCode: 1, reason: (err as Error).message }, stop.signal.aborted);
+    throw err;
   } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
     telemetry.client.close();
     client.close();
   }
@@ -276,54 +320,81 @@ function groupDocs(assignments: Assignment[]): LoadReport["spec"]["groups"] {
 }
 
 /** Drives every machine through its stages; returns fio's outcomes when fio ran. */
-async function drive(client: AdminClient, spec: LoadSpec, assignments: Assignment[], reportDir: string, onStage: (label: string) => void): Promise<FioOutcome[]> {
+/**
+ * Drives every disk of every machine through its stages (a machine's rate is shared evenly by
+ * its disks); returns fio's outcomes when fio ran. An abort stops fio and the generators.
+ */
+async function drive(client: AdminClient, spec: LoadSpec, assignments: Assignment[], reportDir: string, signal: AbortSignal, onStage: (label: string) => void): Promise<FioOutcome[]> {
   if (spec.via === "nbd") {
     const dir = join(reportDir, "fio");
     mkdirSync(dir, { recursive: true });
     onStage("load (fio)");
-    return Promise.all(
-      assignments.map(async (a) => {
-        const disk = a.machine.disks.find((d) => d.index === 0)!;
+    const runs = assignments.flatMap((a) =>
+      a.machine.disks.map(async (disk) => {
+        const share = a.machine.disks.length;
+        const stages = a.stages.map((s) => ({ ...s, rateBytesPerSecond: Math.max(1, Math.round(s.rateBytesPerSecond / share)) }));
         const target = { machine: a.machine.name, nbdUri: disk.nbdUri, diskSizeBytes: disk.sizeBytes };
+        const name = share > 1 ? `${a.machine.name}-disk${disk.index}` : a.machine.name;
         let jobFile = spec.fioJobFile;
         if (!jobFile) {
-          jobFile = join(dir, `${a.machine.name}.fio`);
-          writeFileSync(jobFile, profileJobFile(a.profile, a.stages, target, spec.seed));
+          jobFile = join(dir, `${name}.fio`);
+          writeFileSync(jobFile, profileJobFile(a.profile, stages, target, spec.seed + disk.index));
         }
-        return runFio(jobFile, target, join(dir, `${a.machine.name}.json`));
+        return runFio(jobFile, target, join(dir, `${name}.json`), signal);
       }),
     );
+    return Promise.all(runs);
   }
   const stages = Math.max(...assignments.map((a) => a.stages.length));
-  await Promise.all(
-    assignments.map(async (a) => {
-      const p = LOAD_PROFILES[a.profile]!;
-      for (const [i, s] of a.stages.entries()) {
-        if (a === assignments[0]) onStage(stages > 1 ? `load stage ${i + 1}/${stages}` : "load");
-        const { job } = await client.call(client.client.startWorkload, {
-          machine: a.machine.name,
-          workload: {
-            machineId: "",
-            profile: p.generator.profile,
-            rateBytesPerSecond: s.rateBytesPerSecond,
-            iops: 0,
-            durationSeconds: s.durationSeconds,
-            seed: spec.seed + i,
-            blockSize: p.generator.blockSize,
-            diskIndex: 0,
-          },
-        });
-        await waitQuietly(client, job!.jobId);
-      }
-    }),
-  );
+  const running = new Set<string>();
+  const cancel = () => {
+    for (const jobId of running) void client.call(client.client.cancelJob, { jobId, reason: "the load test was stopped" }).catch(() => undefined);
+  };
+  signal.addEventListener("abort", cancel, { once: true });
+  try {
+    await Promise.all(
+      assignments.map(async (a) => {
+        const p = LOAD_PROFILES[a.profile]!;
+        const share = a.machine.disks.length;
+        for (const [i, s] of a.stages.entries()) {
+          if (signal.aborted) return;
+          if (a === assignments[0]) onStage(stages > 1 ? `load stage ${i + 1}/${stages}` : "load");
+          const jobs = await Promise.all(
+            a.machine.disks.map(async (d) => {
+              const { job } = await client.call(client.client.startWorkload, {
+                machine: a.machine.name,
+                workload: {
+                  machineId: "",
+                  profile: p.generator.profile,
+                  rateBytesPerSecond: Math.max(1, Math.round(s.rateBytesPerSecond / share)),
+                  iops: 0,
+                  durationSeconds: s.durationSeconds,
+                  seed: spec.seed + i + 1000 * d.index,
+                  blockSize: p.generator.blockSize,
+                  diskIndex: d.index,
+                },
+              });
+              running.add(job!.jobId);
+              return job!.jobId;
+            }),
+          );
+          if (signal.aborted) cancel();
+          await Promise.all(jobs.map((id) => waitQuietly(client, id, signal).finally(() => running.delete(id))));
+        }
+      }),
+    );
+  } finally {
+    signal.removeEventListener("abort", cancel);
+  }
   return [];
 }
 
-async function waitQuietly(client: AdminClient, jobId: string): Promise<void> {
+/** Waits for a workload job; a cancelled one is fine once the run itself was stopped. */
+async function waitQuietly(client: AdminClient, jobId: string, signal: AbortSignal): Promise<void> {
   for (;;) {
     const { job } = await client.call(client.client.getJob, { jobId });
     if (job && job.state === JobState.JOB_STATE_SUCCEEDED) return;
+    if (job && job.state === JobState.JOB_STATE_CANCELLED && signal.aborted) return;
     if (job && (job.state === JobState.JOB_STATE_FAILED || job.state === JobState.JOB_STATE_CANCELLED)) throw new Error(`workload job ${jobId} failed: ${job.error}`);
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -414,4 +485,58 @@ function printOutcome(report: LoadReport, dir: string, json: boolean): void {
   const p = report.capacityPlan;
   console.log(`  capacity plan for ${p.target.machines} machines at RPO ${p.target.rpoSeconds} s, +${p.target.growthPercent}%: ${p.processServers} process server(s), ${(p.cacheBytesPerProcessServer / 1024 ** 3).toFixed(1)} GiB cache each, ${(p.uploadBandwidthBitsPerSecond / 1e6).toFixed(1)} Mbit/s upload`);
   console.log(`  report: ${join(dir, "report.html")}`);
+}
+
+/**
+ * The run as a job on the configuration server, so `srlab jobs` and the dashboard show it with
+ * its steps and, once written, its report. Reporting is best effort: a run never fails because
+ * its job could not be updated.
+ */
+class LoadJob {
+  private constructor(
+    private readonly client: AdminClient,
+    readonly jobId: string,
+  ) {}
+
+  /** Starts the job with the phases already done (the lab had to be up to record it). */
+  static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
+    try {
+      const { job } = await client.call(client.client.createClientJob, { type: "LoadTest", machine: "", steps: [...PHASES] });
+      const j = new LoadJob(client, job!.jobId);
+      for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
+      return j;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async step(name: PhaseName, state: JobState, message = "", progressPercent = 0): Promise<void> {
+    await this.update({ stepName: name, stepState: state, message, progressPercent });
+  }
+
+  async attach(files: Record<string, string>): Promise<void> {
+    for (const [name, text] of Object.entries(files)) {
+      await this.client.call(this.client.client.attachJobReport, { jobId: this.jobId, name, content: Buffer.from(text) }).catch(() => undefined);
+    }
+  }
+
+  async finish(verdict: LoadReport["verdict"], interrupted: boolean, result?: object): Promise<void> {
+    const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
+    await this.update({ finish, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
+  }
+
+  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finish: JobState; error: string; resultJson: string }>): Promise<void> {
+    await this.client
+      .call(this.client.client.updateClientJob, {
+        jobId: this.jobId,
+        stepName: u.stepName ?? "",
+        stepState: u.stepState ?? JobState.JOB_STATE_UNSPECIFIED,
+        progressPercent: u.progressPercent ?? 0,
+        message: u.message ?? "",
+        finish: u.finish ?? JobState.JOB_STATE_UNSPECIFIED,
+        error: u.error ?? "",
+        resultJson: u.resultJson ?? "",
+      })
+      .catch(() => undefined);
+  }
 }

@@ -82,6 +82,7 @@ export function registerReplicationCommands(program: Command): void {
     .option("--machine <machine>", "only this machine's jobs")
     .option("--job <id>", "one job")
     .option("--follow <id>", "redraw a job's steps as they change until it ends; exit status 1 if it did not succeed")
+    .option("--cancel <id>", "stop a running workload job (its agent stops writing; the job ends Cancelled)")
     .option("--json", "machine-readable output")
     .action((o) => run(() => jobs(labDir(o.dir), o)));
 

@@ -17,6 +17,7 @@ export interface VerifiedCaller {
 export class CredentialVerifier {
   private publicKey?: KeyObject;
   private revoked = new Set<string>();
+  private readonly revocationListeners: Array<(ids: ReadonlySet<string>) => void> = [];
 
   /** Set from RegisterResponse.credential_public_key. */
   setPublicKey(der: Uint8Array): void {
@@ -29,7 +30,32 @@ export class CredentialVerifier {
 
   /** Replaces the revocation list (HeartbeatResponse.revoked_credential_ids). */
   setRevoked(ids: Iterable<string>): void {
+    const previous = this.revoked;
     this.revoked = new Set(ids);
+    const added = new Set([...this.revoked].filter((id) => !previous.has(id)));
+    if (added.size > 0) for (const listener of this.revocationListeners) listener(added);
+  }
+
+  /** Called with the ids newly revoked by each heartbeat: streams opened with them are cut. Returns the unsubscribe. */
+  onRevoked(listener: (ids: ReadonlySet<string>) => void): () => void {
+    this.revocationListeners.push(listener);
+    return () => {
+      const i = this.revocationListeners.indexOf(listener);
+      if (i >= 0) this.revocationListeners.splice(i, 1);
+    };
+  }
+
+  /**
+   * Re-checks a caller verified earlier (a long-lived stream, at each message): UNAUTHENTICATED
+   * once its credential was revoked or expired since.
+   */
+  recheck(claims: { jti: string; exp: number }): void {
+    if (this.revoked.has(claims.jti)) {
+      throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, `credential ${claims.jti} was revoked by the configuration server; this stream is closed`);
+    }
+    if (claims.exp * 1000 <= Date.now()) {
+      throw new SrlabError(ErrorCode.AUTHENTICATION_FAILED, `credential ${claims.jti} expired at ${new Date(claims.exp * 1000).toISOString()}; this stream is closed`);
+    }
   }
 
   isRevoked(jti: string): boolean {

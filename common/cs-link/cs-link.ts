@@ -20,6 +20,7 @@ import { storeCredentialInConfig } from "../config/index.js";
 import { type CredentialVerifier, peekClaims } from "../credentials/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
 import type { Logger } from "../logger.js";
+import type { SegmentKeyRing } from "../segment/index.js";
 import { ProcessUsage } from "../metrics/index.js";
 import { srlabVersion } from "../version/index.js";
 
@@ -33,6 +34,8 @@ export interface CsLinkOptions {
   configFile?: string;
   /** Process servers and master targets: gets the public key at registration and the revocation list with every heartbeat. */
   verifier?: CredentialVerifier;
+  /** Process servers and master targets: the segment keys, from registration and every heartbeat (`srlab keys rotate`). */
+  segmentKeys?: SegmentKeyRing;
   role: ComponentRole;
   name: string;
   /** host:port this component serves gRPC on (empty for none). */
@@ -118,6 +121,11 @@ export class CsLink extends EventEmitter {
           credential,
         );
         if (this.registration.credentialPublicKey.length > 0) this.options.verifier?.setPublicKey(this.registration.credentialPublicKey);
+        if (this.options.segmentKeys && this.registration.segmentKeyId) {
+          // Older configuration servers sent only the current key.
+          const keys = this.registration.segmentKeys.length > 0 ? this.registration.segmentKeys : [{ keyId: this.registration.segmentKeyId, key: this.registration.segmentKey }];
+          this.options.segmentKeys.update(this.registration.segmentKeyId, keys);
+        }
         this.adopt(this.registration.credential);
         this.options.logger.info("registered with the configuration server", {
           componentId: this.registration.componentId,
@@ -203,9 +211,16 @@ export class CsLink extends EventEmitter {
       machines: r.machines ?? [],
       componentStats: { cpuPercent: u.cpuPercent, memoryBytes: u.memoryBytes, memoryPercent: u.memoryPercent, hostCpuPercent: u.hostCpuPercent },
       processServerStats: r.processServerStats,
+      segmentKeyId: this.options.segmentKeys?.currentKeyId ?? "",
     };
     const answer = await unaryCall(this.client, this.client.heartbeat, req, this.credential, 10_000);
     this.options.verifier?.setRevoked(answer.revokedCredentialIds);
+    const ring = this.options.segmentKeys;
+    if (ring && answer.segmentKeyId) {
+      const rotated = answer.segmentKeyId !== ring.currentKeyId;
+      ring.update(answer.segmentKeyId, answer.segmentKeys);
+      if (rotated) this.options.logger.info("segment key rotated: new segments use the new key", { segmentKeyId: answer.segmentKeyId });
+    }
     if (this.dueForRenewal()) await this.renewCredential();
   }
 
@@ -226,7 +241,8 @@ export class CsLink extends EventEmitter {
     stream.on("data", (command: WatchCommandsResponse) => this.dispatch(command));
     stream.on("error", (err: grpc.ServiceError) => {
       if (this.stopped) return;
-      if (err.code === 16) {
+      // A stream of a credential this component replaced (rotation, re-registration) is cut; it reopens with the new one.
+      if (err.code === 16 && !/this stream is closed/.test(err.details)) {
         // The configuration server no longer knows this credential (its state was reset).
         this.options.logger.error("configuration server rejected this component's credential", { error: err.details });
       }

@@ -32,12 +32,15 @@ export function renderPage(options: PageOptions): string {
   const body = Array.isArray(options.body) ? options.body : [options.body];
   const assets = options.charts ? chartAssets() : { css: "", scripts: [] };
   const scripts = [...assets.scripts, ...(options.scripts ?? [])].map((s) => `<script>${closeSafe(s)}</script>`).join("\n");
+  // The empty icon keeps browsers from asking for /favicon.ico, which the CSP would block (Firefox
+  // reports that as an error).
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${raw(options.csp ?? OFFLINE_CSP)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>${options.title}</title>
 <style>${raw(BASE_CSS)}${raw(assets.css)}${raw(options.css ?? "")}</style>
 </head>

@@ -1,9 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { html, renderPage } from "../../common/html/index.js";
+import { html, renderPage, type SafeHtml } from "../../common/html/index.js";
 import type { Logger } from "../../common/logger.js";
-import type { TelemetrySample } from "../../proto/index.js";
-import { DASHBOARD_CSP, DASHBOARD_CSP_HEADER, type DashboardPage, renderDashboardPage, renderRegions } from "./layout.js";
+import { ReplicationState, type TelemetrySample } from "../../proto/index.js";
+import { DASHBOARD_ACTION_CSP, DASHBOARD_CSP, DASHBOARD_CSP_HEADER, type DashboardPage, renderDashboardPage, renderRegions } from "./layout.js";
+import { ACTIONS, ActionTokens, type ActionName, type DashboardActions, isActionName } from "./actions.js";
 import { authenticateRequest, clearedSessionCookie, parseCookies, SESSION_COOKIE, sessionCookie } from "./request-auth.js";
 import { pageAt } from "./routes.js";
 import { DashboardSessions } from "./sessions.js";
@@ -20,6 +22,8 @@ export interface DashboardServerOptions {
   logger: Logger;
   /** Browsers watching at once; more get 503 (each costs a render per sample). */
   maxStreams?: number;
+  /** Actions that change things (dashboard.actions); undefined keeps the dashboard read-only. */
+  actions?: DashboardActions;
 }
 
 interface Stream {
@@ -40,6 +44,7 @@ export class DashboardServer {
   private readonly streams = new Set<Stream>();
   private previous?: TelemetrySample;
   private readonly onSample = (sample: TelemetrySample) => this.push(sample);
+  private readonly actionTokens = new ActionTokens(randomBytes(32));
 
   constructor(private readonly o: DashboardServerOptions) {
     this.sessions = new DashboardSessions({ sessionMs: o.sessionMs, loginLinkMs: o.loginLinkMs });
@@ -109,6 +114,30 @@ export class DashboardServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? "/", "http://dashboard.invalid");
+    const action = this.o.actions ? /^\/machines\/([^/]+)\/actions\/([a-z-]+)$/.exec(url.pathname) : null;
+    if (action && (req.method === "GET" || req.method === "POST")) {
+      const access = authenticateRequest(req.headers, this.sessions, this.o.isAdminCredential);
+      if (!access) {
+        this.plain(res, 401, "Log in to the srlab dashboard", "Run “srlab dashboard” on the lab machine and open the one-time login link it prints.");
+        return;
+      }
+      let machine: string;
+      try {
+        machine = decodeURIComponent(action[1]!);
+      } catch {
+        this.plain(res, 404, "Not found", `Nothing at ${url.pathname}.`);
+        return;
+      }
+      const name = action[2]!;
+      if (!isActionName(name)) {
+        this.plain(res, 404, "Not found", `There is no action ${name}.`);
+        return;
+      }
+      const sessionId = access.kind === "session" ? access.sessionId : undefined;
+      if (req.method === "GET") this.confirmAction(res, machine, name, sessionId);
+      else void this.runAction(req, res, machine, name, sessionId);
+      return;
+    }
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.setHeader("Allow", "GET, HEAD");
       this.plain(res, 405, "Read-only", "The dashboard only shows; change things with the srlab CLI.");
@@ -134,6 +163,11 @@ export class DashboardServer {
       this.events(url, req, res);
       return;
     }
+    const report = /^\/jobs\/([0-9a-f-]{36})\/([A-Za-z0-9][A-Za-z0-9._-]*)$/.exec(url.pathname);
+    if (report) {
+      this.report(req, res, report[1]!, report[2]!);
+      return;
+    }
     const page = pageAt(url.pathname, new Snapshot(this.o.source));
     if (!page) {
       this.plain(res, 404, "Not found", `Nothing at ${url.pathname}.`);
@@ -143,6 +177,97 @@ export class DashboardServer {
     res.statusCode = 200;
     res.setHeader("Content-Type", "text/html; charset=utf-8");
     res.end(req.method === "HEAD" ? undefined : renderDashboardPage(page, url.pathname));
+  }
+
+  /** An action's page: the form. Its Confirm button is what changes anything. */
+  private actionPage(res: ServerResponse, status: number, title: string, body: SafeHtml): void {
+    this.headers(res);
+    res.setHeader("Content-Security-Policy", `${DASHBOARD_ACTION_CSP}; frame-ancestors 'none'`);
+    res.statusCode = status;
+    res.setHeader("Content-Type", "text/html; charset=utf-8");
+    res.end(renderPage({ title, body, csp: DASHBOARD_ACTION_CSP }));
+  }
+
+  /** GET: says what the action will do and asks for confirmation (and a network or tag name). */
+  private confirmAction(res: ServerResponse, machine: string, action: ActionName, sessionId: string | undefined): void {
+    const m = new Snapshot(this.o.source).machineByName(machine);
+    if (!m) {
+      this.plain(res, 404, "Not found", `There is no machine ${machine}.`);
+      return;
+    }
+    const text = ACTIONS[action];
+    const back = `/machines/${encodeURIComponent(m.name)}`;
+    const networks = action === "test-failover" ? this.o.actions!.azureNetworks() : [];
+    const field =
+      action === "test-failover"
+        ? networks.length
+          ? html`<p><label>isolated network <select name="network">${networks.map((n) => html`<option value="${n}">${n}</option>`)}</select></label></p>`
+          : html`<p class="reason">there is no Azure network yet (srlab network create NAME --address-space CIDR)</p>`
+        : action === "tag"
+          ? html`<p><label>tag name <input name="tag" maxlength="100" placeholder="made up when empty"></label></p>`
+          : "";
+    const state = ReplicationState[m.state]?.replace("REPLICATION_STATE_", "").toLowerCase().replaceAll("_", " ") ?? "unknown";
+    this.actionPage(
+      res,
+      200,
+      `${text.title}: ${m.name}`,
+      html`<h1>${text.title} of ${m.name}?</h1>
+<p>${text.effect}</p>
+<p>The machine is ${state}. The same as <span class="code">${text.cli(m.name)}</span>, with the same checks.</p>
+<form method="post" action="${back}/actions/${action}" data-confirm-form="${action}">
+<input type="hidden" name="token" value="${sessionId ? this.actionTokens.issue(sessionId) : ""}">
+${field}
+<p><button type="submit" data-confirm="${action}">Confirm</button> <a href="${back}" data-cancel>Cancel</a></p>
+</form>`,
+    );
+  }
+
+  /** POST: the confirmed action, run through the AdminService's handlers; the answer names the job. */
+  private async runAction(req: IncomingMessage, res: ServerResponse, machine: string, action: ActionName, sessionId: string | undefined): Promise<void> {
+    const back = `/machines/${encodeURIComponent(machine)}`;
+    try {
+      const form = await readForm(req);
+      // A session must show the token of its own form; a bearer credential is no cookie a site can borrow.
+      if (sessionId !== undefined && !this.actionTokens.check(sessionId, form.get("token") ?? undefined)) {
+        this.plain(res, 403, "Not confirmed", "The action was not confirmed from this dashboard session; open the machine's page and try again.");
+        return;
+      }
+      const job = await this.o.actions!.run(action, machine, { network: form.get("network") ?? undefined, tag: form.get("tag") ?? undefined });
+      this.o.logger.info("dashboard action", { action, machine, jobId: job.jobId });
+      this.actionPage(
+        res,
+        200,
+        `${ACTIONS[action].title}: ${machine}`,
+        html`<h1>${ACTIONS[action].title} of ${machine} started</h1>
+<p data-started-job="${job.jobId}">${job.type} job ${job.jobId}.</p>
+<p><a href="/jobs">Jobs</a> · <a href="${back}">${machine}</a></p>`,
+      );
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      const status = e.code === "NOT_FOUND" ? 404 : e.code === "INVALID_ARGUMENT" || e.code === "FORM_TOO_LARGE" ? 400 : 409;
+      this.actionPage(res, status, "Not started", html`<h1>${ACTIONS[action].title} of ${machine} was not started</h1>
+<p class="reason" data-action-error>${e.message}</p>
+<p><a href="${back}">Back to ${machine}</a></p>`);
+    }
+  }
+
+  /**
+   * A job's report file as its own document. Reports carry their own inline script and style, so
+   * they get a CSP of their own, sandboxed: the report runs as an opaque origin that cannot read
+   * the session cookie or call the dashboard.
+   */
+  private report(req: IncomingMessage, res: ServerResponse, jobId: string, name: string): void {
+    const content = this.o.source.jobReport(jobId, name);
+    if (!content) {
+      this.plain(res, 404, "Not found", `Job ${jobId} keeps no report ${name}.`);
+      return;
+    }
+    this.headers(res);
+    res.setHeader("Content-Security-Policy", REPORT_CSP);
+    res.statusCode = 200;
+    res.setHeader("Content-Type", reportContentType(name));
+    res.setHeader("Content-Length", content.length);
+    res.end(req.method === "HEAD" ? undefined : content);
   }
 
   /**
@@ -219,4 +344,23 @@ export class DashboardServer {
       }
     }
   }
+}
+
+const REPORT_CSP = "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'";
+
+function reportContentType(name: string): string {
+  if (name.endsWith(".html")) return "text/html; charset=utf-8";
+  if (name.endsWith(".json")) return "application/json";
+  if (name.endsWith(".xml")) return "application/xml";
+  return "text/plain; charset=utf-8";
+}
+
+/** A small urlencoded form body (the action forms carry a token and one field). */
+async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  let body = "";
+  for await (const chunk of req) {
+    body += (chunk as Buffer).toString("utf8");
+    if (body.length > 8192) throw Object.assign(new Error("the form is too large"), { code: "FORM_TOO_LARGE" });
+  }
+  return new URLSearchParams(body);
 }

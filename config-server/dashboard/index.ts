@@ -5,3 +5,4 @@ export { alertHistory, type AlertEvent } from "./alert-history.js";
 export { type DashboardSource, Snapshot } from "./snapshot.js";
 export { pageAt } from "./routes.js";
 export { renderDashboardPage, type DashboardPage } from "./layout.js";
+export { ACTION_NAMES, type ActionName, type ActionParams, type DashboardActions } from "./actions.js";

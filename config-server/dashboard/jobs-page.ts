@@ -52,6 +52,13 @@ export function jobList(jobs: readonly Job[], snap: Snapshot, empty = "no jobs y
       { header: "started (UTC)", cell: (j) => clock(j.startTime, now) },
       { header: "duration", numeric: true, cell: (j) => duration(j, now) },
       { header: "sent", numeric: true, cell: (j) => (j.bytesSent ? formatBytes(j.bytesSent) : "–") },
+      {
+        header: "reports",
+        cell: (j) =>
+          j.reports.length
+            ? html`${j.reports.map((r, i) => html`${i ? " " : ""}<a href="/jobs/${j.jobId}/${r}" data-report="${r}" target="_blank" rel="noopener">${r}</a>`)}`
+            : "–",
+      },
     ],
     newest,
     empty,

@@ -27,6 +27,8 @@ export interface DashboardPage {
  */
 export const DASHBOARD_CSP =
   "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; font-src data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
+/** Action pages (dashboard.actions) may post their one form back to the dashboard, and nothing else. */
+export const DASHBOARD_ACTION_CSP = DASHBOARD_CSP.replace("form-action 'none'", "form-action 'self'");
 /** The header form adds what a meta element cannot carry. */
 export const DASHBOARD_CSP_HEADER = `${DASHBOARD_CSP}; frame-ancestors 'none'`;
 

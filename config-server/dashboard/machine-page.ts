@@ -1,4 +1,5 @@
 import { type ChartSpec, chart, figures, formatBytes, formatRate, html, markerStrip, type SafeHtml, section, table, type StripMarker } from "../../common/html/index.js";
+import { actionButtons } from "./actions.js";
 import { type Machine, type RecoveryPoint, RecoveryPointType, type TelemetrySample } from "../../proto/index.js";
 import { jobList } from "./jobs-page.js";
 import type { ChartPoint, DashboardPage } from "./layout.js";
@@ -20,6 +21,7 @@ export function machinePage(snap: Snapshot, name: string): DashboardPage | undef
     charts: true,
     parts: [
       { region: "summary", render: () => summary(machine(), snap) },
+      ...(snap.source.actionsEnabled ? [{ region: "actions", render: () => section("Actions", actionButtons(machine())) }] : []),
       { fixed: () => html`<div class="charts">${chart(rpoChart(snap, id, threshold))}${chart(throughputChart(snap, id))}</div>` },
       { region: "points", render: () => section("Recovery points", points(snap, machine())) },
       { region: "jobs", render: () => section("Jobs", jobList(snap.jobs().filter((j) => j.machineId === id), snap, "no jobs for this machine")) },

@@ -12,6 +12,10 @@ export interface DashboardSource {
   jobs(machineId?: string): Job[];
   points(machineId: string): RecoveryPoint[];
   policies(): ReplicationPolicy[];
+  /** Whether the machine page offers actions (dashboard.actions). */
+  actionsEnabled?: boolean;
+  /** A report file kept with a job (undefined when there is none). */
+  jobReport(jobId: string, name: string): Buffer | undefined;
   /** The deployment's one time series (TelemetryService reads the same sampler). */
   sampler: TelemetrySampler;
 }

@@ -10,7 +10,9 @@ type CommandHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "watch
 export function commandHandlers(host: ConfigHost): CommandHandlers {
   return {
     watchCommands: async (_req, caller, call) => {
-      await host.bus.attach(componentOf(caller).componentId, call as unknown as grpc.ServerWritableStream<unknown, WatchCommandsResponse>);
+      const component = componentOf(caller);
+      const credentialId = caller.kind === "component" ? caller.claims.jti : "";
+      await host.bus.attach(component.componentId, call as unknown as grpc.ServerWritableStream<unknown, WatchCommandsResponse>, credentialId);
     },
     reportCommandResult: (req) => {
       host.bus.complete(req.commandId, req.success, req.error, req.resultJson);

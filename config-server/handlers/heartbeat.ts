@@ -23,7 +23,15 @@ export function heartbeatHandlers(host: ConfigHost): HeartbeatHandlers {
       for (const report of req.machines) acceptReport(host, from, report, now.getTime());
       // Process servers and master targets verify credentials themselves: they pull the revocation list here.
       const verifier = from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER || from.role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET;
-      return { serverTime: now, revokedCredentialIds: verifier ? host.credentials.revokedIds() : [] };
+      if (!verifier) return { serverTime: now, revokedCredentialIds: [], segmentKeyId: "", segmentKeys: [] };
+      // Segment keys ride on this credential-authenticated answer, so a rotation reaches them within a heartbeat.
+      host.segmentKeys.noteInUse(from.componentId, req.segmentKeyId);
+      return {
+        serverTime: now,
+        revokedCredentialIds: host.credentials.revokedIds(),
+        segmentKeyId: host.segmentKeys.currentKeyId,
+        segmentKeys: host.segmentKeys.entries(),
+      };
     },
   };
 }
@@ -58,6 +66,15 @@ function acceptReport(host: ConfigHost, from: Component, report: MachineReplicat
   } else if (from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {
     if (machine.processServerId !== from.componentId) return;
     reports.processServer = { report, at: now };
+    // The process server found its copy untrustworthy (segments or cache missing, storage restarted).
+    if (report.resyncRequired && machine.state === ReplicationState.REPLICATION_STATE_PROTECTED) {
+      store.updateMachine(machine.machineId, {
+        state: ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
+        resyncRequired: true,
+        resyncReason: report.resyncReason,
+      });
+      host.logger.warn("machine needs resync", { machine: machine.name, reason: report.resyncReason, from: "process server" });
+    }
   }
   host.reports.set(machine.machineId, reports);
   store.updateMachine(machine.machineId, { stats: mergeStats(reports, machine.direction) });

@@ -8,6 +8,7 @@ import type { MachineReports } from "../machine-health.js";
 import type { ConfigServerOptions } from "../options.js";
 import type { ProtectionJobs } from "../protection-jobs.js";
 import type { ResyncScheduler } from "../resync-scheduler.js";
+import type { SegmentKeys } from "../segment-keys.js";
 import type { ConfigStore } from "../store/index.js";
 import type { TelemetrySampler } from "../telemetry/index.js";
 
@@ -27,9 +28,8 @@ export interface ConfigHost {
   /** Signs and checks credentials (the private key stays inside). */
   credentials: CredentialAuthority;
   joinTokens: JoinTokens;
-  /** Derives the segment keys; never sent to any component. */
-  deploymentSecret: string;
-  segmentKeyId: string;
+  /** The segment keys (derived from the deployment secret, which no component receives). */
+  segmentKeys: SegmentKeys;
   /** The latest per-machine reports of agents and process servers (kept in memory only). */
   reports: Map<string, MachineReports>;
   /** The time-series sampler: heartbeats hand it each daemon's own figures. */

@@ -11,6 +11,7 @@ import { caHash } from "../../common/credentials/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
+import { segmentKeyHandlers } from "./segment-keys.js";
 
 type IdentityHandlers = Handlers<typeof IdentityServiceService>;
 
@@ -36,6 +37,7 @@ export function identityHandlers(host: ConfigHost): IdentityHandlers {
   const shown = (c: Credential): Credential => ({ ...c, component: c.component ? nameOf(c.component) : "" });
 
   return {
+    ...segmentKeyHandlers(host),
     createJoinToken: (req) => {
       const { token, info } = host.joinTokens.create(req.role || "agent", req.ttlSeconds, { reusable: req.reusable, description: req.description });
       host.logger.info("join token created", { tokenId: info.tokenId, role: info.role, expiresAt: info.expiresAt?.toISOString() });

@@ -5,9 +5,12 @@ import type { ConfigHost } from "./host.js";
 import { mustGetMachine } from "./machine-lookup.js";
 
 type JobHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "updateJob"> &
-  Pick<Handlers<typeof AdminServiceService>, "listJobs" | "getJob">;
+  Pick<Handlers<typeof AdminServiceService>, "listJobs" | "getJob" | "cancelJob" | "createClientJob" | "updateClientJob" | "attachJobReport">;
 
-/** Jobs: progress reported by the components that run their steps, and the admin's view. */
+/** A job the CLI runs itself; its steps start as the CLI reports them. */
+const END_STATES = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
+
+/** Jobs: progress reported by the components that run their steps, jobs the CLI runs, and the admin's view. */
 export function jobHandlers(host: ConfigHost): JobHandlers {
   const { store } = host;
   return {
@@ -26,6 +29,40 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
       return {};
     },
     listJobs: (req) => ({ jobs: store.listJobs(req.machine ? mustGetMachine(store, req.machine).machineId : undefined) }),
+    cancelJob: async (req) => ({ job: await host.jobs.cancelWorkload(req.jobId, req.reason) }),
+    createClientJob: (req) => {
+      if (!/^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(req.type)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `job type "${req.type}" must be a word of letters, digits and '-'`);
+      const job = store.createJob({ type: req.type, machineId: req.machine ? mustGetMachine(store, req.machine).machineId : "", steps: req.steps });
+      // The caller is already at work: the job is InProgress from now, even before its first step.
+      const first = job.steps[0]?.name;
+      return { job: first ? store.updateJobStep(job.jobId, first, { state: JobState.JOB_STATE_IN_PROGRESS }) : job };
+    },
+    updateClientJob: (req) => {
+      if (!store.getJob(req.jobId)) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);
+      if (req.finish && !END_STATES.has(req.finish)) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `finish must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[req.finish] ?? req.finish}`);
+      }
+      let job = store.getJob(req.jobId)!;
+      if (req.stepName) {
+        job = store.updateJobStep(req.jobId, req.stepName, {
+          state: req.stepState || JobState.JOB_STATE_IN_PROGRESS,
+          progressPercent: req.progressPercent,
+          message: req.message,
+        });
+      }
+      if (req.finish) {
+        job = store.finishJob(req.jobId, {
+          state: req.finish as JobState.JOB_STATE_SUCCEEDED | JobState.JOB_STATE_FAILED | JobState.JOB_STATE_CANCELLED,
+          error: req.error,
+          resultJson: req.resultJson,
+        });
+      }
+      return { job };
+    },
+    attachJobReport: (req) => {
+      store.attachJobReport(req.jobId, req.name, Buffer.from(req.content));
+      return {};
+    },
     getJob: (req) => {
       const job = store.getJob(req.jobId);
       if (!job) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);

@@ -15,8 +15,8 @@ export type RegistrationProof =
 
 /**
  * Checks what a Register call presents, in this order: the component's own credential
- * (metadata), a join token of its role, or, for mobility agents only, the deployment passphrase.
- * Nothing else registers anything; the refusal names what would.
+ * (metadata), a join token of its role, or, for the agent of a new machine only, the deployment
+ * passphrase. Nothing else registers anything; the refusal names what would.
  */
 export function proveRegistration(host: ConfigHost, metadata: grpc.Metadata, req: RegisterRequest): RegistrationProof {
   const role = roleName(req.role);
@@ -42,6 +42,16 @@ export function proveRegistration(host: ConfigHost, metadata: grpc.Metadata, req
     throw new SrlabError(
       ErrorCode.AUTHENTICATION_FAILED,
       "wrong deployment passphrase: use the passphrase of this configuration server (srlab up writes it to the lab's passphrase file), or a join token (srlab token create --role agent)",
+    );
+  }
+  // The passphrase is shared by every new machine; taking over a machine that already has an agent
+  // (its credential, its stream, its jobs) needs that agent's own credential or a join token.
+  const existing = host.store.getMachine(req.name);
+  if (existing || req.location === SiteLocation.SITE_LOCATION_AZURE) {
+    host.logger.warn("registration refused: passphrase for an existing machine", { name: req.name });
+    throw new SrlabError(
+      ErrorCode.AUTHORIZATION_FAILED,
+      `machine "${req.name}" is already registered: the deployment passphrase registers new machines only; re-register its agent with its own credential or a join token (srlab token create --role agent)`,
     );
   }
   return { kind: "passphrase" };

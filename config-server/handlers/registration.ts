@@ -7,7 +7,6 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
-import { deriveSegmentKey } from "../../common/segment/index.js";
 import type { IssueRequest } from "../credential-authority.js";
 import { JoinCertificates } from "../join-certificates.js";
 import type { Handlers } from "./handler-types.js";
@@ -76,6 +75,7 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         storage: undefined,
         segmentKey: Buffer.alloc(0),
         segmentKeyId: "",
+        segmentKeys: [],
         credentialPublicKey: Buffer.alloc(0),
         machineId: "",
         timeUnitSeconds: options.timeUnitSeconds,
@@ -119,8 +119,10 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         const role = ROLE_CLAIM[req.role as keyof typeof ROLE_CLAIM];
         response.credential = issue({ role, id: registered.componentId, componentId: registered.componentId });
         response.storage = storageSettings;
-        response.segmentKeyId = host.segmentKeyId;
-        response.segmentKey = deriveSegmentKey(host.deploymentSecret, host.segmentKeyId);
+        // Over this credential- or token-authenticated call only; the passphrase never gets keys.
+        response.segmentKeys = host.segmentKeys.entries();
+        response.segmentKeyId = host.segmentKeys.currentKeyId;
+        response.segmentKey = response.segmentKeys.find((k) => k.keyId === response.segmentKeyId)!.key;
         // The public key only: process servers and master targets verify, they cannot sign.
         response.credentialPublicKey = host.credentials.publicKeyDer;
         if (req.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER) {

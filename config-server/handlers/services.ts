@@ -53,6 +53,10 @@ export function adminService(host: ConfigHost): AdminServiceServer {
     listRecoveryPoints: points.listRecoveryPoints,
     listJobs: jobs.listJobs,
     getJob: jobs.getJob,
+    cancelJob: jobs.cancelJob,
+    createClientJob: jobs.createClientJob,
+    updateClientJob: jobs.updateClientJob,
+    attachJobReport: jobs.attachJobReport,
     ...dashboardHandlers(host),
   };
   return serve(host, AdminServiceService, adminServiceRules(AdminServiceService), handlers) as AdminServiceServer;

@@ -28,6 +28,7 @@ import {
   JobsTable,
   type JobStepUpdate,
 } from "./jobs-table.js";
+import { type JobReport, JobReportsTable } from "./job-reports-table.js";
 import { type MachinePatch, MachinesTable, type UpsertMachineInput } from "./machines-table.js";
 import { migrate } from "./migrate.js";
 import { openDatabase, type SynchronousMode } from "./open-database.js";
@@ -60,6 +61,7 @@ export class ConfigStore {
   private readonly machines: MachinesTable;
   private readonly recoveryPoints: RecoveryPointsTable;
   private readonly jobs: JobsTable;
+  private readonly jobReports: JobReportsTable;
   private readonly commands: CommandsTable;
   private readonly assignment: ProcessServerAssignment;
   private readonly networks: NetworksTable;
@@ -83,6 +85,7 @@ export class ConfigStore {
     this.recoveryPoints = new RecoveryPointsTable(db);
     this.machines = new MachinesTable(db, this.recoveryPoints);
     this.jobs = new JobsTable(db);
+    this.jobReports = new JobReportsTable(db);
     this.commands = new CommandsTable(db);
     this.networks = new NetworksTable(db);
     this.credentials = new CredentialsTable(db);
@@ -333,6 +336,18 @@ export class ConfigStore {
 
   finishJob(jobId: string, input: FinishJobInput, at: Date = new Date()): Job {
     return this.tx(() => this.jobs.finishJob(jobId, input, at));
+  }
+
+  /** Keeps a report file with a job (replacing one of the same name). */
+  attachJobReport(jobId: string, name: string, content: Buffer, at: Date = new Date()): void {
+    this.tx(() => {
+      this.jobs.mustGet(jobId);
+      this.jobReports.attach(jobId, name, content, at);
+    });
+  }
+
+  jobReport(jobId: string, name: string): JobReport {
+    return this.tx(() => this.jobReports.mustGet(jobId, name));
   }
 
   addJobBytes(jobId: string, n: number): Job {

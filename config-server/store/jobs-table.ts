@@ -104,6 +104,7 @@ export class JobsTable {
   private readonly setProgress;
   private readonly finish;
   private readonly addBytes;
+  private readonly reportNames;
 
   constructor(db: Database.Database) {
     this.byId = db.prepare<[string], JobRow>("SELECT * FROM jobs WHERE job_id = ?");
@@ -149,6 +150,7 @@ export class JobsTable {
          progress_percent = CASE WHEN @success = 1 THEN 100 ELSE progress_percent END
        WHERE job_id = @jobId`,
     );
+    this.reportNames = db.prepare<[string], { name: string }>("SELECT name FROM job_reports WHERE job_id = ? ORDER BY name");
     this.addBytes = db.prepare<[number, string]>(
       "UPDATE jobs SET bytes_sent = bytes_sent + ? WHERE job_id = ?",
     );
@@ -305,6 +307,7 @@ export class JobsTable {
       error: r.error,
       bytesSent: r.bytes_sent,
       resultJson: r.result_json,
+      reports: this.reportNames.all(r.job_id).map((x) => x.name),
     };
   }
 }

@@ -261,6 +261,20 @@ export const migrations: readonly Migration[] = [
   },
   {
     version: 8,
+    name: "job-reports",
+    steps: [
+      // Report files kept with a job (a load test's or rehearsal's report.html), served by the dashboard.
+      `CREATE TABLE job_reports (
+         job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+         name TEXT NOT NULL,
+         content BLOB NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (job_id, name)
+       ) STRICT`,
+    ],
+  },
+  {
+    version: 9,
     name: "component-host-and-metrics",
     steps: [
       // Where a component runs (its own host name) and its /metrics address, for status and Prometheus.

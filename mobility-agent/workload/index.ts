@@ -1,4 +1,4 @@
-export { Prng } from "./prng.js";
+export { Prng } from "../../common/random/index.js";
 export {
   runWorkload,
   type WorkloadProgress,

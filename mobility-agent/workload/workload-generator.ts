@@ -1,4 +1,4 @@
-import { Prng } from "./prng.js";
+import { Prng } from "../../common/random/index.js";
 import { DEFAULT_RANDOM_SIZES, KiB, type WorkloadSpec } from "./workload-spec.js";
 
 export type WorkloadOp = { kind: "write"; index: number; offset: number; data: Buffer } | { kind: "flush" };

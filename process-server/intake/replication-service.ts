@@ -71,6 +71,17 @@ export class ReplicationService {
     if (this.sessions.get(machineId) === session) this.sessions.delete(machineId);
   }
 
+  /**
+   * Cuts the streams opened with credentials the configuration server just revoked: nothing a
+   * revoked agent sends is appended from here on (each message is re-checked as well).
+   */
+  revoke(ids: ReadonlySet<string>): void {
+    for (const s of [...this.sessions.values()]) {
+      const jti = s.credentialId;
+      if (jti && ids.has(jti)) s.fail(new SrlabError(ErrorCode.AUTHENTICATION_FAILED, `credential ${jti} was revoked by the configuration server; this stream is closed`));
+    }
+  }
+
   /** Ends every stream (shutdown); agents reconnect and resend from their acked position. */
   closeAll(): void {
     for (const s of [...this.sessions.values()]) s.fail(new SrlabError(ErrorCode.UNAVAILABLE, "process server is shutting down"));
@@ -80,6 +91,7 @@ export class ReplicationService {
 class ReplicateSession {
   private machine?: Machine;
   private subject?: string;
+  private claims?: { jti: string; exp: number };
   private readonly inbox: ReplicateRequest[] = [];
   private busy = false;
   private ended = false;
@@ -94,7 +106,9 @@ class ReplicateSession {
   ) {
     widenReceiveWindow(call, RECEIVE_WINDOW_BYTES);
     try {
-      this.subject = verifiedCaller(call.metadata, service.host.verifier()).subject;
+      const caller = verifiedCaller(call.metadata, service.host.verifier());
+      this.subject = caller.subject;
+      this.claims = caller.claims;
     } catch (err) {
       this.fail(err);
       return;
@@ -111,6 +125,11 @@ class ReplicateSession {
     });
     call.on("cancelled", () => this.cleanup());
     call.on("error", () => this.cleanup());
+  }
+
+  /** The id of the credential this stream was opened with. */
+  get credentialId(): string | undefined {
+    return this.claims?.jti;
   }
 
   fail(err: unknown): void {
@@ -185,6 +204,8 @@ class ReplicateSession {
 
   private async handle(msg: ReplicateRequest): Promise<void> {
     const host = this.service.host;
+    // Revoked or expired since the stream opened: refuse before appending anything.
+    host.verifier().recheck(this.claims!);
 
     const m = msg.message;
     if (!this.machine) {

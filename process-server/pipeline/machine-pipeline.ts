@@ -2,7 +2,7 @@ import type { Semaphore } from "../../common/async/index.js";
 import type { TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
 import type { ApplyCostModel } from "../../common/replica/index.js";
-import type { CodecName } from "../../common/segment/index.js";
+import type { CodecName, SegmentKeyRing } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import type { MachineAssignment, RecoveryPoint } from "../../proto/index.js";
 import { Applier } from "./applier.js";
@@ -29,8 +29,8 @@ export interface PipelineOptions {
   /** Upload permits shared by every machine of the process server. */
   uploadSlots: Semaphore;
   codec: CodecName;
-  segmentKey: Buffer;
-  segmentKeyId: string;
+  /** Current key for new segments, older ones for segments written before a rotation. */
+  segmentKeys: SegmentKeyRing;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
   apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel };
@@ -82,7 +82,7 @@ export class MachinePipeline {
     this.applier = new Applier({
       machine,
       store: o.store,
-      segmentKeys: (keyId) => (keyId === o.segmentKeyId ? o.segmentKey : undefined),
+      segmentKeys: o.segmentKeys.lookup,
       retryTimeUnitMs: o.retryTimeUnitMs,
       maxQueueBytes: o.applyQueueBytes,
       batchBytes: o.apply.batchBytes,
@@ -100,8 +100,7 @@ export class MachinePipeline {
       maxBytes: o.segment.maxBytes,
       maxDelayMs: o.segment.maxDelayMs,
       codec: o.codec,
-      key: o.segmentKey,
-      keyId: o.segmentKeyId,
+      keys: o.segmentKeys,
       retryTimeUnitMs: o.retryTimeUnitMs,
       logger,
       metrics: o.metrics,

@@ -14,6 +14,13 @@ export interface StorageWatchOptions {
 }
 
 const DEFAULTS: StorageWatchOptions = { probeIntervalMs: 1_000, criticalAfterMs: 15 * 60_000 };
+
+/**
+ * Nothing listened at storage's address: its process went away, not only the network. Such a
+ * service may come back without writes it acknowledged just before (Azurite keeps its metadata in
+ * memory and saves it every 5 s), so the return is reported as a possible loss.
+ */
+const PROCESS_GONE = /ECONNREFUSED/;
 const watches = new WeakMap<BlobStore, StorageWatch>();
 
 /**
@@ -28,6 +35,9 @@ export class StorageWatch {
   private waiters: Array<() => void> = [];
   private probing = false;
   private stopped = false;
+  /** During the current outage, storage refused connections (its process was gone). */
+  private refused = false;
+  private readonly restartListeners: Array<(reason: string) => void> = [];
 
   private constructor(
     private readonly store: BlobStore,
@@ -53,10 +63,19 @@ export class StorageWatch {
   /** A storage operation failed with an outage-like error. */
   reportFailure(err: unknown): void {
     this.lastError = err instanceof Error ? err.message : String(err);
+    if (PROCESS_GONE.test(this.lastError)) this.refused = true;
     if (this.downSince !== undefined) return;
     this.downSince = Date.now();
     this.options.logger?.warn("storage unreachable; probing for its return", { error: this.lastError });
     void this.probe();
+  }
+
+  /**
+   * Called when storage is back after an outage in which it refused connections: it restarted,
+   * and may have lost writes it acknowledged before (the process server then resyncs).
+   */
+  onRestarted(listener: (reason: string) => void): void {
+    this.restartListeners.push(listener);
   }
 
   /** A storage operation succeeded. */
@@ -91,6 +110,12 @@ export class StorageWatch {
     const seconds = ((Date.now() - (this.downSince ?? Date.now())) / 1000).toFixed(1);
     this.downSince = undefined;
     this.options.logger?.info("storage reachable again", { outageSeconds: seconds });
+    if (this.refused) {
+      this.refused = false;
+      const reason = `storage restarted (it refused connections for ${seconds} s): writes it acknowledged just before may be lost`;
+      this.options.logger?.warn("storage restarted; its recent writes are not trusted", { reason });
+      for (const listener of this.restartListeners) listener(reason);
+    }
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
@@ -107,6 +132,7 @@ export class StorageWatch {
           if (this.downSince !== undefined) this.markBack();
         } catch (err) {
           this.lastError = err instanceof Error ? err.message : String(err);
+          if (PROCESS_GONE.test(this.lastError)) this.refused = true;
         }
       }
     } finally {

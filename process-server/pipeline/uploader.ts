@@ -1,5 +1,5 @@
 import type { Logger } from "../../common/logger.js";
-import { type CodecName, encodeSegment } from "../../common/segment/index.js";
+import { type CodecName, encodeSegment, type SegmentKeyRing } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import { recordBytes } from "../../common/wire/index.js";
 import type { WriteRecord } from "../../proto/index.js";
@@ -18,8 +18,8 @@ export interface UploaderOptions {
   maxBytes: number;
   maxDelayMs: number;
   codec: CodecName;
-  key: Buffer;
-  keyId: string;
+  /** Read at every segment, so a rotation applies from the next segment on. */
+  keys: SegmentKeyRing;
   retryTimeUnitMs: number;
   logger: Logger;
   metrics: ProcessServerMetrics;
@@ -195,7 +195,8 @@ export class Uploader {
     const { machine, store, logger, metrics } = this.o;
     const name = this.o.logOf(epoch).name(first, last);
     const started = process.hrtime.bigint();
-    const segment = await encodeSegment(records, { machineId: machine.id, key: this.o.key, keyId: this.o.keyId, codec: this.o.codec });
+    const { key, keyId } = this.o.keys.current();
+    const segment = await encodeSegment(records, { machineId: machine.id, key, keyId, codec: this.o.codec });
     await withStorageRetry(() => store.putObject(name, segment), {
       machine,
       stage: "upload",

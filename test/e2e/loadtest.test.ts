@@ -1,11 +1,21 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { LoadReport } from "../../cli/loadtest/index.js";
 import { browserMissing, chartStates, withPage } from "../support/browser.js";
-import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { CLI_MAIN, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+
+interface JobDoc {
+  jobId: string;
+  type: string;
+  state: string;
+  error: string | null;
+  reports: string[];
+  steps: Array<{ name: string; state: string }>;
+  startTime: string | null;
+}
 
 interface Status {
   machines: Array<{ name: string; state: string; disks: Array<{ sizeBytes: number }> }>;
@@ -78,6 +88,54 @@ describe("srlab loadtest", () => {
     expect(rep.capacityPlan.processServers).toBeGreaterThan(0);
     expect(rep.capacityPlan.method).toMatch(/95th percentile.*Deployment Planner/);
     await checkReportPage(join(out("first"), "report.html"), ctx, ["throughput", "rpo", "cache-free", "backlog", "cpu", "memory", "rpo-distribution"]);
+
+    // The run is a job like any other, and the dashboard serves its report.
+    const jobs = await srlabJson<JobDoc[]>(["jobs", "--dir", dir]);
+    const run = jobs.find((j) => j.type === "LoadTest")!;
+    expect(run.state).toBe("succeeded");
+    expect(run.steps.map((st) => [st.name, st.state])).toEqual(["machines", "protection", "load", "drain", "verify", "report"].map((n) => [n, "succeeded"]));
+    expect(run.reports).toEqual(["report.html", "report.json"]);
+    const { dashboardUrl } = await srlabJson<{ dashboardUrl: string }>(["dashboard", "--dir", dir]);
+    const credential = readFileSync(join(dir, "data", "config-server", "admin.credential"), "utf8").trim();
+    const served = await fetch(new URL(`jobs/${run.jobId}/report.html`, dashboardUrl), { headers: { authorization: `Bearer ${credential}` } });
+    expect(served.status).toBe(200);
+    expect(await served.text()).toBe(readFileSync(join(out("first"), "report.html"), "utf8"));
+    expect((await fetch(new URL(`jobs/${run.jobId}/report.html`, dashboardUrl))).status).toBe(401);
+  });
+
+  test("Ctrl-C stops the load on every disk and leaves a partial report; the run's job ends Cancelled", async () => {
+    await srlabOk(["disk", "add", "machine-1", "--dir", dir, "--size", "16MiB"], 300_000);
+    const child = spawn(process.execPath, [CLI_MAIN, "loadtest", "--dir", dir, "--machines", "1", "--profile", "zipf", "--rate", "1MB/s", "--duration", "120s", "--report", out("interrupted")], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    let stdout = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await waitUntil("the load to run", async () => /loadtest phase=load t=[2-9]s/.test(stderr), 300_000);
+    const startedLoad = Date.now();
+    child.kill("SIGINT");
+    const code = await exited;
+    expect(code, stderr + stdout).toBe(130);
+    // Well before the 120 s the load was set to run.
+    expect(Date.now() - startedLoad).toBeLessThan(60_000);
+    const rep = report("interrupted");
+    expect(rep.verdict).toEqual(expect.objectContaining({ passed: false, exitCode: 130 }));
+    expect(rep.verdict.reason).toMatch(/^partial report: interrupted by the user \(Ctrl-C\)/);
+    expect(rep.samples.filter((x) => x.t >= 0).length).toBeGreaterThan(0);
+    expect(existsSync(join(out("interrupted"), "report.html"))).toBe(true);
+
+    const jobs = await srlabJson<JobDoc[]>(["jobs", "--dir", dir]);
+    const run = jobs.find((j) => j.type === "LoadTest" && j.state !== "succeeded")!;
+    expect(run.state).toBe("cancelled");
+    expect(run.reports).toEqual(["report.html", "report.json"]);
+    // One generator per disk, both stopped.
+    const loadStart = Date.parse(run.startTime!);
+    const workloads = jobs.filter((j) => j.type === "Workload" && Date.parse(j.startTime ?? "0") >= loadStart);
+    expect(workloads).toHaveLength(2);
+    await waitUntil("the workloads to end cancelled", async () => {
+      const now = await srlabJson<JobDoc[]>(["jobs", "--dir", dir]);
+      return workloads.every((w) => now.find((j) => j.jobId === w.jobId)?.state === "cancelled");
+    }, 30_000);
   });
 
   test("a threshold that cannot hold exits 99 and names itself; --compare draws both runs", async (ctx) => {
@@ -93,7 +151,7 @@ describe("srlab loadtest", () => {
     await checkReportPage(join(out("second"), "report.html"), ctx, ["throughput", "rpo"]);
   });
 
-  test("a fio job file runs through every machine's NBD export", async (ctx) => {
+  test("a fio job file runs through every disk's NBD export", async (ctx) => {
     if (spawnSync("fio", ["--enghelp=nbd"], { stdio: "ignore" }).status !== 0) return ctx.skip("fio with the nbd engine not installed");
     const job = join(dir, "small.fio");
     // fio expands ${SRLAB_NBD_URI} from the environment srlab gives each run.
@@ -102,10 +160,11 @@ describe("srlab loadtest", () => {
     expect(r.code, r.stderr + r.stdout).toBe(0);
     const rep = report("fio");
     expect(rep.spec.via).toBe("nbd");
-    expect(rep.latency?.count).toBe(3 * 512);
+    // machine-1 has two disks since the Ctrl-C test: fio runs once per disk.
+    expect(rep.latency?.count).toBe(4 * 512);
     expect(rep.summary.latencyMs?.p99).toBeGreaterThan(0);
     expect(rep.machines.every((m) => m.verified)).toBe(true);
-    expect(readdirSync(join(out("fio"), "fio")).sort()).toEqual(["machine-1.json", "machine-2.json", "machine-3.json"]);
+    expect(readdirSync(join(out("fio"), "fio")).sort()).toEqual(["machine-1-disk0.json", "machine-1-disk1.json", "machine-2.json", "machine-3.json"]);
     await checkReportPage(join(out("fio"), "report.html"), ctx, ["latency"]);
   });
 });

@@ -9,10 +9,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the srlab CLI as a user would, returning its exit code and output. */
-export function srlab(args: string[], timeoutMs = 180_000): Promise<CliResult> {
+/** Runs the srlab CLI as a user would, returning its exit code and output (`env` adds variables). */
+export function srlab(args: string[], timeoutMs = 180_000, env?: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [CLI_MAIN, ...args], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const options = { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env: env ? { ...process.env, ...env } : undefined };
+    execFile(process.execPath, [CLI_MAIN, ...args], options, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -26,8 +27,8 @@ export async function srlabJson<T>(args: string[], timeoutMs?: number): Promise<
   return JSON.parse(r.stdout) as T;
 }
 
-export async function srlabOk(args: string[], timeoutMs?: number): Promise<CliResult> {
-  const r = await srlab(args, timeoutMs);
+export async function srlabOk(args: string[], timeoutMs?: number, env?: NodeJS.ProcessEnv): Promise<CliResult> {
+  const r = await srlab(args, timeoutMs, env);
   if (r.code !== 0) throw new Error(`srlab ${args.join(" ")} failed (${r.code}): ${r.stderr}\n${r.stdout}`);
   return r;
 }

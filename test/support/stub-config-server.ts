@@ -64,6 +64,7 @@ export class StubConfigServer {
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
           segmentKeyId: "k1",
+          segmentKeys: [{ keyId: "k1", key: deriveSegmentKey(this.deploymentSecret, "k1") }],
           credentialPublicKey: this.authority.publicKeyDer,
           machineId: "",
           timeUnitSeconds: 1,
@@ -72,7 +73,7 @@ export class StubConfigServer {
       },
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
         this.heartbeats.push(call.request);
-        cb(null, { serverTime: new Date(), revokedCredentialIds: [...this.revoked] });
+        cb(null, { serverTime: new Date(), revokedCredentialIds: [...this.revoked], segmentKeyId: "", segmentKeys: [] });
       },
       watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
         const check = verifyCredential(this.authority.keys.publicKey, credentialOf(call.metadata) ?? "");

@@ -77,3 +77,15 @@ function hashString(s: string): number {
   }
   return h >>> 0;
 }
+
+/** `int(n)` of a fresh generator as a plain function: what tests and benchmarks pass around. */
+export function seededInts(seed: number | string): (n: number) => number {
+  const p = new Prng(seed);
+  return (n) => p.int(n);
+}
+
+/** `float()` of a fresh generator as a plain function, uniform in [0, 1). */
+export function seededFloats(seed: number | string): () => number {
+  const p = new Prng(seed);
+  return () => p.float();
+}

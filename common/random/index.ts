@@ -1,0 +1,1 @@
+export { Prng, seededFloats, seededInts } from "./prng.js";
