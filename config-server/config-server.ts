@@ -40,6 +40,7 @@ import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
+import { machineOperations } from "./machine-operations.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
 import { DashboardServer } from "./dashboard/index.js";
 import { componentView, machineView } from "./handlers/views.js";
@@ -228,6 +229,7 @@ export class ConfigServer {
       store,
       bus,
       jobs,
+      operations: machineOperations({ store, bus, logger, blobs, reports, jobs }),
       failovers,
       failbacks,
       logger,

@@ -556,6 +556,37 @@ export class Capture extends EventEmitter<CaptureEvents> {
     this.emit("resync-required", reason);
   }
 
+  // ---- protection disabled ---------------------------------------------------------------------
+
+  /**
+   * Stops capturing and forgets everything replication-related: queued records, dirty blocks,
+   * the process server's positions and any resync need. The next protection starts with a full
+   * initial copy, numbered after whatever its process server then holds.
+   */
+  disarm(): void {
+    this.armed = false;
+    this.stopDrain();
+    const { records } = this.queue.drain();
+    this.unread.clear();
+    for (const r of records) {
+      this.queued.delete(r);
+      const waiters = this.recordWaiters.get(r);
+      this.recordWaiters.delete(r);
+      for (const w of waiters ?? []) w();
+    }
+    for (const d of this.disks) {
+      d.bitmap.clearAll();
+      d.bitmap.persist(true);
+    }
+    this.ackedSequence = 0;
+    this.confirmedDurable = undefined;
+    this.resyncRequired = false;
+    this.resyncReason = "";
+    if (this.mode !== CaptureMode.CAPTURE_MODE_DATA) this.setMode(CaptureMode.CAPTURE_MODE_DATA, "protection disabled");
+    this.resolveClean();
+    this.changed.notify();
+  }
+
   // ---- clean stop ------------------------------------------------------------------------------
 
   /** Keeps unacknowledged writes across a clean stop: their blocks go to the persisted bitmap. */

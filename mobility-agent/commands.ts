@@ -32,6 +32,8 @@ export interface CommandContext {
   machineId: () => string;
   /** Applies an assignment (persist, arm capture, point replication at the process server). */
   assign: (assignment: MachineAssignment) => Promise<object>;
+  /** Protection disabled: stop replicating, forget the queue and tracking, keep serving the disks. */
+  unprotect: () => Promise<object>;
   /** Moves the machine onto new images (failback to an alternate location). */
   switchDisks: (command: SwitchDisksCommand) => object;
   /** A disk added after protection: created, declared to the process server, exported. */
@@ -93,6 +95,12 @@ export class AgentCommands {
         return { resumed: true };
       case "switchDisks":
         return this.ctx.switchDisks(c.value);
+      case "unprotect":
+        if (c.value.machineId && c.value.machineId !== this.ctx.machineId()) {
+          throw new Error(`unprotect is for machine ${c.value.machineId}, this agent serves ${this.ctx.machineId()}`);
+        }
+        this.sync?.abort(new Error("protection disabled"));
+        return this.ctx.unprotect();
       case "fingerprintDisks":
         return this.fingerprintDisks();
       default:

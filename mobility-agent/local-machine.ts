@@ -161,6 +161,12 @@ export class LocalMachine {
     this.capture.armed = true;
   }
 
+  /** Protection disabled: forgotten across restarts too; writes are no longer captured. */
+  unprotect(): void {
+    this.store.update({ protected: false, processServerId: undefined, processServerAddress: undefined, resyncRequired: false, resyncReason: "" });
+    this.capture.disarm();
+  }
+
   /**
    * Serves other image files of the same sizes from now on (after a failback to an alternate
    * location), through the same exports and capture; the old images are closed and left as they

@@ -192,6 +192,7 @@ export class MobilityAgent {
       hooks: options.hooks,
       machineId: () => this.machineIdValue,
       assign: (a) => this.assign(a),
+      unprotect: () => this.unprotect(),
       switchDisks: (command) => {
         if (command.machineId && command.machineId !== this.machineIdValue) {
           throw new Error(`switch of disks is for machine ${command.machineId}, this agent serves ${this.machineIdValue}`);
@@ -298,6 +299,16 @@ export class MobilityAgent {
     await this.replication!.assign(a.processServerAddress);
     this.logger.info("machine assigned to a process server", { processServer: a.processServerAddress, id: a.processServerId });
     return { machineId: this.machineIdValue, processServerAddress: a.processServerAddress, nextSequence: this.local!.capture.lastSequence + 1 };
+  }
+
+  /** Protection disabled: the stream closes, nothing is captured until a new assignment. */
+  private async unprotect(): Promise<object> {
+    const local = this.local!;
+    const dropped = local.capture.queuedRecords;
+    await this.replication!.stop();
+    local.unprotect();
+    this.logger.info("protection disabled: replication stopped, disks still served", { machineId: this.machineIdValue, droppedRecords: dropped });
+    return { machineId: this.machineIdValue, droppedRecords: dropped, lastSequence: local.capture.lastSequence };
   }
 
   /** `srlab disk add`: a new image, declared to the process server before NBD clients can write it. */

@@ -18,7 +18,7 @@ export interface AdmissionHost {
   /** The machine when its pipeline runs already. */
   known(machineId: string): Machine | undefined;
   /** Starts the pipeline of a machine seen for the first time and returns it. */
-  start(machineId: string): Machine;
+  start(machineId: string): Promise<Machine>;
 }
 
 /**
@@ -53,7 +53,7 @@ export async function admitMachine(host: AdmissionHost, open: ReplicateOpen, sit
       throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${d.index} has size ${d.sizeBytes}; it must be positive`);
     }
   }
-  const machine = host.known(open.machineId) ?? host.start(open.machineId);
+  const machine = host.known(open.machineId) ?? (await host.start(open.machineId));
   if (open.disks.length === 0 && machine.diskList().length === 0) {
     throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "open declares no disks");
   }

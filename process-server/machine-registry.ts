@@ -1,4 +1,4 @@
-import { readdir } from "node:fs/promises";
+import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ReplicationPolicy } from "../proto/index.js";
 import type { DirectionEpoch } from "./direction-epochs.js";
@@ -56,6 +56,11 @@ export class MachineRegistry {
       out.push({ ...stored, policy: stored.policy === undefined ? undefined : ReplicationPolicy.fromJSON(stored.policy) });
     }
     return out;
+  }
+
+  /** Forgets a machine (released to another process server, or unprotected). */
+  async remove(machineId: string): Promise<void> {
+    await rm(join(this.dir, `${machineId}.json`), { force: true });
   }
 
   async save(facts: MachineFacts): Promise<void> {

@@ -8,7 +8,7 @@ import { CsLink } from "../common/cs-link/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
-import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
+import { createRegistry, forgetSeries, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { SegmentKeyRing } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {
@@ -17,7 +17,9 @@ import {
   ProcessServiceService,
   protoRoot,
   type RecoveryPoint,
+  type MachineHandover,
   type RegisterResponse,
+  ReleaseMode,
   type ReplicateOpen,
   type ReplicationStats,
   SiteLocation,
@@ -37,7 +39,8 @@ import { admitMachine } from "./machine-admission.js";
 import { type HeartbeatReport, heartbeatReport, machineStats } from "./heartbeat-report.js";
 import { type ProcessServiceHost, processServiceImplementation } from "./process-service.js";
 import { ReplicationService } from "./intake/index.js";
-import { isUsableMachineId } from "../common/storage-layout/index.js";
+import { factsOf, handoverOf } from "./machine-handover.js";
+import { isUsableMachineId, logPrefix, parseSegmentObjectName } from "../common/storage-layout/index.js";
 
 const SERVICE_NAME = "srlab.v1.ProcessService";
 
@@ -65,6 +68,10 @@ export class ProcessServer {
   /** Call and byte costs of the one storage account, learnt from every replica apply. */
   private readonly applyCost = new ApplyCostModel();
   private readonly pipelines = new Map<string, MachinePipeline>();
+  /** Machines released (or being released) to another process server or to nobody: streams refused. */
+  private readonly released = new Set<string>();
+  /** First pipelines being set up (newPipeline), by machine. */
+  private readonly starting = new Map<string, Promise<MachinePipeline>>();
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
   private readonly uploadSlots: Semaphore;
@@ -269,8 +276,49 @@ export class ProcessServer {
     return pipeline;
   }
 
+  /**
+   * The pipeline of a machine this process server meets for the first time (an assignment and
+   * the agent's open may race: both get the same one). When storage already holds a log for it —
+   * protection disabled with --keep-replica and enabled again — the stream continues after that
+   * log instead of numbering from 1 over it.
+   */
+  private newPipeline(machineId: string): Promise<MachinePipeline> {
+    let starting = this.starting.get(machineId);
+    if (!starting) {
+      starting = (async () => {
+        const after = await this.storedLogEnd(machineId);
+        const existing = this.pipelines.get(machineId);
+        if (existing) return existing;
+        const machine = new Machine({ machineId, disks: [], uploadedSequence: after }, this.machineRegistry);
+        if (after > 0 && this.cache!.lastSequence(machineId) < after) {
+          await this.cache!.setBaseSequence(machineId, after);
+          machine.processed.advance(after);
+          this.logger.info("machine continues after the log already in storage", { machineId, afterSequence: after });
+        }
+        return this.startPipeline(machine);
+      })().finally(() => this.starting.delete(machineId));
+      this.starting.set(machineId, starting);
+    }
+    return starting;
+  }
+
+  /** Highest sequence of the machine's log segments in storage (0 when it has none). */
+  private async storedLogEnd(machineId: string): Promise<number> {
+    let last = 0;
+    for (const o of await this.blobStore!.listObjects(logPrefix(machineId))) {
+      const parsed = parseSegmentObjectName(o.name);
+      if (parsed?.machineId === machineId) last = Math.max(last, parsed.lastSequence);
+    }
+    return last;
+  }
+
   /** Admits the machine of a Replicate stream's open (see machine-admission.ts). */
   private openMachine(open: ReplicateOpen, site: AgentSite): Promise<Machine> {
+    if (this.released.has(open.machineId)) {
+      return Promise.reject(
+        new SrlabError(ErrorCode.UNAVAILABLE, `process server ${this.options.name} no longer replicates machine ${open.machineId}; waiting for its new assignment`),
+      );
+    }
     const self = this;
     return admitMachine(
       {
@@ -283,7 +331,7 @@ export class ProcessServer {
           return self.blobStore!;
         },
         known: (machineId) => this.pipelines.get(machineId)?.machine,
-        start: (machineId) => this.startPipeline(new Machine({ machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry)).machine,
+        start: async (machineId) => (await this.newPipeline(machineId)).machine,
       },
       open,
       site,
@@ -346,15 +394,84 @@ export class ProcessServer {
       case "assignment": {
         const a = c.value;
         if (!isUsableMachineId(a.machineId)) throw new Error(`machine id "${a.machineId}" is not usable`);
-        let pipeline = this.pipelines.get(a.machineId);
-        if (!pipeline) pipeline = this.startPipeline(new Machine({ machineId: a.machineId, disks: [], uploadedSequence: 0 }, this.machineRegistry));
+        // Assigned here again (protection re-enabled, or switched back): streams are welcome.
+        this.released.delete(a.machineId);
+        const pipeline = this.pipelines.get(a.machineId) ?? (await this.newPipeline(a.machineId));
         await pipeline.assign(a);
         const epoch = pipeline.machine.epochs.current;
         return { machineId: a.machineId, policy: a.policy?.name ?? "", direction: epoch.direction, directionAfterSequence: epoch.startsAfter };
       }
+      case "releaseMachine":
+        return this.releaseMachine(c.value.machineId, c.value.mode);
+      case "adoptMachine": {
+        if (!c.value.handover) throw new Error("adopt names no machine");
+        return this.adoptMachine(c.value.handover);
+      }
       default:
         throw new Error(`process server does not handle command ${c?.$case ?? "(empty)"}`);
     }
+  }
+
+  /**
+   * Lets go of a machine: its stream is closed and refused from now on; in handover mode every
+   * record in the cache (everything acknowledged, and whatever arrived unacknowledged) is uploaded
+   * and applied first. Then the pipeline stops and the cache, registry file and metric series of
+   * the machine go: it is no longer reported anywhere.
+   */
+  private async releaseMachine(machineId: string, mode: ReleaseMode): Promise<object> {
+    if (mode !== ReleaseMode.RELEASE_MODE_HANDOVER && mode !== ReleaseMode.RELEASE_MODE_DISCARD) throw new Error("release needs a mode");
+    const pipeline = this.pipelines.get(machineId);
+    this.released.add(machineId);
+    this.replication?.closeMachine(machineId, `machine ${machineId} is being released by process server ${this.options.name}`);
+    if (!pipeline) {
+      await this.cache!.forget(machineId);
+      await this.machineRegistry.remove(machineId);
+      await forgetSeries(this.metricsRegistry, "machine_id", machineId);
+      return { machineId, known: false };
+    }
+    const machine = pipeline.machine;
+    // An append in flight finishes under the lock; the stream is gone, so nothing follows it.
+    const last = await machine.appendLock.run(async () => this.cache!.lastSequence(machineId));
+    let handover: MachineHandover | undefined;
+    if (mode === ReleaseMode.RELEASE_MODE_HANDOVER) {
+      if (machine.failingBack) throw new Error(`machine ${machineId} fails back through this process server; it cannot be handed over`);
+      this.logger.info("draining machine for handover", { machineId, throughSequence: last });
+      await this.drain(machine, true, this.abort.signal);
+      await machine.save();
+      handover = handoverOf(machine.facts(), this.componentId);
+    }
+    this.pipelines.delete(machineId);
+    await pipeline.stop();
+    await this.cache!.forget(machineId);
+    await this.machineRegistry.remove(machineId);
+    await forgetSeries(this.metricsRegistry, "machine_id", machineId);
+    this.logger.info("machine released", { machineId, mode: ReleaseMode[mode], uploadedSequence: machine.uploaded.value });
+    return { machineId, known: true, lastSequence: last, uploadedSequence: machine.uploaded.value, handover };
+  }
+
+  /** Takes a machine another process server drained: its stream continues after the handed-over sequence. */
+  private async adoptMachine(handover: MachineHandover): Promise<object> {
+    const machineId = handover.machineId;
+    if (!isUsableMachineId(machineId)) throw new Error(`machine id "${machineId}" is not usable`);
+    const existing = this.pipelines.get(machineId);
+    if (existing) {
+      if (this.cache!.lastSequence(machineId) > handover.uploadedSequence) {
+        throw new Error(`process server ${this.options.name} already holds machine ${machineId} beyond sequence ${handover.uploadedSequence}`);
+      }
+      this.pipelines.delete(machineId);
+      await existing.stop();
+    }
+    const facts = factsOf(handover);
+    await this.cache!.forget(machineId);
+    await this.cache!.setBaseSequence(machineId, facts.uploadedSequence);
+    const machine = new Machine(facts, this.machineRegistry);
+    // Everything up to here is uploaded and applied (the old process server drained it).
+    machine.processed.advance(facts.uploadedSequence);
+    await machine.save();
+    this.released.delete(machineId);
+    this.startPipeline(machine);
+    this.logger.info("machine adopted", { machineId, from: handover.fromProcessServerId, continuesAfter: facts.uploadedSequence });
+    return { machineId, continuesAfter: facts.uploadedSequence };
   }
 
   /** Reports a point to the CS in the background; the CS treats repeats as one point. */

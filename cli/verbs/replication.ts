@@ -6,17 +6,25 @@ import { jobs, points, policies, policyCreate, protect, resync, tag, workload } 
 import { labDir } from "../lab/index.js";
 import { printJson } from "../output.js";
 import { dirOption, run } from "./options.js";
+import { addPushInstallOptions, pushInstallWith } from "./push-install.js";
 
 /** Replication verbs: protect, resync, tag, workload, disks, points, jobs, policies and export. */
 export function registerReplicationCommands(program: Command): void {
-  program
-    .command("protect <machine>")
-    .description("enable protection: initial replication, then continuous delta replication")
+  addPushInstallOptions(
+    program.command("protect <machine>").description("enable protection: initial replication, then continuous delta replication"),
+    true,
+  )
     .addOption(dirOption())
     .option("--policy <name>", "replication policy", "default")
     .option("--wait", "follow the job until the machine is protected")
     .option("--json", "print the job as JSON")
-    .action((machine, o) => run(() => protect(labDir(o.dir), machine, o)));
+    .action((machine, o) =>
+      run(async () => {
+        // --push-install HOST: install and join the agent over SSH first (issue 12).
+        if (o.pushInstall) await pushInstallWith(labDir(o.dir), o.pushInstall, o, "agent", machine);
+        await protect(labDir(o.dir), machine, o);
+      }),
+    );
 
   program
     .command("resync <machine>")

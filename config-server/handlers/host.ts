@@ -4,6 +4,7 @@ import type { CredentialAuthority } from "../credential-authority.js";
 import type { FailbackJobs } from "../failback-jobs.js";
 import type { FailoverJobs } from "../failover-jobs.js";
 import type { JoinTokens } from "../join-tokens.js";
+import type { MachineOperations } from "../machine-operations.js";
 import type { MachineReports } from "../machine-health.js";
 import type { ConfigServerOptions } from "../options.js";
 import type { ProtectionJobs } from "../protection-jobs.js";
@@ -22,6 +23,8 @@ export interface ConfigHost {
   store: ConfigStore;
   bus: CommandBus;
   jobs: ProtectionJobs;
+  /** Disable protection, switch process server. */
+  operations: MachineOperations;
   failovers: FailoverJobs;
   failbacks: FailbackJobs;
   logger: Logger;

@@ -116,6 +116,18 @@ export class DiskCache {
     await this.machine(machineId).setBase(lastSequence);
   }
 
+  /**
+   * Deletes everything cached for a machine, pending records included: callers either drained it
+   * first (handover to another process server) or gave it up (protection disabled).
+   */
+  async forget(machineId: string): Promise<void> {
+    this.checkOpen();
+    const m = this.logs.get(machineId);
+    if (!m) return;
+    this.logs.delete(machineId);
+    await m.destroy();
+  }
+
   usedBytes(): number {
     let n = 0;
     for (const m of this.logs.values()) n += m.bytes;

@@ -499,6 +499,18 @@ export class MachineLog {
 
   // ---- shutdown ----
 
+  /** Closes the log and deletes its directory: the machine is no longer served here. */
+  async destroy(): Promise<void> {
+    await this.close();
+    await this.mutex.run(async () => {
+      await rm(this.dir, { recursive: true, force: true });
+      this.files = [];
+      this.bytes = 0;
+      this.dirExists = false;
+      await fsyncDir(this.parentDir);
+    });
+  }
+
   async close(): Promise<void> {
     if (this.flushing || this.flushScheduled || this.queue.length) {
       await new Promise<void>((resolve) => this.drained.push(resolve));

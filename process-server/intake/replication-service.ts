@@ -71,6 +71,11 @@ export class ReplicationService {
     if (this.sessions.get(machineId) === session) this.sessions.delete(machineId);
   }
 
+  /** Ends the machine's stream, if one is open (the machine is being released). */
+  closeMachine(machineId: string, reason: string): void {
+    this.sessions.get(machineId)?.fail(new SrlabError(ErrorCode.UNAVAILABLE, reason));
+  }
+
   /**
    * Cuts the streams opened with credentials the configuration server just revoked: nothing a
    * revoked agent sends is appended from here on (each message is re-checked as well).
