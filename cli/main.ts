@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { registerKeysCommands } from "./commands/keys.js";
 import { registerServiceCommands } from "./commands/service.js";
+import { registerJoinCommands } from "./commands/join.js";
 import { registerOperationsCommands } from "./verbs/operations.js";
 import { registerPushInstallCommands } from "./verbs/push-install.js";
 import { fail } from "./output.js";
@@ -28,6 +29,7 @@ registerPlanCommands(program);
 registerIdentityCommands(program);
 registerKeysCommands(program, run);
 registerServiceCommands(program, run);
+registerJoinCommands(program, run);
 registerOperationsCommands(program);
 registerPushInstallCommands(program);
 registerDaemonCommands(program);

@@ -20,6 +20,11 @@ export const configServerOptions = z.object({
   /** The deployment passphrase mobility agents register with (process servers and master targets need a join token). */
   passphrase: z.string().min(8, "passphrase must be at least 8 characters"),
   /**
+   * The lab CA's private key (PEM): with it the server signs the certificate requests of
+   * components joining from other hosts (srlab join, docs/credentials.md). Without it joins fail.
+   */
+  caKeyFile: z.string().optional(),
+  /**
    * Lifetime of the credentials this server signs (docs/credentials.md); components renew theirs
    * when half of it has passed.
    */

@@ -101,6 +101,7 @@ export class MasterTarget {
       role: ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
       name: options.name,
       advertisedAddress: options.advertisedAddress ?? this.grpcAddress,
+      metricsUrl: () => this.metricsUrl,
       location: SiteLocation.SITE_LOCATION_ON_PREMISES,
       tls,
       logger,

@@ -236,6 +236,7 @@ export class MobilityAgent {
       role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
       name: options.name,
       advertisedAddress: this.grpc?.address ?? "",
+      metricsUrl: () => this.metricsUrl,
       location: options.location === "azure" ? SiteLocation.SITE_LOCATION_AZURE : SiteLocation.SITE_LOCATION_ON_PREMISES,
       // An Azure agent registers before it has disks: they are the configuration server's answer.
       disks: this.diskDescriptions(),

@@ -161,6 +161,7 @@ export class ProcessServer {
         role: ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
         name: o.name,
         advertisedAddress: o.advertisedAddress ?? this.dialableAddress(),
+        metricsUrl: () => this.metricsUrl,
         location: o.location === "azure" ? SiteLocation.SITE_LOCATION_AZURE : SiteLocation.SITE_LOCATION_ON_PREMISES,
         tls,
         logger: this.logger,

@@ -97,6 +97,9 @@ const register = async (role: ComponentRole, name: string) =>
     location: SiteLocation.SITE_LOCATION_ON_PREMISES,
     disks: [{ diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" }],
     version: "test",
+    certificateRequest: "",
+    hostName: "",
+    metricsAddress: "",
   });
 
 beforeAll(async () => {

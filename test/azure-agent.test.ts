@@ -383,6 +383,7 @@ class ConfigServerStub {
           machineId: "m1",
           timeUnitSeconds: 1,
           azureDisks: this.azureDisks,
+          certificate: "",
         });
       },
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {

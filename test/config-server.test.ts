@@ -54,6 +54,9 @@ const register = async (name: string, role = ComponentRole.COMPONENT_ROLE_PROCES
     location: SiteLocation.SITE_LOCATION_ON_PREMISES,
     disks: [],
     version: "test",
+    certificateRequest: "",
+    hostName: "",
+    metricsAddress: "",
   });
 
 beforeAll(start);
@@ -82,6 +85,9 @@ test("a wrong passphrase is UNAUTHENTICATED and registers nothing", async () => 
     location: SiteLocation.SITE_LOCATION_ON_PREMISES,
     disks: [],
     version: "test",
+    certificateRequest: "",
+    hostName: "",
+    metricsAddress: "",
   });
   await assert.rejects(intruder, (err: grpc.ServiceError) => {
     assert.equal(err.code, 16);
@@ -113,6 +119,9 @@ test("an agent registration creates its machine; a restarted configuration serve
     location: SiteLocation.SITE_LOCATION_ON_PREMISES,
     disks: [{ diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" }],
     version: "test",
+    certificateRequest: "",
+    hostName: "",
+    metricsAddress: "",
   });
   assert.ok(agent.machineId);
   await stop();
@@ -139,6 +148,9 @@ const registerAgent = (name: string) =>
     location: SiteLocation.SITE_LOCATION_ON_PREMISES,
     disks: [{ diskId: "d0", index: 0, sizeBytes: 1 << 20, imagePath: "/x", nbdUri: "", nbdUnixUri: "", addedAtSequence: 0, blobName: "" }],
     version: "test",
+    certificateRequest: "",
+    hostName: "",
+    metricsAddress: "",
   });
 
 const denied = (err: grpc.ServiceError) => err.code === 7;

@@ -64,7 +64,7 @@ class Lab {
   }
 
   register(req: Partial<RegisterRequest> & { role: ComponentRole; name: string }, credential?: string) {
-    const full: RegisterRequest = { passphrase: "", joinToken: "", address: "127.0.0.1:1", location: SiteLocation.SITE_LOCATION_ON_PREMISES, disks: [DISK], version: "test", ...req };
+    const full: RegisterRequest = { passphrase: "", joinToken: "", address: "127.0.0.1:1", location: SiteLocation.SITE_LOCATION_ON_PREMISES, disks: [DISK], version: "test", certificateRequest: "", hostName: "", metricsAddress: "", ...req };
     return unaryCall(this.cs, this.cs.register, full, credential);
   }
 

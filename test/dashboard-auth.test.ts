@@ -136,6 +136,9 @@ describe("the configuration server's dashboard over HTTP", () => {
       location: SiteLocation.SITE_LOCATION_ON_PREMISES,
       disks: [],
       version: "test",
+      certificateRequest: "",
+      hostName: "",
+      metricsAddress: "",
     });
     components.close();
   });

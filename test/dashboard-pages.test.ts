@@ -103,6 +103,8 @@ describe("pages", () => {
     lastHeartbeat: new Date(),
     registeredAt: new Date(),
     version: "0.1.0",
+    hostName: "ps-host",
+    metricsAddress: "",
   };
   const machine = {
     machineId: "m1",

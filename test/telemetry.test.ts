@@ -167,6 +167,9 @@ describe("TelemetryService on a configuration server", () => {
         location: SiteLocation.SITE_LOCATION_ON_PREMISES,
         disks: [],
         version: "test",
+        certificateRequest: "",
+        hostName: "",
+        metricsAddress: "",
       });
       await unaryCall(cs, cs.heartbeat, {
         health: Health.HEALTH_NORMAL,

@@ -1,7 +1,7 @@
 import type { Credential, IdentityServiceClient, JoinToken } from "../../proto/index.js";
 import { duration } from "../arguments.js";
 import { AdminClient } from "../admin-client.js";
-import { forgetLabComponents } from "../lab/index.js";
+import { forgetLabComponents, joinAddress, joinCommand } from "../lab/index.js";
 import { printJson, printTable } from "../output.js";
 
 const ROLES = ["agent", "process-server", "master-target"];
@@ -40,7 +40,7 @@ const credentialDocument = (c: Credential) => ({
   revokedReason: c.revokedReason || null,
 });
 
-/** `srlab token create`: prints the token (once) and the CA hash a joiner pins. */
+/** `srlab token create`: prints the token (once), the CA hash a joiner pins and the whole `srlab join` command. */
 export function tokenCreate(dir: string, o: { role?: string; ttl?: string; reusable?: boolean; description?: string; json?: boolean }) {
   const role = o.role ?? "agent";
   if (!ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(", ")}, got "${role}"`);
@@ -48,14 +48,17 @@ export function tokenCreate(dir: string, o: { role?: string; ttl?: string; reusa
   if (ttlMs < 1000) throw new Error(`--ttl must be at least 1s, got "${o.ttl}"`);
   return withIdentity(dir, async (id, admin) => {
     const r = await id.call(id.client.createJoinToken, { role, ttlSeconds: Math.round(ttlMs / 1000), reusable: Boolean(o.reusable), description: o.description ?? "" });
+    const configServer = joinAddress(admin.manifest);
+    const command = r.caHash ? joinCommand(role, configServer, r.token, r.caHash) : null;
     if (o.json) {
-      printJson({ token: r.token, caHash: r.caHash || null, configServer: admin.manifest.configServerAddress, ...tokenDocument(r.info!) });
+      printJson({ token: r.token, caHash: r.caHash || null, configServer, command, ...tokenDocument(r.info!) });
       return;
     }
     console.log(r.token);
     console.log(`role ${r.info!.role}, ${r.info!.singleUse ? "single use" : "reusable"}, expires ${r.info!.expiresAt?.toISOString()}`);
     if (r.caHash) console.log(`CA hash: ${r.caHash}`);
-    console.log(`configuration server: ${admin.manifest.configServerAddress}`);
+    console.log(`configuration server: ${configServer}`);
+    if (command) console.log(`on the host that joins, run:\n  ${command}`);
   });
 }
 

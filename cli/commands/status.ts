@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import {
   CaptureMode,
   ComponentRole,
@@ -11,7 +12,7 @@ import {
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { daemonStatuses, LabLayout } from "../lab/index.js";
-import { prometheusTargets } from "../service/index.js";
+import { prometheusTargets, type RemoteDaemon, remoteTargets } from "../service/index.js";
 import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
@@ -23,12 +24,24 @@ export function statusDocument(client: AdminClient, components: Component[], mac
     configServer: { address: m.configServerAddress },
     storage: { kind: m.storage.kind, connectionString: m.storage.connectionString, directory: m.storage.directory },
     components: [
-      { name: "config-server", role: "configuration-server", address: m.configServerAddress, health: "normal", issues: [] as unknown[] },
+      {
+        name: "config-server",
+        role: "configuration-server",
+        address: m.configServerAddress,
+        host: hostOf(m.configServerAddress),
+        hostName: hostname(),
+        health: "normal",
+        issues: [] as unknown[],
+      },
       ...components.map((c) => ({
         componentId: c.componentId,
         name: c.name,
         role: enumLabel(ComponentRole, c.role, "COMPONENT_ROLE_"),
         address: c.address,
+        // Where it runs: the host of its address, the host name it reported, its /metrics.
+        host: hostOf(c.address),
+        hostName: c.hostName || null,
+        metricsAddress: c.metricsAddress || null,
         location: enumLabel(SiteLocation, c.location, "SITE_LOCATION_"),
         health: enumLabel(Health, c.health, "HEALTH_"),
         issues: c.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: i.code, message: i.message })),
@@ -138,10 +151,11 @@ export function statusLines(doc: StatusDocument, thresholds: ReadonlyMap<string,
   const lines = [`Lab ${dir}  (CA: ${doc.caFile})`, ""];
   lines.push(
     ...formatTable(
-      ["COMPONENT", "ROLE", "ADDRESS", "HEALTH", "LAST HEARTBEAT"],
+      ["COMPONENT", "ROLE", "HOST", "ADDRESS", "HEALTH", "LAST HEARTBEAT"],
       doc.components.map((c) => [
         c.name,
         c.role,
+        c.hostName ?? "-",
         c.address,
         healthCell(c.health, colours) + (c.issues.length ? ` (${(c.issues as Array<{ message: string }>).map((i) => i.message).join("; ")})` : ""),
         "lastHeartbeat" in c && c.lastHeartbeat ? ago(c.lastHeartbeat) : "-",
@@ -197,7 +211,8 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
     // From the lab's own files: works while the configuration server is down, which is when
     // Prometheus most needs to keep scraping the others.
     const layout = new LabLayout(dir);
-    printJson(prometheusTargets(layout, layout.read()));
+    const manifest = layout.read();
+    printJson([...prometheusTargets(layout, manifest), ...remoteTargets(layout, manifest, await joinedDaemons(dir))]);
     return;
   }
   const client = AdminClient.forDir(dir);
@@ -214,6 +229,24 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
     for (const line of statusLines(doc, thresholds, palette(wantsColour(process.stdout)), client.layout.dir)) console.log(line);
   } finally {
     client.close();
+  }
+}
+
+/** The host part of host:port (an IPv6 host without its brackets); empty for no address. */
+function hostOf(address: string): string {
+  const i = address.lastIndexOf(":");
+  return (i > 0 ? address.slice(0, i) : address).replace(/^\[|\]$/g, "");
+}
+
+/** Daemons registered with the configuration server (those on other hosts included); none when it is unreachable. */
+async function joinedDaemons(dir: string): Promise<RemoteDaemon[]> {
+  try {
+    return await AdminClient.using(dir, async (client) => {
+      const { components } = await client.call(client.client.listComponents, {}, 5_000);
+      return components.map((c) => ({ name: c.name, role: enumLabel(ComponentRole, c.role, "COMPONENT_ROLE_"), metricsAddress: c.metricsAddress }));
+    });
+  } catch {
+    return [];
   }
 }
 

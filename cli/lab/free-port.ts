@@ -8,11 +8,14 @@ import { createServer, type Server } from "node:net";
 export class PortAllocator {
   private readonly held: Server[] = [];
 
+  /** `host`: the address the ports will be bound on (loopback for a lab, a joined host's --listen). */
+  constructor(private readonly host = "127.0.0.1") {}
+
   next(): Promise<number> {
     return new Promise((resolve, reject) => {
       const server = createServer();
       server.once("error", reject);
-      server.listen(0, "127.0.0.1", () => {
+      server.listen(0, this.host, () => {
         this.held.push(server);
         resolve((server.address() as { port: number }).port);
       });

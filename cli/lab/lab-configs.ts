@@ -25,6 +25,8 @@ export function configServerConfig(layout: LabLayout, pki: LabPki, manifest: Lab
     // A port of its own chosen once, so the dashboard's address survives restarts.
     dashboard: { enabled: true, host: "127.0.0.1", port: dashboardPort },
     passphrase: manifest.passphrase,
+    // The configuration server holds the lab CA: it signs the certificates of hosts that join (srlab join).
+    caKeyFile: join(layout.pkiDir, "ca-key.pem"),
     timeUnitSeconds: manifest.timeUnitSeconds,
     storage: {
       kind: manifest.storage.kind,

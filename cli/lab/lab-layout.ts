@@ -23,6 +23,10 @@ export interface LabManifest {
   storage: { kind: "azure" | "directory"; connectionString?: string; directory?: string; azuritePort?: number };
   configServerAddress: string;
   caFile: string;
+  /** `srlab up --listen`: where the configuration server and process servers listen (loopback when absent). */
+  listen?: string;
+  /** `srlab up --advertise`: host names and addresses in their certificates, handed to joiners. */
+  advertise?: string[];
   components: LabComponent[];
 }
 

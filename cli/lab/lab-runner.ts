@@ -9,6 +9,7 @@ import { addMachines } from "./add-machines.js";
 import { checkHealth } from "./health-probe.js";
 import { PortAllocator } from "./free-port.js";
 import { ensureJoinToken } from "./lab-join.js";
+import { applyHeadNetwork, azuriteHost, dialAddress, type HeadNetwork, headCertificateNames } from "./lab-head.js";
 import { agentConfig, azureAgentConfig, configServerConfig, masterTargetConfig, processServerConfig } from "./lab-configs.js";
 import { type LabComponent, LabLayout, type LabManifest } from "./lab-layout.js";
 import { clearReady, isAlive, spawnSupervised, stopProcess, waitReady } from "./processes.js";
@@ -23,6 +24,8 @@ export interface UpOptions {
   storage: "azurite" | "directory" | "azure";
   connectionString?: string;
   onProgress?: (line: string) => void;
+  /** --listen / --advertise; absent values keep what the lab has (lab.json). */
+  network?: HeadNetwork;
   /** Whether --disk-size / --disks were given: machines added to an existing lab copy its first machine's disks otherwise. */
   explicitDiskSize?: boolean;
   explicitDisks?: boolean;
@@ -41,9 +44,11 @@ export async function labUp(options: UpOptions): Promise<LabManifest> {
   // On an existing lab, --machines N adds the machines it lacks.
   const added = await addMachines(layout, manifest, options.machines, { sizeBytes: options.explicitDiskSize ? options.diskSizeBytes : undefined, perMachine: options.explicitDisks ? options.disksPerMachine : undefined });
   if (added.length) say(`adding ${added.join(", ")}`);
+  await applyHeadNetwork(layout, manifest, options.network ?? {});
   const pki = await ensureLabPki(
     layout.pkiDir,
     manifest.components.filter((c) => c.role !== "azurite").map((c) => c.name),
+    headCertificateNames(manifest),
   );
   manifest.caFile = pki.caFile;
 
@@ -215,19 +220,19 @@ async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabCo
     mkdirSync(dataDir, { recursive: true });
     const port = manifest.storage.azuritePort!;
     c.pid = spawnSupervised(
-      [azuriteBlobMainPath(), "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dataDir],
+      [azuriteBlobMainPath(), "--skipApiVersionCheck", "--loose", "--disableTelemetry", "--blobHost", azuriteHost(manifest), "--blobPort", String(port), "--location", dataDir],
       c.logFile,
       layout.supervisorFile(c.name),
       undefined,
     );
     try {
-      await waitTcp(port, c.pid, c.logFile);
+      await waitTcp(azuriteHost(manifest) === "0.0.0.0" ? "127.0.0.1" : azuriteHost(manifest), port, c.pid, c.logFile);
     } catch (err) {
       await stopProcess(c.pid);
       c.pid = 0;
       throw err;
     }
-    say(`azurite listening on 127.0.0.1:${port} (pid ${c.pid})`);
+    say(`azurite listening on ${azuriteHost(manifest)}:${port} (pid ${c.pid})`);
     return true;
   }
   await ensureJoinToken(layout, manifest, c);
@@ -243,11 +248,11 @@ async function startComponent(layout: LabLayout, manifest: LabManifest, c: LabCo
   return true;
 }
 
-async function waitTcp(port: number, pid: number, logFile: string): Promise<void> {
+async function waitTcp(host: string, port: number, pid: number, logFile: string): Promise<void> {
   const { connect } = await import("node:net");
   const listening = async (): Promise<boolean> => {
     const ok = await new Promise<boolean>((resolve) => {
-      const s = connect(port, "127.0.0.1", () => {
+      const s = connect(port, host, () => {
         s.destroy();
         resolve(true);
       });
@@ -270,7 +275,7 @@ async function waitHealthy(manifest: LabManifest): Promise<void> {
   for (const c of daemons) {
     const serving = async (): Promise<boolean> => {
       try {
-        if ((await checkHealth(`127.0.0.1:${c.grpcPort}`, manifest.caFile)) === "SERVING") return true;
+        if ((await checkHealth(dialAddress(manifest, c), manifest.caFile)) === "SERVING") return true;
       } catch {
         // not yet
       }

@@ -4,4 +4,4 @@ export { announceReady } from "./readiness.js";
 export { SERVICE_ROLES, serviceRole } from "./roles.js";
 export { createSdNotifier, notifySocketPath, type SdNotifier, watchdogIntervalMs } from "./sd-notify.js";
 export { quoteWord, renderUnit, type UnitSpec, unitName } from "./unit-file.js";
-export { type PrometheusTargetGroup, prometheusTargets } from "./prometheus-sd.js";
+export { type PrometheusTargetGroup, prometheusTargets, type RemoteDaemon, remoteTargets } from "./prometheus-sd.js";

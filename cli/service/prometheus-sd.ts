@@ -31,3 +31,22 @@ export function prometheusTargets(layout: LabLayout, manifest: LabManifest): Pro
   }
   return groups;
 }
+
+/** A daemon the configuration server knows that runs on another host (srlab join). */
+export interface RemoteDaemon {
+  name: string;
+  /** "process-server", "mobility-agent", "master-target". */
+  role: string;
+  metricsAddress: string;
+}
+
+/**
+ * Targets for daemons that joined from other hosts: they are not in lab.json, so their /metrics
+ * address comes from their registration. Daemons this lab runs itself are left to the ready files.
+ */
+export function remoteTargets(layout: LabLayout, manifest: LabManifest, remote: RemoteDaemon[]): PrometheusTargetGroup[] {
+  const local = new Set(manifest.components.map((c) => c.name));
+  return remote
+    .filter((d) => d.metricsAddress && !local.has(d.name))
+    .map((d) => ({ targets: [d.metricsAddress], labels: { srlab_daemon: d.name, srlab_role: d.role, srlab_lab: layout.dir } }));
+}

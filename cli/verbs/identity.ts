@@ -8,13 +8,13 @@ export function registerIdentityCommands(program: Command): void {
   const token = program.command("token").description("join tokens that let a component register (docs/credentials.md)");
   token
     .command("create")
-    .description("a join token for one role; prints the token and the lab CA's hash")
+    .description("a join token for one role; prints the token, the lab CA's hash and the srlab join command to run on the joining host")
     .addOption(dirOption())
     .addOption(new Option("--role <role>", "role the token registers").choices(["agent", "process-server", "master-target"]).default("agent"))
     .option("--ttl <duration>", "how long the token is valid", "24h")
     .option("--reusable", "register any number of components until it expires (default: single use)")
     .option("--description <text>", "shown by token list")
-    .option("--json", "token, caHash, configServer and the token's details as JSON")
+    .option("--json", "token, caHash, configServer, command and the token's details as JSON")
     .action((o) => run(() => tokenCreate(labDir(o.dir), o)));
   token
     .command("list")

@@ -6,7 +6,7 @@ import { statusCommand, watchStatus } from "../commands/status.js";
 import { AdminClient } from "../admin-client.js";
 import { completionScript } from "../completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "../loadtest/index.js";
-import { labDir, labDown, labUp } from "../lab/index.js";
+import { labDir, labDown, labUp, parseHeadNetwork } from "../lab/index.js";
 import { fail, printJson } from "../output.js";
 import { dirOption, run } from "./options.js";
 
@@ -23,6 +23,8 @@ export function registerLabCommands(program: Command): void {
     .option("--time-unit <duration>", "length of one ASR minute (policies, backoff): 60s in production, 1s to rehearse", "60s")
     .addOption(new Option("--storage <kind>", "where replicas live").choices(["azurite", "directory", "azure"]).default("azurite"))
     .option("--connection-string <cs>", "Azure storage connection string for --storage azure")
+    .option("--listen <addr>", "where the configuration server and process servers listen, e.g. 0.0.0.0 for other hosts to join (default: loopback; kept by the lab)")
+    .option("--advertise <names>", "host names/addresses (comma-separated) put into their certificates and handed to joiners (kept by the lab)")
     .option("--detach", "start in the background and return; stop with srlab down")
     .option("--json", "print the lab's summary as JSON")
     .action((o, cmd: Command) =>
@@ -41,6 +43,7 @@ export function registerLabCommands(program: Command): void {
           timeUnitSeconds: duration("--time-unit", o.timeUnit, true) / 1000,
           storage: o.storage,
           connectionString: o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING,
+          network: parseHeadNetwork(o.listen, o.advertise),
           onProgress: say,
         });
         if (o.json) printJson({ dir, configServer: manifest.configServerAddress, caFile: manifest.caFile, components: manifest.components });

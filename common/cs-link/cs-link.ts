@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { hostname } from "node:os";
 import type * as grpc from "@grpc/grpc-js";
 import {
   type ComponentRole,
@@ -39,6 +40,8 @@ export interface CsLinkOptions {
   name: string;
   /** host:port this component serves gRPC on (empty for none). */
   advertisedAddress?: string;
+  /** Its /metrics URL, read at registration (the metrics server may start after the link is made). */
+  metricsUrl?: () => string;
   location?: SiteLocation;
   disks?: Disk[];
   /** Reported on registration; srlab's package version by default. */
@@ -111,6 +114,9 @@ export class CsLink extends EventEmitter {
             location: this.options.location ?? SiteLocation.SITE_LOCATION_ON_PREMISES,
             disks: this.options.disks ?? [],
             version: this.options.version ?? srlabVersion(),
+            certificateRequest: "",
+            hostName: hostname(),
+            metricsAddress: this.metricsAddress(),
           },
           credential,
         );
@@ -139,6 +145,15 @@ export class CsLink extends EventEmitter {
         await sleep(delay);
         delay = Math.min(delay * 2, 2_000);
       }
+    }
+  }
+
+  /** host:port of the /metrics endpoint, or empty when there is none (yet). */
+  private metricsAddress(): string {
+    try {
+      return this.options.metricsUrl ? new URL(this.options.metricsUrl()).host : "";
+    } catch {
+      return "";
     }
   }
 

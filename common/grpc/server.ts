@@ -100,9 +100,16 @@ export class GrpcServer {
 function serverCredentials(tls: TlsFiles): grpc.ServerCredentials {
   // Client certificates are requested but not required: daemons present theirs, while stock
   // tools may connect with only the lab CA; callers authenticate with their credential token.
-  return grpc.ServerCredentials.createSsl(
-    readFileSync(tls.caFile),
-    [{ cert_chain: readFileSync(tls.certFile), private_key: readFileSync(tls.keyFile) }],
-    false,
-  );
+  const ca = readFileSync(tls.caFile);
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: withIssuer(readFileSync(tls.certFile), ca), private_key: readFileSync(tls.keyFile) }], false);
+}
+
+/**
+ * The leaf followed by the lab CA: a host joining the lab reads the CA from the handshake and
+ * checks it against the hash it was given before it trusts it (srlab join, docs/credentials.md).
+ */
+function withIssuer(certChain: Buffer, ca: Buffer): Buffer {
+  if (certChain.includes(ca.toString("utf8").trim())) return certChain;
+  const chain = certChain.toString("utf8").trimEnd();
+  return Buffer.from(`${chain}\n${ca.toString("utf8").trim()}\n`);
 }

@@ -59,9 +59,18 @@ export async function createLabCa(options: LabCaOptions): Promise<LabCa> {
 
 /** Issues a leaf certificate signed by `ca` for a daemon (server), a caller (client) or both. */
 export async function issueCertificate(ca: LabCa, options: IssueOptions): Promise<PemPair> {
+  const keys = await generateKeyPair();
+  const certPem = await issueForPublicKey(ca, keys.publicKey, options);
+  return { certPem, keyPem: await exportPrivateKeyPem(keys.privateKey) };
+}
+
+/**
+ * Signs a leaf certificate (PEM) for a public key made elsewhere: a joiner's certificate request,
+ * whose private key never reaches the CA (certificate-request.ts).
+ */
+export async function issueForPublicKey(ca: LabCa, publicKey: CryptoKey, options: IssueOptions): Promise<string> {
   const caCert = new x509.X509Certificate(ca.certPem);
   const caKey = await importPrivateKeyPem(ca.keyPem);
-  const keys = await generateKeyPair();
   const usage = options.usage ?? "both";
   const { notBefore, notAfter } = validityWindow();
   const cert = await x509.X509CertificateGenerator.create({
@@ -71,7 +80,7 @@ export async function issueCertificate(ca: LabCa, options: IssueOptions): Promis
     issuer: caCert.subjectName,
     notBefore,
     notAfter,
-    publicKey: keys.publicKey,
+    publicKey,
     signingKey: caKey,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
@@ -83,11 +92,11 @@ export async function issueCertificate(ca: LabCa, options: IssueOptions): Promis
         altNames(options.dnsNames ?? DEFAULT_DNS_NAMES, options.ipAddresses ?? DEFAULT_IP_ADDRESSES),
         false,
       ),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(caCert.publicKey),
     ],
   });
-  return { certPem: cert.toString("pem"), keyPem: await exportPrivateKeyPem(keys.privateKey) };
+  return cert.toString("pem");
 }
 
 function extendedUsages(usage: CertificateUsage): x509.ExtendedKeyUsage[] {

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../fs/index.js";
@@ -46,11 +47,14 @@ export async function ensureLabPki(
   for (const name of componentNames) {
     if (!COMPONENT_NAME.test(name)) throw new Error(`invalid component name for a certificate file: ${JSON.stringify(name)}`);
     const files = { certFile: join(dir, `${name}.pem`), keyFile: join(dir, `${name}-key.pem`) };
-    if (!(await isIssuedBy(files, caCert))) {
+    const dnsNames = unique(["localhost", ...(options.dnsNames ?? [])]);
+    const ipAddresses = unique(["127.0.0.1", "::1", ...(options.ipAddresses ?? [])]);
+    // Re-issued too when the names changed (srlab up --advertise on a resumed lab).
+    if (!(await isIssuedBy(files, caCert)) || !(await coversNames(files.certFile, dnsNames, ipAddresses))) {
       const issued = await issueCertificate(ca, {
         commonName: name,
-        dnsNames: unique(["localhost", ...(options.dnsNames ?? [])]),
-        ipAddresses: unique(["127.0.0.1", "::1", ...(options.ipAddresses ?? [])]),
+        dnsNames,
+        ipAddresses,
         usage: options.usage ?? "both",
       });
       // Key first: a cert file without its key would look reusable on the next run.
@@ -85,6 +89,27 @@ async function isIssuedBy(files: ComponentCertFiles, caCert: x509.X509Certificat
   } catch {
     return false;
   }
+}
+
+/** Whether the certificate's subject alternative names include every one asked for. */
+async function coversNames(certFile: string, dnsNames: string[], ipAddresses: string[]): Promise<boolean> {
+  try {
+    const san = new X509Certificate(await readFile(certFile)).subjectAltName ?? "";
+    const have = new Set(san.split(", "));
+    return dnsNames.every((d) => have.has(`DNS:${d}`)) && ipAddresses.every((ip) => have.has(`IP Address:${nodeIpForm(ip)}`));
+  } catch {
+    return false;
+  }
+}
+
+/** An address as Node prints it in subjectAltName: IPv6 as eight groups, upper case, no leading zeros. */
+function nodeIpForm(ip: string): string {
+  if (!ip.includes(":")) return ip;
+  const [head = "", tail] = ip.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? left : [...left, ...Array(8 - left.length - right.length).fill("0"), ...right];
+  return groups.map((g) => Number.parseInt(g, 16).toString(16).toUpperCase()).join(":");
 }
 
 async function exists(file: string): Promise<boolean> {

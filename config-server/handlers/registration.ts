@@ -8,6 +8,7 @@ import {
 } from "../../proto/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { IssueRequest } from "../credential-authority.js";
+import { JoinCertificates } from "../join-certificates.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
 
@@ -32,13 +33,22 @@ type RegistrationHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "
 export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
   const { store, bus, jobs, logger, options } = host;
   const reassignmentFailed = (err: unknown) => logger.warn("re-assignment failed", { error: (err as Error).message });
+  const joinCertificates = new JoinCertificates({ caFile: options.tls?.caFile, caKeyFile: options.caKeyFile });
 
   return {
-    register: (req, caller) => {
+    register: async (req, caller) => {
       if (caller.kind !== "registrant") throw new Error(`registration needs its proof, got a ${caller.kind} caller`);
       if (!req.name) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "registration needs a component name");
       if (!REGISTERING_ROLES.includes(req.role)) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "role must be process server, mobility agent or master target");
+      }
+      // A joiner's certificate is signed before anything is registered, so a bad request changes nothing.
+      let certificate = "";
+      if (req.certificateRequest) {
+        if (caller.proof.kind !== "token") {
+          throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, "a certificate is signed only when a component joins with a join token (srlab join)");
+        }
+        certificate = await joinCertificates.sign(req.certificateRequest, req.name);
       }
       const inAzure = req.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && req.location === SiteLocation.SITE_LOCATION_AZURE;
       const registered = store.registerComponent({
@@ -49,6 +59,8 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         location: req.location,
         version: req.version,
         credentialHash: "",
+        hostName: req.hostName,
+        metricsAddress: req.metricsAddress,
       });
       bus.abandon(registered.componentId, `${req.name} restarted before it answered`);
       let issuedId = "";
@@ -68,6 +80,7 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         machineId: "",
         timeUnitSeconds: options.timeUnitSeconds,
         azureDisks: [],
+        certificate,
       };
       const storageSettings = {
         kind: options.storage.kind,
@@ -126,7 +139,14 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
       // A new registration supersedes the component's earlier credentials; a join token counts its use.
       host.credentials.revokeComponent(registered.componentId, "superseded by a new registration", issuedId);
       if (caller.proof.kind === "token") host.joinTokens.markUsed(caller.proof.tokenId);
-      logger.info("component registered", { name: req.name, role: ComponentRole[req.role], address: req.address, proof: caller.proof.kind });
+      logger.info("component registered", {
+        name: req.name,
+        role: ComponentRole[req.role],
+        address: req.address,
+        host: req.hostName || undefined,
+        proof: caller.proof.kind,
+        certificateSigned: certificate !== "" || undefined,
+      });
       return response;
     },
   };

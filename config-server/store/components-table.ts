@@ -17,6 +17,9 @@ export interface RegisterComponentInput {
   location: SiteLocation;
   version: string;
   credentialHash: string;
+  /** Host name and /metrics address the component reported (empty when it did not). */
+  hostName?: string;
+  metricsAddress?: string;
 }
 
 interface ComponentRow {
@@ -30,6 +33,8 @@ interface ComponentRow {
   health: number;
   issues_json: string;
   pending_bytes: number;
+  host_name: string;
+  metrics_address: string;
   last_heartbeat: number | null;
   registered_at: number;
 }
@@ -46,6 +51,8 @@ export function componentFromRow(r: ComponentRow): Component {
     lastHeartbeat: fromMillis(r.last_heartbeat),
     registeredAt: fromMillis(r.registered_at),
     version: r.version,
+    hostName: r.host_name,
+    metricsAddress: r.metrics_address,
   };
 }
 
@@ -69,13 +76,13 @@ export class ComponentsTable {
     );
     this.insert = db.prepare(
       `INSERT INTO components (component_id, role, name, address, location, version,
-         credential_hash, health, issues_json, registered_at)
-       VALUES (@id, @role, @name, @address, @location, @version, @credentialHash, @health, '[]', @now)`,
+         credential_hash, health, issues_json, registered_at, host_name, metrics_address)
+       VALUES (@id, @role, @name, @address, @location, @version, @credentialHash, @health, '[]', @now, @hostName, @metricsAddress)`,
     );
     // Registration time stays the first one; health resets until the next heartbeat says otherwise.
     this.reRegister = db.prepare(
       `UPDATE components SET address = @address, location = @location, version = @version,
-         credential_hash = @credentialHash
+         credential_hash = @credentialHash, host_name = @hostName, metrics_address = @metricsAddress
        WHERE component_id = @id`,
     );
     this.heartbeat = db.prepare(
@@ -101,6 +108,8 @@ export class ComponentsTable {
       location: input.location,
       version: input.version,
       credentialHash: input.credentialHash,
+      hostName: input.hostName ?? "",
+      metricsAddress: input.metricsAddress ?? "",
     };
     if (existing) {
       this.reRegister.run({ ...params, id: existing.component_id });

@@ -273,4 +273,13 @@ export const migrations: readonly Migration[] = [
        ) STRICT`,
     ],
   },
+  {
+    version: 9,
+    name: "component-host-and-metrics",
+    steps: [
+      // Where a component runs (its own host name) and its /metrics address, for status and Prometheus.
+      `ALTER TABLE components ADD COLUMN host_name TEXT NOT NULL DEFAULT ''`,
+      `ALTER TABLE components ADD COLUMN metrics_address TEXT NOT NULL DEFAULT ''`,
+    ],
+  },
 ];
