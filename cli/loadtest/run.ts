@@ -319,7 +319,6 @@ function groupDocs(assignments: Assignment[]): LoadReport["spec"]["groups"] {
   return [...byKey.values()];
 }
 
-/** Drives every machine through its stages; returns fio's outcomes when fio ran. */
 /**
  * Drives every disk of every machine through its stages (a machine's rate is shared evenly by
  * its disks); returns fio's outcomes when fio ran. An abort stops fio and the generators.
