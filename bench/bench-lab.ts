@@ -2,6 +2,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { workloadProfiles } from "../common/enum-names/index.js";
 import { sleep } from "../common/async/index.js";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { AdminClient } from "../cli/admin-client.js";
@@ -143,7 +144,7 @@ export class BenchLab {
           machine,
           workload: {
             machineId: "",
-            profile: w.profile,
+            profile: workloadProfiles.parse(w.profile),
             rateBytesPerSecond: w.rateBytesPerSecond,
             iops: 0,
             durationSeconds: w.durationSeconds,

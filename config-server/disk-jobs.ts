@@ -1,5 +1,5 @@
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { type Job, type Machine, ReplicationState } from "../proto/index.js";
+import { type Job, JobType, type Machine, ReplicationState, SyncMode } from "../proto/index.js";
 import type { CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
 import { type JobContext, stateName } from "./protection-jobs.js";
@@ -37,7 +37,7 @@ export class DiskJobs {
       );
     }
     this.checkAgent(machine);
-    const job = store.createJob({ type: "AddDisk", machineId: machine.machineId, steps: [STEPS.create, STEPS.initial, STEPS.finalize] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_ADD_DISK, machineId: machine.machineId, steps: [STEPS.create, STEPS.initial, STEPS.finalize] });
     this.runner.run(job, async () => {
       const created = await this.runner.step(job, STEPS.create, async () => {
         const result = expectSuccess(
@@ -56,7 +56,7 @@ export class DiskJobs {
         expectSuccess(
           await bus.send(machine.agentComponentId, job.jobId, {
             $case: "startSync",
-            value: { machineId: machine.machineId, mode: "initial", blockSize: this.ctx.syncBlockBytes, diskIndexes: [index] },
+            value: { machineId: machine.machineId, mode: SyncMode.SYNC_MODE_INITIAL, blockSize: this.ctx.syncBlockBytes, diskIndexes: [index] },
           }),
           `initial replication of disk ${index}`,
         ),
@@ -82,7 +82,7 @@ export class DiskJobs {
     }
     if (machine.disks.length === 1) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${diskIndex} is the last disk of ${machine.name}; disable protection instead`);
     this.checkAgent(machine);
-    const job = store.createJob({ type: "RemoveDisk", machineId: machine.machineId, steps: [STEPS.remove] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_REMOVE_DISK, machineId: machine.machineId, steps: [STEPS.remove] });
     this.runner.run(job, async () =>
       this.runner.step(job, STEPS.remove, async () => {
         const result = expectSuccess(

@@ -1,18 +1,5 @@
-import {
-  type Component,
-  ComponentRole,
-  type Disk,
-  type Job,
-  type Machine,
-  type RecoveryPoint,
-  type RecoveryPointSelector,
-  RecoveryPointType,
-  ReplicationDirection,
-  ReplicationState,
-  SiteLocation,
-  TagPhase,
-  type TargetDisk,
-} from "../proto/index.js";
+import { type Component, ComponentRole, type Disk, type Job, JobType, type Machine, type RecoveryPoint, type RecoveryPointSelector, RecoveryPointType, ReplicationDirection, ReplicationState, SiteLocation, SyncMode, TagPhase, type TargetDisk } from "../proto/index.js";
+import { namedRecoveryPoints } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
@@ -77,7 +64,7 @@ export class FailbackJobs {
       throw new SrlabError(ErrorCode.UNAVAILABLE, `the Azure machine ${machine.name} is not running (its agent is not connected); start it first`);
     }
     const job = store.createJob({
-      type: "ReprotectToOnPremises",
+      type: JobType.JOB_TYPE_REPROTECT_TO_ON_PREMISES,
       machineId: machine.machineId,
       steps: [STEPS.prerequisites, STEPS.prepare, STEPS.enable, STEPS.resync, STEPS.finalize],
     });
@@ -117,7 +104,7 @@ export class FailbackJobs {
           expectSuccess(
             await this.ctx.bus.send(machine.azureAgentComponentId, job.jobId, {
               $case: "startSync",
-              value: { machineId: machine.machineId, mode: "resync", blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
+              value: { machineId: machine.machineId, mode: SyncMode.SYNC_MODE_RESYNC, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
             }),
             "resync from Azure",
           ),
@@ -146,7 +133,7 @@ export class FailbackJobs {
     if (point) steps.push(STEPS.restore);
     if (target?.alternateLocation) steps.push(STEPS.switchDisks);
     steps.push(STEPS.start);
-    const job = store.createJob({ type: "Failback", machineId: machine.machineId, steps });
+    const job = store.createJob({ type: JobType.JOB_TYPE_FAILBACK, machineId: machine.machineId, steps });
     const requestedAt = Date.now();
     store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILBACK_IN_PROGRESS });
     this.runner.run(
@@ -199,7 +186,7 @@ export class FailbackJobs {
   /** Commit after failback: the Azure machine and its disks go; the machine is on-premises again. */
   commitFailback(machine: Machine): Job {
     const { store, blobs } = this.ctx;
-    const job = store.createJob({ type: "CommitFailback", machineId: machine.machineId, steps: [STEPS.remove] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_COMMIT_FAILBACK, machineId: machine.machineId, steps: [STEPS.remove] });
     this.runner.run(job, async () => {
       const removed = await this.runner.step(job, STEPS.remove, async () => {
         const names = (machine.failover?.disks ?? machine.azureDisks).map((d) => d.blobName).filter(Boolean);
@@ -327,13 +314,14 @@ export class FailbackJobs {
    */
   private choosePoint(machine: Machine, selector: RecoveryPointSelector | undefined): RecoveryPoint | undefined {
     const s = selector?.selector;
-    if (!s || (s.$case === "named" && (s.value === "" || s.value === "latest"))) return undefined;
+    const named = s?.$case === "named" ? namedRecoveryPoints.name(s.value) : undefined;
+    if (!s || named === "latest") return undefined;
     const back = this.ctx.store
       .listRecoveryPoints(machine.machineId)
       .filter((p) => p.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES);
     if (s.$case === "named") {
-      if (s.value !== "latest-app-consistent") {
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `failback goes to latest, latest-app-consistent or a point id of the way back, not "${s.value}"`);
+      if (named !== "latest-app-consistent") {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `failback goes to latest, latest-app-consistent or a point id of the way back, not "${named}"`);
       }
       const app = back.filter((p) => p.type === RecoveryPointType.RECOVERY_POINT_TYPE_APP_CONSISTENT).at(-1);
       if (!app) {

@@ -1,13 +1,6 @@
-import {
-  type Disk,
-  type FailoverInfo,
-  type Job,
-  type Machine,
-  type RecoverableRange,
-  type RecoveryPointSelector,
-  ReplicationState,
-} from "../proto/index.js";
+import { type Disk, type FailoverInfo, type Job, JobType, type Machine, type RecoverableRange, type RecoveryPointSelector, ReplicationState } from "../proto/index.js";
 import { failoverDiskName } from "../common/storage-layout/index.js";
+import { namedRecoveryPoints } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
@@ -59,11 +52,9 @@ export function toRecoveryTarget(selector: RecoveryPointSelector | undefined): R
     case "time":
       return { kind: "time", at: s.value };
     case "named":
-    case undefined: {
-      const name = s?.value || "latest";
-      if (name === "latest" || name === "latest-processed" || name === "latest-app-consistent") return { kind: name };
-      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `unknown recovery point "${name}": use latest, latest-processed, latest-app-consistent or a point id`);
-    }
+      return { kind: namedRecoveryPoints.name(s.value) };
+    case undefined:
+      return { kind: "latest" };
   }
 }
 
@@ -103,7 +94,7 @@ export class FailoverJobs {
       STEPS.disks,
       STEPS.complete,
     ];
-    const job = store.createJob({ type: o.test ? "TestFailover" : "Failover", machineId: machine.machineId, steps });
+    const job = store.createJob({ type: o.test ? JobType.JOB_TYPE_TEST_FAILOVER : JobType.JOB_TYPE_FAILOVER, machineId: machine.machineId, steps });
     if (!o.test) store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILOVER_IN_PROGRESS });
     const notes: string[] = [];
     this.runner.run(
@@ -173,7 +164,7 @@ export class FailoverJobs {
     }
     const target = toRecoveryTarget(selector);
     const previous = machine.failover;
-    const job = store.createJob({ type: "ChangeRecoveryPoint", machineId: machine.machineId, steps: [STEPS.disks, STEPS.complete] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_CHANGE_RECOVERY_POINT, machineId: machine.machineId, steps: [STEPS.disks, STEPS.complete] });
     this.runner.run(job, async () => {
       const info = await this.runner.step(job, STEPS.disks, () => this.buildDisks(job, machine, target, false, requestedAt));
       info.network = previous.network;
@@ -193,7 +184,7 @@ export class FailoverJobs {
       throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} is ${stateName(machine.state)}; commit needs a failed-over machine`);
     }
     const keep = machine.failover.recoveryPointId ? [machine.failover.recoveryPointId] : [];
-    const job = store.createJob({ type: "CommitFailover", machineId: machine.machineId, steps: [STEPS.commit, STEPS.complete] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_COMMIT_FAILOVER, machineId: machine.machineId, steps: [STEPS.commit, STEPS.complete] });
     this.runner.run(job, async () => {
       const deleted = await this.runner.step(job, STEPS.commit, async () => {
         const removed = await engine.deletePoints(machine.machineId, keep);
@@ -215,7 +206,7 @@ export class FailoverJobs {
       throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} has no test failover to clean up`);
     }
     const test = machine.testFailover;
-    const job = store.createJob({ type: "TestFailoverCleanup", machineId: machine.machineId, steps: [STEPS.cleanup] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_TEST_FAILOVER_CLEANUP, machineId: machine.machineId, steps: [STEPS.cleanup] });
     this.runner.run(job, async () => {
       await this.runner.step(job, STEPS.cleanup, async () => {
         for (const d of test.disks) await blobs.deletePageBlob(d.blobName);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
-import { type Job, type Machine, ReplicationState, TagPhase } from "../proto/index.js";
+import { type Job, JobType, type Machine, ReplicationState, TagPhase } from "../proto/index.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
@@ -60,7 +60,7 @@ export class GroupPoints {
     if (!group) throw new SrlabError(ErrorCode.NOT_FOUND, `no replication group named "${groupName}" (srlab group create)`);
     const members = this.members(group);
     const name = tagName || `group-${group.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-    const job = store.createJob({ type: "GroupPoint", machineId: "", steps: [STEPS.prepare, STEPS.tag, STEPS.points] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_GROUP_POINT, machineId: "", steps: [STEPS.prepare, STEPS.tag, STEPS.points] });
     this.runner.run(job, () => this.cut(job, group, members, name));
     return job;
   }

@@ -1,3 +1,4 @@
+import { jobTypes } from "../common/enum-names/index.js";
 import { type Job, JobState } from "../proto/index.js";
 import { PollTimeoutError, pollUntil } from "../common/async/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
@@ -45,14 +46,14 @@ export class JobRunner {
       if (reason === undefined) return false;
       this.cancelled.delete(job.jobId);
       this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_CANCELLED, error: `cancelled: ${reason}` });
-      this.logger.info("job cancelled", { jobId: job.jobId, type: job.type, reason });
+      this.logger.info("job cancelled", { jobId: job.jobId, type: jobTypes.name(job.type), reason });
       return true;
     };
     body().then(
       (result) => {
         if (endCancelled()) return;
         this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
-        this.logger.info("job succeeded", { jobId: job.jobId, type: job.type });
+        this.logger.info("job succeeded", { jobId: job.jobId, type: jobTypes.name(job.type) });
       },
       (err: unknown) => {
         if (endCancelled()) return;
@@ -60,7 +61,7 @@ export class JobRunner {
         // A failure that still produced findings (a verification mismatch) keeps them as the result.
         const findings = (err as { result?: unknown }).result;
         this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message, resultJson: findings ? JSON.stringify(findings) : undefined });
-        this.logger.warn("job failed", { jobId: job.jobId, type: job.type, error: message });
+        this.logger.warn("job failed", { jobId: job.jobId, type: jobTypes.name(job.type), error: message });
         try {
           onFailure?.(message);
         } catch (e) {

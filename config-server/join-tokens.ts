@@ -1,19 +1,14 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
-import { ComponentRole, type JoinToken } from "../proto/index.js";
+import { joinTokenRoles } from "../common/enum-names/index.js";
+import { type ComponentRole, type JoinToken, JoinTokenState } from "../proto/index.js";
 import type { ConfigStore } from "./store/index.js";
-
-/** Roles a join token can register, by their CLI names. */
-export const JOIN_ROLES: Record<string, ComponentRole> = {
-  agent: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT,
-  "process-server": ComponentRole.COMPONENT_ROLE_PROCESS_SERVER,
-  "master-target": ComponentRole.COMPONENT_ROLE_MASTER_TARGET,
-};
 
 export const DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600;
 
+/** The CLI name of a role that registers with a join token; undefined for any other role. */
 export function roleName(role: ComponentRole): string | undefined {
-  return Object.entries(JOIN_ROLES).find(([, r]) => r === role)?.[0];
+  return joinTokenRoles.nameOf(role);
 }
 
 const hashSecret = (secret: string) => createHash("sha256").update(secret).digest("hex");
@@ -25,8 +20,8 @@ const hashSecret = (secret: string) => createHash("sha256").update(secret).diges
 export class JoinTokens {
   constructor(private readonly store: ConfigStore) {}
 
-  create(role: string, ttlSeconds: number, options: { reusable?: boolean; description?: string } = {}): { token: string; info: JoinToken } {
-    if (!(role in JOIN_ROLES)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `role must be one of ${Object.keys(JOIN_ROLES).join(", ")}, got "${role}"`);
+  create(role: ComponentRole, ttlSeconds: number, options: { reusable?: boolean; description?: string } = {}): { token: string; info: JoinToken } {
+    const roleText = joinTokenRoles.name(role);
     const ttl = ttlSeconds || DEFAULT_TOKEN_TTL_SECONDS;
     if (!Number.isFinite(ttl) || ttl <= 0) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `ttl must be positive, got ${ttlSeconds}`);
     const tokenId = randomBytes(6).toString("base64url");
@@ -35,7 +30,7 @@ export class JoinTokens {
     this.store.addJoinToken({
       tokenId,
       secretHash: hashSecret(secret),
-      role,
+      role: roleText,
       description: options.description ?? "",
       singleUse: !options.reusable,
       createdAt: now,
@@ -56,11 +51,11 @@ export class JoinTokens {
       throw refused("join token not recognised by this configuration server");
     }
     const t = stored.token;
-    if (t.state === "used") throw refused(`join token ${t.tokenId} was already used`);
-    if (t.state === "expired") throw refused(`join token ${t.tokenId} expired at ${t.expiresAt!.toISOString()}`);
-    if (t.state === "revoked") throw refused(`join token ${t.tokenId} was revoked`);
-    if (JOIN_ROLES[t.role] !== role) {
-      throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, `join token ${t.tokenId} registers a ${t.role}, not a ${roleName(role) ?? "component of this role"}`);
+    if (t.state === JoinTokenState.JOIN_TOKEN_STATE_USED) throw refused(`join token ${t.tokenId} was already used`);
+    if (t.state === JoinTokenState.JOIN_TOKEN_STATE_EXPIRED) throw refused(`join token ${t.tokenId} expired at ${t.expiresAt!.toISOString()}`);
+    if (t.state === JoinTokenState.JOIN_TOKEN_STATE_REVOKED) throw refused(`join token ${t.tokenId} was revoked`);
+    if (t.role !== role) {
+      throw new SrlabError(ErrorCode.AUTHORIZATION_FAILED, `join token ${t.tokenId} registers a ${roleName(t.role)}, not a ${roleName(role) ?? "component of this role"}`);
     }
     return t;
   }

@@ -1,19 +1,9 @@
+import { jobTypes } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import { failoverDiskName, machinePrefix, replicaBlobName } from "../common/storage-layout/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import {
-  type Component,
-  ComponentRole,
-  type Job,
-  JobState,
-  type Machine,
-  MachineHandover,
-  ReleaseMode,
-  ReplicationDirection,
-  ReplicationState,
-  SiteLocation,
-} from "../proto/index.js";
+import { type Component, ComponentRole, type Job, JobState, JobType, type Machine, MachineHandover, ReleaseMode, ReplicationDirection, ReplicationState, SiteLocation } from "../proto/index.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
 import type { MachineReports } from "./machine-health.js";
@@ -87,10 +77,10 @@ export class MachineOperations {
     if (ps && !bus.isConnected(ps.componentId)) {
       throw new SrlabError(ErrorCode.UNAVAILABLE, `process server ${ps.name} of ${machine.name} is not connected; start it first, so it lets the machine go`);
     }
-    const active = store.listJobs(machine.machineId).find((j) => isActive(j.state) && j.type !== "Workload");
-    if (active) throw new SrlabError(ErrorCode.WRONG_STATE, `job ${active.jobId} (${active.type}) of ${machine.name} is still running; wait for it first`);
+    const active = store.listJobs(machine.machineId).find((j) => isActive(j.state) && j.type !== JobType.JOB_TYPE_WORKLOAD);
+    if (active) throw new SrlabError(ErrorCode.WRONG_STATE, `job ${active.jobId} (${jobTypes.name(active.type)}) of ${machine.name} is still running; wait for it first`);
     const job = store.createJob({
-      type: "DisableProtection",
+      type: JobType.JOB_TYPE_DISABLE_PROTECTION,
       machineId: machine.machineId,
       steps: [STEPS.stop, STEPS.remove, STEPS.delete],
     });
@@ -159,11 +149,11 @@ export class MachineOperations {
       if (!bus.isConnected(c.componentId)) throw new SrlabError(ErrorCode.UNAVAILABLE, `process server ${c.name} is not connected to the configuration server`);
     }
     if (!bus.isConnected(machine.agentComponentId)) throw new SrlabError(ErrorCode.UNAVAILABLE, `the agent of ${machine.name} is not connected to the configuration server`);
-    const active = store.listJobs(machine.machineId).find((j) => isActive(j.state) && j.type !== "Workload");
-    if (active) throw new SrlabError(ErrorCode.WRONG_STATE, `job ${active.jobId} (${active.type}) of ${machine.name} is still running; wait for it first`);
+    const active = store.listJobs(machine.machineId).find((j) => isActive(j.state) && j.type !== JobType.JOB_TYPE_WORKLOAD);
+    if (active) throw new SrlabError(ErrorCode.WRONG_STATE, `job ${active.jobId} (${jobTypes.name(active.type)}) of ${machine.name} is still running; wait for it first`);
 
     const job = store.createJob({
-      type: "SwitchProcessServer",
+      type: JobType.JOB_TYPE_SWITCH_PROCESS_SERVER,
       machineId: machine.machineId,
       steps: [STEPS.drain, STEPS.adopt, STEPS.redirect, STEPS.resume],
     });

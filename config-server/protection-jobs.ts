@@ -1,13 +1,5 @@
-import {
-  type Job,
-  JobState,
-  type Machine,
-  ReplicationDirection,
-  ReplicationState,
-  SiteLocation,
-  TagPhase,
-  type WorkloadCommand,
-} from "../proto/index.js";
+import { type Job, JobState, JobType, type Machine, ReplicationDirection, ReplicationState, SiteLocation, TagPhase, type WorkloadCommand } from "../proto/index.js";
+import { jobTypes, syncModes, workloadProfiles } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
@@ -74,7 +66,7 @@ export class ProtectionJobs {
       );
     }
     const job = store.createJob({
-      type: "EnableProtection",
+      type: JobType.JOB_TYPE_ENABLE_PROTECTION,
       machineId: machine.machineId,
       steps: [STEPS.prerequisites, STEPS.enable, STEPS.initial, STEPS.finalize],
     });
@@ -124,9 +116,9 @@ export class ProtectionJobs {
     if (!allowed.includes(machine.state)) {
       throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} is ${stateName(machine.state)}; resync needs a protected machine`);
     }
-    const running = store.listJobs(machine.machineId).find((j) => j.type === "Resync" && isActive(j.state));
+    const running = store.listJobs(machine.machineId).find((j) => j.type === JobType.JOB_TYPE_RESYNC && isActive(j.state));
     if (running) return running;
-    const job = store.createJob({ type: "Resync", machineId: machine.machineId, steps: [STEPS.prerequisites, STEPS.resync, STEPS.finalize] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_RESYNC, machineId: machine.machineId, steps: [STEPS.prerequisites, STEPS.resync, STEPS.finalize] });
     store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_RESYNCING });
     this.ctx.logger.info("resync started", { machine: machine.name, reason });
     this.run(
@@ -153,7 +145,7 @@ export class ProtectionJobs {
     const { store, bus } = this.ctx;
     const machine = this.requireProtected(machineRef, "an app-consistent point");
     const name = tagName || `app-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-    const job = store.createJob({ type: "AppConsistentPoint", machineId: machine.machineId, steps: [STEPS.tag, STEPS.point] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_APP_CONSISTENT_POINT, machineId: machine.machineId, steps: [STEPS.tag, STEPS.point] });
     this.run(job, undefined, async () => {
       // Replicating back from Azure, the machine that writes (and is tagged) is the Azure one.
       const reverse = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
@@ -183,6 +175,7 @@ export class ProtectionJobs {
   /** Generated writes on the machine's disk; `inAzure` writes the disks of the machine running in Azure. */
   workload(machineRef: string, spec: WorkloadCommand, inAzure = false): Job {
     const { store, bus } = this.ctx;
+    workloadProfiles.require(spec.profile);
     const machine = this.requireMachine(machineRef);
     const agent = inAzure ? machine.azureAgentComponentId : machine.agentComponentId;
     if (inAzure) {
@@ -190,7 +183,7 @@ export class ProtectionJobs {
     } else {
       this.checkAgentReachable(machine);
     }
-    const job = store.createJob({ type: "Workload", machineId: machine.machineId, steps: [STEPS.workload] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_WORKLOAD, machineId: machine.machineId, steps: [STEPS.workload] });
     this.run(job, undefined, async () =>
       this.step(job, STEPS.workload, async () =>
         expectSuccess(
@@ -207,7 +200,7 @@ export class ProtectionJobs {
     const { store, bus } = this.ctx;
     const job = store.getJob(jobId);
     if (!job) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${jobId}`);
-    if (job.type !== "Workload") throw new SrlabError(ErrorCode.WRONG_STATE, `job ${jobId} is a ${job.type} job; only Workload jobs can be cancelled`);
+    if (job.type !== JobType.JOB_TYPE_WORKLOAD) throw new SrlabError(ErrorCode.WRONG_STATE, `job ${jobId} is a ${jobTypes.name(job.type)} job; only Workload jobs can be cancelled`);
     if (isTerminalJobState(job.state)) return job;
     const machine = store.getMachine(job.machineId);
     if (!machine) throw new SrlabError(ErrorCode.NOT_FOUND, `job ${jobId}'s machine is gone`);
@@ -241,13 +234,14 @@ export class ProtectionJobs {
     expectSuccess(toAgent, `assignment on agent of ${machine.name}`);
   }
 
-  private async sync(jobId: string, machineId: string, mode: "initial" | "resync"): Promise<Record<string, unknown>> {
+  private async sync(jobId: string, machineId: string, modeName: "initial" | "resync"): Promise<Record<string, unknown>> {
+    const mode = syncModes.parse(modeName);
     const machine = this.ctx.store.getMachine(machineId)!;
     const outcome = await this.ctx.bus.send(machine.agentComponentId, jobId, {
       $case: "startSync",
       value: { machineId, mode, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
     });
-    return expectSuccess(outcome, `${mode} copy`);
+    return expectSuccess(outcome, `${modeName} copy`);
   }
 
   private waitProcessed(machineId: string, sequence: number): Promise<unknown> {

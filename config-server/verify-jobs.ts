@@ -4,7 +4,7 @@ import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import { listPointDocuments } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import { type Job, type Machine, VerifyTarget } from "../proto/index.js";
+import { type Job, JobType, type Machine, VerifyTarget } from "../proto/index.js";
 import { JobRunner } from "./job-runner.js";
 import type { ConfigStore, StoredProof } from "./store/index.js";
 
@@ -70,7 +70,7 @@ export class VerifyJobs {
     const machine = store.getMachine(machineRef);
     if (!machine) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${machineRef}" (see srlab status)`);
     const plan = this.whatToRead(machine, target, recoveryPointId);
-    const job = store.createJob({ type: "Verify", machineId: machine.machineId, steps: [STEP_FIND, ...machine.disks.map((d) => diskStep(d.index))] });
+    const job = store.createJob({ type: JobType.JOB_TYPE_VERIFY, machineId: machine.machineId, steps: [STEP_FIND, ...machine.disks.map((d) => diskStep(d.index))] });
     this.runner.run(job, async () => {
       const { sequence, pointId, disks } = await this.runner.step(job, STEP_FIND, () => plan);
       const expected = store.proofsAt(machine.machineId, sequence);

@@ -1,4 +1,5 @@
 import type { Logger } from "../common/logger.js";
+import { syncModes, workloadProfiles } from "../common/enum-names/index.js";
 import {
   type InsertTagCommand,
   JobState,
@@ -16,8 +17,8 @@ import type { CapturingExport } from "./capturing-export.js";
 import type { DiskFingerprint, DiskProof } from "./disk-fingerprint.js";
 import { runHook } from "./hooks.js";
 import type { ReplicationClient } from "./replication-client.js";
-import { runSync, type SyncResult } from "./sync.js";
-import { runWorkload, WORKLOAD_PROFILES, type WorkloadProfile, type WorkloadResult, type WorkloadSpec } from "./workload/index.js";
+import { runSync, type SyncMode, type SyncResult } from "./sync.js";
+import { runWorkload, type WorkloadProfile, type WorkloadResult, type WorkloadSpec } from "./workload/index.js";
 import type { WriteGate } from "./write-gate.js";
 
 export interface CommandContext {
@@ -116,19 +117,19 @@ export class AgentCommands {
 
   async startSync(jobId: string, cmd: Pick<StartSyncCommand, "mode" | "blockSize"> & { diskIndexes?: number[] }): Promise<SyncResult> {
     const { capture, replication } = this.ctx;
-    if (cmd.mode !== "initial" && cmd.mode !== "resync") throw new Error(`unknown sync mode "${cmd.mode}" (initial or resync)`);
+    const mode = syncModes.name(cmd.mode) as SyncMode;
     if (!capture.armed) throw new Error("machine is not protected: no assignment received yet");
     const port = replication.processServer;
     if (!port) throw new Error("no process server assigned to this machine");
     // One compare at a time: a new request (resync after a failed initial copy) supersedes the old.
-    this.sync?.abort(new Error(`superseded by a new ${cmd.mode} request`));
+    this.sync?.abort(new Error(`superseded by a new ${mode} request`));
     const abort = new AbortController();
     this.sync = abort;
     // A halted stream (sequence gap, lost writes) restarts; a resync also tells the server so.
-    if (cmd.mode === "resync" || replication.state === "halted" || replication.state === "idle") {
-      await replication.restart({ resync: cmd.mode === "resync" });
+    if (mode === "resync" || replication.state === "halted" || replication.state === "idle") {
+      await replication.restart({ resync: mode === "resync" });
     }
-    const stepName = STEP[cmd.mode];
+    const stepName = STEP[mode];
     try {
       const result = await runSync(
         {
@@ -141,7 +142,7 @@ export class AgentCommands {
           onProgress: (p) =>
             void this.ctx.updateJob({ jobId, stepName, stepState: JobState.JOB_STATE_IN_PROGRESS, progressPercent: p.progressPercent, bytesSent: p.bytesSent }),
         },
-        { mode: cmd.mode, blockSize: cmd.blockSize, disks: cmd.diskIndexes },
+        { mode: mode, blockSize: cmd.blockSize, disks: cmd.diskIndexes },
       );
       replication.syncFinished();
       return result;
@@ -247,8 +248,7 @@ export class AgentCommands {
     if (!target) throw new Error(`no disk ${cmd.diskIndex} (the machine has ${this.ctx.exports.map((e) => e.diskIndex).join(", ")})`);
     const reason = this.ctx.capture.writesBlockedReason;
     if (reason) throw new Error(`cannot run a workload: ${reason}`);
-    const profile = (cmd.profile || "random") as WorkloadProfile;
-    if (!WORKLOAD_PROFILES.includes(profile)) throw new Error(`unknown workload profile "${cmd.profile}" (${WORKLOAD_PROFILES.join(", ")})`);
+    const profile = workloadProfiles.name(cmd.profile) as WorkloadProfile;
     const spec: WorkloadSpec = {
       profile,
       seed: cmd.seed || undefined,

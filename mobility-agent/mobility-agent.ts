@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { CsLink } from "../common/cs-link/index.js";
+import { storageKinds } from "../common/enum-names/index.js";
 import { type ClientTls, GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
@@ -268,11 +269,12 @@ export class MobilityAgent {
       if (!d.blobName) throw new Error(`the configuration server gave Azure disk ${d.index} no page blob name`);
     });
     const s = registration.storage;
-    if (!s || (s.kind !== "azure" && s.kind !== "directory")) {
-      throw new Error(`the configuration server gave no usable storage settings for the Azure disks (kind "${s?.kind ?? ""}")`);
+    const kind = storageKinds.nameOf(s?.kind ?? 0);
+    if (!s || !kind) {
+      throw new Error(`the configuration server gave no usable storage settings for the Azure disks (kind ${s?.kind ?? "unset"})`);
     }
     const store = createBlobStore(
-      { kind: s.kind, connectionString: s.connectionString, container: s.container, directory: s.directory },
+      { kind, connectionString: s.connectionString, container: s.container, directory: s.directory },
       this.logger.child({ part: "storage" }),
     );
     this.blobStore = store;

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Semaphore } from "../common/async/index.js";
 import { CredentialVerifier } from "../common/credentials/index.js";
 import { CsLink } from "../common/cs-link/index.js";
+import { storageKinds } from "../common/enum-names/index.js";
 import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.js";
 import { GrpcServer, unaryCall } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
@@ -170,13 +171,14 @@ export class ProcessServer {
       });
       this.registration = await this.link.register();
       const storage = this.registration.storage;
-      if (!storage?.kind) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no storage settings");
+      const kind = storageKinds.nameOf(storage?.kind ?? 0);
+      if (!storage || !kind) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no usable storage settings");
       if (!this.segmentKeys.currentKeyId) {
         throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, "the configuration server sent no usable segment key");
       }
       this.blobStore = createBlobStore(
         {
-          kind: storage.kind as "azure" | "directory",
+          kind,
           connectionString: storage.connectionString || undefined,
           container: storage.container || undefined,
           directory: storage.directory || undefined,

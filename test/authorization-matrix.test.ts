@@ -182,7 +182,7 @@ function request(rpc: string, kind: Kind, empty: object): object {
     case "reportRecoveryPoint":
       return { recoveryPoint: undefined };
     case "createJoinToken":
-      return { role: "agent", ttlSeconds: 60, reusable: false, description: "matrix test" };
+      return { role: ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT, ttlSeconds: 60, reusable: false, description: "matrix test" };
     case "rotateCredential":
       // A name nobody has: an allowed caller gets NOT_FOUND, so nothing is rotated mid-test.
       return { component: "nobody", timeoutSeconds: 1 };

@@ -30,6 +30,7 @@ import {
   type WatchCommandsResponse,
   WriteKind,
   type WriteRecord,
+  StorageKind,
 } from "../proto/index.js";
 import { ASSIGNMENT, FakeProcessServer, replicationFor, until } from "./support/fake-process-server.js";
 import { seededInts } from "../common/random/index.js";
@@ -375,7 +376,7 @@ class ConfigServerStub {
         callback(null, {
           componentId: "agent-1",
           credential: this.authority.sign("agent/m1/azure"),
-          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
+          storage: { kind: StorageKind.STORAGE_KIND_DIRECTORY, connectionString: "", container: "", directory: this.storageDir },
           segmentKey: Buffer.alloc(0),
           segmentKeyId: "",
           segmentKeys: [],

@@ -17,6 +17,8 @@ import {
   ReplicationDirection,
   ReplicationState,
   SiteLocation,
+  JobType,
+  SyncMode,
 } from "../proto/index.js";
 
 let dir: string;
@@ -462,7 +464,7 @@ describe("ConfigStore jobs", () => {
   test("lifecycle: steps start the job, progress is the mean of steps, finish closes it", () => {
     withStore(freshPath(), (s) => {
       const m = s.upsertMachine({ name: "vm", agentComponentId: "" });
-      const job = s.createJob({ type: "EnableProtection", machineId: m.machineId, steps: ["Prerequisites", "InitialReplication", "Finalize"] });
+      const job = s.createJob({ type: JobType.JOB_TYPE_ENABLE_PROTECTION, machineId: m.machineId, steps: ["Prerequisites", "InitialReplication", "Finalize"] });
       assert.equal(job.state, JobState.JOB_STATE_NOT_STARTED);
       assert.equal(job.startTime, undefined);
       assert.deepEqual(
@@ -505,7 +507,7 @@ describe("ConfigStore jobs", () => {
 
   test("a failed job keeps steps that never ran NOT_STARTED; undeclared steps are appended", () => {
     withStore(freshPath(), (s) => {
-      const job = s.createJob({ type: "Resync", machineId: "", steps: ["Compare"] });
+      const job = s.createJob({ type: JobType.JOB_TYPE_RESYNC, machineId: "", steps: ["Compare"] });
       s.updateJobStep(job.jobId, "Compare", { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 40 });
       const j1 = s.updateJobStep(job.jobId, "Disk 1", { state: JobState.JOB_STATE_NOT_STARTED });
       assert.deepEqual(
@@ -525,9 +527,9 @@ describe("ConfigStore jobs", () => {
     withStore(freshPath(), (s) => {
       const m1 = s.upsertMachine({ name: "vm1", agentComponentId: "" });
       const m2 = s.upsertMachine({ name: "vm2", agentComponentId: "" });
-      const a = s.createJob({ type: "A", machineId: m1.machineId, steps: ["x"] });
-      const b = s.createJob({ type: "B", machineId: m2.machineId, steps: ["x"] });
-      const c = s.createJob({ type: "C", machineId: m1.machineId, steps: ["x"] });
+      const a = s.createJob({ type: JobType.JOB_TYPE_RESYNC, machineId: m1.machineId, steps: ["x"] });
+      const b = s.createJob({ type: JobType.JOB_TYPE_FAILOVER, machineId: m2.machineId, steps: ["x"] });
+      const c = s.createJob({ type: JobType.JOB_TYPE_VERIFY, machineId: m1.machineId, steps: ["x"] });
       s.finishJob(a.jobId, { state: JobState.JOB_STATE_SUCCEEDED });
       s.updateJobStep(c.jobId, "x", { state: JobState.JOB_STATE_IN_PROGRESS });
       assert.deepEqual(
@@ -630,7 +632,7 @@ describe("ConfigStore command outbox", () => {
     withStore(freshPath(), (s) => {
       const agent = registerAgent(s, "vm");
       const other = registerAgent(s, "vm2");
-      const job = s.createJob({ type: "AppConsistentPoint", machineId: "", steps: ["Tag"] });
+      const job = s.createJob({ type: JobType.JOB_TYPE_APP_CONSISTENT_POINT, machineId: "", steps: ["Tag"] });
       const c1 = s.enqueueCommand(agent.componentId, job.jobId, { insertTag: { machineId: "m", tagName: "t1" } });
       const c2 = s.enqueueCommand(agent.componentId, "", { resumeWrites: { machineId: "m" } });
       s.enqueueCommand(other.componentId, "", { resumeWrites: { machineId: "m2" } });
@@ -681,10 +683,10 @@ describe("ConfigStore restart", () => {
           resyncSchedule: "*/5 * * * * *",
           failback: false,
         });
-        const job = s.createJob({ type: "Resync", machineId: m.machineId, steps: ["Compare", "Send"] });
+        const job = s.createJob({ type: JobType.JOB_TYPE_RESYNC, machineId: m.machineId, steps: ["Compare", "Send"] });
         s.updateJobStep(job.jobId, "Compare", { state: JobState.JOB_STATE_IN_PROGRESS, progressPercent: 30 });
         s.addRecoveryPoint(point(m.machineId, "rp1", 5, new Date()));
-        const cmd = s.enqueueCommand(agent.componentId, job.jobId, { startSync: { machineId: m.machineId, mode: "resync" } });
+        const cmd = s.enqueueCommand(agent.componentId, job.jobId, { startSync: { machineId: m.machineId, mode: SyncMode.SYNC_MODE_RESYNC } });
         return { ps: ps.componentId, agent: agent.componentId, machine: m.machineId, job: job.jobId, cmd };
       },
       { timeUnitSeconds: 1 },

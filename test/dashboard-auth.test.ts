@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, JobState, SiteLocation } from "../proto/index.js";
+import { AdminServiceClient, ComponentRole, ConfigurationServiceClient, JobState, JobType, SiteLocation } from "../proto/index.js";
 import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
@@ -211,7 +211,7 @@ describe("the configuration server's dashboard over HTTP", () => {
 
   test("a job the CLI runs shows on the jobs page with its report, served sandboxed and only with the credential", async () => {
     const bearer = { authorization: `Bearer ${credential}` };
-    const { job } = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: ["load", "verify"] }, credential);
+    const { job } = await unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: ["load", "verify"] }, credential);
     expect(JobState[job!.state]).toBe("JOB_STATE_IN_PROGRESS");
     await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finish: 0, error: "", resultJson: "" }, credential);
     const html = "<!doctype html><title>run</title><p>the story of the run</p>";
@@ -234,9 +234,9 @@ describe("the configuration server's dashboard over HTTP", () => {
     // An ended job takes no more updates, a report needs a plain name, and an unknown end state is refused.
     await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" }, credential)).rejects.toThrow(/already finished/);
     await expect(unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "../x.html", content: Buffer.from("x") }, credential)).rejects.toThrow(/plain file name/);
-    const other = await unaryCall(admin, admin.createClientJob, { type: "LoadTest", machine: "", steps: [] }, credential);
+    const other = await unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [] }, credential);
     await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SKIPPED, error: "", resultJson: "" }, credential)).rejects.toThrow(/finish must be SUCCEEDED, FAILED or CANCELLED/);
-    await expect(unaryCall(admin, admin.createClientJob, { type: "no spaces", machine: "", steps: [] }, credential)).rejects.toThrow(/job type/);
+    await expect(unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_FAILOVER, machine: "", steps: [] }, credential)).rejects.toThrow(/job type Failover: the CLI records only LoadTest and PushInstall jobs/);
   });
 });
 

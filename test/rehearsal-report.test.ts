@@ -8,6 +8,7 @@ import { renderRehearsalHtml } from "../config-server/plans/rehearsal-html.js";
 import { scheduleProblem } from "../config-server/plans/rehearsal-scheduler.js";
 import { rehearsalWorkload } from "../cli/commands/rehearse.js";
 import { browserMissing, chartStates, withPage } from "./support/browser.js";
+import { WorkloadProfile } from "../proto/index.js";
 
 const t0 = Date.parse("2026-11-28T10:00:00Z");
 const at = (s: number) => new Date(t0 + s * 1000).toISOString();
@@ -230,8 +231,8 @@ describe("rehearsal schedules and options", () => {
 
   test("--workload maps a load profile to the agent generator's settings; --rate alone or a bad profile is refused", () => {
     expect(rehearsalWorkload(undefined, undefined)).toBeUndefined();
-    expect(rehearsalWorkload("oltp", "4MB/s")).toEqual({ name: "oltp", profile: "random", blockSize: 8192, rateBytesPerSecond: 4e6 });
-    expect(rehearsalWorkload("log", undefined)).toEqual({ name: "log", profile: "append-log", blockSize: 16384, rateBytesPerSecond: 2e6 });
+    expect(rehearsalWorkload("oltp", "4MB/s")).toEqual({ name: "oltp", profile: WorkloadProfile.WORKLOAD_PROFILE_RANDOM, blockSize: 8192, rateBytesPerSecond: 4e6 });
+    expect(rehearsalWorkload("log", undefined)).toEqual({ name: "log", profile: WorkloadProfile.WORKLOAD_PROFILE_APPEND_LOG, blockSize: 16384, rateBytesPerSecond: 2e6 });
     expect(() => rehearsalWorkload(undefined, "4MB/s")).toThrow("--rate needs --workload PROFILE");
     expect(() => rehearsalWorkload("nope", undefined)).toThrow(/unknown profile "nope" \(oltp, zipf/);
     expect(() => rehearsalWorkload("oltp", "fast")).toThrow(/--rate: invalid rate "fast"/);

@@ -1,10 +1,9 @@
+import { namedRecoveryPoints } from "../../common/enum-names/index.js";
 import { type RecoveryPointSelector, ReplicationState } from "../../proto/index.js";
 import { removeAzureMachine, startAzureMachine } from "../lab/index.js";
 import { AdminClient } from "../admin-client.js";
 import { printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
-
-const NAMED = new Set(["latest", "latest-processed", "latest-app-consistent"]);
 
 /** --point latest|latest-processed|latest-app-consistent|ID, or --seq N, or --at TIME. */
 export function recoveryPointSelector(o: { point?: string; seq?: string; at?: string }): RecoveryPointSelector {
@@ -19,7 +18,7 @@ export function recoveryPointSelector(o: { point?: string; seq?: string; at?: st
     return { selector: { $case: "time", value: t } };
   }
   const point = o.point ?? "latest";
-  return NAMED.has(point) ? { selector: { $case: "named", value: point } } : { selector: { $case: "recoveryPointId", value: point } };
+  return namedRecoveryPoints.has(point) ? { selector: { $case: "named", value: namedRecoveryPoints.parse(point) } } : { selector: { $case: "recoveryPointId", value: point } };
 }
 
 async function follow(c: AdminClient, jobId: string, o: { json?: boolean; wait?: boolean }, what: string): Promise<void> {

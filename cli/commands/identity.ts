@@ -1,10 +1,10 @@
+import { credentialRoles, joinTokenRoles, joinTokenStates } from "../../common/enum-names/index.js";
 import type { Credential, IdentityServiceClient, JoinToken } from "../../proto/index.js";
 import { duration } from "../arguments.js";
 import { AdminClient } from "../admin-client.js";
 import { forgetLabComponents, joinAddress, joinCommand } from "../lab/index.js";
 import { printJson, printTable } from "../output.js";
 
-const ROLES = ["agent", "process-server", "master-target"];
 
 /** Runs fn with the lab's IdentityService. */
 async function withIdentity<T>(dir: string, fn: (id: { client: IdentityServiceClient; call: ReturnType<AdminClient["identity"]>["call"] }, admin: AdminClient) => Promise<T>): Promise<T> {
@@ -20,8 +20,8 @@ async function withIdentity<T>(dir: string, fn: (id: { client: IdentityServiceCl
 
 const tokenDocument = (t: JoinToken) => ({
   tokenId: t.tokenId,
-  role: t.role,
-  state: t.state,
+  role: joinTokenRoles.name(t.role),
+  state: joinTokenStates.name(t.state),
   singleUse: t.singleUse,
   uses: t.uses,
   createdAt: t.createdAt?.toISOString() ?? null,
@@ -31,7 +31,7 @@ const tokenDocument = (t: JoinToken) => ({
 
 const credentialDocument = (c: Credential) => ({
   credentialId: c.credentialId,
-  role: c.role,
+  role: credentialRoles.name(c.role),
   subject: c.subject,
   component: c.component || null,
   issuedAt: c.issuedAt?.toISOString() ?? null,
@@ -43,11 +43,11 @@ const credentialDocument = (c: Credential) => ({
 /** `srlab token create`: prints the token (once), the CA hash a joiner pins and the whole `srlab join` command. */
 export function tokenCreate(dir: string, o: { role?: string; ttl?: string; reusable?: boolean; description?: string; json?: boolean }) {
   const role = o.role ?? "agent";
-  if (!ROLES.includes(role)) throw new Error(`--role must be one of ${ROLES.join(", ")}, got "${role}"`);
+  if (!joinTokenRoles.has(role)) throw new Error(`--role must be one of ${joinTokenRoles.names.join(", ")}, got "${role}"`);
   const ttlMs = duration("--ttl", o.ttl ?? "24h", true);
   if (ttlMs < 1000) throw new Error(`--ttl must be at least 1s, got "${o.ttl}"`);
   return withIdentity(dir, async (id, admin) => {
-    const r = await id.call(id.client.createJoinToken, { role, ttlSeconds: Math.round(ttlMs / 1000), reusable: Boolean(o.reusable), description: o.description ?? "" });
+    const r = await id.call(id.client.createJoinToken, { role: joinTokenRoles.parse(role), ttlSeconds: Math.round(ttlMs / 1000), reusable: Boolean(o.reusable), description: o.description ?? "" });
     const configServer = joinAddress(admin.manifest);
     const command = r.caHash ? joinCommand(role, configServer, r.token, r.caHash) : null;
     if (o.json) {
@@ -55,7 +55,7 @@ export function tokenCreate(dir: string, o: { role?: string; ttl?: string; reusa
       return;
     }
     console.log(r.token);
-    console.log(`role ${r.info!.role}, ${r.info!.singleUse ? "single use" : "reusable"}, expires ${r.info!.expiresAt?.toISOString()}`);
+    console.log(`role ${joinTokenRoles.name(r.info!.role)}, ${r.info!.singleUse ? "single use" : "reusable"}, expires ${r.info!.expiresAt?.toISOString()}`);
     if (r.caHash) console.log(`CA hash: ${r.caHash}`);
     console.log(`configuration server: ${configServer}`);
     if (command) console.log(`on the host that joins, run:\n  ${command}`);
@@ -69,7 +69,7 @@ export function tokenList(dir: string, o: { json?: boolean }) {
     if (tokens.length === 0) return console.log("no join tokens (create one with srlab token create)");
     printTable(
       ["TOKEN ID", "ROLE", "STATE", "USES", "EXPIRES", "DESCRIPTION"],
-      tokens.map((t) => [t.tokenId, t.role, t.state, `${t.uses}${t.singleUse ? "/1" : ""}`, t.expiresAt?.toISOString() ?? "", t.description]),
+      tokens.map((t) => [t.tokenId, joinTokenRoles.name(t.role), joinTokenStates.name(t.state), `${t.uses}${t.singleUse ? "/1" : ""}`, t.expiresAt?.toISOString() ?? "", t.description]),
     );
   });
 }

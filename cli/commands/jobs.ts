@@ -1,3 +1,4 @@
+import { jobTypes } from "../../common/enum-names/index.js";
 import { type Job, JobState } from "../../proto/index.js";
 import { pollUntil } from "../../common/async/index.js";
 import type { AdminClient } from "../admin-client.js";
@@ -7,7 +8,7 @@ import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } 
 export function jobDocument(job: Job) {
   return {
     jobId: job.jobId,
-    type: job.type,
+    type: jobTypes.name(job.type),
     machineId: job.machineId,
     state: enumLabel(JobState, job.state, "JOB_STATE_"),
     progressPercent: job.progressPercent,
@@ -38,7 +39,7 @@ export async function waitForJob(client: AdminClient, jobId: string, showProgres
     if (!job) throw new Error(`job ${jobId} disappeared`);
     const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
     line.update(
-      `${job.type}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}${job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : ""}`,
+      `${jobTypes.name(job.type)}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}${job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : ""}`,
     );
     return DONE.has(job.state) ? job : undefined;
   };

@@ -1,17 +1,12 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
-import { type Job, JobState, PlanOperation, type PlanRun, ResumeAction } from "../../proto/index.js";
+import { planOperations } from "../../common/enum-names/index.js";
+import { type Job, JobState, type PlanRun, ResumeAction } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable, ProgressLine } from "../output.js";
 
-const OPERATIONS: Record<string, PlanOperation> = {
-  "test-failover": PlanOperation.PLAN_OPERATION_TEST_FAILOVER,
-  failover: PlanOperation.PLAN_OPERATION_FAILOVER,
-  failback: PlanOperation.PLAN_OPERATION_FAILBACK,
-  reprotect: PlanOperation.PLAN_OPERATION_REPROTECT,
-  commit: PlanOperation.PLAN_OPERATION_COMMIT,
-  cleanup: PlanOperation.PLAN_OPERATION_CLEANUP,
-};
+/** The operations `srlab plan run --op` takes (rehearsals start with `srlab rehearse`). */
+const RUNNABLE: string[] = planOperations.names.filter((n) => !n.startsWith("rehearsal-"));
 
 export function planApply(dir: string, o: { file: string; json?: boolean }) {
   const path = resolve(o.file);
@@ -56,7 +51,7 @@ export function runDocument(r: PlanRun) {
   return {
     runId: r.runId,
     plan: r.plan,
-    operation: r.operation,
+    operation: planOperations.name(r.operation),
     state: job ? enumLabel(JobState, job.state, "JOB_STATE_") : "unknown",
     startedAt: job?.startTime?.toISOString() ?? null,
     endedAt: job?.endTime?.toISOString() ?? null,
@@ -94,8 +89,8 @@ async function follow(c: AdminClient, runId: string, show: boolean): Promise<Job
 }
 
 export function planRun(dir: string, name: string, o: { op: string; point?: string; shutdownSource?: boolean; network?: string; autoApprove?: boolean; json?: boolean }) {
-  const operation = OPERATIONS[o.op];
-  if (operation === undefined) throw new Error(`unknown operation "${o.op}" (${Object.keys(OPERATIONS).join(", ")})`);
+  if (!RUNNABLE.includes(o.op)) throw new Error(`unknown operation "${o.op}" (${RUNNABLE.join(", ")})`);
+  const operation = planOperations.parse(o.op);
   return AdminClient.using(dir, async (c) => {
     const { run } = await c.callOn(c.plans, c.plans.runPlan, {
       name,

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { rehearsalCycles, workloadProfiles } from "../../common/enum-names/index.js";
 import { parseRate } from "../../common/units/index.js";
 import { type Job, JobState, type PlanSchedule, type RehearsalWorkload } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
@@ -32,10 +33,10 @@ export function rehearsalWorkload(profile: string | undefined, rate: string | un
     throw new Error(`--rate: ${(err as Error).message}`);
   }
   if (rateBytesPerSecond <= 0) throw new Error("--rate must be above zero");
-  return { name: p.name, profile: p.generator.profile, blockSize: p.generator.blockSize, rateBytesPerSecond };
+  return { name: p.name, profile: workloadProfiles.parse(p.generator.profile), blockSize: p.generator.blockSize, rateBytesPerSecond };
 }
 
-function cycleOf(cycle: string | undefined): string {
+function cycleOf(cycle: string | undefined): "test" | "full" {
   if (cycle !== "test" && cycle !== "full") throw new Error(`--cycle must be test or full${cycle ? `, got "${cycle}"` : ""}`);
   return cycle;
 }
@@ -49,7 +50,7 @@ export function rehearse(dir: string, name: string, o: RehearseOptions): Promise
   const cycle = cycleOf(o.cycle);
   const workload = rehearsalWorkload(o.workload, o.rate);
   return AdminClient.using(dir, async (c) => {
-    const { run } = await c.callOn(c.plans, c.plans.rehearse, { name, cycle, network: o.network ?? "", workload, autoApprove: Boolean(o.autoApprove) });
+    const { run } = await c.callOn(c.plans, c.plans.rehearse, { name, cycle: rehearsalCycles.parse(cycle), network: o.network ?? "", workload, autoApprove: Boolean(o.autoApprove) });
     const runId = run!.runId;
     process.stderr.write(`rehearsal ${runId}: ${cycle} cycle of plan ${name}\n`);
     await follow(c, runId, new AzureMachines(dir));
@@ -183,7 +184,7 @@ export function planSchedule(dir: string, name: string, o: { cron?: string; cycl
     const { schedule } = await c.callOn(c.plans, c.plans.schedulePlan, {
       name,
       cron: o.cron ?? "",
-      cycle: o.cycle ?? "test",
+      cycle: rehearsalCycles.parse(o.cycle ?? "test"),
       network: o.network ?? "",
       workload,
       autoApprove: Boolean(o.autoApprove),
@@ -191,7 +192,7 @@ export function planSchedule(dir: string, name: string, o: { cron?: string; cycl
     });
     if (o.json) printJson(schedule ? scheduleDoc(schedule) : { plan: name, schedule: null });
     else if (!schedule) console.log(`plan ${name}: no more scheduled rehearsals`);
-    else console.log(`plan ${name}: ${schedule.cycle} rehearsal on "${schedule.cron}", next at ${schedule.nextRun?.toISOString() ?? "–"}`);
+    else console.log(`plan ${name}: ${rehearsalCycles.name(schedule.cycle)} rehearsal on "${schedule.cron}", next at ${schedule.nextRun?.toISOString() ?? "–"}`);
   });
 }
 
@@ -202,7 +203,7 @@ export function planSchedules(dir: string, o: { json?: boolean }) {
     else
       printTable(
         ["PLAN", "CRON", "CYCLE", "NETWORK", "WORKLOAD", "NEXT RUN"],
-        schedules.map((s) => [s.plan, s.cron, s.cycle, s.network, s.workload?.name ?? "", s.nextRun?.toISOString() ?? ""]),
+        schedules.map((s) => [s.plan, s.cron, rehearsalCycles.name(s.cycle), s.network, s.workload?.name ?? "", s.nextRun?.toISOString() ?? ""]),
       );
   });
 }
@@ -211,9 +212,9 @@ function scheduleDoc(s: PlanSchedule) {
   return {
     plan: s.plan,
     cron: s.cron,
-    cycle: s.cycle,
+    cycle: rehearsalCycles.name(s.cycle),
     network: s.network,
-    workload: s.workload ?? null,
+    workload: s.workload ? { ...s.workload, profile: workloadProfiles.name(s.workload.profile) } : null,
     autoApprove: s.autoApprove,
     nextRun: s.nextRun?.toISOString() ?? null,
   };

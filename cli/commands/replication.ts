@@ -1,3 +1,4 @@
+import { jobTypes, workloadProfiles } from "../../common/enum-names/index.js";
 import { duration, rate, size, wholeNumber } from "../arguments.js";
 import { type RecoverableRange, type RecoveryPoint, RecoveryPointType, ReplicationDirection } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
@@ -46,7 +47,7 @@ export function workload(
   // Checked before the lab is contacted: a bad value starts no job.
   const spec = {
     machineId: "",
-    profile: o.profile,
+    profile: workloadProfiles.parse(o.profile),
     rateBytesPerSecond: o.rate ? rate("--rate", o.rate) : 0,
     iops: o.iops !== undefined ? wholeNumber("--iops", o.iops, 1) : 0,
     durationSeconds: duration("--duration", o.duration ?? "30s", true) / 1000,
@@ -121,7 +122,7 @@ export function jobs(dir: string, o: { machine?: string; job?: string; json?: bo
     if (o.cancel) {
       const { job } = await c.call(c.client.cancelJob, { jobId: o.cancel, reason: "cancelled with srlab jobs --cancel" });
       if (o.json) return printJson(jobDocument(job!));
-      console.log(`job ${job!.jobId} (${job!.type}): ${jobDocument(job!).state}`);
+      console.log(`job ${job!.jobId} (${jobTypes.name(job!.type)}): ${jobDocument(job!).state}`);
       return;
     }
     if (o.follow) {

@@ -1,5 +1,6 @@
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { parseDocument } from "yaml";
+import { joinTokenRoles } from "../../common/enum-names/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../../common/grpc/index.js";
 import { IdentityServiceClient } from "../../proto/index.js";
 import type { LabComponent, LabLayout, LabManifest } from "./lab-layout.js";
@@ -27,7 +28,7 @@ export async function ensureJoinToken(layout: LabLayout, manifest: LabManifest, 
     const { token } = await unaryCall(
       client,
       client.createJoinToken,
-      { role: c.role, ttlSeconds: LAB_TOKEN_TTL_SECONDS, reusable: false, description: `srlab up: ${c.name}` },
+      { role: joinTokenRoles.parse(c.role), ttlSeconds: LAB_TOKEN_TTL_SECONDS, reusable: false, description: `srlab up: ${c.name}` },
       layout.adminCredential(),
     );
     doc.setIn(["configServer", "joinToken"], token);

@@ -1,9 +1,10 @@
+import { workloadProfiles } from "../../common/enum-names/index.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
 import { createStorage } from "./storage.js";
-import { type AlertThresholds, JobState, type Machine, ReplicationState } from "../../proto/index.js";
+import { type AlertThresholds, JobState, JobType, type Machine, ReplicationState } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { LabLayout, labMachines, labUp } from "../lab/index.js";
 import { ProgressLine } from "../output.js";
@@ -364,7 +365,7 @@ async function drive(client: AdminClient, spec: LoadSpec, assignments: Assignmen
                 machine: a.machine.name,
                 workload: {
                   machineId: "",
-                  profile: p.generator.profile,
+                  profile: workloadProfiles.parse(p.generator.profile),
                   rateBytesPerSecond: Math.max(1, Math.round(s.rateBytesPerSecond / share)),
                   iops: 0,
                   durationSeconds: s.durationSeconds,
@@ -500,7 +501,7 @@ class LoadJob {
   /** Starts the job with the phases already done (the lab had to be up to record it). */
   static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
     try {
-      const { job } = await client.call(client.client.createClientJob, { type: "LoadTest", machine: "", steps: [...PHASES] });
+      const { job } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
       const j = new LoadJob(client, job!.jobId);
       for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
       return j;

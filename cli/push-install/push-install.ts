@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { joinTokenRoles } from "../../common/enum-names/index.js";
 import { pollUntil } from "../../common/async/index.js";
-import { type Job, JobState } from "../../proto/index.js";
+import { type Job, JobState, JobType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { diskSize } from "../arguments.js";
 import { type PackedSrlab, packSrlab } from "./package-tarball.js";
@@ -82,7 +83,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
     : undefined;
 
   return AdminClient.using(labDir, async (admin) => {
-    const { job: created } = await admin.call(admin.client.createClientJob, { type: "PushInstall", machine: "", steps: Object.values(STEPS) });
+    const { job: created } = await admin.call(admin.client.createClientJob, { type: JobType.JOB_TYPE_PUSH_INSTALL, machine: "", steps: Object.values(STEPS) });
     const jobId = created!.jobId;
     say(`push install to ${o.sshUser}@${o.host}:${o.port}: job ${jobId}`);
     const update = (stepName: string, stepState: JobState, message = "", progressPercent = 0) =>
@@ -158,7 +159,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
       const token = await step(STEPS.token, async () => {
         const id = admin.identity();
         try {
-          const r = await id.call(id.client.createJoinToken, { role: o.role, ttlSeconds: 3600, reusable: false, description: `push install to ${o.host}` });
+          const r = await id.call(id.client.createJoinToken, { role: joinTokenRoles.parse(o.role), ttlSeconds: 3600, reusable: false, description: `push install to ${o.host}` });
           return { value: r, message: `single-use ${o.role} token ${r.info?.tokenId ?? ""}, valid 1 h` };
         } finally {
           id.client.close();

@@ -1,3 +1,4 @@
+import { joinTokenRoles } from "../../common/enum-names/index.js";
 import { type Command, Option } from "commander";
 import { credentialsList, credentialsRotate, removeComponent, tokenCreate, tokenList, tokenRevoke } from "../commands/identity.js";
 import { labDir } from "../lab/index.js";
@@ -10,7 +11,7 @@ export function registerIdentityCommands(program: Command): void {
     .command("create")
     .description("a join token for one role; prints the token, the lab CA's hash and the srlab join command to run on the joining host")
     .addOption(dirOption())
-    .addOption(new Option("--role <role>", "role the token registers").choices(["agent", "process-server", "master-target"]).default("agent"))
+    .addOption(new Option("--role <role>", "role the token registers").choices(joinTokenRoles.names).default("agent"))
     .option("--ttl <duration>", "how long the token is valid", "24h")
     .option("--reusable", "register any number of components until it expires (default: single use)")
     .option("--description <text>", "shown by token list")

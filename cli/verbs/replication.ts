@@ -1,3 +1,4 @@
+import { workloadProfiles } from "../../common/enum-names/index.js";
 import { type Command, Option } from "commander";
 import { wholeNumber } from "../arguments.js";
 import { diskAdd, diskRemove } from "../commands/disks.js";
@@ -47,7 +48,7 @@ export function registerReplicationCommands(program: Command): void {
     .command("workload <machine>")
     .description("drive writes into a machine's disk with the built-in workload generator")
     .addOption(dirOption())
-    .addOption(new Option("--profile <profile>", "write pattern").choices(["sequential", "random", "zipf", "append-log"]).default("random"))
+    .addOption(new Option("--profile <profile>", "write pattern").choices(workloadProfiles.names).default("random"))
     .option("--rate <rate>", "bandwidth limit, e.g. 20MB/s")
     .option("--iops <n>", "operations per second limit")
     .option("--duration <duration>", "how long to write", "30s")

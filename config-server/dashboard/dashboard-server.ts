@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { jobTypes } from "../../common/enum-names/index.js";
 import { html, renderPage, type SafeHtml } from "../../common/html/index.js";
 import type { Logger } from "../../common/logger.js";
 import { ReplicationState, type TelemetrySample } from "../../proto/index.js";
@@ -239,7 +240,7 @@ ${field}
         200,
         `${ACTIONS[action].title}: ${machine}`,
         html`<h1>${ACTIONS[action].title} of ${machine} started</h1>
-<p data-started-job="${job.jobId}">${job.type} job ${job.jobId}.</p>
+<p data-started-job="${job.jobId}">${jobTypes.name(job.type)} job ${job.jobId}.</p>
 <p><a href="/jobs">Jobs</a> · <a href="${back}">${machine}</a></p>`,
       );
     } catch (err) {

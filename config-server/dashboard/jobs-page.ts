@@ -1,4 +1,5 @@
 import { formatBytes, formatDuration, html, type SafeHtml, table, timeline } from "../../common/html/index.js";
+import { jobTypes } from "../../common/enum-names/index.js";
 import { type Job, JobState } from "../../proto/index.js";
 import type { DashboardPage } from "./layout.js";
 import { clock, enumLabel } from "./labels.js";
@@ -26,7 +27,7 @@ export function jobList(jobs: readonly Job[], snap: Snapshot, empty = "no jobs y
       {
         header: "job",
         cell: (j) =>
-          html`<details class="job" data-job="${j.jobId}"${j.state === JobState.JOB_STATE_IN_PROGRESS ? html` open` : ""}><summary>${j.type}</summary><div class="reason">${j.jobId}</div>${timeline(
+          html`<details class="job" data-job="${j.jobId}"${j.state === JobState.JOB_STATE_IN_PROGRESS ? html` open` : ""}><summary>${jobTypes.name(j.type)}</summary><div class="reason">${j.jobId}</div>${timeline(
             j.steps
               .filter((s) => s.startTime)
               .map((s) => ({

@@ -1,5 +1,5 @@
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
-import { SiteLocation } from "../../proto/index.js";
+import { NamedRecoveryPoint, SiteLocation } from "../../proto/index.js";
 import type { DashboardActions } from "../dashboard/index.js";
 import type { Caller } from "./caller.js";
 import type { ConfigHost } from "./host.js";
@@ -32,7 +32,7 @@ export function dashboardActions(host: ConfigHost): DashboardActions {
         case "test-failover":
           if (!params.network) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "a test failover needs an isolated network");
           return started(
-            await recovery.failover({ machine, point: { selector: { $case: "named", value: "latest" } }, test: true, shutdownSource: false, network: params.network }, admin),
+            await recovery.failover({ machine, point: { selector: { $case: "named", value: NamedRecoveryPoint.NAMED_RECOVERY_POINT_LATEST } }, test: true, shutdownSource: false, network: params.network }, admin),
           );
         case "cleanup":
           return started(await recovery.cleanupTestFailover({ machine }, admin));

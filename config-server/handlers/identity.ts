@@ -39,7 +39,7 @@ export function identityHandlers(host: ConfigHost): IdentityHandlers {
   return {
     ...segmentKeyHandlers(host),
     createJoinToken: (req) => {
-      const { token, info } = host.joinTokens.create(req.role || "agent", req.ttlSeconds, { reusable: req.reusable, description: req.description });
+      const { token, info } = host.joinTokens.create(req.role, req.ttlSeconds, { reusable: req.reusable, description: req.description });
       host.logger.info("join token created", { tokenId: info.tokenId, role: info.role, expiresAt: info.expiresAt?.toISOString() });
       return { token, info, caHash: labCaHash(host) };
     },

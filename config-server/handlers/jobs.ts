@@ -1,4 +1,5 @@
 import { type AdminServiceService, type ConfigurationServiceService, JobState } from "../../proto/index.js";
+import { CLIENT_JOB_TYPES, jobTypes } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
@@ -31,7 +32,9 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
     listJobs: (req) => ({ jobs: store.listJobs(req.machine ? mustGetMachine(store, req.machine).machineId : undefined) }),
     cancelJob: async (req) => ({ job: await host.jobs.cancelWorkload(req.jobId, req.reason) }),
     createClientJob: (req) => {
-      if (!/^[A-Za-z][A-Za-z0-9-]{0,63}$/.test(req.type)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `job type "${req.type}" must be a word of letters, digits and '-'`);
+      if (!CLIENT_JOB_TYPES.includes(req.type)) {
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `job type ${jobTypes.nameOf(req.type) ?? req.type}: the CLI records only LoadTest and PushInstall jobs`);
+      }
       const job = store.createJob({ type: req.type, machineId: req.machine ? mustGetMachine(store, req.machine).machineId : "", steps: req.steps });
       // The caller is already at work: the job is InProgress from now, even before its first step.
       const first = job.steps[0]?.name;

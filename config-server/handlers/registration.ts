@@ -6,6 +6,7 @@ import {
   ReplicationState,
   SiteLocation,
 } from "../../proto/index.js";
+import { storageKinds } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { IssueRequest } from "../credential-authority.js";
 import { JoinCertificates } from "../join-certificates.js";
@@ -83,7 +84,7 @@ export function registrationHandlers(host: ConfigHost): RegistrationHandlers {
         certificate,
       };
       const storageSettings = {
-        kind: options.storage.kind,
+        kind: storageKinds.parse(options.storage.kind),
         connectionString: options.storage.connectionString ?? "",
         container: options.storage.container,
         directory: options.storage.directory ?? "",

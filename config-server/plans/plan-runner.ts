@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { jobTypes, namedRecoveryPoints } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
 import { type Job, JobState, type Machine, type RecoveryPointSelector, ResumeAction } from "../../proto/index.js";
@@ -226,7 +227,10 @@ export class PlanRunner {
     const requested = point || "latest";
     const groupish = requested === "latest-group-consistent" || requested === "latest-group-app-consistent" || requested.startsWith("gp-");
     if (!groupish) {
-      for (const m of machines) out.set(m, { selector: { $case: requested.startsWith("latest") ? "named" : "recoveryPointId", value: requested } });
+      const selector: RecoveryPointSelector["selector"] = requested.startsWith("latest")
+        ? { $case: "named", value: namedRecoveryPoints.parse(requested) }
+        : { $case: "recoveryPointId", value: requested };
+      for (const m of machines) out.set(m, { selector });
       return out;
     }
     if (!spec.replicationGroup && !requested.startsWith("gp-")) {
@@ -267,7 +271,7 @@ export class PlanRunner {
       const j = this.ctx.store.getJob(job.jobId);
       if (!j) throw new Error(`job ${job.jobId} disappeared`);
       if (j.state === JobState.JOB_STATE_SUCCEEDED) return j;
-      if (j.state === JobState.JOB_STATE_FAILED || j.state === JobState.JOB_STATE_CANCELLED) throw new Error(`${j.type} failed: ${j.error}`);
+      if (j.state === JobState.JOB_STATE_FAILED || j.state === JobState.JOB_STATE_CANCELLED) throw new Error(`${jobTypes.name(j.type)} failed: ${j.error}`);
       await new Promise((r) => setTimeout(r, 200));
     }
   }

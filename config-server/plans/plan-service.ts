@@ -1,18 +1,9 @@
 import type * as grpc from "@grpc/grpc-js";
+import { planOperations, rehearsalCycles, workloadProfiles } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { unary } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
-import {
-  JobState,
-  type Plan,
-  type PlanSchedule as WirePlanSchedule,
-  type RehearsalWorkload,
-  SiteLocation,
-  PlanOperation,
-  type PlanRun,
-  type PlanServiceServer,
-  ResumeAction,
-} from "../../proto/index.js";
+import { JobState, JobType, type Plan, PlanOperation, type PlanRun, type PlanSchedule as WirePlanSchedule, type PlanServiceServer, type RehearsalWorkload, ResumeAction, SiteLocation } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore, PlanRunRow, PlanSchedule, StoredPlan } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
@@ -62,7 +53,7 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
       updatedAt: p.updatedAt,
     };
   };
-  const runToWire = (r: PlanRunRow): PlanRun => ({ runId: r.jobId, plan: r.planName, operation: r.operation, job: store.getJob(r.jobId) });
+  const runToWire = (r: PlanRunRow): PlanRun => ({ runId: r.jobId, plan: r.planName, operation: planOperations.parse(r.operation), job: store.getJob(r.jobId) });
   const mustPlan = (name: string) => {
     const p = store.getPlan(name);
     if (!p) throw new SrlabError(ErrorCode.NOT_FOUND, `no recovery plan named "${name}" (srlab plan list)`);
@@ -82,16 +73,18 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
   const workload = (w: RehearsalWorkload | undefined): RehearsalWorkloadSpec | undefined => {
     if (!w) return undefined;
     if (!(w.rateBytesPerSecond > 0)) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "--rate must be above zero");
-    return { name: w.name || w.profile, profile: w.profile, blockSize: w.blockSize, rateBytesPerSecond: w.rateBytesPerSecond };
+    const profile = workloadProfiles.name(w.profile);
+    return { name: w.name || profile, profile, blockSize: w.blockSize, rateBytesPerSecond: w.rateBytesPerSecond };
   };
+  const workloadToWire = (w: RehearsalWorkloadSpec): RehearsalWorkload => ({ ...w, profile: workloadProfiles.parse(w.profile) });
   const scheduleToWire = (sch: PlanSchedule): WirePlanSchedule => {
     const o = JSON.parse(sch.optionsJson || "{}") as Partial<ScheduleOptions>;
     return {
       plan: sch.planName,
       cron: sch.cron,
-      cycle: sch.cycle,
+      cycle: rehearsalCycles.parse(sch.cycle),
       network: o.network ?? "",
-      workload: o.workload,
+      workload: o.workload && workloadToWire(o.workload),
       autoApprove: Boolean(o.autoApprove),
       nextRun: ctx.scheduler.nextRun(sch.planName),
     };
@@ -148,7 +141,7 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "a test failover needs --network: an isolated network");
       }
       const job = store.createPlanRun(
-        { type: "RecoveryPlan", machineId: "", steps: runner.steps(s, op) },
+        { type: JobType.JOB_TYPE_RECOVERY_PLAN, machineId: "", steps: runner.steps(s, op) },
         { planName: s.name, operation: op, optionsJson: JSON.stringify(req) },
       );
       jobs.run(job, () =>
@@ -180,8 +173,7 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
     rehearse: unary(logger, (req, call) => {
       admin(call);
       const plan = mustPlan(req.name);
-      const cycle = req.cycle || "test";
-      if (cycle !== "test" && cycle !== "full") throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `--cycle must be test or full, got "${cycle}"`);
+      const cycle = rehearsalCycles.name(req.cycle);
       const job = ctx.rehearsals.start(spec(plan), { cycle, network: network(req.network), workload: workload(req.workload), autoApprove: req.autoApprove, scheduled: false });
       return { run: runToWire(store.getPlanRun(job.jobId)!) };
     }),
@@ -206,12 +198,13 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
         ctx.scheduler.refresh();
         return { schedule: undefined };
       }
-      const problem = scheduleProblem(req.cron, req.cycle);
+      const cycle = rehearsalCycles.name(req.cycle);
+      const problem = scheduleProblem(req.cron, cycle);
       if (problem) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, problem);
       const net = network(req.network);
       if (!store.getNetwork(net)) throw new SrlabError(ErrorCode.NOT_FOUND, `no network named "${net}" (srlab network list)`);
       const options: ScheduleOptions = { network: net, workload: workload(req.workload), autoApprove: req.autoApprove };
-      store.schedulePlan({ planName: req.name, cron: req.cron.trim(), cycle: req.cycle, optionsJson: JSON.stringify(options) });
+      store.schedulePlan({ planName: req.name, cron: req.cron.trim(), cycle, optionsJson: JSON.stringify(options) });
       ctx.scheduler.refresh();
       return { schedule: scheduleToWire(store.listPlanSchedules().find((x) => x.planName === req.name)!) };
     }),

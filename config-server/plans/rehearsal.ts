@@ -2,10 +2,11 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../../common/async/index.js";
 import { type ByteRange, formatByteRange } from "../../common/blockhash/index.js";
+import { jobTypes, workloadProfiles } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { writeFileAtomicSync } from "../../common/fs/index.js";
 import type { Logger } from "../../common/logger.js";
-import { Health, type Job, JobState, ReplicationState, type TelemetrySample, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
+import { Health, type Job, JobState, JobType, ReplicationState, type TelemetrySample, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
@@ -146,7 +147,7 @@ export class Rehearsals {
       ...(o.cycle === "full" ? this.fullCycleSteps(spec, o) : []),
     ];
     const job = store.createPlanRun(
-      { type: "Rehearsal", machineId: "", steps },
+      { type: JobType.JOB_TYPE_REHEARSAL, machineId: "", steps },
       { planName: spec.name, operation: `rehearsal-${o.cycle}`, optionsJson: JSON.stringify(o) },
     );
     this.jobs.run(job, () => this.cycle(job, spec, o));
@@ -335,7 +336,7 @@ export class Rehearsals {
           machine,
           {
             machineId: "",
-            profile: o.workload?.profile ?? "random",
+            profile: workloadProfiles.parse(o.workload?.profile ?? "random"),
             rateBytesPerSecond: o.workload?.rateBytesPerSecond ?? AZURE_WRITE_RATE,
             iops: 0,
             durationSeconds: AZURE_WRITE_SECONDS,
@@ -425,7 +426,7 @@ export class Rehearsals {
           const running = machines.map((m) =>
             this.ctx.jobs.workload(m, {
               machineId: "",
-              profile: w.profile,
+              profile: workloadProfiles.parse(w.profile),
               rateBytesPerSecond: w.rateBytesPerSecond,
               iops: 0,
               durationSeconds: WORKLOAD_CHUNK_SECONDS,
@@ -469,7 +470,7 @@ export class Rehearsals {
   /** A sub-job that must succeed. */
   private async await(job: Job): Promise<Job> {
     const done = await this.finished(job);
-    if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${done.type} failed: ${done.error}`);
+    if (done.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${jobTypes.name(done.type)} failed: ${done.error}`);
     return done;
   }
 

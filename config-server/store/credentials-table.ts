@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { credentialRoles } from "../../common/enum-names/index.js";
 import type { Credential } from "../../proto/index.js";
 import { fromMillis } from "./row-codec.js";
 
@@ -26,7 +27,7 @@ interface CredentialRow {
 function fromRow(r: CredentialRow): Credential {
   return {
     credentialId: r.credential_id,
-    role: r.role,
+    role: credentialRoles.parse(r.role),
     subject: r.subject,
     component: r.component_id ?? "",
     issuedAt: fromMillis(r.issued_at),

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
-import { type Job, JobState, type JobStep } from "../../proto/index.js";
+import { jobTypes } from "../../common/enum-names/index.js";
+import { type Job, JobState, type JobStep, type JobType } from "../../proto/index.js";
 import { fromMillis, isEnumValue, nullIfEmpty } from "./row-codec.js";
 import { invalid, notFound, wrongState } from "./store-error.js";
 
@@ -12,7 +13,7 @@ export interface StepPlacement {
 }
 
 export interface CreateJobInput {
-  type: string;
+  type: JobType;
   /** Empty for jobs that are not about one machine. */
   machineId: string;
   steps: ReadonlyArray<string | StepPlacement>;
@@ -157,18 +158,19 @@ export class JobsTable {
   }
 
   create(input: CreateJobInput): Job {
-    if (input.type.trim() === "") throw invalid("job type must not be empty");
+    // The column keeps the readable name; an UNSPECIFIED type is refused here.
+    const typeName = jobTypes.name(input.type);
     const names = new Set<string>();
     const steps = input.steps.map((s) => (typeof s === "string" ? { name: s } : s));
     for (const { name: s } of steps) {
-      if (s === "") throw invalid(`job ${input.type}: step names must not be empty`);
-      if (names.has(s)) throw invalid(`job ${input.type}: step "${s}" is listed twice`);
+      if (s === "") throw invalid(`job ${typeName}: step names must not be empty`);
+      if (names.has(s)) throw invalid(`job ${typeName}: step "${s}" is listed twice`);
       names.add(s);
     }
     const id = randomUUID();
     this.insertJob.run({
       id,
-      type: input.type,
+      type: typeName,
       machineId: nullIfEmpty(input.machineId),
       state: JobState.JOB_STATE_NOT_STARTED,
       now: Date.now(),
@@ -288,7 +290,7 @@ export class JobsTable {
   private mustGetUnfinished(jobId: string): Job {
     const job = this.mustGet(jobId);
     if (isTerminalJobState(job.state)) {
-      throw wrongState(`job ${jobId} (${job.type}) already finished as ${JobState[job.state]}; it cannot be updated`,
+      throw wrongState(`job ${jobId} (${jobTypes.name(job.type)}) already finished as ${JobState[job.state]}; it cannot be updated`,
       );
     }
     return job;
@@ -297,7 +299,7 @@ export class JobsTable {
   private fromRow(r: JobRow): Job {
     return {
       jobId: r.job_id,
-      type: r.type,
+      type: jobTypes.parse(r.type),
       machineId: r.machine_id ?? "",
       state: r.state,
       steps: this.stepsOf.all(r.job_id).map(stepFromRow),

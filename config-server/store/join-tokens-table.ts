@@ -1,5 +1,6 @@
 import type Database from "better-sqlite3";
-import type { JoinToken } from "../../proto/index.js";
+import { joinTokenRoles } from "../../common/enum-names/index.js";
+import { type JoinToken, JoinTokenState } from "../../proto/index.js";
 import { fromBool, fromMillis, toBool } from "./row-codec.js";
 
 export interface NewJoinToken {
@@ -31,10 +32,10 @@ export interface StoredJoinToken {
 }
 
 export function joinTokenState(r: Pick<JoinTokenRow, "single_use" | "uses" | "expires_at" | "revoked_at">, now: Date): JoinToken["state"] {
-  if (r.revoked_at !== null) return "revoked";
-  if (r.single_use === 1 && r.uses > 0) return "used";
-  if (r.expires_at <= now.getTime()) return "expired";
-  return "active";
+  if (r.revoked_at !== null) return JoinTokenState.JOIN_TOKEN_STATE_REVOKED;
+  if (r.single_use === 1 && r.uses > 0) return JoinTokenState.JOIN_TOKEN_STATE_USED;
+  if (r.expires_at <= now.getTime()) return JoinTokenState.JOIN_TOKEN_STATE_EXPIRED;
+  return JoinTokenState.JOIN_TOKEN_STATE_ACTIVE;
 }
 
 function fromRow(r: JoinTokenRow, now: Date): StoredJoinToken {
@@ -42,7 +43,7 @@ function fromRow(r: JoinTokenRow, now: Date): StoredJoinToken {
     secretHash: r.secret_hash,
     token: {
       tokenId: r.token_id,
-      role: r.role,
+      role: joinTokenRoles.parse(r.role),
       createdAt: fromMillis(r.created_at),
       expiresAt: fromMillis(r.expires_at),
       singleUse: toBool(r.single_use),

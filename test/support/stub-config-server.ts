@@ -14,6 +14,7 @@ import {
   type ReportCommandResultRequest,
   serviceProtoFiles,
   type WatchCommandsResponse,
+  StorageKind,
 } from "../../proto/index.js";
 import { waitUntil } from "./cli.js";
 import { TestCredentialAuthority } from "./test-credentials.js";
@@ -61,7 +62,7 @@ export class StubConfigServer {
         cb(null, {
           componentId: call.request.name,
           credential: this.credential(`${role}/${call.request.name}`),
-          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
+          storage: { kind: StorageKind.STORAGE_KIND_DIRECTORY, connectionString: "", container: "", directory: this.storageDir },
           segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
           segmentKeyId: "k1",
           segmentKeys: [{ keyId: "k1", key: deriveSegmentKey(this.deploymentSecret, "k1") }],
