@@ -22,6 +22,8 @@ import {
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
+import { seededInts } from "../common/random/index.js";
+import { waitUntil } from "./support/wait.js";
 
 const DISK_SIZE = 4 * 1024 * 1024;
 const DISKS = [
@@ -89,15 +91,10 @@ class AgentStream {
 class Workload {
   readonly images = DISKS.map(() => Buffer.alloc(DISK_SIZE));
   sequence = 0;
-  private seed: number;
+  private readonly rand: (n: number) => number;
 
   constructor(seed: number) {
-    this.seed = seed;
-  }
-
-  private rand(n: number): number {
-    this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
-    return Math.floor((this.seed / 2147483648) * n);
+    this.rand = seededInts(seed);
   }
 
   /** Random unaligned DATA writes with some ZERO ranges, across both disks. */
@@ -157,14 +154,6 @@ async function expectStatus(p: Promise<unknown>, code: grpc.status, pattern?: Re
   assert.equal(err.code, code, `expected ${grpc.status[code]}, got ${grpc.status[err.code]}: ${err.details}`);
   if (pattern) assert.match(err.details, pattern);
   return err;
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe("process server", () => {

@@ -16,7 +16,7 @@ import {
   serviceProtoFiles,
   type WatchCommandsResponse,
 } from "../../proto/index.js";
-import { waitUntil } from "./cli.js";
+import { waitUntil } from "./wait.js";
 import { TestCredentialAuthority } from "./test-credentials.js";
 
 const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
@@ -32,6 +32,8 @@ export interface StubConfigServerOptions {
    * `agent/ID/azure` with Azure disks), and the failed-over disks an Azure agent serves.
    */
   agent?: { machineId: string; azureDisks?: Disk[] };
+  /** Every registration gets a new component id (`NAME-1`, `NAME-2` …) instead of its name. */
+  freshIds?: boolean;
 }
 
 /**
@@ -80,10 +82,11 @@ export class StubConfigServer {
         this.registrations.push(call.request);
         const isAgent = call.request.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && agent !== undefined;
         const azureDisks = isAgent ? (agent.azureDisks ?? []) : [];
+        const componentId = this.options.freshIds ? `${call.request.name}-${this.registrations.length}` : call.request.name;
         const role = ROLE_SUBJECT[call.request.role] ?? "component";
-        const subject = isAgent ? `agent/${agent.machineId}${azureDisks.length ? "/azure" : ""}` : `${role}/${call.request.name}`;
+        const subject = isAgent ? `agent/${agent.machineId}${azureDisks.length ? "/azure" : ""}` : `${role}/${componentId}`;
         cb(null, {
-          componentId: call.request.name,
+          componentId,
           credential: this.credential(subject),
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
