@@ -35,6 +35,7 @@ import {
   TelemetryServiceClient,
   TelemetryServiceService,
   type WatchCommandsResponse,
+  JobType,
 } from "../proto/index.js";
 import { testConfigServerOptions } from "./support/config-server-options.js";
 
@@ -193,7 +194,7 @@ function request(rpc: string, kind: Kind, empty: object): object {
       return { ...empty, machineId: agentA.machineId };
     // Messages with repeated or bytes fields need them set to be encoded at all.
     case "createClientJob":
-      return { type: "MatrixTest", machine: "", steps: [] };
+      return { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [] };
     case "updateClientJob":
       return { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
     case "attachJobReport":

@@ -11,6 +11,7 @@ import {
   Health,
   SiteLocation,
   type WatchCommandsResponse,
+  StorageKind,
 } from "../proto/index.js";
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
@@ -64,7 +65,7 @@ test("a join token registers a process server and gives it a working credential"
   assert.ok(r.componentId);
   assert.ok(r.credential.startsWith("srl1."));
   assert.equal(r.credentialPublicKey.length, 44, "an Ed25519 public key in SPKI DER");
-  assert.equal(r.storage?.kind, "directory");
+  assert.equal(r.storage?.kind, StorageKind.STORAGE_KIND_DIRECTORY);
   assert.equal(r.segmentKey.length, 32);
   await unaryCall(client, client.heartbeat, { health: Health.HEALTH_NORMAL, issues: [], machines: [], componentStats: undefined, processServerStats: undefined, segmentKeyId: "" }, r.credential);
 });

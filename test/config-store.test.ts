@@ -534,11 +534,11 @@ describe("ConfigStore jobs", () => {
       s.updateJobStep(c.jobId, "x", { state: JobState.JOB_STATE_IN_PROGRESS });
       assert.deepEqual(
         s.listJobs().map((j) => j.type),
-        ["C", "B", "A"],
+        [JobType.JOB_TYPE_VERIFY, JobType.JOB_TYPE_FAILOVER, JobType.JOB_TYPE_RESYNC],
       );
       assert.deepEqual(
         s.listJobs(m1.machineId).map((j) => j.type),
-        ["C", "A"],
+        [JobType.JOB_TYPE_VERIFY, JobType.JOB_TYPE_RESYNC],
       );
       const failed = s.failUnfinishedJobs("configuration server restarted");
       assert.deepEqual(

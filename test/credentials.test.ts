@@ -1,3 +1,4 @@
+import { joinTokenStates } from "../common/enum-names/index.js";
 import { createHmac } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,6 +19,7 @@ import {
   IdentityServiceClient,
   type RegisterRequest,
   SiteLocation,
+  JoinTokenState,
 } from "../proto/index.js";
 import { joinToken } from "./support/join-token.js";
 
@@ -227,8 +229,8 @@ describe("join tokens", () => {
     expect((await registerPs("ps-r2", token)).code).toBe(0);
     const { tokens } = await unaryCall(lab.identity, lab.identity.listJoinTokens, {}, lab.server.adminCredential);
     const states = new Map(tokens.map((t) => [t.tokenId, t]));
-    expect(states.get(token.split(".")[0]!)).toMatchObject({ state: "active", uses: 2, singleUse: false });
-    expect(new Set(tokens.map((t) => t.state))).toEqual(new Set(["used", "expired", "revoked", "active"]));
+    expect(states.get(token.split(".")[0]!)).toMatchObject({ state: JoinTokenState.JOIN_TOKEN_STATE_ACTIVE, uses: 2, singleUse: false });
+    expect(new Set(tokens.map((t) => joinTokenStates.name(t.state)))).toEqual(new Set(["used", "expired", "revoked", "active"]));
   });
 });
 

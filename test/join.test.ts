@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { joinTokenRoles } from "../common/enum-names/index.js";
+import { joinTokenRoles, joinTokenStates } from "../common/enum-names/index.js";
 import { caHash } from "../common/credentials/index.js";
 import { channelCredentials, channelOptions, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
@@ -123,7 +123,8 @@ describe("joining a configuration server over TLS", () => {
   const token = async (role: string) => (await unaryCall(identity, identity.createJoinToken, { role: joinTokenRoles.parse(role), ttlSeconds: 600, reusable: false, description: "" }, server.adminCredential)).token;
   const tokenState = async (t: string) => {
     const { tokens } = await unaryCall(identity, identity.listJoinTokens, {}, server.adminCredential);
-    return tokens.find((x) => x.tokenId === t.split(".")[0])?.state;
+    const state = tokens.find((x) => x.tokenId === t.split(".")[0])?.state;
+    return state === undefined ? undefined : joinTokenStates.name(state);
   };
   const names = async () => (await unaryCall(admin, admin.listComponents, {}, server.adminCredential)).components.map((c) => c.name);
   const request = (over: Partial<RegisterRequest>): RegisterRequest => ({
