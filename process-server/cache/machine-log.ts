@@ -1,37 +1,17 @@
+// One class on purpose (about 450 lines): recovery, group commit, reads and release share the
+// file list, the durable position and the mutex that orders them. The format of a single log
+// file (name, sparse index, scan, lookup) lives in log-file.ts.
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "winston";
 import { WriteRecord } from "../../proto/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
 import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
+import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
 import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
 
-/** One sparse index entry per this many records keeps memory small for a large cache. */
-const INDEX_EVERY = 64;
-/**
- * ...and at least one per this many bytes, so finding a sequence (the uploader's read of each
- * segment) hops over a few frame headers instead of up to 63 one-read-each hops of large writes.
- */
-const INDEX_EVERY_BYTES = 1024 * 1024;
-
-function wantsIndexEntry(file: LogFile, sequence: number, offset: number): boolean {
-  if ((sequence - file.first) % INDEX_EVERY === 0) return true;
-  const previous = file.index[file.index.length - 1];
-  return offset - (previous?.offset ?? 0) >= INDEX_EVERY_BYTES;
-}
 const STATE_FILE = "state.json";
-const LOG_RE = /^(\d{20})\.log$/;
-
-interface LogFile {
-  first: number;
-  /** first - 1 while empty. */
-  last: number;
-  path: string;
-  /** Durable bytes (everything below is fsynced and valid). */
-  size: number;
-  index: { sequence: number; offset: number }[];
-}
 
 interface Queued {
   sequence: number;
@@ -49,10 +29,6 @@ export interface MachineLogCounters {
   fsyncs: number;
   appendedRecords: number;
   appendedBytes: number;
-}
-
-function logName(first: number): string {
-  return `${String(first).padStart(20, "0")}.log`;
 }
 
 /**
@@ -140,7 +116,9 @@ export class MachineLog {
         for (const n of names.slice(i)) await rename(join(this.dir, n), join(this.dir, `${n}.corrupt`));
         break;
       }
-      const file = await this.scanFile(path, first);
+      const file = await scanLogFile(path, first, (torn) =>
+        this.log.warn("cache log has a torn tail; truncating", { machineId: this.machineId, ...torn }),
+      );
       expected = file.last + 1;
       if (file.last <= this.released) {
         await unlink(path);
@@ -161,37 +139,6 @@ export class MachineLog {
     this.lastDurable = Math.max(this.released, expected !== undefined ? expected - 1 : 0);
     this.lastAccepted = this.lastDurable;
     await this.refreshOldestPending();
-  }
-
-  private async scanFile(path: string, first: number): Promise<LogFile> {
-    const fh = await open(path, "r+");
-    try {
-      const { size } = await fh.stat();
-      const file: LogFile = { first, last: first - 1, path, size: 0, index: [] };
-      const reader = new FrameReader(fh, 0, size);
-      for (;;) {
-        const f = await reader.next();
-        if (f === "end") break;
-        if (f === "torn" || f.sequence !== file.last + 1) {
-          // A crash mid-append leaves a partial frame; nothing after it was ever acknowledged.
-          this.log.warn("cache log has a torn tail; truncating", {
-            machineId: this.machineId,
-            file: path,
-            validBytes: reader.offset,
-            droppedBytes: size - reader.offset,
-          });
-          await fh.truncate(reader.offset);
-          await fh.datasync();
-          break;
-        }
-        if (wantsIndexEntry(file, f.sequence, f.offset)) file.index.push({ sequence: f.sequence, offset: f.offset });
-        file.last = f.sequence;
-        file.size = f.offset + f.frame.length;
-      }
-      return file;
-    } finally {
-      await fh.close();
-    }
   }
 
   // ---- append / group commit ----
@@ -363,7 +310,7 @@ export class MachineLog {
       if (file.last < want) continue;
       const fh = await open(file.path, "r");
       try {
-        const start = await this.locate(fh, file, want);
+        const start = await locateSequence(fh, file, want, this.machineId);
         const reader = new FrameReader(fh, start, file.size, 1024 * 1024);
         for (;;) {
           const f = await reader.next();
@@ -381,26 +328,6 @@ export class MachineLog {
       }
     }
     return out;
-  }
-
-  /** Offset of sequence in file: sparse index, then hop over frame headers. */
-  private async locate(fh: FileHandle, file: LogFile, sequence: number): Promise<number> {
-    let offset = 0;
-    let at = file.first;
-    for (const e of file.index) {
-      if (e.sequence > sequence) break;
-      offset = e.offset;
-      at = e.sequence;
-    }
-    const h = Buffer.alloc(FRAME_HEADER);
-    while (at < sequence) {
-      await fh.read(h, 0, FRAME_HEADER, offset);
-      const info = parseFrameHeader(h);
-      if (!info || info.sequence !== at) throw new Error(`machine "${this.machineId}": cache file ${file.path} is corrupt at offset ${offset}`);
-      offset += FRAME_HEADER + info.payloadLength;
-      at++;
-    }
-    return offset;
   }
 
   /** Records through throughSequence are safely in storage: persist that, then free whole files. */
@@ -488,7 +415,7 @@ export class MachineLog {
     if (!file) return;
     const fh = await open(file.path, "r");
     try {
-      const offset = await this.locate(fh, file, next);
+      const offset = await locateSequence(fh, file, next, this.machineId);
       const h = Buffer.alloc(FRAME_HEADER);
       await fh.read(h, 0, FRAME_HEADER, offset);
       this.oldestPending = parseFrameHeader(h)?.capturedAtMs;
