@@ -1,21 +1,16 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, test } from "vitest";
+import { describe, expect } from "vitest";
 import { blockDigest, checksumRequest, pageDigests, xxh3128 } from "../common/blockhash/index.js";
 import { silentLogger } from "../common/logger.js";
 import { Prng } from "../common/random/index.js";
 import { blockDifferences, LocalMachine, runSync } from "../mobility-agent/index.js";
 import { type BlockChecksum, ChecksumAlgorithm, WriteKind } from "../proto/index.js";
-import { ASSIGNMENT, FakeProcessServer, replicationFor } from "./support/fake-process-server.js";
+import { ASSIGNMENT } from "./support/fake-process-server.js";
+import { test } from "./support/fixtures.js";
 
 const KiB = 1024;
 const XXH3 = ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128;
 const request = { blockSize: 64 * KiB, algorithm: XXH3, pageSize: 4 * KiB };
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
 
 function randomBytes(prng: Prng, length: number): Buffer {
   const b = Buffer.alloc(length);
@@ -87,9 +82,8 @@ describe("block differences (two-level compare)", () => {
 });
 
 describe("resync by pages", () => {
-  test("scattered page changes send those pages only, and the replica ends byte-exact", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "srlab-pages-"));
-    dirs.push(dir);
+  test("scattered page changes send those pages only, and the replica ends byte-exact", async ({ tempDir, fakeProcessServer }) => {
+    const dir = tempDir();
     const size = 1024 * KiB;
     const machine = LocalMachine.open({ dataDir: dir, disks: [{ path: join(dir, "disk0.img"), sizeBytes: size }], memoryBudgetBytes: 8 * 1024 * KiB, logger: silentLogger() });
     machine.protect(ASSIGNMENT);
@@ -107,8 +101,7 @@ describe("resync by pages", () => {
     ];
     for (const c of changed) replica.fill(0xa5, c.offset, c.offset + c.length);
     replica.fill(0x11, 520 * KiB, 524 * KiB); // non-zero on the replica where the source is zero
-    const ps = new FakeProcessServer([replica]);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, [replica]);
     await replication.assign("fake:1");
 
     const result = await runSync({ capture: machine.capture, port: ps, machineId: "m1", timeUnitMs: 5, logger: silentLogger() }, { mode: "resync", blockSize: 64 * KiB });
@@ -124,7 +117,6 @@ describe("resync by pages", () => {
     expect(result.bytesSent).toBe(20 * KiB);
     expect(result.blocksSent).toBe(4);
     expect(ps.replicas[0]!.equals(image.read(0, size))).toBe(true);
-    await replication.stop();
     machine.close();
   });
 });
