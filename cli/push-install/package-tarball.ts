@@ -73,16 +73,31 @@ export async function packSrlab(cacheDir: string, say: (line: string) => void): 
     await symlink(join(root, "node_modules"), join(staging, "node_modules"), "dir");
     say(`packing srlab ${pkg.version} with its dependencies (npm pack)…`);
     const out = await new Promise<string>((resolve, reject) =>
-      execFile("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", staging], { cwd: staging, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
+      execFile("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", staging], { cwd: staging, env: withoutNpmLifecycle(process.env), maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
         err ? reject(new Error(`npm pack failed: ${stderr.trim().split("\n").pop() ?? err.message}`)) : resolve(stdout),
       ),
     );
-    const name = (JSON.parse(out) as Array<{ filename: string }>)[0]?.filename;
+    const packed = (JSON.parse(out) as Array<{ filename: string; files?: Array<{ path: string }>; bundled?: string[] }>)[0];
+    const name = packed?.filename;
     if (!name) throw new Error("npm pack named no tarball");
+    // A tree read from elsewhere shows as paths leaving the package; such a tarball would install
+    // and then fail on its first import on the target.
+    const outside = packed.files?.find((f) => f.path.split("/").includes(".."));
+    if (outside) throw new Error(`npm pack bundled ${outside.path}, outside the package: the dependency tree was read from another directory`);
     await rename(join(staging, name), file);
     const size = (await stat(file)).size;
     return { file, version: pkg.version, sizeBytes: size, cached: false };
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
+}
+
+/**
+ * The environment minus npm's lifecycle variables. Run under `npm test` or `npm run`, the CLI
+ * inherits npm_config_local_prefix (and the like) naming the repository; the npm pack in the
+ * staging directory would then take that directory's tree for its bundled dependencies and
+ * bundle only the direct ones, leaving their own dependencies out of the tarball.
+ */
+export function withoutNpmLifecycle(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== "INIT_CWD"));
 }
