@@ -126,6 +126,22 @@ describe("joining hosts to a head node", () => {
     rmSync(out, { force: true });
   });
 
+  test("status --dir on the joined host says what runs there, its configuration server, and where the lab's status is", async () => {
+    const r = await srlab(["status", "--dir", host2]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /no admin credential/);
+    assert.match(r.stdout, /is a joined host's directory, not a head node's lab/);
+    assert.match(r.stdout, /agent host2: serving 127\.0\.0\.2:\d+ \(health: SERVING\)/);
+    assert.ok(r.stdout.includes(`Configuration server: ${agentToken.configServer}.`), r.stdout);
+    assert.match(r.stdout, /run srlab status there/);
+    const doc = await srlabJson<{ joined: boolean; components: Array<{ name: string; role: string; health: string; configServer: string }> }>(["status", "--dir", host2]);
+    assert.equal(doc.joined, true);
+    assert.deepEqual(
+      doc.components.map((c) => [c.name, c.role, c.health, c.configServer]),
+      [["host2", "agent", "SERVING", agentToken.configServer]],
+    );
+  });
+
   test("a used token and an expired token are refused with the reason", async () => {
     const reused = await runJoin(agentToken.command, ["--dir", join(work, "host4"), "--listen", "127.0.0.4", "--name", "host4", "--disk", `${join(work, "host4.img")}:1MiB`, "--detach"]);
     assert.equal(reused.code, 1);
