@@ -103,6 +103,18 @@ describe("joining hosts to a head node", () => {
     assert.equal(s.machines.some((m) => m.name === "host2"), false);
   });
 
+  test("join --service where systemd does not run: one line, before the token is used or anything written", async (t) => {
+    if (existsSync("/run/systemd/system")) return t.skip("systemd runs on this host: --service would install a real unit");
+    const host6 = join(work, "host6");
+    const r = await runJoin(agentToken.command, ["--dir", host6, "--listen", "127.0.0.6", "--name", "host6", "--disk", `${join(work, "host6.img")}:1MiB`, "--service"]);
+    assert.equal(r.code, 1);
+    const errors = r.stderr.trim().split("\n").filter((l) => l.startsWith("srlab:"));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, /--service: systemd does not run on this host .*srlab join --detach.*the join token is unused/);
+    assert.equal(existsSync(host6), false);
+    assert.equal(await tokenState(agentToken.tokenId), "active");
+  });
+
   test("an agent joined on 127.0.0.2 replicates fio writes through its NBD export byte-exact", async (t) => {
     if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
     const r = await runJoin(agentToken.command, ["--dir", host2, "--listen", "127.0.0.2", "--name", "host2", "--disk", `${disk2}:32MiB`, "--detach"]);
