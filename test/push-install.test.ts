@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Counter, Registry } from "prom-client";
 import { describe, test } from "vitest";
 import { forgetSeries } from "../common/metrics/index.js";
-import { errorLine, judgePrerequisites, prerequisiteScript, remoteJoinCommand, shellQuote, withoutNpmLifecycle } from "../cli/push-install/index.js";
+import { errorLine, judgePrerequisites, prerequisiteScript, remoteJoinCommand, shellQuote } from "../cli/push-install/index.js";
 
 const GOOD = ["node=v20.20.2", "npm=11.1.0", "uid=1000", "hostname=lab-2", "resolves=yes", "writable=yes", "free_kb=4194304", "systemd=no"].join("\n");
 const MiB = 2 ** 20;
@@ -52,11 +52,6 @@ describe("push install prerequisites", () => {
 });
 
 describe("push install package and commands", () => {
-  test("npm pack runs without the lifecycle variables of an npm run that started the CLI", () => {
-    const env = withoutNpmLifecycle({ PATH: "/usr/bin", HOME: "/root", npm_config_local_prefix: "/src/srlab", npm_package_json: "/src/srlab/package.json", NPM_CONFIG_PREFIX: "/x", INIT_CWD: "/src/srlab" });
-    assert.deepEqual(env, { PATH: "/usr/bin", HOME: "/root" });
-  });
-
   test("a failed command is reported by the line that says why, not by Node's version trailer", () => {
     const stack = [
       "node:internal/modules/esm/resolve:873",

@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The compiled parts a daemon or the CLI needs on another host (tests and benchmarks stay home). */
@@ -69,21 +69,20 @@ export async function packSrlab(cacheDir: string, say: (line: string) => void): 
     await writeFile(join(staging, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     for (const d of RUNTIME_DIRS) await cp(join(root, "dist", d), join(staging, "dist", d), { recursive: true });
     await cp(join(root, "proto", "srlab"), join(staging, "proto", "srlab"), { recursive: true });
-    // npm bundles the dependencies from node_modules as it finds them: the head's own tree.
-    await symlink(join(root, "node_modules"), join(staging, "node_modules"), "dir");
+    // npm bundles what it finds in the staging node_modules: a copy of the head's production
+    // tree. (A symlink to the head's node_modules is not enough: unless npm trusts the tree's
+    // hidden lockfile, which anything written into node_modules afterwards invalidates, it
+    // resolves each dependency's own dependencies outside the package and bundles only the
+    // direct ones.)
     say(`packing srlab ${pkg.version} with its dependencies (npm pack)…`);
+    await copyProductionTree(root, staging);
     const out = await new Promise<string>((resolve, reject) =>
-      execFile("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", staging], { cwd: staging, env: withoutNpmLifecycle(process.env), maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
+      execFile("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", staging], { cwd: staging, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
         err ? reject(new Error(`npm pack failed: ${stderr.trim().split("\n").pop() ?? err.message}`)) : resolve(stdout),
       ),
     );
-    const packed = (JSON.parse(out) as Array<{ filename: string; files?: Array<{ path: string }>; bundled?: string[] }>)[0];
-    const name = packed?.filename;
+    const name = (JSON.parse(out) as Array<{ filename: string }>)[0]?.filename;
     if (!name) throw new Error("npm pack named no tarball");
-    // A tree read from elsewhere shows as paths leaving the package; such a tarball would install
-    // and then fail on its first import on the target.
-    const outside = packed.files?.find((f) => f.path.split("/").includes(".."));
-    if (outside) throw new Error(`npm pack bundled ${outside.path}, outside the package: the dependency tree was read from another directory`);
     await rename(join(staging, name), file);
     const size = (await stat(file)).size;
     return { file, version: pkg.version, sizeBytes: size, cached: false };
@@ -93,11 +92,21 @@ export async function packSrlab(cacheDir: string, say: (line: string) => void): 
 }
 
 /**
- * The environment minus npm's lifecycle variables. Run under `npm test` or `npm run`, the CLI
- * inherits npm_config_local_prefix (and the like) naming the repository; the npm pack in the
- * staging directory would then take that directory's tree for its bundled dependencies and
- * bundle only the direct ones, leaving their own dependencies out of the tarball.
+ * Copies every package of the head's production dependency tree (`npm ls --omit=dev --all`) into
+ * staging/node_modules at the same place: what the package bundles and the target installs.
  */
-export function withoutNpmLifecycle(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(env).filter(([k]) => !/^npm_/i.test(k) && k !== "INIT_CWD"));
+async function copyProductionTree(root: string, staging: string): Promise<void> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`npm ls failed (is node_modules complete? run npm install): ${stderr.trim().split("\n").pop() ?? err.message}`)) : resolve(stdout),
+    ),
+  );
+  const modules = join(root, "node_modules");
+  const packages = [...new Set(out.split("\n").map((l) => l.trim()))].filter((p) => p.startsWith(`${modules}${sep}`));
+  if (packages.length === 0) throw new Error(`npm ls found no production dependency under ${modules}`);
+  for (const dir of packages) {
+    // A package's own node_modules holds nested packages, listed (and copied) on their own when they are production ones.
+    const nested = join(dir, "node_modules");
+    await cp(dir, join(staging, relative(root, dir)), { recursive: true, filter: (src) => src !== nested });
+  }
 }

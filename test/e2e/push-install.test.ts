@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import ssh2 from "ssh2";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
@@ -204,14 +204,9 @@ describe("push install over SSH", () => {
   test("protect --push-install installs, joins and protects; the replica matches", async (t) => {
     if (skipReason) return t.skip(skipReason);
     const disk = join(home, "disk0.img");
-    // As under `npm test` (CI): npm's lifecycle variables name the repository. The package must
-    // still bundle the whole dependency tree (it once bundled only the direct dependencies, and
-    // the join crashed on the target with a missing module).
-    const npmLifecycle = { npm_config_local_prefix: REPO_ROOT, npm_package_json: join(REPO_ROOT, "package.json"), npm_lifecycle_event: "test", INIT_CWD: REPO_ROOT };
     const r = await srlab(
       ["protect", "pushed-1", "--push-install", HOST, "--port", String(port), "--ssh-user", user, "--identity", keyFile, "--disk", `${disk}:32MiB`, "--wait", "--dir", lab, "--json"],
       1_800_000,
-      npmLifecycle,
     );
     assert.equal(r.code, 0, r.stderr);
     const job = JSON.parse(r.stdout) as JobDoc;
@@ -219,6 +214,17 @@ describe("push install over SSH", () => {
     const [push] = await jobsOfType("PushInstall");
     assert.equal(push!.state, "succeeded");
     assert.ok(push!.steps.every((s) => s.state === "succeeded"), JSON.stringify(push!.steps));
+    // The package bundles the whole production tree, not only the direct dependencies (it once
+    // did, in a fresh clone, and the join crashed on the target with a missing module).
+    const [tarball] = readdirSync(join(lab, "push-install")).filter((f) => f.endsWith(".tgz"));
+    const bundled = new Set(execFileSync("tar", ["tzf", join(lab, "push-install", tarball!)], { maxBuffer: 256 * 2 ** 20 }).toString().split("\n"));
+    const production = execFileSync("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: REPO_ROOT, maxBuffer: 64 * 2 ** 20 })
+      .toString()
+      .split("\n")
+      .filter((p) => p.startsWith(join(REPO_ROOT, "node_modules")))
+      .map((p) => `package/${relative(REPO_ROOT, p)}/package.json`);
+    assert.ok(production.length > 100, `npm ls lists the production tree (${production.length})`);
+    assert.deepEqual(production.filter((p) => !bundled.has(p)), [], "every production package is in the tarball");
     // The target was handed the advertised address of the configuration server.
     const manifest = JSON.parse(readFileSync(join(lab, "lab.json"), "utf8")) as { configServerAddress: string };
     const csPort = manifest.configServerAddress.split(":").pop();
