@@ -17,6 +17,25 @@ interface Bench {
   run(quick: boolean, say: (line: string) => void): Promise<string>;
 }
 
+/** A benchmark that measures once, prints its table and renders its Markdown from the result. */
+function measured<R>(
+  name: string,
+  title: string,
+  measure: (options: { quick: boolean; say: (line: string) => void }) => Promise<R>,
+  format: (result: R) => string,
+  markdown: (result: R) => string,
+): Bench {
+  return {
+    name,
+    title,
+    async run(quick, say) {
+      const result = await measure({ quick, say });
+      console.log(format(result));
+      return markdown(result);
+    },
+  };
+}
+
 const BENCHES: Bench[] = [
   {
     name: "codec",
@@ -44,51 +63,11 @@ const BENCHES: Bench[] = [
       ].join("\n");
     },
   },
-  {
-    name: "replication",
-    title: "replication throughput and RPO lag",
-    async run(quick, say) {
-      const r = await runReplicationBench({ quick, say });
-      console.log(formatReplication(r));
-      return replicationMarkdown(r);
-    },
-  },
-  {
-    name: "nbd",
-    title: "NBD export vs nbdkit",
-    async run(quick, say) {
-      const r = await runNbdBench({ quick, say });
-      console.log(formatNbd(r));
-      return nbdMarkdown(r);
-    },
-  },
-  {
-    name: "small-writes",
-    title: "4 KiB writes to RPO 0 and processed, OLTP mix",
-    async run(quick, say) {
-      const r = await runSmallWritesBench({ quick, say });
-      console.log(formatSmallWrites(r));
-      return smallWritesMarkdown(r);
-    },
-  },
-  {
-    name: "rto",
-    title: "failover RTO, latest-processed vs latest",
-    async run(quick, say) {
-      const r = await runRtoBench({ quick, say });
-      console.log(formatRto(r));
-      return rtoMarkdown(r);
-    },
-  },
-  {
-    name: "resync",
-    title: "checksum resync vs rsync",
-    async run(quick, say) {
-      const r = await runResyncBench({ quick, say });
-      console.log(formatResync(r));
-      return resyncMarkdown(r);
-    },
-  },
+  measured("replication", "replication throughput and RPO lag", runReplicationBench, formatReplication, replicationMarkdown),
+  measured("nbd", "NBD export vs nbdkit", runNbdBench, formatNbd, nbdMarkdown),
+  measured("small-writes", "4 KiB writes to RPO 0 and processed, OLTP mix", runSmallWritesBench, formatSmallWrites, smallWritesMarkdown),
+  measured("rto", "failover RTO, latest-processed vs latest", runRtoBench, formatRto, rtoMarkdown),
+  measured("resync", "checksum resync vs rsync", runResyncBench, formatResync, resyncMarkdown),
 ];
 
 function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {

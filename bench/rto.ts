@@ -52,8 +52,6 @@ function plan(quick: boolean): Plan {
     : { diskBytes: 1024 * MiB, baseBytes: 256 * MiB, pendingMiB: [0, 64, 256] };
 }
 
-/** Small seeded PRNG (mulberry32): placements are reproducible from run to run. */
-
 /**
  * Policy for a bench lab: crash-consistent points rare enough that none lands inside a measured
  * phase, and a resync window only at midnight on 1 January, so only the bench starts resyncs.

@@ -11,6 +11,7 @@ import { type FioResult, runFio } from "./fio.js";
 import { nbdSkipReason } from "./nbd.js";
 import { type LagSummary, summarizeLag } from "./percentiles.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
+import { seededInts } from "../common/random/index.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -63,10 +64,9 @@ async function rawPutPages(connectionString: string, rangeBytes: number, seed: n
     const blob = container.getPageBlobClient("disk");
     await blob.create(1024 * MiB);
     const offsets = Array.from({ length: rangeBytes / (4 * KiB) }, (_, i) => i * 4 * KiB);
-    let s = seed >>> 0;
+    const rand = seededInts(seed);
     for (let i = offsets.length - 1; i > 0; i--) {
-      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-      const j = s % (i + 1);
+      const j = rand(i + 1);
       [offsets[i], offsets[j]] = [offsets[j]!, offsets[i]!];
     }
     const page = randomBytes(4 * KiB);

@@ -6,7 +6,7 @@ import type * as grpc from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
-import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { ConfigServer } from "../config-server/index.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
 import { ProcessServer, processServerOptions } from "../process-server/index.js";
 import { joinToken } from "./support/join-token.js";
@@ -36,6 +36,7 @@ import {
   TelemetryServiceService,
   type WatchCommandsResponse,
 } from "../proto/index.js";
+import { testConfigServerOptions } from "./support/config-server-options.js";
 
 /**
  * The authorization matrix of docs/authorization.md, checked call by call: every configuration
@@ -57,14 +58,7 @@ function matrixRows(): Map<string, Record<Kind, string>> {
 }
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-authz-"));
-const options = configServerOptions.parse({
-  name: "config-server",
-  dataDir: join(dir, "cs"),
-  insecure: true,
-  passphrase: "correct horse battery",
-  storage: { kind: "directory", directory: join(dir, "storage") },
-  timeUnitSeconds: 1,
-});
+const options = testConfigServerOptions(dir);
 let server: ConfigServer;
 /** A process server and a master target in-process: their services check callers themselves. */
 let processServer: ProcessServer;

@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, describe, type TestContext, test } from "vitest";
-import * as grpc from "@grpc/grpc-js";
-import { GrpcServer } from "../common/grpc/index.js";
-import { TestCredentialAuthority } from "./support/test-credentials.js";
+import { describe, type TestContext } from "vitest";
 import { silentLogger } from "../common/logger.js";
 import { NbdClient } from "../common/nbd/index.js";
 import { applyRecords, type PageTarget } from "../common/replica/index.js";
@@ -18,43 +12,21 @@ import {
   runSync,
 } from "../mobility-agent/index.js";
 import { NbdServer } from "../mobility-agent/nbd/index.js";
-import {
-  ConfigurationServiceService,
-  type Disk,
-  type HeartbeatRequest,
-  protoRoot,
-  type RegisterRequest,
-  type RegisterResponse,
-  serviceProtoFiles,
-  SiteLocation,
-  type WatchCommandsResponse,
-  WriteKind,
-  type WriteRecord,
-} from "../proto/index.js";
-import { ASSIGNMENT, FakeProcessServer, replicationFor, until } from "./support/fake-process-server.js";
+import { type Disk, SiteLocation, WriteKind, type WriteRecord } from "../proto/index.js";
+import { ASSIGNMENT, FakeProcessServer, until } from "./support/fake-process-server.js";
+import { test } from "./support/fixtures.js";
+import { StubConfigServer } from "./support/stub-config-server.js";
 import { seededInts } from "../common/random/index.js";
 
 const logger = silentLogger();
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const dirs: string[] = [];
-
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "srlab-azure-agent-"));
-  dirs.push(d);
-  return d;
-}
-
 
 const TIMEOUT = { timeout: 30_000 };
 const blobName = (i: number) => `machines/m1/failover/disk-${i}`;
 
-async function directoryStore(): Promise<BlobStore> {
-  const store = createBlobStore({ kind: "directory", directory: tempDir(), fsync: false });
+async function directoryStore(directory: string): Promise<BlobStore> {
+  const store = createBlobStore({ kind: "directory", directory, fsync: false });
   await store.init();
   return store;
 }
@@ -75,13 +47,13 @@ function heldBack(store: BlobStore, hold: (method: string, name: string) => Prom
 }
 
 /** Failed-over page blobs and a machine on them, as the Azure agent opens them. */
-async function openAzureMachine(store: BlobStore, sizes: number[], memoryBudgetBytes = 64 * MiB): Promise<LocalMachine> {
+async function openAzureMachine(dataDir: string, store: BlobStore, sizes: number[], memoryBudgetBytes = 64 * MiB): Promise<LocalMachine> {
   const backends: PageBlobDisk[] = [];
   for (const [i, size] of sizes.entries()) {
     await store.createPageBlob(blobName(i), size);
     backends.push(await PageBlobDisk.open(store, blobName(i)));
   }
-  const machine = LocalMachine.open({ dataDir: tempDir(), backends, memoryBudgetBytes, logger });
+  const machine = LocalMachine.open({ dataDir, backends, memoryBudgetBytes, logger });
   machine.protect(ASSIGNMENT);
   return machine;
 }
@@ -150,10 +122,10 @@ function applyTo(image: Buffer, op: Op): void {
 }
 
 /** An NBD server on the machine's exports, stopped (clients dropped) when the test ends. */
-async function serve(t: TestContext, machine: LocalMachine): Promise<(disk: number) => Promise<NbdClient>> {
+async function serve(onTestFinished: TestContext["onTestFinished"], machine: LocalMachine): Promise<(disk: number) => Promise<NbdClient>> {
   const nbd = new NbdServer({ exports: machine.exports, host: "127.0.0.1", port: 0, logger });
   await nbd.start();
-  t.onTestFinished(() => nbd.stop());
+  onTestFinished(() => nbd.stop());
   return (disk) => NbdClient.connect({ host: "127.0.0.1", port: nbd.tcpPort }, `disk${disk}`);
 }
 
@@ -162,11 +134,11 @@ async function serve(t: TestContext, machine: LocalMachine): Promise<(disk: numb
 // ---- tests ------------------------------------------------------------------------------------
 
 describe("azure agent page-blob disks", () => {
-  test("unaligned, overlapping NBD writes read back equal to a reference; capture order is blob order", TIMEOUT, async (t) => {
+  test("unaligned, overlapping NBD writes read back equal to a reference; capture order is blob order", TIMEOUT, async ({ tempDir, onTestFinished }) => {
     const size = 2 * MiB;
-    const store = await directoryStore();
-    const machine = await openAzureMachine(store, [size]);
-    const connect = await serve(t, machine);
+    const store = await directoryStore(tempDir());
+    const machine = await openAzureMachine(tempDir(), store, [size]);
+    const connect = await serve(onTestFinished, machine);
     const [a, b] = [await connect(0), await connect(0)];
 
     // One connection, pipelined: the server runs its requests in order, so the reference is exact.
@@ -195,13 +167,13 @@ describe("azure agent page-blob disks", () => {
     machine.close();
   });
 
-  test("sequence numbers follow execution order across two disks", TIMEOUT, async (t) => {
-    const base = await directoryStore();
+  test("sequence numbers follow execution order across two disks", TIMEOUT, async ({ tempDir, onTestFinished }) => {
+    const base = await directoryStore(tempDir());
     let release!: () => void;
     const gate = new Promise<void>((r) => {
       release = r;
     });
-    t.onTestFinished(() => release());
+    onTestFinished(() => release());
     let held = false;
     // Disk 0's first page write waits for the gate; everything else runs at once.
     const store = heldBack(base, (method, name) => {
@@ -209,7 +181,7 @@ describe("azure agent page-blob disks", () => {
       held = true;
       return gate;
     });
-    const machine = await openAzureMachine(store, [MiB, MiB]);
+    const machine = await openAzureMachine(tempDir(), store, [MiB, MiB]);
     const [d0, d1] = machine.exports;
     const done: Array<void | Promise<void>> = [];
     done.push(d0!.write(0, pattern(4 * KiB, 1), false)); // held
@@ -249,11 +221,11 @@ describe("azure agent page-blob disks", () => {
     machine.close();
   });
 
-  test("a resync against the replica's checksums sends only the differing blocks", TIMEOUT, async () => {
+  test("a resync against the replica's checksums sends only the differing blocks", TIMEOUT, async ({ tempDir, fakeProcessServer }) => {
     const block = 64 * KiB;
     const size = 8 * block;
-    const store = await directoryStore();
-    const machine = await openAzureMachine(store, [size]);
+    const store = await directoryStore(tempDir());
+    const machine = await openAzureMachine(tempDir(), store, [size]);
     const disk = Buffer.alloc(size);
     for (const i of [0, 1, 3, 4]) pattern(block, i).copy(disk, i * block);
     await store.writePages(blobName(0), 0, disk);
@@ -262,8 +234,7 @@ describe("azure agent page-blob disks", () => {
     replica.fill(0, 3 * block, 4 * block); // zero on the replica only
     replica[4 * block + 7] ^= 0xff; // one byte off
     pattern(block, 96).copy(replica, 6 * block); // zero on the disk only
-    const ps = new FakeProcessServer([replica]);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, [replica]);
     await replication.assign("fake:1");
     const result = await runSync({ capture: machine.capture, port: ps, machineId: "m1", timeUnitMs: 5, logger }, { mode: "resync", blockSize: block });
     assert.equal(result.blocksCompared, 8);
@@ -286,13 +257,13 @@ describe("azure agent page-blob disks", () => {
     machine.close();
   });
 
-  test("NBD writes racing a resync still converge to the page blob", TIMEOUT, async (t) => {
+  test("NBD writes racing a resync still converge to the page blob", TIMEOUT, async ({ tempDir, onTestFinished, fakeProcessServer }) => {
     const block = 64 * KiB;
     const size = 2 * MiB;
-    const base = await directoryStore();
+    const base = await directoryStore(tempDir());
     // Every blob call yields a few milliseconds, so queued reads and writes interleave.
     const store = heldBack(base, () => new Promise((r) => setTimeout(r, 1)));
-    const machine = await openAzureMachine(store, [size, MiB]);
+    const machine = await openAzureMachine(tempDir(), store, [size, MiB]);
     for (const [i, s] of [size, MiB].entries()) {
       for (let off = 0; off < s; off += 3 * block) await base.writePages(blobName(i), off, pattern(block, off / block + i));
     }
@@ -301,11 +272,10 @@ describe("azure agent page-blob disks", () => {
     replicas[0]!.fill(7, 5 * block, 9 * block);
     replicas[1]!.fill(0, 0, 2 * block);
     const initial = replicas.map((r) => Buffer.from(r));
-    const ps = new FakeProcessServer(replicas);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, replicas);
     await replication.assign("fake:1");
 
-    const connect = await serve(t, machine);
+    const connect = await serve(onTestFinished, machine);
     const clients = [await connect(0), await connect(1), await connect(0)];
     let syncing = true;
     let writes = 0;
@@ -344,84 +314,14 @@ describe("azure agent page-blob disks", () => {
 // ---- the whole agent with location azure ------------------------------------------------------
 
 const PASSPHRASE = "azure-agent-test";
+/** The credential subject the stub hands the Azure agent of machine m1. */
+const AGENT_SUBJECT = "agent/m1/azure";
 
-/** The ConfigurationService calls an agent makes; answers an Azure registration with disks. */
-class ConfigServerStub {
-  readonly authority = new TestCredentialAuthority();
-  readonly registrations: RegisterRequest[] = [];
-  readonly heartbeats: HeartbeatRequest[] = [];
-  readonly results: Array<{ commandId: string; success: boolean; error: string }> = [];
-  private streams: grpc.ServerWritableStream<unknown, WatchCommandsResponse>[] = [];
-  private server?: GrpcServer;
-
-  constructor(
-    private readonly azureDisks: Disk[],
-    private readonly storageDir: string,
-  ) {}
-
-  get address(): string {
-    return this.server!.address;
-  }
-
-  send(command: WatchCommandsResponse): void {
-    for (const s of this.streams) s.write(command);
-  }
-
-  async start(): Promise<void> {
-    const implementation: grpc.UntypedServiceImplementation = {
-      register: (call: grpc.ServerUnaryCall<RegisterRequest, RegisterResponse>, callback: grpc.sendUnaryData<RegisterResponse>) => {
-        if (call.request.passphrase !== PASSPHRASE) return callback({ code: grpc.status.UNAUTHENTICATED, details: "wrong passphrase" }, null);
-        this.registrations.push(call.request);
-        callback(null, {
-          componentId: "agent-1",
-          credential: this.authority.sign("agent/m1/azure"),
-          storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
-          segmentKey: Buffer.alloc(0),
-          segmentKeyId: "",
-          segmentKeys: [],
-          credentialPublicKey: Buffer.alloc(0),
-          machineId: "m1",
-          timeUnitSeconds: 1,
-          azureDisks: this.azureDisks,
-          certificate: "",
-        });
-      },
-      heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        this.heartbeats.push(call.request);
-        callback(null, {});
-      },
-      watchCommands: (call: grpc.ServerWritableStream<unknown, WatchCommandsResponse>) => {
-        this.streams.push(call);
-        call.on("cancelled", () => call.end());
-      },
-      reportCommandResult: (call: grpc.ServerUnaryCall<{ commandId: string; success: boolean; error: string }, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        this.results.push(call.request);
-        callback(null, {});
-      },
-      updateJob: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, {}),
-    };
-    this.server = new GrpcServer({
-      host: "127.0.0.1",
-      port: 0,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
-      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
-      logger,
-    });
-    await this.server.start();
-    this.server.setServing(true);
-  }
-
-  async stop(): Promise<void> {
-    for (const s of this.streams) s.end();
-    await this.server?.stop(500);
-  }
-}
-
-function azureAgent(cs: ConfigServerStub, ps?: FakeProcessServer): MobilityAgent {
+function azureAgent(cs: StubConfigServer, dataDir: string, ps?: FakeProcessServer): MobilityAgent {
   return new MobilityAgent(
     {
       name: "web-01",
-      dataDir: tempDir(),
+      dataDir,
       location: "azure",
       insecure: true,
       configServer: { address: cs.address, passphrase: PASSPHRASE },
@@ -435,11 +335,11 @@ function azureAgent(cs: ConfigServerStub, ps?: FakeProcessServer): MobilityAgent
 }
 
 describe("azure agent daemon", () => {
-  test("refuses to start while the configuration server names no Azure disks", TIMEOUT, async () => {
-    const cs = new ConfigServerStub([], tempDir());
+  test("refuses to start while the configuration server names no Azure disks", TIMEOUT, async ({ tempDir }) => {
+    const cs = new StubConfigServer(tempDir(), { passphrase: PASSPHRASE, agent: { machineId: "m1" } });
     await cs.start();
     try {
-      const agent = azureAgent(cs);
+      const agent = azureAgent(cs, tempDir());
       await assert.rejects(agent.start(), /names no Azure disks for machine "web-01"/);
       assert.equal(cs.registrations[0]?.location, SiteLocation.SITE_LOCATION_AZURE);
       assert.equal(cs.registrations[0]?.name, "web-01");
@@ -448,7 +348,7 @@ describe("azure agent daemon", () => {
     }
   });
 
-  test("serves the failed-over page blobs, reports them, and replicates their writes", TIMEOUT, async () => {
+  test("serves the failed-over page blobs, reports them, and replicates their writes", TIMEOUT, async ({ tempDir }) => {
     const storageDir = tempDir();
     const store = createBlobStore({ kind: "directory", directory: storageDir, fsync: false });
     await store.init();
@@ -465,10 +365,10 @@ describe("azure agent daemon", () => {
       addedAtSequence: 0,
       blobName: blobName(index),
     }));
-    const cs = new ConfigServerStub(disks, storageDir);
+    const cs = new StubConfigServer(storageDir, { passphrase: PASSPHRASE, agent: { machineId: "m1", azureDisks: disks } });
     await cs.start();
     const ps = new FakeProcessServer(sizes.map((s) => Buffer.alloc(s)));
-    const agent = azureAgent(cs, ps);
+    const agent = azureAgent(cs, tempDir(), ps);
     try {
       await agent.start();
       assert.equal(agent.machineId, "m1");
@@ -489,15 +389,13 @@ describe("azure agent daemon", () => {
       const client = await NbdClient.connect({ host: "127.0.0.1", port }, "disk1");
       assert.ok((await client.read(0, 4 * KiB)).equals(pattern(4 * KiB, 5)), "NBD serves the failed-over blob");
 
-      cs.send({ commandId: "c1", jobId: "", command: { $case: "assignment", value: { ...ASSIGNMENT, direction: 2 } } });
-      await until("assignment applied", () => cs.results.some((r) => r.commandId === "c1"));
+      await cs.command(AGENT_SUBJECT, { commandId: "c1", jobId: "", command: { $case: "assignment", value: { ...ASSIGNMENT, direction: 2 } } });
       assert.equal(cs.results[0]!.success, true, cs.results[0]!.error);
       await client.write(1000, pattern(3000, 6));
       await until("write replicated", () => ps.received.length === 1);
       assert.deepEqual([ps.received[0]!.diskIndex, ps.received[0]!.offset, ps.received[0]!.length], [1, 1000, 3000]);
 
-      cs.send({ commandId: "c2", jobId: "", command: { $case: "stopWrites", value: { machineId: "m1", drain: true } } });
-      await until("writes stopped", () => cs.results.some((r) => r.commandId === "c2"));
+      await cs.command(AGENT_SUBJECT, { commandId: "c2", jobId: "", command: { $case: "stopWrites", value: { machineId: "m1", drain: true } } });
       await assert.rejects(client.write(0, pattern(512, 7)), /EPERM|not permitted|writes stopped/i);
       await client.close();
       assert.ok(ps.replicas[1]!.subarray(1000, 4000).equals(pattern(3000, 6)));

@@ -14,18 +14,12 @@ import {
 } from "../proto/index.js";
 import { bearerMetadata, channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
-import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { ConfigServer } from "../config-server/index.js";
 import { joinToken } from "./support/join-token.js";
+import { testConfigServerOptions } from "./support/config-server-options.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-cs-"));
-const options = configServerOptions.parse({
-  name: "config-server",
-  dataDir: join(dir, "cs"),
-  insecure: true,
-  passphrase: "correct horse battery",
-  storage: { kind: "directory", directory: join(dir, "storage") },
-  timeUnitSeconds: 1,
-});
+const options = testConfigServerOptions(dir);
 let server: ConfigServer;
 let client: ConfigurationServiceClient;
 let adminClient: AdminServiceClient;

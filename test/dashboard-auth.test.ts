@@ -9,6 +9,7 @@ import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ConfigServer, configServerOptions } from "../config-server/index.js";
 import { authenticateRequest, DashboardSessions, parseCookies, SESSION_COOKIE, sessionCookie } from "../config-server/dashboard/index.js";
+import { testConfigServerOptions } from "./support/config-server-options.js";
 
 describe("dashboard sessions", () => {
   const clock = { t: 1_000_000 };
@@ -113,15 +114,7 @@ describe("the configuration server's dashboard over HTTP", () => {
     });
 
   beforeAll(async () => {
-    const options = configServerOptions.parse({
-      name: "config-server",
-      dataDir: join(dir, "cs"),
-      insecure: true,
-      passphrase: "correct horse battery",
-      storage: { kind: "directory", directory: join(dir, "storage") },
-      timeUnitSeconds: 1,
-      telemetry: { intervalMs: 200 },
-    });
+    const options = testConfigServerOptions(dir, { telemetry: { intervalMs: 200 } });
     server = new ConfigServer(options, silentLogger());
     await server.start();
     credential = readFileSync(join(dir, "cs", "admin.credential"), "utf8").trim();

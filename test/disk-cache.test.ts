@@ -1,26 +1,15 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFile, mkdtemp, readdir, rm, stat, truncate } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { appendFile, readdir, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, it } from "vitest";
+import { describe } from "vitest";
 import { payload } from "./support/cache-payload.js";
+import { test as it } from "./support/fixtures.js";
 import { sourceUrl, TS_CHILD_ARGS } from "./support/dist.js";
 import { DiskCache, SequenceGapError } from "../process-server/cache/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 
-const dirs: string[] = [];
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), "srlab-cache-"));
-  dirs.push(d);
-  return d;
-}
-afterAll(async () => {
-  for (const d of dirs) await rm(d, { recursive: true, force: true });
-});
-
-/** Payload derived from (machine, sequence) so any reader can verify it. */
-
+/** A record whose payload is derived from (machine, sequence), so any reader can verify it. */
 function rec(machineId: string, seq: number): WriteRecord {
   const data = payload(machineId, seq);
   return { sequence: seq, kind: WriteKind.WRITE_KIND_DATA, diskIndex: 0, offset: seq * 512, length: data.length, data, tagName: "", consistencyGroup: "", capturedAtMs: 1_000_000 + seq, readAtSequence: 0 };
@@ -56,8 +45,8 @@ async function logFiles(dir: string, machineId: string): Promise<string[]> {
 }
 
 describe("disk cache", () => {
-  it("appends, reads, releases and survives reopen", async () => {
-    const dir = await tempDir();
+  it("appends, reads, releases and survives reopen", async ({ tempDir }) => {
+    const dir = tempDir();
     let cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30 });
     assert.equal(await cache.append("vm-a", range("vm-a", 1, 50)), 50);
     assert.equal(await cache.append("vm-b", range("vm-b", 1, 5)), 5);
@@ -87,8 +76,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("skips retransmitted duplicates and rejects gaps without side effects", async () => {
-    const cache = await DiskCache.open(await tempDir(), { highWaterBytes: 1 << 30 });
+  it("skips retransmitted duplicates and rejects gaps without side effects", async ({ tempDir }) => {
+    const cache = await DiskCache.open(tempDir(), { highWaterBytes: 1 << 30 });
     await cache.append("m", range("m", 1, 10));
     assert.equal(await cache.append("m", range("m", 5, 15)), 15);
     assert.equal(await cache.append("m", range("m", 1, 3)), 15);
@@ -106,8 +95,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("recovers from a torn tail, keeping every complete record", async () => {
-    const dir = await tempDir();
+  it("recovers from a torn tail, keeping every complete record", async ({ tempDir }) => {
+    const dir = tempDir();
     let cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30 });
     await cache.append("vm", range("vm", 1, 30));
     await cache.close();
@@ -130,8 +119,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("group-commits concurrent appends into few fsyncs", async () => {
-    const cache = await DiskCache.open(await tempDir(), { highWaterBytes: 1 << 30 });
+  it("group-commits concurrent appends into few fsyncs", async ({ tempDir }) => {
+    const cache = await DiskCache.open(tempDir(), { highWaterBytes: 1 << 30 });
     const pending: Promise<number>[] = [];
     for (let s = 1; s <= 200; s++) {
       pending.push(cache.append("x", [rec("x", s)]));
@@ -155,8 +144,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("rotates files and reclaims released space; releases persist", async () => {
-    const dir = await tempDir();
+  it("rotates files and reclaims released space; releases persist", async ({ tempDir }) => {
+    const dir = tempDir();
     let cache = await DiskCache.open(dir, { highWaterBytes: 600 * 1024, fileSizeBytes: 64 * 1024 });
     for (let s = 1; s <= 400; s += 20) await cache.append("r", range("r", s, s + 19));
     assert.ok((await logFiles(dir, "r")).length > 5);
@@ -183,8 +172,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("loses no acknowledged record when SIGKILLed mid-stream", async () => {
-    const dir = await tempDir();
+  it("loses no acknowledged record when SIGKILLed mid-stream", async ({ tempDir }) => {
+    const dir = tempDir();
     const cacheUrl = sourceUrl("process-server/cache/index.ts");
     const protoUrl = sourceUrl("proto/index.ts");
     // Child: appends random-sized batches to two machines, releases now and then, prints acks.

@@ -1,38 +1,23 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, test } from "vitest";
+import { describe } from "vitest";
 import { silentLogger } from "../common/logger.js";
 import { TargetRegistry } from "../master-target/target-registry.js";
 import { RecoveryPointType, WriteKind, type WriteRecord } from "../proto/index.js";
+import { test } from "./support/fixtures.js";
 import { patternBytes } from "./support/images.js";
+import { seededInts } from "../common/random/index.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const SIZES = [3 * MiB, 2 * MiB];
-const dirs: string[] = [];
-
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "srlab-mt-points-"));
-  dirs.push(d);
-  return d;
-}
-
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 /** Deterministic writes across both disks (unaligned, some spanning journal blocks, some zero). */
 function writes(count: number, from: number, seed: number): WriteRecord[] {
-  let x = seed;
-  const rand = (n: number) => {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    return x % n;
-  };
+  const rand = seededInts(seed);
   const out: WriteRecord[] = [];
   for (let i = 0; i < count; i++) {
     const sequence = from + i + 1;
@@ -72,7 +57,7 @@ function tag(sequence: number, tagName: string): WriteRecord {
 }
 
 describe("master target points of the way back", () => {
-  test("a TAG snapshots the images; restoring a point gives them back byte for byte, after a restart too", async () => {
+  test("a TAG snapshots the images; restoring a point gives them back byte for byte, after a restart too", async ({ tempDir }) => {
     const dir = tempDir();
     const datastore = join(dir, "datastore");
     const request = {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, test } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { protoPath as healthProtoPath } from "grpc-health-check";
-import { bearerMetadata, GrpcServer, unaryCall } from "../common/grpc/index.js";
+import { bearerMetadata, unaryCall } from "../common/grpc/index.js";
 import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
@@ -19,91 +19,20 @@ import {
   type ApplyWritesResponse,
   type BlockChecksum,
   ComponentRole,
-  ConfigurationServiceService,
   type MasterTargetServiceGetBlockChecksumsResponse,
   MasterTargetServiceClient,
-  type RegisterRequest,
   type TargetDisk,
   WriteKind,
   type WriteRecord,
-  protoRoot,
-  serviceProtoFiles,
 } from "../proto/index.js";
 import { patternBytes, sha256File } from "./support/images.js";
+import { seededInts } from "../common/random/index.js";
+import { StubConfigServer } from "./support/stub-config-server.js";
+import { waitUntil } from "./support/wait.js";
 
 const PASSPHRASE = "master-target-test-passphrase";
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-async function waitUntil<T>(what: string, probe: () => Promise<T | false>, timeoutMs: number, everyMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => false as const);
-    if (value !== false) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
-/** The four ConfigurationService calls a CsLink makes, and nothing else. */
-class ConfigServerStub {
-  readonly authority = new TestCredentialAuthority();
-  readonly registrations: RegisterRequest[] = [];
-  heartbeats = 0;
-  private server?: GrpcServer;
-  private nextId = 1;
-
-  get address(): string {
-    return this.server!.address;
-  }
-
-  async start(): Promise<void> {
-    const implementation: grpc.UntypedServiceImplementation = {
-      register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        if (call.request.passphrase !== PASSPHRASE) {
-          callback({ code: grpc.status.UNAUTHENTICATED, details: "wrong passphrase" }, null);
-          return;
-        }
-        this.registrations.push(call.request);
-        const componentId = `mt-${this.nextId++}`;
-        callback(null, {
-          componentId,
-          credential: this.authority.sign(`master-target/${componentId}`),
-          storage: undefined,
-          segmentKey: Buffer.alloc(0),
-          segmentKeyId: "",
-          segmentKeys: [],
-          credentialPublicKey: this.authority.publicKeyDer,
-          machineId: "",
-          timeUnitSeconds: 1,
-          azureDisks: [],
-        });
-      },
-      heartbeat: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => {
-        this.heartbeats++;
-        callback(null, {});
-      },
-      // Held open like the real server's command stream; no command is ever sent.
-      watchCommands: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-        call.on("cancelled", () => call.end());
-      },
-      reportCommandResult: (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(null, {}),
-    };
-    this.server = new GrpcServer({
-      host: "127.0.0.1",
-      port: 0,
-      services: [{ name: "srlab.v1.ConfigurationService", definition: ConfigurationServiceService, implementation }],
-      reflection: { includeDirs: [protoRoot], files: serviceProtoFiles },
-      logger: silentLogger(),
-    });
-    await this.server.start();
-    this.server.setServing(true);
-  }
-
-  async stop(): Promise<void> {
-    await this.server?.stop(500);
-  }
-}
 
 /** One ApplyWrites stream, answers read in order. */
 class ApplyStream {
@@ -173,11 +102,7 @@ class ReferenceDisks {
 
 /** Random DATA / ZERO / TAG records continuing after `from`, deterministic per seed. */
 function randomWrites(count: number, from: number, sizes: Record<number, number>, seed: number): WriteRecord[] {
-  let x = seed;
-  const rand = (n: number) => {
-    x = (x * 1103515245 + 12345) % 2 ** 31;
-    return x % n;
-  };
+  const rand = seededInts(seed);
   const indexes = Object.keys(sizes).map(Number);
   const records: WriteRecord[] = [];
   for (let i = 0; i < count; i++) {
@@ -247,7 +172,7 @@ async function rejectsWith(promise: Promise<unknown>, code: grpc.status, message
 }
 
 describe("master target", () => {
-  const cs = new ConfigServerStub();
+  let cs: StubConfigServer;
   let dir: string;
   let dataDir: string;
   let mt: MasterTarget;
@@ -279,6 +204,7 @@ describe("master target", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "srlab-mt-"));
     dataDir = join(dir, "data");
+    cs = new StubConfigServer(join(dir, "storage"), { passphrase: PASSPHRASE, freshIds: true });
     await cs.start();
     ps = cs.authority.sign("process-server/ps-azure");
     admin = cs.authority.sign("admin");
@@ -288,7 +214,7 @@ describe("master target", () => {
   afterAll(async () => {
     client?.close();
     await mt?.stop();
-    await cs.stop();
+    await cs?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -296,7 +222,7 @@ describe("master target", () => {
     const reg = cs.registrations.at(-1)!;
     assert.equal(reg.role, ComponentRole.COMPONENT_ROLE_MASTER_TARGET);
     assert.equal(reg.address, mt.grpcAddress);
-    await waitUntil("a heartbeat", async () => cs.heartbeats > 0, 5_000, 50);
+    await waitUntil("a heartbeat", async () => cs.heartbeats.length > 0, 5_000, 50);
     const ready = JSON.parse(await readFile(join(dir, "mt.ready"), "utf8"));
     assert.deepEqual(ready, { pid: process.pid, grpcAddress: mt.grpcAddress, metricsUrl: mt.metricsUrl, componentId: mt.componentId });
 

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, describe, test } from "vitest";
+import { describe } from "vitest";
 import { status } from "@grpc/grpc-js";
 import { silentLogger } from "../common/logger.js";
 import {
@@ -17,23 +16,12 @@ import {
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
-import { ASSIGNMENT, FakeProcessServer, grpcError, replicationFor, until } from "./support/fake-process-server.js";
+import { ASSIGNMENT, grpcError, until } from "./support/fake-process-server.js";
+import { test } from "./support/fixtures.js";
 
 const logger = silentLogger();
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const dirs: string[] = [];
-
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), "srlab-agent-"));
-  dirs.push(d);
-  return d;
-}
-
 
 function openMachine(dataDir: string, options: { disks?: number[]; memoryBudgetBytes?: number; metadataBudgetBytes?: number } = {}): LocalMachine {
   const sizes = options.disks ?? [4 * MiB];
@@ -57,7 +45,7 @@ function batchOf(machine: LocalMachine): WriteRecord[] {
 }
 
 describe("mobility agent capture", () => {
-  test("one sequence across two disks, in image-write order", () => {
+  test("one sequence across two disks, in image-write order", ({ tempDir }) => {
     const machine = openMachine(tempDir(), { disks: [2 * MiB, 1 * MiB] });
     machine.protect(ASSIGNMENT);
     const [d0, d1] = machine.exports;
@@ -81,7 +69,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("writes before protection are not sequenced; the sequence survives a clean restart", () => {
+  test("writes before protection are not sequenced; the sequence survives a clean restart", ({ tempDir }) => {
     const dir = tempDir();
     let machine = openMachine(dir);
     machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
@@ -101,7 +89,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("acks forget records and resolve their waiters; a reconnect resends the rest", async () => {
+  test("acks forget records and resolve their waiters; a reconnect resends the rest", async ({ tempDir }) => {
     const machine = openMachine(tempDir());
     machine.protect(ASSIGNMENT);
     const e = machine.exports[0]!;
@@ -134,7 +122,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("a process server holding numbers this agent never sent keeps every queued write and requires a resync", () => {
+  test("a process server holding numbers this agent never sent keeps every queued write and requires a resync", ({ tempDir }) => {
     const machine = openMachine(tempDir());
     machine.protect(ASSIGNMENT);
     const e = machine.exports[0]!;
@@ -159,7 +147,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("an ack beyond what this agent sent requires a resync and asks for a new stream", () => {
+  test("an ack beyond what this agent sent requires a resync and asks for a new stream", ({ tempDir }) => {
     const machine = openMachine(tempDir());
     machine.protect(ASSIGNMENT);
     const { capture } = machine;
@@ -174,7 +162,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("an acknowledgement lost in a break is no disagreement", () => {
+  test("an acknowledgement lost in a break is no disagreement", ({ tempDir }) => {
     const machine = openMachine(tempDir());
     machine.protect(ASSIGNMENT);
     const { capture } = machine;
@@ -188,7 +176,7 @@ describe("mobility agent capture", () => {
     machine.close();
   });
 
-  test("pending changes above half the disk size require a resync", () => {
+  test("pending changes above half the disk size require a resync", ({ tempDir }) => {
     const machine = openMachine(tempDir(), { disks: [1 * MiB] });
     machine.protect(ASSIGNMENT);
     machine.exports[0]!.write(0, pattern(256 * KiB, 1), false);
@@ -201,7 +189,7 @@ describe("mobility agent capture", () => {
 });
 
 describe("mobility agent shutdown marker", () => {
-  test("a protected machine without the clean-shutdown marker needs a resync", () => {
+  test("a protected machine without the clean-shutdown marker needs a resync", ({ tempDir }) => {
     const dir = tempDir();
     const first = openMachine(dir);
     assert.equal(first.capture.resyncRequired, false, "first start is not an unclean shutdown");
@@ -220,7 +208,7 @@ describe("mobility agent shutdown marker", () => {
     third.close();
   });
 
-  test("an unprotected machine may stop uncleanly without a resync", () => {
+  test("an unprotected machine may stop uncleanly without a resync", ({ tempDir }) => {
     const dir = tempDir();
     const first = openMachine(dir);
     for (const image of first.images) image.close();
@@ -231,7 +219,7 @@ describe("mobility agent shutdown marker", () => {
 });
 
 describe("mobility agent bitmap mode", () => {
-  test("over both memory budgets payloads go to the bitmap; recovery sends exactly the dirty blocks", async () => {
+  test("over both memory budgets payloads go to the bitmap; recovery sends exactly the dirty blocks", async ({ tempDir, fakeProcessServer }) => {
     const dir = tempDir();
     const size = 8 * MiB;
     const machine = openMachine(dir, { disks: [size], memoryBudgetBytes: 64 * KiB, metadataBudgetBytes: METADATA_RECORD_BYTES });
@@ -252,8 +240,7 @@ describe("mobility agent bitmap mode", () => {
     assert.equal(machine.capture.pendingBytes, 3 * BITMAP_BLOCK_BYTES);
     assert.ok(existsSync(join(dir, "disk0.img.dirty-bitmap")), "the bitmap is persisted on the mode change");
 
-    const ps = new FakeProcessServer([size]);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, [size]);
     await replication.assign("fake:1");
     await until("bitmap drained", () => machine.capture.dirtyBlocks === 0 && machine.capture.queuedRecords === 0);
     await machine.capture.whenAllDurable();
@@ -279,7 +266,7 @@ describe("mobility agent bitmap mode", () => {
     machine.close();
   });
 
-  test("a burst walks data → metadata → bitmap → data and the replica ends byte-exact", async () => {
+  test("a burst walks data → metadata → bitmap → data and the replica ends byte-exact", async ({ tempDir, fakeProcessServer }) => {
     const size = 8 * MiB;
     const metadataRecords = 40;
     const machine = openMachine(tempDir(), {
@@ -291,10 +278,9 @@ describe("mobility agent bitmap mode", () => {
     const capture = machine.capture;
     const modes: CaptureMode[] = [];
     capture.on("mode", (m) => modes.push(m));
-    const ps = new FakeProcessServer([size]);
+    const { ps, replication } = fakeProcessServer(machine, [size]);
     // The process server receives but holds its acks back: memory fills as under a slow link.
     ps.autoAck = false;
-    const replication = replicationFor(machine, ps);
     await replication.assign("fake:1");
     await until("stream open", () => capture.isStreamOpen);
     const e = machine.exports[0]!;
@@ -339,13 +325,12 @@ describe("mobility agent bitmap mode", () => {
     machine.close();
   });
 
-  test("a process server unreachable past N retries switches to bitmap mode, then recovers", async () => {
+  test("a process server unreachable past N retries switches to bitmap mode, then recovers", async ({ tempDir, fakeProcessServer }) => {
     const size = 4 * MiB;
     const machine = openMachine(tempDir(), { disks: [size] });
     machine.protect(ASSIGNMENT);
-    const ps = new FakeProcessServer([size]);
+    const { ps, replication } = fakeProcessServer(machine, [size], { bitmapAfterRetries: 1 });
     ps.reachable = false;
-    const replication = replicationFor(machine, ps, { bitmapAfterRetries: 1 });
     const e = machine.exports[0]!;
     e.write(MiB, pattern(8 * KiB, 1), false);
     e.write(3 * MiB, pattern(8 * KiB, 2), false);
@@ -371,7 +356,7 @@ describe("mobility agent bitmap mode", () => {
     machine.close();
   });
 
-  test("a clean stop keeps unacknowledged writes in the bitmap for the next run", async () => {
+  test("a clean stop keeps unacknowledged writes in the bitmap for the next run", async ({ tempDir, fakeProcessServer }) => {
     const dir = tempDir();
     const size = 4 * MiB;
     let machine = openMachine(dir, { disks: [size] });
@@ -382,8 +367,7 @@ describe("mobility agent bitmap mode", () => {
     assert.equal(machine.capture.mode, CaptureMode.CAPTURE_MODE_BITMAP);
     assert.equal(machine.capture.dirtyBlocks, 1);
     assert.equal(machine.capture.resyncRequired, false);
-    const ps = new FakeProcessServer([size]);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, [size]);
     await replication.assign("fake:1");
     await until("drained", () => ps.received.length === 1 && machine.capture.dirtyBlocks === 0);
     assert.equal(ps.received[0]!.sequence, 1, "numbers the server never held are reused, no gap");
@@ -394,13 +378,12 @@ describe("mobility agent bitmap mode", () => {
 });
 
 describe("mobility agent replication stream", () => {
-  test("reconnects after a broken stream and resends what was not acknowledged", async () => {
+  test("reconnects after a broken stream and resends what was not acknowledged", async ({ tempDir, fakeProcessServer }) => {
     const size = 2 * MiB;
     const machine = openMachine(tempDir(), { disks: [size] });
     machine.protect(ASSIGNMENT);
-    const ps = new FakeProcessServer([size]);
+    const { ps, replication } = fakeProcessServer(machine, [size]);
     ps.autoAck = false;
-    const replication = replicationFor(machine, ps);
     await replication.assign("fake:1");
     await until("open", () => replication.state === "streaming");
     machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
@@ -416,12 +399,11 @@ describe("mobility agent replication stream", () => {
     machine.close();
   });
 
-  test("a sequence gap halts replication and requires a resync", async () => {
+  test("a sequence gap halts replication and requires a resync", async ({ tempDir, fakeProcessServer }) => {
     const machine = openMachine(tempDir(), { disks: [MiB] });
     machine.protect(ASSIGNMENT);
-    const ps = new FakeProcessServer([MiB]);
+    const { ps, replication } = fakeProcessServer(machine, [MiB]);
     ps.failBatchesWith = grpcError(status.FAILED_PRECONDITION, "sequence gap: expected 7, got 9");
-    const replication = replicationFor(machine, ps);
     await replication.assign("fake:1");
     machine.exports[0]!.write(0, pattern(4 * KiB, 1), false);
     await until("halted", () => replication.state === "halted");
@@ -433,7 +415,7 @@ describe("mobility agent replication stream", () => {
 });
 
 describe("mobility agent sync", () => {
-  test("resync sends only blocks whose checksums differ", async () => {
+  test("resync sends only blocks whose checksums differ", async ({ tempDir, fakeProcessServer }) => {
     const block = 64 * KiB;
     const size = 8 * block;
     const machine = openMachine(tempDir(), { disks: [size] });
@@ -445,7 +427,7 @@ describe("mobility agent sync", () => {
     image.write(3 * block, pattern(block, 3));
     image.write(5 * block, pattern(block, 5));
     const sha = (b: Buffer) => createHash("sha256").update(b).digest();
-    const ps = new FakeProcessServer([size]);
+    const { ps, replication } = fakeProcessServer(machine, [size]);
     ps.checksumOverride = new Map([
       [
         0,
@@ -459,7 +441,6 @@ describe("mobility agent sync", () => {
         ],
       ],
     ]);
-    const replication = replicationFor(machine, ps);
     await replication.assign("fake:1");
     const progress: number[] = [];
     const result = await runSync(
@@ -495,7 +476,7 @@ describe("mobility agent sync", () => {
     machine.close();
   });
 
-  test("initial copy of a live disk converges to a byte-exact replica and clears the resync flag", async () => {
+  test("initial copy of a live disk converges to a byte-exact replica and clears the resync flag", async ({ tempDir, fakeProcessServer }) => {
     const block = 64 * KiB;
     const size = 2 * MiB;
     const dir = tempDir();
@@ -505,8 +486,7 @@ describe("mobility agent sync", () => {
     machine = openMachine(dir, { disks: [size, MiB], memoryBudgetBytes: 256 * KiB });
     assert.equal(machine.capture.resyncRequired, true);
     for (let i = 0; i < 12; i++) machine.images[i % 2]!.write((i * 3 + 1) * 40 * KiB, pattern(24 * KiB, i));
-    const ps = new FakeProcessServer([size, MiB]);
-    const replication = replicationFor(machine, ps);
+    const { ps, replication } = fakeProcessServer(machine, [size, MiB]);
     await replication.assign("fake:1");
     let writes = 0;
     ps.betweenChunks = () => {

@@ -26,6 +26,8 @@ import {
 } from "../proto/index.js";
 import { patternBytes, sha256File } from "./support/images.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
+import { seededInts } from "../common/random/index.js";
+import { waitUntil } from "./support/wait.js";
 
 const DISK_BYTES = 4 * 1024 * 1024;
 const DISK_COUNT = 2;
@@ -45,15 +47,6 @@ const FAILBACK_POLICY: ReplicationPolicy = {
 };
 
 const hex = (b: Buffer) => createHash("sha256").update(b).digest("hex");
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await Promise.resolve().then(check).catch(() => false))) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 
 /** One Replicate stream, answered in order. */
 class AgentStream {
@@ -117,17 +110,12 @@ class AgentStream {
 class Reference {
   readonly disks: Buffer[];
   sequence: number;
-  private seed: number;
+  private readonly rand: (n: number) => number;
 
   constructor(start: Buffer[], seed: number, sequence = 0) {
     this.disks = start.map((b) => Buffer.from(b));
-    this.seed = seed;
+    this.rand = seededInts(seed);
     this.sequence = sequence;
-  }
-
-  private rand(n: number): number {
-    this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
-    return Math.floor((this.seed / 2147483648) * n);
   }
 
   /** Unaligned DATA writes, some ZERO ranges and now and then a TAG. */

@@ -22,6 +22,8 @@ import {
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
+import { seededInts } from "../common/random/index.js";
+import { waitUntil } from "./support/wait.js";
 
 const DISK_SIZE = 4 * 1024 * 1024;
 const DISKS = [
@@ -30,6 +32,19 @@ const DISKS = [
 ];
 
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+
+/** A policy with a crash-consistent point every second and this retention. */
+function everySecond(name: string, recoveryPointRetentionSeconds: number): ReplicationPolicy {
+  return {
+    name,
+    rpoThresholdSeconds: 60,
+    recoveryPointRetentionSeconds,
+    crashConsistentFrequencySeconds: 1,
+    appConsistentFrequencySeconds: 0,
+    resyncSchedule: "",
+    failback: false,
+  };
+}
 
 /** One Replicate stream seen as an async sequence of responses; the stream's error rejects next(). */
 class AgentStream {
@@ -89,15 +104,10 @@ class AgentStream {
 class Workload {
   readonly images = DISKS.map(() => Buffer.alloc(DISK_SIZE));
   sequence = 0;
-  private seed: number;
+  private readonly rand: (n: number) => number;
 
   constructor(seed: number) {
-    this.seed = seed;
-  }
-
-  private rand(n: number): number {
-    this.seed = (this.seed * 1103515245 + 12345) % 2147483648;
-    return Math.floor((this.seed / 2147483648) * n);
+    this.rand = seededInts(seed);
   }
 
   /** Random unaligned DATA writes with some ZERO ranges, across both disks. */
@@ -159,14 +169,6 @@ async function expectStatus(p: Promise<unknown>, code: grpc.status, pattern?: Re
   return err;
 }
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 describe("process server", () => {
   let root: string;
   let cs: StubConfigServer;
@@ -206,6 +208,17 @@ describe("process server", () => {
 
   const drain = (machineId: string, credential = cs.agentCredential(machineId)) =>
     unaryCall(client, client.drainMachine, { machineId, apply: true }, credential, 30_000);
+
+  /** Assigns a machine to this process server under `policy`, as the configuration server does. */
+  const assign = (commandId: string, machineId: string, policy: ReplicationPolicy) =>
+    cs.command("process-server/ps-1", {
+      commandId,
+      jobId: "",
+      command: {
+        $case: "assignment",
+        value: { machineId, processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" },
+      },
+    });
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "srlab-ps-"));
@@ -540,26 +553,13 @@ describe("process server", () => {
   });
 
   it("makes crash-consistent points on the policy's cadence and reports heartbeats", async () => {
-    const policy: ReplicationPolicy = {
-      name: "fast",
-      rpoThresholdSeconds: 60,
-      recoveryPointRetentionSeconds: 3600,
-      crashConsistentFrequencySeconds: 1,
-      appConsistentFrequencySeconds: 0,
-      resyncSchedule: "",
-      failback: false,
-    };
+    const policy = everySecond("fast", 3600);
     const w = new Workload(8);
     const agent = new AgentStream(client, cs.agentCredential("m10"));
     await agent.open("m10");
     await agent.send([...w.writes(10), ...w.base(), ...w.writes(8)]);
     await drain("m10");
-    void cs.command("process-server/ps-1", {
-      commandId: "c1",
-      jobId: "",
-      command: { $case: "assignment", value: { machineId: "m10", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
-    });
-    await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c1"));
+    await assign("c1", "m10", policy);
     assert.ok(cs.results.find((r) => r.commandId === "c1")?.success);
     await waitUntil("a crash-consistent point", async () => (await store.listObjects(pointsPrefix("m10"))).length > 1, 10_000);
     const [, info] = await store.listObjects(pointsPrefix("m10"));
@@ -580,24 +580,11 @@ describe("process server", () => {
   });
 
   it("takes no point before a disk's copy completes, and covers a disk from its BASE on", async () => {
-    const policy: ReplicationPolicy = {
-      name: "fast",
-      rpoThresholdSeconds: 60,
-      recoveryPointRetentionSeconds: 3600,
-      crashConsistentFrequencySeconds: 1,
-      appConsistentFrequencySeconds: 0,
-      resyncSchedule: "",
-      failback: false,
-    };
+    const policy = everySecond("fast", 3600);
     const w = new Workload(11);
     const agent = new AgentStream(client, cs.agentCredential("m14"));
     await agent.open("m14");
-    void cs.command("process-server/ps-1", {
-      commandId: "c14",
-      jobId: "",
-      command: { $case: "assignment", value: { machineId: "m14", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
-    });
-    await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c14"));
+    await assign("c14", "m14", policy);
     const pointsOf = async () =>
       (await Promise.all((await store.listObjects(pointsPrefix("m14"))).map(async (o) => JSON.parse((await store.getObject(o.name)).toString()) as PointDocument))).sort(
         (a, b) => a.sequence - b.sequence,
@@ -630,24 +617,11 @@ describe("process server", () => {
   });
 
   it("prunes points and segments outside the retention window, keeping the newest point", async () => {
-    const policy: ReplicationPolicy = {
-      name: "short",
-      rpoThresholdSeconds: 60,
-      recoveryPointRetentionSeconds: 2,
-      crashConsistentFrequencySeconds: 1,
-      appConsistentFrequencySeconds: 0,
-      resyncSchedule: "",
-      failback: false,
-    };
+    const policy = everySecond("short", 2);
     const w = new Workload(10);
     const agent = new AgentStream(client, cs.agentCredential("m12"));
     await agent.open("m12");
-    void cs.command("process-server/ps-1", {
-      commandId: "c2",
-      jobId: "",
-      command: { $case: "assignment", value: { machineId: "m12", processServerId: "ps-1", processServerAddress: ps.grpcAddress, policy, state: 0, direction: 0, masterTargetId: "", masterTargetAddress: "" } },
-    });
-    await waitUntil("assignment answered", () => cs.results.some((r) => r.commandId === "c2"));
+    await assign("c2", "m12", policy);
     // Retention runs meanwhile: a point listed may be gone by the time it is read.
     const pointsOf = async () =>
       (

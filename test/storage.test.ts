@@ -15,6 +15,7 @@ import {
   StorageNotFoundError,
   StorageUnavailableError,
 } from "../common/storage/index.js";
+import { seededInts } from "../common/random/index.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -119,11 +120,7 @@ function behaviouralSuite(backend: Backend): void {
       await store.createPageBlob(name, pages * 512);
       const model = Buffer.alloc(pages * 512);
       const written = new Uint8Array(pages);
-      let seed = 42;
-      const rand = (n: number): number => {
-        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-        return seed % n;
-      };
+      const rand = seededInts(42);
       for (let i = 0; i < 300; i++) {
         const page = rand(pages);
         const count = Math.min(1 + rand(16), pages - page);

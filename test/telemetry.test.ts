@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
 import { ProcessUsage } from "../common/metrics/index.js";
-import { ConfigServer, configServerOptions } from "../config-server/index.js";
+import { ConfigServer } from "../config-server/index.js";
 import { asrThresholds, processServerAlerts, SampleWindow, TelemetrySampler } from "../config-server/telemetry/index.js";
 import {
   type Component,
@@ -18,6 +18,7 @@ import {
   SiteLocation,
   TelemetryServiceClient,
 } from "../proto/index.js";
+import { testConfigServerOptions } from "./support/config-server-options.js";
 
 describe("sample window", () => {
   test("keeps the newest items in order once full, and finds those newer than a time", () => {
@@ -136,17 +137,7 @@ describe("TelemetryService on a configuration server", () => {
   const dir = mkdtempSync(join(tmpdir(), "srlab-telemetry-"));
   let server: ConfigServer;
   beforeAll(async () => {
-    server = new ConfigServer(
-      configServerOptions.parse({
-        dataDir: join(dir, "cs"),
-        insecure: true,
-        passphrase: "correct horse battery",
-        storage: { kind: "directory", directory: join(dir, "storage") },
-        timeUnitSeconds: 1,
-        telemetry: { intervalMs: 100, windowSeconds: 60 },
-      }),
-      silentLogger(),
-    );
+    server = new ConfigServer(testConfigServerOptions(dir, { telemetry: { intervalMs: 100, windowSeconds: 60 } }), silentLogger());
     await server.start();
   });
   afterAll(async () => {

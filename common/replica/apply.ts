@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { WriteKind, type WriteRecord } from "../../proto/index.js";
+import type { WriteRecord } from "../../proto/index.js";
 import type { ApplyCostModel } from "./apply-cost.js";
 import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-plan.js";
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";

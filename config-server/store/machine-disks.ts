@@ -5,29 +5,9 @@ import { invalid } from "./store-error.js";
 /** 'source' disks are the protected ones; 'azure' disks belong to the failed-over machine. */
 export type DiskKind = "source" | "azure";
 
-interface DiskRow {
-  disk_id: string;
-  disk_index: number;
-  size_bytes: number;
-  image_path: string;
-  nbd_uri: string;
-  nbd_unix_uri: string;
-  added_at_sequence: number;
-  blob_name: string;
-}
-
-function diskFromRow(r: DiskRow): Disk {
-  return {
-    diskId: r.disk_id,
-    index: r.disk_index,
-    sizeBytes: r.size_bytes,
-    imagePath: r.image_path,
-    nbdUri: r.nbd_uri,
-    nbdUnixUri: r.nbd_unix_uri,
-    addedAtSequence: r.added_at_sequence,
-    blobName: r.blob_name,
-  };
-}
+/** The columns of a disk row, named as the Disk message's fields. */
+const DISK_COLUMNS = `disk_id AS diskId, disk_index AS "index", size_bytes AS sizeBytes, image_path AS imagePath,
+  nbd_uri AS nbdUri, nbd_unix_uri AS nbdUnixUri, added_at_sequence AS addedAtSequence, blob_name AS blobName`;
 
 export class MachineDisks {
   private readonly select;
@@ -36,8 +16,8 @@ export class MachineDisks {
   private readonly remove;
 
   constructor(db: Database.Database) {
-    this.select = db.prepare<[string, string], DiskRow>(
-      "SELECT * FROM disks WHERE machine_id = ? AND kind = ? ORDER BY disk_index",
+    this.select = db.prepare<[string, string], Disk>(
+      `SELECT ${DISK_COLUMNS} FROM disks WHERE machine_id = ? AND kind = ? ORDER BY disk_index`,
     );
     this.insert = db.prepare(
       `INSERT INTO disks (machine_id, kind, disk_id, disk_index, size_bytes, image_path, nbd_uri,
@@ -57,7 +37,7 @@ export class MachineDisks {
   }
 
   list(machineId: string, kind: DiskKind): Disk[] {
-    return this.select.all(machineId, kind).map(diskFromRow);
+    return this.select.all(machineId, kind);
   }
 
   /**
@@ -85,17 +65,7 @@ export class MachineDisks {
     const used = new Set(current.filter((d) => seen.has(d.diskId)).map((d) => d.index));
     const fresh: Disk[] = [];
     for (const d of disks) {
-      const params = {
-        machineId,
-        kind,
-        diskId: d.diskId,
-        sizeBytes: d.sizeBytes,
-        imagePath: d.imagePath,
-        nbdUri: d.nbdUri,
-        nbdUnixUri: d.nbdUnixUri,
-        blobName: d.blobName ?? "",
-      };
-      if (known.has(d.diskId)) this.update.run(params);
+      if (known.has(d.diskId)) this.update.run(rowParams(machineId, kind, d, d.index, d.addedAtSequence));
       else fresh.push(d);
     }
     // Place requested indexes first so a disk without one cannot steal an index another asked for.
@@ -115,19 +85,23 @@ export class MachineDisks {
     }
     for (const d of fresh) {
       const addedAt = d.addedAtSequence > 0 ? d.addedAtSequence : hadDisks ? nextSequence : 0;
-      this.insert.run({
-        machineId,
-        kind,
-        diskId: d.diskId,
-        index: placed.get(d),
-        sizeBytes: d.sizeBytes,
-        imagePath: d.imagePath,
-        nbdUri: d.nbdUri,
-        nbdUnixUri: d.nbdUnixUri,
-        addedAtSequence: addedAt,
-        blobName: d.blobName ?? "",
-      });
+      this.insert.run(rowParams(machineId, kind, d, placed.get(d)!, addedAt));
     }
     return this.list(machineId, kind);
   }
+}
+
+function rowParams(machineId: string, kind: DiskKind, d: Disk, index: number, addedAtSequence: number) {
+  return {
+    machineId,
+    kind,
+    diskId: d.diskId,
+    index,
+    sizeBytes: d.sizeBytes,
+    imagePath: d.imagePath,
+    nbdUri: d.nbdUri,
+    nbdUnixUri: d.nbdUnixUri,
+    addedAtSequence,
+    blobName: d.blobName ?? "",
+  };
 }

@@ -1,6 +1,8 @@
 import { execFile } from "node:child_process";
 import { distPath } from "./dist.js";
 
+export { waitUntil } from "./wait.js";
+
 export const CLI_MAIN = distPath("cli/main.js");
 
 export interface CliResult {
@@ -31,19 +33,4 @@ export async function srlabOk(args: string[], timeoutMs?: number, env?: NodeJS.P
   const r = await srlab(args, timeoutMs, env);
   if (r.code !== 0) throw new Error(`srlab ${args.join(" ")} failed (${r.code}): ${r.stderr}\n${r.stdout}`);
   return r;
-}
-
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 250): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }

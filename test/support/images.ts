@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { NbdClient, type NbdTarget } from "../../common/nbd/index.js";
+import { Prng } from "../../common/random/index.js";
 
 export function sha256File(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -27,16 +28,10 @@ export async function connectNbd(uri: string): Promise<NbdClient> {
   return NbdClient.connect(target, exportName);
 }
 
-/** Deterministic pseudo-random bytes (xorshift), so failures are reproducible. */
+/** Deterministic pseudo-random bytes, so failures are reproducible. */
 export function patternBytes(length: number, seed: number): Buffer {
   const buf = Buffer.allocUnsafe(length);
-  let x = seed >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    buf[i] = x & 0xff;
-  }
+  new Prng(seed).fill(buf);
   return buf;
 }
 

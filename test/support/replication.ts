@@ -1,4 +1,4 @@
-import { waitUntil } from "./cli.js";
+import { waitUntil } from "./wait.js";
 
 export interface ReplicationView {
   rpoSeconds: number;

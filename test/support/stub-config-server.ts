@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type * as grpc from "@grpc/grpc-js";
+import * as grpc from "@grpc/grpc-js";
 import { subjectOf, verifyCredential } from "../../common/credentials/index.js";
 import { credentialOf, GrpcServer } from "../../common/grpc/index.js";
 import { silentLogger } from "../../common/logger.js";
@@ -7,6 +7,7 @@ import { deriveSegmentKey } from "../../common/segment/index.js";
 import {
   ComponentRole,
   ConfigurationServiceService,
+  type Disk,
   type HeartbeatRequest,
   protoRoot,
   type RecoveryPoint,
@@ -15,7 +16,7 @@ import {
   serviceProtoFiles,
   type WatchCommandsResponse,
 } from "../../proto/index.js";
-import { waitUntil } from "./cli.js";
+import { waitUntil } from "./wait.js";
 import { TestCredentialAuthority } from "./test-credentials.js";
 
 const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
@@ -23,15 +24,29 @@ const ROLE_SUBJECT: Partial<Record<ComponentRole, string>> = {
   [ComponentRole.COMPONENT_ROLE_MASTER_TARGET]: "master-target",
 };
 
+export interface StubConfigServerOptions {
+  /** Registration must carry this passphrase (UNAUTHENTICATED otherwise); any passes when unset. */
+  passphrase?: string;
+  /**
+   * The machine a registering mobility agent is told it is (credential subject `agent/ID`, or
+   * `agent/ID/azure` with Azure disks), and the failed-over disks an Azure agent serves.
+   */
+  agent?: { machineId: string; azureDisks?: Disk[] };
+  /** Every registration gets a new component id (`NAME-1`, `NAME-2` …) instead of its name. */
+  freshIds?: boolean;
+}
+
 /**
  * A configuration server reduced to what the daemons under test call: registration hands out
- * directory storage, the credential public key and the segment key (component id = its name); heartbeats,
- * command results and recovery points are kept; commands go to a component's command stream.
+ * directory storage, the credential public key and the segment key (component id = its name);
+ * registrations, heartbeats, command results and recovery points are kept; commands go to a
+ * component's command stream.
  */
 export class StubConfigServer {
   readonly authority = new TestCredentialAuthority();
   private readonly deploymentSecret = randomBytes(32);
   readonly points: RecoveryPoint[] = [];
+  readonly registrations: RegisterRequest[] = [];
   readonly heartbeats: HeartbeatRequest[] = [];
   readonly results: ReportCommandResultRequest[] = [];
   /** Command streams by credential subject, e.g. "process-server/ps-1". */
@@ -40,7 +55,10 @@ export class StubConfigServer {
   /** Credential ids handed to process servers with every heartbeat. */
   readonly revoked = new Set<string>();
 
-  constructor(private readonly storageDir: string) {}
+  constructor(
+    private readonly storageDir: string,
+    private readonly options: StubConfigServerOptions = {},
+  ) {}
 
   get address(): string {
     return this.server!.address;
@@ -57,18 +75,27 @@ export class StubConfigServer {
   async start(): Promise<void> {
     const implementation: grpc.UntypedServiceImplementation = {
       register: (call: grpc.ServerUnaryCall<RegisterRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+        const { passphrase, agent } = this.options;
+        if (passphrase !== undefined && call.request.passphrase !== passphrase) {
+          return cb({ code: grpc.status.UNAUTHENTICATED, details: "wrong passphrase" }, null);
+        }
+        this.registrations.push(call.request);
+        const isAgent = call.request.role === ComponentRole.COMPONENT_ROLE_MOBILITY_AGENT && agent !== undefined;
+        const azureDisks = isAgent ? (agent.azureDisks ?? []) : [];
+        const componentId = this.options.freshIds ? `${call.request.name}-${this.registrations.length}` : call.request.name;
         const role = ROLE_SUBJECT[call.request.role] ?? "component";
+        const subject = isAgent ? `agent/${agent.machineId}${azureDisks.length ? "/azure" : ""}` : `${role}/${componentId}`;
         cb(null, {
-          componentId: call.request.name,
-          credential: this.credential(`${role}/${call.request.name}`),
+          componentId,
+          credential: this.credential(subject),
           storage: { kind: "directory", connectionString: "", container: "", directory: this.storageDir },
           segmentKey: deriveSegmentKey(this.deploymentSecret, "k1"),
           segmentKeyId: "k1",
           segmentKeys: [{ keyId: "k1", key: deriveSegmentKey(this.deploymentSecret, "k1") }],
           credentialPublicKey: this.authority.publicKeyDer,
-          machineId: "",
+          machineId: isAgent ? agent.machineId : "",
           timeUnitSeconds: 1,
-          azureDisks: [],
+          azureDisks,
         });
       },
       heartbeat: (call: grpc.ServerUnaryCall<HeartbeatRequest, unknown>, cb: grpc.sendUnaryData<unknown>) => {
