@@ -14,6 +14,7 @@ import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js
 import { type PointDocument, ProcessServer } from "../process-server/index.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import {
+  ChecksumAlgorithm,
   Health,
   ProcessServiceClient,
   type ReplicateRequest,
@@ -454,11 +455,11 @@ describe("process server", () => {
     const got = new Map<number, string>();
     let total = 0;
     await new Promise<void>((resolve, reject) => {
-      const call = client.getBlockChecksums({ machineId: "m7", diskIndex: 0, blockSize }, bearerMetadata(cs.agentCredential("m7")));
-      call.on("data", (m: { checksums: { blockIndex: number; sha256: Buffer }[]; totalBlocks: number }) => {
+      const call = client.getBlockChecksums({ machineId: "m7", diskIndex: 0, blockSize, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_UNSPECIFIED, pageSize: 0 }, bearerMetadata(cs.agentCredential("m7")));
+      call.on("data", (m: { checksums: { blockIndex: number; digest: Buffer }[]; totalBlocks: number }) => {
         total = m.totalBlocks;
         assert.ok(m.checksums.length <= 1024);
-        for (const c of m.checksums) got.set(c.blockIndex, c.sha256.toString("hex"));
+        for (const c of m.checksums) got.set(c.blockIndex, c.digest.toString("hex"));
       });
       call.on("end", resolve);
       call.on("error", reject);

@@ -1,10 +1,11 @@
-// One class on purpose (about 450 lines): recovery, group commit, reads and release share the
-// file list, the durable position and the mutex that orders them. The format of a single log
-// file (name, sparse index, scan, lookup) lives in log-file.ts.
+// One class on purpose (about 520 lines): recovery, group commit, the in-memory tail, reads and
+// release share the file list, the durable position and the mutex that orders them. The format of a
+// single log file (name, sparse index, scan, lookup) lives in log-file.ts.
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "winston";
-import { WriteRecord } from "../../proto/index.js";
+import type { WriteRecord } from "../../proto/index.js";
+import { decodeWriteRecordView } from "../../common/wire/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
 import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
 import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
@@ -12,6 +13,12 @@ import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
 
 const STATE_FILE = "state.json";
+/**
+ * Durable frames kept in memory after their write, newest kept, until released: the uploader
+ * reads what just arrived from here instead of reading the file back, checking CRCs again and
+ * copying every payload. A backlog beyond this is read from the file.
+ */
+export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 
 interface Queued {
   sequence: number;
@@ -51,6 +58,10 @@ export class MachineLog {
   private broken: Error | undefined;
   private dirExists = false;
   private readonly mutex = new Mutex();
+  /** Durable, unreleased frames, contiguous and ending at lastDurable; live from tailHead on. */
+  private tail: Queued[] = [];
+  private tailHead = 0;
+  private tailBytes = 0;
   bytes = 0;
 
   constructor(
@@ -60,6 +71,7 @@ export class MachineLog {
     private readonly fileSizeBytes: number,
     private readonly counters: MachineLogCounters,
     private readonly log: Logger,
+    private readonly tailLimit = DEFAULT_TAIL_BYTES,
   ) {}
 
   get lastSequence(): number {
@@ -232,6 +244,7 @@ export class MachineLog {
       file.last = batch[batch.length - 1]!.sequence;
       this.bytes += total;
       this.lastDurable = file.last;
+      this.keepInTail(batch);
       this.counters.appendedRecords += batch.length;
       this.counters.appendedBytes += total;
       const still: Waiter[] = [];
@@ -293,6 +306,45 @@ export class MachineLog {
     return this.active;
   }
 
+  // ---- in-memory tail ----
+
+  private keepInTail(batch: Queued[]): void {
+    const newest = this.tail[this.tail.length - 1];
+    // Contiguous or nothing: after a rollback or rebase the tail starts again.
+    if (newest && newest.sequence + 1 !== batch[0]!.sequence) this.clearTail();
+    for (const q of batch) {
+      this.tail.push(q);
+      this.tailBytes += q.frame.length;
+    }
+    while (this.tailBytes > this.tailLimit && this.tailHead < this.tail.length) this.dropTailHead();
+    this.compactTail();
+  }
+
+  private dropTailHead(): void {
+    this.tailBytes -= this.tail[this.tailHead]!.frame.length;
+    this.tail[this.tailHead++] = undefined as unknown as Queued;
+  }
+
+  private compactTail(): void {
+    if (this.tailHead === this.tail.length) this.clearTail();
+    else if (this.tailHead > 1024 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+  }
+
+  private clearTail(): void {
+    this.tail = [];
+    this.tailHead = 0;
+    this.tailBytes = 0;
+  }
+
+  private tailEntry(sequence: number): Queued | undefined {
+    const first = this.tail[this.tailHead];
+    if (!first || sequence < first.sequence) return undefined;
+    return this.tail[this.tailHead + (sequence - first.sequence)];
+  }
+
   // ---- read / release ----
 
   /** Durable records from fromSequence on, up to about maxBytes of payload (at least one record). */
@@ -304,6 +356,16 @@ export class MachineLog {
       throw new RangeError(`machine "${this.machineId}": sequence ${fromSequence} is no longer cached (oldest is ${oldest})`);
     }
     const limit = this.lastDurable;
+    if (this.tailEntry(fromSequence)) {
+      // Payloads stay views of the frames, which nothing writes to once queued.
+      let bytes = 0;
+      for (let want = fromSequence; want <= limit && bytes < maxBytes; want++) {
+        const q = this.tailEntry(want)!;
+        out.push(decodeWriteRecordView(q.frame.subarray(FRAME_HEADER)));
+        bytes += q.frame.length - FRAME_HEADER;
+      }
+      return out;
+    }
     let bytes = 0;
     let want = fromSequence;
     for (const file of [...this.files]) {
@@ -318,7 +380,8 @@ export class MachineLog {
           if (f === "torn" || f.sequence !== want) {
             throw new Error(`machine "${this.machineId}": cache file ${file.path} is corrupt at offset ${reader.offset}`);
           }
-          out.push(WriteRecord.decode(f.frame.subarray(FRAME_HEADER)));
+          // A view: the reader never writes into a chunk it has handed out.
+          out.push(decodeWriteRecordView(f.frame.subarray(FRAME_HEADER)));
           bytes += f.payloadLength;
           want++;
           if (want > limit || bytes >= maxBytes) return out;
@@ -340,6 +403,8 @@ export class MachineLog {
       if (throughSequence <= this.released) return;
       await this.persistReleased(throughSequence);
       this.released = throughSequence;
+      while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.sequence <= throughSequence) this.dropTailHead();
+      this.compactTail();
       await this.dropReleasedFiles();
       await this.refreshOldestPending();
     });
@@ -354,6 +419,7 @@ export class MachineLog {
       }
       await this.persistReleased(lastSequence);
       this.released = this.lastDurable = this.lastAccepted = lastSequence;
+      this.clearTail();
       await this.dropAllFiles();
       this.oldestPending = undefined;
     });
@@ -406,7 +472,7 @@ export class MachineLog {
       this.oldestPending = undefined;
       return;
     }
-    const queued = this.queue.find((q) => q.sequence === next);
+    const queued = this.tailEntry(next) ?? this.queue.find((q) => q.sequence === next);
     if (queued) {
       this.oldestPending = queued.capturedAtMs;
       return;
@@ -431,6 +497,7 @@ export class MachineLog {
     await this.close();
     await this.mutex.run(async () => {
       await rm(this.dir, { recursive: true, force: true });
+      this.clearTail();
       this.files = [];
       this.bytes = 0;
       this.dirExists = false;
