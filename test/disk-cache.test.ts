@@ -197,7 +197,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("loses no acknowledged record when SIGKILLed mid-stream", async ({ tempDir }) => {
+  // The child compiles the sources through tsx before it starts: minutes on a busy machine.
+  it("loses no acknowledged record when SIGKILLed mid-stream", { timeout: 240_000 }, async ({ tempDir }) => {
     const dir = tempDir();
     const cacheUrl = sourceUrl("process-server/cache/index.ts");
     const protoUrl = sourceUrl("proto/index.ts");

@@ -473,7 +473,8 @@ describe("process server", () => {
     }
   });
 
-  it("loses nothing acknowledged across a restart", async () => {
+  // Two process-server starts and a drain: slow when the machine is busy, not a hang.
+  it("loses nothing acknowledged across a restart", { timeout: 180_000 }, async () => {
     // Slow segment cuts keep the acked writes in the cache when the server stops.
     await restart({ maxDelayMs: 60_000 });
     const w = new Workload(7);
