@@ -10,7 +10,7 @@ import { jobDocument, waitForJob } from "../cli/commands/jobs.js";
 import { statusDocument } from "../cli/commands/status.js";
 import { LabLayout, labDown, labUp } from "../cli/lab/index.js";
 import { type Job, JobState } from "../proto/index.js";
-import { type CpuSeconds, labCpu } from "./cpu.js";
+import { type CpuSnapshot, labCpu } from "./cpu.js";
 
 export type MachineStatus = ReturnType<typeof statusDocument>["machines"][number];
 
@@ -105,16 +105,16 @@ export class BenchLab {
     return new BenchLab(dir, AdminClient.forDir(dir), names, o.heartbeatMs);
   }
 
-  /** Name and pid of every on-premises process server. */
-  processServerPids(): Array<[string, number]> {
+  /** Name of every on-premises process server. */
+  processServerNames(): string[] {
     return new LabLayout(this.dir)
       .read()
       .components.filter((c) => c.role === "process-server" && c.name !== "process-server-azure")
-      .map((c) => [c.name, c.pid]);
+      .map((c) => c.name);
   }
 
-  /** CPU seconds of every daemon so far, per group (read from /proc). */
-  cpu(): CpuSeconds {
+  /** CPU seconds of every daemon so far (read from /proc); compare two with cpuDelta. */
+  cpu(): CpuSnapshot {
     return labCpu(this.dir);
   }
 

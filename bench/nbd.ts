@@ -103,7 +103,7 @@ async function withNbdkit<T>(image: string, dir: string, fn: (uri: string) => Pr
   }
 }
 
-const HEAD = ["fio job", "agent IOPS", "agent MB/s", "agent lat µs", "nbdkit IOPS", "nbdkit MB/s", "nbdkit lat µs", "ratio", "CPU ms/MB agent + PS = srlab (Azurite)", "target ≥ 0.5×"];
+const HEAD = ["fio job", "agent IOPS", "agent MB/s", "agent lat µs", "nbdkit IOPS", "nbdkit MB/s", "nbdkit lat µs", "ratio", "CPU ms/MB agent + PS = srlab (Azurite, others)", "target ≥ 0.5×"];
 
 function rows(r: { rows: NbdRow[] }): Cell[][] {
   return r.rows.map((x) => [

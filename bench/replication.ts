@@ -4,7 +4,7 @@ import { execFile } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { type BenchLabOptions, BenchLab } from "./bench-lab.js";
-import { type CpuPerMB, type CpuSeconds, cpuDelta, cpuPerMB, formatCpuPerMB, processCpuSeconds } from "./cpu.js";
+import { type CpuPerMB, type CpuSeconds, cpuDelta, cpuPerMB, daemonCpuDelta, formatCpuPerMB } from "./cpu.js";
 import { type DrainResult, driveAndDrain } from "./drive-and-drain.js";
 import { type LagSummary, summarizeLag } from "./percentiles.js";
 import { rawBlobUpload } from "./raw-upload.js";
@@ -197,12 +197,13 @@ export async function runReplicationBench(o: ReplicationBenchOptions): Promise<R
   // Scale-out: the same burst over 8 machines shared by two process servers.
   await attempt("8 machines, 2 process servers", () =>
     withLab({ ...labOptions(8, "azurite", p, say), processServers: 2 }, async (lab) => {
-      const pids = lab.processServerPids();
-      const before = new Map(pids.map(([name, pid]) => [name, processCpuSeconds(pid)]));
+      const before = lab.cpu();
       const { run, cpu } = await burst(lab, 8, p);
+      const after = lab.cpu();
       const mbps = run.bytes / MB / run.seconds;
+      // NaN (printed "–") for a process server whose reading cannot be compared.
       const perProcessServer = Object.fromEntries(
-        pids.map(([name, pid]) => [name, ((processCpuSeconds(pid) - before.get(name)!) * 1000) / (run.bytes / MB)]),
+        lab.processServerNames().map((name) => [name, ((daemonCpuDelta(before, after, name) ?? Number.NaN) * 1000) / (run.bytes / MB)]),
       );
       const spread = await spreadOf(lab);
       const raw = await rawBlobUpload(lab.connectionString!, run.bytes);
@@ -251,7 +252,7 @@ const THROUGHPUT_HEAD = [
   "MB/s",
   "raw Azurite MB/s",
   "ratio",
-  "CPU ms/MB agent + PS = srlab (Azurite)",
+  "CPU ms/MB agent + PS = srlab (Azurite, others)",
   "target",
 ];
 const RPO_HEAD = ["machines", "churn MB/s", "samples", "every ms", "p50 s", "p95 s", "p99 s", "max s", "caught up s", "target p99 ≤ 1 s"];
@@ -287,7 +288,9 @@ function notes(r: ReplicationBenchResult): string[] {
     `Throughput: random-profile workload on every machine at once, ${(r.plan.burstBytes / MiB).toFixed(0)} MiB in all offered at up to ${(BURST_RATE / MB).toFixed(0)} MB/s, ` +
       "MB/s = bytes written / time from start until every machine is caught up (uploaded = received, nothing pending). " +
       "Raw = the same number of bytes uploaded as 8 MiB block blobs, 4 at a time, to the same Azurite right after. " +
-      "CPU = user + system seconds from /proc/PID/stat of every daemon over the same interval, per MB written (it barely moves when the machine is shared; MB/s does).",
+      "CPU = user + system seconds from /proc/PID/stat of every daemon process (and its children; not its keeper) over the same interval, per MB written " +
+      "(it barely moves when the machine is shared; MB/s does); PS = the on-premises process servers; others = configuration server, master target and " +
+      "the Azure-side process server, which stand by during forward replication. A reading that cannot be trusted prints FAILED with the reason.",
     `RPO: ${(CHURN_RATE / MB).toFixed(0)} MB/s of churn in all for ${r.plan.rpoSeconds} s; rpoSeconds of every machine sampled every 250 ms until caught up. ` +
       "Labs use 64 MiB disks, time unit 1 s, 250 ms heartbeats and a raised agent memory budget (so bursts stay in data mode).",
   ];

@@ -6,7 +6,7 @@ import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BlobServiceClient } from "@azure/storage-blob";
 import { BenchLab, type MachineStatus, TICK_MS } from "./bench-lab.js";
-import { type CpuSeconds, cpuDelta } from "./cpu.js";
+import { type CpuSeconds, type CpuSnapshot, cpuDelta } from "./cpu.js";
 import { type FioResult, runFio } from "./fio.js";
 import { nbdSkipReason } from "./nbd.js";
 import { type LagSummary, summarizeLag } from "./percentiles.js";
@@ -30,7 +30,7 @@ export interface SmallWritesOptions {
 interface Sample {
   at: number;
   machines: MachineStatus[];
-  cpu: CpuSeconds;
+  cpu: CpuSnapshot;
 }
 
 export interface FioRow {
@@ -234,7 +234,8 @@ export async function runSmallWritesBench(o: SmallWritesOptions): Promise<SmallW
 
 const HEAD = ["figure", "srlab", "reference", "ratio", "CPU agent + PS", "target"];
 
-const srlabCpu = (c: CpuSeconds) => c.agent + c["process-server"];
+/** Agent + process server; NaN (printed "–") when the reading failed, whose reason the row then shows. */
+const srlabCpu = (c: CpuSeconds) => (c.failed ? Number.NaN : c.agent + c["process-server"]);
 
 function rows(r: { fio?: FioRow; oltp?: OltpRow }): Cell[][] {
   const out: Cell[][] = [];
@@ -247,7 +248,9 @@ function rows(r: { fio?: FioRow; oltp?: OltpRow }): Cell[][] {
     const usRpo = (srlabCpu(f.cpuToRpo0) * 1e6) / writes;
     const usProcessed = (srlabCpu(f.cpuToProcessed) * 1e6) / writes;
     const perWrite = (c: CpuSeconds) =>
-      `agent ${fixed((c.agent * 1e6) / writes, 0)} + PS ${fixed((c["process-server"] * 1e6) / writes, 0)} µs/write (Azurite ${fixed((c.azurite * 1e6) / writes, 0)})`;
+      c.failed
+        ? `FAILED (${c.failed})`
+        : `agent ${fixed((c.agent * 1e6) / writes, 0)} + PS ${fixed((c["process-server"] * 1e6) / writes, 0)} µs/write (Azurite ${fixed((c.azurite * 1e6) / writes, 0)})`;
     out.push([
       `fio 4 KiB randwrite, iodepth 8, ${writes} writes: start → RPO 0`,
       `${fixed(toRpo, 0)} writes/s (${fixed(f.toRpo0, 1)} s; fio ${fixed(f.fio.iops, 0)} IOPS)`,
@@ -283,7 +286,9 @@ function rows(r: { fio?: FioRow; oltp?: OltpRow }): Cell[][] {
       `RPO p99 ${fixed(o.rpo.p99, 2)} s, processed lag p99 ${fixed(o.processedLag.p99, 2)} s (max ${fixed(o.rpo.max, 2)} / ${fixed(o.processedLag.max, 2)} s)`,
       "–",
       "–",
-      `${fixed((srlabCpu(o.cpu) * 1000) / (bytes / MB), 1)} ms/MB, ${fixed((srlabCpu(o.cpu) * 1e6) / writes, 0)} µs/write (Azurite ${fixed((o.cpu.azurite * 1000) / (bytes / MB), 1)} ms/MB)`,
+      o.cpu.failed
+        ? `FAILED (${o.cpu.failed})`
+        : `${fixed((srlabCpu(o.cpu) * 1000) / (bytes / MB), 1)} ms/MB, ${fixed((srlabCpu(o.cpu) * 1e6) / writes, 0)} µs/write (Azurite ${fixed((o.cpu.azurite * 1000) / (bytes / MB), 1)} ms/MB)`,
       `RPO ≤ 1 s: ${o.rpo.p99 <= 1 ? "yes" : "no"}, lag ≤ 5 s: ${o.processedLag.p99 <= 5 ? "yes" : "no"}`,
     ]);
   }

@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import { checksumRequest } from "../common/blockhash/index.js";
 import type { CredentialVerifier } from "../common/credentials/index.js";
 import { ErrorCode, SrlabError, toSrlabError } from "../common/errors/index.js";
 import { unary } from "../common/grpc/index.js";
@@ -87,9 +88,10 @@ export function masterTargetService(ctx: ServiceContext): MasterTargetServiceSer
     if (blockSize > MAX_BLOCK_BYTES) {
       throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size ${blockSize} is larger than the ${MAX_BLOCK_BYTES}-byte maximum`);
     }
+    const wanted = checksumRequest({ ...request, blockSize });
     const totalBlocks = Math.ceil(disk.sizeBytes / blockSize);
     let sent = false;
-    for await (const checksums of blockChecksums(disk.imagePath, disk.sizeBytes, blockSize)) {
+    for await (const checksums of blockChecksums(disk.imagePath, disk.sizeBytes, wanted)) {
       if (call.cancelled) return;
       if (!call.write({ checksums, totalBlocks })) await drained(call);
       sent = true;

@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import type { ChecksumRequest } from "../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions } from "../common/grpc/index.js";
 import { serializeReplicateRequest } from "../common/wire/index.js";
@@ -47,8 +48,8 @@ export class GrpcProcessServer implements ProcessServerPort {
     };
   }
 
-  async *blockChecksums(machineId: string, diskIndex: number, blockSize: number, signal?: AbortSignal): AsyncIterable<ChecksumChunk> {
-    const call = this.client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(this.credential()));
+  async *blockChecksums(machineId: string, diskIndex: number, request: ChecksumRequest, signal?: AbortSignal): AsyncIterable<ChecksumChunk> {
+    const call = this.client.getBlockChecksums({ machineId, diskIndex, ...request }, bearerMetadata(this.credential()));
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
     try {

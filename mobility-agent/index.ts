@@ -12,5 +12,6 @@ export { PageBlobDisk } from "./page-blob-disk.js";
 export type { ChecksumChunk, ProcessServerPort, ReplicateCall } from "./process-server-port.js";
 export { ReplicationClient, type ReplicationClientOptions, type ReplicationState } from "./replication-client.js";
 export { runSync, type SyncMode, type SyncRequest, type SyncResult } from "./sync.js";
+export { type BlockRun, blockDifferences } from "./block-differences.js";
 export { SequenceCounter } from "./sequence-counter.js";
 export { WriteQueue } from "./write-queue.js";

@@ -1,3 +1,4 @@
+import type { ChecksumRequest } from "../common/blockhash/index.js";
 import type { BlockChecksum, ReplicateRequest, ReplicateResponse } from "../proto/index.js";
 
 /** One Replicate call: requests go out with flow control, responses come in order. */
@@ -22,6 +23,6 @@ export interface ChecksumChunk {
  */
 export interface ProcessServerPort {
   replicate(): ReplicateCall;
-  blockChecksums(machineId: string, diskIndex: number, blockSize: number, signal?: AbortSignal): AsyncIterable<ChecksumChunk>;
+  blockChecksums(machineId: string, diskIndex: number, request: ChecksumRequest, signal?: AbortSignal): AsyncIterable<ChecksumChunk>;
   close(): void;
 }

@@ -1,5 +1,4 @@
-import { createHash } from "node:crypto";
-import { isZero } from "../common/bytes/index.js";
+import { blockDigest, type ChecksumRequest, pageDigests } from "../common/blockhash/index.js";
 import type { BlobStore, PageRange } from "../common/storage/index.js";
 import type { BlockChecksum } from "../proto/index.js";
 
@@ -14,16 +13,18 @@ export interface ChecksumMessage {
 }
 
 /**
- * SHA-256 of each fixed-size block of a replica disk. Blocks no written page range touches are
- * left out (a missing block is all-zero, like an empty sha256); a written block that holds only
- * zeros is sent with an empty sha256 too, so the agent treats both alike.
+ * The digest of each fixed-size block of a replica disk (and of the pages inside it, when asked).
+ * Blocks no written page range touches are left out (a missing block is all-zero, like an empty
+ * digest); a written block that holds only zeros is sent with an empty digest too, so the agent
+ * treats both alike.
  */
 export async function* blockChecksums(
   store: BlobStore,
   blobName: string,
   diskBytes: number,
-  blockSize: number,
+  request: ChecksumRequest,
 ): AsyncGenerator<ChecksumMessage> {
+  const { blockSize, algorithm, pageSize } = request;
   const totalBlocks = Math.ceil(diskBytes / blockSize);
   const blocks = writtenBlocks(await store.getPageRanges(blobName), blockSize, totalBlocks);
   let batch: BlockChecksum[] = [];
@@ -38,7 +39,9 @@ export async function* blockChecksums(
       const data = await store.readPages(blobName, start, end - start);
       for (let k = b; k <= lastBlock; k++) {
         const block = data.subarray((k - b) * blockSize, Math.min(data.length, (k - b + 1) * blockSize));
-        batch.push({ blockIndex: k, sha256: isZero(block) ? Buffer.alloc(0) : createHash("sha256").update(block).digest() });
+        const digest = blockDigest(algorithm, block);
+        const pages = pageSize > 0 && digest.length > 0 ? pageDigests(algorithm, block, pageSize) : Buffer.alloc(0);
+        batch.push({ blockIndex: k, digest, pageDigests: pages });
         if (batch.length === CHECKSUMS_PER_MESSAGE) {
           yield { checksums: batch, totalBlocks };
           batch = [];

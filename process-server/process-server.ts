@@ -28,6 +28,7 @@ import {
   type WatchCommandsResponse,
   type WriteRecord,
 } from "../proto/index.js";
+import { deserializeReplicateRequest } from "../common/wire/index.js";
 import { type CacheHealth, DiskCache, measureCacheHealth } from "./cache/index.js";
 import type { AgentSite } from "./caller-auth.js";
 import { Machine, worstHealth } from "./machine.js";
@@ -145,7 +146,11 @@ export class ProcessServer {
         services: [
           {
             name: SERVICE_NAME,
-            definition: ProcessServiceService,
+            // Batches decode with their payloads as views of the received message (no copy).
+            definition: {
+              ...ProcessServiceService,
+              replicate: { ...ProcessServiceService.replicate, requestDeserialize: deserializeReplicateRequest },
+            },
             implementation: processServiceImplementation(host, this.replication),
           },
         ],

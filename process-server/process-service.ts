@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import { checksumRequest } from "../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { serverStream, unary } from "../common/grpc/index.js";
 import type { BlobStore } from "../common/storage/index.js";
@@ -53,13 +54,14 @@ export function processServiceImplementation(host: ProcessServiceHost, replicati
       if (req.blockSize <= 0 || req.blockSize > MAX_BLOCK_SIZE) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `block_size must be between 1 and ${MAX_BLOCK_SIZE} bytes, got ${req.blockSize}`);
       }
+      const request = checksumRequest(req);
       const signal = cancelSignal(call);
       await host.drain(machine, true, signal);
       // Failing back, the disk to compare with is the on-premises image: relay its checksums.
       const target = host.masterTarget(machine);
       const messages = target
-        ? target.checksums(disk.index, req.blockSize, signal)
-        : blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, req.blockSize);
+        ? target.checksums(disk.index, request, signal)
+        : blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, request);
       for await (const msg of messages) {
         if (call.cancelled) return;
         if (!call.write(msg)) await new Promise((r) => call.once("drain", r));

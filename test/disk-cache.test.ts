@@ -76,6 +76,31 @@ describe("disk cache", () => {
     await cache.close();
   });
 
+  it("reads recent records from memory and older ones from the file, the same either way", async ({ tempDir }) => {
+    const dir = tempDir();
+    const payloadBytes = payload("t", 1).length;
+    // A tail of about ten records: the first forty are read back from the file.
+    let cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30, tailBytes: 10 * (payloadBytes + 64) });
+    for (let s = 1; s <= 50; s += 7) await cache.append("t", range("t", s, Math.min(50, s + 6)));
+    const fromBoth = await readAll(cache, "t", 1);
+    assertRecords("t", fromBoth, 1, 50);
+    // Reads that start inside the tail, at its edge and before it.
+    for (const from of [49, 45, 41, 40, 30]) assertRecords("t", await readAll(cache, "t", from), from, 50);
+    await cache.release("t", 44);
+    assertRecords("t", await readAll(cache, "t", 45), 45, 50);
+    assert.equal(cache.oldestPendingCapturedAtMs("t"), 1_000_045);
+    // Records already handed out stay intact while more are appended and released.
+    const held = await cache.read("t", 46, 1 << 20);
+    await cache.append("t", range("t", 51, 80));
+    await cache.release("t", 60);
+    assertRecords("t", held, 46, 50);
+    assertRecords("t", await readAll(cache, "t", 61), 61, 80);
+    await cache.close();
+    cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30 });
+    assertRecords("t", await readAll(cache, "t", 61), 61, 80);
+    await cache.close();
+  });
+
   it("skips retransmitted duplicates and rejects gaps without side effects", async ({ tempDir }) => {
     const cache = await DiskCache.open(tempDir(), { highWaterBytes: 1 << 30 });
     await cache.append("m", range("m", 1, 10));
@@ -172,7 +197,8 @@ describe("disk cache", () => {
     await cache.close();
   });
 
-  it("loses no acknowledged record when SIGKILLed mid-stream", async ({ tempDir }) => {
+  // The child compiles the sources through tsx before it starts: minutes on a busy machine.
+  it("loses no acknowledged record when SIGKILLed mid-stream", { timeout: 240_000 }, async ({ tempDir }) => {
     const dir = tempDir();
     const cacheUrl = sourceUrl("process-server/cache/index.ts");
     const protoUrl = sourceUrl("proto/index.ts");

@@ -70,6 +70,10 @@ describe("join flags", () => {
     const plan = planJoin("agent", { ...ok, listen: "127.0.0.2" }, env);
     expect(plan.name).toBe("host2");
     expect(plan.listen).toEqual({ host: "127.0.0.2", port: 0 });
+    // HOST:0 picks a free port too; a port out of range is refused.
+    expect(planJoin("agent", { ...ok, listen: "127.0.0.3:0" }, env).listen).toEqual({ host: "127.0.0.3", port: 0 });
+    expect(planJoin("agent", { ...ok, listen: "127.0.0.3:7443" }, env).listen).toEqual({ host: "127.0.0.3", port: 7443 });
+    expect(() => planJoin("agent", { ...ok, listen: "127.0.0.3:70000" }, env)).toThrow("--listen must be HOST or HOST:PORT");
     expect(plan.paths.configFile).toBe("/tmp/x/config/host2.yaml");
     expect(plan.disks).toEqual([{ path: "/tmp/x/data/host2/disk-0.img", sizeBytes: 1024 ** 3 }]);
     expect(planJoin("process-server", ok, env).name).toBe("process-server-host2");

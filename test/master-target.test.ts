@@ -15,6 +15,7 @@ import { TestCredentialAuthority } from "./support/test-credentials.js";
 import { silentLogger } from "../common/logger.js";
 import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
 import {
+  ChecksumAlgorithm,
   type ApplyWritesRequest,
   type ApplyWritesResponse,
   type BlockChecksum,
@@ -127,21 +128,21 @@ function referenceChecksums(image: Buffer, blockSize: number): BlockChecksum[] {
   const out: BlockChecksum[] = [];
   for (let offset = 0, index = 0; offset < image.length; offset += blockSize, index++) {
     const block = image.subarray(offset, Math.min(offset + blockSize, image.length));
-    const sha256 = block.every((b) => b === 0) ? Buffer.alloc(0) : createHash("sha256").update(block).digest();
-    out.push({ blockIndex: index, sha256 });
+    const digest = block.every((b) => b === 0) ? Buffer.alloc(0) : createHash("sha256").update(block).digest();
+    out.push({ blockIndex: index, digest, pageDigests: Buffer.alloc(0) });
   }
   return out;
 }
 
 /** One line per block, so a mismatch shows which block without a huge structural diff. */
 function digest(checksums: BlockChecksum[]): string {
-  return checksums.map((c) => `${c.blockIndex}:${Buffer.from(c.sha256).toString("hex") || "zero"}`).join("\n");
+  return checksums.map((c) => `${c.blockIndex}:${Buffer.from(c.digest).toString("hex") || "zero"}`).join("\n");
 }
 
 function getChecksums(client: MasterTargetServiceClient, credential: string, machineId: string, diskIndex: number, blockSize: number) {
   return new Promise<MasterTargetServiceGetBlockChecksumsResponse[]>((resolve, reject) => {
     const messages: MasterTargetServiceGetBlockChecksumsResponse[] = [];
-    const call = client.getBlockChecksums({ machineId, diskIndex, blockSize }, bearerMetadata(credential));
+    const call = client.getBlockChecksums({ machineId, diskIndex, blockSize, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_UNSPECIFIED, pageSize: 0 }, bearerMetadata(credential));
     call.on("data", (m: MasterTargetServiceGetBlockChecksumsResponse) => messages.push(m));
     call.on("error", reject);
     call.on("end", () => resolve(messages));
@@ -317,7 +318,7 @@ describe("master target", () => {
     }
     const empty = await getChecksums(client, ps, "alt", 1, MiB);
     assert.deepEqual(
-      empty.flatMap((m) => m.checksums).map((c) => c.sha256.length),
+      empty.flatMap((m) => m.checksums).map((c) => c.digest.length),
       [0, 0],
     );
 
@@ -432,7 +433,8 @@ describe("master target", () => {
     assert.equal(await sha256File(path), reference.sha(0));
   });
 
-  test("killed mid-stream (SIGKILL), it loses nothing it acked", async () => {
+  // The child's start alone may take its 120 s on a busy machine (tsx compiles the sources).
+  test("killed mid-stream (SIGKILL), it loses nothing it acked", { timeout: 240_000 }, async () => {
     const sizes = { 0: 4 * MiB, 1: MiB };
     const killDir = join(dir, "killed");
     const readyFile = join(killDir, "ready.json");

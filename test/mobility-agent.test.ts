@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe } from "vitest";
 import { status } from "@grpc/grpc-js";
+import { xxh3128 } from "../common/blockhash/index.js";
 import { silentLogger } from "../common/logger.js";
 import {
   BITMAP_BLOCK_BYTES,
@@ -426,18 +426,19 @@ describe("mobility agent sync", () => {
     image.write(2 * block, pattern(block, 2));
     image.write(3 * block, pattern(block, 3));
     image.write(5 * block, pattern(block, 5));
-    const sha = (b: Buffer) => createHash("sha256").update(b).digest();
+    // The agent asks for XXH3-128; a checksum without page digests compares whole blocks.
+    const sum = (b: Buffer) => ({ digest: xxh3128(b), pageDigests: Buffer.alloc(0) });
     const { ps, replication } = fakeProcessServer(machine, [size]);
     ps.checksumOverride = new Map([
       [
         0,
         [
-          { blockIndex: 0, sha256: sha(same) }, // equal: skipped
-          { blockIndex: 2, sha256: sha(pattern(block, 99)) }, // differs: DATA
+          { blockIndex: 0, ...sum(same) }, // equal: skipped
+          { blockIndex: 2, ...sum(pattern(block, 99)) }, // differs: DATA
           // 3 missing: replica zero, source not: DATA
-          { blockIndex: 5, sha256: Buffer.alloc(0) }, // empty = zero replica: DATA
-          { blockIndex: 6, sha256: sha(pattern(block, 6)) }, // source zero, replica not: ZERO
-          { blockIndex: 7, sha256: sha(Buffer.alloc(block)) }, // zero both (by hash): skipped
+          { blockIndex: 5, digest: Buffer.alloc(0), pageDigests: Buffer.alloc(0) }, // empty = zero replica: DATA
+          { blockIndex: 6, ...sum(pattern(block, 6)) }, // source zero, replica not: ZERO
+          { blockIndex: 7, ...sum(Buffer.alloc(block)) }, // zero both (by digest): skipped
         ],
       ],
     ]);

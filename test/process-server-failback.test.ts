@@ -12,6 +12,7 @@ import { MasterTarget, masterTargetOptions } from "../master-target/index.js";
 import { replicaBlobName } from "../common/storage-layout/index.js";
 import { ProcessServer } from "../process-server/index.js";
 import {
+  ChecksumAlgorithm,
   type BlockChecksum,
   type GetBlockChecksumsResponse,
   Health,
@@ -149,14 +150,14 @@ class Reference {
     const disk = this.disks[index]!;
     for (let b = 0; b * BLOCK < disk.length; b++) {
       const block = disk.subarray(b * BLOCK, (b + 1) * BLOCK);
-      out.push({ blockIndex: b, sha256: block.every((x) => x === 0) ? Buffer.alloc(0) : createHash("sha256").update(block).digest() });
+      out.push({ blockIndex: b, digest: block.every((x) => x === 0) ? Buffer.alloc(0) : createHash("sha256").update(block).digest(), pageDigests: Buffer.alloc(0) });
     }
     return out;
   }
 }
 
 /** One line per block so a mismatch names the block. */
-const listing = (checksums: BlockChecksum[]) => checksums.map((c) => `${c.blockIndex}:${Buffer.from(c.sha256).toString("hex") || "zero"}`).join("\n");
+const listing = (checksums: BlockChecksum[]) => checksums.map((c) => `${c.blockIndex}:${Buffer.from(c.digest).toString("hex") || "zero"}`).join("\n");
 
 describe("process server failback (Azure to on-premises through a master target)", () => {
   let root: string;
@@ -257,7 +258,7 @@ describe("process server failback (Azure to on-premises through a master target)
   const checksumsThroughPs = (machineId: string, diskIndex: number) =>
     new Promise<BlockChecksum[]>((resolve, reject) => {
       const out: BlockChecksum[] = [];
-      const call = client.getBlockChecksums({ machineId, diskIndex, blockSize: BLOCK }, bearerMetadata(azureAgent(machineId)));
+      const call = client.getBlockChecksums({ machineId, diskIndex, blockSize: BLOCK, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_SHA256, pageSize: 0 }, bearerMetadata(azureAgent(machineId)));
       call.on("data", (m: GetBlockChecksumsResponse) => {
         assert.equal(m.totalBlocks, DISK_BYTES / BLOCK);
         out.push(...m.checksums);

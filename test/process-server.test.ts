@@ -14,6 +14,7 @@ import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js
 import { type PointDocument, ProcessServer } from "../process-server/index.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import {
+  ChecksumAlgorithm,
   Health,
   ProcessServiceClient,
   type ReplicateRequest,
@@ -454,11 +455,11 @@ describe("process server", () => {
     const got = new Map<number, string>();
     let total = 0;
     await new Promise<void>((resolve, reject) => {
-      const call = client.getBlockChecksums({ machineId: "m7", diskIndex: 0, blockSize }, bearerMetadata(cs.agentCredential("m7")));
-      call.on("data", (m: { checksums: { blockIndex: number; sha256: Buffer }[]; totalBlocks: number }) => {
+      const call = client.getBlockChecksums({ machineId: "m7", diskIndex: 0, blockSize, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_UNSPECIFIED, pageSize: 0 }, bearerMetadata(cs.agentCredential("m7")));
+      call.on("data", (m: { checksums: { blockIndex: number; digest: Buffer }[]; totalBlocks: number }) => {
         total = m.totalBlocks;
         assert.ok(m.checksums.length <= 1024);
-        for (const c of m.checksums) got.set(c.blockIndex, c.sha256.toString("hex"));
+        for (const c of m.checksums) got.set(c.blockIndex, c.digest.toString("hex"));
       });
       call.on("end", resolve);
       call.on("error", reject);
@@ -472,7 +473,8 @@ describe("process server", () => {
     }
   });
 
-  it("loses nothing acknowledged across a restart", async () => {
+  // Two process-server starts and a drain: slow when the machine is busy, not a hang.
+  it("loses nothing acknowledged across a restart", { timeout: 180_000 }, async () => {
     // Slow segment cuts keep the acked writes in the cache when the server stops.
     await restart({ maxDelayMs: 60_000 });
     const w = new Workload(7);

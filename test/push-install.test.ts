@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { Counter, Registry } from "prom-client";
 import { describe, test } from "vitest";
 import { forgetSeries } from "../common/metrics/index.js";
-import { judgePrerequisites, prerequisiteScript, shellQuote } from "../cli/push-install/index.js";
+import { errorLine, judgePrerequisites, prerequisiteScript, remoteJoinCommand, shellQuote } from "../cli/push-install/index.js";
 
 const GOOD = ["node=v20.20.2", "npm=11.1.0", "uid=1000", "hostname=lab-2", "resolves=yes", "writable=yes", "free_kb=4194304", "systemd=no"].join("\n");
 const MiB = 2 ** 20;
@@ -48,6 +48,33 @@ describe("push install prerequisites", () => {
 
   test("shell quoting survives quotes and spaces", () => {
     assert.equal(execFileSync("sh", ["-c", `printf '%s' ${shellQuote("a 'b' $c")}`]).toString(), "a 'b' $c");
+  });
+});
+
+describe("push install package and commands", () => {
+  test("a failed command is reported by the line that says why, not by Node's version trailer", () => {
+    const stack = [
+      "node:internal/modules/esm/resolve:873",
+      "  throw new ERR_MODULE_NOT_FOUND(packageName, fileURLToPath(base), null);",
+      "        ^",
+      "",
+      "Error [ERR_MODULE_NOT_FOUND]: Cannot find package '@azure/core-rest-pipeline' imported from /x/index.js",
+      "    at packageResolve (node:internal/modules/esm/resolve:873:9)",
+      "",
+      "Node.js v20.20.2",
+    ].join("\n");
+    assert.equal(errorLine(stack), "Error [ERR_MODULE_NOT_FOUND]: Cannot find package '@azure/core-rest-pipeline' imported from /x/index.js");
+    assert.equal(errorLine("checking…\nsrlab: the configuration server refused the join: join token x was already used\n"), "srlab: the configuration server refused the join: join token x was already used");
+    assert.equal(errorLine("npm error code ENOSPC\nnpm error nospc no space left\n"), "npm error nospc no space left");
+    assert.equal(errorLine(""), "");
+  });
+
+  test("the target joins the configuration server at the address it was given, as a service only when asked", () => {
+    const base = { srlabBin: "/h/.srlab/install/bin/srlab", role: "agent" as const, configServer: "head.lab:7000", token: "abcdefgh.0123456789abcdefghij", caHash: `sha256:${"a".repeat(64)}`, name: "m1", stateDir: "/h/.srlab/agent", listen: "10.0.0.2", disks: ["/d/0.img:1GiB"] };
+    const detached = remoteJoinCommand({ ...base, service: false });
+    assert.deepEqual(detached.slice(1, 5), ["join", "agent", "--config-server", "head.lab:7000"]);
+    assert.deepEqual(detached.slice(-3), ["--disk", "/d/0.img:1GiB", "--detach"]);
+    assert.equal(remoteJoinCommand({ ...base, service: true }).at(-1), "--service");
   });
 });
 

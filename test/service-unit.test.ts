@@ -1,10 +1,10 @@
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "./support/dist.js";
-import { installService, planUnit, quoteWord, renderUnit, uninstallService, unitName } from "../cli/service/index.js";
+import { installService, planUnit, quoteWord, renderUnit, SYSTEM_UNIT_DIR, uninstallService, unitName } from "../cli/service/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-unit-"));
 // Config files outside /tmp and /home wherever the checkout lives (CI may clone into /tmp), so
@@ -172,6 +172,31 @@ describe("srlab service: install and uninstall", () => {
     expect(() => uninstallService("master-target", { unitDir, systemctl: () => undefined })).toThrow(/not written by srlab/);
   });
 
+  test("--start where systemd does not run is one clear error, and nothing is written or created", async () => {
+    const cache = join(dir, "never-created-cache");
+    const spec = await plan("process-server", { ...CONFIGS["process-server"], cache: { dir: cache } });
+    const unitFile = join(SYSTEM_UNIT_DIR, unitName(spec.role));
+    const existed = existsSync(unitFile);
+    await expect(installService(spec, { start: true, systemd: false })).rejects.toThrow(
+      /^cannot start srlab-process-server\.service: systemd does not run on this host \(no \/run\/systemd\/system; it is not PID 1 here.*nothing was written or started\. Run the daemon with srlab join --detach/,
+    );
+    expect(existsSync(unitFile)).toBe(existed);
+    expect(existsSync(cache)).toBe(false);
+    // A unit directory systemd does not read cannot be started from either.
+    const elsewhere = mkdtempSync(join(dir, "elsewhere-"));
+    await expect(installService(spec, { unitDir: elsewhere, start: true })).rejects.toThrow(/--start needs the unit in \/etc\/systemd\/system .*nothing was written/);
+    expect(readdirSync(elsewhere)).toEqual([]);
+  });
+
+  test("without systemd, install writes the unit, calls no systemctl and says it is not loaded", async () => {
+    const unitDir = mkdtempSync(join(dir, "no-systemd-"));
+    const spec = await plan("master-target", CONFIGS["master-target"]!);
+    const said: string[] = [];
+    const path = await installService(spec, { unitDir, systemd: false, say: (l) => said.push(l) });
+    expect(readFileSync(path, "utf8")).toBe(renderUnit(spec));
+    expect(said.at(-1)).toMatch(/the unit is written, not loaded/);
+  });
+
   test("install refuses an account the host does not have", async () => {
     const spec = await plan("process-server", CONFIGS["process-server"]!, { user: "srlab-no-such-user" });
     await expect(installService(spec, { unitDir: dir, systemctl: () => undefined })).rejects.toThrow(/no user "srlab-no-such-user"/);
@@ -218,6 +243,30 @@ describe("srlab service: systemd-analyze verify", () => {
       writeFileSync(file, renderUnit(spec));
       expect(await verify(file), `${role} as ${user}`).toEqual([]);
     }
+  });
+
+  // What srlab join --service writes as root (config and keys in /etc/srlab, state in
+  // /var/lib/srlab) is the unit systemd gets on a joined host.
+  test.for(["agent", "process-server", "master-target"])("a unit for a %s joined as a service passes systemd-analyze verify", async (role, ctx) => {
+    if (!hasSystemdAnalyze()) ctx.skip("systemd-analyze not installed (apt-get install systemd)");
+    const name = `joined-${role}`;
+    const joined = {
+      name,
+      dataDir: `/var/lib/srlab/data/${name}`,
+      listen: { host: "10.0.0.2", port: 7443 },
+      metrics: { host: "10.0.0.2", port: 9464 },
+      log: { level: "info", format: "json" },
+      tls: { caFile: "/etc/srlab/pki/ca.pem", certFile: `/etc/srlab/pki/${name}.pem`, keyFile: `/etc/srlab/pki/${name}-key.pem` },
+      readyFile: `/var/lib/srlab/run/${name}.ready.json`,
+      configServer: { address: "head.lab:7000", credential: "component-credential" },
+      ...(role === "agent" ? { disks: [{ path: `/var/lib/srlab/data/${name}/disk-0.img`, sizeBytes: 1 << 30 }], nbd: { host: "10.0.0.2", port: 10809 } } : {}),
+      ...(role === "process-server" ? { location: "on-premises" } : {}),
+    };
+    const spec = await plan(role, joined);
+    const unitDir = mkdtempSync(join(dir, "verify-joined-"));
+    const file = join(unitDir, unitName(spec.role));
+    writeFileSync(file, renderUnit(spec));
+    expect(await verify(file)).toEqual([]);
   });
 
   test("the check notices a broken unit (so a clean result means something)", async (ctx) => {

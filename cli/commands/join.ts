@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { type JoinPlan, JOIN_ROLES, joinHost, planJoin } from "../join/index.js";
 import { type LabComponent, LabLayout, type LabManifest, PortAllocator, spawnSupervised, waitReady } from "../lab/index.js";
-import { announceReady, installService, planUnit, SYSTEM_UNIT_DIR, systemdRunning } from "../service/index.js";
+import { announceReady, installService, planUnit, SYSTEM_UNIT_DIR, systemdNotRunningMessage, systemdRunning } from "../service/index.js";
 
 const CLI_MAIN = fileURLToPath(new URL("../main.js", import.meta.url));
 const START_TIMEOUT_MS = 60_000;
@@ -54,7 +54,7 @@ export function registerJoinCommands(program: Command, run: (fn: () => Promise<u
 
 /** --service needs systemd and a writable unit directory: checked before the join uses the token. */
 function checkCanInstallService(): void {
-  if (!systemdRunning()) throw new Error("--service: systemd does not run on this host; use --detach (or run the daemon in the foreground)");
+  if (!systemdRunning()) throw new Error(`${systemdNotRunningMessage("--service")}; the join token is unused`);
   try {
     accessSync(SYSTEM_UNIT_DIR, constants.W_OK);
   } catch {

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import {
   CaptureMode,
   ComponentRole,
@@ -11,6 +12,7 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
+import { isJoinedDirectory, joinedComponents, joinedStatusLines } from "../join/index.js";
 import { daemonStatuses, LabLayout } from "../lab/index.js";
 import { prometheusTargets, type RemoteDaemon, remoteTargets } from "../service/index.js";
 import { enumLabel, formatBytes, formatTable, printJson } from "../output.js";
@@ -213,6 +215,13 @@ export async function statusCommand(dir: string, options: StatusOptions): Promis
     const layout = new LabLayout(dir);
     const manifest = layout.read();
     printJson([...prometheusTargets(layout, manifest), ...remoteTargets(layout, manifest, await joinedDaemons(dir))]);
+    return;
+  }
+  // A joined host has no admin credential: say what runs here and where the lab's status is.
+  if (isJoinedDirectory(dir)) {
+    const components = await joinedComponents(dir);
+    if (options.json) printJson({ joined: true, dir: resolve(dir), components });
+    else for (const line of joinedStatusLines(dir, components)) console.log(line);
     return;
   }
   const client = AdminClient.forDir(dir);

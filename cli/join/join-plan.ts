@@ -101,7 +101,8 @@ export function parseListen(value: string | undefined): { host: string; port: nu
   const withPort = /^(\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d{1,5})$/.exec(v);
   const host = (withPort ? withPort[1]! : v).replace(/^\[|\]$/g, "");
   const port = withPort ? Number(withPort[2]) : 0;
-  if (!host || /\s/.test(host) || port > 65535 || (withPort && port < 1)) throw new Error(`--listen must be HOST or HOST:PORT, got "${value}"`);
+  // HOST:0 is HOST with a free port picked now (and kept in the config), as without a port.
+  if (!host || /\s/.test(host) || port > 65535) throw new Error(`--listen must be HOST or HOST:PORT, got "${value}"`);
   if (host === "0.0.0.0" || host === "::") {
     throw new Error(`--listen ${value}: give the address other hosts reach this one at (a wildcard cannot go into the certificate)`);
   }

@@ -11,7 +11,13 @@ const KEEPER = fileURLToPath(new URL("./keeper.js", import.meta.url));
  */
 export function spawnSupervised(args: string[], logFile: string, stateFile: string, readyFile: string | undefined): number {
   rmSync(stateFile, { force: true });
-  return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...args], logFile);
+  // SRLAB_DAEMON_NODE_ARGS (e.g. --cpu-prof) are for the daemon the keeper runs, not the keeper.
+  const { SRLAB_DAEMON_NODE_ARGS: nodeArgs, ...env } = process.env;
+  return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...daemonNodeArgs(nodeArgs), ...args], logFile, env);
+}
+
+function daemonNodeArgs(value: string | undefined): string[] {
+  return (value ?? "").split(/\s+/).filter(Boolean);
 }
 
 /**
@@ -22,7 +28,7 @@ export function spawnSupervised(args: string[], logFile: string, stateFile: stri
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, "a");
   try {
-    const nodeArgs = (env.SRLAB_DAEMON_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+    const nodeArgs = daemonNodeArgs(env.SRLAB_DAEMON_NODE_ARGS);
     // A lab started from a systemd service: its daemons are not that service's main process, so
     // they must not talk to its notify socket or feed its watchdog.
     const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _u, WATCHDOG_PID: _p, ...childEnv } = env;

@@ -1,35 +1,27 @@
-import { workloadProfiles } from "../../common/enum-names/index.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { spawnSync } from "node:child_process";
-import { createStorage } from "./storage.js";
-import { type AlertThresholds, JobState, JobType, type Machine, ReplicationState } from "../../proto/index.js";
+import { JobState } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { LabLayout, labMachines, labUp } from "../lab/index.js";
-import { ProgressLine } from "../output.js";
-import { waitForJob } from "../commands/jobs.js";
 import { capacityPlan } from "./capacity-plan.js";
-import { type FioOutcome, profileJobFile, runFio } from "./fio-runner.js";
 import { Histogram } from "./histogram.js";
 import { LiveView, liveFigures } from "./live-view.js";
-import { LOAD_PROFILES } from "./profiles.js";
 import { isLoadReport, type LoadReport } from "./report.js";
 import { renderReportHtml } from "./report-html.js";
 import { type RunSample, toRunSample } from "./samples.js";
-import { type LoadSpec, loadSeconds, type Stage } from "./spec.js";
+import { type LoadSpec, loadSeconds } from "./spec.js";
 import { figureOf, summarize } from "./summary.js";
 import { judge } from "./thresholds.js";
-import { hashFile, hashReplica } from "./verify.js";
+import { LoadJob, type PhaseName } from "./load-job.js";
+import { assign, drive, ensureProtected, groupDocs } from "./drive.js";
+import { drain, verifyMachine } from "./replica-check.js";
+import { environment } from "./environment.js";
 
 /** Exit status when a threshold is breached (as k6). */
 export const EXIT_THRESHOLD = 99;
 /** Exit status of a run stopped by Ctrl-C (128 + SIGINT, as shells report it). */
 export const EXIT_INTERRUPTED = 130;
-
-/** The steps of a load test's job, in order (what `srlab jobs` and the dashboard show). */
-const PHASES = ["machines", "protection", "load", "drain", "verify", "report"] as const;
-type PhaseName = (typeof PHASES)[number];
 
 export interface LoadtestOptions {
   dir: string;
@@ -59,12 +51,6 @@ export function preflight(o: LoadtestOptions): { compareWith?: LoadReport } {
   }
   if (!isLoadReport(doc)) throw new Error(`--compare: ${file} is not a srlab load-test report`);
   return { compareWith: doc };
-}
-
-interface Assignment {
-  machine: Machine;
-  profile: string;
-  stages: Stage[];
 }
 
 /** Runs a load test end to end and returns the exit status (0, 1 or 99). */
@@ -265,212 +251,6 @@ export async function runLoadtest(o: LoadtestOptions): Promise<number> {
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
 
-/** Protects the machines that are not yet, and waits until all are protected. */
-async function ensureProtected(client: AdminClient, names: string[], say: (l: string) => void): Promise<Machine[]> {
-  const out: Machine[] = [];
-  for (const name of names) {
-    let { machine } = await client.call(client.client.getMachine, { machine: name });
-    const until = Date.now() + 120_000;
-    while (!machine && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 500));
-      machine = (await client.call(client.client.getMachine, { machine: name }).catch(() => ({ machine: undefined }))).machine;
-    }
-    if (!machine) throw new Error(`machine ${name} did not register with the configuration server`);
-    if (machine.state === ReplicationState.REPLICATION_STATE_UNPROTECTED) {
-      say(`protecting ${name}`);
-      const { job } = await client.call(client.client.enableProtection, { machine: name, policyName: "" });
-      await waitForJob(client, job!.jobId, true);
-    }
-    for (;;) {
-      ({ machine } = await client.call(client.client.getMachine, { machine: name }));
-      if (machine!.state === ReplicationState.REPLICATION_STATE_PROTECTED) break;
-      if (Date.now() > until + 600_000) throw new Error(`machine ${name} is not protected (state ${ReplicationState[machine!.state]})`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    out.push(machine!);
-  }
-  return out;
-}
-
-/** Which machine runs which profile and stages: groups take the machines in order (or by name). */
-function assign(spec: LoadSpec, machines: Machine[]): Assignment[] {
-  const left = [...machines];
-  const out: Assignment[] = [];
-  for (const g of spec.groups) {
-    const chosen = g.names
-      ? g.names.map((n) => {
-          const i = left.findIndex((m) => m.name === n);
-          if (i < 0) throw new Error(`group names machine ${n}, which is not in the test (or named twice)`);
-          return left.splice(i, 1)[0]!;
-        })
-      : left.splice(0, g.count ?? left.length);
-    for (const m of chosen) out.push({ machine: m, profile: spec.fioJobFile ? "fio" : g.profile, stages: g.stages });
-  }
-  return out;
-}
-
-function groupDocs(assignments: Assignment[]): LoadReport["spec"]["groups"] {
-  const byKey = new Map<string, LoadReport["spec"]["groups"][number]>();
-  for (const a of assignments) {
-    const key = `${a.profile}|${JSON.stringify(a.stages)}`;
-    const g = byKey.get(key) ?? { machines: [], profile: a.profile, stages: a.stages };
-    g.machines.push(a.machine.name);
-    byKey.set(key, g);
-  }
-  return [...byKey.values()];
-}
-
-/**
- * Drives every disk of every machine through its stages (a machine's rate is shared evenly by
- * its disks); returns fio's outcomes when fio ran. An abort stops fio and the generators.
- */
-async function drive(client: AdminClient, spec: LoadSpec, assignments: Assignment[], reportDir: string, signal: AbortSignal, onStage: (label: string) => void): Promise<FioOutcome[]> {
-  if (spec.via === "nbd") {
-    const dir = join(reportDir, "fio");
-    mkdirSync(dir, { recursive: true });
-    onStage("load (fio)");
-    const runs = assignments.flatMap((a) =>
-      a.machine.disks.map(async (disk) => {
-        const share = a.machine.disks.length;
-        const stages = a.stages.map((s) => ({ ...s, rateBytesPerSecond: Math.max(1, Math.round(s.rateBytesPerSecond / share)) }));
-        const target = { machine: a.machine.name, nbdUri: disk.nbdUri, diskSizeBytes: disk.sizeBytes };
-        const name = share > 1 ? `${a.machine.name}-disk${disk.index}` : a.machine.name;
-        let jobFile = spec.fioJobFile;
-        if (!jobFile) {
-          jobFile = join(dir, `${name}.fio`);
-          writeFileSync(jobFile, profileJobFile(a.profile, stages, target, spec.seed + disk.index));
-        }
-        return runFio(jobFile, target, join(dir, `${name}.json`), signal);
-      }),
-    );
-    return Promise.all(runs);
-  }
-  const stages = Math.max(...assignments.map((a) => a.stages.length));
-  const running = new Set<string>();
-  const cancel = () => {
-    for (const jobId of running) void client.call(client.client.cancelJob, { jobId, reason: "the load test was stopped" }).catch(() => undefined);
-  };
-  signal.addEventListener("abort", cancel, { once: true });
-  try {
-    await Promise.all(
-      assignments.map(async (a) => {
-        const p = LOAD_PROFILES[a.profile]!;
-        const share = a.machine.disks.length;
-        for (const [i, s] of a.stages.entries()) {
-          if (signal.aborted) return;
-          if (a === assignments[0]) onStage(stages > 1 ? `load stage ${i + 1}/${stages}` : "load");
-          const jobs = await Promise.all(
-            a.machine.disks.map(async (d) => {
-              const { job } = await client.call(client.client.startWorkload, {
-                machine: a.machine.name,
-                workload: {
-                  machineId: "",
-                  profile: workloadProfiles.parse(p.generator.profile),
-                  rateBytesPerSecond: Math.max(1, Math.round(s.rateBytesPerSecond / share)),
-                  iops: 0,
-                  durationSeconds: s.durationSeconds,
-                  seed: spec.seed + i + 1000 * d.index,
-                  blockSize: p.generator.blockSize,
-                  diskIndex: d.index,
-                },
-              });
-              running.add(job!.jobId);
-              return job!.jobId;
-            }),
-          );
-          if (signal.aborted) cancel();
-          await Promise.all(jobs.map((id) => waitQuietly(client, id, signal).finally(() => running.delete(id))));
-        }
-      }),
-    );
-  } finally {
-    signal.removeEventListener("abort", cancel);
-  }
-  return [];
-}
-
-/** Waits for a workload job; a cancelled one is fine once the run itself was stopped. */
-async function waitQuietly(client: AdminClient, jobId: string, signal: AbortSignal): Promise<void> {
-  for (;;) {
-    const { job } = await client.call(client.client.getJob, { jobId });
-    if (job && job.state === JobState.JOB_STATE_SUCCEEDED) return;
-    if (job && job.state === JobState.JOB_STATE_CANCELLED && signal.aborted) return;
-    if (job && (job.state === JobState.JOB_STATE_FAILED || job.state === JobState.JOB_STATE_CANCELLED)) throw new Error(`workload job ${jobId} failed: ${job.error}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Waits until every write each machine captured is in storage and applied to its replica. */
-async function drain(client: AdminClient, names: string[], timeoutSeconds: number): Promise<void> {
-  const until = Date.now() + timeoutSeconds * 1000;
-  for (;;) {
-    const { machines } = await client.call(client.client.listMachines, {});
-    const behind = machines.filter((m) => names.includes(m.name)).filter((m) => {
-      const s = m.stats;
-      return !s || s.processedSequence < s.capturedSequence || s.uploadedSequence < s.capturedSequence || s.rpoSeconds > 0;
-    });
-    if (behind.length === 0) return;
-    if (Date.now() > until) throw new Error(`replication did not drain within ${timeoutSeconds} s (${behind.map((m) => m.name).join(", ")} behind)`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Hashes every disk of a machine and its replica; a mismatch is re-checked until the drain timeout. */
-async function verifyMachine(client: AdminClient, a: Assignment, processServer: string, timeoutSeconds: number): Promise<LoadReport["machines"][number]> {
-  const { machine } = await client.call(client.client.getMachine, { machine: a.machine.name });
-  const store = createStorage(client.manifest);
-  await store.init();
-  // On a terminal the percentage moves in place; in a log, one line per disk.
-  const line = new ProgressLine(Boolean(process.stderr.isTTY));
-  try {
-    const disks: LoadReport["machines"][number]["disks"] = [];
-    for (const d of machine!.disks) {
-      const until = Date.now() + timeoutSeconds * 1000;
-      if (!process.stderr.isTTY) process.stderr.write(`verifying ${a.machine.name} disk ${d.index} (${d.sizeBytes} bytes)\n`);
-      const progress = (what: string) => (n: number) => line.update(`verifying ${a.machine.name} disk ${d.index}: ${what} ${((100 * n) / d.sizeBytes).toFixed(0)}%`);
-      const source = await hashFile(d.imagePath, d.sizeBytes, progress("source"));
-      let replica = await hashReplica(store, machine!.machineId, d.index, d.sizeBytes, progress("replica"));
-      while (replica !== source && Date.now() < until) {
-        await new Promise((r) => setTimeout(r, 1_000));
-        replica = await hashReplica(store, machine!.machineId, d.index, d.sizeBytes, progress("replica"));
-      }
-      disks.push({ index: d.index, sizeBytes: d.sizeBytes, sourceSha256: source, replicaSha256: replica ?? null, equal: replica === source });
-    }
-    return { name: a.machine.name, profile: a.profile, processServer, disks, verified: disks.length > 0 && disks.every((d) => d.equal) };
-  } finally {
-    line.done();
-    await store.close();
-  }
-}
-
-function environment(client: AdminClient, thresholds: AlertThresholds | null, timeUnitSeconds: number): LoadReport["environment"] {
-  const s = client.manifest.storage;
-  return {
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? "unknown",
-    memoryBytes: totalmem(),
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    srlabVersion: srlabVersion(),
-    storage: s.kind === "directory" ? "directory" : s.azuritePort ? "azurite" : "azure",
-    timeUnitSeconds,
-    processServers: client.manifest.components.filter((c) => c.role === "process-server").map((c) => c.name),
-    alertThresholds: thresholds,
-  };
-}
-
-function srlabVersion(): string {
-  for (const up of ["../../package.json", "../../../package.json"]) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
-      if (pkg.name === "srlab") return pkg.version ?? "unknown";
-    } catch {
-      // not at this level
-    }
-  }
-  return "unknown";
-}
-
 function printOutcome(report: LoadReport, dir: string, json: boolean): void {
   const s = report.summary;
   if (json) {
@@ -487,56 +267,3 @@ function printOutcome(report: LoadReport, dir: string, json: boolean): void {
   console.log(`  report: ${join(dir, "report.html")}`);
 }
 
-/**
- * The run as a job on the configuration server, so `srlab jobs` and the dashboard show it with
- * its steps and, once written, its report. Reporting is best effort: a run never fails because
- * its job could not be updated.
- */
-class LoadJob {
-  private constructor(
-    private readonly client: AdminClient,
-    readonly jobId: string,
-  ) {}
-
-  /** Starts the job with the phases already done (the lab had to be up to record it). */
-  static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
-    try {
-      const { job } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
-      const j = new LoadJob(client, job!.jobId);
-      for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
-      return j;
-    } catch {
-      return undefined;
-    }
-  }
-
-  async step(name: PhaseName, state: JobState, message = "", progressPercent = 0): Promise<void> {
-    await this.update({ stepName: name, stepState: state, message, progressPercent });
-  }
-
-  async attach(files: Record<string, string>): Promise<void> {
-    for (const [name, text] of Object.entries(files)) {
-      await this.client.call(this.client.client.attachJobReport, { jobId: this.jobId, name, content: Buffer.from(text) }).catch(() => undefined);
-    }
-  }
-
-  async finish(verdict: LoadReport["verdict"], interrupted: boolean, result?: object): Promise<void> {
-    const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
-    await this.update({ finish, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
-  }
-
-  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finish: JobState; error: string; resultJson: string }>): Promise<void> {
-    await this.client
-      .call(this.client.client.updateClientJob, {
-        jobId: this.jobId,
-        stepName: u.stepName ?? "",
-        stepState: u.stepState ?? JobState.JOB_STATE_UNSPECIFIED,
-        progressPercent: u.progressPercent ?? 0,
-        message: u.message ?? "",
-        finish: u.finish ?? JobState.JOB_STATE_UNSPECIFIED,
-        error: u.error ?? "",
-        resultJson: u.resultJson ?? "",
-      })
-      .catch(() => undefined);
-  }
-}

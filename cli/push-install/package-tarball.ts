@@ -1,7 +1,7 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { cp, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The compiled parts a daemon or the CLI needs on another host (tests and benchmarks stay home). */
@@ -69,9 +69,13 @@ export async function packSrlab(cacheDir: string, say: (line: string) => void): 
     await writeFile(join(staging, "package.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     for (const d of RUNTIME_DIRS) await cp(join(root, "dist", d), join(staging, "dist", d), { recursive: true });
     await cp(join(root, "proto", "srlab"), join(staging, "proto", "srlab"), { recursive: true });
-    // npm bundles the dependencies from node_modules as it finds them: the head's own tree.
-    await symlink(join(root, "node_modules"), join(staging, "node_modules"), "dir");
+    // npm bundles what it finds in the staging node_modules: a copy of the head's production
+    // tree. (A symlink to the head's node_modules is not enough: unless npm trusts the tree's
+    // hidden lockfile, which anything written into node_modules afterwards invalidates, it
+    // resolves each dependency's own dependencies outside the package and bundles only the
+    // direct ones.)
     say(`packing srlab ${pkg.version} with its dependencies (npm pack)…`);
+    await copyProductionTree(root, staging);
     const out = await new Promise<string>((resolve, reject) =>
       execFile("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", staging], { cwd: staging, maxBuffer: 256 * 1024 * 1024 }, (err, stdout, stderr) =>
         err ? reject(new Error(`npm pack failed: ${stderr.trim().split("\n").pop() ?? err.message}`)) : resolve(stdout),
@@ -84,5 +88,25 @@ export async function packSrlab(cacheDir: string, say: (line: string) => void): 
     return { file, version: pkg.version, sizeBytes: size, cached: false };
   } finally {
     await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Copies every package of the head's production dependency tree (`npm ls --omit=dev --all`) into
+ * staging/node_modules at the same place: what the package bundles and the target installs.
+ */
+async function copyProductionTree(root: string, staging: string): Promise<void> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile("npm", ["ls", "--omit=dev", "--all", "--parseable"], { cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`npm ls failed (is node_modules complete? run npm install): ${stderr.trim().split("\n").pop() ?? err.message}`)) : resolve(stdout),
+    ),
+  );
+  const modules = join(root, "node_modules");
+  const packages = [...new Set(out.split("\n").map((l) => l.trim()))].filter((p) => p.startsWith(`${modules}${sep}`));
+  if (packages.length === 0) throw new Error(`npm ls found no production dependency under ${modules}`);
+  for (const dir of packages) {
+    // A package's own node_modules holds nested packages, listed (and copied) on their own when they are production ones.
+    const nested = join(dir, "node_modules");
+    await cp(dir, join(staging, relative(root, dir)), { recursive: true, filter: (src) => src !== nested });
   }
 }

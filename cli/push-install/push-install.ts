@@ -5,6 +5,7 @@ import { pollUntil } from "../../common/async/index.js";
 import { type Job, JobState, JobType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { diskSize } from "../arguments.js";
+import { joinAddress } from "../lab/index.js";
 import { type PackedSrlab, packSrlab } from "./package-tarball.js";
 import { judgePrerequisites, type PrerequisiteFailure, prerequisiteScript, type TargetFacts } from "./prerequisites.js";
 import { SshSession, shellQuote } from "./ssh-session.js";
@@ -48,6 +49,28 @@ const STEPS = {
   token: "Create join token",
   join: "Join configuration server",
 } as const;
+
+/**
+ * Why a step failed, as a code scripts can match (the prerequisite check has its own codes, one
+ * per failed prerequisite): the job's step message and the error both start with it.
+ */
+export const STEP_FAILURE_CODES = {
+  [STEPS.connect]: "SSH_CONNECT_FAILED",
+  [STEPS.copy]: "COPY_FAILED",
+  [STEPS.install]: "INSTALL_FAILED",
+  [STEPS.token]: "TOKEN_FAILED",
+  [STEPS.join]: "JOIN_FAILED",
+} as const;
+
+/** A step's failure with a more specific code than its step's own. */
+class StepFailure extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 /** A failed push install: one line, with the job that records it. */
 export class PushInstallError extends Error {
@@ -97,8 +120,11 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
         say(`  ${name}: ${message}`);
         return value;
       } catch (err) {
-        await update(name, JobState.JOB_STATE_FAILED, (err as Error).message);
-        throw err;
+        // The prerequisite check names its own codes; every other step's failure gets one.
+        const code = err instanceof StepFailure ? err.code : STEP_FAILURE_CODES[name as keyof typeof STEP_FAILURE_CODES];
+        const coded = code ? new Error(`${code}: ${(err as Error).message}`) : (err as Error);
+        await update(name, JobState.JOB_STATE_FAILED, coded.message);
+        throw coded;
       }
     };
 
@@ -127,9 +153,10 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
         };
       });
       name ||= facts!.hostname;
-      const packed: PackedSrlab = await packSrlab(join(labDir, "push-install"), say);
-      const remoteTarball = join(base, "packages", basename(packed.file));
+      let remoteTarball = "";
       await step(STEPS.copy, async () => {
+        const packed: PackedSrlab = await packSrlab(join(labDir, "push-install"), say).catch((e: Error) => Promise.reject(new StepFailure("PACK_FAILED", e.message)));
+        remoteTarball = join(base, "packages", basename(packed.file));
         const mk = await session.exec(`mkdir -p ${shellQuote(join(base, "packages"))}`);
         if (mk.code !== 0) throw new Error(`cannot create ${join(base, "packages")}: ${mk.stderr.trim()}`);
         let lastPercent = -1;
@@ -153,8 +180,13 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
           `&& test -x ${shellQuote(srlabBin)}`,
         ].join(" ");
         const r = await session.exec(cmd, { timeoutMs: 30 * 60_000 });
-        if (r.code !== 0) throw new Error(`npm install on the target failed: ${lastLine(r.stderr) || `exit ${r.code}`}`);
-        return { value: undefined, message: `installed into ${prefix}` };
+        if (r.code !== 0) throw new Error(`npm install on the target failed: ${errorLine(r.stderr) || `exit ${r.code}`}`);
+        // The installed CLI and the daemon it will run load every module they import: a package
+        // missing a dependency fails here, not when the join has used the token.
+        const daemon = join(prefix, "lib", "node_modules", "srlab", "dist", DAEMON_DIR[o.role], "index.js");
+        const load = await session.exec(`${shellQuote(srlabBin)} --help >/dev/null && node -e 'import(process.argv[1])' ${shellQuote(daemon)}`, { timeoutMs: 5 * 60_000 });
+        if (load.code !== 0) throw new StepFailure("PACKAGE_INCOMPLETE", `the installed srlab does not load on the target: ${errorLine(load.stderr) || `exit ${load.code}`}`);
+        return { value: undefined, message: `installed into ${prefix}; srlab and its ${o.role} load` };
       });
       const token = await step(STEPS.token, async () => {
         const id = admin.identity();
@@ -167,27 +199,20 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
       });
       await step(STEPS.join, async () => {
         const service = facts!.systemd && facts!.uid === 0;
-        const args = [
+        const args = remoteJoinCommand({
           srlabBin,
-          "join",
-          o.role,
-          "--config-server",
-          admin.manifest.configServerAddress,
-          "--token",
-          token.token,
-          "--ca-hash",
-          token.caHash,
-          "--name",
+          role: o.role,
+          configServer: joinAddress(admin.manifest),
+          token: token.token,
+          caHash: token.caHash,
           name,
-          "--dir",
           stateDir,
-          "--listen",
-          o.listen ?? o.host,
-          ...o.disks.flatMap((d) => ["--disk", d]),
-          service ? "--service" : "--detach",
-        ];
+          listen: o.listen ?? o.host,
+          disks: o.disks,
+          service,
+        });
         const r = await session.exec(args.map(shellQuote).join(" "), { timeoutMs: 10 * 60_000 });
-        if (r.code !== 0) throw new Error(`srlab join on the target failed: ${lastLine(r.stderr) || lastLine(r.stdout) || `exit ${r.code}`}`);
+        if (r.code !== 0) throw new Error(`srlab join on the target failed: ${errorLine(r.stderr) || errorLine(r.stdout) || `exit ${r.code}`}`);
         await pollUntil(
           `${name} to register and report`,
           async () => {
@@ -232,6 +257,57 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
   });
 }
 
-function lastLine(text: string): string {
-  return text.trim().split("\n").pop()?.trim() ?? "";
+/** What `srlab join` on the target is given. */
+export interface RemoteJoin {
+  srlabBin: string;
+  role: PushInstallRole;
+  /** Where the target reaches the configuration server: the head's advertised address, never its loopback one. */
+  configServer: string;
+  token: string;
+  caHash: string;
+  name: string;
+  stateDir: string;
+  listen: string;
+  disks: string[];
+  service: boolean;
+}
+
+/** The `srlab join` command line run on the target (one argv; the caller quotes it for the shell). */
+export function remoteJoinCommand(j: RemoteJoin): string[] {
+  return [
+    j.srlabBin,
+    "join",
+    j.role,
+    "--config-server",
+    j.configServer,
+    "--token",
+    j.token,
+    "--ca-hash",
+    j.caHash,
+    "--name",
+    j.name,
+    "--dir",
+    j.stateDir,
+    "--listen",
+    j.listen,
+    ...j.disks.flatMap((d) => ["--disk", d]),
+    j.service ? "--service" : "--detach",
+  ];
+}
+
+/** Where each role's daemon lives in the package. */
+const DAEMON_DIR: Record<PushInstallRole, string> = { agent: "mobility-agent", "process-server": "process-server", "master-target": "master-target" };
+
+/**
+ * The line of a command's error output that says what went wrong: srlab's own "srlab: …" line,
+ * else a Node error's first line (a stack ends in "Node.js vX", which says nothing), else the last.
+ */
+export function errorLine(text: string): string {
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  return (
+    lines.find((l) => l.startsWith("srlab:")) ??
+    lines.find((l) => /^(\w*Error\b|Error \[)/.test(l)) ??
+    lines.filter((l) => !/^Node\.js v\d/.test(l)).pop() ??
+    ""
+  );
 }

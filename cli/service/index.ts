@@ -1,4 +1,4 @@
-export { installService, SYSTEM_UNIT_DIR, systemdRunning, uninstallService } from "./install.js";
+export { installService, SYSTEM_UNIT_DIR, systemdNotRunningMessage, systemdRunning, uninstallService } from "./install.js";
 export { planUnit, type PlanUnitInput } from "./plan-unit.js";
 export { announceReady } from "./readiness.js";
 export { SERVICE_ROLES, serviceRole } from "./roles.js";

@@ -14,6 +14,8 @@ export interface InstallOptions {
   say?: (line: string) => void;
   /** Runs systemctl; tests pass a recorder. */
   systemctl?: (args: string[]) => void;
+  /** Whether systemd manages this host (default: {@link systemdRunning}); tests pass false. */
+  systemd?: boolean;
 }
 
 /** Whether systemd manages this host (sd_booted(3)'s test). */
@@ -21,9 +23,30 @@ export function systemdRunning(): boolean {
   return existsSync("/run/systemd/system");
 }
 
+/**
+ * Why nothing can be started here: systemd is not PID 1 (a container, WSL without systemd, a
+ * chroot). The same sentence for every verb that would call systemctl.
+ */
+export function systemdNotRunningMessage(what: string): string {
+  return `${what}: systemd does not run on this host (no /run/systemd/system; it is not PID 1 here, as in most containers), so nothing was written or started. Run the daemon with srlab join --detach or srlab ROLE --config FILE, or print the unit with srlab service install --print for a host that runs systemd`;
+}
+
+/** systemctl, with its complaint as one line of the error instead of a bare "Command failed". */
 const defaultSystemctl = (args: string[]) => {
-  execFileSync("systemctl", args, { stdio: ["ignore", "inherit", "inherit"] });
+  try {
+    execFileSync("systemctl", args, { stdio: ["ignore", "inherit", "pipe"], encoding: "utf8" });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: string; status?: number };
+    const why = e.code === "ENOENT" ? "systemctl is not installed" : (e.stderr ?? "").trim().split("\n").pop() || `exit ${e.status}`;
+    throw new Error(`systemctl ${args.join(" ")} failed: ${why}`);
+  }
 };
+
+/** The systemctl to run for units in unitDir: none when they are not systemd's or systemd does not run. */
+function systemctlFor(unitDir: string, options: InstallOptions): ((args: string[]) => void) | undefined {
+  if (options.systemctl) return options.systemctl;
+  return unitDir === SYSTEM_UNIT_DIR && (options.systemd ?? systemdRunning()) ? defaultSystemctl : undefined;
+}
 
 /** uid and gid of a local account, or one clear error when there is none. */
 export function lookupUser(user: string): { uid: number; gid: number } {
@@ -45,6 +68,12 @@ export async function installService(spec: UnitSpec, options: InstallOptions = {
   const unitDir = options.unitDir ?? SYSTEM_UNIT_DIR;
   const say = options.say ?? (() => undefined);
   const owner = spec.user ? lookupUser(spec.user) : undefined;
+  const systemctl = systemctlFor(unitDir, options);
+  // Starting is checked before anything is written: one clear error, nothing half-way.
+  if (options.start && !systemctl) {
+    if (unitDir !== SYSTEM_UNIT_DIR) throw new Error(`--start needs the unit in ${SYSTEM_UNIT_DIR} (got --unit-dir ${unitDir}): nothing was written`);
+    throw new Error(systemdNotRunningMessage(`cannot start ${unitName(spec.role)}`));
+  }
   if (!existsSync(unitDir)) throw new Error(`no unit directory ${unitDir}: is systemd installed on this host?`);
   const text = renderUnit(spec);
   for (const dir of spec.readWritePaths) {
@@ -56,7 +85,6 @@ export async function installService(spec: UnitSpec, options: InstallOptions = {
   const path = join(unitDir, unitName(spec.role));
   await writeFileAtomic(path, text, { mode: 0o644 });
   say(`wrote ${path}`);
-  const systemctl = options.systemctl ?? (systemdRunning() && unitDir === SYSTEM_UNIT_DIR ? defaultSystemctl : undefined);
   if (systemctl) {
     systemctl(["daemon-reload"]);
     if (options.start) {
@@ -65,8 +93,8 @@ export async function installService(spec: UnitSpec, options: InstallOptions = {
     } else {
       say(`start it with: systemctl enable --now ${unitName(spec.role)}`);
     }
-  } else if (options.start) {
-    throw new Error(`wrote ${path}, but systemd does not run on this host: nothing was started`);
+  } else {
+    say(`systemd does not manage ${unitDir} here: the unit is written, not loaded (systemctl daemon-reload && systemctl enable --now ${unitName(spec.role)} where systemd runs)`);
   }
   return path;
 }
@@ -79,7 +107,7 @@ export function uninstallService(role: string, options: InstallOptions = {}): st
   const path = join(unitDir, name);
   if (!existsSync(path)) throw new Error(`no ${name} in ${unitDir}: nothing to uninstall`);
   if (!readFileSync(path, "utf8").includes("srlab service install")) throw new Error(`${path} was not written by srlab service install: left alone`);
-  const systemctl = options.systemctl ?? (systemdRunning() && unitDir === SYSTEM_UNIT_DIR ? defaultSystemctl : undefined);
+  const systemctl = systemctlFor(unitDir, options);
   systemctl?.(["disable", "--now", name]);
   removeFileDurablySync(path);
   systemctl?.(["daemon-reload"]);

@@ -10,3 +10,13 @@ export { appendRange, type ByteRange, formatByteRange } from "./byte-range.js";
 export { type HashDiskOptions, hashBuffer, hashDisk, hashImageFile, type RangeReader } from "./from-image.js";
 export { deserializeSummary, deserializeTree, serializeSummary, serializeTree } from "./serialize.js";
 export { HASH_BYTES, sha256 } from "./sha256.js";
+export {
+  blockDigest,
+  type ChecksumRequest,
+  checksumRequest,
+  digestLength,
+  digestOf,
+  pageDigests,
+  XXH3_128_BYTES,
+  xxh3128,
+} from "./block-digest.js";

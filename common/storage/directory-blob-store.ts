@@ -1,3 +1,6 @@
+// One class on purpose (about 500 lines): it implements the whole BlobStore interface over one
+// directory, and objects, page blobs and snapshots share its path scheme, atomic writes and
+// error mapping; the page-range bookkeeping lives in range-journal.ts and page-ranges.ts.
 import { createHash, randomBytes } from "node:crypto";
 import { constants as fsConstants } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, rmdir, stat } from "node:fs/promises";

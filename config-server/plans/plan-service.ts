@@ -13,7 +13,8 @@ import { renderRehearsalHtml } from "./rehearsal-html.js";
 import { renderJunit } from "./rehearsal-report.js";
 import type { RehearsalScheduler, ScheduleOptions } from "./rehearsal-scheduler.js";
 import { scheduleProblem } from "./rehearsal-scheduler.js";
-import type { Rehearsals, RehearsalWorkloadSpec } from "./rehearsal.js";
+import type { Rehearsals } from "./rehearsal.js";
+import type { RehearsalWorkloadSpec } from "./rehearsal-context.js";
 
 export interface PlanServiceContext {
   store: ConfigStore;

@@ -1,7 +1,7 @@
 import cron from "node-cron";
 import type { Logger } from "../../common/logger.js";
 import type { ConfigStore, PlanSchedule } from "../store/index.js";
-import type { RehearsalOptions, RehearsalWorkloadSpec } from "./rehearsal.js";
+import type { RehearsalOptions, RehearsalWorkloadSpec } from "./rehearsal-context.js";
 
 /** What a schedule keeps besides its cron expression and cycle. */
 export interface ScheduleOptions {

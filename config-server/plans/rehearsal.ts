@@ -1,109 +1,27 @@
+import { jobTypes, workloadProfiles } from "../../common/enum-names/index.js";
+import { JobType } from "../../proto/index.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../../common/async/index.js";
-import { type ByteRange, formatByteRange } from "../../common/blockhash/index.js";
-import { jobTypes, workloadProfiles } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { writeFileAtomicSync } from "../../common/fs/index.js";
-import type { Logger } from "../../common/logger.js";
-import { Health, type Job, JobState, JobType, ReplicationState, type TelemetrySample, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
-import type { GroupPoints } from "../group-points.js";
-import type { ConfigStore } from "../store/index.js";
+import { Health, type Job, JobState, ReplicationState, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
 import { JobRunner } from "../job-runner.js";
 import type { VerifyResult } from "../verify-jobs.js";
 import { FAILED_BACK } from "../failback-proofs.js";
-import { type PlanRunner, planGroupName, type RunSummary } from "./plan-runner.js";
+import { planGroupName } from "./plan-runner.js";
 import type { PlanSpec } from "./plan-spec.js";
+import { buildRehearsalReport, type Findings, mismatchLine, proofsOf } from "./rehearsal-findings.js";
 import { renderRehearsalHtml } from "./rehearsal-html.js";
-import { failuresOf, type RehearsalCycle, type RehearsalReport, renderJunit, type ReportFigure, type ReportMachine, type ReportProof, type ReportStep, targetMet } from "./rehearsal-report.js";
+import { type RehearsalLoad, startRehearsalLoad } from "./rehearsal-load.js";
+import { type RehearsalReport, renderJunit } from "./rehearsal-report.js";
+import type { RehearsalContext, RehearsalOptions, RehearsalWorkloadSpec } from "./rehearsal-context.js";
+import { REHEARSAL_GROUP, STEP } from "./rehearsal-steps.js";
 
-export interface RehearsalWorkloadSpec {
-  name: string;
-  profile: string;
-  blockSize: number;
-  rateBytesPerSecond: number;
-}
-
-export interface RehearsalOptions {
-  cycle: RehearsalCycle;
-  network: string;
-  workload?: RehearsalWorkloadSpec;
-  autoApprove: boolean;
-  scheduled: boolean;
-}
-
-export interface RehearsalContext {
-  store: ConfigStore;
-  runner: PlanRunner;
-  groups: GroupPoints;
-  logger: Logger;
-  /** Starts the jobs a rehearsal waits for. */
-  jobs: {
-    verify(machine: string, target: VerifyTarget, recoveryPointId?: string): Job;
-    appConsistentPoint(machine: string, tagName: string): Job;
-    /** Generated writes; `inAzure` on the machine running in Azure (its failed-over disks). */
-    workload(machine: string, spec: WorkloadCommand, inAzure?: boolean): Job;
-  };
-  /** The full cycle's Azure side: whether a machine runs there, its disks' state, the failback's proof. */
-  azure: {
-    /** The machine's agent in Azure is registered and connected (the lab starts it after the commit). */
-    running(machine: string): boolean;
-    /** The fingerprint of each Azure disk (the failed-over page blobs) as it is now. */
-    fingerprints(machine: string): Promise<Array<{ index: number; fingerprint: string }>>;
-    /** Each on-premises disk against the Azure disk it failed back from. */
-    verifyFailback(machine: string): Promise<VerifyResult>;
-  };
-  /** The configuration server's telemetry samples since a time (the sampler TelemetryService serves). */
-  samples(since: Date): TelemetrySample[];
-  /** Each run's report files go to <reportRoot>/<runId>/. */
-  reportRoot: string;
-  /** How long replication may take to catch up after the cleanup before it counts as unhealthy. */
-  healthyTimeoutMs: number;
-  /** How long the full cycle waits for a machine's agent in Azure to connect after the commit. */
-  azureStartTimeoutMs: number;
-}
-
-/** What a rehearsal found as it went: proofs per machine, each plan run's figures, the first failure. */
-interface Findings {
-  proofs: Map<string, ReportProof[]>;
-  summaries: RunSummary[];
-  failure?: Error;
-}
-
-/** The rehearsal's own steps live in this group; plan steps keep their plan group. */
-export const REHEARSAL_GROUP = "rehearsal";
-/** Each generator job writes for this long; the rehearsal starts the next until it stops the load. */
-const WORKLOAD_CHUNK_SECONDS = 5;
 /** How long the full cycle writes on each disk of a machine running in Azure. */
 const AZURE_WRITE_SECONDS = 3;
 /** The rate of those writes when the rehearsal has no --workload. */
 const AZURE_WRITE_RATE = 1_000_000;
-
-/**
- * Step names; report.json and the CLI know them (the lab's `srlab rehearse` starts the Azure
- * machines when a "running in Azure" step waits, as `srlab commit` does).
- */
-export const STEP = {
-  workload: "workload: generated writes on every machine",
-  workloadUntilFailover: "workload: generated writes until the planned failover",
-  tag: "tag: group-consistent app point",
-  testFailover: "test failover",
-  verify: (m: string) => `verify: test failover of ${m}`,
-  cleanup: "cleanup",
-  healthy: (m: string) => `replication healthy: ${m}`,
-  failover: "planned failover",
-  verifyFailover: (m: string) => `verify: failover of ${m}`,
-  commitFailover: "commit failover",
-  runningInAzure: (m: string) => `running in Azure: ${m}`,
-  writesInAzure: (m: string) => `writes in Azure: ${m}`,
-  reprotectBack: "reprotect to on-premises",
-  failback: "failback",
-  verifyFailback: (m: string) => `verify: failback of ${m}`,
-  commitFailback: "commit failback",
-  reprotectAzure: "reprotect to Azure",
-  tagAgain: "tag: app point after reprotect",
-  verifyReplica: (m: string) => `verify: replica of ${m}`,
-};
 
 /**
  * Rehearsals: a plan's test (and later full) cycle as one job whose steps are the rehearsal's
@@ -209,7 +127,7 @@ export class Rehearsals {
     }
     if (found.failure) logger.warn("rehearsal failed", { runId: job.jobId, plan: spec.name, error: found.failure.message });
 
-    const report = this.buildReport(job, spec, o, started, found);
+    const report = buildRehearsalReport(this.ctx.store.getJob(job.jobId)!, spec, o, started, found, this.ctx.samples(started));
     this.writeFiles(report);
     if (report.result === "failed") {
       throw Object.assign(new Error(`rehearsal of ${spec.name} failed: ${report.failures[0] ?? found.failure?.message ?? "see the report"}`), { result: report });
@@ -220,7 +138,7 @@ export class Rehearsals {
   private async testCycle(job: Job, spec: PlanSpec, o: RehearsalOptions, found: Findings): Promise<void> {
     const { store, runner } = this.ctx;
     const machines = spec.groups.flatMap((g) => g.machines);
-    const load = o.workload ? this.startWorkload(job, machines, o.workload, STEP.workload) : undefined;
+    const load = o.workload ? this.startLoad(job, machines, o.workload, STEP.workload) : undefined;
     const run = { point: "", shutdownSource: false, network: o.network, autoApprove: o.autoApprove, stopOnFailure: true };
     try {
       if (load) await load.started;
@@ -264,7 +182,7 @@ export class Rehearsals {
     if (o.workload) {
       // The application writes until the failover; stopping the generator is the last thing
       // before the source is shut down, so the RPO measured is that of a running application.
-      const load = this.startWorkload(job, machines, o.workload, STEP.workloadUntilFailover);
+      const load = this.startLoad(job, machines, o.workload, STEP.workloadUntilFailover);
       await load.started;
       await load.stop();
       if (load.error) throw load.error;
@@ -404,67 +322,10 @@ export class Rehearsals {
     }
   }
 
-  /**
-   * Generated writes on every machine until stopped, as short generator jobs back to back (the
-   * agent's generator runs for a set time). The step ends when the load stops. Each load of a
-   * run starts from its own seeds, so a second one writes new data.
-   */
-  private startWorkload(job: Job, machines: string[], w: RehearsalWorkloadSpec, step: string) {
-    const { store } = this.ctx;
-    const stop = new AbortController();
-    let chunks = 0;
-    let error: Error | undefined;
-    let markStarted: () => void = () => {};
-    const started = new Promise<void>((r) => {
-      markStarted = r;
-    });
-    const seedBase = step === STEP.workload ? 0 : 1_000_000;
-    store.updateJobStep(job.jobId, step, { state: JobState.JOB_STATE_IN_PROGRESS, message: `${w.name} at ${w.rateBytesPerSecond} B/s per machine` });
-    const loop = (async () => {
-      try {
-        while (!stop.signal.aborted) {
-          const running = machines.map((m) =>
-            this.ctx.jobs.workload(m, {
-              machineId: "",
-              profile: workloadProfiles.parse(w.profile),
-              rateBytesPerSecond: w.rateBytesPerSecond,
-              iops: 0,
-              durationSeconds: WORKLOAD_CHUNK_SECONDS,
-              seed: seedBase + chunks,
-              blockSize: w.blockSize,
-              diskIndex: 0,
-            }),
-          );
-          markStarted();
-          await Promise.all(running.map((j) => this.await(j)));
-          chunks++;
-        }
-      } catch (err) {
-        error = err as Error;
-      } finally {
-        markStarted();
-      }
-    })();
-    return {
-      started,
-      get error() {
-        return error;
-      },
-      stop: async () => {
-        stop.abort();
-        await loop;
-        const seconds = chunks * WORKLOAD_CHUNK_SECONDS;
-        if (error) {
-          store.updateJobStep(job.jobId, step, { state: JobState.JOB_STATE_FAILED, message: `the generator failed after ${seconds} s: ${error.message}` });
-        } else {
-          store.updateJobStep(job.jobId, step, {
-            state: JobState.JOB_STATE_SUCCEEDED,
-            progressPercent: 100,
-            message: `${w.name} (${w.profile}, ${w.blockSize} B blocks) at ${w.rateBytesPerSecond} B/s on ${machines.length} machines for ${seconds} s`,
-          });
-        }
-      },
-    };
+  /** Generated writes on every machine until stopped; each load of a run starts from its own seeds. */
+  private startLoad(job: Job, machines: string[], w: RehearsalWorkloadSpec, step: string): RehearsalLoad {
+    const deps = { store: this.ctx.store, workload: (m: string, spec: WorkloadCommand) => this.ctx.jobs.workload(m, spec), awaitJob: (j: Job) => this.await(j) };
+    return startRehearsalLoad(deps, job, machines, w, step, step === STEP.workload ? 0 : 1_000_000);
   }
 
   /** A sub-job that must succeed. */
@@ -486,79 +347,6 @@ export class Rehearsals {
     );
   }
 
-  private buildReport(job: Job, spec: PlanSpec, o: RehearsalOptions, started: Date, found: Findings): RehearsalReport {
-    const { store } = this.ctx;
-    const current = store.getJob(job.jobId)!;
-    const steps: ReportStep[] = current.steps.map((s) => ({
-      name: s.name,
-      group: s.group,
-      machine: s.machine || null,
-      state: stateLabel(s.state),
-      startedAt: s.startTime?.toISOString() ?? null,
-      endedAt: s.endTime?.toISOString() ?? null,
-      message: s.message || null,
-      output: s.output || null,
-    }));
-    const rpoTarget = spec.targets.rpoSeconds ?? null;
-    const rtoTarget = spec.targets.rtoSeconds ?? null;
-    // The point the test failover proved names the machine's row; its figures are those of
-    // every failover and failback the cycle ran.
-    const test = found.summaries.find((x) => x.operation === "test-failover");
-    const machines: ReportMachine[] = spec.groups.flatMap((g) =>
-      g.machines.map((name) => {
-        const s = test?.machines.find((m) => m.name === name);
-        const measured: ReportFigure[] = found.summaries.flatMap((x) => {
-          const m = x.machines.find((y) => y.name === name);
-          if (!m) return [];
-          return [{ operation: x.operation, rpoSeconds: m.rpoSeconds, rtoSeconds: m.rtoSeconds, rpoMet: targetMet(rpoTarget, m.rpoSeconds), rtoMet: targetMet(rtoTarget, m.rtoSeconds) }];
-        });
-        const worst = (k: "rpoSeconds" | "rtoSeconds") => {
-          const v = measured.map((f) => f[k]);
-          return v.length === 0 || v.some((x) => x === null) ? null : Math.max(...(v as number[]));
-        };
-        const rpoSeconds = worst("rpoSeconds");
-        const rtoSeconds = worst("rtoSeconds");
-        return {
-          name,
-          group: g.name,
-          recoveryPointId: s?.recoveryPointId ?? "",
-          sequence: s?.sequence ?? 0,
-          rpoSeconds,
-          rtoSeconds,
-          rpoMet: targetMet(rpoTarget, rpoSeconds),
-          rtoMet: targetMet(rtoTarget, rtoSeconds),
-          figures: measured,
-          proofs: found.proofs.get(name) ?? [],
-        };
-      }),
-    );
-    const targets = {
-      rpoSeconds: rpoTarget,
-      rtoSeconds: rtoTarget,
-      rpoMet: machines.every((m) => m.rpoMet),
-      rtoMet: machines.every((m) => m.rtoMet),
-    };
-    const failures = failuresOf({ steps, machines, targets });
-    // Every machine must have been proved: a rehearsal that proved nothing did not pass.
-    for (const m of machines) if (m.proofs.length === 0) failures.push(`${m.name}: no disk was proved`);
-    return {
-      runId: job.jobId,
-      plan: spec.name,
-      cycle: o.cycle,
-      result: failures.length === 0 ? "passed" : "failed",
-      failures,
-      scheduled: o.scheduled,
-      network: o.network,
-      workload: o.workload ?? null,
-      startedAt: started.toISOString(),
-      endedAt: new Date().toISOString(),
-      targets,
-      steps,
-      machines,
-      rpoSamples: rpoSeries(this.ctx.samples(started), spec.groups.flatMap((g) => g.machines)),
-    };
-  }
-
   /** The three files under the server's report directory (scheduled runs are read from there). */
   private writeFiles(report: RehearsalReport): void {
     const dir = this.reportDir(report.runId);
@@ -578,38 +366,6 @@ export class Rehearsals {
 async function allEnded(steps: Array<Promise<unknown>>): Promise<void> {
   const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) throw failed.reason;
-}
-
-function proofsOf(step: string, r: VerifyResult): ReportProof[] {
-  return r.disks.map((d) => ({
-    step,
-    disk: d.index,
-    expected: d.expected,
-    actual: d.actual,
-    ok: d.ok,
-    sequence: r.sequence,
-    ranges: (d.ranges as ByteRange[]).map(formatByteRange),
-    ...(r.target === FAILED_BACK ? { against: "the Azure disk" } : {}),
-  }));
-}
-
-function mismatchLine(r: VerifyResult): string {
-  return r.disks
-    .filter((d) => !d.ok)
-    .map((d) => `${r.machine} disk ${d.index} differs from ${r.target === FAILED_BACK ? "the Azure disk" : `the source at sequence ${r.sequence}`}: ${d.ranges.map(formatByteRange).join(", ") || "whole disk"}`)
-    .join("; ");
-}
-
-/** Per machine, its RPO in each sample of the run (null where a sample lacks it). */
-function rpoSeries(samples: TelemetrySample[], names: string[]): RehearsalReport["rpoSamples"] {
-  const t = samples.map((s) => Math.round((s.time?.getTime() ?? 0) / 100) / 10);
-  const machines: Record<string, Array<number | null>> = {};
-  for (const name of names) machines[name] = samples.map((s) => s.machines.find((m) => m.name === name)?.rpoSeconds ?? null);
-  return { t, machines };
-}
-
-function stateLabel(state: JobState): string {
-  return (JobState[state] ?? "JOB_STATE_UNSPECIFIED").replace(/^JOB_STATE_/, "").toLowerCase().replace(/_/g, "-");
 }
 
 function parseJson<T>(text: string): T | undefined {

@@ -5,7 +5,7 @@ import type { WriteRecord } from "../../proto/index.js";
 import { CacheUnavailableError } from "./errors.js";
 import { fsyncDir } from "../../common/fs/index.js";
 import { decodeMachineDir, encodeMachineDir } from "./machine-dir.js";
-import { MachineLog, type MachineLogCounters } from "./machine-log.js";
+import { DEFAULT_TAIL_BYTES, MachineLog, type MachineLogCounters } from "./machine-log.js";
 
 export interface DiskCacheOptions {
   /** Above this many bytes on disk the PS should throttle agents (isAboveHighWater). */
@@ -13,6 +13,8 @@ export interface DiskCacheOptions {
   logger?: Logger;
   /** Log files rotate at about this size; space is reclaimed a whole file at a time. */
   fileSizeBytes?: number;
+  /** Recent durable frames each machine keeps in memory for the uploader (default 32 MiB). */
+  tailBytes?: number;
 }
 
 export type DiskCacheStats = MachineLogCounters;
@@ -31,6 +33,7 @@ export class DiskCache {
     private readonly machinesDir: string,
     private readonly highWaterBytes: number,
     private readonly fileSizeBytes: number,
+    private readonly tailBytes: number,
     private readonly log: Logger,
   ) {}
 
@@ -39,7 +42,7 @@ export class DiskCache {
     const machinesDir = join(dir, "machines");
     await mkdir(machinesDir, { recursive: true });
     await fsyncDir(dir);
-    const cache = new DiskCache(machinesDir, options.highWaterBytes, options.fileSizeBytes ?? 64 * 1024 * 1024, log);
+    const cache = new DiskCache(machinesDir, options.highWaterBytes, options.fileSizeBytes ?? 64 * 1024 * 1024, options.tailBytes ?? DEFAULT_TAIL_BYTES, log);
     for (const name of await readdir(machinesDir)) {
       const machineId = decodeMachineDir(name);
       if (!machineId || encodeMachineDir(machineId) !== name || !(await stat(join(machinesDir, name))).isDirectory()) {
@@ -63,7 +66,7 @@ export class DiskCache {
     if (!m) {
       if (!machineId) throw new RangeError("machine id must not be empty");
       const dir = join(this.machinesDir, encodeMachineDir(machineId));
-      m = new MachineLog(machineId, dir, this.machinesDir, this.fileSizeBytes, this.counters, this.log);
+      m = new MachineLog(machineId, dir, this.machinesDir, this.fileSizeBytes, this.counters, this.log, this.tailBytes);
       this.logs.set(machineId, m);
     }
     return m;

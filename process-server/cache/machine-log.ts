@@ -1,37 +1,24 @@
+// One class on purpose (about 520 lines): recovery, group commit, the in-memory tail, reads and
+// release share the file list, the durable position and the mutex that orders them. The format of a
+// single log file (name, sparse index, scan, lookup) lives in log-file.ts.
 import { type FileHandle, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "winston";
-import { WriteRecord } from "../../proto/index.js";
+import type { WriteRecord } from "../../proto/index.js";
+import { decodeWriteRecordView } from "../../common/wire/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
 import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
+import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
 import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
 
-/** One sparse index entry per this many records keeps memory small for a large cache. */
-const INDEX_EVERY = 64;
-/**
- * ...and at least one per this many bytes, so finding a sequence (the uploader's read of each
- * segment) hops over a few frame headers instead of up to 63 one-read-each hops of large writes.
- */
-const INDEX_EVERY_BYTES = 1024 * 1024;
-
-function wantsIndexEntry(file: LogFile, sequence: number, offset: number): boolean {
-  if ((sequence - file.first) % INDEX_EVERY === 0) return true;
-  const previous = file.index[file.index.length - 1];
-  return offset - (previous?.offset ?? 0) >= INDEX_EVERY_BYTES;
-}
 const STATE_FILE = "state.json";
-const LOG_RE = /^(\d{20})\.log$/;
-
-interface LogFile {
-  first: number;
-  /** first - 1 while empty. */
-  last: number;
-  path: string;
-  /** Durable bytes (everything below is fsynced and valid). */
-  size: number;
-  index: { sequence: number; offset: number }[];
-}
+/**
+ * Durable frames kept in memory after their write, newest kept, until released: the uploader
+ * reads what just arrived from here instead of reading the file back, checking CRCs again and
+ * copying every payload. A backlog beyond this is read from the file.
+ */
+export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 
 interface Queued {
   sequence: number;
@@ -49,10 +36,6 @@ export interface MachineLogCounters {
   fsyncs: number;
   appendedRecords: number;
   appendedBytes: number;
-}
-
-function logName(first: number): string {
-  return `${String(first).padStart(20, "0")}.log`;
 }
 
 /**
@@ -75,6 +58,10 @@ export class MachineLog {
   private broken: Error | undefined;
   private dirExists = false;
   private readonly mutex = new Mutex();
+  /** Durable, unreleased frames, contiguous and ending at lastDurable; live from tailHead on. */
+  private tail: Queued[] = [];
+  private tailHead = 0;
+  private tailBytes = 0;
   bytes = 0;
 
   constructor(
@@ -84,6 +71,7 @@ export class MachineLog {
     private readonly fileSizeBytes: number,
     private readonly counters: MachineLogCounters,
     private readonly log: Logger,
+    private readonly tailLimit = DEFAULT_TAIL_BYTES,
   ) {}
 
   get lastSequence(): number {
@@ -140,7 +128,9 @@ export class MachineLog {
         for (const n of names.slice(i)) await rename(join(this.dir, n), join(this.dir, `${n}.corrupt`));
         break;
       }
-      const file = await this.scanFile(path, first);
+      const file = await scanLogFile(path, first, (torn) =>
+        this.log.warn("cache log has a torn tail; truncating", { machineId: this.machineId, ...torn }),
+      );
       expected = file.last + 1;
       if (file.last <= this.released) {
         await unlink(path);
@@ -161,37 +151,6 @@ export class MachineLog {
     this.lastDurable = Math.max(this.released, expected !== undefined ? expected - 1 : 0);
     this.lastAccepted = this.lastDurable;
     await this.refreshOldestPending();
-  }
-
-  private async scanFile(path: string, first: number): Promise<LogFile> {
-    const fh = await open(path, "r+");
-    try {
-      const { size } = await fh.stat();
-      const file: LogFile = { first, last: first - 1, path, size: 0, index: [] };
-      const reader = new FrameReader(fh, 0, size);
-      for (;;) {
-        const f = await reader.next();
-        if (f === "end") break;
-        if (f === "torn" || f.sequence !== file.last + 1) {
-          // A crash mid-append leaves a partial frame; nothing after it was ever acknowledged.
-          this.log.warn("cache log has a torn tail; truncating", {
-            machineId: this.machineId,
-            file: path,
-            validBytes: reader.offset,
-            droppedBytes: size - reader.offset,
-          });
-          await fh.truncate(reader.offset);
-          await fh.datasync();
-          break;
-        }
-        if (wantsIndexEntry(file, f.sequence, f.offset)) file.index.push({ sequence: f.sequence, offset: f.offset });
-        file.last = f.sequence;
-        file.size = f.offset + f.frame.length;
-      }
-      return file;
-    } finally {
-      await fh.close();
-    }
   }
 
   // ---- append / group commit ----
@@ -285,6 +244,7 @@ export class MachineLog {
       file.last = batch[batch.length - 1]!.sequence;
       this.bytes += total;
       this.lastDurable = file.last;
+      this.keepInTail(batch);
       this.counters.appendedRecords += batch.length;
       this.counters.appendedBytes += total;
       const still: Waiter[] = [];
@@ -346,6 +306,45 @@ export class MachineLog {
     return this.active;
   }
 
+  // ---- in-memory tail ----
+
+  private keepInTail(batch: Queued[]): void {
+    const newest = this.tail[this.tail.length - 1];
+    // Contiguous or nothing: after a rollback or rebase the tail starts again.
+    if (newest && newest.sequence + 1 !== batch[0]!.sequence) this.clearTail();
+    for (const q of batch) {
+      this.tail.push(q);
+      this.tailBytes += q.frame.length;
+    }
+    while (this.tailBytes > this.tailLimit && this.tailHead < this.tail.length) this.dropTailHead();
+    this.compactTail();
+  }
+
+  private dropTailHead(): void {
+    this.tailBytes -= this.tail[this.tailHead]!.frame.length;
+    this.tail[this.tailHead++] = undefined as unknown as Queued;
+  }
+
+  private compactTail(): void {
+    if (this.tailHead === this.tail.length) this.clearTail();
+    else if (this.tailHead > 1024 && this.tailHead * 2 > this.tail.length) {
+      this.tail = this.tail.slice(this.tailHead);
+      this.tailHead = 0;
+    }
+  }
+
+  private clearTail(): void {
+    this.tail = [];
+    this.tailHead = 0;
+    this.tailBytes = 0;
+  }
+
+  private tailEntry(sequence: number): Queued | undefined {
+    const first = this.tail[this.tailHead];
+    if (!first || sequence < first.sequence) return undefined;
+    return this.tail[this.tailHead + (sequence - first.sequence)];
+  }
+
   // ---- read / release ----
 
   /** Durable records from fromSequence on, up to about maxBytes of payload (at least one record). */
@@ -357,13 +356,23 @@ export class MachineLog {
       throw new RangeError(`machine "${this.machineId}": sequence ${fromSequence} is no longer cached (oldest is ${oldest})`);
     }
     const limit = this.lastDurable;
+    if (this.tailEntry(fromSequence)) {
+      // Payloads stay views of the frames, which nothing writes to once queued.
+      let bytes = 0;
+      for (let want = fromSequence; want <= limit && bytes < maxBytes; want++) {
+        const q = this.tailEntry(want)!;
+        out.push(decodeWriteRecordView(q.frame.subarray(FRAME_HEADER)));
+        bytes += q.frame.length - FRAME_HEADER;
+      }
+      return out;
+    }
     let bytes = 0;
     let want = fromSequence;
     for (const file of [...this.files]) {
       if (file.last < want) continue;
       const fh = await open(file.path, "r");
       try {
-        const start = await this.locate(fh, file, want);
+        const start = await locateSequence(fh, file, want, this.machineId);
         const reader = new FrameReader(fh, start, file.size, 1024 * 1024);
         for (;;) {
           const f = await reader.next();
@@ -371,7 +380,8 @@ export class MachineLog {
           if (f === "torn" || f.sequence !== want) {
             throw new Error(`machine "${this.machineId}": cache file ${file.path} is corrupt at offset ${reader.offset}`);
           }
-          out.push(WriteRecord.decode(f.frame.subarray(FRAME_HEADER)));
+          // A view: the reader never writes into a chunk it has handed out.
+          out.push(decodeWriteRecordView(f.frame.subarray(FRAME_HEADER)));
           bytes += f.payloadLength;
           want++;
           if (want > limit || bytes >= maxBytes) return out;
@@ -381,26 +391,6 @@ export class MachineLog {
       }
     }
     return out;
-  }
-
-  /** Offset of sequence in file: sparse index, then hop over frame headers. */
-  private async locate(fh: FileHandle, file: LogFile, sequence: number): Promise<number> {
-    let offset = 0;
-    let at = file.first;
-    for (const e of file.index) {
-      if (e.sequence > sequence) break;
-      offset = e.offset;
-      at = e.sequence;
-    }
-    const h = Buffer.alloc(FRAME_HEADER);
-    while (at < sequence) {
-      await fh.read(h, 0, FRAME_HEADER, offset);
-      const info = parseFrameHeader(h);
-      if (!info || info.sequence !== at) throw new Error(`machine "${this.machineId}": cache file ${file.path} is corrupt at offset ${offset}`);
-      offset += FRAME_HEADER + info.payloadLength;
-      at++;
-    }
-    return offset;
   }
 
   /** Records through throughSequence are safely in storage: persist that, then free whole files. */
@@ -413,6 +403,8 @@ export class MachineLog {
       if (throughSequence <= this.released) return;
       await this.persistReleased(throughSequence);
       this.released = throughSequence;
+      while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.sequence <= throughSequence) this.dropTailHead();
+      this.compactTail();
       await this.dropReleasedFiles();
       await this.refreshOldestPending();
     });
@@ -427,6 +419,7 @@ export class MachineLog {
       }
       await this.persistReleased(lastSequence);
       this.released = this.lastDurable = this.lastAccepted = lastSequence;
+      this.clearTail();
       await this.dropAllFiles();
       this.oldestPending = undefined;
     });
@@ -479,7 +472,7 @@ export class MachineLog {
       this.oldestPending = undefined;
       return;
     }
-    const queued = this.queue.find((q) => q.sequence === next);
+    const queued = this.tailEntry(next) ?? this.queue.find((q) => q.sequence === next);
     if (queued) {
       this.oldestPending = queued.capturedAtMs;
       return;
@@ -488,7 +481,7 @@ export class MachineLog {
     if (!file) return;
     const fh = await open(file.path, "r");
     try {
-      const offset = await this.locate(fh, file, next);
+      const offset = await locateSequence(fh, file, next, this.machineId);
       const h = Buffer.alloc(FRAME_HEADER);
       await fh.read(h, 0, FRAME_HEADER, offset);
       this.oldestPending = parseFrameHeader(h)?.capturedAtMs;
@@ -504,6 +497,7 @@ export class MachineLog {
     await this.close();
     await this.mutex.run(async () => {
       await rm(this.dir, { recursive: true, force: true });
+      this.clearTail();
       this.files = [];
       this.bytes = 0;
       this.dirExists = false;

@@ -1,4 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
+import type { ChecksumRequest } from "../../common/blockhash/index.js";
 import { ErrorCode, retrySchedule, SrlabError, toSrlabError } from "../../common/errors/index.js";
 import { bearerMetadata, channelCredentials, channelOptions, type TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
@@ -127,9 +128,9 @@ export class MasterTargetSink implements ApplySink {
   }
 
   /** The master target's checksums of one disk, relayed as they arrive. */
-  async *checksums(diskIndex: number, blockSize: number, signal: AbortSignal): AsyncGenerator<MasterTargetServiceGetBlockChecksumsResponse> {
+  async *checksums(diskIndex: number, request: ChecksumRequest, signal: AbortSignal): AsyncGenerator<MasterTargetServiceGetBlockChecksumsResponse> {
     const call = this.connect().getBlockChecksums(
-      { machineId: this.o.machine.id, diskIndex, blockSize },
+      { machineId: this.o.machine.id, diskIndex, ...request },
       bearerMetadata(this.o.credential()),
     );
     const onAbort = () => call.cancel();

@@ -103,6 +103,18 @@ describe("joining hosts to a head node", () => {
     assert.equal(s.machines.some((m) => m.name === "host2"), false);
   });
 
+  test("join --service where systemd does not run: one line, before the token is used or anything written", async (t) => {
+    if (existsSync("/run/systemd/system")) return t.skip("systemd runs on this host: --service would install a real unit");
+    const host6 = join(work, "host6");
+    const r = await runJoin(agentToken.command, ["--dir", host6, "--listen", "127.0.0.6", "--name", "host6", "--disk", `${join(work, "host6.img")}:1MiB`, "--service"]);
+    assert.equal(r.code, 1);
+    const errors = r.stderr.trim().split("\n").filter((l) => l.startsWith("srlab:"));
+    assert.equal(errors.length, 1, r.stderr);
+    assert.match(errors[0]!, /--service: systemd does not run on this host .*srlab join --detach.*the join token is unused/);
+    assert.equal(existsSync(host6), false);
+    assert.equal(await tokenState(agentToken.tokenId), "active");
+  });
+
   test("an agent joined on 127.0.0.2 replicates fio writes through its NBD export byte-exact", async (t) => {
     if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
     const r = await runJoin(agentToken.command, ["--dir", host2, "--listen", "127.0.0.2", "--name", "host2", "--disk", `${disk2}:32MiB`, "--detach"]);
@@ -124,6 +136,22 @@ describe("joining hosts to a head node", () => {
     assert.equal(exported.sha256, await sha256File(disk2), "the replica equals host 2's image");
     assert.equal(m.rpoSeconds, 0);
     rmSync(out, { force: true });
+  });
+
+  test("status --dir on the joined host says what runs there, its configuration server, and where the lab's status is", async () => {
+    const r = await srlab(["status", "--dir", host2]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /no admin credential/);
+    assert.match(r.stdout, /is a joined host's directory, not a head node's lab/);
+    assert.match(r.stdout, /agent host2: serving 127\.0\.0\.2:\d+ \(health: SERVING\)/);
+    assert.ok(r.stdout.includes(`Configuration server: ${agentToken.configServer}.`), r.stdout);
+    assert.match(r.stdout, /run srlab status there/);
+    const doc = await srlabJson<{ joined: boolean; components: Array<{ name: string; role: string; health: string; configServer: string }> }>(["status", "--dir", host2]);
+    assert.equal(doc.joined, true);
+    assert.deepEqual(
+      doc.components.map((c) => [c.name, c.role, c.health, c.configServer]),
+      [["host2", "agent", "SERVING", agentToken.configServer]],
+    );
   });
 
   test("a used token and an expired token are refused with the reason", async () => {

@@ -12,7 +12,8 @@ import { connectNbd, hasTool, patternBytes, sha256File } from "../support/images
 import { waitCaughtUp } from "../support/replication.js";
 
 // Operating protected machines (issue 12): switch-process-server mid-workload and
-// disable-protection, on one lab with two on-premises process servers.
+// disable-protection. The head node runs on 127.0.0.1 with one process server; a second process
+// server joins from "host 3" on 127.0.0.3 with a directory of its own, and takes the machine.
 
 interface MachineStatus {
   machineId: string;
@@ -38,6 +39,8 @@ interface JobDoc {
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "srlab-operate-"));
 const work = mkdtempSync(join(tmpdir(), "srlab-operate-work-"));
+const host3 = join(work, "host3");
+const JOINED_PS = "ps-host3";
 
 async function machine(name = "machine-1"): Promise<MachineStatus> {
   const s = await srlabJson<{ machines: MachineStatus[] }>(["status", "--dir", dir]);
@@ -64,7 +67,8 @@ async function allBlobNames(): Promise<string[]> {
 }
 
 function metricsUrlOf(component: string): string {
-  const c = new LabLayout(dir).read().components.find((x) => x.name === component)!;
+  // The head's daemons are in its lab.json; the joined process server in host 3's.
+  const c = [dir, host3].flatMap((d) => (new LabLayout(d).exists() ? new LabLayout(d).read().components : [])).find((x) => x.name === component)!;
   return (JSON.parse(readFileSync(c.readyFile, "utf8")) as { metricsUrl: string }).metricsUrl;
 }
 
@@ -96,18 +100,25 @@ async function jobsOf(name = "machine-1"): Promise<JobDoc[]> {
 }
 
 beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--process-servers", "2", "--disk-size", "32MiB", "--time-unit", "1s"]);
+  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--process-servers", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
   const m = await machine();
   const nbd = await connectNbd(m.disks[0]!.nbd);
   for (let i = 0; i < 6; i++) await nbd.write(i * 5 * MiB + 512 * i, patternBytes(300 * 1024, 40 + i));
   await nbd.close();
+  // Protected on the head's process server before the second one exists.
   await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
+  // "Host 3" joins with the command token create prints, as pasted there.
+  const t = await srlabJson<{ command: string }>(["token", "create", "--role", "process-server", "--dir", dir]);
+  const [bin, ...args] = t.command.split(" ");
+  assert.equal(bin, "srlab");
+  await srlabOk([...args, "--dir", host3, "--listen", "127.0.0.3:0", "--name", JOINED_PS, "--detach"]);
 }, 400_000);
 
 afterAll(async () => {
   try {
     await checkCaughtUpReplicas(dir);
   } finally {
+    if (new LabLayout(host3).exists()) await srlab(["down", "--dir", host3]);
     await srlab(["down", "--dir", dir]);
     rmSync(dir, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
@@ -115,12 +126,16 @@ afterAll(async () => {
 });
 
 describe("operating protected machines", () => {
-  test("switch-process-server mid-fio-workload: no resync, nothing acknowledged lost, replica equals source", async (t) => {
+  test("switch-process-server to a process server joined on 127.0.0.3, mid-fio-workload: no resync, nothing acknowledged lost, replica equals source", async (t) => {
     if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
     const before = await waitCaughtUp(() => machine());
     const from = before.processServer!;
-    const components = await srlabJson<{ components: Array<{ name: string; role: string; location: string }> }>(["status", "--dir", dir]);
-    const to = components.components.find((c) => c.role === "process-server" && c.name !== from && c.location === "on-premises")!.name;
+    assert.equal(from, "process-server-1", "the machine starts on the head's process server");
+    const components = await srlabJson<{ components: Array<{ name: string; role: string; address: string }> }>(["status", "--dir", dir]);
+    const joined = components.components.find((c) => c.name === JOINED_PS);
+    assert.equal(joined?.role, "process-server");
+    assert.match(joined.address, /^127\.0\.0\.3:\d+$/);
+    const to = JOINED_PS;
     const jobsBefore = await jobsOf();
     const copies = jobsBefore.filter((j) => j.type === "EnableProtection" || j.type === "Resync").length;
 

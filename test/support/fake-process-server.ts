@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { blockDigest, type ChecksumRequest, pageDigests } from "../../common/blockhash/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { type ChecksumChunk, type LocalMachine, type ProcessServerPort, type ReplicateCall, ReplicationClient } from "../../mobility-agent/index.js";
 import {
@@ -125,7 +125,9 @@ export class FakeProcessServer implements ProcessServerPort {
     this.current = [];
   }
 
-  async *blockChecksums(_machineId: string, diskIndex: number, blockSize: number): AsyncIterable<ChecksumChunk> {
+  /** Computes digests with the same module the real servers use, for whatever the agent asks. */
+  async *blockChecksums(_machineId: string, diskIndex: number, request: ChecksumRequest): AsyncIterable<ChecksumChunk> {
+    const { blockSize, algorithm, pageSize } = request;
     const override = this.checksumOverride?.get(diskIndex);
     const replica = this.replicas[diskIndex]!;
     const total = Math.ceil(replica.length / blockSize);
@@ -136,13 +138,14 @@ export class FakeProcessServer implements ProcessServerPort {
     const checksums: BlockChecksum[] = [];
     for (let i = 0; i < total; i++) {
       const block = replica.subarray(i * blockSize, Math.min(replica.length, (i + 1) * blockSize));
-      const sha256 = block.some((b) => b !== 0) ? createHash("sha256").update(block).digest() : Buffer.alloc(0);
+      const digest = blockDigest(algorithm, block);
+      const checksum = { blockIndex: i, digest, pageDigests: pageSize && digest.length ? pageDigests(algorithm, block, pageSize) : Buffer.alloc(0) };
       if (this.betweenChunks) {
         this.betweenChunks();
         await new Promise((r) => setImmediate(r));
-        yield { checksums: [{ blockIndex: i, sha256 }], totalBlocks: total };
-      } else if (sha256.length) {
-        checksums.push({ blockIndex: i, sha256 });
+        yield { checksums: [checksum], totalBlocks: total };
+      } else if (digest.length) {
+        checksums.push(checksum);
       }
     }
     if (!this.betweenChunks) yield { checksums, totalBlocks: total };
