@@ -3,6 +3,7 @@ import net from "node:net";
 import { type Logger, silentLogger } from "../../common/logger.js";
 import { NbdConnection, type NbdConnectionHost } from "./nbd-connection.js";
 import type { NbdExport } from "./nbd-export.js";
+import { OverlapTracker } from "./overlap-tracker.js";
 
 export interface NbdServerOptions {
   exports: NbdExport[];
@@ -29,7 +30,11 @@ export interface NbdServerStats {
   bytesWritten: number;
 }
 
-/** NBD server (fixed newstyle, simple replies) serving any number of named exports. */
+/**
+ * NBD server (fixed newstyle, simple replies) serving any number of named exports. Requests run
+ * concurrently when their ranges are disjoint and in arrival order when they overlap; replies go
+ * out as each request finishes, batched per event-loop tick.
+ */
 export class NbdServer {
   private readonly exports = new Map<string, NbdExport>();
   private readonly connections = new Set<NbdConnection>();
@@ -39,6 +44,8 @@ export class NbdServer {
   private port = -1;
   private nextId = 1;
   private readonly counters = { reads: 0, writes: 0, bytesWritten: 0 };
+  /** Per export, across its connections: overlapping requests land in arrival order. */
+  private readonly orders = new WeakMap<NbdExport, OverlapTracker>();
 
   constructor(private readonly options: NbdServerOptions) {
     for (const e of options.exports) this.addExport(e);
@@ -110,6 +117,13 @@ export class NbdServer {
     const hostApi: NbdConnectionHost = {
       findExport: (n) => this.exports.get(n),
       listExports: () => [...this.exports.values()],
+      orderOf: (e) => {
+        const known = this.orders.get(e);
+        if (known) return known;
+        const order = new OverlapTracker();
+        this.orders.set(e, order);
+        return order;
+      },
       counters: this.counters,
       logger: this.logger,
     };
