@@ -29,6 +29,8 @@ export type NbdBenchResult = { skipped: string } | { rows: NbdRow[] };
 
 function jobs(quick: boolean): Array<{ label: string; job: FioJob }> {
   return [
+    // The README's example: one request at a time, so this is the export's per-request latency.
+    { label: "4k randwrite, iodepth 1", job: { name: "randwrite-4k-qd1", rw: "randwrite", blockSize: "4k", iodepth: 1, size: quick ? "8m" : "64m" } },
     { label: "4k randwrite, iodepth 32", job: { name: "randwrite-4k", rw: "randwrite", blockSize: "4k", iodepth: 32, size: quick ? "32m" : "256m" } },
     { label: "1M sequential write, iodepth 8", job: { name: "write-1m", rw: "write", blockSize: "1m", iodepth: 8, size: quick ? "64m" : "512m" } },
   ];

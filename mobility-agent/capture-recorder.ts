@@ -6,6 +6,7 @@ import { CaptureMode, WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DirtyBitmap } from "./dirty-bitmap.js";
 import type { DiskBackend } from "./disk-backend.js";
 import type { SequenceCounter } from "./sequence-counter.js";
+import { PayloadSlab } from "./payload-slab.js";
 import { WriteQueue } from "./write-queue.js";
 
 export interface CaptureDisk {
@@ -57,6 +58,8 @@ export abstract class CaptureRecorder extends EventEmitter<CaptureEvents> {
   readonly changed = new Wake();
 
   protected readonly queue = new WriteQueue();
+  /** Live writes' payloads are copied here: the NBD request's bytes belong to the socket. */
+  private readonly slab = new PayloadSlab();
   protected readonly queued = new WeakSet<WriteRecord>();
   protected readonly droppedToBitmap = new WeakSet<WriteRecord>();
   /** Queued DATA records without their payload yet (metadata mode): read from the disk when sent. */
@@ -132,7 +135,7 @@ export abstract class CaptureRecorder extends EventEmitter<CaptureEvents> {
     } else if (this.mode === CaptureMode.CAPTURE_MODE_METADATA) {
       this.unread.add(this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, EMPTY));
     } else {
-      this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, Buffer.from(data));
+      this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, this.slab.copy(data));
     }
     this.afterCapture();
   }
