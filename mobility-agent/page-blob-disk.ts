@@ -1,20 +1,24 @@
-import { SerialQueue } from "../common/async/index.js";
 import { applyRecords, blobPageTarget, type PageTarget } from "../common/replica/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import { rawSizeOfBlob } from "../common/vhd/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 import type { DiskBackend } from "./disk-backend.js";
+import { type Access, OverlapTracker } from "./nbd/index.js";
+
+/** Put Page works on whole 512-byte pages: a partly covered page is read, patched and written back. */
+const PAGE = 512;
 
 /**
- * A disk of a machine running in Azure: a page blob. Blob I/O is asynchronous, so every
- * operation goes through one serial queue per disk and its capture callback runs inside the
- * queued operation, right after the blob answered: capture order stays disk order, and a block
- * read for a resync takes its sequence number when it executes, not when it was asked for.
- * Azure acknowledges a page write once it is durable, so sync() has nothing to do.
+ * A disk of a machine running in Azure: a page blob. Blob I/O is asynchronous, so operations run
+ * concurrently when their pages are disjoint and in the order they were asked for when they
+ * overlap (one OverlapTracker per disk), and each capture callback runs right after the blob
+ * answered, before any overlapping operation starts: capture order stays disk order wherever it
+ * matters, and a block read for a resync takes its sequence number when it executes, not when it
+ * was asked for. Azure acknowledges a page write once it is durable, so sync() has nothing to do.
  */
 export class PageBlobDisk implements DiskBackend {
   readonly imagePath = "";
-  private readonly queue = new SerialQueue();
+  private readonly order = new OverlapTracker();
   private readonly target: PageTarget;
 
   private constructor(
@@ -36,22 +40,22 @@ export class PageBlobDisk implements DiskBackend {
   }
 
   read(offset: number, length: number): Promise<Buffer> {
-    return this.queue.run(() => this.store.readPages(this.blobName, offset, length));
+    return this.ordered(offset, length, "read", () => this.store.readPages(this.blobName, offset, length));
   }
 
   readThen<T>(offset: number, length: number, use: (data: Buffer) => T): Promise<T> {
-    return this.queue.run(async () => use(await this.store.readPages(this.blobName, offset, length)));
+    return this.ordered(offset, length, "read", async () => use(await this.store.readPages(this.blobName, offset, length)));
   }
 
   write(offset: number, data: Buffer, after?: () => void): Promise<void> {
-    return this.queue.run(async () => {
+    return this.ordered(offset, data.length, "write", async () => {
       await this.apply(WriteKind.WRITE_KIND_DATA, offset, data.length, data);
       after?.();
     });
   }
 
   writeZeroes(offset: number, length: number, after?: () => void): Promise<void> {
-    return this.queue.run(async () => {
+    return this.ordered(offset, length, "write", async () => {
       await this.apply(WriteKind.WRITE_KIND_ZERO, offset, length, EMPTY);
       after?.();
     });
@@ -62,11 +66,23 @@ export class PageBlobDisk implements DiskBackend {
   }
 
   settled(): Promise<void> {
-    return this.queue.idle();
+    return this.order.settled() ?? Promise.resolve();
   }
 
   close(): void {
     // Nothing held per disk: the blob store belongs to the agent.
+  }
+
+  /** Runs `op` once every earlier operation on overlapping pages has finished. */
+  private async ordered<T>(offset: number, length: number, access: Access, op: () => Promise<T>): Promise<T> {
+    const start = Math.floor(offset / PAGE) * PAGE;
+    const ticket = this.order.enter(start, Math.ceil((offset + length) / PAGE) * PAGE - start, access);
+    try {
+      if (ticket.ready) await ticket.ready;
+      return await op();
+    } finally {
+      this.order.leave(ticket);
+    }
   }
 
   /**

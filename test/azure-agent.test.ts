@@ -141,7 +141,8 @@ describe("azure agent page-blob disks", () => {
     const connect = await serve(onTestFinished, machine);
     const [a, b] = [await connect(0), await connect(0)];
 
-    // One connection, pipelined: the server runs its requests in order, so the reference is exact.
+    // One connection, pipelined: overlapping requests run in arrival order (disjoint ones side by
+    // side, widened to whole 512-byte pages), so the reference is exact.
     const reference = Buffer.alloc(size);
     const ops = unalignedOps(300, 256 * KiB, 1);
     await Promise.all(ops.map((op) => send(a, op)));
@@ -152,7 +153,7 @@ describe("azure agent page-blob disks", () => {
     assert.equal(first.length, ops.length);
     assert.ok((await replay(Buffer.alloc(size), first, 0)).equals(reference), "captured records replay to the same disk");
 
-    // Two connections racing over the same bytes: whatever order the disk queue chose, the
+    // Two connections racing over the same bytes: whatever order the disk chose, the
     // sequence numbers tell the same story.
     const racing = [unalignedOps(150, 128 * KiB, 2), unalignedOps(150, 128 * KiB, 3)];
     await Promise.all([Promise.all(racing[0]!.map((op) => send(a, op))), Promise.all(racing[1]!.map((op) => send(b, op)))]);
