@@ -4,7 +4,6 @@ import { removeAzureMachine, startAzureMachine } from "../lab/index.js";
 import { AdminClient } from "../admin-client.js";
 import { printJson, printTable } from "../output.js";
 import { jobDocument, waitForJob } from "./jobs.js";
-import { applyRate, describeReplay, replayEstimate } from "./replay-estimate.js";
 
 /** --point latest|latest-processed|latest-app-consistent|ID, or --seq N, or --at TIME. */
 export function recoveryPointSelector(o: { point?: string; seq?: string; at?: string }): RecoveryPointSelector {
@@ -47,11 +46,6 @@ export function failover(
   o: { point?: string; seq?: string; at?: string; test?: boolean; shutdownSource?: boolean; network?: string; json?: boolean; wait?: boolean },
 ) {
   return AdminClient.using(dir, async (c) => {
-    if (o.seq === undefined && o.at === undefined && (o.point ?? "latest") === "latest") {
-      // `latest` applies every uploaded write first: say how much that is before starting.
-      const line = await estimateReplay(c, machine).catch((err: Error) => `replay: no estimate (${err.message})`);
-      (o.json ? console.error : console.log)(line);
-    }
     const { job } = await c.call(c.client.failover, {
       machine,
       point: recoveryPointSelector(o),
@@ -61,19 +55,6 @@ export function failover(
     });
     await follow(c, job!.jobId, o, `${o.test ? "test failover" : "failover"} of ${machine}`);
   });
-}
-
-async function estimateReplay(c: AdminClient, machine: string): Promise<string> {
-  const { machine: m } = await c.call(c.client.getMachine, { machine }, 5_000);
-  if (!m) throw new Error(`no machine ${machine}`);
-  const telemetry = c.telemetry();
-  try {
-    const { samples } = await telemetry.call(telemetry.client.getSamples, { since: new Date(Date.now() - 60_000) });
-    const stats = m.stats;
-    return describeReplay(replayEstimate(stats?.unprocessedBytes ?? 0, stats?.processedLagSeconds ?? 0, applyRate(samples, m.machineId)));
-  } finally {
-    telemetry.client.close();
-  }
 }
 
 export function failoverCleanup(dir: string, machine: string, o: { json?: boolean; wait?: boolean }) {

@@ -86,9 +86,7 @@ function lab(prefix: string) {
     await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
     await writeBlocks((await machine()).disks[0]!.nbd, [0, 3, 7, 12, 20, 31], 10);
     await caughtUp();
-    const failover = await srlabOk(["failover", "machine-1", "--point", "latest", "--shutdown-source", "--dir", dir], 300_000);
-    // `latest` says what it must replay before it starts (an estimate, never "no estimate").
-    assert.match(failover.stdout, /^replay: (none|.* uploaded but not yet applied)/m);
+    await srlabOk(["failover", "machine-1", "--point", "latest", "--shutdown-source", "--dir", dir], 300_000);
     await srlabOk(["commit", "machine-1", "--dir", dir], 300_000);
     return waitUntil("the Azure machine's NBD export", async () => {
       const m = await machine();
