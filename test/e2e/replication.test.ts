@@ -126,10 +126,11 @@ describe("replication, end to end against Azurite", () => {
     for (let i = 0; i < 1500; i++) {
       const offset = next(span - 1);
       const length = 1 + next(Math.min(64 * 1024, span - offset) - 1);
-      if (next(10) === 0) {
+      const kind = next(10);
+      if (kind === 0) {
         model.fill(0, offset, offset + length);
         pending.push(a.writeZeroes(region + offset, length));
-      } else if (next(10) === 0) {
+      } else if (kind === 1) {
         reads.push({ got: a.read(region + offset, length), want: Buffer.from(model.subarray(offset, offset + length)) });
       } else {
         const data = patternBytes(length, 1000 + i);
