@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { describe, expect } from "vitest";
+import { afterAll, describe, expect } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { createBlobStore } from "../../common/storage/index.js";
 import { CLI_MAIN, type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
@@ -28,9 +29,9 @@ interface GroupPointDoc {
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
-/** The lab of this file (started once, stopped by the lab fixture) and a directory for its files. */
+/** The lab of this file: started once, stopped by the lab fixture when the file ends. */
 let dir: string;
-let work: string;
+const work = mkdtempSync(join(tmpdir(), "srlab-plans-work-"));
 const machines = ["machine-1", "machine-2", "machine-3"];
 
 async function status(name: string): Promise<MachineStatus> {
@@ -56,8 +57,10 @@ function recordsIn(image: Buffer): number[] {
 
 let point: GroupPointDoc;
 
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
 test.beforeAll(async ({ startLab }) => {
-  ({ dir, work } = await startLab({ name: "plans", up: ["--machines", "3", "--disk-size", "4MiB", "--time-unit", "1s"] }));
+  ({ dir } = await startLab({ name: "plans", up: ["--machines", "3", "--disk-size", "4MiB", "--time-unit", "1s"] }));
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   await Promise.all(machines.map((m) => srlabOk(["protect", m, "--wait", "--dir", dir], 300_000)));
   await srlabOk(["group", "create", "app", "--machines", machines.join(","), "--dir", dir]);
