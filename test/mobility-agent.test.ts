@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { xxh3128 } from "../common/blockhash/index.js";
+import { digestOf } from "../common/blockhash/index.js";
 import { silentLogger } from "../common/logger.js";
 import {
   BITMAP_BLOCK_BYTES,
@@ -13,6 +13,7 @@ import {
 } from "../mobility-agent/index.js";
 import {
   CaptureMode,
+  ChecksumAlgorithm,
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
@@ -427,7 +428,7 @@ describe("mobility agent sync", () => {
     image.write(3 * block, pattern(block, 3));
     image.write(5 * block, pattern(block, 5));
     // The agent asks for XXH3-128; a checksum without page digests compares whole blocks.
-    const sum = (b: Buffer) => ({ digest: xxh3128(b), pageDigests: Buffer.alloc(0) });
+    const sum = (b: Buffer) => ({ digest: digestOf(ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128, b), pageDigests: Buffer.alloc(0) });
     const { ps, replication } = fakeProcessServer(machine, [size]);
     ps.checksumOverride = new Map([
       [

@@ -12,6 +12,7 @@ import { silentLogger } from "../common/logger.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js";
 import { type PointDocument, ProcessServer } from "../process-server/index.js";
+import { blockDigest, pageDigests } from "../common/blockhash/index.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import {
   ChecksumAlgorithm,
@@ -471,6 +472,61 @@ describe("process server", () => {
       const expected = block.every((x) => x === 0) ? "" : sha(block);
       assert.equal(got.get(b) ?? "", expected, `block ${b}`);
     }
+  });
+
+  it("answers XXH3 checksums from its replica checksum map across restarts, and never trusts a stale map", { timeout: 180_000 }, async () => {
+    const request = { machineId: "m21", diskIndex: 0, blockSize: 64 * 1024, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128, pageSize: 4096 };
+    const checksums = () =>
+      new Promise<Map<number, string>>((resolve, reject) => {
+        const got = new Map<number, string>();
+        const call = client.getBlockChecksums(request, bearerMetadata(cs.agentCredential("m21")));
+        call.on("data", (m: { checksums: { blockIndex: number; digest: Buffer; pageDigests: Buffer }[] }) => {
+          for (const c of m.checksums) if (c.digest.length > 0) got.set(c.blockIndex, `${c.digest.toString("hex")}/${c.pageDigests.toString("hex")}`);
+        });
+        call.on("end", () => resolve(got));
+        call.on("error", reject);
+      });
+    const expected = (image: Buffer) => {
+      const out = new Map<number, string>();
+      for (let b = 0; b < DISK_SIZE / request.blockSize; b++) {
+        const block = image.subarray(b * request.blockSize, (b + 1) * request.blockSize);
+        const digest = blockDigest(request.algorithm, block);
+        if (digest.length > 0) out.set(b, `${digest.toString("hex")}/${pageDigests(request.algorithm, block, request.pageSize).toString("hex")}`);
+      }
+      return out;
+    };
+    const send = async (count: number) => {
+      const agent = new AgentStream(client, cs.agentCredential("m21"));
+      await agent.open("m21");
+      await agent.send(w.writes(count));
+      agent.end();
+      await drain("m21");
+    };
+    const w = new Workload(21);
+    await send(40);
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
+
+    // A clean stop persists the map beside the machine state; the restarted server trusts it.
+    await restart();
+    const mapFile = join(root, "ps", "checksum-maps", "m21", "disk-0.xxh3map");
+    const persisted = await readFile(mapFile);
+    const blob = replicaBlobName("m21", 0);
+    const original = await store.readPages(blob, 0, 65536);
+    // Bytes changed behind the applier's back are not seen: the answer came from the map, not a read.
+    await store.writePages(blob, 0, randomBytes(65536));
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
+    await store.writePages(blob, 0, original);
+
+    // More writes, then the file from before them comes back, as after a crash that lost the
+    // last save: it covers an older sequence, so the server rebuilds from storage instead.
+    await send(40);
+    await ps.stop();
+    await writeFile(mapFile, persisted);
+    ps = newProcessServer();
+    await ps.start();
+    connect();
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
+    await restart();
   });
 
   // Two process-server starts and a drain: slow when the machine is busy, not a hang.
