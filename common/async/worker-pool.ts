@@ -34,6 +34,8 @@ interface Job {
   transfer: Transferable[];
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
+  /** Resolves when the task has succeeded or failed. */
+  settled?: Promise<unknown>;
 }
 
 interface Slot {
@@ -71,27 +73,21 @@ export class WorkerPool {
   /** Runs one task; `transfer` lists buffers the task gives away (they are unusable here after). */
   run<T>(task: unknown, transfer: Transferable[] = []): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`worker pool "${this.o.name}" is closed`));
-    return new Promise<T>((resolve, reject) => {
-      this.queue.push({ task, transfer, resolve: resolve as (v: unknown) => void, reject });
-      this.dispatch();
+    let job!: Job;
+    const result = new Promise<T>((resolve, reject) => {
+      job = { task, transfer, resolve: resolve as (v: unknown) => void, reject };
     });
+    job.settled = result.catch(() => undefined);
+    this.queue.push(job);
+    this.dispatch();
+    return result;
   }
 
   /** Refuses new tasks, lets the running ones finish, then ends every worker. */
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.queue.splice(0)) job.reject(new Error(`worker pool "${this.o.name}" closed before the task ran`));
-    await Promise.all(
-      this.slots.map(
-        (slot) =>
-          new Promise<void>((resolve) => {
-            if (!slot.job) return resolve();
-            const { resolve: done, reject: failed } = slot.job;
-            slot.job.resolve = (v) => (done(v), resolve());
-            slot.job.reject = (e) => (failed(e), resolve());
-          }),
-      ),
-    );
+    await Promise.all(this.slots.map((slot) => slot.job?.settled));
     const slots = this.slots.splice(0);
     this.idle.length = 0;
     await Promise.all(slots.map((s) => s.worker.terminate()));
