@@ -3,8 +3,9 @@ import zlib from "node:zlib";
 import lz4 from "lz4-napi";
 import { SegmentIntegrityError } from "./errors.js";
 
-// Async zlib calls run on the libuv threadpool, so a 2-core process server keeps its event loop
-// (gRPC acks, fsync completions) responsive while segments compress.
+// Segments compress with the synchronous calls (compressSync, decompressSync) on their worker
+// threads (segment-workers.ts). The asynchronous ones, on the libuv threadpool, remain for the
+// codec benchmark's raw figures.
 const deflateRaw = promisify(zlib.deflateRaw);
 const inflateRaw = promisify(zlib.inflateRaw);
 const brotliCompress = promisify(zlib.brotliCompress);
