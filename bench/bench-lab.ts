@@ -4,6 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { workloadProfiles } from "../common/enum-names/index.js";
 import { sleep } from "../common/async/index.js";
+import { createLogger } from "../common/logger.js";
+import { onShutdown } from "../common/shutdown/index.js";
 import { status as grpcStatus } from "@grpc/grpc-js";
 import { AdminClient } from "../cli/admin-client.js";
 import { jobDocument, waitForJob } from "../cli/commands/jobs.js";
@@ -52,16 +54,20 @@ const START_ATTEMPTS = 3;
 export const TICK_MS = 250;
 
 export class BenchLab {
+  /** Ctrl-C or SIGTERM stops this lab instead of leaving its daemons running. */
+  private readonly unregister: () => void;
+
   private constructor(
     readonly dir: string,
     readonly client: AdminClient,
     readonly machineNames: string[],
     private readonly heartbeatMs: number,
-  ) {}
+  ) {
+    this.unregister = stopOnSignal(dir);
+  }
 
   static async start(o: BenchLabOptions): Promise<BenchLab> {
-    // labUp pins ports picked before the daemons bind them; with dozens of daemons an ephemeral
-    // bind (metrics on port 0) sometimes takes one first (EADDRINUSE). A fresh lab gets new ports.
+    // A start that fails under load (a daemon not ready within its timeout) gets a fresh lab.
     for (let attempt = 1; ; attempt++) {
       try {
         return await BenchLab.startOnce(o);
@@ -81,6 +87,8 @@ export class BenchLab {
     };
     const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
     Object.assign(process.env, env);
+    // A signal during the start stops what labUp started so far.
+    const unregister = stopOnSignal(dir);
     try {
       await labUp({
         dir,
@@ -96,6 +104,7 @@ export class BenchLab {
       rmSync(dir, { recursive: true, force: true });
       throw err;
     } finally {
+      unregister();
       for (const [k, v] of Object.entries(saved)) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
@@ -186,6 +195,7 @@ export class BenchLab {
   async down(): Promise<void> {
     this.client.close();
     await labDown(this.dir);
+    this.unregister();
   }
 
   remove(): void {
@@ -199,6 +209,20 @@ export class BenchLab {
       this.remove();
     }
   }
+}
+
+let shutdownLogger: ReturnType<typeof createLogger> | undefined;
+
+/** Registers a lab directory to be stopped and removed on SIGINT/SIGTERM; returns the unregister. */
+function stopOnSignal(dir: string): () => void {
+  shutdownLogger ??= createLogger("bench", { format: "pretty" });
+  return onShutdown(
+    async () => {
+      await labDown(dir);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    { logger: shutdownLogger, timeoutMs: 60_000 },
+  );
 }
 
 /** Nothing waits in the agent queue or the process-server cache: everything received is uploaded. */

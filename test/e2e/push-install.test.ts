@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createConnection, createServer } from "node:net";
+import { createConnection } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import ssh2 from "ssh2";
+import { PortAllocator } from "../../cli/lab/index.js";
 import { afterAll, beforeAll, describe, test } from "vitest";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { REPO_ROOT } from "../support/dist.js";
@@ -49,15 +50,13 @@ let port = 0;
 let keyFile = "";
 let userCreated = false;
 
-function freePortOn(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, host, () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
+async function freePortOn(host: string): Promise<number> {
+  const ports = new PortAllocator(host);
+  try {
+    return await ports.next();
+  } finally {
+    await ports.release();
+  }
 }
 
 function accepts(host: string, p: number): Promise<boolean> {
