@@ -55,7 +55,9 @@ export class ProgressLine {
   update(text: string): void {
     if (!this.enabled || text === this.last) return;
     this.last = text;
-    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text}`);
+    // One terminal row: a wrapped line would not be cleared by the next update.
+    const width = process.stderr.columns || 80;
+    if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${text.length < width ? text : `${text.slice(0, width - 2)}…`}`);
     else process.stderr.write(`${text}\n`);
   }
   done(): void {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
+import { waitUntil } from "./support/wait.js";
 import { type CpuSnapshot, cpuDelta, cpuPerMB, formatCpuPerMB, labCpu, parseProcStat, type ProcStat, treeCpuSeconds } from "../bench/cpu.js";
 
 const snapshot = (daemons: Array<[string, "agent" | "process-server", number, number, number]>): CpuSnapshot => ({
@@ -49,7 +50,9 @@ describe("bench CPU readings", () => {
     if (process.platform !== "linux") ctx.skip("needs /proc");
     const dir = mkdtempSync(join(tmpdir(), "bench-cpu-"));
     // A busy child stands for the daemon; this test process stands for its keeper.
-    const child = spawn(process.execPath, ["-e", "const end = Date.now() + 400; while (Date.now() < end);"], { stdio: "ignore" });
+    // It spins until killed: on a busy machine it may get little CPU per second, so the test waits
+    // for the reading to rise rather than for a fixed time.
+    const child = spawn(process.execPath, ["-e", "for (;;);"], { stdio: "ignore" });
     try {
       mkdirSync(join(dir, "run"));
       const component = (name: string, role: string) => ({ name, role, logFile: "", readyFile: "", pid: process.pid });
@@ -59,8 +62,10 @@ describe("bench CPU readings", () => {
       }
       const before = labCpu(dir);
       expect(before.daemons.map((d) => d.pid)).toEqual([child.pid, child.pid]);
-      await new Promise((r) => setTimeout(r, 300));
-      const delta = cpuDelta(before, labCpu(dir));
+      const delta = await waitUntil("the busy daemon's CPU to show in the reading", () => {
+        const d = cpuDelta(before, labCpu(dir));
+        return (d.failed !== undefined || d.agent > 0.05) && d;
+      }, 30_000);
       expect(delta.failed).toBeUndefined();
       expect(delta.agent).toBeGreaterThan(0.05);
     } finally {

@@ -14,17 +14,17 @@ import { ProcessServer } from "../process-server/index.js";
 import {
   ChecksumAlgorithm,
   type BlockChecksum,
+  type Disk,
   type GetBlockChecksumsResponse,
   Health,
   MasterTargetServiceClient,
   ProcessServiceClient,
-  type ReplicateRequest,
-  type ReplicateResponse,
   ReplicationDirection,
   type ReplicationPolicy,
   WriteKind,
   type WriteRecord,
 } from "../proto/index.js";
+import { AgentStream } from "./support/agent-stream.js";
 import { patternBytes, sha256File } from "./support/images.js";
 import { StubConfigServer } from "./support/stub-config-server.js";
 import { seededInts } from "../common/random/index.js";
@@ -49,63 +49,18 @@ const FAILBACK_POLICY: ReplicationPolicy = {
 
 const hex = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
-/** One Replicate stream, answered in order. */
-class AgentStream {
-  private readonly call: grpc.ClientDuplexStream<ReplicateRequest, ReplicateResponse>;
-  private readonly answers: ReplicateResponse[] = [];
-  private waiter?: { resolve: (r: ReplicateResponse) => void; reject: (e: unknown) => void };
-  private failure?: grpc.ServiceError;
-
-  constructor(client: ProcessServiceClient, credential: string) {
-    this.call = client.replicate(bearerMetadata(credential));
-    this.call.on("data", (r: ReplicateResponse) => {
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w.resolve(r);
-      else this.answers.push(r);
-    });
-    this.call.on("error", (e: grpc.ServiceError) => {
-      this.failure = e;
-      this.waiter?.reject(e);
-      this.waiter = undefined;
-    });
-  }
-
-  private next(): Promise<ReplicateResponse> {
-    const r = this.answers.shift();
-    if (r) return Promise.resolve(r);
-    if (this.failure) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => (this.waiter = { resolve, reject }));
-  }
-
-  async open(machineId: string): Promise<number> {
-    const disks = Array.from({ length: DISK_COUNT }, (_, index) => ({
-      diskId: `d${index}`,
-      index,
-      sizeBytes: DISK_BYTES,
-      imagePath: "",
-      nbdUri: "",
-      nbdUnixUri: "",
-      addedAtSequence: 0,
-      blobName: `machines/${machineId}/failover/disk-${index}`,
-    }));
-    this.call.write({ message: { $case: "open", value: { machineId, disks, resync: false } } });
-    const r = await this.next();
-    assert.equal(r.message?.$case, "opened");
-    return r.message.value.durableSequence;
-  }
-
-  async send(records: WriteRecord[]): Promise<number> {
-    this.call.write({ message: { $case: "batch", value: { records } } });
-    const r = await this.next();
-    assert.equal(r.message?.$case, "ack");
-    return r.message.value.durableSequence;
-  }
-
-  end(): void {
-    this.call.end();
-  }
-}
+/** The disks an Azure agent announces: the failed-over disks in storage. */
+const failoverDisks = (machineId: string): Disk[] =>
+  Array.from({ length: DISK_COUNT }, (_, index) => ({
+    diskId: `d${index}`,
+    index,
+    sizeBytes: DISK_BYTES,
+    imagePath: "",
+    nbdUri: "",
+    nbdUnixUri: "",
+    addedAtSequence: 0,
+    blobName: `machines/${machineId}/failover/disk-${index}`,
+  }));
 
 /** The disks as they should end up: a start image plus every generated write. */
 class Reference {
@@ -296,11 +251,11 @@ describe("process server failback (Azure to on-premises through a master target)
 
     // Before the failback assignment the Azure agent is turned away (it retries), so none of its
     // writes can land in the on-premises→Azure replica.
-    const early = new AgentStream(client, azureAgent("fb1"));
+    const early = new AgentStream(client, azureAgent("fb1"), failoverDisks);
     await assert.rejects(early.open("fb1"), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /no failback assignment/.test(e.details));
 
     await assign("fb1", ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES, mt.grpcAddress);
-    const agent = new AgentStream(client, azureAgent("fb1"));
+    const agent = new AgentStream(client, azureAgent("fb1"), failoverDisks);
     assert.equal(await agent.open("fb1"), 0);
     let acked = 0;
     for (let b = 0; b < 12; b++) acked = await agent.send(ref.writes(30));
@@ -308,7 +263,7 @@ describe("process server failback (Azure to on-premises through a master target)
     agent.end();
 
     // The on-premises agent may not replicate while the machine fails back.
-    const onPrem = new AgentStream(client, cs.credential("agent/fb1"));
+    const onPrem = new AgentStream(client, cs.credential("agent/fb1"), failoverDisks);
     await assert.rejects(onPrem.open("fb1"), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE && /Azure to on-premises/.test(e.details));
 
     const { stats } = await drain("fb1");
@@ -338,7 +293,7 @@ describe("process server failback (Azure to on-premises through a master target)
   it("loses nothing when the master target and then the process server restart mid-stream", async () => {
     const ref = await prepareTarget("fb2");
     await assign("fb2", ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES, mt.grpcAddress);
-    let agent = new AgentStream(client, azureAgent("fb2"));
+    let agent = new AgentStream(client, azureAgent("fb2"), failoverDisks);
     await agent.open("fb2");
     const processed = async () => (await status("fb2")).stats?.processedSequence ?? 0;
     const unreachable = async () => {
@@ -370,7 +325,7 @@ describe("process server failback (Azure to on-premises through a master target)
     agent.end();
     await ps.stop();
     await startProcessServer();
-    agent = new AgentStream(client, azureAgent("fb2"));
+    agent = new AgentStream(client, azureAgent("fb2"), failoverDisks);
     assert.equal(await agent.open("fb2"), ref.sequence, "nothing acknowledged was lost");
     for (let b = 0; b < 2; b++) await agent.send(ref.writes(30));
     agent.end();
@@ -391,7 +346,7 @@ describe("process server failback (Azure to on-premises through a master target)
     const onPremImages = await Promise.all([0, 1].map((i) => sha256File(join(root, `fb1-onprem-${i}.img`))));
 
     await assign("fb1", ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE, "");
-    const azure = new AgentStream(client, azureAgent("fb1"));
+    const azure = new AgentStream(client, azureAgent("fb1"), failoverDisks);
     await assert.rejects(azure.open("fb1"), (e: grpc.ServiceError) => e.code === grpc.status.UNAVAILABLE);
 
     const forward = new Reference(
@@ -399,7 +354,7 @@ describe("process server failback (Azure to on-premises through a master target)
       4242,
       reverseEnd,
     );
-    const agent = new AgentStream(client, cs.credential("agent/fb1"));
+    const agent = new AgentStream(client, cs.credential("agent/fb1"), failoverDisks);
     assert.equal(await agent.open("fb1"), reverseEnd);
     for (let b = 0; b < 4; b++) await agent.send(forward.writes(25));
     agent.end();

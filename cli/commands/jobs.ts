@@ -37,16 +37,26 @@ export async function waitForJob(client: AdminClient, jobId: string, showProgres
   const ended = async (): Promise<Job | undefined> => {
     const { job } = await client.call(client.client.getJob, { jobId });
     if (!job) throw new Error(`job ${jobId} disappeared`);
-    const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
-    line.update(
-      `${jobTypes.name(job.type)}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}${job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : ""}`,
-    );
+    line.update(jobProgressText(job));
     return DONE.has(job.state) ? job : undefined;
   };
   const job = await pollUntil(`job ${jobId}`, ended, { intervalMs: 250 });
   line.done();
-  if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${job.type} job ${job.jobId} failed: ${job.error}`);
+  if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(`${jobTypes.name(job.type)} job ${job.jobId} failed: ${job.error}`);
   return job;
+}
+
+/**
+ * A running job in one line: its progress, the step at work with its message (what it is doing,
+ * e.g. the replay a failover estimated before starting it) and the bytes sent so far.
+ */
+export function jobProgressText(job: Job): string {
+  const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
+  return (
+    `${jobTypes.name(job.type)}: ${job.progressPercent.toFixed(0)}%` +
+    (step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%${step.message ? ` (${step.message})` : ""}` : "") +
+    (job.bytesSent ? ` ${formatBytes(job.bytesSent)} sent` : "")
+  );
 }
 
 function stepStateCell(state: string, colours: Palette): string {

@@ -1,8 +1,8 @@
-import { jobTypes } from "../../common/enum-names/index.js";
 import { formatByteRange } from "../../common/blockhash/index.js";
 import { type Job, JobState, VerifyTarget } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { printJson, ProgressLine } from "../output.js";
+import { jobProgressText } from "./jobs.js";
 
 const ENDED = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
 
@@ -12,8 +12,7 @@ export async function followJob(c: AdminClient, jobId: string, showProgress: boo
   for (;;) {
     const { job } = await c.call(c.client.getJob, { jobId });
     if (!job) throw new Error(`job ${jobId} disappeared`);
-    const step = job.steps.find((s) => s.state === JobState.JOB_STATE_IN_PROGRESS);
-    line.update(`${jobTypes.name(job.type)}: ${job.progressPercent.toFixed(0)}%${step ? ` ${step.name} ${step.progressPercent.toFixed(0)}%` : ""}`);
+    line.update(jobProgressText(job));
     if (ENDED.has(job.state)) {
       line.done();
       return job;
