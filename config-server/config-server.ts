@@ -1,4 +1,4 @@
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,7 +21,6 @@ import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
-import { srlabVersion } from "../common/version/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import { CommandBus } from "./command-bus.js";
 import { DiskJobs } from "./disk-jobs.js";
@@ -32,7 +31,7 @@ import { FailoverJobs } from "./failover-jobs.js";
 import { JoinTokens } from "./join-tokens.js";
 import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
-import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, dashboardActions, identityService } from "./handlers/index.js";
+import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
 import { rehearsalAzure } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
@@ -42,8 +41,8 @@ import type { ConfigServerOptions } from "./options.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { machineOperations } from "./machine-operations.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
-import { DashboardServer } from "./dashboard/index.js";
-import { componentView, machineView } from "./handlers/views.js";
+import type { DashboardServer } from "./dashboard/index.js";
+import { createConfigDashboard } from "./dashboard-wiring.js";
 import { SegmentKeys } from "./segment-keys.js";
 import { ConfigStore } from "./store/index.js";
 import { registerConfigServerMetrics } from "./metrics.js";
@@ -284,7 +283,7 @@ export class ConfigServer {
     });
     await this.grpc.start();
     if (options.dashboard.enabled) {
-      const dashboard = this.createDashboard(host);
+      const dashboard = createConfigDashboard(host, () => this.grpcAddress);
       try {
         await dashboard.start();
         this.dashboard = dashboard;
@@ -312,49 +311,6 @@ export class ConfigServer {
     logger.info("configuration server ready", { address: this.grpcAddress, metrics: this.metricsUrl, dashboard: this.dashboardUrl || "off" });
   }
 
-  /** The dashboard reads what `srlab status` reads, in process, and the one telemetry sampler. */
-  private createDashboard(host: ConfigHost): DashboardServer {
-    const { options, store } = host;
-    const storage =
-      options.storage.kind === "directory"
-        ? { endpoint: `file://${options.storage.directory}`, detail: "a directory (the speed-work backend)" }
-        : { endpoint: blobEndpoint(options.storage.connectionString), detail: `blob container ${options.storage.container}` };
-    return new DashboardServer({
-      host: options.dashboard.host,
-      port: options.dashboard.port,
-      sessionMs: options.dashboard.sessionHours * 3_600_000,
-      loginLinkMs: options.dashboard.loginLinkSeconds * 1000,
-      logger: host.logger,
-      actions: options.dashboard.actions ? dashboardActions(host) : undefined,
-      isAdminCredential: (credential) => {
-        // The same check as every admin RPC, so a change of credential format applies here too.
-        const metadata = new grpc.Metadata();
-        metadata.set("authorization", `Bearer ${credential}`);
-        try {
-          return authorize(host, ADMIN_SERVICE_RULE, metadata).kind === "admin";
-        } catch {
-          return false;
-        }
-      },
-      source: {
-        configServer: () => ({ name: options.name, address: this.grpcAddress, version: srlabVersion(), storage }),
-        components: () => store.listComponents().map((c) => componentView(host, c)),
-        machines: () => store.listMachines().map((m) => machineView(host, m)),
-        jobs: (machineId) => store.listJobs(machineId),
-        points: (machineId) => store.listRecoveryPoints(machineId),
-        policies: () => store.listPolicies(),
-        actionsEnabled: options.dashboard.actions,
-        jobReport: (jobId, name) => {
-          try {
-            return store.jobReport(jobId, name).content;
-          } catch {
-            return undefined;
-          }
-        },
-        sampler: host.telemetry,
-      },
-    });
-  }
 
   /**
    * The admin credential (to <dataDir>/admin.credential, mode 0600) and this server's own, each
@@ -399,10 +355,4 @@ export class ConfigServer {
     this.store?.close();
     this.logger.info("configuration server stopped");
   }
-}
-
-/** Where blobs go, without the account key a connection string carries. */
-function blobEndpoint(connectionString: string | undefined): string {
-  const parts = new Map((connectionString ?? "").split(";").map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)] as const));
-  return parts.get("BlobEndpoint") ?? (parts.get("AccountName") ? `https://${parts.get("AccountName")}.blob.core.windows.net` : "Azure");
 }

@@ -1,13 +1,13 @@
-import { type Component, ComponentRole, type Disk, type Job, JobType, type Machine, type RecoveryPoint, type RecoveryPointSelector, RecoveryPointType, ReplicationDirection, ReplicationState, SiteLocation, SyncMode, TagPhase, type TargetDisk } from "../proto/index.js";
-import { namedRecoveryPoints } from "../common/enum-names/index.js";
+import { type Component, ComponentRole, type Disk, type Job, JobType, type Machine, type RecoveryPointSelector, ReplicationDirection, ReplicationState, SiteLocation, SyncMode, type TargetDisk } from "../proto/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import type { BlobStore } from "../common/storage/index.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { type ComponentAccess, withMasterTarget, withProcessServer } from "./component-clients.js";
+import { chooseFailbackPoint, failbackRefusal } from "./failback-point.js";
+import { startFailbackTagSchedule } from "./failback-schedule.js";
 import { JobRunner } from "./job-runner.js";
-import { stateName } from "./protection-jobs.js";
 import { FAILBACK_POLICY_NAME } from "./store/index.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -33,9 +33,6 @@ const STEPS = {
   start: "Start the on-premises machine",
   remove: "Remove the Azure machine",
 } as const;
-
-/** How often the app-consistent schedule of the way back looks at the machines. */
-const APP_SCHEDULE_TICK_MS = 1_000;
 
 export interface ReprotectOptions {
   masterTarget: string;
@@ -126,7 +123,7 @@ export class FailbackJobs {
     }
     const ps = store.getComponent(machine.processServerId);
     if (!ps) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `machine ${machine.name} has no process server in Azure assigned`);
-    const point = this.choosePoint(machine, selector);
+    const point = chooseFailbackPoint(this.ctx.store, machine, selector);
     const mt = point ? this.masterTargetOf(machine) : undefined;
     const target = this.targetOf(machine.machineId);
     const steps: string[] = [STEPS.prerequisites, STEPS.shutdown, STEPS.apply];
@@ -211,46 +208,9 @@ export class FailbackJobs {
     return job;
   }
 
-  /**
-   * The failback policy's app-consistent points on the way back: a tag in the Azure machine's
-   * stream every appConsistentFrequencySeconds (the master target snapshots at the tag). Returns
-   * the stop function.
-   */
+  /** Starts the failback policy's app-consistent tags on the way back; returns the stop function. */
   startAppConsistentSchedule(): () => void {
-    const { store, bus, logger } = this.ctx;
-    const lastTag = new Map<string, number>();
-    const timer = setInterval(() => {
-      const now = Date.now();
-      const policy = store.getPolicy(FAILBACK_POLICY_NAME);
-      const every = (policy?.appConsistentFrequencySeconds ?? 0) * 1000;
-      for (const m of store.listMachines()) {
-        const reverse =
-          m.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES && m.state === ReplicationState.REPLICATION_STATE_PROTECTED;
-        if (!reverse || every <= 0) {
-          lastTag.delete(m.machineId);
-          continue;
-        }
-        const since = lastTag.get(m.machineId);
-        if (since === undefined) {
-          lastTag.set(m.machineId, now); // the first tag one period after replication back began
-          continue;
-        }
-        if (now - since < every || !bus.isConnected(m.azureAgentComponentId)) continue;
-        lastTag.set(m.machineId, now);
-        const tagName = `failback-${new Date(now).toISOString().replace(/[:.]/g, "-")}`;
-        bus
-          .send(m.azureAgentComponentId, "", {
-            $case: "insertTag",
-            value: { machineId: m.machineId, tagName, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
-          })
-          .then((o) => {
-            if (!o.success) logger.warn("scheduled app-consistent tag failed", { machine: m.name, error: o.error });
-          })
-          .catch((err: unknown) => logger.warn("scheduled app-consistent tag failed", { machine: m.name, error: (err as Error).message }));
-      }
-    }, APP_SCHEDULE_TICK_MS);
-    timer.unref();
-    return () => clearInterval(timer);
+    return startFailbackTagSchedule(this.ctx);
   }
 
   /** A restarted Azure agent or process server learns again where failback data goes. */
@@ -308,42 +268,6 @@ export class FailbackJobs {
     });
   }
 
-  /**
-   * The point a failback goes to: none for "latest" (everything the Azure machine wrote), else a
-   * point of the way back. Resolved before anything stops, so a bad choice changes nothing.
-   */
-  private choosePoint(machine: Machine, selector: RecoveryPointSelector | undefined): RecoveryPoint | undefined {
-    const s = selector?.selector;
-    const named = s?.$case === "named" ? namedRecoveryPoints.name(s.value) : undefined;
-    if (!s || named === "latest") return undefined;
-    const back = this.ctx.store
-      .listRecoveryPoints(machine.machineId)
-      .filter((p) => p.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES);
-    if (s.$case === "named") {
-      if (named !== "latest-app-consistent") {
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `failback goes to latest, latest-app-consistent or a point id of the way back, not "${named}"`);
-      }
-      const app = back.filter((p) => p.type === RecoveryPointType.RECOVERY_POINT_TYPE_APP_CONSISTENT).at(-1);
-      if (!app) {
-        throw new SrlabError(
-          ErrorCode.NOT_FOUND,
-          `machine ${machine.name} has no app-consistent point of the way back yet: tag it (srlab tag ${machine.name}) or wait for the failback policy's next one`,
-        );
-      }
-      return app;
-    }
-    if (s.$case === "recoveryPointId") {
-      const p = back.find((x) => x.recoveryPointId === s.value);
-      if (!p) {
-        throw new SrlabError(
-          ErrorCode.NOT_FOUND,
-          `no recovery point ${s.value} of the way back for ${machine.name} (srlab points ${machine.name} lists them; direction "failback")`,
-        );
-      }
-      return p;
-    }
-    throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "failback goes to a recovery point of the way back (--point), not to a sequence or a time");
-  }
 
   private masterTargetOf(machine: Machine): Component {
     const id = this.ctx.store.getSetting(masterTargetSetting(machine.machineId));
@@ -404,24 +328,4 @@ function targetSetting(machineId: string): string {
 function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
   if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
   return outcome.result;
-}
-
-/** Why failback cannot start now, in terms of where the machine really is and what to do next. */
-export function failbackRefusal(machine: Pick<Machine, "name" | "state" | "direction">): string {
-  const n = machine.name;
-  const back = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
-  const S = ReplicationState;
-  const where: Partial<Record<ReplicationState, string>> = {
-    [S.REPLICATION_STATE_UNPROTECTED]: "not protected",
-    [S.REPLICATION_STATE_FAILOVER_IN_PROGRESS]: "failing over to Azure right now",
-    [S.REPLICATION_STATE_FAILED_OVER]: `failed over to Azure and not committed yet: commit the failover (srlab commit ${n}), then reprotect it to on-premises (srlab reprotect ${n})`,
-    [S.REPLICATION_STATE_FAILOVER_COMMITTED]: `running in Azure after a committed failover and not replicating anywhere: reprotect it to on-premises first (srlab reprotect ${n})`,
-    [S.REPLICATION_STATE_REPROTECTING]: "being reprotected: wait for the reprotect job to finish",
-    [S.REPLICATION_STATE_FAILBACK_IN_PROGRESS]: "failing back already",
-    [S.REPLICATION_STATE_FAILED_BACK]: `failed back to on-premises already: commit the failback (srlab commit ${n})`,
-  };
-  const replicating = back ? "replicating from Azure to on-premises" : "replicating from on-premises to Azure";
-  const state = where[machine.state] ?? `${stateName(machine.state)}, ${replicating}`;
-  const next = back || where[machine.state] ? "" : `; failback needs a machine running in Azure and reprotected to on-premises (srlab failover ${n}, srlab commit ${n}, srlab reprotect ${n})`;
-  return `machine ${n} is ${state}${next}`;
 }

@@ -4,14 +4,15 @@ import { namedRecoveryPoints } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
-import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget, type ResolvedTarget } from "../common/recovery/index.js";
+import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget, } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import { finishFixedVhdBlob, vhdVirtualSize } from "../common/vhd/index.js";
 import type { CommandBus } from "./command-bus.js";
 import { type ComponentAccess, withProcessServer } from "./component-clients.js";
 import { proofsFromAgent } from "./agent-proofs.js";
+import { failoverPlacement } from "./failover-placement.js";
+import { ReplayEstimator } from "./failover-replay.js";
 import { JobRunner } from "./job-runner.js";
-import { circuitConflict, ipInCidr } from "./network-rules.js";
 import { stateName } from "./protection-jobs.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -65,9 +66,11 @@ export function toRecoveryTarget(selector: RecoveryPointSelector | undefined): R
  */
 export class FailoverJobs {
   private readonly runner: JobRunner;
+  private readonly replay: ReplayEstimator;
 
   constructor(private readonly ctx: FailoverContext) {
     this.runner = new JobRunner(ctx.store, ctx.logger);
+    this.replay = new ReplayEstimator(ctx.blobs);
   }
 
   failover(machineRef: string, o: { selector?: RecoveryPointSelector; test: boolean; shutdownSource: boolean; network: string }): Job {
@@ -85,7 +88,7 @@ export class FailoverJobs {
     if (o.test && !CAN_FAIL_OVER.has(machine.state)) {
       throw new SrlabError(ErrorCode.WRONG_STATE, `machine ${machine.name} is ${stateName(machine.state)}; test failover needs a protected machine`);
     }
-    const placement = this.placement(machine, o.network, o.test);
+    const placement = failoverPlacement(this.ctx.store, machine, o.network, o.test);
     const drain = target.kind === "latest";
     const steps = [
       STEPS.prerequisites,
@@ -217,38 +220,6 @@ export class FailoverJobs {
     return job;
   }
 
-  /** Network, subnet and IP the failed-over machine gets; refuses what seed 000 forbids. */
-  private placement(machine: Machine, requested: string, test: boolean): { network: string; ip: string } {
-    const { store } = this.ctx;
-    const mapping = machine.networkMapping;
-    const production = mapping?.network ?? "";
-    const networkName = requested || (test ? "" : production);
-    if (test) {
-      if (!requested) {
-        throw new SrlabError(
-          ErrorCode.INVALID_ARGUMENT,
-          `test failover needs --network: an isolated network${production ? ` other than the production network ${production}` : ""}`,
-        );
-      }
-      if (requested === production) {
-        throw new SrlabError(
-          ErrorCode.INVALID_ARGUMENT,
-          `test failover into the production network ${production} is refused: use an isolated network so the test machine cannot disturb production`,
-        );
-      }
-    }
-    if (!networkName) return { network: "", ip: "" };
-    const network = store.getNetwork(networkName);
-    if (!network) throw new SrlabError(ErrorCode.NOT_FOUND, `no network named ${networkName} (create it with srlab network create)`);
-    const conflict = circuitConflict(network, store.listNetworks());
-    if (conflict) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, conflict);
-    let ip = "";
-    if (mapping && networkName === production) ip = mapping.keepSourceIp ? mapping.sourceIpAddress : mapping.ipAddress;
-    if (ip && !network.addressSpaces.some((cidr) => ipInCidr(ip, cidr))) {
-      throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `IP ${ip} is outside the address space of network ${networkName} (${network.addressSpaces.join(", ")})`);
-    }
-    return { network: networkName, ip };
-  }
 
   /** Stops the source's writes and drains them to storage; failover goes on if that fails. */
   private async shutDownSource(machine: Machine): Promise<string> {
@@ -282,7 +253,7 @@ export class FailoverJobs {
   private async buildDisks(job: Job, machine: Machine, target: RecoveryTarget, test: boolean, requestedAt: Date): Promise<FailoverInfo> {
     const { engine } = this.ctx;
     const resolved = await engine.resolve(machine.machineId, target);
-    const estimate = await this.replayEstimate(resolved);
+    const estimate = await this.replay.estimate(resolved);
     if (estimate) this.runner.progress(job, STEPS.disks, 0, estimate);
     const replayStarted = Date.now();
     const result = await engine.materialize(
@@ -301,7 +272,7 @@ export class FailoverJobs {
       vhdBytes.set(d.index, vhdVirtualSize(raw));
     }
     const completedAt = new Date();
-    if (resolved.replaySegments.length) this.noteReplayRate(resolved.replaySegments, (completedAt.getTime() - replayStarted) / 1000);
+    if (resolved.replaySegments.length) this.replay.note(resolved.replaySegments, (completedAt.getTime() - replayStarted) / 1000);
     const disks: Disk[] = result.disks.map((d) => {
       const source = machine.disks.find((s) => s.index === d.index);
       return {
@@ -341,34 +312,6 @@ export class FailoverJobs {
     };
   }
 
-  /** Replay throughput of the last failover that replayed (segment bytes per second), for the next estimate. */
-  private replayBytesPerSecond?: number;
-  private readonly segmentSizes = new Map<string, number>();
-
-  /**
-   * What `latest` (or a sequence/time) costs beyond copying the base point: the writes and log
-   * bytes to replay, and a time at the last replay's rate. Said before the replay starts, so an
-   * operator choosing between RPO and RTO sees the price.
-   */
-  private async replayEstimate(resolved: ResolvedTarget): Promise<string | undefined> {
-    if (resolved.replaySegments.length === 0) return undefined;
-    const prefix = resolved.replaySegments[0]!.slice(0, resolved.replaySegments[0]!.lastIndexOf("/") + 1);
-    try {
-      for (const o of await this.ctx.blobs.listObjects(prefix)) this.segmentSizes.set(o.name, o.size);
-    } catch {
-      // Only an estimate: the replay itself reports storage errors.
-    }
-    const bytes = resolved.replaySegments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
-    const writes = resolved.sequence - resolved.base.sequence;
-    const rate = this.replayBytesPerSecond;
-    const time = rate ? `, about ${Math.max(1, Math.round(bytes / rate))} s at the last replay's ${(rate / 1e6).toFixed(1)} MB/s` : "";
-    return `replay of ${writes} writes in ${resolved.replaySegments.length} log segments (${(bytes / 2 ** 20).toFixed(1)} MiB) after point ${resolved.base.recoveryPointId || "origin"}${time}`;
-  }
-
-  private noteReplayRate(segments: string[], seconds: number): void {
-    const bytes = segments.reduce((n, name) => n + (this.segmentSizes.get(name) ?? 0), 0);
-    if (bytes > 0 && seconds > 0) this.replayBytesPerSecond = bytes / seconds;
-  }
 
   /** After failover the replica no longer moves on: no new points, no retention of the old ones. */
   private stopPointsOnProcessServer(machine: Machine): void {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { markerStrip, sparkline } from "../common/html/index.js";
 import {
+  AlertCode,
   type Component,
   ComponentRole,
   Health,
@@ -54,7 +55,7 @@ const sample = (s: number, alerts: TelemetrySample["alerts"], machineHealth = He
 const cacheAlert = (level: Health, raisedAt: Date) => ({
   componentId: "ps1",
   componentName: "process-server-1",
-  code: "CACHE_FREE_SPACE",
+  code: AlertCode.ALERT_CODE_CACHE_FREE_SPACE,
   level,
   value: 20,
   threshold: 25,

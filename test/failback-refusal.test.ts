@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { failbackRefusal } from "../config-server/failback-jobs.js";
+import { failbackRefusal } from "../config-server/failback-point.js";
 import { ReplicationDirection, ReplicationState } from "../proto/index.js";
 
 const S = ReplicationState;

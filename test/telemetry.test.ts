@@ -9,6 +9,7 @@ import { ProcessUsage } from "../common/metrics/index.js";
 import { ConfigServer } from "../config-server/index.js";
 import { asrThresholds, processServerAlerts, SampleWindow, TelemetrySampler } from "../config-server/telemetry/index.js";
 import {
+  AlertCode,
   type Component,
   ComponentRole,
   ConfigurationServiceClient,
@@ -48,10 +49,10 @@ describe("ASR process-server alerts", () => {
     expect(processServerAlerts(stats(10, 10), ps(50, 1), t)).toEqual([]);
     const warn = processServerAlerts(stats(81, 81), ps(29, 31), t);
     expect(warn.map((a) => [a.code, a.level])).toEqual([
-      ["CACHE_FREE_SPACE", Health.HEALTH_WARNING],
-      ["UPLOAD_BACKLOG", Health.HEALTH_WARNING],
-      ["CPU", Health.HEALTH_WARNING],
-      ["MEMORY", Health.HEALTH_WARNING],
+      [AlertCode.ALERT_CODE_CACHE_FREE_SPACE, Health.HEALTH_WARNING],
+      [AlertCode.ALERT_CODE_UPLOAD_BACKLOG, Health.HEALTH_WARNING],
+      [AlertCode.ALERT_CODE_CPU, Health.HEALTH_WARNING],
+      [AlertCode.ALERT_CODE_MEMORY, Health.HEALTH_WARNING],
     ]);
     const crit = processServerAlerts(stats(96, 96), ps(24, 46), t);
     expect(crit.every((a) => a.level === Health.HEALTH_CRITICAL)).toBe(true);
@@ -102,7 +103,7 @@ describe("telemetry sampler", () => {
     expect(first.machines[0]).toMatchObject({ name: "m1", capturedBytes: 4096, uploadedBytes: 0, rpoSeconds: 0.5 });
     expect(first.components[0]!.processServer?.cacheFreePercent).toBe(28);
     expect(first.alerts).toHaveLength(1);
-    expect(first.alerts[0]).toMatchObject({ code: "CACHE_FREE_SPACE", level: Health.HEALTH_WARNING, raisedAt: new Date(1_000_000) });
+    expect(first.alerts[0]).toMatchObject({ code: AlertCode.ALERT_CODE_CACHE_FREE_SPACE, level: Health.HEALTH_WARNING, raisedAt: new Date(1_000_000) });
 
     for (let i = 1; i <= 4; i++) {
       now += 1000;
@@ -178,7 +179,7 @@ describe("TelemetryService on a configuration server", () => {
       const ps = last.components.find((c) => c.name === "ps-1")!;
       expect(ps.processServer?.cacheFreePercent).toBe(93);
       expect(ps.stats?.cpuPercent).toBe(12);
-      expect(last.alerts.map((a) => [a.componentName, a.code, a.level])).toEqual([["ps-1", "MEMORY", Health.HEALTH_CRITICAL]]);
+      expect(last.alerts.map((a) => [a.componentName, a.code, a.level])).toEqual([["ps-1", AlertCode.ALERT_CODE_MEMORY, Health.HEALTH_CRITICAL]]);
       const settings = await unaryCall(telemetry, telemetry.getTelemetrySettings, {}, server.adminCredential);
       expect(settings).toMatchObject({ intervalSeconds: 0.1, windowSeconds: 60, timeUnitSeconds: 1 });
       await expect(unaryCall(telemetry, telemetry.getSamples, { since: undefined }, reg.credential)).rejects.toThrow(/admin credential/);

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { rehearsalCycles, workloadProfiles } from "../../common/enum-names/index.js";
 import { parseRate } from "../../common/units/index.js";
-import { type Job, JobState, type PlanSchedule, type RehearsalWorkload } from "../../proto/index.js";
+import { type Job, JobState, type PlanSchedule, type RehearsalWorkload, RehearsalResult } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { removeAzureMachine, startAzureMachine } from "../lab/index.js";
 import { LOAD_PROFILES, PROFILE_NAMES } from "../loadtest/index.js";
@@ -63,7 +63,7 @@ export function rehearse(dir: string, name: string, o: RehearseOptions): Promise
     const report = JSON.parse(files.reportJson) as ReportView;
     if (o.json) printJson({ ...report, reportDir: out });
     else printSummary(report, out);
-    return report.result === "passed" ? 0 : 1;
+    return files.result === RehearsalResult.REHEARSAL_RESULT_PASSED ? 0 : 1;
   });
 }
 

@@ -1,3 +1,4 @@
+import { alertCodes } from "../../common/enum-names/index.js";
 import { ComponentRole, type TelemetrySample } from "../../proto/index.js";
 
 /** One second of the run as report.json keeps it (names, not ids; figures in base units). */
@@ -51,7 +52,7 @@ export function toRunSample(s: TelemetrySample, startMs: number, machines: Reado
   }
   out.alerts = s.alerts.map((a) => ({
     component: a.componentName,
-    code: a.code,
+    code: alertCodes.name(a.code),
     level: a.level >= 3 ? "critical" : "warning",
     value: a.value,
     threshold: a.threshold,

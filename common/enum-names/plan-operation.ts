@@ -1,4 +1,4 @@
-import { PlanOperation, RehearsalCycle } from "../../proto/index.js";
+import { PlanOperation, RehearsalCycle, RehearsalResult } from "../../proto/index.js";
 import { EnumNames } from "./enum-names.js";
 
 /** Plan run operations as `srlab plan run --op` and `srlab plan runs` name them. */
@@ -17,4 +17,10 @@ export const planOperations = new EnumNames("plan operation", {
 export const rehearsalCycles = new EnumNames("rehearsal cycle", {
   test: RehearsalCycle.REHEARSAL_CYCLE_TEST,
   full: RehearsalCycle.REHEARSAL_CYCLE_FULL,
+});
+
+/** How a rehearsal came out, as report.json and `srlab plan rehearse` name it. */
+export const rehearsalResults = new EnumNames("rehearsal result", {
+  passed: RehearsalResult.REHEARSAL_RESULT_PASSED,
+  failed: RehearsalResult.REHEARSAL_RESULT_FAILED,
 });

@@ -1,3 +1,4 @@
+import { alertCodes } from "../../common/enum-names/index.js";
 import { Health, type TelemetrySample } from "../../proto/index.js";
 
 /** An alert over its life: raised at a time, cleared at a later one (or still active). */
@@ -24,7 +25,7 @@ export function alertHistory(samples: readonly TelemetrySample[]): AlertEvent[] 
     const time = s.time ?? new Date(0);
     const now = new Map<string, Omit<AlertEvent, "raisedAt">>();
     for (const a of s.alerts) {
-      now.set(`${a.componentId}/${a.code}/${a.level}`, { key: `${a.componentId}/${a.code}/${a.level}`, source: a.componentName, code: a.code, level: a.level, message: a.message });
+      now.set(`${a.componentId}/${a.code}/${a.level}`, { key: `${a.componentId}/${a.code}/${a.level}`, source: a.componentName, code: alertCodes.name(a.code), level: a.level, message: a.message });
     }
     for (const m of s.machines) {
       if (m.health !== Health.HEALTH_WARNING && m.health !== Health.HEALTH_CRITICAL) continue;

@@ -1,13 +1,14 @@
-import { spawn } from "node:child_process";
+
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jobTypes, namedRecoveryPoints } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
-import { type Job, JobState, type Machine, type RecoveryPointSelector, ResumeAction } from "../../proto/index.js";
+import { type Job, JobState, type RecoveryPointSelector, ResumeAction } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore } from "../store/index.js";
 import type { PlanAction, PlanOperationName, PlanSpec } from "./plan-spec.js";
+import { runCommand, scriptContext } from "./plan-script.js";
 
 /** The single-machine operations a plan run drives; each returns the job it started. */
 export interface MachineOperations {
@@ -38,8 +39,6 @@ export interface RunOptions {
 
 /** The replication group a plan with `replicationGroup: true` keeps for its machines. */
 export const planGroupName = (plan: string) => `plan-${plan}`;
-
-const OUTPUT_TAIL = 16 * 1024;
 
 interface Decision {
   action: ResumeAction;
@@ -169,7 +168,7 @@ export class PlanRunner {
 
   /** Runs a script action with the run's context in its environment and in a JSON file. */
   private async script(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, step: string, a: PlanAction, o: RunOptions): Promise<{ message: string; output: string }> {
-    const context = this.context(job, spec, op, group, o.shutdownSource);
+    const context = scriptContext(this.ctx.store, job, spec, op, group, o.shutdownSource);
     const dir = join(this.ctx.runDir, job.jobId);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, `context-${step.replace(/[^A-Za-z0-9._-]+/g, "_")}.json`);
@@ -190,33 +189,6 @@ export class PlanRunner {
     return { message: `script ${a.script} succeeded`, output };
   }
 
-  /** What a script learns about the run (docs: README, Recovery plans). */
-  context(job: Job, spec: PlanSpec, op: PlanOperationName, group: string, shutdownSource = false) {
-    const { store } = this.ctx;
-    return {
-      plan: spec.name,
-      runId: job.jobId,
-      operation: op,
-      // A failover that shuts the source down first is planned (no data loss); a failback always is.
-      failoverType: op === "test-failover" ? "test" : op === "failover" ? (shutdownSource ? "planned" : "unplanned") : op === "failback" ? "planned" : op,
-      direction: op === "failback" ? "azure-to-on-premises" : "on-premises-to-azure",
-      group,
-      machines: spec.groups.flatMap((g) =>
-        g.machines.map((name) => {
-          const m = store.getMachine(name);
-          const info = op === "test-failover" ? m?.testFailover : m?.failover;
-          return {
-            name,
-            machineId: m?.machineId ?? "",
-            group: g.name,
-            recoveryPointId: info?.recoveryPointId ?? "",
-            sequence: info?.sequence ?? 0,
-            disks: diskContext(m, op),
-          };
-        }),
-      ),
-    };
-  }
 
   /** Per machine, the point a failover goes to: one cut for the whole plan when it is a group. */
   private selectors(spec: PlanSpec, op: PlanOperationName, point: string): Map<string, RecoveryPointSelector> {
@@ -360,46 +332,4 @@ function summarize(op: PlanOperationName, job: Job): string {
     // a result that is not JSON just isn't summarized
   }
   return `job ${job.jobId} succeeded`;
-}
-
-/** Where a script finds a machine's disks for this operation: page blobs (and NBD when running) or images. */
-function diskContext(m: Machine | undefined, op: PlanOperationName) {
-  if (!m) return [];
-  const info = op === "test-failover" ? m.testFailover : m.failover;
-  if ((op === "failover" || op === "test-failover" || op === "commit") && info) {
-    return info.disks.map((d) => ({
-      index: d.index,
-      blob: d.blobName,
-      sizeBytes: d.sizeBytes,
-      nbdUri: m.azureDisks.find((a) => a.index === d.index)?.nbdUri ?? "",
-      imagePath: "",
-    }));
-  }
-  return m.disks.map((d) => ({ index: d.index, blob: "", sizeBytes: d.sizeBytes, nbdUri: d.nbdUri, imagePath: d.imagePath }));
-}
-
-function runCommand(command: string, cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number; output: string; timedOut: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", command], { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
-    let output = "";
-    const take = (chunk: Buffer) => {
-      output = (output + chunk.toString("utf8")).slice(-OUTPUT_TAIL);
-    };
-    child.stdout.on("data", take);
-    child.stderr.on("data", take);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      // The whole process group: a script's children go too.
-      if (child.pid) process.kill(-child.pid, "SIGKILL");
-    }, timeoutMs);
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      resolve({ code: 127, output: `${output}${err.message}\n`, timedOut: false });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, output, timedOut });
-    });
-  });
 }

@@ -1,5 +1,5 @@
 import type * as grpc from "@grpc/grpc-js";
-import { planOperations, rehearsalCycles, workloadProfiles } from "../../common/enum-names/index.js";
+import { planOperations, rehearsalCycles, rehearsalResults, workloadProfiles } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { unary } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
@@ -186,7 +186,7 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
         reportJson: `${JSON.stringify(report, null, 2)}\n`,
         junitXml: renderJunit(report),
         reportHtml: renderRehearsalHtml(report),
-        result: report.result,
+        result: rehearsalResults.parse(report.result),
         serverDir: ctx.rehearsals.reportDir(report.runId),
       };
     }),

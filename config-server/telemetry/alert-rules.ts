@@ -1,4 +1,4 @@
-import { Health, type AlertThresholds, type ComponentStats, type ProcessServerStats } from "../../proto/index.js";
+import { AlertCode, Health, type AlertThresholds, type ComponentStats, type ProcessServerStats } from "../../proto/index.js";
 
 /**
  * ASR's process-server alert levels: cache free space below 30 % warning / 25 % critical,
@@ -17,8 +17,6 @@ export function asrThresholds(timeUnitSeconds: number): AlertThresholds {
     memoryCriticalPercent: 95,
   };
 }
-
-export type AlertCode = "CACHE_FREE_SPACE" | "UPLOAD_BACKLOG" | "CPU" | "MEMORY";
 
 export interface AlertCondition {
   code: AlertCode;
@@ -44,12 +42,12 @@ export function processServerAlerts(
     else if (value > warning) out.push({ code, level: Health.HEALTH_WARNING, value, threshold: warning, message: `${what} ${value.toFixed(1)}${unit} is above ${warning}${unit}` });
   };
   if (ps) {
-    below("CACHE_FREE_SPACE", "cache free space", ps.cacheFreePercent, t.cacheFreeWarningPercent, t.cacheFreeCriticalPercent, " %");
-    above("UPLOAD_BACKLOG", "upload backlog", ps.uploadBacklogSeconds, t.backlogWarningSeconds, t.backlogCriticalSeconds, " s");
+    below(AlertCode.ALERT_CODE_CACHE_FREE_SPACE, "cache free space", ps.cacheFreePercent, t.cacheFreeWarningPercent, t.cacheFreeCriticalPercent, " %");
+    above(AlertCode.ALERT_CODE_UPLOAD_BACKLOG, "upload backlog", ps.uploadBacklogSeconds, t.backlogWarningSeconds, t.backlogCriticalSeconds, " s");
   }
   if (stats) {
-    above("CPU", "CPU", stats.cpuPercent, t.cpuWarningPercent, t.cpuCriticalPercent, " %");
-    above("MEMORY", "memory", stats.memoryPercent, t.memoryWarningPercent, t.memoryCriticalPercent, " %");
+    above(AlertCode.ALERT_CODE_CPU, "CPU", stats.cpuPercent, t.cpuWarningPercent, t.cpuCriticalPercent, " %");
+    above(AlertCode.ALERT_CODE_MEMORY, "memory", stats.memoryPercent, t.memoryWarningPercent, t.memoryCriticalPercent, " %");
   }
   return out;
 }
