@@ -290,7 +290,8 @@ describe("process server failback (Azure to on-premises through a master target)
     assert.equal(st.health, Health.HEALTH_NORMAL, JSON.stringify(st.issues));
   });
 
-  it("loses nothing when the master target and then the process server restart mid-stream", async () => {
+  // Two restarts and a replay: slow when the machine is busy, not a hang.
+  it("loses nothing when the master target and then the process server restart mid-stream", { timeout: 180_000 }, async () => {
     const ref = await prepareTarget("fb2");
     await assign("fb2", ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES, mt.grpcAddress);
     let agent = new AgentStream(client, azureAgent("fb2"), failoverDisks);

@@ -77,6 +77,17 @@ export class LabLayout {
     writeFileSync(this.manifestFile, `${JSON.stringify(manifest, null, 2)}\n`);
   }
 
+  /**
+   * Reads, changes and writes the manifest with nothing in between, so a change made meanwhile
+   * by another part of the same process (a concurrent start of another component) is kept.
+   */
+  update(change: (manifest: LabManifest) => void): LabManifest {
+    const manifest = this.read();
+    change(manifest);
+    this.write(manifest);
+    return manifest;
+  }
+
   adminCredential(): string {
     if (!existsSync(this.adminCredentialFile)) {
       throw new Error(`the lab in ${this.dir} has no admin credential yet: is it running? (srlab up --dir ${this.dir})`);

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
+import { KeyedMutex, PollTimeoutError, pollUntil } from "../../common/async/index.js";
 import { azuriteBlobMainPath, azuriteConnectionString } from "../../common/azurite/index.js";
 import { ensureLabPki } from "../../common/tls/index.js";
 import { addMachines } from "./add-machines.js";
@@ -318,43 +318,68 @@ export function azureAgentName(machine: string): string {
   return `${machine}-azure`;
 }
 
+/**
+ * Starts and stops of Azure agents, one at a time per lab: a rehearsal starts several machines at
+ * once, and each start spends seconds between reading the manifest and recording its pid.
+ */
+const azureMachines = new KeyedMutex();
+
 /** Starts the failed-over machine "in Azure" (after a committed failover); idempotent. */
-export async function startAzureMachine(dir: string, machine: string): Promise<LabComponent> {
+export function startAzureMachine(dir: string, machine: string): Promise<LabComponent> {
   const layout = new LabLayout(dir);
-  const manifest = layout.read();
-  const name = azureAgentName(machine);
-  let c = manifest.components.find((x) => x.name === name);
-  if (!c) {
-    const ports = new PortAllocator();
-    const [grpcPort, nbdPort] = [await ports.next(), await ports.next()];
-    await ports.release();
-    c = {
-      name,
-      role: "agent",
-      configFile: join(layout.configDir, `${name}.yaml`),
-      logFile: join(layout.logDir, `${name}.log`),
-      readyFile: join(layout.runDir, `${name}.ready.json`),
-      grpcPort,
-      pid: 0,
-    };
-    const pki = await ensureLabPki(layout.pkiDir, [...manifest.components.filter((x) => x.role !== "azurite").map((x) => x.name), name]);
-    writeFileSync(c.configFile!, azureAgentConfig(layout, pki, manifest, name, machine, grpcPort, nbdPort));
-    manifest.components.push(c);
-    layout.write(manifest);
-  }
-  await startComponent(layout, manifest, c, () => {});
-  layout.write(manifest);
-  return c;
+  return azureMachines.run(layout.dir, async () => {
+    const manifest = layout.read();
+    const name = azureAgentName(machine);
+    let c = manifest.components.find((x) => x.name === name);
+    if (!c) {
+      const ports = new PortAllocator();
+      const [grpcPort, nbdPort] = [await ports.next(), await ports.next()];
+      await ports.release();
+      c = {
+        name,
+        role: "agent",
+        configFile: join(layout.configDir, `${name}.yaml`),
+        logFile: join(layout.logDir, `${name}.log`),
+        readyFile: join(layout.runDir, `${name}.ready.json`),
+        grpcPort,
+        pid: 0,
+      };
+      const pki = await ensureLabPki(layout.pkiDir, [...manifest.components.filter((x) => x.role !== "azurite").map((x) => x.name), name]);
+      writeFileSync(c.configFile!, azureAgentConfig(layout, pki, manifest, name, machine, grpcPort, nbdPort));
+      manifest.components.push(c);
+      recordComponent(layout, c);
+    }
+    const agent = c;
+    try {
+      await startComponent(layout, manifest, agent, () => {});
+    } finally {
+      // Only this component's entry: whatever else changed in the manifest meanwhile stays.
+      recordComponent(layout, agent);
+    }
+    return agent;
+  });
+}
+
+/** Writes one component's entry into the manifest as it is on disk now. */
+function recordComponent(layout: LabLayout, c: LabComponent): void {
+  layout.update((m) => {
+    const i = m.components.findIndex((x) => x.name === c.name);
+    if (i >= 0) m.components[i] = c;
+    else m.components.push(c);
+  });
 }
 
 /** Stops and forgets the machine's agent in Azure (after failback is committed). */
-export async function removeAzureMachine(dir: string, machine: string): Promise<void> {
+export function removeAzureMachine(dir: string, machine: string): Promise<void> {
   const layout = new LabLayout(dir);
-  const manifest = layout.read();
-  const c = manifest.components.find((x) => x.name === azureAgentName(machine));
-  if (!c) return;
-  await stopProcess(c.pid);
-  clearReady(c.readyFile);
-  manifest.components = manifest.components.filter((x) => x !== c);
-  layout.write(manifest);
+  return azureMachines.run(layout.dir, async () => {
+    const name = azureAgentName(machine);
+    const c = layout.read().components.find((x) => x.name === name);
+    if (!c) return;
+    await stopProcess(c.pid);
+    clearReady(c.readyFile);
+    layout.update((m) => {
+      m.components = m.components.filter((x) => x.name !== name);
+    });
+  });
 }
