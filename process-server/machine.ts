@@ -5,6 +5,7 @@ import { Mutex } from "../common/async/index.js";
 import { RateMeter } from "../common/metrics/index.js";
 import { Watermark } from "../common/async/index.js";
 import { ProcessedLag } from "./processed-lag.js";
+import type { ReplicaChecksumMap } from "./pipeline/checksum-map.js";
 
 /** A problem one pipeline stage (upload, apply, points) reports until it clears it. */
 export interface StageIssue {
@@ -32,6 +33,8 @@ export class Machine {
   uploadedBytesTotal = 0;
   processedBytesTotal = 0;
   resyncReason?: string;
+  /** The replica checksum map of each disk, kept by the replica sink; resync checksums come from it. */
+  readonly checksumMaps = new Map<number, ReplicaChecksumMap>();
   private readonly issues = new Map<string, StageIssue>();
   private readonly saveLock = new Mutex();
   private readonly disks = new Map<number, ReplicaDisk>();

@@ -286,6 +286,7 @@ export class ProcessServer {
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
       apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
+      checksumMaps: { dir: join(o.dataDir, "checksum-maps"), persistIntervalMs: 30_000 },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(toRecoveryPoint(doc)),

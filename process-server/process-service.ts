@@ -61,7 +61,7 @@ export function processServiceImplementation(host: ProcessServiceHost, replicati
       const target = host.masterTarget(machine);
       const messages = target
         ? target.checksums(disk.index, request, signal)
-        : blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, request);
+        : blockChecksums(host.store(), replicaBlobName(machine.id, disk.index), disk.sizeBytes, request, machine.checksumMaps.get(disk.index));
       for await (const msg of messages) {
         if (call.cancelled) return;
         if (!call.write(msg)) await new Promise((r) => call.once("drain", r));

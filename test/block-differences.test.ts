@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { describe, expect } from "vitest";
-import { blockDigest, checksumRequest, pageDigests, xxh3128 } from "../common/blockhash/index.js";
+import { blockDigest, checksumRequest, digestOf, pageDigests } from "../common/blockhash/index.js";
 import { silentLogger } from "../common/logger.js";
 import { Prng } from "../common/random/index.js";
 import { blockDifferences, LocalMachine, runSync } from "../mobility-agent/index.js";
@@ -53,7 +53,7 @@ describe("block differences (two-level compare)", () => {
   test("a zero source over a non-zero replica is one ZERO run; a zero replica named by its digest is equal", () => {
     const zero = Buffer.alloc(request.blockSize);
     expect(blockDifferences(zero, checksumOf(0, replica), request)).toEqual([{ start: 0, end: request.blockSize, zero: true }]);
-    expect(blockDifferences(zero, { blockIndex: 0, digest: xxh3128(zero), pageDigests: Buffer.alloc(0) }, request)).toEqual([]);
+    expect(blockDifferences(zero, { blockIndex: 0, digest: digestOf(XXH3, zero), pageDigests: Buffer.alloc(0) }, request)).toEqual([]);
   });
 
   test("without page digests a differing block travels whole", () => {

@@ -3,9 +3,9 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe } from "vitest";
 import { status } from "@grpc/grpc-js";
-import { xxh3128 } from "../common/blockhash/index.js";
+import { digestOf } from "../common/blockhash/index.js";
 import { BITMAP_BLOCK_BYTES, METADATA_RECORD_BYTES, runSync } from "../mobility-agent/index.js";
-import { CaptureMode, WriteKind } from "../proto/index.js";
+import { CaptureMode, ChecksumAlgorithm, WriteKind } from "../proto/index.js";
 import { ASSIGNMENT, grpcError, until } from "./support/fake-process-server.js";
 import { test } from "./support/fixtures.js";
 import { KiB, logger, MiB, openMachine, pattern } from "./support/local-machine.js";
@@ -220,7 +220,7 @@ describe("mobility agent sync", () => {
     image.write(3 * block, pattern(block, 3));
     image.write(5 * block, pattern(block, 5));
     // The agent asks for XXH3-128; a checksum without page digests compares whole blocks.
-    const sum = (b: Buffer) => ({ digest: xxh3128(b), pageDigests: Buffer.alloc(0) });
+    const sum = (b: Buffer) => ({ digest: digestOf(ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128, b), pageDigests: Buffer.alloc(0) });
     const { ps, replication } = fakeProcessServer(machine, [size]);
     ps.checksumOverride = new Map([
       [

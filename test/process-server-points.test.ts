@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, it } from "vitest";
+import { blockDigest, pageDigests } from "../common/blockhash/index.js";
 import { bearerMetadata } from "../common/grpc/index.js";
-import { pointsPrefix } from "../common/storage-layout/index.js";
+import { pointsPrefix, replicaBlobName } from "../common/storage-layout/index.js";
 import type { PointDocument } from "../process-server/index.js";
 import { ChecksumAlgorithm, WriteKind } from "../proto/index.js";
 import { blank, DISK_SIZE, DISKS, everySecond, replicaHash, sha, useProcessServer, Workload } from "./support/process-server-harness.js";
@@ -79,6 +82,56 @@ describe("process server points and replica", () => {
         ["late", false],
       ],
     );
+  });
+
+  it("answers XXH3 checksums from its replica checksum map across restarts, and never trusts a stale map", { timeout: 180_000 }, async () => {
+    const request = { machineId: "m21", diskIndex: 0, blockSize: 64 * 1024, algorithm: ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128, pageSize: 4096 };
+    const checksums = () =>
+      new Promise<Map<number, string>>((resolve, reject) => {
+        const got = new Map<number, string>();
+        const call = h.client.getBlockChecksums(request, bearerMetadata(h.cs.agentCredential("m21")));
+        call.on("data", (m: { checksums: { blockIndex: number; digest: Buffer; pageDigests: Buffer }[] }) => {
+          for (const c of m.checksums) if (c.digest.length > 0) got.set(c.blockIndex, `${c.digest.toString("hex")}/${c.pageDigests.toString("hex")}`);
+        });
+        call.on("end", () => resolve(got));
+        call.on("error", reject);
+      });
+    const expected = (image: Buffer) => {
+      const out = new Map<number, string>();
+      for (let b = 0; b < DISK_SIZE / request.blockSize; b++) {
+        const block = image.subarray(b * request.blockSize, (b + 1) * request.blockSize);
+        const digest = blockDigest(request.algorithm, block);
+        if (digest.length > 0) out.set(b, `${digest.toString("hex")}/${pageDigests(request.algorithm, block, request.pageSize).toString("hex")}`);
+      }
+      return out;
+    };
+    const w = new Workload(21);
+    const send = async (count: number) => {
+      const agent = h.agent(h.cs.agentCredential("m21"));
+      await agent.open("m21");
+      await agent.send(w.writes(count));
+      agent.end();
+      await h.drain("m21");
+    };
+    await send(40);
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
+
+    // A clean stop persists the map beside the machine state; the restarted server trusts it.
+    await h.restart();
+    const mapFile = join(h.root, "ps", "checksum-maps", "m21", "disk-0.xxh3map");
+    const persisted = await readFile(mapFile);
+    const blob = replicaBlobName("m21", 0);
+    const original = await h.store.readPages(blob, 0, 65536);
+    // Bytes changed behind the applier's back are not seen: the answer came from the map, not a read.
+    await h.store.writePages(blob, 0, randomBytes(65536));
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
+    await h.store.writePages(blob, 0, original);
+
+    // More writes, then the file from before them comes back, as after a crash that lost the
+    // last save: it covers an older sequence, so the server rebuilds from storage instead.
+    await send(40);
+    await h.restart({}, () => writeFile(mapFile, persisted));
+    assert.deepEqual(await checksums(), expected(w.images[0]!));
   });
 
   it("serves block checksums of the replica after applying what it holds", async () => {

@@ -1,35 +1,59 @@
-import { xxh3 } from "@node-rs/xxhash";
 import { isZero } from "../bytes/index.js";
 import { ErrorCode, SrlabError } from "../errors/index.js";
 import { ChecksumAlgorithm } from "../../proto/index.js";
 import { sha256 } from "./sha256.js";
+import { XXH3_128_BYTES, xxh3128 } from "./xxh3.js";
+
+export { XXH3_128_BYTES, xxh3128 };
 
 /**
  * The digests a resync compares: one per fixed block, and optionally one per page inside it. Both
  * sides (the agent, and the process server or master target holding the replica) compute them
  * with this module, so they agree by construction. Comparison needs no cryptographic strength:
  * XXH3-128 is several times cheaper than SHA-256, which stays available for the proofs.
+ *
+ * An XXH3-128 digest of more than one 4 KiB page is not the hash of the bytes but the root of the
+ * XXH3 BlockHashTree over its 4 KiB pages: the same node the process server's replica checksum map
+ * holds for that block, so the map answers a resync from the digests the applier keeps, without
+ * reading the replica back.
  */
 
-export const XXH3_128_BYTES = 16;
+/** Leaf size of the XXH3 digest tree: a page of the replica checksum map. */
+export const XXH3_LEAF_BYTES = 4096;
 
 /** Byte length of one digest of this algorithm. */
 export function digestLength(algorithm: ChecksumAlgorithm): number {
   return algorithm === ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128 ? XXH3_128_BYTES : 32;
 }
 
-/** XXH3-128 of the bytes, big-endian. */
-export function xxh3128(data: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(XXH3_128_BYTES);
-  const value = xxh3.xxh128(data);
-  out.writeBigUInt64BE(value >> 64n, 0);
-  out.writeBigUInt64BE(value & 0xffff_ffff_ffff_ffffn, 8);
-  return out;
+/**
+ * The root of the XXH3 tree over `data`'s 4 KiB pages (a short last page hashed as it is; a node
+ * without a right sibling carried up): equal to BlockHashTree's node for the same aligned span.
+ */
+export function xxh3TreeDigest(data: Buffer): Buffer {
+  if (data.length <= XXH3_LEAF_BYTES) return xxh3128(data);
+  const size = XXH3_128_BYTES;
+  let count = Math.ceil(data.length / XXH3_LEAF_BYTES);
+  const level = Buffer.allocUnsafe(count * size);
+  for (let i = 0; i < count; i++) {
+    xxh3128(data.subarray(i * XXH3_LEAF_BYTES, Math.min(data.length, (i + 1) * XXH3_LEAF_BYTES))).copy(level, i * size);
+  }
+  // Each level in place: parent j is written after its children 2j and 2j + 1 were read.
+  while (count > 1) {
+    const next = Math.ceil(count / 2);
+    for (let j = 0; j < next; j++) {
+      const left = 2 * j;
+      if (left + 1 < count) xxh3128(level.subarray(left * size, (left + 2) * size)).copy(level, j * size);
+      else level.copy(level, j * size, left * size, (left + 1) * size);
+    }
+    count = next;
+  }
+  return Buffer.from(level.subarray(0, size));
 }
 
 /** The digest of any bytes by the algorithm (no zero shortcut). */
 export function digestOf(algorithm: ChecksumAlgorithm, data: Buffer): Buffer {
-  return algorithm === ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128 ? xxh3128(data) : sha256(data);
+  return algorithm === ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128 ? xxh3TreeDigest(data) : sha256(data);
 }
 
 /** A block's digest; empty for an all-zero block, the mark for "unallocated" on the replica. */

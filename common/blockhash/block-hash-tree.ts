@@ -1,6 +1,8 @@
 import { appendRange, type ByteRange } from "./byte-range.js";
 import { HASH_BYTES, sha256 } from "./sha256.js";
 import { isZero } from "../bytes/index.js";
+import { ChecksumAlgorithm } from "../../proto/index.js";
+import { XXH3_128_BYTES, xxh3128 } from "./xxh3.js";
 
 export const DEFAULT_PAGE_SIZE = 4096;
 
@@ -12,6 +14,12 @@ export interface BlockHashTreeOptions {
   sizeBytes: number;
   /** Bytes per leaf; a power of two, at least 512. Default 4096. */
   pageSize?: number;
+  /**
+   * SHA-256 (default): the fingerprint tree of the proofs. XXH3-128: the resync tree (the replica
+   * checksum map), whose leaves are the page digests resync compares and whose nodes at a block's
+   * level are the block digests; there a short last page is hashed as it is, not zero-padded.
+   */
+  algorithm?: ChecksumAlgorithm;
 }
 
 /**
@@ -39,6 +47,9 @@ export interface TreeSummary {
  *   root       = the single node of the top level (SHA-256 of nothing for an empty disk)
  *   fingerprint = SHA-256("srlab-blockhash-v1" ‖ u64be sizeBytes ‖ u32be pageSize ‖ root)
  *
+ * With XXH3-128 the same shape holds with XXH3-128 (16 bytes) for SHA-256 and no padding of a
+ * short last page: that tree is the resync's (see block-digest.ts), not a fingerprint.
+ *
  * Interior nodes are recomputed lazily: writes only mark leaves, and `root()` rehashes each
  * stale ancestor once, so a burst of writes costs one pass up the tree.
  */
@@ -46,10 +57,15 @@ export class BlockHashTree {
   readonly pageSize: number;
   readonly sizeBytes: number;
   readonly pageCount: number;
+  readonly algorithm: ChecksumAlgorithm;
+  /** Bytes of one hash: 32 (SHA-256) or 16 (XXH3-128). */
+  readonly hashBytes: number;
   /** levels[0] = leaves, levels[top] = [root]; each a packed array of 32-byte hashes. */
   private readonly levels: Buffer[];
   private readonly counts: number[];
   private readonly zeroLeaf: Buffer;
+  private readonly xxh3: boolean;
+  private readonly hash: (data: Buffer) => Buffer;
   /** Leaves changed since the interior was last brought up to date. */
   private stale: number[] = [];
   private allStale = false;
@@ -63,12 +79,20 @@ export class BlockHashTree {
     if (!Number.isSafeInteger(options.sizeBytes) || options.sizeBytes < 0) {
       throw new RangeError(`disk size ${options.sizeBytes} must be a non-negative integer`);
     }
+    const algorithm = options.algorithm ?? ChecksumAlgorithm.CHECKSUM_ALGORITHM_SHA256;
+    if (algorithm !== ChecksumAlgorithm.CHECKSUM_ALGORITHM_SHA256 && algorithm !== ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128) {
+      throw new RangeError(`a block-hash tree is SHA-256 or XXH3-128, not algorithm ${algorithm}`);
+    }
+    this.algorithm = algorithm;
+    this.xxh3 = algorithm === ChecksumAlgorithm.CHECKSUM_ALGORITHM_XXH3_128;
+    this.hashBytes = this.xxh3 ? XXH3_128_BYTES : HASH_BYTES;
+    this.hash = this.xxh3 ? xxh3128 : sha256;
     this.pageSize = pageSize;
     this.sizeBytes = options.sizeBytes;
     this.pageCount = Math.ceil(options.sizeBytes / pageSize);
     this.counts = levelCounts(this.pageCount);
-    this.levels = this.counts.map((n) => Buffer.allocUnsafe(n * HASH_BYTES));
-    this.zeroLeaf = sha256(Buffer.alloc(pageSize));
+    this.levels = this.counts.map((n) => Buffer.allocUnsafe(n * this.hashBytes));
+    this.zeroLeaf = this.hash(Buffer.alloc(pageSize));
     this.fillZero();
   }
 
@@ -82,7 +106,7 @@ export class BlockHashTree {
     return this.counts[level] ?? 0;
   }
 
-  /** A copy of one level's hashes, 32 bytes per node. */
+  /** A copy of one level's hashes, `hashBytes` per node. */
   levelNodes(level: number): Buffer {
     this.refresh();
     const nodes = this.levels[level];
@@ -97,7 +121,7 @@ export class BlockHashTree {
     if (!nodes || index < 0 || index >= this.counts[level]) {
       throw new RangeError(`node ${index} of level ${level} does not exist`);
     }
-    return nodes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES);
+    return nodes.subarray(index * this.hashBytes, (index + 1) * this.hashBytes);
   }
 
   leaf(pageIndex: number): Buffer {
@@ -109,8 +133,8 @@ export class BlockHashTree {
     if (pageIndex < 0 || pageIndex >= this.pageCount || !Number.isInteger(pageIndex)) {
       throw new RangeError(`page ${pageIndex} is outside the disk (${this.pageCount} pages)`);
     }
-    if (hash.length !== HASH_BYTES) throw new RangeError(`a leaf hash is ${HASH_BYTES} bytes, not ${hash.length}`);
-    hash.copy(this.levels[0], pageIndex * HASH_BYTES);
+    if (hash.length !== this.hashBytes) throw new RangeError(`a leaf hash is ${this.hashBytes} bytes, not ${hash.length}`);
+    hash.copy(this.levels[0], pageIndex * this.hashBytes);
     this.markStale(pageIndex);
   }
 
@@ -132,21 +156,22 @@ export class BlockHashTree {
 
   /** Records that a range now reads as zeros (trim / write-zeroes). */
   zero(offset: number, length: number, readPage?: PageReader): void {
-    this.forEachPage(offset, length, "zero", (page, _from, _to, full) => {
-      if (full) this.setLeaf(page, this.zeroLeaf);
+    this.forEachPage(offset, length, "zero", (page, from, to, full) => {
+      if (full) this.setPage(page, zeroes(to - from));
       else this.setPage(page, this.readPartial(page, readPage, "zero"));
     });
   }
 
-  /** The tree's root hash (32 bytes). */
+  /** The tree's root hash (`hashBytes`). */
   root(): Buffer {
-    if (this.pageCount === 0) return sha256(Buffer.alloc(0));
+    if (this.pageCount === 0) return this.hash(Buffer.alloc(0));
     this.refresh();
     return Buffer.from(this.levels[this.levels.length - 1]);
   }
 
   /** The disk fingerprint: the root bound to the disk size and page size, as 64 hex digits. */
   fingerprint(): string {
+    if (this.xxh3) throw new RangeError("a fingerprint is the root of a SHA-256 tree, not of an XXH3-128 one");
     return fingerprintOf(this.sizeBytes, this.pageSize, this.root());
   }
 
@@ -172,8 +197,8 @@ export class BlockHashTree {
    * Trees of the same shape are compared top-down, so equal subtrees cost one comparison.
    */
   diff(other: BlockHashTree): ByteRange[] {
-    if (other.pageSize !== this.pageSize) {
-      throw new RangeError(`cannot compare trees of ${this.pageSize}-byte and ${other.pageSize}-byte pages`);
+    if (other.pageSize !== this.pageSize || other.algorithm !== this.algorithm) {
+      throw new RangeError(`cannot compare trees of ${this.pageSize}-byte and ${other.pageSize}-byte pages or of different hashes`);
     }
     this.refresh();
     other.refresh();
@@ -185,7 +210,7 @@ export class BlockHashTree {
     // Different shapes: compare the common leaves one by one, then the tail differs by definition.
     const common = Math.min(this.pageCount, other.pageCount);
     for (let i = 0; i < common; i++) {
-      if (!sameNode(this.levels[0], other.levels[0], i)) this.appendNode(out, 0, i);
+      if (!sameNode(this.levels[0], other.levels[0], i, this.hashBytes)) this.appendNode(out, 0, i);
     }
     const end = Math.max(this.sizeBytes, other.sizeBytes);
     const tailStart = Math.min(common * this.pageSize, Math.min(this.sizeBytes, other.sizeBytes));
@@ -199,7 +224,7 @@ export class BlockHashTree {
 
   /** Byte ranges where this disk differs from a summary taken of the same-sized disk. */
   diffSummary(summary: TreeSummary): ByteRange[] {
-    if (summary.pageSize !== this.pageSize || summary.sizeBytes !== this.sizeBytes) {
+    if (summary.pageSize !== this.pageSize || summary.sizeBytes !== this.sizeBytes || summary.nodes.length % this.hashBytes !== 0) {
       throw new RangeError(
         `summary of a ${summary.sizeBytes}-byte disk in ${summary.pageSize}-byte pages does not describe this ${this.sizeBytes}-byte disk in ${this.pageSize}-byte pages`,
       );
@@ -208,10 +233,10 @@ export class BlockHashTree {
     const out: ByteRange[] = [];
     const level = this.levels[summary.level];
     if (!level || summary.nodes.length !== level.length) {
-      throw new RangeError(`summary level ${summary.level} has ${summary.nodes.length / HASH_BYTES} nodes, the tree ${this.counts[summary.level] ?? 0}`);
+      throw new RangeError(`summary level ${summary.level} has ${summary.nodes.length / this.hashBytes} nodes, the tree ${this.counts[summary.level] ?? 0}`);
     }
     for (let i = 0; i < this.counts[summary.level]; i++) {
-      if (!sameNode(level, summary.nodes, i)) this.appendNode(out, summary.level, i);
+      if (!sameNode(level, summary.nodes, i, this.hashBytes)) this.appendNode(out, summary.level, i);
     }
     return out;
   }
@@ -219,7 +244,7 @@ export class BlockHashTree {
   /** An independent copy (e.g. the tree as of a tag, while writes continue on the original). */
   clone(): BlockHashTree {
     this.refresh();
-    const copy = new BlockHashTree({ sizeBytes: this.sizeBytes, pageSize: this.pageSize });
+    const copy = new BlockHashTree({ sizeBytes: this.sizeBytes, pageSize: this.pageSize, algorithm: this.algorithm });
     for (let l = 0; l < this.levels.length; l++) this.levels[l].copy(copy.levels[l]);
     return copy;
   }
@@ -231,8 +256,8 @@ export class BlockHashTree {
 
   /** Replaces every leaf at once and rebuilds the interior. */
   loadLeaves(leaves: Buffer): void {
-    if (leaves.length !== this.pageCount * HASH_BYTES) {
-      throw new RangeError(`expected ${this.pageCount} leaf hashes, got ${leaves.length / HASH_BYTES}`);
+    if (leaves.length !== this.pageCount * this.hashBytes) {
+      throw new RangeError(`expected ${this.pageCount} leaf hashes, got ${leaves.length / this.hashBytes}`);
     }
     if (this.pageCount === 0) return;
     leaves.copy(this.levels[0]);
@@ -240,11 +265,13 @@ export class BlockHashTree {
     this.stale = [];
   }
 
-  /** SHA-256 of a page as a leaf: zero pages short-circuit to a cached hash. */
+  /** A page's leaf hash: zero pages short-circuit to a cached hash. */
   hashPage(bytes: Buffer): Buffer {
     if (bytes.length > this.pageSize) throw new RangeError(`a page is at most ${this.pageSize} bytes, got ${bytes.length}`);
+    if (bytes.length === this.pageSize || this.xxh3) {
+      return bytes.length === this.pageSize && isZero(bytes) ? this.zeroLeaf : this.hash(bytes);
+    }
     if (isZero(bytes)) return this.zeroLeaf;
-    if (bytes.length === this.pageSize) return sha256(bytes);
     const padded = Buffer.alloc(this.pageSize);
     bytes.copy(padded);
     return sha256(padded);
@@ -327,9 +354,10 @@ export class BlockHashTree {
     const left = 2 * index;
     if (left + 1 < this.counts[level - 1]) {
       // Siblings are adjacent in the packed level: hash the 64 bytes in place.
-      sha256(children.subarray(left * HASH_BYTES, (left + 2) * HASH_BYTES)).copy(target, index * HASH_BYTES);
+      const size = this.hashBytes;
+      this.hash(children.subarray(left * size, (left + 2) * size)).copy(target, index * size);
     } else {
-      children.copy(target, index * HASH_BYTES, left * HASH_BYTES, (left + 1) * HASH_BYTES);
+      children.copy(target, index * this.hashBytes, left * this.hashBytes, (left + 1) * this.hashBytes);
     }
   }
 
@@ -342,12 +370,15 @@ export class BlockHashTree {
       nodes.fill(full);
       // Only the last node of a level can cover fewer than 2^l pages.
       if (l > 0 && this.pageCount % 2 ** l !== 0) this.recompute(l, this.counts[l] - 1);
-      full = sha256(Buffer.concat([full, full]));
+      full = this.hash(Buffer.concat([full, full]));
     }
+    // An XXH3 tree hashes a short last page as it is, so its zero leaf differs from a full page's.
+    const tail = this.sizeBytes % this.pageSize;
+    if (this.xxh3 && tail !== 0) this.setLeaf(this.pageCount - 1, this.hash(Buffer.alloc(tail)));
   }
 
   private descend(other: BlockHashTree, level: number, index: number, out: ByteRange[]): void {
-    if (sameNode(this.levels[level], other.levels[level], index)) return;
+    if (sameNode(this.levels[level], other.levels[level], index, this.hashBytes)) return;
     if (level === 0) {
       this.appendNode(out, 0, index);
       return;
@@ -381,8 +412,15 @@ function levelCounts(pageCount: number): number[] {
   return counts;
 }
 
-function sameNode(a: Buffer, b: Buffer, index: number): boolean {
-  const at = index * HASH_BYTES;
-  return a.compare(b, at, at + HASH_BYTES, at, at + HASH_BYTES) === 0;
+function sameNode(a: Buffer, b: Buffer, index: number, size: number): boolean {
+  const at = index * size;
+  return a.compare(b, at, at + size, at, at + size) === 0;
+}
+
+const ZEROES = Buffer.alloc(64 * 1024);
+
+/** A view of `length` zero bytes (a page is at most 64 KiB here; larger ones get their own). */
+function zeroes(length: number): Buffer {
+  return length <= ZEROES.length ? ZEROES.subarray(0, length) : Buffer.alloc(length);
 }
 

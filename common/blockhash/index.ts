@@ -18,5 +18,7 @@ export {
   digestOf,
   pageDigests,
   XXH3_128_BYTES,
+  XXH3_LEAF_BYTES,
   xxh3128,
+  xxh3TreeDigest,
 } from "./block-digest.js";

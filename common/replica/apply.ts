@@ -19,6 +19,18 @@ export interface ApplyOptions {
    * Omitted: every run is written on its own.
    */
   blocks?: { cost: ApplyCostModel; maxBlockBytes?: number; minBlockBytes?: number };
+  /** Sees the bytes the apply reads from and writes to the target, once each call succeeded. */
+  observer?: ApplyObserver;
+}
+
+/**
+ * What an apply reads and writes, for whoever keeps digests of the target (the replica checksum
+ * map): reads come before any write of the same apply; writes and clears are reported once done.
+ */
+export interface ApplyObserver {
+  read?(offset: number, data: Buffer): void;
+  write?(offset: number, data: Buffer): void;
+  clear?(offset: number, length: number): void;
 }
 
 export interface ApplyStats {
@@ -135,6 +147,7 @@ export async function applyRecords(
         throw new Error(`target returned ${data.length} bytes for a ${r.end - r.start}-byte read at ${r.start}`);
       }
       readData.set(r, data);
+      options.observer?.read?.(r.start, data);
       stats.readCalls++;
       stats.bytesRead += data.length;
     }),
@@ -144,6 +157,7 @@ export async function applyRecords(
   // Phase 2: writes (materialised one chunk at a time) and clears.
   const tasks: (() => Promise<void>)[] = clears.map((c) => async () => {
     await target.clearPages(c.start, c.end - c.start);
+    options.observer?.clear?.(c.start, c.end - c.start);
     stats.clearCalls++;
     stats.bytesCleared += c.end - c.start;
   });
@@ -165,6 +179,7 @@ export async function applyRecords(
           else buf.fill(0, s - cs, e - cs);
         }
         await timed("write", buf.length, () => target.writePages(cs, buf));
+        options.observer?.write?.(cs, buf);
         stats.writeCalls++;
         stats.bytesWritten += buf.length;
       });

@@ -34,6 +34,8 @@ export interface PipelineOptions {
   retryTimeUnitMs: number;
   applyQueueBytes: number;
   apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel };
+  /** Where the replica checksum maps live (beside the machine state) and how often they are saved; absent: none. */
+  checksumMaps?: { dir: string; persistIntervalMs: number };
   logger: Logger;
   metrics: ProcessServerMetrics;
   onPoint: (doc: PointDocument) => void;
@@ -78,6 +80,7 @@ export class MachinePipeline {
       onPoint: o.onPoint,
       onProcessed: () => this.applier.persistState(),
       apply: o.apply,
+      checksumMaps: o.checksumMaps,
     });
     this.applier = new Applier({
       machine,
@@ -179,6 +182,8 @@ export class MachinePipeline {
     await Promise.all([this.applier.stop(), this.replica.close(), ...[...this.targets.values()].map((t) => t.close())]);
     this.targets.clear();
     await this.initialised;
+    // After the last apply and state write: the maps then cover exactly the persisted position.
+    await this.replica.persistChecksums();
   }
 
   private sinkOf(epoch: DirectionEpoch): ApplySink {

@@ -1,6 +1,11 @@
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Mutex } from "../../common/async/index.js";
+import { formatByteRange } from "../../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import { writeFileAtomic } from "../../common/fs/index.js";
 import type { Logger } from "../../common/logger.js";
-import { type ApplyCostModel, type ApplyStats, applyRecords, blobPageTarget } from "../../common/replica/index.js";
+import { type ApplyCostModel, type ApplyObserver, type ApplyStats, applyRecords, blobPageTarget, isMarker, recordRange } from "../../common/replica/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
@@ -11,6 +16,8 @@ import type { ProcessServerMetrics } from "../metrics.js";
 import { disksCoveredAt, type PointDocument, type PointStore } from "../points/index.js";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { withStorageRetry } from "./storage-retry.js";
+import { ReplicaChecksumMap } from "./checksum-map.js";
+import { StorageWatch } from "./storage-watch.js";
 
 export interface ReplicaSinkOptions {
   machine: Machine;
@@ -25,6 +32,11 @@ export interface ReplicaSinkOptions {
   onProcessed: () => Promise<void>;
   /** Calls in flight per disk, and the cost model of block-wise apply (absent: one call per run). */
   apply: { concurrency: number; cost?: ApplyCostModel };
+  /**
+   * Where the replica checksum maps are persisted (`<dir>/<machine id>/disk-<index>.xxh3map`) and
+   * how often a changed one is written; absent: no maps, resync checksums read the replica.
+   */
+  checksumMaps?: { dir: string; persistIntervalMs: number };
 }
 
 /**
@@ -41,11 +53,15 @@ export class ReplicaSink implements ApplySink {
    * process server marks only what it applies afterwards.
    */
   private readAtHigh = 0;
+  private readonly mapLock = new Mutex();
+  private persistTimer?: NodeJS.Timeout;
+  private unwatch?: () => void;
 
   constructor(private readonly o: ReplicaSinkOptions) {}
 
   async init(): Promise<void> {
     const { machine } = this.o;
+    await this.loadMaps();
     const points = await this.retry("listing of recovery points", () => this.o.points.list(machine.id));
     this.lastPointSequence = points.at(-1)?.sequence ?? 0;
     // Facts from before BASE records (or rebuilt after a lost data dir): a disk some point covers is complete there.
@@ -58,12 +74,48 @@ export class ReplicaSink implements ApplySink {
 
   async close(): Promise<void> {
     this.abort.abort(new Error("process server stopping"));
+    clearInterval(this.persistTimer);
+    this.unwatch?.();
+  }
+
+  /**
+   * Writes every changed checksum map (atomically); called on a timer and after the applier
+   * stopped. A map's file records the processed sequence it covers: a restart trusts it only when
+   * that is exactly where the replica's state says processing stands.
+   */
+  persistChecksums(): Promise<void> {
+    const dir = this.o.checksumMaps?.dir;
+    if (!dir) return Promise.resolve();
+    return this.mapLock.run(async () => {
+      for (const [index, map] of this.o.machine.checksumMaps) {
+        if (!map.dirty) continue;
+        map.dirty = false;
+        // Serialised at once: the file is one consistent moment of the map.
+        const bytes = map.serialize();
+        try {
+          await mkdir(join(dir, this.o.machine.id), { recursive: true });
+          await writeFileAtomic(this.mapPath(index), bytes);
+        } catch (err) {
+          map.dirty = true;
+          this.o.logger.warn("could not persist a replica checksum map; it is rebuilt from storage after a restart", {
+            machineId: this.o.machine.id,
+            disk: index,
+            error: (err as Error).message,
+          });
+        }
+      }
+    });
   }
 
   /** Applied synchronously: nothing is left to wait for. */
   async settle(): Promise<void> {}
 
   async skipTo(sequence: number): Promise<void> {
+    // Writes applied before a crash but never made processed may sit in the replica beyond the hole.
+    for (const map of this.o.machine.checksumMaps.values()) {
+      map.invalidate();
+      map.coveredSequence = sequence;
+    }
     this.o.machine.processed.advance(sequence);
   }
 
@@ -91,6 +143,7 @@ export class ReplicaSink implements ApplySink {
     }
     await this.applyToDisks(run);
     machine.processed.advance(records[records.length - 1]!.sequence);
+    for (const map of machine.checksumMaps.values()) map.coveredSequence = machine.processed.value;
     metrics.appliedRecords.inc({ machine_id: machine.id }, records.length);
     await this.o.onProcessed();
   }
@@ -125,9 +178,31 @@ export class ReplicaSink implements ApplySink {
         const disk = await this.ensureReplica(index);
         const blob = replicaBlobName(this.o.machine.id, index);
         const { concurrency, cost } = this.o.apply;
-        const stats = await this.retry(`apply to ${blob}`, () =>
-          applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes), { concurrency, blocks: cost ? { cost } : undefined }),
-        );
+        const map = this.o.machine.checksumMaps.get(index);
+        const observer: ApplyObserver | undefined = map && {
+          read: (offset, data) => map.observe(offset, data, map.mark()),
+          write: (offset, data) => map.write(offset, data),
+          clear: (offset, length) => map.clear(offset, length),
+        };
+        const stats = await this.retry(`apply to ${blob}`, async () => {
+          try {
+            return await applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes), {
+              concurrency,
+              blocks: cost ? { cost } : undefined,
+              observer,
+            });
+          } catch (err) {
+            // A failed attempt may have written part of what it was given: unknown until re-applied or read.
+            if (map) {
+              for (const r of run) {
+                if (r.diskIndex !== index || isMarker(r)) continue;
+                const { start, end } = recordRange(r);
+                map.forget(start, end - start);
+              }
+            }
+            throw err;
+          }
+        });
         this.count(stats);
       }),
     );
@@ -158,7 +233,58 @@ export class ReplicaSink implements ApplySink {
       await this.retry("replica creation", () => store.createPageBlob(replicaBlobName(machine.id, index), pageBlobSizeFor(d.sizeBytes)));
       this.createdBlobs.add(index);
     }
+    if (this.o.checksumMaps && !machine.checksumMaps.has(index)) this.adoptMap(index, new ReplicaChecksumMap(disk.sizeBytes));
     return disk;
+  }
+
+  private mapPath(index: number): string {
+    return join(this.o.checksumMaps!.dir, this.o.machine.id, `disk-${index}.xxh3map`);
+  }
+
+  /**
+   * The maps persisted by the last run, trusted only when they cover exactly the processed
+   * position restored from storage; any other map starts with every page unknown and is rebuilt
+   * from storage reads (a resync's, or the applier's own block reads).
+   */
+  private async loadMaps(): Promise<void> {
+    const { machine, logger, checksumMaps } = this.o;
+    if (!checksumMaps) return;
+    for (const disk of machine.diskList()) {
+      let map: ReplicaChecksumMap | undefined;
+      let why = "no map was persisted";
+      try {
+        const loaded = ReplicaChecksumMap.deserialize(await readFile(this.mapPath(disk.index)), disk.sizeBytes);
+        const processed = machine.processed.value;
+        if (processed > 0 && loaded.coveredSequence === processed) map = loaded;
+        else why = `the map covers sequence ${loaded.coveredSequence}, the replica is processed up to ${processed}`;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") why = (err as Error).message;
+      }
+      if (map) logger.info("replica checksum map loaded", { machineId: machine.id, disk: disk.index, coveredSequence: map.coveredSequence, knownPages: map.knownPages() });
+      else logger.info("replica checksum map not trusted; rebuilt from storage as it is read", { machineId: machine.id, disk: disk.index, reason: why });
+      this.adoptMap(disk.index, map ?? new ReplicaChecksumMap(disk.sizeBytes));
+    }
+    this.persistTimer = setInterval(() => void this.persistChecksums(), checksumMaps.persistIntervalMs);
+    this.persistTimer.unref();
+    // Storage that restarted may have lost acknowledged writes the maps still describe.
+    this.unwatch = StorageWatch.of(this.o.store).onRestarted(() => {
+      for (const map of machine.checksumMaps.values()) map.invalidate();
+    });
+  }
+
+  private adoptMap(index: number, map: ReplicaChecksumMap): void {
+    const { machine, logger } = this.o;
+    map.coveredSequence = machine.processed.value;
+    map.onDisagreement = (ranges) => {
+      const where = ranges.slice(0, 3).map(formatByteRange).join(", ");
+      machine.resyncReason ??= `the replica checksum map of disk ${index} disagrees with the replica at ${where}; a checksum resync makes the replica equal its source`;
+      logger.error("replica checksum map disagrees with the replica; the map is rebuilt from storage and the machine needs a resync", {
+        machineId: machine.id,
+        disk: index,
+        ranges: where,
+      });
+    };
+    machine.checksumMaps.set(index, map);
   }
 
   private async makePoint(spec: Parameters<PointStore["create"]>[1]): Promise<PointDocument> {

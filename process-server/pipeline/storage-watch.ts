@@ -74,8 +74,12 @@ export class StorageWatch {
    * Called when storage is back after an outage in which it refused connections: it restarted,
    * and may have lost writes it acknowledged before (the process server then resyncs).
    */
-  onRestarted(listener: (reason: string) => void): void {
+  onRestarted(listener: (reason: string) => void): () => void {
     this.restartListeners.push(listener);
+    return () => {
+      const at = this.restartListeners.indexOf(listener);
+      if (at >= 0) this.restartListeners.splice(at, 1);
+    };
   }
 
   /** A storage operation succeeded. */

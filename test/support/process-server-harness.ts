@@ -160,8 +160,10 @@ export class ProcessServerHarness {
     if (this.root) await rm(this.root, { recursive: true, force: true });
   }
 
-  async restart(o: ProcessServerTuning = {}): Promise<void> {
+  /** `whileStopped` runs between the stop and the new start (e.g. to tamper with the data dir). */
+  async restart(o: ProcessServerTuning = {}, whileStopped?: () => Promise<void>): Promise<void> {
     await this.ps.stop();
+    await whileStopped?.();
     this.ps = this.newProcessServer(o);
     await this.ps.start();
     this.connect();
