@@ -80,6 +80,8 @@ export const processServerOptions = z.object({
   upload: uploadOptions,
   intake: intakeOptions,
   codec: z.enum(CODEC_NAMES as [CodecName, ...CodecName[]]).default(DEFAULT_CODEC),
+  /** Worker threads compressing and encrypting segments (and decoding them for the applier); default min(2, cores). */
+  segmentWorkers: z.coerce.number().int().min(1).max(64).optional(),
   heartbeatIntervalMs: z.coerce.number().int().positive().default(2_000),
   /** Overrides the backoff unit the configuration server hands out (timeUnitSeconds). */
   retryTimeUnitMs: z.coerce.number().int().positive().optional(),

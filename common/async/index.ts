@@ -8,3 +8,4 @@ export { Mutex, SerialQueue } from "./serial-queue.js";
 export { pause, sleep } from "./sleep.js";
 export { Wake } from "./wake.js";
 export { Watermark } from "./watermark.js";
+export { asBuffer, defaultWorkerCount, ownedBuffer, serveWorkerTasks, type WorkerPoolOptions, type WorkerReply, WorkerPool } from "./worker-pool.js";

@@ -3,8 +3,9 @@ import zlib from "node:zlib";
 import lz4 from "lz4-napi";
 import { SegmentIntegrityError } from "./errors.js";
 
-// Async zlib calls run on the libuv threadpool, so a 2-core process server keeps its event loop
-// (gRPC acks, fsync completions) responsive while segments compress.
+// Segments compress with the synchronous calls (compressSync, decompressSync) on their worker
+// threads (segment-workers.ts). The asynchronous ones, on the libuv threadpool, remain for the
+// codec benchmark's raw figures.
 const deflateRaw = promisify(zlib.deflateRaw);
 const inflateRaw = promisify(zlib.inflateRaw);
 const brotliCompress = promisify(zlib.brotliCompress);
@@ -103,6 +104,68 @@ export async function decompress(codec: CodecName, data: Buffer, rawLength: numb
           throw new Error(`lz4 block says ${data.readUInt32LE(0)} bytes`);
         }
         out = await lz4.uncompress(data);
+        break;
+      default:
+        throw new TypeError(`unknown segment codec "${codec as string}"`);
+    }
+  } catch (err) {
+    throw new SegmentIntegrityError(`segment payload does not decompress with ${codec}: ${(err as Error).message}`);
+  }
+  if (out.length !== rawLength) {
+    throw new SegmentIntegrityError(`segment payload decompressed to ${out.length} bytes, header says ${rawLength}`);
+  }
+  return out;
+}
+
+/**
+ * Compresses on the calling thread. Segments call it from their worker threads (see
+ * segment-workers.ts), where a synchronous call is the cheapest: no threadpool hop, no chunking.
+ */
+export function compressSync(codec: CodecName, raw: Buffer): Buffer {
+  const chunkSize = chunkSizeFor(raw.length + 1024);
+  switch (codec) {
+    case "none":
+      return raw;
+    case "deflate-1":
+    case "deflate-6":
+      return zlib.deflateRawSync(raw, { level: codec === "deflate-1" ? 1 : 6, chunkSize });
+    case "lz4":
+      return lz4.compressSync(raw);
+    case "brotli-1":
+    case "brotli-4":
+      return zlib.brotliCompressSync(raw, {
+        chunkSize,
+        params: {
+          [zlib.constants.BROTLI_PARAM_QUALITY]: codec === "brotli-1" ? 1 : 4,
+          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
+        },
+      });
+    default:
+      throw new TypeError(`unknown segment codec "${codec as string}"`);
+  }
+}
+
+/** decompress() on the calling thread (a segment worker's). */
+export function decompressSync(codec: CodecName, data: Buffer, rawLength: number): Buffer {
+  let out: Buffer;
+  try {
+    const maxOutputLength = Math.max(1, rawLength);
+    const chunkSize = chunkSizeFor(rawLength);
+    switch (codec) {
+      case "none":
+        out = data;
+        break;
+      case "deflate-1":
+      case "deflate-6":
+        out = zlib.inflateRawSync(data, { maxOutputLength, chunkSize });
+        break;
+      case "brotli-1":
+      case "brotli-4":
+        out = zlib.brotliDecompressSync(data, { maxOutputLength, chunkSize });
+        break;
+      case "lz4":
+        if (data.length >= 4 && data.readUInt32LE(0) !== rawLength) throw new Error(`lz4 block says ${data.readUInt32LE(0)} bytes`);
+        out = lz4.uncompressSync(data);
         break;
       default:
         throw new TypeError(`unknown segment codec "${codec as string}"`);

@@ -1,9 +1,12 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { WriteBatch, type WriteRecord } from "../../proto/index.js";
+import { asBuffer, ownedBuffer } from "../async/worker-pool.js";
 import { encodeWriteBatch } from "../wire/index.js";
-import { type CodecName, compress, DEFAULT_CODEC, decompress } from "./codec.js";
+import { type CodecName, DEFAULT_CODEC } from "./codec.js";
 import { SegmentIntegrityError } from "./errors.js";
 import { encodeSegmentHeader, locateSegmentHeader, NONCE_LENGTH, readSegmentHeader, type SegmentHeader, TAG_LENGTH } from "./header.js";
+import type { OpenTask, SealTask } from "./seal.js";
+import { segmentWorkers } from "./segment-workers.js";
 
 export interface EncodeSegmentOptions {
   machineId: string;
@@ -24,7 +27,7 @@ function checkKey(key: Buffer, keyId: string): void {
   if (key.length !== 32) throw new RangeError(`segment key "${keyId}" must be 32 bytes, got ${key.length}`);
 }
 
-/** Compresses and encrypts a contiguous run of one machine's records. */
+/** Compresses and encrypts a contiguous run of one machine's records (on a segment worker). */
 export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentOptions): Promise<Buffer> {
   if (records.length === 0) throw new RangeError("a segment needs at least one record");
   checkKey(opts.key, opts.keyId);
@@ -34,9 +37,9 @@ export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentO
       throw new RangeError(`segment records must be contiguous: expected sequence ${firstSequence + i} at index ${i}, got ${records[i]!.sequence}`);
     }
   }
-  const raw = encodeWriteBatch(records);
+  // The batch is built here (it reads the records) and moved to the worker, not copied.
+  const raw = ownedBuffer(encodeWriteBatch(records));
   const codec = opts.codec ?? DEFAULT_CODEC;
-  const packed = await compress(codec, raw);
   const nonce = randomBytes(NONCE_LENGTH);
   const header = encodeSegmentHeader({
     codec,
@@ -49,14 +52,14 @@ export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentO
     createdAtMs: opts.createdAtMs ?? Date.now(),
     nonce,
   });
-  const cipher = createCipheriv("aes-256-gcm", opts.key, nonce, { authTagLength: TAG_LENGTH });
-  cipher.setAAD(header);
-  const body = cipher.update(packed);
-  const final = cipher.final();
-  return Buffer.concat([header, body, final, cipher.getAuthTag()]);
+  const task: SealTask = { op: "seal", codec, header, nonce, key: opts.key, raw };
+  return asBuffer(await segmentWorkers().run<Uint8Array>(task, [raw.buffer]));
 }
 
-/** Authenticates, decrypts and decompresses a segment; any inconsistency is a SegmentIntegrityError. */
+/**
+ * Authenticates, decrypts and decompresses a segment (on a segment worker); any inconsistency is a
+ * SegmentIntegrityError. The caller keeps `buf`: the worker gets a copy of it.
+ */
 export async function decodeSegment(
   buf: Buffer,
   keys: (keyId: string) => Buffer | undefined,
@@ -69,36 +72,20 @@ export async function decodeSegment(
   if (!key) throw new SegmentIntegrityError(`segment is encrypted with unknown key id "${located.keyId}" (a key that was removed, or a damaged header)`);
   checkKey(key, located.keyId);
   if (buf.length < located.headerLength + TAG_LENGTH) throw new SegmentIntegrityError("segment failed its integrity check: truncated, no authentication tag");
-  const aad = buf.subarray(0, located.headerLength);
-  const body = buf.subarray(located.headerLength, buf.length - TAG_LENGTH);
-  const tag = buf.subarray(buf.length - TAG_LENGTH);
-  let packed: Buffer;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", key, located.nonce, { authTagLength: TAG_LENGTH });
-    decipher.setAAD(aad);
-    decipher.setAuthTag(tag);
-    packed = Buffer.concat([decipher.update(body), decipher.final()]);
-  } catch {
-    throw new SegmentIntegrityError(
-      `segment${expect.machineId ? ` of machine ${expect.machineId}` : ""}${expect.firstSequence !== undefined ? ` at sequence ${expect.firstSequence}` : ""} failed authentication (wrong key, or header or data altered)`,
-    );
-  }
+  const segment = Buffer.allocUnsafeSlow(buf.length);
+  segment.set(buf);
+  const task: OpenTask = {
+    op: "open",
+    segment,
+    key,
+    headerLength: located.headerLength,
+    nonce: located.nonce,
+    expect: { machineId: expect.machineId, firstSequence: expect.firstSequence },
+  };
+  const raw = asBuffer(await segmentWorkers().run<Uint8Array>(task, [segment.buffer]));
 
-  // Authenticated: from here on a bad value is a writer's bug or a segment in the wrong place.
+  // The worker authenticated the header and checked it against `expect`.
   const header = readSegmentHeader(buf);
-  if (expect.machineId !== undefined && header.machineId !== expect.machineId) {
-    throw new SegmentIntegrityError(`segment belongs to machine "${header.machineId}", expected "${expect.machineId}"`);
-  }
-  if (expect.firstSequence !== undefined && header.firstSequence !== expect.firstSequence) {
-    throw new SegmentIntegrityError(`segment starts at sequence ${header.firstSequence}, expected ${expect.firstSequence}`);
-  }
-  if (header.recordCount === 0 || header.lastSequence - header.firstSequence + 1 !== header.recordCount) {
-    throw new SegmentIntegrityError(
-      `segment header is inconsistent: sequences ${header.firstSequence}-${header.lastSequence} but ${header.recordCount} records`,
-    );
-  }
-
-  const raw = await decompress(header.codec, packed, header.rawLength);
   let records: WriteRecord[];
   try {
     records = WriteBatch.decode(raw).records;
