@@ -23,7 +23,7 @@ import { MachineRegistry } from "./machine-registry.js";
 import type { Machine } from "./machine.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
-import { MachinePipeline, StorageWatch } from "./pipeline/index.js";
+import { MachinePipeline, removeChecksumMaps, StorageWatch } from "./pipeline/index.js";
 import { reportPoint } from "./point-reports.js";
 import { PointStore, toRecoveryPoint } from "./points/index.js";
 import { processServiceImplementation } from "./process-service.js";
@@ -102,6 +102,7 @@ export class ProcessServer {
         return self.blobStore!;
       },
       create: (machine) => this.createPipeline(machine),
+      forgetChecksumMaps: (machineId) => removeChecksumMaps(this.checksumMapsDir, machineId),
     });
   }
 
@@ -121,6 +122,11 @@ export class ProcessServer {
 
   private get cacheDir(): string {
     return this.options.cache.dir ?? join(this.options.dataDir, "cache");
+  }
+
+  /** The replica checksum maps of every machine (pipeline/checksum-map-files.ts). */
+  private get checksumMapsDir(): string {
+    return join(this.options.dataDir, "checksum-maps");
   }
 
   private get retryTimeUnitMs(): number {
@@ -286,7 +292,7 @@ export class ProcessServer {
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
       apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
-      checksumMaps: { dir: join(o.dataDir, "checksum-maps"), persistIntervalMs: 30_000 },
+      checksumMaps: { dir: this.checksumMapsDir, persistIntervalMs: 30_000 },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(toRecoveryPoint(doc)),
@@ -310,6 +316,7 @@ export class ProcessServer {
       forgetSeries: async (machineId: string) => {
         await forgetSeries(this.metricsRegistry, "machine_id", machineId);
       },
+      forgetChecksumMaps: (machineId: string) => removeChecksumMaps(this.checksumMapsDir, machineId),
     };
   }
 
