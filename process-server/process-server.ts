@@ -149,7 +149,12 @@ export class ProcessServer {
       this.blobStore = this.storageFromRegistration(this.registration);
       const store = this.blobStore;
       // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
-      StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
+      const watch = StorageWatch.of(store, {
+        probeIntervalMs: o.storageProbeMs,
+        criticalAfterMs: 15 * this.retryTimeUnitMs,
+        idleProbeMs: o.storageIdleProbeMs,
+        logger: this.logger,
+      });
       // A storage that restarted may have lost what it acknowledged: a checksum resync of every
       // machine makes the replicas equal their sources again (docs/replication-model.md).
       StorageWatch.of(store).onRestarted((reason) => {
@@ -162,6 +167,8 @@ export class ProcessServer {
         operation: "storage initialisation",
       });
       this.points = new PointStore(store);
+      // From here on a restart of storage is noticed even while nothing is uploaded.
+      watch.start();
 
       await this.pipelines.resume();
       this.accepting = true;
