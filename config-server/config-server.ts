@@ -34,7 +34,7 @@ import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
-import { rehearsalAzure } from "./failback-proofs.js";
+import { rehearsalAzure, verifyFailback } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -164,7 +164,7 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
-    const verify = new VerifyJobs({ store, blobs, logger });
+    const verify = new VerifyJobs({ store, blobs, logger, failedBack: (m) => verifyFailback({ store, bus, blobs, timeoutMs: 120_000 }, m) });
     const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
     const planRunner = new PlanRunner({
       store,
