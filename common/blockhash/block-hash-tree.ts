@@ -1,3 +1,6 @@
+// One class on purpose (about 430 lines): updates, lazy recomputation, comparison and
+// summaries all walk the same level arrays and stale marks; the hash functions live in sha256.ts
+// and xxh3.ts, the range arithmetic in byte-range.ts.
 import { appendRange, type ByteRange } from "./byte-range.js";
 import { HASH_BYTES, sha256 } from "./sha256.js";
 import { isZero } from "../bytes/index.js";
