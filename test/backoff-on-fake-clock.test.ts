@@ -55,14 +55,20 @@ describe("ASR's retry backoff (1, 2, 4, 8, 10, then every 30 units)", () => {
       issues.length = 0;
     });
 
-    test("an outage is retried on the schedule with a Warning that says when, cleared on success", async () => {
+    /** An upload that fails `failures` times with `error`, then succeeds; `tries` are the minutes it was tried at. */
+    function flakyUpload(failures: number, error: SrlabError) {
       const now = clockMinutes();
       const tries: number[] = [];
       const upload = withStorageRetry(async () => {
         tries.push(now());
-        if (tries.length < 5) throw new SrlabError(ErrorCode.STORAGE_UNAVAILABLE, "connect ECONNREFUSED");
+        if (tries.length <= failures) throw error;
         return "uploaded";
       }, options(new AbortController().signal));
+      return { upload, tries };
+    }
+
+    test("an outage is retried on the schedule with a Warning that says when, cleared on success", async () => {
+      const { upload, tries } = flakyUpload(4, new SrlabError(ErrorCode.STORAGE_UNAVAILABLE, "connect ECONNREFUSED"));
       await vi.advanceTimersByTimeAsync(14 * MINUTE);
       expect(tries).toEqual([0, 1, 3, 7]);
       await vi.advanceTimersByTimeAsync(MINUTE);
@@ -78,13 +84,7 @@ describe("ASR's retry backoff (1, 2, 4, 8, 10, then every 30 units)", () => {
     });
 
     test("a failure that is not an outage is Critical and still retried, at the slow 30-unit rate", async () => {
-      const now = clockMinutes();
-      const tries: number[] = [];
-      const upload = withStorageRetry(async () => {
-        tries.push(now());
-        if (tries.length < 3) throw new SrlabError(ErrorCode.BROKEN_CHAIN, "sequence gap");
-        return "uploaded";
-      }, options(new AbortController().signal));
+      const { upload, tries } = flakyUpload(2, new SrlabError(ErrorCode.BROKEN_CHAIN, "sequence gap"));
       await vi.advanceTimersByTimeAsync(30 * MINUTE - 1);
       expect(tries).toEqual([0]);
       expect(issues).toEqual([{ stage: "upload", health: Health.HEALTH_CRITICAL, code: "UPLOAD_FAILED", message: "upload of a segment failed and needs attention: sequence gap" }]);
