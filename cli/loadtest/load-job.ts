@@ -1,6 +1,7 @@
 import { JobType } from "../../proto/index.js";
 import { JobState } from "../../proto/index.js";
 import type { AdminClient } from "../admin-client.js";
+import { keepClientJobAlive } from "../client-job-keepalive.js";
 import type { LoadReport } from "./report.js";
 
 /** The steps of a load test's job, in order (what `srlab jobs` and the dashboard show). */
@@ -17,13 +18,14 @@ export class LoadJob {
   private constructor(
     private readonly client: AdminClient,
     readonly jobId: string,
+    private readonly stopRenewing: () => void,
   ) {}
 
   /** Starts the job with the phases already done (the lab had to be up to record it). */
   static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
     try {
-      const { job } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
-      const j = new LoadJob(client, job!.jobId);
+      const { job, leaseSeconds } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
+      const j = new LoadJob(client, job!.jobId, keepClientJobAlive(client, job!.jobId, leaseSeconds));
       for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
       return j;
     } catch {
@@ -42,6 +44,7 @@ export class LoadJob {
   }
 
   async finish(verdict: LoadReport["verdict"], interrupted: boolean, result?: object): Promise<void> {
+    this.stopRenewing();
     const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
     await this.update({ finish, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
   }
