@@ -86,10 +86,8 @@ export class DiskJobs {
     if (machine.disks.length === 1) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${diskIndex} is the last disk of ${machine.name}; disable protection instead`);
     this.checkAgent(machine);
     const job = store.createJob({ type: JobType.JOB_TYPE_REMOVE_DISK, machineId: machine.machineId, steps: [STEPS.remove] });
-    this.runner.run(job, async () => ({
-      kind: {
-        $case: "removeDisk",
-        value: await this.runner.step(job, STEPS.remove, async () => {
+    this.runner.run(job, async () => {
+      const removed = await this.runner.step(job, STEPS.remove, async () => {
         const result = expectSuccess(
           await bus.send(machine.agentComponentId, job.jobId, { $case: "removeDisk", value: { machineId: machine.machineId, diskIndex } }),
           `removing disk ${diskIndex} on the agent`,
@@ -97,10 +95,10 @@ export class DiskJobs {
         await this.runner.waitFor(`disk ${diskIndex} gone from the agent's report`, this.ctx.stepTimeoutMs, () =>
           store.getMachine(machine.machineId)?.disks.some((d) => d.index === diskIndex) ? undefined : true,
         );
-          return { diskIndex, path: String(result.path ?? ""), note: "recovery points taken before keep this disk" };
-        }),
-      },
-    }));
+        return { diskIndex, path: String(result.path ?? ""), note: "recovery points taken before keep this disk" };
+      });
+      return { kind: { $case: "removeDisk", value: removed } };
+    });
     return job;
   }
 
