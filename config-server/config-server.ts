@@ -22,6 +22,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { RecoveryEngine } from "../common/recovery/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
+import { ClientJobLeases } from "./client-job-leases.js";
 import { CommandBus } from "./command-bus.js";
 import { DiskJobs } from "./disk-jobs.js";
 import { diskService } from "./disk-service.js";
@@ -33,7 +34,7 @@ import { GroupPoints } from "./group-points.js";
 import { groupService } from "./group-service.js";
 import { ADMIN_SERVICE_RULE, adminService, authorize, type ConfigHost, configurationService, identityService } from "./handlers/index.js";
 import { PlanRunner, planService, RehearsalScheduler, Rehearsals } from "./plans/index.js";
-import { rehearsalAzure } from "./failback-proofs.js";
+import { rehearsalAzure, verifyFailback } from "./failback-proofs.js";
 import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
@@ -70,6 +71,7 @@ export class ConfigServer {
   private authority?: CredentialAuthority;
   private telemetry?: TelemetrySampler;
   private dashboard?: DashboardServer;
+  private clientJobs?: ClientJobLeases;
 
   constructor(
     readonly options: ConfigServerOptions,
@@ -162,7 +164,7 @@ export class ConfigServer {
       syncBlockBytes: options.syncBlockBytes,
       stepTimeoutMs: 600_000,
     });
-    const verify = new VerifyJobs({ store, blobs, logger });
+    const verify = new VerifyJobs({ store, blobs, logger, failedBack: (m) => verifyFailback({ store, bus, blobs, timeoutMs: 120_000 }, m) });
     const groupPoints = new GroupPoints({ store, bus, logger, holdTimeoutMs: 10_000, pointTimeoutMs: 120_000 });
     const planRunner = new PlanRunner({
       store,
@@ -223,8 +225,11 @@ export class ConfigServer {
       logger,
     );
     this.rehearsalSchedules = rehearsalSchedules;
+    const clientJobs = new ClientJobLeases({ store, leaseMs: options.clientJobLeaseSeconds * 1000, logger });
+    this.clientJobs = clientJobs;
     const host: ConfigHost = {
       options,
+      clientJobs,
       store,
       bus,
       jobs,
@@ -301,6 +306,7 @@ export class ConfigServer {
     this.stopAppSchedule = failbacks.startAppConsistentSchedule();
     rehearsalSchedules.start();
     telemetry.start();
+    clientJobs.start();
     this.grpc.setServing(true);
     if (options.readyFile) {
       writeFileSync(
@@ -348,6 +354,7 @@ export class ConfigServer {
     this.resyncs?.stop();
     this.rehearsalSchedules?.stop();
     this.telemetry?.stop();
+    this.clientJobs?.stop();
     this.bus?.close();
     await this.grpc?.stop();
     await this.metrics?.stop();

@@ -37,6 +37,11 @@ export const configServerOptions = z.object({
   timeUnitSeconds: z.coerce.number().positive().default(60),
   /** A component with no heartbeat for this long is reported Critical. */
   heartbeatTimeoutSeconds: z.coerce.number().positive().default(15),
+  /**
+   * A job the CLI runs (load test, push install) that gets no update from its CLI for this long
+   * ends Failed ("the CLI running it stopped reporting at …"); the CLI renews it every few seconds.
+   */
+  clientJobLeaseSeconds: z.coerce.number().positive().default(60),
   /** Block size of checksum resync and of the initial copy: 64 KiB sends about what rsync sends (npm run bench). */
   syncBlockBytes: z.coerce.number().int().positive().default(64 * 1024),
   /** Groups per recovery plan (ASR allows 7). */

@@ -4,7 +4,7 @@ import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import { listPointDocuments } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import { type DiskCheck, type Job, type JobResult, JobType, type Machine, type VerifyResult, VerifyTarget } from "../proto/index.js";
+import { type DiskCheck, type Job, type JobResult, JobType, type Machine, ReplicationState, type VerifyResult, VerifyTarget } from "../proto/index.js";
 import { JobRunner } from "./job-runner.js";
 import type { ConfigStore, StoredProof } from "./store/index.js";
 
@@ -12,6 +12,8 @@ export interface VerifyContext {
   store: ConfigStore;
   blobs: BlobStore;
   logger: Logger;
+  /** The failback proof (failback-proofs.ts): each on-premises disk against its Azure disk. */
+  failedBack: (machineRef: string) => Promise<VerifyResult>;
 }
 
 /** One disk's check: the recovered disk's fingerprint against the source's at the same sequence. */
@@ -23,6 +25,7 @@ interface DiskToRead {
 }
 
 const STEP_FIND = "Find the source fingerprints";
+const STEP_FAILED_BACK = "Compare the on-premises disks with the Azure disks";
 const diskStep = (i: number) => `Verify disk ${i}`;
 
 /**
@@ -42,6 +45,7 @@ export class VerifyJobs {
     const { store } = this.ctx;
     const machine = store.getMachine(machineRef);
     if (!machine) throw new SrlabError(ErrorCode.MACHINE_NOT_FOUND, `no machine named "${machineRef}" (see srlab status)`);
+    if (target === VerifyTarget.VERIFY_TARGET_FAILED_BACK) return this.verifyFailedBack(machine);
     const plan = this.whatToRead(machine, target, recoveryPointId);
     const job = store.createJob({ type: JobType.JOB_TYPE_VERIFY, machineId: machine.machineId, steps: [STEP_FIND, ...machine.disks.map((d) => diskStep(d.index))] });
     this.runner.run(job, async () => {
@@ -67,6 +71,33 @@ export class VerifyJobs {
         const bad = checks.filter((c) => !c.ok);
         throw new VerifyMismatch(
           `${machine.name}: ${bad.map((c) => `disk ${c.index} differs from the source at sequence ${sequence}: ${c.ranges.map(formatByteRange).join(", ") || "whole disk"}`).join("; ")}`,
+          result,
+        );
+      }
+      return { kind: { $case: "verify", value: result } };
+    }, undefined);
+    return job;
+  }
+
+  /**
+   * The failback's proof as a job: refused at once unless the machine has failed back and its
+   * Azure disks still exist (they go with the commit).
+   */
+  private verifyFailedBack(machine: Machine): Job {
+    const { store, failedBack } = this.ctx;
+    if (machine.state !== ReplicationState.REPLICATION_STATE_FAILED_BACK || !machine.failover?.disks.length) {
+      throw new SrlabError(
+        ErrorCode.WRONG_STATE,
+        `machine ${machine.name} has not failed back (it is ${ReplicationState[machine.state] ?? machine.state}), or its failback is committed and the Azure disks are gone`,
+      );
+    }
+    const job = store.createJob({ type: JobType.JOB_TYPE_VERIFY, machineId: machine.machineId, steps: [STEP_FAILED_BACK] });
+    this.runner.run(job, async () => {
+      const result = await this.runner.step(job, STEP_FAILED_BACK, () => failedBack(machine.machineId));
+      if (!result.ok) {
+        const bad = result.disks.filter((c) => !c.ok);
+        throw new VerifyMismatch(
+          `${machine.name}: ${bad.map((c) => `on-premises disk ${c.index} differs from its Azure disk: ${c.ranges.map(formatByteRange).join(", ") || "whole disk"}`).join("; ")}`,
           result,
         );
       }
@@ -143,7 +174,7 @@ export class VerifyJobs {
         });
       }
       default:
-        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "say what to verify: --point ID, --failed-over, --test or --replica");
+        throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "say what to verify: --point ID, --failed-over, --test, --replica or --failed-back");
     }
   }
 

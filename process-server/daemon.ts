@@ -1,6 +1,6 @@
 import { loadConfig } from "../common/config/index.js";
 import { createLogger } from "../common/logger.js";
-import { closeSegmentWorkers, configureSegmentWorkers } from "../common/segment/index.js";
+import { segmentWorkersPart } from "../common/segment/index.js";
 import { runDaemon } from "../common/shutdown/index.js";
 import { processServerOptions } from "./options.js";
 import { ProcessServer } from "./process-server.js";
@@ -11,10 +11,6 @@ export async function runProcessServer(configFile: string | undefined, flags: Re
   const logger = createLogger(`process-server/${options.name}`, options.log);
   const server = new ProcessServer(options, logger);
   // Added first so it stops last: the server's uploads and applies settle before the workers end.
-  const segmentWorkers = {
-    start: async () => configureSegmentWorkers(options.segmentWorkers),
-    stop: closeSegmentWorkers,
-  };
-  await runDaemon({ "segment workers": segmentWorkers, "process server": server }, { logger, stopTimeoutMs: 15_000 });
+  await runDaemon({ "segment workers": segmentWorkersPart(options.segmentWorkers), "process server": server }, { logger, stopTimeoutMs: 15_000 });
   logger.info("process server running", { grpcAddress: server.grpcAddress, metricsUrl: server.metricsUrl, location: options.location });
 }

@@ -22,6 +22,8 @@ export interface CommandHost {
   closeStream(machineId: string, reason: string): void;
   /** Drops the machine's metric series. */
   forgetSeries(machineId: string): Promise<void>;
+  /** Deletes the machine's replica checksum maps (they describe a replica this server no longer applies to). */
+  forgetChecksumMaps(machineId: string): Promise<void>;
 }
 
 /** Carries out one command from the configuration server; the result goes back as the job's result. */
@@ -83,10 +85,11 @@ async function releaseMachine(host: CommandHost, machineId: string, mode: Releas
   return { machineId, known: true, lastSequence: last, uploadedSequence: machine.uploaded.value, handover };
 }
 
-/** The machine's cache, registry file and metric series go. */
+/** The machine's cache, registry file, checksum maps and metric series go. */
 async function forget(host: CommandHost, machineId: string): Promise<void> {
   await host.cache.forget(machineId);
   await host.registry.remove(machineId);
+  await host.forgetChecksumMaps(machineId);
   await host.forgetSeries(machineId);
 }
 
@@ -105,6 +108,8 @@ async function adoptMachine(host: CommandHost, handover: MachineHandover): Promi
   }
   const facts = factsOf(handover);
   await cache.forget(machineId);
+  // Another process server applied to the replica since any map of ours was written.
+  await host.forgetChecksumMaps(machineId);
   await cache.setBaseSequence(machineId, facts.uploadedSequence);
   const machine = new Machine(facts, host.registry);
   // Everything up to here is uploaded and applied (the old process server drained it).

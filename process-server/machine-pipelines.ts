@@ -23,6 +23,8 @@ export interface PipelinesHost {
   readonly store: BlobStore;
   /** Builds (does not start) a machine's pipeline with the server's options. */
   create(machine: Machine): MachinePipeline;
+  /** Deletes the machine's replica checksum maps. */
+  forgetChecksumMaps(machineId: string): Promise<void>;
 }
 
 /**
@@ -169,6 +171,8 @@ export class MachinePipelines {
         const existing = this.running.get(machineId);
         if (existing) return existing;
         const { cache, registry, logger } = this.host;
+        // Met for the first time: a map left from an earlier protection describes a replica others may have changed since.
+        await this.host.forgetChecksumMaps(machineId);
         const machine = new Machine({ machineId, disks: [], uploadedSequence: after }, registry);
         if (after > 0 && cache.lastSequence(machineId) < after) {
           await cache.setBaseSequence(machineId, after);

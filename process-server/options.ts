@@ -87,6 +87,11 @@ export const processServerOptions = z.object({
   retryTimeUnitMs: z.coerce.number().int().positive().optional(),
   /** While storage is unreachable, how often a cheap request checks whether it is back. */
   storageProbeMs: z.coerce.number().int().positive().default(1_000),
+  /**
+   * While storage answers, how often the same request checks it (0: never), so a storage that
+   * restarted while nothing was uploaded is noticed; it must stay below a restart's downtime.
+   */
+  storageIdleProbeMs: z.coerce.number().int().min(0).default(1_000),
   /** Bytes of uploaded records the applier may hold in memory before it re-reads them from storage. */
   applyQueueBytes: z.coerce.number().int().positive().default(256 * MiB),
   apply: applyOptions,

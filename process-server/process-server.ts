@@ -23,7 +23,7 @@ import { MachineRegistry } from "./machine-registry.js";
 import type { Machine } from "./machine.js";
 import { ProcessServerMetrics } from "./metrics.js";
 import { type ProcessServerOptions, type ProcessServerOptionsInput, processServerOptions } from "./options.js";
-import { MachinePipeline, StorageWatch } from "./pipeline/index.js";
+import { MachinePipeline, removeChecksumMaps, StorageWatch } from "./pipeline/index.js";
 import { reportPoint } from "./point-reports.js";
 import { PointStore, toRecoveryPoint } from "./points/index.js";
 import { processServiceImplementation } from "./process-service.js";
@@ -102,6 +102,7 @@ export class ProcessServer {
         return self.blobStore!;
       },
       create: (machine) => this.createPipeline(machine),
+      forgetChecksumMaps: (machineId) => removeChecksumMaps(this.checksumMapsDir, machineId),
     });
   }
 
@@ -121,6 +122,11 @@ export class ProcessServer {
 
   private get cacheDir(): string {
     return this.options.cache.dir ?? join(this.options.dataDir, "cache");
+  }
+
+  /** The replica checksum maps of every machine (pipeline/checksum-map-files.ts). */
+  private get checksumMapsDir(): string {
+    return join(this.options.dataDir, "checksum-maps");
   }
 
   private get retryTimeUnitMs(): number {
@@ -143,7 +149,12 @@ export class ProcessServer {
       this.blobStore = this.storageFromRegistration(this.registration);
       const store = this.blobStore;
       // Warning at once while storage is unreachable, Critical once the outage reaches ASR's 15-minute mark.
-      StorageWatch.of(store, { probeIntervalMs: o.storageProbeMs, criticalAfterMs: 15 * this.retryTimeUnitMs, logger: this.logger });
+      const watch = StorageWatch.of(store, {
+        probeIntervalMs: o.storageProbeMs,
+        criticalAfterMs: 15 * this.retryTimeUnitMs,
+        idleProbeMs: o.storageIdleProbeMs,
+        logger: this.logger,
+      });
       // A storage that restarted may have lost what it acknowledged: a checksum resync of every
       // machine makes the replicas equal their sources again (docs/replication-model.md).
       StorageWatch.of(store).onRestarted((reason) => {
@@ -156,6 +167,8 @@ export class ProcessServer {
         operation: "storage initialisation",
       });
       this.points = new PointStore(store);
+      // From here on a restart of storage is noticed even while nothing is uploaded.
+      watch.start();
 
       await this.pipelines.resume();
       this.accepting = true;
@@ -286,7 +299,7 @@ export class ProcessServer {
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
       apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
-      checksumMaps: { dir: join(o.dataDir, "checksum-maps"), persistIntervalMs: 30_000 },
+      checksumMaps: { dir: this.checksumMapsDir, persistIntervalMs: 30_000 },
       logger: this.logger,
       metrics: this.metrics,
       onPoint: (doc) => this.reportPoint(toRecoveryPoint(doc)),
@@ -310,6 +323,7 @@ export class ProcessServer {
       forgetSeries: async (machineId: string) => {
         await forgetSeries(this.metricsRegistry, "machine_id", machineId);
       },
+      forgetChecksumMaps: (machineId: string) => removeChecksumMaps(this.checksumMapsDir, machineId),
     };
   }
 

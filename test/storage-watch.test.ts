@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { describe, expect, test, vi } from "vitest";
 import { silentLogger } from "../common/logger.js";
 import { type BlobStore, StorageUnavailableError } from "../common/storage/index.js";
 import type { Machine } from "../process-server/machine.js";
@@ -96,6 +96,43 @@ describe("storage outage", () => {
       expect(reasons.length, message).toBe(restarted ? 1 : 0);
       if (restarted) expect(reasons[0]).toMatch(/storage restarted .*writes it acknowledged just before may be lost/);
       watch.stop();
+    }
+  });
+
+  test("a restart of storage while nothing is uploaded is noticed by the probe of reachable storage; a hang is not a restart", async () => {
+    for (const [message, restarted] of [["connect ECONNREFUSED 127.0.0.1:10000", true], ["request timed out after 30000 ms", false]] as const) {
+      const fake = {
+        down: false,
+        probes: 0,
+        async objectExists(): Promise<boolean> {
+          fake.probes++;
+          if (fake.down) throw new StorageUnavailableError(message);
+          return false;
+        },
+      };
+      const watch = StorageWatch.of(fake as unknown as BlobStore, { probeIntervalMs: 20, idleProbeMs: 30, criticalAfterMs: 60_000, logger: silentLogger() });
+      const reasons: string[] = [];
+      watch.onRestarted((reason) => reasons.push(reason));
+      watch.start();
+      try {
+        // Idle and reachable: the probe keeps asking, at its low rate.
+        await vi.waitFor(() => expect(fake.probes).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 10 });
+        expect(watch.reachable).toBe(true);
+        // Storage goes away and comes back; no upload or apply runs meanwhile.
+        fake.down = true;
+        await vi.waitFor(() => expect(watch.reachable, message).toBe(false), { timeout: 5_000, interval: 5 });
+        expect(watch.issues()[0]?.code).toBe("STORAGE_UNREACHABLE");
+        fake.down = false;
+        await vi.waitFor(() => expect(watch.reachable, message).toBe(true), { timeout: 5_000, interval: 5 });
+        expect(reasons.length, message).toBe(restarted ? 1 : 0);
+        if (restarted) expect(reasons[0]).toMatch(/storage restarted .*writes it acknowledged just before may be lost/);
+      } finally {
+        watch.stop();
+      }
+      // Stopped: the probe asks nothing more.
+      const after = fake.probes;
+      await new Promise((r) => setTimeout(r, 120));
+      expect(fake.probes).toBe(after);
     }
   });
 });

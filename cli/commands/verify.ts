@@ -22,16 +22,18 @@ export async function followJob(c: AdminClient, jobId: string, showProgress: boo
   }
 }
 
-export function verify(dir: string, machine: string, o: { point?: string; failedOver?: boolean; test?: boolean; replica?: boolean; json?: boolean }) {
-  const chosen = [o.point !== undefined, o.failedOver, o.test, o.replica].filter(Boolean).length;
-  if (chosen !== 1) throw new Error("say what to verify: exactly one of --point ID, --failed-over, --test, --replica");
+export function verify(dir: string, machine: string, o: { point?: string; failedOver?: boolean; test?: boolean; replica?: boolean; failedBack?: boolean; json?: boolean }) {
+  const chosen = [o.point !== undefined, o.failedOver, o.test, o.replica, o.failedBack].filter(Boolean).length;
+  if (chosen !== 1) throw new Error("say what to verify: exactly one of --point ID, --failed-over, --test, --replica, --failed-back");
   const target = o.point !== undefined
     ? VerifyTarget.VERIFY_TARGET_POINT
     : o.failedOver
       ? VerifyTarget.VERIFY_TARGET_FAILED_OVER
       : o.test
         ? VerifyTarget.VERIFY_TARGET_TEST_FAILOVER
-        : VerifyTarget.VERIFY_TARGET_REPLICA;
+        : o.failedBack
+          ? VerifyTarget.VERIFY_TARGET_FAILED_BACK
+          : VerifyTarget.VERIFY_TARGET_REPLICA;
   return AdminClient.using(dir, async (c) => {
     const { job: started } = await c.callOn(c.proofs, c.proofs.verify, { machine, target, recoveryPointId: o.point ?? "" });
     const job = await followJob(c, started!.jobId, !o.json);

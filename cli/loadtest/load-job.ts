@@ -1,6 +1,7 @@
 import { type JobResult, JobType, type LoadTestSummary } from "../../proto/index.js";
 import { JobState } from "../../proto/index.js";
 import type { AdminClient } from "../admin-client.js";
+import { keepClientJobAlive } from "../client-job-keepalive.js";
 import type { LoadReport } from "./report.js";
 import type { RunSummary } from "./summary.js";
 
@@ -18,13 +19,14 @@ export class LoadJob {
   private constructor(
     private readonly client: AdminClient,
     readonly jobId: string,
+    private readonly stopRenewing: () => void,
   ) {}
 
   /** Starts the job with the phases already done (the lab had to be up to record it). */
   static async start(client: AdminClient, id: string, done: LoadReport["phases"]): Promise<LoadJob | undefined> {
     try {
-      const { job } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
-      const j = new LoadJob(client, job!.jobId);
+      const { job, leaseSeconds } = await client.call(client.client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [...PHASES] });
+      const j = new LoadJob(client, job!.jobId, keepClientJobAlive(client, job!.jobId, leaseSeconds));
       for (const p of done) await j.step(p.name as PhaseName, p.state === "succeeded" ? JobState.JOB_STATE_SUCCEEDED : JobState.JOB_STATE_FAILED, p.name === "machines" ? `load test ${id}` : "");
       return j;
     } catch {
@@ -44,6 +46,7 @@ export class LoadJob {
 
   /** Ends the job with the verdict and, when the run got that far, its report directory and summary. */
   async finish(verdict: LoadReport["verdict"], interrupted: boolean, measured?: { reportDir: string; summary: RunSummary }): Promise<void> {
+    this.stopRenewing();
     const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
     const result: JobResult = {
       kind: {

@@ -5,6 +5,7 @@ import { pollUntil } from "../../common/async/index.js";
 import { type Job, type JobResult, JobState, JobType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { diskSize } from "../arguments.js";
+import { keepClientJobAlive } from "../client-job-keepalive.js";
 import { joinAddress } from "../lab/index.js";
 import { type PackedSrlab, packSrlab } from "./package-tarball.js";
 import { judgePrerequisites, type PrerequisiteFailure, prerequisiteScript, type TargetFacts } from "./prerequisites.js";
@@ -106,8 +107,9 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
     : undefined;
 
   return AdminClient.using(labDir, async (admin) => {
-    const { job: created } = await admin.call(admin.client.createClientJob, { type: JobType.JOB_TYPE_PUSH_INSTALL, machine: "", steps: Object.values(STEPS) });
+    const { job: created, leaseSeconds } = await admin.call(admin.client.createClientJob, { type: JobType.JOB_TYPE_PUSH_INSTALL, machine: "", steps: Object.values(STEPS) });
     const jobId = created!.jobId;
+    const stopRenewing = keepClientJobAlive(admin, jobId, leaseSeconds);
     say(`push install to ${o.sshUser}@${o.host}:${o.port}: job ${jobId}`);
     const update = (stepName: string, stepState: JobState, message = "", progressPercent = 0) =>
       admin.call(admin.client.updateClientJob, { jobId, stepName, stepState, progressPercent, message, finish: 0, error: "", result: undefined });
@@ -252,6 +254,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
       ).job!;
       throw new PushInstallError(`push install to ${o.host} failed (job ${jobId}): ${message}`, { job, name, facts, failures });
     } finally {
+      stopRenewing();
       ssh?.close();
     }
   });

@@ -117,6 +117,7 @@ export function registerRecoveryCommands(program: Command): void {
     .option("--failed-over", "the failed-over disks")
     .option("--test", "the test failover's disks")
     .option("--replica", "the replica disks (once they have processed everything the source wrote)")
+    .option("--failed-back", "the on-premises disks of a failed-back machine, against the Azure disks they came back from (before commit)")
     .option("--json", "print every check as JSON")
     .action((machine, o) => run(() => verify(labDir(o.dir), machine, o)));
 

@@ -1,13 +1,13 @@
 import { PrerequisiteCode, PushInstallRole, VerifyTarget } from "../../proto/index.js";
 import { EnumNames } from "./enum-names.js";
 
-/** Which copy a verification read, as `srlab verify --json` and reports name it. */
+/** Which copy a verification read, as `srlab verify --json` names it. */
 export const verifyTargets = new EnumNames("verify target", {
-  point: VerifyTarget.VERIFY_TARGET_POINT,
-  "failed-over": VerifyTarget.VERIFY_TARGET_FAILED_OVER,
-  "test-failover": VerifyTarget.VERIFY_TARGET_TEST_FAILOVER,
+  "recovery point": VerifyTarget.VERIFY_TARGET_POINT,
+  "failed-over disks": VerifyTarget.VERIFY_TARGET_FAILED_OVER,
+  "test-failover disks": VerifyTarget.VERIFY_TARGET_TEST_FAILOVER,
   replica: VerifyTarget.VERIFY_TARGET_REPLICA,
-  "failed-back": VerifyTarget.VERIFY_TARGET_FAILED_BACK,
+  "failed-back disks": VerifyTarget.VERIFY_TARGET_FAILED_BACK,
 });
 
 /** The daemons srlab push-install installs, as `--role` names them. */

@@ -5,6 +5,6 @@ export { readSegmentHeader, SEGMENT_MAGIC, type SegmentHeader } from "./header.j
 export { deriveSegmentKey } from "./key.js";
 export { type SegmentKeyEntry, SegmentKeyRing } from "./key-ring.js";
 export { type DecodeSegmentExpect, decodeSegment, type EncodeSegmentOptions, encodeSegment } from "./segment.js";
-export { closeSegmentWorkers, configureSegmentWorkers, segmentWorkers } from "./segment-workers.js";
+export { closeSegmentWorkers, configureSegmentWorkers, segmentWorkers, segmentWorkersPart } from "./segment-workers.js";
 // Raw codec access for benchmarks and tooling; segments themselves go through encode/decodeSegment.
 export { compress as compressPayload, decompress as decompressPayload } from "./codec.js";

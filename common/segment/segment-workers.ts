@@ -41,3 +41,14 @@ export async function closeSegmentWorkers(): Promise<void> {
   pool = undefined;
   await old?.close();
 }
+
+/**
+ * The pool as a daemon part: sized at start, closed at stop. A daemon that encodes or decodes
+ * segments adds it before the parts that use it, so it stops after them (their tasks settle first).
+ */
+export function segmentWorkersPart(workers?: number): { start(): Promise<void>; stop(): Promise<void> } {
+  return {
+    start: async () => configureSegmentWorkers(workers),
+    stop: closeSegmentWorkers,
+  };
+}

@@ -1,4 +1,5 @@
 import type { Logger } from "../../common/logger.js";
+import type { ClientJobLeases } from "../client-job-leases.js";
 import type { CommandBus } from "../command-bus.js";
 import type { CredentialAuthority } from "../credential-authority.js";
 import type { FailbackJobs } from "../failback-jobs.js";
@@ -41,6 +42,8 @@ export interface ConfigHost {
   dashboard?: { readonly url: string; loginLink(): { url: string; expiresAt: Date } };
   /** Why the dashboard is not running although it is enabled (its port was taken). */
   dashboardProblem?: string;
+  /** Leases of the jobs the CLI runs: its updates renew them, a lapsed one fails the job. */
+  clientJobs?: Pick<ClientJobLeases, "renew" | "release" | "leaseSeconds">;
   /** When each machine's next resync runs (status). */
   resyncs?: Pick<ResyncScheduler, "nextResync">;
 }

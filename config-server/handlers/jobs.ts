@@ -1,6 +1,7 @@
 import { type AdminServiceService, type ConfigurationServiceService, JobState } from "../../proto/index.js";
 import { CLIENT_JOB_TYPES, jobTypes } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import { isTerminalJobState } from "../store/index.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
 import { mustGetMachine } from "./machine-lookup.js";
@@ -39,10 +40,15 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
       const job = store.createJob({ type: req.type, machineId: req.machine ? mustGetMachine(store, req.machine).machineId : "", steps: req.steps });
       // The caller is already at work: the job is InProgress from now, even before its first step.
       const first = job.steps[0]?.name;
-      return { job: first ? store.updateJobStep(job.jobId, first, { state: JobState.JOB_STATE_IN_PROGRESS }) : job };
+      const started = first ? store.updateJobStep(job.jobId, first, { state: JobState.JOB_STATE_IN_PROGRESS }) : job;
+      host.clientJobs?.renew(job.jobId);
+      return { job: started, leaseSeconds: host.clientJobs?.leaseSeconds ?? 0 };
     },
     updateClientJob: (req) => {
-      if (!store.getJob(req.jobId)) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);
+      const current = store.getJob(req.jobId);
+      if (!current) throw new SrlabError(ErrorCode.NOT_FOUND, `no job ${req.jobId}`);
+      // Only a client job has a lease (a component's job is not the CLI's to keep alive).
+      if (CLIENT_JOB_TYPES.includes(current.type) && !isTerminalJobState(current.state)) host.clientJobs?.renew(req.jobId);
       if (req.finish && !END_STATES.has(req.finish)) {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `finish must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[req.finish] ?? req.finish}`);
       }
@@ -63,6 +69,7 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
           error: req.error,
           result: req.result,
         });
+        host.clientJobs?.release(req.jobId);
       }
       return { job };
     },

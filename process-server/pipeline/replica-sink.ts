@@ -17,6 +17,7 @@ import { disksCoveredAt, type PointDocument, type PointStore } from "../points/i
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { type StorageStage, withStorageRetry } from "./storage-retry.js";
 import { ReplicaChecksumMap } from "./checksum-map.js";
+import { checksumMapPath } from "./checksum-map-files.js";
 import { StorageWatch } from "./storage-watch.js";
 
 export interface ReplicaSinkOptions {
@@ -238,7 +239,7 @@ export class ReplicaSink implements ApplySink {
   }
 
   private mapPath(index: number): string {
-    return join(this.o.checksumMaps!.dir, this.o.machine.id, `disk-${index}.xxh3map`);
+    return checksumMapPath(this.o.checksumMaps!.dir, this.o.machine.id, index);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Logger } from "../../common/logger.js";
-import type { BlobStore } from "../../common/storage/index.js";
+import { type BlobStore, isRecoverableStorageError } from "../../common/storage/index.js";
 import { Health, HealthIssueCode, type HealthIssue } from "../../proto/index.js";
 
 /** Name the probe asks about: a HEAD of an object that need not exist is the cheapest round trip. */
@@ -10,10 +10,16 @@ export interface StorageWatchOptions {
   probeIntervalMs: number;
   /** An outage longer than this makes the component Critical (Warning before). */
   criticalAfterMs: number;
+  /**
+   * How often the probe runs while storage is reachable (after start(); 0: never), so a restart
+   * while nothing is uploaded is noticed too. A restart refuses connections for longer than this
+   * (the lab's keeper restarts a daemon after 1 s at the soonest), so a probe lands in it.
+   */
+  idleProbeMs: number;
   logger?: Logger;
 }
 
-const DEFAULTS: StorageWatchOptions = { probeIntervalMs: 1_000, criticalAfterMs: 15 * 60_000 };
+const DEFAULTS: StorageWatchOptions = { probeIntervalMs: 1_000, criticalAfterMs: 15 * 60_000, idleProbeMs: 0 };
 
 /**
  * Nothing listened at storage's address: its process went away, not only the network. Such a
@@ -27,7 +33,9 @@ const watches = new WeakMap<BlobStore, StorageWatch>();
  * Whether a process server's storage answers. A failed storage operation marks it unreachable
  * and starts a cheap probe every second; the probe's first success wakes every retry waiting in
  * its backoff, so uploads resume within about a second of storage returning, while the backoff
- * schedule still paces the expensive retries during the outage.
+ * schedule still paces the expensive retries during the outage. Once started, the probe also runs
+ * at a low rate while storage is reachable: an idle process server uploads nothing, and a storage
+ * that restarted meanwhile would otherwise go unnoticed.
  */
 export class StorageWatch {
   private downSince: number | undefined;
@@ -38,6 +46,8 @@ export class StorageWatch {
   /** During the current outage, storage refused connections (its process was gone). */
   private refused = false;
   private readonly restartListeners: Array<(reason: string) => void> = [];
+  private idleTimer?: NodeJS.Timeout;
+  private wakeIdle?: () => void;
 
   private constructor(
     private readonly store: BlobStore,
@@ -106,8 +116,38 @@ export class StorageWatch {
     ];
   }
 
+  /** Starts the probe of reachable storage (idleProbeMs); stop() ends it. */
+  start(): void {
+    if (this.options.idleProbeMs <= 0 || this.idleTimer || this.wakeIdle) return;
+    this.stopped = false;
+    void this.probeWhileReachable();
+  }
+
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.idleTimer);
+    this.wakeIdle?.();
+  }
+
+  private async probeWhileReachable(): Promise<void> {
+    while (!this.stopped) {
+      await new Promise<void>((resolve) => {
+        this.wakeIdle = resolve;
+        this.idleTimer = setTimeout(resolve, this.options.idleProbeMs);
+        this.idleTimer.unref();
+      });
+      this.idleTimer = undefined;
+      this.wakeIdle = undefined;
+      // During an outage the outage probe runs, faster.
+      if (this.stopped || this.downSince !== undefined) continue;
+      try {
+        await this.store.objectExists(PROBE_OBJECT);
+        this.reportSuccess();
+      } catch (err) {
+        // Only an outage counts; a refused connection is a restart, seen through on its return.
+        if (isRecoverableStorageError(err) && !this.stopped) this.reportFailure(err);
+      }
+    }
   }
 
   private markBack(): void {

@@ -146,6 +146,11 @@ describe("the full ASR cycle back to the original disk, byte-exact", () => {
     assert.equal(failback.state, "succeeded");
     const azureDisk = await l.exportSha(["--failed-over"]);
     assert.equal(await sha256File(m.disks[0]!.path), azureDisk, "on-prem image equals the Azure disk at failback");
+    // The same proof from srlab itself: the agent's fingerprint of its image against the Azure disk's.
+    const proof = await srlabJson<{ target: string; ok: boolean; disks: Array<{ index: number; ok: boolean }> }>(["verify", "machine-1", "--failed-back", "--dir", l.dir], 120_000);
+    assert.equal(proof.target, "failed-back disks");
+    assert.equal(proof.ok, true, JSON.stringify(proof));
+    assert.deepEqual(proof.disks.map((d) => [d.index, d.ok]), [[0, true]]);
 
     await srlabOk(["commit", "machine-1", "--dir", l.dir], 120_000);
     m = await l.machine();
