@@ -121,7 +121,7 @@ describe("storage outage", () => {
         // Storage goes away and comes back; no upload or apply runs meanwhile.
         fake.down = true;
         await vi.waitFor(() => expect(watch.reachable, message).toBe(false), { timeout: 5_000, interval: 5 });
-        expect(watch.issues()[0]?.code).toBe("STORAGE_UNREACHABLE");
+        expect(watch.issues()[0]?.code).toBe(HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNREACHABLE);
         fake.down = false;
         await vi.waitFor(() => expect(watch.reachable, message).toBe(true), { timeout: 5_000, interval: 5 });
         expect(reasons.length, message).toBe(restarted ? 1 : 0);

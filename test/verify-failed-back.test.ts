@@ -100,11 +100,11 @@ describe("srlab verify --failed-back", () => {
       expect(job.error).toMatch(/^vm1: on-premises disk 1 differs from its Azure disk: /);
       const result = verifyDoc(job);
       expect(result.ok).toBe(false);
-      const bad = result.disks.find((d: { index: number }) => d.index === 1);
+      const bad = result.disks.find((d: { index: number }) => d.index === 1)!;
       expect(bad.ok).toBe(false);
       expect(bad.ranges.length).toBeGreaterThan(0);
       for (const r of bad.ranges) expect(r.offset <= 512 * 1024 && r.offset + r.length >= 512 * 1024 + 4096).toBe(true);
-      expect(result.disks.find((d: { index: number }) => d.index === 0).ok).toBe(true);
+      expect(result.disks.find((d: { index: number }) => d.index === 0)!.ok).toBe(true);
     } finally {
       await l.close();
     }
