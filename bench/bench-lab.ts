@@ -73,7 +73,9 @@ export class BenchLab {
         return await BenchLab.startOnce(o);
       } catch (err) {
         if (attempt >= START_ATTEMPTS) throw err;
-        o.say(`lab start failed (${(err as Error).message.split("\n")[0]}); retrying with a fresh lab`);
+        // The whole message: a daemon that exited during start brings its log's last lines, and
+        // the lab directory holding that log is gone once the retry starts.
+        o.say(`lab start failed (${(err as Error).message}); retrying with a fresh lab`);
       }
     }
   }

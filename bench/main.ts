@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--only codec,replication,nbd,rto,resync]`: every benchmark in order,
+// `npm run bench [-- --quick] [--only codec,replication,nbd,rto,resync] [--machines N,…]`: every benchmark in order,
 // plain-text tables as they finish, then one Markdown summary for the README. Figures are ratios
 // against a reference measured in the same run; nothing here asserts a timing.
 import { cpus, totalmem } from "node:os";
@@ -10,26 +10,32 @@ import { formatRto, rtoMarkdown, runRtoBench } from "./rto.js";
 import { formatSmallWrites, runSmallWritesBench, smallWritesMarkdown } from "./small-writes.js";
 import { markdownTable } from "./table.js";
 
+interface BenchOptions {
+  quick: boolean;
+  /** --machines: the replication bench's Azurite rows for these machine counts only. */
+  machines?: number[];
+}
+
 interface Bench {
   name: string;
   title: string;
   /** Prints its tables and returns its part of the Markdown summary. */
-  run(quick: boolean, say: (line: string) => void): Promise<string>;
+  run(options: BenchOptions, say: (line: string) => void): Promise<string>;
 }
 
 /** A benchmark that measures once, prints its table and renders its Markdown from the result. */
 function measured<R>(
   name: string,
   title: string,
-  measure: (options: { quick: boolean; say: (line: string) => void }) => Promise<R>,
+  measure: (options: BenchOptions & { say: (line: string) => void }) => Promise<R>,
   format: (result: R) => string,
   markdown: (result: R) => string,
 ): Bench {
   return {
     name,
     title,
-    async run(quick, say) {
-      const result = await measure({ quick, say });
+    async run(options, say) {
+      const result = await measure({ ...options, say });
       console.log(format(result));
       return markdown(result);
     },
@@ -40,7 +46,7 @@ const BENCHES: Bench[] = [
   {
     name: "codec",
     title: "segment codecs",
-    async run(quick) {
+    async run({ quick }) {
       const mib = quick ? 16 : 64;
       const rows = await runCodecBench({ mib });
       console.log(`Segment codecs on a ${mib} MiB mixed disk-write payload (40% random, 30% text, 30% sparse pages)`);
@@ -70,9 +76,10 @@ const BENCHES: Bench[] = [
   measured("resync", "checksum resync vs rsync", runResyncBench, formatResync, resyncMarkdown),
 ];
 
-function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
+function parseArgs(argv: string[]): BenchOptions & { only?: Set<string> } {
   let quick = false;
   let only: Set<string> | undefined;
+  let machines: number[] | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === "--quick") quick = true;
@@ -80,15 +87,19 @@ function parseArgs(argv: string[]): { quick: boolean; only?: Set<string> } {
       const value = a === "--only" ? argv[++i] : a.slice("--only=".length);
       if (!value) usage("--only needs a benchmark name");
       only = new Set(value.split(","));
+    } else if (a === "--machines" || a.startsWith("--machines=")) {
+      const value = a === "--machines" ? argv[++i] : a.slice("--machines=".length);
+      machines = (value ?? "").split(",").map(Number);
+      if (!value || machines.some((n) => !Number.isInteger(n) || n < 1 || n > 256)) usage("--machines needs whole machine counts from 1 to 256, e.g. 32 or 1,8");
     } else if (a === "--help" || a === "-h") usage();
     else usage(`unknown argument ${a}`);
   }
   for (const name of only ?? []) if (!BENCHES.some((b) => b.name === name)) usage(`unknown benchmark "${name}"`);
-  return { quick, only };
+  return { quick, only, machines };
 }
 
 function usage(problem?: string): never {
-  const text = `usage: npm run bench -- [--quick] [--only ${BENCHES.map((b) => b.name).join("|")}[,...]]`;
+  const text = `usage: npm run bench -- [--quick] [--only ${BENCHES.map((b) => b.name).join("|")}[,...]] [--machines N[,...]]`;
   if (problem) {
     process.stderr.write(`bench: ${problem}\n${text}\n`);
     process.exit(2);
@@ -103,7 +114,7 @@ function machineLine(): string {
 }
 
 async function main(): Promise<void> {
-  const { quick, only } = parseArgs(process.argv.slice(2));
+  const { quick, only, machines } = parseArgs(process.argv.slice(2));
   const selected = BENCHES.filter((b) => !only || only.has(b.name));
   const started = new Date();
   console.log(`srlab benchmarks — ${started.toISOString()}${quick ? " (--quick)" : ""}`);
@@ -118,7 +129,7 @@ async function main(): Promise<void> {
     // Progress goes to stderr so stdout holds only the results.
     const say = (line: string) => process.stderr.write(`  · ${line}\n`);
     try {
-      summaries.push(await bench.run(quick, say));
+      summaries.push(await bench.run({ quick, machines }, say));
       console.log(`(${bench.name} took ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
     } catch (err) {
       failed = true;

@@ -34,6 +34,42 @@ describe("ConfigStore components", () => {
     });
   });
 
+  test("a restated transaction commits without its own fsync, then every commit fsyncs again", () => {
+    const path = freshPath();
+    const at = new Date("2024-05-01T10:00:00Z");
+    withStore(path, (s) => {
+      const ps = registerPs(s, "ps1");
+      assert.equal(s.durability(), "FULL");
+      s.restatedTransaction(() => {
+        assert.equal(s.durability(), "NORMAL");
+        s.recordHeartbeat(ps.componentId, Health.HEALTH_WARNING, [], at);
+      });
+      assert.equal(s.durability(), "FULL");
+      // A failing one rolls back and still leaves commits durable.
+      assert.throws(() =>
+        s.restatedTransaction(() => {
+          s.recordHeartbeat(ps.componentId, Health.HEALTH_CRITICAL, [], new Date());
+          throw new Error("report rejected");
+        }),
+      );
+      assert.equal(s.durability(), "FULL");
+      assert.equal(s.getComponent(ps.componentId)?.health, Health.HEALTH_WARNING);
+      // Inside an ordinary transaction it joins it, durable as that one is.
+      s.transaction(() => s.restatedTransaction(() => assert.equal(s.durability(), "FULL")));
+    });
+    // Committed: the heartbeat is there after the store is reopened.
+    withStore(path, (s) => {
+      const ps = s.findComponentByName(ComponentRole.COMPONENT_ROLE_PROCESS_SERVER, "ps1");
+      assert.equal(ps?.health, Health.HEALTH_WARNING);
+      assert.equal(ps?.lastHeartbeat?.getTime(), at.getTime());
+    });
+    // A store opened with NORMAL for a benchmark stays NORMAL.
+    withStore(path, (s) => {
+      s.restatedTransaction(() => {});
+      assert.equal(s.durability(), "NORMAL");
+    }, { synchronous: "NORMAL" });
+  });
+
   test("heartbeat records health, issues and time", () => {
     withStore(freshPath(), (s) => {
       const ps = registerPs(s, "ps1");

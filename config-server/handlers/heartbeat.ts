@@ -18,9 +18,13 @@ export function heartbeatHandlers(host: ConfigHost): HeartbeatHandlers {
     heartbeat: (req, caller) => {
       const from = componentOf(caller);
       const now = new Date();
-      host.store.recordHeartbeat(from.componentId, req.health, req.issues, now);
+      // One commit for the whole heartbeat, without its own fsync: the next heartbeat states all
+      // of it again (see ConfigStore.restatedTransaction).
+      host.store.restatedTransaction(() => {
+        host.store.recordHeartbeat(from.componentId, req.health, req.issues, now);
+        for (const report of req.machines) acceptReport(host, from, report, now.getTime());
+      });
       host.telemetry.noteHeartbeat(from.componentId, req.componentStats, req.processServerStats);
-      for (const report of req.machines) acceptReport(host, from, report, now.getTime());
       // Process servers and master targets verify credentials themselves: they pull the revocation list here.
       const verifier = from.role === ComponentRole.COMPONENT_ROLE_PROCESS_SERVER || from.role === ComponentRole.COMPONENT_ROLE_MASTER_TARGET;
       if (!verifier) return { serverTime: now, revokedCredentialIds: [], segmentKeyId: "", segmentKeys: [] };

@@ -73,6 +73,7 @@ export class ConfigStore {
   private readonly removeComponent;
   private readonly removeMachine;
   private readonly proofs: ProofsTable;
+  private synchronous: SynchronousMode = "FULL";
   private readonly groups: GroupsTable;
   private readonly plans: PlansTable;
   private closed = false;
@@ -111,6 +112,7 @@ export class ConfigStore {
     try {
       migrate(db);
       const store = new ConfigStore(db, path, unit);
+      store.synchronous = options.synchronous ?? "FULL";
       store.tx(() => store.policies.seedBuiltIns());
       return store;
     } catch (e) {
@@ -136,6 +138,28 @@ export class ConfigStore {
   /** Run `fn` in one transaction (nested store calls become savepoints). */
   transaction<T>(fn: () => T): T {
     return this.tx(fn);
+  }
+
+  /**
+   * Runs `fn` in one transaction whose commit skips the fsync (synchronous=NORMAL): it survives
+   * the daemon's crash but a power cut may roll it back, until the next ordinary commit fsyncs
+   * the log with it. Only for writes the sender states again on its next call — a heartbeat's
+   * health and machine reports — which were most of the daemon's CPU when every one of them
+   * fsynced: nothing acknowledged rests on them. Inside another transaction it simply joins it.
+   */
+  restatedTransaction<T>(fn: () => T): T {
+    if (this.db.inTransaction || this.synchronous === "NORMAL") return this.tx(fn);
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      return this.tx(fn);
+    } finally {
+      this.db.pragma(`synchronous = ${this.synchronous}`);
+    }
+  }
+
+  /** Whether commits made now fsync (FULL) or not (NORMAL); see open-database.ts. */
+  durability(): SynchronousMode {
+    return this.db.pragma("synchronous", { simple: true }) === 1 ? "NORMAL" : "FULL";
   }
 
   // --- settings ---
