@@ -11,7 +11,7 @@ export function keepClientJobAlive(admin: Pick<AdminClient, "call" | "client">, 
   const everyMs = Math.max(250, (leaseSeconds * 1000) / 4);
   const timer = setInterval(() => {
     admin
-      .call(admin.client.updateClientJob, { jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" }, everyMs)
+      .call(admin.client.updateClientJob, { jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", result: undefined }, everyMs)
       .catch(() => undefined);
   }, everyMs);
   timer.unref();

@@ -5,7 +5,7 @@ import { silentLogger } from "../common/logger.js";
 import { runWorkload, type WorkloadTarget } from "../mobility-agent/workload/index.js";
 import type { Machine } from "../process-server/machine.js";
 import { withStorageRetry } from "../process-server/pipeline/storage-retry.js";
-import { Health } from "../proto/index.js";
+import { Health, HealthIssueCode } from "../proto/index.js";
 
 // Backoffs measured in ASR minutes and rate limits over seconds, checked on a fake clock: the
 // production schedule (a minute per unit) runs in an instant and every wait is exact.
@@ -44,12 +44,12 @@ describe("ASR's retry backoff (1, 2, 4, 8, 10, then every 30 units)", () => {
   });
 
   describe("a storage operation in the process server", () => {
-    const issues: Array<{ stage: string; health?: Health; code?: string; message?: string }> = [];
+    const issues: Array<{ stage: string; health?: Health; code?: HealthIssueCode; message?: string }> = [];
     const machine = {
       id: "m1",
-      setIssue: (stage: string, issue?: { health: Health; code: string; message: string }) => issues.push({ stage, ...issue }),
+      setIssue: (stage: string, issue?: { health: Health; code: HealthIssueCode; message: string }) => issues.push({ stage, ...issue }),
     } as unknown as Machine;
-    const options = (signal: AbortSignal) => ({ machine, stage: "upload", operation: "upload of a segment", timeUnitMs: MINUTE, signal, logger: silentLogger() });
+    const options = (signal: AbortSignal) => ({ machine, stage: "upload" as const, operation: "upload of a segment", timeUnitMs: MINUTE, signal, logger: silentLogger() });
 
     beforeEach(() => {
       issues.length = 0;
@@ -87,7 +87,7 @@ describe("ASR's retry backoff (1, 2, 4, 8, 10, then every 30 units)", () => {
       const { upload, tries } = flakyUpload(2, new SrlabError(ErrorCode.BROKEN_CHAIN, "sequence gap"));
       await vi.advanceTimersByTimeAsync(30 * MINUTE - 1);
       expect(tries).toEqual([0]);
-      expect(issues).toEqual([{ stage: "upload", health: Health.HEALTH_CRITICAL, code: "UPLOAD_FAILED", message: "upload of a segment failed and needs attention: sequence gap" }]);
+      expect(issues).toEqual([{ stage: "upload", health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_UPLOAD_FAILED, message: "upload of a segment failed and needs attention: sequence gap" }]);
       await vi.advanceTimersByTimeAsync(30 * MINUTE + 1);
       await expect(upload).resolves.toBe("uploaded");
       expect(tries).toEqual([0, 30, 60]);

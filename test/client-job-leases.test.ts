@@ -25,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const caller = {} as Caller;
-const touch = { stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+const touch = { stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", result: undefined };
 
 /** The admin service's job handlers over a real store, with a 60 s lease and the clock at T0. */
 function lab() {
