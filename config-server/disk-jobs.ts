@@ -3,6 +3,7 @@ import { type Job, JobType, type Machine, ReplicationState, SyncMode } from "../
 import type { CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
 import { type JobContext, stateName } from "./protection-jobs.js";
+import { syncResultOf } from "./sync-result.js";
 
 const STEPS = {
   create: "Create disk",
@@ -61,14 +62,16 @@ export class DiskJobs {
           `initial replication of disk ${index}`,
         ),
       );
-      const end = Number(sync.endSequence ?? 0);
+      const { endSequence: end, blocksSent, bytesSent } = syncResultOf(sync, `initial replication of disk ${index}`);
       await this.runner.step(job, STEPS.finalize, () =>
         this.runner.waitFor(`replica to process sequence ${end}`, this.ctx.stepTimeoutMs, () => {
           const m = store.getMachine(machine.machineId);
           return m?.stats && m.stats.processedSequence >= end ? true : undefined;
         }),
       );
-      return { diskIndex: index, sizeBytes, path: created.path, nbd: created.nbd, recoverableFromSequence: end, blocksSent: sync.blocksSent, bytesSent: sync.bytesSent };
+      const path = String(created.path ?? "");
+      const nbd = String(created.nbd ?? "");
+      return { kind: { $case: "addDisk", value: { diskIndex: index, sizeBytes, path, nbd, recoverableFromSequence: end, blocksSent, bytesSent } } };
     });
     return job;
   }
@@ -83,8 +86,8 @@ export class DiskJobs {
     if (machine.disks.length === 1) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `disk ${diskIndex} is the last disk of ${machine.name}; disable protection instead`);
     this.checkAgent(machine);
     const job = store.createJob({ type: JobType.JOB_TYPE_REMOVE_DISK, machineId: machine.machineId, steps: [STEPS.remove] });
-    this.runner.run(job, async () =>
-      this.runner.step(job, STEPS.remove, async () => {
+    this.runner.run(job, async () => {
+      const removed = await this.runner.step(job, STEPS.remove, async () => {
         const result = expectSuccess(
           await bus.send(machine.agentComponentId, job.jobId, { $case: "removeDisk", value: { machineId: machine.machineId, diskIndex } }),
           `removing disk ${diskIndex} on the agent`,
@@ -92,9 +95,10 @@ export class DiskJobs {
         await this.runner.waitFor(`disk ${diskIndex} gone from the agent's report`, this.ctx.stepTimeoutMs, () =>
           store.getMachine(machine.machineId)?.disks.some((d) => d.index === diskIndex) ? undefined : true,
         );
-        return { diskIndex, ...result, note: "recovery points taken before keep this disk" };
-      }),
-    );
+        return { diskIndex, path: String(result.path ?? ""), note: "recovery points taken before keep this disk" };
+      });
+      return { kind: { $case: "removeDisk", value: removed } };
+    });
     return job;
   }
 

@@ -8,6 +8,7 @@ import { type ComponentAccess, withMasterTarget, withProcessServer } from "./com
 import { chooseFailbackPoint, failbackRefusal } from "./failback-point.js";
 import { startFailbackTagSchedule } from "./failback-schedule.js";
 import { JobRunner } from "./job-runner.js";
+import { syncResultOf } from "./sync-result.js";
 import { FAILBACK_POLICY_NAME } from "./store/index.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -106,9 +107,10 @@ export class FailbackJobs {
             "resync from Azure",
           ),
         );
-        await this.runner.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, Number(sync.endSequence ?? 0)));
+        const counts = syncResultOf(sync, "resync from Azure");
+        await this.runner.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, counts.endSequence));
         store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_PROTECTED });
-        return { ...sync, masterTarget: mt.name, processServer: ps.name, targetDisks: targets.disks };
+        return { kind: { $case: "reprotect", value: { sync: counts, masterTarget: mt.name, processServer: ps.name, targetDisks: targets.disks } } };
       },
       () => store.updateMachine(machine.machineId, { state: previous }),
     );
@@ -154,7 +156,7 @@ export class FailbackJobs {
         if (processed < lastSequence) {
           throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `the master target applied through ${processed} but the Azure machine wrote through ${lastSequence}`);
         }
-        let restored: Record<string, unknown> = {};
+        let restored = { recoveryPointId: "", pointSequence: 0, blocksRestored: 0 };
         if (point && mt) {
           restored = await this.runner.step(job, STEPS.restore, async () => {
             const r = await withMasterTarget(this.ctx, mt.address, (c) =>
@@ -173,7 +175,8 @@ export class FailbackJobs {
         store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILED_BACK });
         // Going back to a point gives up what the Azure machine wrote after it.
         const rpo = point?.time ? Math.max(0, (requestedAt - point.time.getTime()) / 1000) : 0;
-        return { lastSequence, processedSequence: processed, ...restored, rtoSeconds: (Date.now() - requestedAt) / 1000, achievedRpoSeconds: rpo };
+        const rtoSeconds = (Date.now() - requestedAt) / 1000;
+        return { kind: { $case: "failback", value: { lastSequence, processedSequence: processed, ...restored, rtoSeconds, achievedRpoSeconds: rpo } } };
       },
       () => store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_PROTECTED }),
     );
@@ -203,7 +206,7 @@ export class FailbackJobs {
         });
         return names;
       });
-      return { removedDisks: removed };
+      return { kind: { $case: "commitFailback", value: { removedDisks: removed } } };
     });
     return job;
   }

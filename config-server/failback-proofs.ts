@@ -1,14 +1,10 @@
 import { deserializeSummary, hashDisk } from "../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import { ReplicationState } from "../proto/index.js";
+import { type DiskCheck, ReplicationState, type VerifyResult, VerifyTarget } from "../proto/index.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import type { CommandBus } from "./command-bus.js";
 import type { ConfigStore } from "./store/index.js";
-import type { DiskCheck, VerifyResult } from "./verify-jobs.js";
-
-/** The `target` of a failback's VerifyResult. */
-export const FAILED_BACK = "failed-back disks";
 
 export interface FailbackProofContext {
   store: ConfigStore;
@@ -62,7 +58,7 @@ export async function verifyFailback(ctx: FailbackProofContext, machineRef: stri
     const ok = expected === local.fingerprint;
     checks.push({ index: d.index, source: d.blobName, expected, actual: local.fingerprint, ok, ranges: ok ? [] : tree.diffSummary(deserializeSummary(local.summary)) });
   }
-  return { machine: machine.name, target: FAILED_BACK, sequence, recoveryPointId: "", ok: checks.every((c) => c.ok), disks: checks };
+  return { machine: machine.name, target: VerifyTarget.VERIFY_TARGET_FAILED_BACK, sequence, recoveryPointId: "", ok: checks.every((c) => c.ok), disks: checks };
 }
 
 /** The fingerprint of each Azure disk of a machine (its failed-over page blobs) as it is now. */

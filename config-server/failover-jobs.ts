@@ -1,4 +1,4 @@
-import { type Disk, type FailoverInfo, type Job, JobType, type Machine, type RecoverableRange, type RecoveryPointSelector, ReplicationState } from "../proto/index.js";
+import { type Disk, type FailoverInfo, type Job, type JobResult, JobType, type Machine, type RecoverableRange, type RecoveryPointSelector, ReplicationState } from "../proto/index.js";
 import { failoverDiskName } from "../common/storage-layout/index.js";
 import { namedRecoveryPoints } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
@@ -197,7 +197,7 @@ export class FailoverJobs {
       await this.runner.step(job, STEPS.complete, async () => {
         store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED });
       });
-      return { deletedRecoveryPoints: deleted.length, kept: keep };
+      return { kind: { $case: "commitFailover", value: { deletedRecoveryPoints: deleted.length, kept: keep } } };
     });
     return job;
   }
@@ -215,7 +215,7 @@ export class FailoverJobs {
         for (const d of test.disks) await blobs.deletePageBlob(d.blobName);
         store.updateMachine(machine.machineId, { testFailover: undefined, testFailoverActive: false });
       });
-      return { deletedDisks: test.disks.map((d) => d.blobName) };
+      return { kind: { $case: "testFailoverCleanup", value: { deletedDisks: test.disks.map((d) => d.blobName) } } };
     });
     return job;
   }
@@ -339,16 +339,21 @@ export class FailoverJobs {
   }
 }
 
-function failoverResult(info: FailoverInfo) {
+function failoverResult(info: FailoverInfo): JobResult {
   return {
-    recoveryPointId: info.recoveryPointId || null,
-    sequence: info.sequence,
-    test: info.test,
-    network: info.network || null,
-    ipAddress: info.ipAddress || null,
-    achievedRpoSeconds: info.achievedRpoSeconds,
-    rtoSeconds: info.rtoSeconds,
-    description: info.description,
-    disks: info.disks.map((d) => ({ index: d.index, blob: d.blobName, sizeBytes: d.sizeBytes })),
+    kind: {
+      $case: "failover",
+      value: {
+        recoveryPointId: info.recoveryPointId,
+        sequence: info.sequence,
+        test: info.test,
+        network: info.network,
+        ipAddress: info.ipAddress,
+        achievedRpoSeconds: info.achievedRpoSeconds,
+        rtoSeconds: info.rtoSeconds,
+        description: info.description,
+        disks: info.disks.map((d) => ({ index: d.index, blob: d.blobName, sizeBytes: d.sizeBytes })),
+      },
+    },
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
-import { type Job, JobType, type Machine, ReplicationState, TagPhase } from "../proto/index.js";
+import { type Job, type JobResult, JobType, type Machine, ReplicationState, TagPhase } from "../proto/index.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
@@ -66,7 +66,7 @@ export class GroupPoints {
   }
 
   /** Runs the whole protocol inside `job` (also used by plan runs and rehearsals). */
-  async cut(job: Job, group: ReplicationGroup, members: Machine[], tagName: string): Promise<GroupPoint & { recoveryPointIds: Record<string, string> }> {
+  async cut(job: Job, group: ReplicationGroup, members: Machine[], tagName: string): Promise<JobResult> {
     const { store } = this.ctx;
     const send = (m: Machine, phase: TagPhase) =>
       this.ctx.bus.send(m.agentComponentId, job.jobId, {
@@ -109,7 +109,9 @@ export class GroupPoints {
     this.ctx.logger.info("group point committed", { group: group.name, groupPointId: point.groupPointId, holdMs: point.holdMs });
 
     const recoveryPointIds = await this.runner.step(job, STEPS.points, () => this.memberPoints(point));
-    return { ...point, recoveryPointIds };
+    const { groupPointId, groupName, appConsistent, holdMs, createdAt } = point;
+    const withPoints = point.members.map((m) => ({ ...m, recoveryPointId: recoveryPointIds[m.machineId] ?? "" }));
+    return { kind: { $case: "groupPoint", value: { groupPointId, group: groupName, tagName, appConsistent, members: withPoints, holdMs, createdAt } } };
   }
 
   /** Each member's own recovery point for a group point, once its process server reported it. */

@@ -1,5 +1,5 @@
 import { jobTypes } from "../common/enum-names/index.js";
-import { type Job, JobState } from "../proto/index.js";
+import { type Job, type JobResult, JobState } from "../proto/index.js";
 import { PollTimeoutError, pollUntil } from "../common/async/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
@@ -40,7 +40,8 @@ export class JobRunner {
     this.cancelled.set(jobId, reason);
   }
 
-  run(job: Job, body: () => Promise<unknown>, onFailure?: (message: string) => void): void {
+  /** Runs `body` in the background; what it returns is the job's typed result (none: undefined). */
+  run(job: Job, body: () => Promise<JobResult | undefined>, onFailure?: (message: string) => void): void {
     const endCancelled = (): boolean => {
       const reason = this.cancelled.get(job.jobId);
       if (reason === undefined) return false;
@@ -52,15 +53,15 @@ export class JobRunner {
     body().then(
       (result) => {
         if (endCancelled()) return;
-        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: JSON.stringify(result ?? {}) });
+        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, result });
         this.logger.info("job succeeded", { jobId: job.jobId, type: jobTypes.name(job.type) });
       },
       (err: unknown) => {
         if (endCancelled()) return;
         const message = (err as Error).message ?? String(err);
         // A failure that still produced findings (a verification mismatch) keeps them as the result.
-        const findings = (err as { result?: unknown }).result;
-        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message, resultJson: findings ? JSON.stringify(findings) : undefined });
+        const findings = (err as { result?: JobResult }).result;
+        this.store.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED, error: message, result: findings });
         this.logger.warn("job failed", { jobId: job.jobId, type: jobTypes.name(job.type), error: message });
         try {
           onFailure?.(message);

@@ -1,6 +1,7 @@
 import {
   Health,
   type HealthIssue,
+  HealthIssueCode,
   type Machine,
   type MachineReplicationReport,
   ReplicationDirection,
@@ -73,18 +74,18 @@ export function machineHealth(
   const awayOnPurpose =
     machine.state === ReplicationState.REPLICATION_STATE_FAILED_OVER || machine.state === ReplicationState.REPLICATION_STATE_FAILOVER_COMMITTED;
   if (!awayOnPurpose && (!agent || now - agent.at > heartbeatTimeoutMs)) {
-    issues.push({ health: Health.HEALTH_CRITICAL, code: "AGENT_UNREACHABLE", message: "no heartbeat from the mobility agent" });
+    issues.push({ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_AGENT_UNREACHABLE, message: "no heartbeat from the mobility agent" });
   }
   if (REPLICATING.has(machine.state)) {
     if (machine.processServerId && (!reports.processServer || now - reports.processServer.at > heartbeatTimeoutMs)) {
-      issues.push({ health: Health.HEALTH_CRITICAL, code: "PROCESS_SERVER_UNREACHABLE", message: "no report from the process server" });
+      issues.push({ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_PROCESS_SERVER_UNREACHABLE, message: "no report from the process server" });
     }
     const stats = mergeStats(reports, machine.direction);
     const rpo = stats.rpoSeconds;
     if (policy && rpo > policy.rpoThresholdSeconds) {
       issues.push({
         health: Health.HEALTH_WARNING,
-        code: "RPO_THRESHOLD_EXCEEDED",
+        code: HealthIssueCode.HEALTH_ISSUE_CODE_RPO_THRESHOLD_EXCEEDED,
         message: `RPO ${rpo.toFixed(1)} s exceeds the policy's threshold of ${policy.rpoThresholdSeconds} s`,
       });
     }
@@ -92,14 +93,14 @@ export function machineHealth(
     if (policy && stats.processedLagSeconds > policy.rpoThresholdSeconds) {
       issues.push({
         health: Health.HEALTH_WARNING,
-        code: "PROCESSED_LAG_EXCEEDED",
+        code: HealthIssueCode.HEALTH_ISSUE_CODE_PROCESSED_LAG_EXCEEDED,
         message:
           `processed lag ${stats.processedLagSeconds.toFixed(1)} s exceeds the policy's RPO threshold of ${policy.rpoThresholdSeconds} s: ` +
           `the process server has ${formatMiB(stats.unprocessedBytes)} uploaded but not yet applied to the replica`,
       });
     }
     if (agent?.report.resyncRequired) {
-      issues.push({ health: Health.HEALTH_WARNING, code: "RESYNC_REQUIRED", message: `resync required: ${agent.report.resyncReason}` });
+      issues.push({ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_RESYNC_REQUIRED, message: `resync required: ${agent.report.resyncReason}` });
     }
   }
   const health = issues.reduce((worst, i) => Math.max(worst, i.health), Health.HEALTH_NORMAL) as Health;

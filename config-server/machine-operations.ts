@@ -119,7 +119,7 @@ export class MachineOperations {
         });
       }
       this.ctx.logger.info("protection disabled", { machine: machine.name, keepReplica, ...deleted });
-      return { machine: machine.name, stopped, released, keepReplica, deleted };
+      return { kind: { $case: "disableProtection", value: { machine: machine.name, stopped, released, keepReplica, deleted } } };
     });
     return job;
   }
@@ -196,7 +196,12 @@ export class MachineOperations {
           return `${to.name} receives the stream`;
         });
         this.ctx.logger.info("machine switched process server", { machine: machine.name, from: from.name, to: to.name, continuesAfter: h.uploadedSequence });
-        return { machine: machine.name, from: from.name, to: to.name, continuedAfterSequence: h.uploadedSequence };
+        return {
+          kind: {
+            $case: "switchProcessServer",
+            value: { machine: machine.name, fromProcessServer: from.name, toProcessServer: to.name, continuedAfterSequence: h.uploadedSequence },
+          },
+        };
       },
       () => {
         // Before the agent moved, the old process server takes the machine back as it gave it.

@@ -1,4 +1,4 @@
-import { type Job, JobState, JobType, type Machine, ReplicationDirection, ReplicationState, SiteLocation, TagPhase, type WorkloadCommand } from "../proto/index.js";
+import { type Job, type JobResult, JobState, JobType, type Machine, ReplicationDirection, ReplicationState, SiteLocation, type SyncResult, TagPhase, type WorkloadCommand, WorkloadRunResult } from "../proto/index.js";
 import { jobTypes, syncModes, workloadProfiles } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
@@ -6,6 +6,7 @@ import type { CommandBus, CommandOutcome } from "./command-bus.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
 import { type ConfigStore, isTerminalJobState } from "./store/index.js";
+import { syncResultOf } from "./sync-result.js";
 
 export interface JobContext {
   store: ConfigStore;
@@ -46,7 +47,7 @@ export class ProtectionJobs {
     return this.runner.waitFor(what, this.ctx.stepTimeoutMs, probe);
   }
 
-  private run(job: Job, machineId: string | undefined, body: () => Promise<unknown>, stateOnFailure?: ReplicationState): void {
+  private run(job: Job, machineId: string | undefined, body: () => Promise<JobResult | undefined>, stateOnFailure?: ReplicationState): void {
     this.runner.run(job, body, () => {
       if (machineId) this.ctx.store.updateMachine(machineId, { state: stateOnFailure ?? ReplicationState.REPLICATION_STATE_UNPROTECTED });
     });
@@ -93,14 +94,14 @@ export class ProtectionJobs {
       store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_INITIAL_REPLICATION });
       const sync = await this.step(job, STEPS.initial, () => this.sync(job.jobId, machine.machineId, "initial"));
       await this.step(job, STEPS.finalize, async () => {
-        await this.waitProcessed(machine.machineId, Number(sync.endSequence ?? 0));
+        await this.waitProcessed(machine.machineId, sync.endSequence);
       });
       store.updateMachine(machine.machineId, {
         state: ReplicationState.REPLICATION_STATE_PROTECTED,
         resyncRequired: false,
         resyncReason: "",
       });
-      return { ...sync };
+      return { kind: { $case: "sync", value: sync } };
     });
     return job;
   }
@@ -128,13 +129,13 @@ export class ProtectionJobs {
         await this.step(job, STEPS.prerequisites, async () => this.checkAgentReachable(machine));
         await this.sendAssignment(job.jobId, machine.machineId);
         const sync = await this.step(job, STEPS.resync, () => this.sync(job.jobId, machine.machineId, "resync"));
-        await this.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, Number(sync.endSequence ?? 0)));
+        await this.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, sync.endSequence));
         store.updateMachine(machine.machineId, {
           state: ReplicationState.REPLICATION_STATE_PROTECTED,
           resyncRequired: false,
           resyncReason: "",
         });
-        return sync;
+        return { kind: { $case: "sync", value: sync } };
       },
       ReplicationState.REPLICATION_STATE_RESYNC_REQUIRED,
     );
@@ -160,14 +161,13 @@ export class ProtectionJobs {
       );
       const sequence = Number(tag.sequence ?? 0);
       store.addProofs(machine.machineId, sequence, proofsFromAgent(tag));
-      const point = await this.step(job, STEPS.point, async () => {
-        await this.waitFor(`recovery point for tag ${name}`, () =>
+      const rp = await this.step(job, STEPS.point, () =>
+        this.waitFor(`recovery point for tag ${name}`, () =>
           store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name && p.sequence >= sequence),
-        );
-        return {};
-      });
-      const rp = store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name);
-      return { ...point, tagName: name, sequence, recoveryPointId: rp?.recoveryPointId, fingerprints: proofsFromAgent(tag).map((p) => p.fingerprint) };
+        ),
+      );
+      const fingerprints = proofsFromAgent(tag).map((p) => p.fingerprint);
+      return { kind: { $case: "appConsistentPoint", value: { tagName: name, sequence, recoveryPointId: rp.recoveryPointId, fingerprints } } };
     });
     return job;
   }
@@ -184,14 +184,15 @@ export class ProtectionJobs {
       this.checkAgentReachable(machine);
     }
     const job = store.createJob({ type: JobType.JOB_TYPE_WORKLOAD, machineId: machine.machineId, steps: [STEPS.workload] });
-    this.run(job, undefined, async () =>
-      this.step(job, STEPS.workload, async () =>
+    this.run(job, undefined, async () => {
+      const wrote = await this.step(job, STEPS.workload, async () =>
         expectSuccess(
           await bus.send(agent, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }),
           "workload",
         ),
-      ),
-    );
+      );
+      return { kind: { $case: "workload", value: WorkloadRunResult.fromJSON(wrote) } };
+    });
     return job;
   }
 
@@ -234,14 +235,14 @@ export class ProtectionJobs {
     expectSuccess(toAgent, `assignment on agent of ${machine.name}`);
   }
 
-  private async sync(jobId: string, machineId: string, modeName: "initial" | "resync"): Promise<Record<string, unknown>> {
+  private async sync(jobId: string, machineId: string, modeName: "initial" | "resync"): Promise<SyncResult> {
     const mode = syncModes.parse(modeName);
     const machine = this.ctx.store.getMachine(machineId)!;
     const outcome = await this.ctx.bus.send(machine.agentComponentId, jobId, {
       $case: "startSync",
       value: { machineId, mode, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
     });
-    return expectSuccess(outcome, `${modeName} copy`);
+    return syncResultOf(expectSuccess(outcome, `${modeName} copy`), `${modeName} copy`);
   }
 
   private waitProcessed(machineId: string, sequence: number): Promise<unknown> {

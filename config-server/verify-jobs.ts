@@ -1,10 +1,10 @@
 import { replicaBlobName } from "../common/storage-layout/index.js";
-import { deserializeSummary, formatByteRange, hashDisk, type ByteRange } from "../common/blockhash/index.js";
+import { deserializeSummary, formatByteRange, hashDisk } from "../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import { listPointDocuments } from "../common/recovery/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import { type Job, JobType, type Machine, ReplicationState, VerifyTarget } from "../proto/index.js";
+import { type DiskCheck, type Job, type JobResult, JobType, type Machine, ReplicationState, type VerifyResult, VerifyTarget } from "../proto/index.js";
 import { JobRunner } from "./job-runner.js";
 import type { ConfigStore, StoredProof } from "./store/index.js";
 
@@ -17,26 +17,6 @@ export interface VerifyContext {
 }
 
 /** One disk's check: the recovered disk's fingerprint against the source's at the same sequence. */
-export interface DiskCheck {
-  index: number;
-  /** What was read (blob name, with the snapshot for a recovery point). */
-  source: string;
-  expected: string;
-  actual: string;
-  ok: boolean;
-  /** Where the disks differ (at the granularity of the stored tree summary). */
-  ranges: ByteRange[];
-}
-
-export interface VerifyResult {
-  machine: string;
-  target: string;
-  sequence: number;
-  recoveryPointId: string;
-  ok: boolean;
-  disks: DiskCheck[];
-}
-
 interface DiskToRead {
   index: number;
   sizeBytes: number;
@@ -47,13 +27,6 @@ interface DiskToRead {
 const STEP_FIND = "Find the source fingerprints";
 const STEP_FAILED_BACK = "Compare the on-premises disks with the Azure disks";
 const diskStep = (i: number) => `Verify disk ${i}`;
-
-const TARGET_NAME: Record<number, string> = {
-  [VerifyTarget.VERIFY_TARGET_POINT]: "recovery point",
-  [VerifyTarget.VERIFY_TARGET_FAILED_OVER]: "failed-over disks",
-  [VerifyTarget.VERIFY_TARGET_TEST_FAILOVER]: "test-failover disks",
-  [VerifyTarget.VERIFY_TARGET_REPLICA]: "replica",
-};
 
 /**
  * `srlab verify`: recomputes the fingerprint (docs/fingerprint.md) of every disk of a recovered
@@ -88,7 +61,7 @@ export class VerifyJobs {
       for (const d of disks) checks.push(await this.runner.step(job, diskStep(d.index), () => this.checkDisk(job, d, expected)));
       const result: VerifyResult = {
         machine: machine.name,
-        target: TARGET_NAME[target] ?? "disks",
+        target,
         sequence,
         recoveryPointId: pointId,
         ok: checks.every((c) => c.ok),
@@ -101,7 +74,7 @@ export class VerifyJobs {
           result,
         );
       }
-      return result;
+      return { kind: { $case: "verify", value: result } };
     }, undefined);
     return job;
   }
@@ -128,7 +101,7 @@ export class VerifyJobs {
           result,
         );
       }
-      return result;
+      return { kind: { $case: "verify", value: result } };
     }, undefined);
     return job;
   }
@@ -222,10 +195,14 @@ export class VerifyJobs {
 
 /** A verification that ran and found differences; the job's result still carries every check. */
 export class VerifyMismatch extends Error {
+  /** The failed job keeps every check as its result. */
+  readonly result: JobResult;
+
   constructor(
     message: string,
-    readonly result: VerifyResult,
+    findings: VerifyResult,
   ) {
     super(message);
+    this.result = { kind: { $case: "verify", value: findings } };
   }
 }

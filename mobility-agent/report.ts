@@ -1,4 +1,4 @@
-import { CaptureMode, type Disk, Health, type HealthIssue, type MachineReplicationReport } from "../proto/index.js";
+import { CaptureMode, type Disk, Health, HealthIssueCode, type HealthIssue, type MachineReplicationReport } from "../proto/index.js";
 import type { Capture } from "./capture.js";
 import type { ReplicationClient } from "./replication-client.js";
 
@@ -6,29 +6,29 @@ import type { ReplicationClient } from "./replication-client.js";
 export function machineHealth(capture: Capture, replication: ReplicationClient | undefined): { health: Health; issues: HealthIssue[] } {
   const issues: HealthIssue[] = [];
   if (replication?.state === "halted") {
-    issues.push({ health: Health.HEALTH_CRITICAL, code: "REPLICATION_HALTED", message: replication.haltReason });
+    issues.push({ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_REPLICATION_HALTED, message: replication.haltReason });
   } else if (replication?.state === "retrying") {
     issues.push({
       health: Health.HEALTH_WARNING,
-      code: "PROCESS_SERVER_UNREACHABLE",
+      code: HealthIssueCode.HEALTH_ISSUE_CODE_PROCESS_SERVER_UNREACHABLE,
       message: `process server ${replication.processServerAddress} unreachable (${replication.failedAttempts} retries): ${replication.lastError}`,
     });
   }
   if (capture.mode === CaptureMode.CAPTURE_MODE_METADATA) {
     issues.push({
       health: Health.HEALTH_WARNING,
-      code: "CAPTURE_METADATA_MODE",
+      code: HealthIssueCode.HEALTH_ISSUE_CODE_CAPTURE_METADATA_MODE,
       message: `${capture.queuedRecords} writes queued in metadata mode: recovery points until they are sent may hold later bytes`,
     });
   }
   if (capture.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
-    issues.push({ health: Health.HEALTH_WARNING, code: "CAPTURE_BITMAP_MODE", message: `${capture.dirtyBlocks} dirty blocks tracked in bitmap mode` });
+    issues.push({ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_CAPTURE_BITMAP_MODE, message: `${capture.dirtyBlocks} dirty blocks tracked in bitmap mode` });
   }
   if (capture.resyncRequired) {
-    issues.push({ health: Health.HEALTH_WARNING, code: "RESYNC_REQUIRED", message: capture.resyncReason });
+    issues.push({ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_RESYNC_REQUIRED, message: capture.resyncReason });
   }
   if (capture.writesBlockedReason) {
-    issues.push({ health: Health.HEALTH_WARNING, code: "WRITES_STOPPED", message: capture.writesBlockedReason });
+    issues.push({ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_WRITES_STOPPED, message: capture.writesBlockedReason });
   }
   const health = issues.reduce((worst, i) => Math.max(worst, i.health), Health.HEALTH_NORMAL) as Health;
   return { health, issues };

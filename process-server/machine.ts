@@ -1,4 +1,4 @@
-import { Health, type HealthIssue, type ReplicationPolicy } from "../proto/index.js";
+import { Health, HealthIssueCode, type HealthIssue, type ReplicationPolicy } from "../proto/index.js";
 import { DirectionEpochs } from "./direction-epochs.js";
 import type { MachineFacts, MachineRegistry, ReplicaDisk } from "./machine-registry.js";
 import { Mutex } from "../common/async/index.js";
@@ -10,7 +10,7 @@ import type { ReplicaChecksumMap } from "./pipeline/checksum-map.js";
 /** A problem one pipeline stage (upload, apply, points) reports until it clears it. */
 export interface StageIssue {
   health: Health.HEALTH_WARNING | Health.HEALTH_CRITICAL;
-  code: string;
+  code: HealthIssueCode;
   message: string;
 }
 
@@ -94,7 +94,7 @@ export class Machine {
 
   currentIssues(): HealthIssue[] {
     const out: HealthIssue[] = [...this.issues.values()].map((i) => ({ health: i.health, code: i.code, message: i.message }));
-    if (this.resyncReason) out.push({ health: Health.HEALTH_CRITICAL, code: "RESYNC_REQUIRED", message: this.resyncReason });
+    if (this.resyncReason) out.push({ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_RESYNC_REQUIRED, message: this.resyncReason });
     return out;
   }
 }

@@ -7,6 +7,7 @@ export * from "./gen/srlab/v1/admin_service.js";
 export * from "./gen/srlab/v1/configuration_service.js";
 export * from "./gen/srlab/v1/disk_service.js";
 export * from "./gen/srlab/v1/identity_service.js";
+export * from "./gen/srlab/v1/job_result.js";
 export * from "./gen/srlab/v1/group_service.js";
 export * from "./gen/srlab/v1/plan_service.js";
 export * from "./gen/srlab/v1/proof_service.js";

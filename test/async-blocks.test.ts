@@ -1,4 +1,4 @@
-import { describe, expect, test } from "vitest";
+import { afterEach, describe, expect, test, vi } from "vitest";
 import {
   isPromise,
   KeyedMutex,
@@ -177,6 +177,39 @@ describe("sleep and pause", () => {
     await expect(paused).resolves.toBe(false);
     await expect(pause(1)).resolves.toBe(true);
     await expect(pause(0, ac.signal)).resolves.toBe(false);
+  });
+
+  describe("on a fake clock", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    test("sleep, pause and pollUntil wait exactly as long as the clock says, and no longer", async () => {
+      vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "performance", "Date"] });
+      let woke = false;
+      const slept = sleep(60_000).then(() => {
+        woke = true;
+      });
+      await vi.advanceTimersByTimeAsync(59_999);
+      expect(woke).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await slept;
+      expect(woke).toBe(true);
+
+      let probes = 0;
+      const polled = pollUntil("the fifth probe", () => ++probes === 5 && probes, { intervalMs: 1_000 });
+      await vi.advanceTimersByTimeAsync(3_999);
+      expect(probes).toBe(4);
+      await vi.advanceTimersByTimeAsync(1);
+      await expect(polled).resolves.toBe(5);
+
+      const ac = new AbortController();
+      const paused = pause(3_600_000, ac.signal);
+      await vi.advanceTimersByTimeAsync(1_000);
+      ac.abort();
+      await expect(paused).resolves.toBe(false);
+      expect(vi.getTimerCount(), "an aborted wait leaves no timer behind").toBe(0);
+    });
   });
 });
 

@@ -196,7 +196,7 @@ function request(rpc: string, kind: Kind, empty: object): object {
     case "createClientJob":
       return { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [] };
     case "updateClientJob":
-      return { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+      return { jobId: "none", stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", result: undefined };
     case "attachJobReport":
       return { jobId: "none", name: "report.html", content: Buffer.alloc(0) };
     case "removeComponent":

@@ -2,13 +2,18 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test, vi } from "vitest";
+import { channelCredentials, unaryCall } from "../common/grpc/index.js";
 import { silentLogger } from "../common/logger.js";
+import type { AdminClient } from "../cli/admin-client.js";
+import { keepClientJobAlive } from "../cli/client-job-keepalive.js";
 import { ClientJobLeases } from "../config-server/client-job-leases.js";
 import type { Caller } from "../config-server/handlers/caller.js";
 import type { ConfigHost } from "../config-server/handlers/host.js";
 import { jobHandlers } from "../config-server/handlers/jobs.js";
+import { ConfigServer } from "../config-server/index.js";
 import { ConfigStore } from "../config-server/store/index.js";
-import { JobState, JobType } from "../proto/index.js";
+import { AdminServiceClient, JobState, JobType } from "../proto/index.js";
+import { testConfigServerOptions } from "./support/config-server-options.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-client-leases-"));
 const stores: ConfigStore[] = [];
@@ -20,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const T0 = Date.parse("2026-03-01T10:00:00.000Z");
 const caller = {} as Caller;
-const touch = { stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" };
+const touch = { stepName: "", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", result: undefined };
 
 /** The admin service's job handlers over a real store, with a 60 s lease and the clock at T0. */
 function lab() {
@@ -92,5 +97,46 @@ describe("client job leases", () => {
       leases.stop();
     }
     expect(store.getJob(job!.jobId)!.error).toMatch(/stopped reporting at \d{4}-\d\d-\d\dT/);
+  });
+});
+
+describe("client job leases on a running configuration server", () => {
+  test("a CLI's renewals keep its job running past the lease; once they stop (the CLI was killed) the job ends Failed", { timeout: 60_000 }, async () => {
+    const root = mkdtempSync(join(tmpdir(), "srlab-client-lease-cs-"));
+    const cs = new ConfigServer(testConfigServerOptions(root, { clientJobLeaseSeconds: 2, dashboard: { enabled: false } }), silentLogger());
+    await cs.start();
+    const client = new AdminServiceClient(cs.grpcAddress, channelCredentials(undefined));
+    try {
+      const admin = {
+        client,
+        call: <Req, Res>(method: Parameters<typeof unaryCall<Req, Res>>[1], request: Req, timeoutMs = 30_000) => unaryCall(client, method, request, cs.adminCredential, timeoutMs),
+      } as unknown as Pick<AdminClient, "call" | "client">;
+      const { job, leaseSeconds } = await admin.call(client.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: ["load", "report"] });
+      expect(leaseSeconds).toBe(2);
+      const stopRenewing = keepClientJobAlive(admin, job!.jobId, leaseSeconds);
+      // Two and a half leases long with no progress report: the renewals alone keep it alive.
+      await new Promise((r) => setTimeout(r, 5_000));
+      const running = (await admin.call(client.getJob, { jobId: job!.jobId })).job!;
+      expect(JobState[running.state]).toBe("JOB_STATE_IN_PROGRESS");
+      const lastRenewal = Date.now();
+      stopRenewing();
+      const ended = await vi.waitFor(
+        async () => {
+          const j = (await admin.call(client.getJob, { jobId: job!.jobId })).job!;
+          expect(JobState[j.state]).toBe("JOB_STATE_FAILED");
+          return j;
+        },
+        { timeout: 15_000, interval: 100 },
+      );
+      expect(ended.error).toMatch(/^the CLI running it stopped reporting at \d{4}-\d\d-\d\dT[\d:.]+Z/);
+      const reportedAt = Date.parse(/at (\S+)/.exec(ended.error)![1]!);
+      // The time named is the last renewal's (one may still have been on its way at the stop).
+      expect(Math.abs(lastRenewal - reportedAt)).toBeLessThan(2_000);
+      expect(ended.steps.map((s) => JobState[s.state])).toEqual(["JOB_STATE_FAILED", "JOB_STATE_NOT_STARTED"]);
+    } finally {
+      client.close();
+      await cs.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

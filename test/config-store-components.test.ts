@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "vitest";
 import { ErrorCode } from "../common/errors/index.js";
-import { CaptureMode, ComponentRole, Health, ReplicationDirection, ReplicationState, SiteLocation } from "../proto/index.js";
+import { CaptureMode, ComponentRole, Health, HealthIssueCode, ReplicationDirection, ReplicationState, SiteLocation } from "../proto/index.js";
 import { storePaths, withStore, registerPs, registerAgent, disk, assertSrlabError } from "./support/config-store.js";
 
 const freshPath = storePaths();
@@ -74,7 +74,7 @@ describe("ConfigStore components", () => {
     withStore(freshPath(), (s) => {
       const ps = registerPs(s, "ps1");
       const at = new Date("2024-05-01T10:00:00Z");
-      const issues = [{ health: Health.HEALTH_WARNING, code: "CACHE_FREE_SPACE_LOW", message: "28% free" }];
+      const issues = [{ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_CACHE_FREE_SPACE_LOW, message: "28% free" }];
       const c = s.recordHeartbeat(ps.componentId, Health.HEALTH_WARNING, issues, at);
       assert.equal(c.health, Health.HEALTH_WARNING);
       assert.deepEqual(c.issues, issues);
@@ -154,7 +154,7 @@ describe("ConfigStore machines and disks", () => {
       const u = s.updateMachine(m.machineId, {
         state: ReplicationState.REPLICATION_STATE_FAILED_OVER,
         health: Health.HEALTH_CRITICAL,
-        issues: [{ health: Health.HEALTH_CRITICAL, code: "AUTH", message: "bad" }],
+        issues: [{ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_AGENT_UNREACHABLE, message: "bad" }],
         policyName: "default",
         direction: ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES,
         resyncRequired: true,
@@ -164,7 +164,7 @@ describe("ConfigStore machines and disks", () => {
       });
       assert.equal(u.state, ReplicationState.REPLICATION_STATE_FAILED_OVER);
       assert.equal(u.health, Health.HEALTH_CRITICAL);
-      assert.equal(u.issues[0].code, "AUTH");
+      assert.equal(u.issues[0].code, HealthIssueCode.HEALTH_ISSUE_CODE_AGENT_UNREACHABLE);
       assert.equal(u.policyName, "default");
       assert.equal(u.direction, ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES);
       assert.equal(u.resyncRequired, true);

@@ -34,11 +34,13 @@ describe("ConfigStore jobs", () => {
 
       s.addJobBytes(job.jobId, 1000);
       s.addJobBytes(job.jobId, 24);
-      j = s.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, resultJson: '{"rpoSeconds":3}' });
+      const counts = { endSequence: 3, blocksCompared: 16, blocksSent: 2, zeroBlocksSent: 0, rangesSent: 2, bytesSent: 1024 };
+      j = s.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, result: { kind: { $case: "sync", value: counts } } });
       assert.equal(j.state, JobState.JOB_STATE_SUCCEEDED);
       assert.equal(j.progressPercent, 100);
       assert.equal(j.bytesSent, 1024);
-      assert.equal(j.resultJson, '{"rpoSeconds":3}');
+      assert.deepEqual(j.result, { kind: { $case: "sync", value: counts } });
+      assert.deepEqual(s.getJob(job.jobId)?.result, j.result, "the result reads back from the store");
       assert.ok(j.endTime);
       assert.ok(j.steps.every((st) => st.state === JobState.JOB_STATE_SUCCEEDED));
 
@@ -48,6 +50,21 @@ describe("ConfigStore jobs", () => {
         /already finished as JOB_STATE_SUCCEEDED/,
       );
       assertSrlabError(() => s.finishJob(job.jobId, { state: JobState.JOB_STATE_FAILED }), ErrorCode.WRONG_STATE, /already finished/);
+    });
+  });
+
+  test("a job ends only with its own kind's result, refused before anything changes", () => {
+    withStore(freshPath(), (s) => {
+      const job = s.createJob({ type: JobType.JOB_TYPE_RESYNC, machineId: "", steps: ["Compare"] });
+      const failover = { kind: { $case: "commitFailover" as const, value: { deletedRecoveryPoints: 1, kept: [] } } };
+      assertSrlabError(
+        () => s.finishJob(job.jobId, { state: JobState.JOB_STATE_SUCCEEDED, result: failover }),
+        ErrorCode.INVALID_ARGUMENT,
+        /a Resync job ends with a sync result, not commitFailover/,
+      );
+      assert.equal(s.getJob(job.jobId)?.state, JobState.JOB_STATE_NOT_STARTED, "the refused finish left the job as it was");
+      const cleanup = s.createJob({ type: JobType.JOB_TYPE_DISABLE_PROTECTION, machineId: "", steps: [] });
+      assert.equal(s.finishJob(cleanup.jobId, { state: JobState.JOB_STATE_CANCELLED, result: { kind: undefined } }).result, undefined, "an empty result is none");
     });
   });
 

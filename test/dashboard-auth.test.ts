@@ -206,10 +206,10 @@ describe("the configuration server's dashboard over HTTP", () => {
     const bearer = { authorization: `Bearer ${credential}` };
     const { job } = await unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: ["load", "verify"] }, credential);
     expect(JobState[job!.state]).toBe("JOB_STATE_IN_PROGRESS");
-    await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finish: 0, error: "", resultJson: "" }, credential);
+    await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "load", stepState: JobState.JOB_STATE_SUCCEEDED, progressPercent: 100, message: "", finish: 0, error: "", result: undefined }, credential);
     const html = "<!doctype html><title>run</title><p>the story of the run</p>";
     await unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "report.html", content: Buffer.from(html) }, credential);
-    const done = await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SUCCEEDED, error: "", resultJson: '{"passed":true}' }, credential);
+    const done = await unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SUCCEEDED, error: "", result: { kind: { $case: "loadTest", value: { verdict: { passed: true, exitCode: 0, reason: "" }, reportDir: "", summary: undefined } } } }, credential);
     expect(done.job!.reports).toEqual(["report.html"]);
     expect(done.job!.steps.map((s) => JobState[s.state])).toEqual(["JOB_STATE_SUCCEEDED", "JOB_STATE_SUCCEEDED"]);
 
@@ -225,10 +225,14 @@ describe("the configuration server's dashboard over HTTP", () => {
     expect((await get(`/jobs/${job!.jobId}/..%2Fadmin.credential`, bearer)).status).toBe(404);
 
     // An ended job takes no more updates, a report needs a plain name, and an unknown end state is refused.
-    await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finish: 0, error: "", resultJson: "" }, credential)).rejects.toThrow(/already finished/);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: job!.jobId, stepName: "verify", stepState: JobState.JOB_STATE_FAILED, progressPercent: 0, message: "", finish: 0, error: "", result: undefined }, credential)).rejects.toThrow(/already finished/);
     await expect(unaryCall(admin, admin.attachJobReport, { jobId: job!.jobId, name: "../x.html", content: Buffer.from("x") }, credential)).rejects.toThrow(/plain file name/);
     const other = await unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_LOAD_TEST, machine: "", steps: [] }, credential);
-    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SKIPPED, error: "", resultJson: "" }, credential)).rejects.toThrow(/finish must be SUCCEEDED, FAILED or CANCELLED/);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SKIPPED, error: "", result: undefined }, credential)).rejects.toThrow(/finish must be SUCCEEDED, FAILED or CANCELLED/);
+    const pushResult = { kind: { $case: "pushInstall" as const, value: { host: "h", name: "", role: 1, stateDir: "", facts: undefined, failures: [] } } };
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "", stepState: 0, progressPercent: 0, message: "", finish: JobState.JOB_STATE_SUCCEEDED, error: "", result: pushResult }, credential)).rejects.toThrow(/a LoadTest job ends with a loadTest result, not pushInstall/);
+    await expect(unaryCall(admin, admin.updateClientJob, { jobId: other.job!.jobId, stepName: "load", stepState: 0, progressPercent: 0, message: "", finish: 0, error: "", result: pushResult }, credential)).rejects.toThrow(/a result is given with finish/);
+    expect((await unaryCall(admin, admin.getJob, { jobId: other.job!.jobId }, credential)).job!.state, "refused updates left the job as it was").toBe(other.job!.state);
     await expect(unaryCall(admin, admin.createClientJob, { type: JobType.JOB_TYPE_FAILOVER, machine: "", steps: [] }, credential)).rejects.toThrow(/job type Failover: the CLI records only LoadTest and PushInstall jobs/);
   });
 });

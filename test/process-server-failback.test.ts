@@ -17,6 +17,7 @@ import {
   type Disk,
   type GetBlockChecksumsResponse,
   Health,
+  HealthIssueCode,
   MasterTargetServiceClient,
   ProcessServiceClient,
   ReplicationDirection,
@@ -299,7 +300,7 @@ describe("process server failback (Azure to on-premises through a master target)
     const processed = async () => (await status("fb2")).stats?.processedSequence ?? 0;
     const unreachable = async () => {
       const st = await status("fb2");
-      return st.health === Health.HEALTH_WARNING && st.issues.some((i) => i.code === "MASTER_TARGET_UNREACHABLE" && /master target unreachable/.test(i.message));
+      return st.health === Health.HEALTH_WARNING && st.issues.some((i) => i.code === HealthIssueCode.HEALTH_ISSUE_CODE_MASTER_TARGET_UNREACHABLE && /master target unreachable/.test(i.message));
     };
 
     // 1. The master target goes away while the stream runs; the process server keeps acknowledging

@@ -3,8 +3,10 @@ import { randomBytes } from "node:crypto";
 import { describe, it } from "vitest";
 import {
   CODEC_NAMES,
+  compressPayload,
   DEFAULT_CODEC,
   decodeSegment,
+  decompressPayload,
   deriveSegmentKey,
   encodeSegment,
   readSegmentHeader,
@@ -153,5 +155,14 @@ describe("segment", () => {
     assert.equal(parseSegmentObjectName("machines/vm-1/replica/disk0"), undefined);
     assert.ok(segmentObjectName("m", 9, 10) < segmentObjectName("m", 10, 11));
     assert.throws(() => segmentObjectName("a/b", 1, 2), RangeError);
+  });
+
+  it("the raw payload calls (threadpool) round-trip every codec and refuse a wrong length", async () => {
+    const raw = Buffer.concat([randomBytes(5000), Buffer.from("hello world ".repeat(2000)), Buffer.alloc(40_000)]);
+    for (const codec of CODEC_NAMES) {
+      const packed = await compressPayload(codec, raw);
+      assert.deepEqual(await decompressPayload(codec, packed, raw.length), raw, codec);
+      await assert.rejects(decompressPayload(codec, packed, raw.length - 1), SegmentIntegrityError, codec);
+    }
   });
 });

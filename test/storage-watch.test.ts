@@ -4,7 +4,7 @@ import { type BlobStore, StorageUnavailableError } from "../common/storage/index
 import type { Machine } from "../process-server/machine.js";
 import { StorageWatch } from "../process-server/pipeline/index.js";
 import { withStorageRetry } from "../process-server/pipeline/storage-retry.js";
-import { Health } from "../proto/index.js";
+import { Health, HealthIssueCode } from "../proto/index.js";
 
 /** A store whose every call fails while `down` is set, counting uploads and probes. */
 function flakyStore() {
@@ -25,8 +25,8 @@ function flakyStore() {
   return s;
 }
 
-const machineIssues: Array<{ stage: string; code?: string }> = [];
-const machine = { id: "m1", setIssue: (stage: string, issue?: { code: string }) => machineIssues.push({ stage, code: issue?.code }) } as unknown as Machine;
+const machineIssues: Array<{ stage: string; code?: number }> = [];
+const machine = { id: "m1", setIssue: (stage: string, issue?: { code: number }) => machineIssues.push({ stage, code: issue?.code }) } as unknown as Machine;
 
 describe("storage outage", () => {
   test("a cheap probe notices storage return and the upload resumes without waiting out its backoff", async () => {
@@ -49,7 +49,7 @@ describe("storage outage", () => {
     expect(watch.reachable).toBe(false);
     const [issue] = watch.issues();
     expect(issue?.health).toBe(Health.HEALTH_WARNING);
-    expect(issue?.code).toBe("STORAGE_UNREACHABLE");
+    expect(issue?.code).toBe(HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNREACHABLE);
     expect(issue?.message).toMatch(/ECONNREFUSED/);
     const probesWhileDown = fake.probes;
     expect(probesWhileDown).toBeGreaterThan(1);
@@ -121,7 +121,7 @@ describe("storage outage", () => {
         // Storage goes away and comes back; no upload or apply runs meanwhile.
         fake.down = true;
         await vi.waitFor(() => expect(watch.reachable, message).toBe(false), { timeout: 5_000, interval: 5 });
-        expect(watch.issues()[0]?.code).toBe("STORAGE_UNREACHABLE");
+        expect(watch.issues()[0]?.code).toBe(HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNREACHABLE);
         fake.down = false;
         await vi.waitFor(() => expect(watch.reachable, message).toBe(true), { timeout: 5_000, interval: 5 });
         expect(reasons.length, message).toBe(restarted ? 1 : 0);

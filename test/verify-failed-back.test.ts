@@ -11,7 +11,8 @@ import type { CommandBus } from "../config-server/command-bus.js";
 import { verifyFailback } from "../config-server/failback-proofs.js";
 import { ConfigStore } from "../config-server/store/index.js";
 import { VerifyJobs } from "../config-server/verify-jobs.js";
-import { ComponentRole, JobState, ReplicationState, SiteLocation, VerifyTarget } from "../proto/index.js";
+import { resultDocument } from "../cli/commands/job-result.js";
+import { ComponentRole, type Job, JobState, ReplicationState, SiteLocation, VerifyTarget } from "../proto/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-verify-failed-back-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -66,6 +67,10 @@ async function lab(onPremises: (azure: Buffer[]) => Buffer[], state = Replicatio
   return { store, blobs, verify, azure, sent, ended, machineId: m.machineId, close: async () => { store.close(); await blobs.close(); } };
 }
 
+/** The verify job's result as srlab verify --json shows it. */
+const verifyDoc = (job: Job) =>
+  resultDocument(job.result) as { machine: string; target: string; sequence: number; ok: boolean; disks: Array<{ index: number; ok: boolean; ranges: Array<{ offset: number; length: number }> }> };
+
 describe("srlab verify --failed-back", () => {
   test("on-premises disks equal to the Azure disks they came back from pass, one check per disk", async () => {
     const l = await lab(((azure: Buffer[]) => azure));
@@ -73,7 +78,7 @@ describe("srlab verify --failed-back", () => {
       const job = await l.ended(l.verify.verify("vm1", VerifyTarget.VERIFY_TARGET_FAILED_BACK).jobId);
       expect(job.error).toBe("");
       expect(JobState[job.state]).toBe("JOB_STATE_SUCCEEDED");
-      const result = JSON.parse(job.resultJson);
+      const result = verifyDoc(job);
       expect(result).toMatchObject({ machine: "vm1", target: "failed-back disks", sequence: 77, ok: true });
       expect(result.disks.map((d: { index: number; ok: boolean }) => [d.index, d.ok])).toEqual([[0, true], [1, true]]);
       expect(l.sent).toHaveLength(1);
@@ -93,13 +98,13 @@ describe("srlab verify --failed-back", () => {
       const job = await l.ended(l.verify.verify("vm1", VerifyTarget.VERIFY_TARGET_FAILED_BACK).jobId);
       expect(JobState[job.state]).toBe("JOB_STATE_FAILED");
       expect(job.error).toMatch(/^vm1: on-premises disk 1 differs from its Azure disk: /);
-      const result = JSON.parse(job.resultJson);
+      const result = verifyDoc(job);
       expect(result.ok).toBe(false);
-      const bad = result.disks.find((d: { index: number }) => d.index === 1);
+      const bad = result.disks.find((d: { index: number }) => d.index === 1)!;
       expect(bad.ok).toBe(false);
       expect(bad.ranges.length).toBeGreaterThan(0);
       for (const r of bad.ranges) expect(r.offset <= 512 * 1024 && r.offset + r.length >= 512 * 1024 + 4096).toBe(true);
-      expect(result.disks.find((d: { index: number }) => d.index === 0).ok).toBe(true);
+      expect(result.disks.find((d: { index: number }) => d.index === 0)!.ok).toBe(true);
     } finally {
       await l.close();
     }

@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, ftruncateSync, openSync, rmSync, statSync, writeSync } from "node:fs";
-import { setTimeout as sleep } from "node:timers/promises";
+import { sleep } from "../../common/async/index.js";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
 import { RecoveryEngine } from "../../common/recovery/index.js";
 import { createBlobStore } from "../../common/storage/index.js";

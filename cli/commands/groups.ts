@@ -33,7 +33,9 @@ export function groupPoint(dir: string, name: string, o: { tag?: string; json?: 
     const { job: started } = await c.callOn(c.groups, c.groups.createGroupPoint, { group: name, tagName: o.tag ?? "" });
     const job = await followJob(c, started!.jobId, !o.json);
     if (job.state !== JobState.JOB_STATE_SUCCEEDED) throw new Error(job.error);
-    const r = JSON.parse(job.resultJson) as { groupPointId: string; tagName: string; holdMs: number; members: Array<{ machineId: string; sequence: number }> };
+    const kind = job.result?.kind;
+    if (kind?.$case !== "groupPoint") throw new Error(`group point job ${job.jobId} ended without its point`);
+    const r = kind.value;
     if (o.json) printJson(r);
     else console.log(`group point ${r.groupPointId} (${r.tagName}): ${r.members.length} machines, writes held at most ${r.holdMs.toFixed(1)} ms`);
   });

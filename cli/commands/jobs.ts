@@ -2,6 +2,7 @@ import { jobTypes } from "../../common/enum-names/index.js";
 import { type Job, JobState } from "../../proto/index.js";
 import { pollUntil } from "../../common/async/index.js";
 import type { AdminClient } from "../admin-client.js";
+import { resultDocument } from "./job-result.js";
 import { enumLabel, formatBytes, formatTable, ProgressLine } from "../output.js";
 import { interruptSignal, LiveView, type Palette, palette, wantsColour, watch } from "../terminal/index.js";
 
@@ -17,7 +18,7 @@ export function jobDocument(job: Job) {
     durationSeconds: job.startTime ? ((job.endTime ?? new Date()).getTime() - job.startTime.getTime()) / 1000 : 0,
     bytesSent: job.bytesSent,
     error: job.error || null,
-    result: job.resultJson ? (JSON.parse(job.resultJson) as unknown) : null,
+    result: resultDocument(job.result),
     /** Report files kept with the job; the dashboard serves them at /jobs/<jobId>/<name>. */
     reports: job.reports,
     steps: job.steps.map((s) => ({

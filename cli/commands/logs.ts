@@ -1,5 +1,5 @@
 import { open, stat } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { pause } from "../../common/async/index.js";
 import { AdminClient } from "../admin-client.js";
 import { LabLayout } from "../lab/index.js";
 import { interruptSignal, type Palette, palette, wantsColour } from "../terminal/index.js";
@@ -114,11 +114,7 @@ export async function logs(
   const stop = signal ?? interrupt!.signal;
   try {
     while (!stop.aborted) {
-      try {
-        await sleep(250, undefined, { signal: stop });
-      } catch {
-        break;
-      }
+      if (!(await pause(250, stop))) break;
       for (const raw of await reader.read()) show(raw);
     }
   } finally {

@@ -4,6 +4,7 @@ import { planOperations } from "../../common/enum-names/index.js";
 import { type Job, JobState, type PlanRun, ResumeAction } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { enumLabel, printJson, printTable, ProgressLine } from "../output.js";
+import { resultDocument } from "./job-result.js";
 
 /** The operations `srlab plan run --op` takes (rehearsals start with `srlab rehearse`). */
 const RUNNABLE: string[] = planOperations.names.filter((n) => !n.startsWith("rehearsal-"));
@@ -56,7 +57,7 @@ export function runDocument(r: PlanRun) {
     startedAt: job?.startTime?.toISOString() ?? null,
     endedAt: job?.endTime?.toISOString() ?? null,
     error: job?.error || null,
-    result: job?.resultJson ? (JSON.parse(job.resultJson) as unknown) : null,
+    result: resultDocument(job?.result),
     steps: (job?.steps ?? []).map((s) => ({
       name: s.name,
       group: s.group,

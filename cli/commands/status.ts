@@ -11,6 +11,7 @@ import {
   ReplicationState,
   SiteLocation,
 } from "../../proto/index.js";
+import { healthIssueCodeName } from "../../common/enum-names/index.js";
 import { AdminClient } from "../admin-client.js";
 import { isJoinedDirectory, joinedComponents, joinedStatusLines } from "../join/index.js";
 import { daemonStatuses, LabLayout } from "../lab/index.js";
@@ -46,7 +47,7 @@ export function statusDocument(client: AdminClient, components: Component[], mac
         metricsAddress: c.metricsAddress || null,
         location: enumLabel(SiteLocation, c.location, "SITE_LOCATION_"),
         health: enumLabel(Health, c.health, "HEALTH_"),
-        issues: c.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: i.code, message: i.message })),
+        issues: c.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: healthIssueCodeName(i.code), message: i.message })),
         lastHeartbeat: c.lastHeartbeat?.toISOString() ?? null,
       })),
     ],
@@ -70,7 +71,7 @@ function machineDocument(x: Machine, components: Component[]) {
     name: x.name,
     state: enumLabel(ReplicationState, x.state, "REPLICATION_STATE_"),
     health: enumLabel(Health, x.health, "HEALTH_"),
-    issues: x.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: i.code, message: i.message })),
+    issues: x.issues.map((i) => ({ health: enumLabel(Health, i.health, "HEALTH_"), code: healthIssueCodeName(i.code), message: i.message })),
     direction: enumLabel(ReplicationDirection, x.direction, "REPLICATION_DIRECTION_"),
     policy: x.policyName || null,
     processServer: components.find((c) => c.componentId === x.processServerId)?.name ?? null,

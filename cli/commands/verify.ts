@@ -2,6 +2,7 @@ import { formatByteRange } from "../../common/blockhash/index.js";
 import { type Job, JobState, VerifyTarget } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { printJson, ProgressLine } from "../output.js";
+import { resultDocument } from "./job-result.js";
 import { jobProgressText } from "./jobs.js";
 
 const ENDED = new Set([JobState.JOB_STATE_SUCCEEDED, JobState.JOB_STATE_FAILED, JobState.JOB_STATE_CANCELLED]);
@@ -21,14 +22,6 @@ export async function followJob(c: AdminClient, jobId: string, showProgress: boo
   }
 }
 
-interface VerifyDoc {
-  machine: string;
-  target: string;
-  sequence: number;
-  ok: boolean;
-  disks: Array<{ index: number; source: string; expected: string; actual: string; ok: boolean; ranges: Array<{ offset: number; length: number }> }>;
-}
-
 export function verify(dir: string, machine: string, o: { point?: string; failedOver?: boolean; test?: boolean; replica?: boolean; failedBack?: boolean; json?: boolean }) {
   const chosen = [o.point !== undefined, o.failedOver, o.test, o.replica, o.failedBack].filter(Boolean).length;
   if (chosen !== 1) throw new Error("say what to verify: exactly one of --point ID, --failed-over, --test, --replica, --failed-back");
@@ -44,8 +37,8 @@ export function verify(dir: string, machine: string, o: { point?: string; failed
   return AdminClient.using(dir, async (c) => {
     const { job: started } = await c.callOn(c.proofs, c.proofs.verify, { machine, target, recoveryPointId: o.point ?? "" });
     const job = await followJob(c, started!.jobId, !o.json);
-    const doc = job.resultJson ? (JSON.parse(job.resultJson) as VerifyDoc) : undefined;
-    if (o.json && doc) printJson(doc);
+    const doc = job.result?.kind?.$case === "verify" ? job.result.kind.value : undefined;
+    if (o.json && doc) printJson(resultDocument(job.result));
     else if (doc) {
       for (const d of doc.disks) {
         console.log(

@@ -7,10 +7,8 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, renameSync, writeFileSync, writeSync } from "node:fs";
 import type { KeeperState } from "./keeper-state.js";
+import { RestartBackoff } from "./restart-backoff.js";
 
-/** Restart delays in seconds; the last one repeats. A run that lasted STABLE_MS starts over at the first. */
-const BACKOFF_S = [1, 2, 4, 8, 16, 30];
-const STABLE_MS = 60_000;
 /** Without a ready file, a first run that lived this long counts as started. */
 const STARTED_WITHOUT_READY_MS = 3_000;
 /** Preloaded into the daemon: it dies with this keeper. */
@@ -25,7 +23,7 @@ function main(): void {
   const state: KeeperState = { keeperPid: process.pid, pid: 0, state: "starting", restarts: 0, lastExit: null, lastExitAt: null, startedAt: null };
   let stopping = false;
   let everStarted = false;
-  let failures = 0;
+  const backoff = new RestartBackoff();
   let child: ReturnType<typeof spawn> | undefined;
   let restartTimer: NodeJS.Timeout | undefined;
 
@@ -83,13 +81,12 @@ function main(): void {
         log(`${reason} before it was ready; not restarting`);
         return finish(typeof code === "number" && code !== 0 ? code : 1);
       }
-      failures = Date.now() - startedAt >= STABLE_MS ? 1 : failures + 1;
-      const delayS = BACKOFF_S[Math.min(failures, BACKOFF_S.length) - 1]!;
+      const delayMs = backoff.next(startedAt);
       state.restarts++;
       state.state = "backoff";
       save();
-      log(`daemon ${reason} unexpectedly; restart ${state.restarts} in ${delayS} s`);
-      restartTimer = setTimeout(start, delayS * 1000);
+      log(`daemon ${reason} unexpectedly; restart ${state.restarts} in ${delayMs / 1000} s`);
+      restartTimer = setTimeout(start, delayMs);
     });
   };
 

@@ -1,8 +1,9 @@
-import { JobType } from "../../proto/index.js";
+import { type JobResult, JobType, type LoadTestSummary } from "../../proto/index.js";
 import { JobState } from "../../proto/index.js";
 import type { AdminClient } from "../admin-client.js";
 import { keepClientJobAlive } from "../client-job-keepalive.js";
 import type { LoadReport } from "./report.js";
+import type { RunSummary } from "./summary.js";
 
 /** The steps of a load test's job, in order (what `srlab jobs` and the dashboard show). */
 export const PHASES = ["machines", "protection", "load", "drain", "verify", "report"] as const;
@@ -43,13 +44,20 @@ export class LoadJob {
     }
   }
 
-  async finish(verdict: LoadReport["verdict"], interrupted: boolean, result?: object): Promise<void> {
+  /** Ends the job with the verdict and, when the run got that far, its report directory and summary. */
+  async finish(verdict: LoadReport["verdict"], interrupted: boolean, measured?: { reportDir: string; summary: RunSummary }): Promise<void> {
     this.stopRenewing();
     const finish = verdict.passed ? JobState.JOB_STATE_SUCCEEDED : interrupted ? JobState.JOB_STATE_CANCELLED : JobState.JOB_STATE_FAILED;
-    await this.update({ finish, error: verdict.passed ? "" : verdict.reason, resultJson: JSON.stringify({ verdict, ...result }) });
+    const result: JobResult = {
+      kind: {
+        $case: "loadTest",
+        value: { verdict, reportDir: measured?.reportDir ?? "", summary: measured ? loadTestSummary(measured.summary) : undefined },
+      },
+    };
+    await this.update({ finish, error: verdict.passed ? "" : verdict.reason, result });
   }
 
-  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finish: JobState; error: string; resultJson: string }>): Promise<void> {
+  private async update(u: Partial<{ stepName: string; stepState: JobState; message: string; progressPercent: number; finish: JobState; error: string; result: JobResult }>): Promise<void> {
     await this.client
       .call(this.client.client.updateClientJob, {
         jobId: this.jobId,
@@ -59,8 +67,25 @@ export class LoadJob {
         message: u.message ?? "",
         finish: u.finish ?? JobState.JOB_STATE_UNSPECIFIED,
         error: u.error ?? "",
-        resultJson: u.resultJson ?? "",
+        result: u.result,
       })
       .catch(() => undefined);
   }
+}
+
+/** The headline figures of a run for its job (report.json keeps every figure). */
+export function loadTestSummary(s: RunSummary): LoadTestSummary {
+  return {
+    loadSeconds: s.loadSeconds,
+    drainSeconds: s.drainSeconds,
+    capturedBytes: s.bytes.captured,
+    uploadedBytes: s.bytes.uploaded,
+    processedBytes: s.bytes.processed,
+    rpoP50Seconds: s.rpoSeconds.p50,
+    rpoP95Seconds: s.rpoSeconds.p95,
+    rpoMaxSeconds: s.rpoSeconds.max,
+    warningAlerts: s.alerts.warning,
+    criticalAlerts: s.alerts.critical,
+    verified: s.verified,
+  };
 }

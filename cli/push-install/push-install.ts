@@ -1,8 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import { joinTokenRoles } from "../../common/enum-names/index.js";
+import { joinTokenRoles, prerequisiteCodes, pushInstallRoles } from "../../common/enum-names/index.js";
 import { pollUntil } from "../../common/async/index.js";
-import { type Job, JobState, JobType } from "../../proto/index.js";
+import { type Job, type JobResult, JobState, JobType } from "../../proto/index.js";
 import { AdminClient } from "../admin-client.js";
 import { diskSize } from "../arguments.js";
 import { keepClientJobAlive } from "../client-job-keepalive.js";
@@ -112,7 +112,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
     const stopRenewing = keepClientJobAlive(admin, jobId, leaseSeconds);
     say(`push install to ${o.sshUser}@${o.host}:${o.port}: job ${jobId}`);
     const update = (stepName: string, stepState: JobState, message = "", progressPercent = 0) =>
-      admin.call(admin.client.updateClientJob, { jobId, stepName, stepState, progressPercent, message, finish: 0, error: "", resultJson: "" });
+      admin.call(admin.client.updateClientJob, { jobId, stepName, stepState, progressPercent, message, finish: 0, error: "", result: undefined });
     const step = async <T>(name: string, fn: () => Promise<{ value: T; message: string }>): Promise<T> => {
       await update(name, JobState.JOB_STATE_IN_PROGRESS);
       say(`  ${name}…`);
@@ -235,7 +235,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
         message: "",
         finish: JobState.JOB_STATE_SUCCEEDED,
         error: "",
-        resultJson: JSON.stringify({ host: o.host, name, role: o.role, stateDir, facts }),
+        result: pushInstallResult({ host: o.host, name, role: o.role, stateDir, facts, failures }),
       })).job!;
       return { job, name, facts, failures };
     } catch (err) {
@@ -249,7 +249,7 @@ export async function pushInstall(labDir: string, o: PushInstallOptions, say: (l
           message: "",
           finish: JobState.JOB_STATE_FAILED,
           error: message,
-          resultJson: JSON.stringify({ host: o.host, failures }),
+          result: pushInstallResult({ host: o.host, name: "", role: o.role, stateDir: "", facts, failures }),
         })
       ).job!;
       throw new PushInstallError(`push install to ${o.host} failed (job ${jobId}): ${message}`, { job, name, facts, failures });
@@ -313,4 +313,21 @@ export function errorLine(text: string): string {
     lines.filter((l) => !/^Node\.js v\d/.test(l)).pop() ??
     ""
   );
+}
+
+/** The push install as its job's typed result (codes and role as enums). */
+function pushInstallResult(r: { host: string; name: string; role: PushInstallRole; stateDir: string; facts?: TargetFacts; failures: PrerequisiteFailure[] }): JobResult {
+  return {
+    kind: {
+      $case: "pushInstall",
+      value: {
+        host: r.host,
+        name: r.name,
+        role: pushInstallRoles.parse(r.role),
+        stateDir: r.stateDir,
+        facts: r.facts,
+        failures: r.failures.map((f) => ({ code: prerequisiteCodes.parse(f.code), message: f.message })),
+      },
+    },
+  };
 }

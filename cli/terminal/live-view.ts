@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from "node:timers/promises";
+import { pause } from "../../common/async/index.js";
 import { truncateVisible } from "./ansi.js";
 
 /**
@@ -56,11 +56,7 @@ export async function watch(view: LiveView, frame: () => Promise<readonly string
       }
       if (lines === undefined) return;
       view.draw(lines);
-      try {
-        await sleep(options.intervalMs, undefined, { signal: options.signal });
-      } catch {
-        return; // aborted while waiting
-      }
+      if (!(await pause(options.intervalMs, options.signal))) return; // aborted while waiting
     }
   } finally {
     view.close();

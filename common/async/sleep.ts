@@ -1,16 +1,25 @@
-import { setTimeout as delay } from "node:timers/promises";
-
 /**
  * Waits `ms`; with a signal, rejects with the signal's reason as soon as it aborts (so a loop
  * stopped mid-wait ends with the reason its owner gave, like `signal.throwIfAborted()`).
+ * Built on the global `setTimeout` rather than `node:timers/promises`, so a test's fake timers
+ * drive every wait that goes through here.
  */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  try {
-    await delay(Math.max(0, ms), undefined, signal ? { signal } : undefined);
-  } catch (err) {
-    if (signal?.aborted) throw signal.reason;
-    throw err;
-  }
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, Math.max(0, ms));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** Like sleep, but resolves false on abort instead of rejecting (for loops that just stop). */

@@ -6,10 +6,6 @@ import { SegmentIntegrityError } from "./errors.js";
 // Segments compress with the synchronous calls (compressSync, decompressSync) on their worker
 // threads (segment-workers.ts). The asynchronous ones, on the libuv threadpool, remain for the
 // codec benchmark's raw figures.
-const deflateRaw = promisify(zlib.deflateRaw);
-const inflateRaw = promisify(zlib.inflateRaw);
-const brotliCompress = promisify(zlib.brotliCompress);
-const brotliDecompress = promisify(zlib.brotliDecompress);
 
 export type CodecName = "none" | "deflate-1" | "deflate-6" | "brotli-1" | "brotli-4" | "lz4";
 
@@ -53,21 +49,54 @@ function chunkSizeFor(bytes: number): number {
   return Math.min(Math.max(bytes, 64 * 1024), 64 * 1024 * 1024);
 }
 
-export async function compress(codec: CodecName, raw: Buffer): Promise<Buffer> {
+/**
+ * The library calls behind the codecs in one flavour: synchronous, or on the libuv threadpool. One
+ * codec table (compressWith, decompressWith) serves both flavours.
+ */
+interface CodecCalls<R> {
+  same(data: Buffer): R;
+  deflateRaw(raw: Buffer, options: zlib.ZlibOptions): R;
+  inflateRaw(data: Buffer, options: zlib.ZlibOptions): R;
+  brotliCompress(raw: Buffer, options: zlib.BrotliOptions): R;
+  brotliDecompress(data: Buffer, options: zlib.BrotliOptions): R;
+  lz4Compress(raw: Buffer): R;
+  lz4Uncompress(data: Buffer): R;
+}
+
+const SYNC_CALLS: CodecCalls<Buffer> = {
+  same: (data) => data,
+  deflateRaw: (raw, options) => zlib.deflateRawSync(raw, options),
+  inflateRaw: (data, options) => zlib.inflateRawSync(data, options),
+  brotliCompress: (raw, options) => zlib.brotliCompressSync(raw, options),
+  brotliDecompress: (data, options) => zlib.brotliDecompressSync(data, options),
+  lz4Compress: (raw) => lz4.compressSync(raw),
+  lz4Uncompress: (data) => lz4.uncompressSync(data),
+};
+
+/** Native lz4 runs on the libuv threadpool like zlib's async calls: never on the event loop. */
+const ASYNC_CALLS: CodecCalls<Promise<Buffer>> = {
+  same: async (data) => data,
+  deflateRaw: promisify(zlib.deflateRaw),
+  inflateRaw: promisify(zlib.inflateRaw),
+  brotliCompress: promisify(zlib.brotliCompress),
+  brotliDecompress: promisify(zlib.brotliDecompress),
+  lz4Compress: (raw) => lz4.compress(raw),
+  lz4Uncompress: (data) => lz4.uncompress(data),
+};
+
+function compressWith<R>(calls: CodecCalls<R>, codec: CodecName, raw: Buffer): R {
   const chunkSize = chunkSizeFor(raw.length + 1024);
   switch (codec) {
     case "none":
-      return raw;
+      return calls.same(raw);
     case "deflate-1":
-      return deflateRaw(raw, { level: 1, chunkSize });
     case "deflate-6":
-      return deflateRaw(raw, { level: 6, chunkSize });
+      return calls.deflateRaw(raw, { level: codec === "deflate-1" ? 1 : 6, chunkSize });
     case "lz4":
-      // Native, on the libuv threadpool like zlib's async calls: never on the event loop.
-      return lz4.compress(raw);
+      return calls.lz4Compress(raw);
     case "brotli-1":
     case "brotli-4":
-      return brotliCompress(raw, {
+      return calls.brotliCompress(raw, {
         chunkSize,
         params: {
           [zlib.constants.BROTLI_PARAM_QUALITY]: codec === "brotli-1" ? 1 : 4,
@@ -79,38 +108,34 @@ export async function compress(codec: CodecName, raw: Buffer): Promise<Buffer> {
   }
 }
 
-/** Decompresses to exactly rawLength bytes; anything else is an integrity failure. */
-export async function decompress(codec: CodecName, data: Buffer, rawLength: number): Promise<Buffer> {
-  let out: Buffer;
-  try {
-    // maxOutputLength bounds memory even for a (authenticated but) hostile length.
-    const maxOutputLength = Math.max(1, rawLength);
-    const chunkSize = chunkSizeFor(rawLength);
-    switch (codec) {
-      case "none":
-        out = data;
-        break;
-      case "deflate-1":
-      case "deflate-6":
-        out = await inflateRaw(data, { maxOutputLength, chunkSize });
-        break;
-      case "brotli-1":
-      case "brotli-4":
-        out = await brotliDecompress(data, { maxOutputLength, chunkSize });
-        break;
-      case "lz4":
-        // The block carries its own length; the payload was authenticated before it gets here.
-        if (data.length >= 4 && data.readUInt32LE(0) !== rawLength) {
-          throw new Error(`lz4 block says ${data.readUInt32LE(0)} bytes`);
-        }
-        out = await lz4.uncompress(data);
-        break;
-      default:
-        throw new TypeError(`unknown segment codec "${codec as string}"`);
-    }
-  } catch (err) {
-    throw new SegmentIntegrityError(`segment payload does not decompress with ${codec}: ${(err as Error).message}`);
+function decompressWith<R>(calls: CodecCalls<R>, codec: CodecName, data: Buffer, rawLength: number): R {
+  // maxOutputLength bounds memory even for a (authenticated but) hostile length.
+  const maxOutputLength = Math.max(1, rawLength);
+  const chunkSize = chunkSizeFor(rawLength);
+  switch (codec) {
+    case "none":
+      return calls.same(data);
+    case "deflate-1":
+    case "deflate-6":
+      return calls.inflateRaw(data, { maxOutputLength, chunkSize });
+    case "brotli-1":
+    case "brotli-4":
+      return calls.brotliDecompress(data, { maxOutputLength, chunkSize });
+    case "lz4":
+      // The block carries its own length; the payload was authenticated before it gets here.
+      if (data.length >= 4 && data.readUInt32LE(0) !== rawLength) throw new Error(`lz4 block says ${data.readUInt32LE(0)} bytes`);
+      return calls.lz4Uncompress(data);
+    default:
+      throw new TypeError(`unknown segment codec "${codec as string}"`);
   }
+}
+
+function undecodable(codec: CodecName, err: unknown): SegmentIntegrityError {
+  return new SegmentIntegrityError(`segment payload does not decompress with ${codec}: ${(err as Error).message}`);
+}
+
+/** Anything but exactly rawLength bytes is an integrity failure. */
+function exactLength(out: Buffer, rawLength: number): Buffer {
   if (out.length !== rawLength) {
     throw new SegmentIntegrityError(`segment payload decompressed to ${out.length} bytes, header says ${rawLength}`);
   }
@@ -122,59 +147,32 @@ export async function decompress(codec: CodecName, data: Buffer, rawLength: numb
  * segment-workers.ts), where a synchronous call is the cheapest: no threadpool hop, no chunking.
  */
 export function compressSync(codec: CodecName, raw: Buffer): Buffer {
-  const chunkSize = chunkSizeFor(raw.length + 1024);
-  switch (codec) {
-    case "none":
-      return raw;
-    case "deflate-1":
-    case "deflate-6":
-      return zlib.deflateRawSync(raw, { level: codec === "deflate-1" ? 1 : 6, chunkSize });
-    case "lz4":
-      return lz4.compressSync(raw);
-    case "brotli-1":
-    case "brotli-4":
-      return zlib.brotliCompressSync(raw, {
-        chunkSize,
-        params: {
-          [zlib.constants.BROTLI_PARAM_QUALITY]: codec === "brotli-1" ? 1 : 4,
-          [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length,
-        },
-      });
-    default:
-      throw new TypeError(`unknown segment codec "${codec as string}"`);
-  }
+  return compressWith(SYNC_CALLS, codec, raw);
 }
 
-/** decompress() on the calling thread (a segment worker's). */
+/** Decompresses on the calling thread (a segment worker's) to exactly rawLength bytes. */
 export function decompressSync(codec: CodecName, data: Buffer, rawLength: number): Buffer {
   let out: Buffer;
   try {
-    const maxOutputLength = Math.max(1, rawLength);
-    const chunkSize = chunkSizeFor(rawLength);
-    switch (codec) {
-      case "none":
-        out = data;
-        break;
-      case "deflate-1":
-      case "deflate-6":
-        out = zlib.inflateRawSync(data, { maxOutputLength, chunkSize });
-        break;
-      case "brotli-1":
-      case "brotli-4":
-        out = zlib.brotliDecompressSync(data, { maxOutputLength, chunkSize });
-        break;
-      case "lz4":
-        if (data.length >= 4 && data.readUInt32LE(0) !== rawLength) throw new Error(`lz4 block says ${data.readUInt32LE(0)} bytes`);
-        out = lz4.uncompressSync(data);
-        break;
-      default:
-        throw new TypeError(`unknown segment codec "${codec as string}"`);
-    }
+    out = decompressWith(SYNC_CALLS, codec, data, rawLength);
   } catch (err) {
-    throw new SegmentIntegrityError(`segment payload does not decompress with ${codec}: ${(err as Error).message}`);
+    throw undecodable(codec, err);
   }
-  if (out.length !== rawLength) {
-    throw new SegmentIntegrityError(`segment payload decompressed to ${out.length} bytes, header says ${rawLength}`);
+  return exactLength(out, rawLength);
+}
+
+/** compressSync() on the libuv threadpool (the codec benchmark's raw figures). */
+export async function compress(codec: CodecName, raw: Buffer): Promise<Buffer> {
+  return compressWith(ASYNC_CALLS, codec, raw);
+}
+
+/** decompressSync() on the libuv threadpool. */
+export async function decompress(codec: CodecName, data: Buffer, rawLength: number): Promise<Buffer> {
+  let out: Buffer;
+  try {
+    out = await decompressWith(ASYNC_CALLS, codec, data, rawLength);
+  } catch (err) {
+    throw undecodable(codec, err);
   }
-  return out;
+  return exactLength(out, rawLength);
 }

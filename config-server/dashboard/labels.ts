@@ -1,4 +1,5 @@
 import { badge, html, type SafeHtml } from "../../common/html/index.js";
+import { healthIssueCodeName } from "../../common/enum-names/index.js";
 import { Health, type HealthIssue } from "../../proto/index.js";
 
 /** `REPLICATION_STATE_INITIAL_REPLICATION` → `initial-replication`, as `srlab status` writes it. */
@@ -19,7 +20,7 @@ export function healthBadge(h: Health): SafeHtml {
 
 /** Health with its reasons underneath. */
 export function healthWithReasons(h: Health, issues: readonly HealthIssue[]): SafeHtml {
-  return html`${healthBadge(h)}${issues.map((i) => html`<div class="reason">${healthLabel(i.health)}: ${i.message}${i.code ? html` <span class="code">(${i.code})</span>` : ""}</div>`)}`;
+  return html`${healthBadge(h)}${issues.map((i) => html`<div class="reason">${healthLabel(i.health)}: ${i.message}${i.code ? html` <span class="code">(${healthIssueCodeName(i.code)})</span>` : ""}</div>`)}`;
 }
 
 /** "4 s ago", "3 min ago", "2.1 h ago"; "never" without a time. */

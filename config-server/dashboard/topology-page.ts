@@ -1,8 +1,11 @@
 import { html, type SafeHtml } from "../../common/html/index.js";
-import { type Component, ComponentRole, Health, SiteLocation } from "../../proto/index.js";
+import { type Component, ComponentRole, Health, HealthIssueCode, SiteLocation } from "../../proto/index.js";
 import type { DashboardPage } from "./layout.js";
 import { ago, healthLabel, healthWithReasons, hostOf } from "./labels.js";
 import type { Snapshot } from "./snapshot.js";
+
+/** The issues the storage card shows. */
+const STORAGE_CODES = new Set([HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNREACHABLE, HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNAVAILABLE]);
 
 interface CardFields {
   name: string;
@@ -55,7 +58,7 @@ function topology(snap: Snapshot): SafeHtml {
   const mts = of(ComponentRole.COMPONENT_ROLE_MASTER_TARGET);
   const machineOfAgent = (c: Component) => machines.find((m) => m.agentComponentId === c.componentId || m.azureAgentComponentId === c.componentId);
   const servedBy = (ps: Component) => machines.filter((m) => m.processServerId === ps.componentId || m.forwardProcessServerId === ps.componentId).map((m) => m.name);
-  const storageIssues = components.flatMap((c) => c.issues.filter((i) => i.code.startsWith("STORAGE")).map((i) => ({ ...i, message: `${c.name}: ${i.message}` })));
+  const storageIssues = components.flatMap((c) => c.issues.filter((i) => STORAGE_CODES.has(i.code)).map((i) => ({ ...i, message: `${c.name}: ${i.message}` })));
   const storageHealth = storageIssues.reduce((h, i) => Math.max(h, i.health), Health.HEALTH_NORMAL as number) as Health;
   const lane = (title: string, cards: SafeHtml[], empty: string) => html`<div class="lane"><h3>${title}</h3>${cards.length ? cards : html`<p class="empty">${empty}</p>`}</div>`;
   const arrow = html`<div class="arrow" aria-hidden="true">→</div>`;

@@ -5,6 +5,7 @@ import { isTerminalJobState } from "../store/index.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
 import { mustGetMachine } from "./machine-lookup.js";
+import { checkJobResult } from "../store/index.js";
 
 type JobHandlers = Pick<Handlers<typeof ConfigurationServiceService>, "updateJob"> &
   Pick<Handlers<typeof AdminServiceService>, "listJobs" | "getJob" | "cancelJob" | "createClientJob" | "updateClientJob" | "attachJobReport">;
@@ -52,6 +53,9 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
         throw new SrlabError(ErrorCode.INVALID_ARGUMENT, `finish must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[req.finish] ?? req.finish}`);
       }
       let job = store.getJob(req.jobId)!;
+      // A result comes with the job's end and must be its kind's: refused before anything changes.
+      if (req.result?.kind && !req.finish) throw new SrlabError(ErrorCode.INVALID_ARGUMENT, "a result is given with finish (the job's end), not on its own");
+      checkJobResult(job.type, req.result);
       if (req.stepName) {
         job = store.updateJobStep(req.jobId, req.stepName, {
           state: req.stepState || JobState.JOB_STATE_IN_PROGRESS,
@@ -63,7 +67,7 @@ export function jobHandlers(host: ConfigHost): JobHandlers {
         job = store.finishJob(req.jobId, {
           state: req.finish as JobState.JOB_STATE_SUCCEEDED | JobState.JOB_STATE_FAILED | JobState.JOB_STATE_CANCELLED,
           error: req.error,
-          resultJson: req.resultJson,
+          result: req.result,
         });
         host.clientJobs?.release(req.jobId);
       }

@@ -1,4 +1,4 @@
-import { type Component, Health, type Machine, type RecoveryPoint, type ReplicationPolicy } from "../../proto/index.js";
+import { type Component, Health, HealthIssueCode, type Machine, type RecoveryPoint, type ReplicationPolicy } from "../../proto/index.js";
 import { machineHealth, mergeStats } from "../machine-health.js";
 import type { ConfigHost } from "./host.js";
 
@@ -34,7 +34,7 @@ export function componentView(host: ConfigHost, c: Component): Component {
   return {
     ...c,
     health: Health.HEALTH_CRITICAL,
-    issues: [...c.issues, { health: Health.HEALTH_CRITICAL, code: "NO_HEARTBEAT", message: `no heartbeat for ${seconds}` }],
+    issues: [...c.issues, { health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_NO_HEARTBEAT, message: `no heartbeat for ${seconds}` }],
   };
 }
 

@@ -1,10 +1,10 @@
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { jobTypes, namedRecoveryPoints } from "../../common/enum-names/index.js";
+import { jobTypes, namedRecoveryPoints, planOperations } from "../../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
-import { type Job, JobState, type RecoveryPointSelector, ResumeAction } from "../../proto/index.js";
+import { type Job, type JobResult, JobState, type RecoveryPointSelector, ResumeAction } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore } from "../store/index.js";
 import type { PlanAction, PlanOperationName, PlanSpec } from "./plan-spec.js";
@@ -258,14 +258,15 @@ export class PlanRunner {
       g.machines.map((name) => {
         const m = store.getMachine(name);
         if (op === "failback") {
-          const r = parseResult(results?.get(name));
+          const kind = results?.get(name)?.result?.kind;
+          const r = kind?.$case === "failback" ? kind.value : undefined;
           return {
             name,
             group: g.name,
-            recoveryPointId: typeof r.recoveryPointId === "string" ? r.recoveryPointId : "",
-            sequence: typeof r.lastSequence === "number" ? r.lastSequence : 0,
-            rpoSeconds: typeof r.achievedRpoSeconds === "number" ? r.achievedRpoSeconds : null,
-            rtoSeconds: typeof r.rtoSeconds === "number" ? r.rtoSeconds : null,
+            recoveryPointId: r?.recoveryPointId ?? "",
+            sequence: r?.lastSequence ?? 0,
+            rpoSeconds: r ? r.achievedRpoSeconds : null,
+            rtoSeconds: r ? r.rtoSeconds : null,
           };
         }
         const info = op === "test-failover" ? m?.testFailover : op === "failover" ? m?.failover : undefined;
@@ -303,6 +304,27 @@ export class PlanRunner {
   }
 }
 
+/** A run's figures as the typed result of its job (null figures are left unset). */
+export function planRunResult(s: RunSummary): JobResult {
+  const unset = <T>(v: T | null): T | undefined => (v === null ? undefined : v);
+  return {
+    kind: {
+      $case: "planRun",
+      value: {
+        plan: s.plan,
+        operation: planOperations.parse(s.operation),
+        machines: s.machines.map((m) => ({ ...m, rpoSeconds: unset(m.rpoSeconds), rtoSeconds: unset(m.rtoSeconds) })),
+        targets: {
+          rpoSeconds: unset(s.targets.rpoSeconds),
+          rtoSeconds: unset(s.targets.rtoSeconds),
+          rpoMet: unset(s.targets.rpoMet),
+          rtoMet: unset(s.targets.rtoMet),
+        },
+      },
+    },
+  };
+}
+
 export interface RunSummary {
   plan: string;
   operation: PlanOperationName;
@@ -310,26 +332,15 @@ export interface RunSummary {
   targets: { rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean | null; rtoMet: boolean | null };
 }
 
-function parseResult(job: Job | undefined): Record<string, unknown> {
-  try {
-    return job?.resultJson ? (JSON.parse(job.resultJson) as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 function applicable(actions: PlanAction[], op: PlanOperationName): PlanAction[] {
   return actions.filter((a) => a.on.includes(op));
 }
 
 function summarize(op: PlanOperationName, job: Job): string {
-  try {
-    const r = JSON.parse(job.resultJson || "{}") as { sequence?: number; achievedRpoSeconds?: number; rtoSeconds?: number };
-    if ((op === "failover" || op === "test-failover") && r.sequence !== undefined) {
-      return `sequence ${r.sequence}, RPO ${r.achievedRpoSeconds?.toFixed(1)} s, RTO ${r.rtoSeconds?.toFixed(1)} s (job ${job.jobId})`;
-    }
-  } catch {
-    // a result that is not JSON just isn't summarized
+  const kind = job.result?.kind;
+  if ((op === "failover" || op === "test-failover") && kind?.$case === "failover") {
+    const r = kind.value;
+    return `sequence ${r.sequence}, RPO ${r.achievedRpoSeconds.toFixed(1)} s, RTO ${r.rtoSeconds.toFixed(1)} s (job ${job.jobId})`;
   }
   return `job ${job.jobId} succeeded`;
 }

@@ -8,7 +8,7 @@ import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore, PlanRunRow, PlanSchedule, StoredPlan } from "../store/index.js";
 import { JobRunner } from "../job-runner.js";
 import { PLAN_OPERATIONS, type PlanOperationName, PlanFileError, type PlanSpec, parsePlan } from "./plan-spec.js";
-import { planGroupName, type PlanRunner } from "./plan-runner.js";
+import { planGroupName, type PlanRunner, planRunResult } from "./plan-runner.js";
 import { renderRehearsalHtml } from "./rehearsal-html.js";
 import { renderJunit } from "./rehearsal-report.js";
 import type { RehearsalScheduler, ScheduleOptions } from "./rehearsal-scheduler.js";
@@ -145,8 +145,8 @@ export function planService(ctx: PlanServiceContext): PlanServiceServer {
         { type: JobType.JOB_TYPE_RECOVERY_PLAN, machineId: "", steps: runner.steps(s, op) },
         { planName: s.name, operation: op, optionsJson: JSON.stringify(req) },
       );
-      jobs.run(job, () =>
-        runner.execute(job, s, op, { point: req.point, shutdownSource: req.shutdownSource, network: req.network, autoApprove: req.autoApprove }),
+      jobs.run(job, async () =>
+        planRunResult(await runner.execute(job, s, op, { point: req.point, shutdownSource: req.shutdownSource, network: req.network, autoApprove: req.autoApprove })),
       );
       return { run: runToWire(store.getPlanRun(job.jobId)!) };
     }),

@@ -1,8 +1,7 @@
 import type { Logger } from "../../common/logger.js";
-import type { Job, TelemetrySample, VerifyTarget, WorkloadCommand } from "../../proto/index.js";
+import type { Job, TelemetrySample, VerifyResult, VerifyTarget, WorkloadCommand } from "../../proto/index.js";
 import type { GroupPoints } from "../group-points.js";
 import type { ConfigStore } from "../store/index.js";
-import type { VerifyResult } from "../verify-jobs.js";
 import type { PlanRunner } from "./plan-runner.js";
 import type { RehearsalCycle } from "./rehearsal-report.js";
 

@@ -1,7 +1,5 @@
-import { type ByteRange, formatByteRange } from "../../common/blockhash/index.js";
-import { type Job, JobState, type TelemetrySample } from "../../proto/index.js";
-import { FAILED_BACK } from "../failback-proofs.js";
-import type { VerifyResult } from "../verify-jobs.js";
+import { formatByteRange } from "../../common/blockhash/index.js";
+import { type Job, JobState, type TelemetrySample, type VerifyResult, VerifyTarget } from "../../proto/index.js";
 import type { RunSummary } from "./plan-runner.js";
 import type { PlanSpec } from "./plan-spec.js";
 import type { RehearsalOptions } from "./rehearsal-context.js";
@@ -98,8 +96,8 @@ export function proofsOf(step: string, r: VerifyResult): ReportProof[] {
     actual: d.actual,
     ok: d.ok,
     sequence: r.sequence,
-    ranges: (d.ranges as ByteRange[]).map(formatByteRange),
-    ...(r.target === FAILED_BACK ? { against: "the Azure disk" } : {}),
+    ranges: d.ranges.map(formatByteRange),
+    ...(r.target === VerifyTarget.VERIFY_TARGET_FAILED_BACK ? { against: "the Azure disk" } : {}),
   }));
 }
 
@@ -107,7 +105,7 @@ export function proofsOf(step: string, r: VerifyResult): ReportProof[] {
 export function mismatchLine(r: VerifyResult): string {
   return r.disks
     .filter((d) => !d.ok)
-    .map((d) => `${r.machine} disk ${d.index} differs from ${r.target === FAILED_BACK ? "the Azure disk" : `the source at sequence ${r.sequence}`}: ${d.ranges.map(formatByteRange).join(", ") || "whole disk"}`)
+    .map((d) => `${r.machine} disk ${d.index} differs from ${r.target === VerifyTarget.VERIFY_TARGET_FAILED_BACK ? "the Azure disk" : `the source at sequence ${r.sequence}`}: ${d.ranges.map(formatByteRange).join(", ") || "whole disk"}`)
     .join("; ");
 }
 

@@ -1,14 +1,12 @@
-import { jobTypes, workloadProfiles } from "../../common/enum-names/index.js";
+import { jobTypes, rehearsalResults, workloadProfiles } from "../../common/enum-names/index.js";
 import { JobType } from "../../proto/index.js";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../../common/async/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { writeFileAtomicSync } from "../../common/fs/index.js";
-import { Health, type Job, JobState, ReplicationState, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
+import { Health, type Job, type JobResult, JobState, ReplicationState, type VerifyResult, VerifyTarget, type WorkloadCommand } from "../../proto/index.js";
 import { JobRunner } from "../job-runner.js";
-import type { VerifyResult } from "../verify-jobs.js";
-import { FAILED_BACK } from "../failback-proofs.js";
 import { planGroupName } from "./plan-runner.js";
 import type { PlanSpec } from "./plan-spec.js";
 import { buildRehearsalReport, type Findings, mismatchLine, proofsOf } from "./rehearsal-findings.js";
@@ -22,6 +20,8 @@ import { REHEARSAL_GROUP, STEP } from "./rehearsal-steps.js";
 const AZURE_WRITE_SECONDS = 3;
 /** The rate of those writes when the rehearsal has no --workload. */
 const AZURE_WRITE_RATE = 1_000_000;
+/** The report file kept with a rehearsal's job. */
+const REPORT_JSON = "report.json";
 
 /**
  * Rehearsals: a plan's test (and later full) cycle as one job whose steps are the rehearsal's
@@ -93,7 +93,7 @@ export class Rehearsals {
     ];
   }
 
-  /** The report of an ended rehearsal (its job's result), or one clear error. */
+  /** The report of an ended rehearsal (its job's report.json), or one clear error. */
   report(runId: string): RehearsalReport {
     const { store } = this.ctx;
     const run = store.getPlanRun(runId);
@@ -102,9 +102,17 @@ export class Rehearsals {
     if (!job || job.state === JobState.JOB_STATE_IN_PROGRESS || job.state === JobState.JOB_STATE_NOT_STARTED) {
       throw new SrlabError(ErrorCode.WRONG_STATE, `rehearsal ${runId} has not ended yet`);
     }
-    const report = parseReport(job.resultJson);
+    const report = parseReport(this.reportText(runId));
     if (!report) throw new SrlabError(ErrorCode.NOT_FOUND, `rehearsal ${runId} ended without a report: ${job.error || "no result"}`);
     return report;
+  }
+
+  private reportText(runId: string): string {
+    try {
+      return this.ctx.store.jobReport(runId, REPORT_JSON).content.toString("utf8");
+    } catch {
+      return "";
+    }
   }
 
   reportDir(runId: string): string {
@@ -112,7 +120,7 @@ export class Rehearsals {
   }
 
   /** The whole rehearsal: the test cycle, then the full cycle's way over and back when asked for. */
-  private async cycle(job: Job, spec: PlanSpec, o: RehearsalOptions): Promise<RehearsalReport> {
+  private async cycle(job: Job, spec: PlanSpec, o: RehearsalOptions): Promise<JobResult> {
     const { logger } = this.ctx;
     const started = new Date();
     const machines = spec.groups.flatMap((g) => g.machines);
@@ -129,10 +137,16 @@ export class Rehearsals {
 
     const report = buildRehearsalReport(this.ctx.store.getJob(job.jobId)!, spec, o, started, found, this.ctx.samples(started));
     this.writeFiles(report);
+    // The whole report stays with the job (srlab rehearse and the dashboard read it there); the
+    // job's result is the verdict.
+    this.ctx.store.attachJobReport(job.jobId, REPORT_JSON, Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
+    const result: JobResult = {
+      kind: { $case: "rehearsal", value: { result: rehearsalResults.parse(report.result), scheduled: report.scheduled, failures: report.failures } },
+    };
     if (report.result === "failed") {
-      throw Object.assign(new Error(`rehearsal of ${spec.name} failed: ${report.failures[0] ?? found.failure?.message ?? "see the report"}`), { result: report });
+      throw Object.assign(new Error(`rehearsal of ${spec.name} failed: ${report.failures[0] ?? found.failure?.message ?? "see the report"}`), { result });
     }
-    return report;
+    return result;
   }
 
   private async testCycle(job: Job, spec: PlanSpec, o: RehearsalOptions, found: Findings): Promise<void> {
@@ -214,7 +228,7 @@ export class Rehearsals {
           const result = await check(m);
           found.proofs.get(m)!.push(...proofsOf(step(m), result));
           if (!result.ok) throw new Error(mismatchLine(result));
-          return `${result.disks.length} disk${result.disks.length === 1 ? "" : "s"} equal to ${result.target === FAILED_BACK ? "the Azure disks" : `the source at sequence ${result.sequence}`}`;
+          return `${result.disks.length} disk${result.disks.length === 1 ? "" : "s"} equal to ${result.target === VerifyTarget.VERIFY_TARGET_FAILED_BACK ? "the Azure disks" : `the source at sequence ${result.sequence}`}`;
         })
         .catch((err: Error) => {
           found.failure ??= err;
@@ -283,20 +297,23 @@ export class Rehearsals {
     const tagName = `rehearsal-${spec.name}-${new Date().toISOString().replace(/[:.]/g, "-")}`;
     if (spec.replicationGroup) {
       const done = await this.await(groups.groupPoint(planGroupName(spec.name), tagName));
-      const point = JSON.parse(done.resultJson) as { groupPointId: string; holdMs: number };
-      return { selector: point.groupPointId, points: new Map(machines.map((m) => [m, point.groupPointId])) };
+      const kind = done.result?.kind;
+      if (kind?.$case !== "groupPoint") throw new Error(`group point job ${done.jobId} ended without its point`);
+      const id = kind.value.groupPointId;
+      return { selector: id, points: new Map(machines.map((m) => [m, id])) };
     }
     const done = await Promise.all(machines.map((m) => this.await(this.ctx.jobs.appConsistentPoint(m, tagName))));
-    const points = new Map(machines.map((m, i) => [m, parseJson<{ recoveryPointId?: string }>(done[i]!.resultJson)?.recoveryPointId ?? ""]));
+    const pointOf = (j: Job) => (j.result?.kind?.$case === "appConsistentPoint" ? j.result.kind.value.recoveryPointId : "");
+    const points = new Map(machines.map((m, i) => [m, pointOf(done[i]!)]));
     return { selector: "latest-app-consistent", points };
   }
 
   private async verify(machine: string, target: VerifyTarget, recoveryPointId?: string): Promise<VerifyResult> {
     const job = this.ctx.jobs.verify(machine, target, recoveryPointId);
     const done = await this.finished(job);
-    const result = parseJson<VerifyResult>(done.resultJson);
-    if (!result?.disks) throw new Error(`verify ${machine}: ${done.error || "no result"}`);
-    return result;
+    const kind = done.result?.kind;
+    if (kind?.$case !== "verify") throw new Error(`verify ${machine}: ${done.error || "no result"}`);
+    return kind.value;
   }
 
   /** The machine is protected again, healthy, and its replica caught up with everything written. */
@@ -356,7 +373,7 @@ export class Rehearsals {
       writeFileAtomicSync(join(dir, "junit.xml"), renderJunit(report));
       writeFileAtomicSync(join(dir, "report.html"), renderRehearsalHtml(report));
     } catch (err) {
-      // The report stays in the run's job result; srlab rehearse writes its own copy from there.
+      // The report stays with the run's job; srlab rehearse writes its own copy from there.
       this.ctx.logger.warn("could not write the rehearsal report files", { runId: report.runId, dir, error: (err as Error).message });
     }
   }

@@ -7,7 +7,7 @@ import {
   type HealthIssue,
   SiteLocation,
 } from "../../proto/index.js";
-import { fromMillis, isEnumValue, parseJson } from "./row-codec.js";
+import { fromMillis, isEnumValue, parseHealthIssues } from "./row-codec.js";
 import { invalid, notFound } from "./store-error.js";
 
 export interface RegisterComponentInput {
@@ -47,7 +47,7 @@ export function componentFromRow(r: ComponentRow): Component {
     address: r.address,
     location: r.location,
     health: r.health,
-    issues: parseJson<HealthIssue[]>(r.issues_json, []),
+    issues: parseHealthIssues(r.issues_json),
     lastHeartbeat: fromMillis(r.last_heartbeat),
     registeredAt: fromMillis(r.registered_at),
     version: r.version,

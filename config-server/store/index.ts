@@ -6,6 +6,7 @@ export { ConfigStore, type ConfigStoreOptions } from "./config-store.js";
 export type { IssuedCredential } from "./credentials-table.js";
 export type { NewJoinToken, StoredJoinToken } from "./join-tokens-table.js";
 export { type JobReport, MAX_JOB_REPORT_BYTES } from "./job-reports-table.js";
+export { checkJobResult } from "./job-result-codec.js";
 export { type CreateJobInput, type FinishJobInput, isTerminalJobState, type JobStepUpdate } from "./jobs-table.js";
 export type { MachinePatch, UpsertMachineInput } from "./machines-table.js";
 export { type Migration, migrations } from "./migrations.js";

@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
 import { jobTypes } from "../../common/enum-names/index.js";
-import { type Job, JobState, type JobStep, type JobType } from "../../proto/index.js";
+import { type Job, type JobResult, JobState, type JobStep, type JobType } from "../../proto/index.js";
+import { checkJobResult, decodeJobResult, encodeJobResult } from "./job-result-codec.js";
 import { fromMillis, isEnumValue, nullIfEmpty } from "./row-codec.js";
 import { invalid, notFound, wrongState } from "./store-error.js";
 
@@ -30,7 +31,8 @@ export interface JobStepUpdate {
 export interface FinishJobInput {
   state: JobState.JOB_STATE_SUCCEEDED | JobState.JOB_STATE_FAILED | JobState.JOB_STATE_CANCELLED;
   error?: string;
-  resultJson?: string;
+  /** What the job produced; it must be the result of the job's kind (checkJobResult). */
+  result?: JobResult;
 }
 
 interface JobRow {
@@ -246,6 +248,8 @@ export class JobsTable {
     if (!JOB_END_STATES.has(input.state)) {
       throw invalid(`job ${jobId}: finish state must be SUCCEEDED, FAILED or CANCELLED, got ${JobState[input.state] ?? input.state}`);
     }
+    // Checked before any step changes, so a wrong result leaves the job as it was.
+    const result = encodeJobResult(checkJobResult(job.type, input.result));
     const t = now.getTime();
     for (const s of job.steps) {
       if (isTerminalJobState(s.state)) continue;
@@ -269,7 +273,7 @@ export class JobsTable {
       success: input.state === JobState.JOB_STATE_SUCCEEDED ? 1 : 0,
       end: t,
       error: input.error ?? "",
-      result: input.resultJson ?? "",
+      result,
     });
     return this.mustGet(jobId);
   }
@@ -308,7 +312,7 @@ export class JobsTable {
       endTime: fromMillis(r.end_time),
       error: r.error,
       bytesSent: r.bytes_sent,
-      resultJson: r.result_json,
+      result: decodeJobResult(r.result_json),
       reports: this.reportNames.all(r.job_id).map((x) => x.name),
     };
   }

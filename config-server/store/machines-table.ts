@@ -13,7 +13,7 @@ import {
 } from "../../proto/index.js";
 import { MachineDisks } from "./machine-disks.js";
 import type { RecoveryPointsTable } from "./recovery-points-table.js";
-import { isEnumValue, nullIfEmpty, parseJson } from "./row-codec.js";
+import { isEnumValue, nullIfEmpty, parseHealthIssues, parseJson } from "./row-codec.js";
 import { invalid, notFound } from "./store-error.js";
 
 export interface UpsertMachineInput {
@@ -225,7 +225,7 @@ export class MachinesTable {
       policyName: r.policy_name ?? "",
       state: r.state,
       health: r.health,
-      issues: parseJson<HealthIssue[]>(r.issues_json, []),
+      issues: parseHealthIssues(r.issues_json),
       disks: this.disks.list(r.machine_id, "source"),
       stats: parseJson<ReplicationStats | undefined>(r.stats_json, undefined),
       lastRecoveryPoint: this.recoveryPoints.latest(r.machine_id),

@@ -1,4 +1,6 @@
 // Small conversions between SQLite cells and proto values, shared by the table modules.
+import { healthIssueCodes } from "../../common/enum-names/index.js";
+import { type HealthIssue, HealthIssueCode } from "../../proto/index.js";
 
 export function toMillis(d: Date | undefined): number | null {
   return d === undefined ? null : d.getTime();
@@ -29,4 +31,19 @@ export function parseJson<T>(text: string | null | undefined, fallback: T): T {
 /** ts-proto enums carry UNRECOGNIZED = -1 and reverse mappings; accept only real values. */
 export function isEnumValue(e: object, v: number): boolean {
   return Number.isInteger(v) && v >= 0 && String(v) in e;
+}
+
+/**
+ * Health issues kept as JSON. Rows written before HealthIssue.code became an enum hold the code's
+ * name ("CACHE_FREE_SPACE_LOW"); they read back as the enum value, an unknown name as UNSPECIFIED.
+ */
+export function parseHealthIssues(text: string | null | undefined): HealthIssue[] {
+  return parseJson<Array<Omit<HealthIssue, "code"> & { code: HealthIssueCode | string }>>(text, []).map((i) => ({
+    ...i,
+    code: typeof i.code === "number" ? i.code : healthIssueCodeOf(i.code),
+  }));
+}
+
+function healthIssueCodeOf(name: string): HealthIssueCode {
+  return healthIssueCodes.has(name) ? healthIssueCodes.parse(name) : HealthIssueCode.HEALTH_ISSUE_CODE_UNSPECIFIED;
 }

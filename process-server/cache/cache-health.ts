@@ -1,5 +1,5 @@
 import { statfs } from "node:fs/promises";
-import { Health, type HealthIssue } from "../../proto/index.js";
+import { Health, HealthIssueCode, type HealthIssue } from "../../proto/index.js";
 
 export interface CacheHealthInput {
   dir: string;
@@ -36,14 +36,14 @@ export async function measureCacheHealth(input: CacheHealthInput): Promise<Cache
   const issues: HealthIssue[] = [];
   const shown = freePercent.toFixed(1);
   if (freePercent < input.criticalFreePercent) {
-    issues.push({ health: Health.HEALTH_CRITICAL, code: "CACHE_FREE_SPACE_LOW", message: `cache free space ${shown} % is below ${input.criticalFreePercent} %` });
+    issues.push({ health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_CACHE_FREE_SPACE_LOW, message: `cache free space ${shown} % is below ${input.criticalFreePercent} %` });
   } else if (freePercent < input.warningFreePercent) {
-    issues.push({ health: Health.HEALTH_WARNING, code: "CACHE_FREE_SPACE_LOW", message: `cache free space ${shown} % is below ${input.warningFreePercent} %` });
+    issues.push({ health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_CACHE_FREE_SPACE_LOW, message: `cache free space ${shown} % is below ${input.warningFreePercent} %` });
   }
   if (input.aboveHighWater) {
     issues.push({
       health: Health.HEALTH_WARNING,
-      code: "CACHE_HIGH_WATER",
+      code: HealthIssueCode.HEALTH_ISSUE_CODE_CACHE_HIGH_WATER,
       message: `cache holds ${input.usedBytes} bytes, above its high-water mark: agents are throttled until uploads catch up`,
     });
   }

@@ -2,7 +2,7 @@ import { retrySchedule } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
 import { decodeSegment } from "../../common/segment/index.js";
 import { type BlobStore, isStorageNotFound } from "../../common/storage/index.js";
-import { Health, type WriteRecord } from "../../proto/index.js";
+import { Health, HealthIssueCode, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
 import type { DirectionEpoch } from "../direction-epochs.js";
 import type { Machine } from "../machine.js";
@@ -146,7 +146,7 @@ export class Applier {
       } catch (err) {
         if (signal.aborted) return;
         // Not a storage outage (those retry inside): e.g. a segment that fails authentication.
-        machine.setIssue("apply", { health: Health.HEALTH_CRITICAL, code: "APPLY_FAILED", message: String((err as Error).message ?? err) });
+        machine.setIssue("apply", { health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_APPLY_FAILED, message: String((err as Error).message ?? err) });
         this.o.logger.error("apply failed; retrying later", { machineId: machine.id, error: String((err as Error).message ?? err) });
         await this.wake.wait(signal, retrySchedule(1, this.o.retryTimeUnitMs));
         continue;

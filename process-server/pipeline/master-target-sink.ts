@@ -7,6 +7,7 @@ import {
   type ApplyWritesRequest,
   type ApplyWritesResponse,
   Health,
+  HealthIssueCode,
   MasterTargetServiceClient,
   type MasterTargetServiceGetBlockChecksumsResponse,
   type RecoveryPoint,
@@ -177,8 +178,8 @@ export class MasterTargetSink implements ApplySink {
         machine.setIssue(
           ISSUE_STAGE,
           e.recoverable
-            ? { health: Health.HEALTH_WARNING, code: "MASTER_TARGET_UNREACHABLE", message: `master target unreachable (${this.address}): ${e.message}; ${retry}` }
-            : { health: Health.HEALTH_CRITICAL, code: "MASTER_TARGET_FAILED", message: `master target ${this.address} refused the failback stream: ${e.message}; ${retry}` },
+            ? { health: Health.HEALTH_WARNING, code: HealthIssueCode.HEALTH_ISSUE_CODE_MASTER_TARGET_UNREACHABLE, message: `master target unreachable (${this.address}): ${e.message}; ${retry}` }
+            : { health: Health.HEALTH_CRITICAL, code: HealthIssueCode.HEALTH_ISSUE_CODE_MASTER_TARGET_FAILED, message: `master target ${this.address} refused the failback stream: ${e.message}; ${retry}` },
         );
         metrics.masterTargetReconnects.inc({ machine_id: machine.id });
         logger.warn("failback stream to the master target failed", { machineId: machine.id, address: this.address, code: e.code, error: e.message, attempt });

@@ -15,7 +15,7 @@ import type { ReplicaDisk } from "../machine-registry.js";
 import type { ProcessServerMetrics } from "../metrics.js";
 import { disksCoveredAt, type PointDocument, type PointStore } from "../points/index.js";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
-import { withStorageRetry } from "./storage-retry.js";
+import { type StorageStage, withStorageRetry } from "./storage-retry.js";
 import { ReplicaChecksumMap } from "./checksum-map.js";
 import { checksumMapPath } from "./checksum-map-files.js";
 import { StorageWatch } from "./storage-watch.js";
@@ -302,7 +302,7 @@ export class ReplicaSink implements ApplySink {
     return doc;
   }
 
-  private retry<T>(operation: string, fn: () => Promise<T>, stage = "apply"): Promise<T> {
+  private retry<T>(operation: string, fn: () => Promise<T>, stage: StorageStage = "apply"): Promise<T> {
     return withStorageRetry(fn, {
       machine: this.o.machine,
       stage,

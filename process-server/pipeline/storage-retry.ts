@@ -2,15 +2,24 @@ import { sleep } from "../../common/async/index.js";
 import { ErrorCode, isRecoverable, retrySchedule, retryWithBackoff, SrlabError } from "../../common/errors/index.js";
 import type { Logger } from "../../common/logger.js";
 import { isRecoverableStorageError } from "../../common/storage/index.js";
-import { Health } from "../../proto/index.js";
+import { Health, HealthIssueCode } from "../../proto/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import type { Machine } from "../machine.js";
 import { StorageWatch } from "./storage-watch.js";
 
+/** The pipeline stages that write to storage, and the code of each one's unrecoverable failure. */
+const FAILED_CODE = {
+  upload: HealthIssueCode.HEALTH_ISSUE_CODE_UPLOAD_FAILED,
+  apply: HealthIssueCode.HEALTH_ISSUE_CODE_APPLY_FAILED,
+  points: HealthIssueCode.HEALTH_ISSUE_CODE_POINTS_FAILED,
+} as const;
+
+export type StorageStage = keyof typeof FAILED_CODE;
+
 export interface StorageRetryOptions {
   machine: Machine;
-  /** Pipeline stage reporting the issue ("upload", "apply", "points"). */
-  stage: string;
+  /** Pipeline stage reporting the issue. */
+  stage: StorageStage;
   operation: string;
   timeUnitMs: number;
   signal: AbortSignal;
@@ -55,7 +64,7 @@ export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryO
             o.onFailure?.();
             o.machine.setIssue(o.stage, {
               health: Health.HEALTH_WARNING,
-              code: "STORAGE_UNAVAILABLE",
+              code: HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNAVAILABLE,
               message: `${o.operation} failed (attempt ${attempt}, retrying in ${Math.round(delayMs / 1000)} s): ${messageOf(err)}`,
             });
           },
@@ -68,7 +77,7 @@ export async function withStorageRetry<T>(fn: () => Promise<T>, o: StorageRetryO
       o.onFailure?.();
       o.machine.setIssue(o.stage, {
         health: Health.HEALTH_CRITICAL,
-        code: `${o.stage.toUpperCase()}_FAILED`,
+        code: FAILED_CODE[o.stage],
         message: `${o.operation} failed and needs attention: ${messageOf(err)}`,
       });
       await sleep(retrySchedule(6 + round, o.timeUnitMs), o.signal);

@@ -1,6 +1,6 @@
 import type { Logger } from "../../common/logger.js";
 import { type BlobStore, isRecoverableStorageError } from "../../common/storage/index.js";
-import { Health, type HealthIssue } from "../../proto/index.js";
+import { Health, HealthIssueCode, type HealthIssue } from "../../proto/index.js";
 
 /** Name the probe asks about: a HEAD of an object that need not exist is the cheapest round trip. */
 const PROBE_OBJECT = "srlab/storage-probe";
@@ -110,7 +110,7 @@ export class StorageWatch {
     return [
       {
         health: critical ? Health.HEALTH_CRITICAL : Health.HEALTH_WARNING,
-        code: "STORAGE_UNREACHABLE",
+        code: HealthIssueCode.HEALTH_ISSUE_CODE_STORAGE_UNREACHABLE,
         message: `storage unreachable for ${seconds} s: ${this.lastError}`,
       },
     ];

@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { afterAll, describe } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, patternBytes, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 interface MachineStatus {
@@ -38,8 +38,8 @@ interface JobDoc {
 
 const MiB = 1024 * 1024;
 const DISK = 32 * MiB;
-const dir = mkdtempSync(join(tmpdir(), "srlab-fo-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-fo-work-"));
+let dir: string;
+let work: string;
 const sha = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 
 async function machine(): Promise<MachineStatus> {
@@ -70,8 +70,8 @@ const phaseB: Array<{ offset: number; data: Buffer }> = [];
 let tagPoint: Point;
 let crashPoint: Point;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "fo", up: ["--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"] }));
   for (const args of [
     ["network", "create", "prod", "--address-space", "10.0.0.0/16", "--subnet", "10.0.1.0/24", "--circuit", "er-1"],
     ["network", "create", "onprem", "--address-space", "172.16.0.0/16", "--circuit", "er-1", "--on-premises"],
@@ -112,15 +112,7 @@ beforeAll(async () => {
   phase.C = { sha: await sha256File(m.disks[0]!.path), sequence: s.receivedSequence };
 });
 
-afterAll(async () => {
-  try {
-    await checkCaughtUpReplicas(dir);
-  } finally {
-    await srlab(["down", "--dir", dir]);
-  }
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => checkCaughtUpReplicas(dir));
 
 async function testFailover(args: string[]): Promise<{ job: JobDoc; sha: string }> {
   const job = await srlabJson<JobDoc>(["failover", "machine-1", "--test", "--network", "isolated", ...args, "--dir", dir], 300_000);

@@ -3,13 +3,14 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, test } from "vitest";
+import { afterAll } from "vitest";
 import { ComponentRole, SiteLocation } from "../../proto/index.js";
 import { CsLink } from "../../common/cs-link/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { checkHealth, isAlive, LabLayout, readKeeperState } from "../../cli/lab/index.js";
 import { CLI_MAIN, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
+import { killLeftovers, test } from "../support/lab.js";
 import { listServices } from "../support/reflection-client.js";
 
 interface Daemon {
@@ -27,20 +28,13 @@ interface Status {
   machines: Array<{ name: string; state: string; disks: Array<{ path: string; sizeBytes: number; nbd: string; nbdUnix: string }> }>;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-up-"));
+let dir: string;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir } = await startLab({ name: "up", up: ["--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"] }));
 });
 
-afterAll(async () => {
-  try {
-    await checkCaughtUpReplicas(dir);
-  } finally {
-    await srlab(["down", "--dir", dir]);
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => checkCaughtUpReplicas(dir));
 
 test("every daemon answers the standard health check over TLS with the lab CA", async () => {
   const status = await srlabJson<Status>(["status", "--dir", dir]);
@@ -285,6 +279,7 @@ test("up in the foreground runs until Ctrl-C, then stops the whole lab", async (
     assert.equal(await exited, 0);
     for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} still alive after Ctrl-C`);
   } finally {
+    killLeftovers(fg);
     rmSync(fg, { recursive: true, force: true });
   }
 });

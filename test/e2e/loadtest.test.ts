@@ -1,11 +1,11 @@
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { spawn, spawnSync } from "node:child_process";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect } from "vitest";
 import type { LoadReport } from "../../cli/loadtest/index.js";
 import { browserMissing, chartStates, withPage } from "../support/browser.js";
 import { CLI_MAIN, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { test } from "../support/lab.js";
 
 interface JobDoc {
   jobId: string;
@@ -21,18 +21,14 @@ interface Status {
   machines: Array<{ name: string; state: string; disks: Array<{ sizeBytes: number }> }>;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-loadtest-"));
+let dir: string;
 const out = (name: string) => join(dir, "reports", name);
 const report = (name: string) => JSON.parse(readFileSync(join(out(name), "report.json"), "utf8")) as LoadReport;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "16MiB", "--time-unit", "1s"], 300_000);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir } = await startLab({ name: "loadtest", up: ["--machines", "1", "--disk-size", "16MiB", "--time-unit", "1s"], upTimeoutMs: 300_000 }));
 });
 
-afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-});
 
 async function checkReportPage(file: string, ctx: { skip: (reason: string) => void }, expectCharts: string[]): Promise<void> {
   const missing = browserMissing();
@@ -71,7 +67,7 @@ describe("srlab loadtest", () => {
     for (const m of status.machines) expect(m.disks[0]!.sizeBytes).toBe(16 * 1024 * 1024);
   });
 
-  test("3 machines on Azurite: samples, verified replicas, report.json and report.html", async (ctx) => {
+  test("3 machines on Azurite: samples, verified replicas, report.json and report.html", async ({ skip }) => {
     const r = await srlab(["loadtest", "--dir", dir, "--machines", "3", "--profile", "oltp", "--rate", "1MB/s", "--duration", "4s", "--threshold", "alerts.critical>=0", "--report", out("first")], 600_000);
     expect(r.code, r.stderr + r.stdout).toBe(0);
     expect(r.stderr).toMatch(/loadtest phase=load t=\d+s\/4s captured=/);
@@ -87,7 +83,7 @@ describe("srlab loadtest", () => {
     expect(Object.keys(during[0]!.processServers)).toContain("process-server-1");
     expect(rep.capacityPlan.processServers).toBeGreaterThan(0);
     expect(rep.capacityPlan.method).toMatch(/95th percentile.*Deployment Planner/);
-    await checkReportPage(join(out("first"), "report.html"), ctx, ["throughput", "rpo", "cache-free", "backlog", "cpu", "memory", "rpo-distribution"]);
+    await checkReportPage(join(out("first"), "report.html"), { skip }, ["throughput", "rpo", "cache-free", "backlog", "cpu", "memory", "rpo-distribution"]);
 
     // The run is a job like any other, and the dashboard serves its report.
     const jobs = await srlabJson<JobDoc[]>(["jobs", "--dir", dir]);
@@ -138,7 +134,7 @@ describe("srlab loadtest", () => {
     }, 30_000);
   });
 
-  test("a threshold that cannot hold exits 99 and names itself; --compare draws both runs", async (ctx) => {
+  test("a threshold that cannot hold exits 99 and names itself; --compare draws both runs", async ({ skip }) => {
     const r = await srlab(["loadtest", "--dir", dir, "--machines", "3", "--profile", "log", "--rate", "512KB/s", "--duration", "3s", "--threshold", "throughput.mean>10GB/s", "--compare", out("first"), "--report", out("second")], 600_000);
     expect(r.code, r.stderr + r.stdout).toBe(99);
     expect(r.stdout).toMatch(/threshold breached: throughput\.mean>10GB\/s \(actual [\d.]+\)/);
@@ -148,11 +144,11 @@ describe("srlab loadtest", () => {
     const html = readFileSync(join(out("second"), "report.html"), "utf8");
     expect(html).toContain(`captured (${report("first").id})`);
     expect(html).toContain(`compared with ${report("first").id}`);
-    await checkReportPage(join(out("second"), "report.html"), ctx, ["throughput", "rpo"]);
+    await checkReportPage(join(out("second"), "report.html"), { skip }, ["throughput", "rpo"]);
   });
 
-  test("a fio job file runs through every disk's NBD export", async (ctx) => {
-    if (spawnSync("fio", ["--enghelp=nbd"], { stdio: "ignore" }).status !== 0) return ctx.skip("fio with the nbd engine not installed");
+  test("a fio job file runs through every disk's NBD export", async ({ skip }) => {
+    if (spawnSync("fio", ["--enghelp=nbd"], { stdio: "ignore" }).status !== 0) return skip("fio with the nbd engine not installed");
     const job = join(dir, "small.fio");
     // fio expands ${SRLAB_NBD_URI} from the environment srlab gives each run.
     writeFileSync(job, "[global]\nioengine=nbd\nuri=$" + "{SRLAB_NBD_URI}\nsize=8m\n\n[writes]\nrw=randwrite\nbs=4k\niodepth=8\nio_size=2m\nrandseed=3\n");
@@ -165,6 +161,6 @@ describe("srlab loadtest", () => {
     expect(rep.summary.latencyMs?.p99).toBeGreaterThan(0);
     expect(rep.machines.every((m) => m.verified)).toBe(true);
     expect(readdirSync(join(out("fio"), "fio")).sort()).toEqual(["machine-1-disk0.json", "machine-1-disk1.json", "machine-2.json", "machine-3.json"]);
-    await checkReportPage(join(out("fio"), "report.html"), ctx, ["latency"]);
+    await checkReportPage(join(out("fio"), "report.html"), { skip }, ["latency"]);
   });
 });

@@ -1,16 +1,16 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { srlabJson, srlabOk } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { REPO_ROOT } from "../support/dist.js";
 import { type MetricFamily, parseExposition } from "../support/prometheus-text.js";
+import { test } from "../support/lab.js";
 import { metricNames } from "../support/promql-metrics.js";
 import { type ReplicationView, waitCaughtUp } from "../support/replication.js";
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-metrics-"));
+let dir: string;
 
 interface TargetGroup {
   targets: string[];
@@ -20,8 +20,8 @@ interface TargetGroup {
 /** Every daemon's families, scraped over HTTP from the targets `status --prometheus-sd` printed. */
 const scraped = new Map<string, { role: string; families: Map<string, MetricFamily> }>();
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir } = await startLab({ name: "metrics", up: ["--machines", "2", "--disk-size", "16MiB", "--time-unit", "1s"] }));
   await srlabOk(["protect", "machine-1", "--dir", dir, "--wait"]);
   await srlabOk(["workload", "machine-1", "--dir", dir, "--duration", "2s", "--rate", "2MB/s"]);
   await waitCaughtUp(async () => {
@@ -32,14 +32,7 @@ beforeAll(async () => {
   await new Promise((r) => setTimeout(r, 1_500));
 });
 
-afterAll(async () => {
-  try {
-    await checkCaughtUpReplicas(dir);
-  } finally {
-    await srlab(["down", "--dir", dir]);
-  }
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => checkCaughtUpReplicas(dir));
 
 // prom-client's default Node.js metrics name three gauges *_total; the library fixes those names.
 const LIBRARY_GAUGES_NAMED_TOTAL = new Set(["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]);

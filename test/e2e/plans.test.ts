@@ -22,9 +22,11 @@ interface GroupPointDoc {
   groupPointId: string;
   tagName: string;
   holdMs: number;
-  members: Array<{ machineId: string; sequence: number }>;
-  recoveryPointIds: Record<string, string>;
+  members: Array<{ machineId: string; sequence: number; recoveryPointId: string }>;
 }
+
+/** A member's own recovery point of a group point. */
+const memberPoint = (point: GroupPointDoc, machineId: string): string => point.members.find((x) => x.machineId === machineId)!.recoveryPointId;
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
@@ -99,7 +101,7 @@ describe("group-consistent points and proofs", () => {
     const images: Record<string, Buffer> = {};
     for (const m of [a, b]) {
       const out = join(work, `${m.name}.img`);
-      await srlabOk(["export", m.name, "--point", point.recoveryPointIds[m.machineId]!, "--to", out, "--dir", dir]);
+      await srlabOk(["export", m.name, "--point", memberPoint(point, m.machineId), "--to", out, "--dir", dir]);
       images[m.name] = readFileSync(out);
     }
     const inA = recordsIn(images["machine-1"]!);
@@ -118,7 +120,7 @@ describe("group-consistent points and proofs", () => {
 
   test("a corrupted test-failover disk fails srlab verify, naming the disk and the offset range", async () => {
     const m3 = await status("machine-3");
-    await srlabOk(["failover", "machine-3", "--test", "--network", "isolated", "--point", point.recoveryPointIds[m3.machineId]!, "--dir", dir], 300_000);
+    await srlabOk(["failover", "machine-3", "--test", "--network", "isolated", "--point", memberPoint(point, m3.machineId), "--dir", dir], 300_000);
     const ok = await srlab(["verify", "machine-3", "--test", "--dir", dir]);
     assert.equal(ok.code, 0, ok.stderr);
 

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, test } from "vitest";
-import { srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { describe } from "vitest";
+import { srlabJson, srlabOk } from "../support/cli.js";
 import { hasTool, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 const run = promisify(execFile);
@@ -40,8 +40,8 @@ interface JobDoc {
   result: { sequence: number; description: string; disks: Array<{ index: number; blob: string }> };
 }
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-rp-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-rp-work-"));
+let dir: string;
+let work: string;
 const tools = ["fio", "qemu-img"].filter((t) => !hasTool(t));
 
 async function machine(): Promise<MachineStatus> {
@@ -74,22 +74,16 @@ async function qemuCompare(format: string, image: string, source: string): Promi
   await run("qemu-img", ["compare", "-f", format, "-F", "raw", image, source]);
 }
 
-beforeAll(async () => {
+test.beforeAll(async ({ startLab }) => {
   if (tools.length) return;
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
+  ({ dir, work } = await startLab({ name: "rp", up: ["--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"] }));
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
 }, 600_000);
 
-afterAll(async () => {
-  if (!tools.length) await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
-
 describe("recovery points from the end of initial replication, disks added later, disks Azure imports", () => {
-  test("every write after initial replication is recoverable: the last write before the first tag, byte-exact", async (ctx) => {
-    if (tools.length) return ctx.skip(`${tools.join(", ")} not installed`);
+  test("every write after initial replication is recoverable: the last write before the first tag, byte-exact", async ({ skip }) => {
+    if (tools.length) return skip(`${tools.join(", ")} not installed`);
     const first = await points();
     assert.ok(first.recoverableRange.available && first.recoverableRange.fromBase, JSON.stringify(first.recoverableRange));
     assert.equal(first.points[0]!.sequence, first.recoverableRange.firstSequence, "the base point opens the range");
@@ -120,8 +114,8 @@ describe("recovery points from the end of initial replication, disks added later
     assert.doesNotMatch(recoverableRange.description, /retention/);
   });
 
-  test("a disk added mid-workload replicates; a point before it covers 1 of 2 disks and fails over with one", async (ctx) => {
-    if (tools.length) return ctx.skip(`${tools.join(", ")} not installed`);
+  test("a disk added mid-workload replicates; a point before it covers 1 of 2 disks and fails over with one", async ({ skip }) => {
+    if (tools.length) return skip(`${tools.join(", ")} not installed`);
     const m = await machine();
     await fio(m.disks[0]!.nbd, ["--size=2m", "--randseed=8"]);
     await caughtUp();

@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, openSync, closeSync, rmSync, writeSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { openSync, closeSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { afterAll, describe } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { ProcessServiceClient, WriteKind } from "../../proto/index.js";
 import { bearerMetadata, channelCredentials } from "../../common/grpc/index.js";
@@ -11,6 +10,7 @@ import { LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, hasTool, patternBytes, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 interface MachineStatus {
@@ -34,8 +34,8 @@ interface Status {
 
 const MiB = 1024 * 1024;
 const DISK = 32 * MiB;
-const dir = mkdtempSync(join(tmpdir(), "srlab-repl-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-repl-work-"));
+let dir: string;
+let work: string;
 
 async function machine(name: string): Promise<MachineStatus> {
   const s = await srlabJson<Status>(["status", "--dir", dir]);
@@ -62,8 +62,8 @@ function pidOf(name: string): number {
   return new LabLayout(dir).read().components.find((c) => c.name === name)!.pid;
 }
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "32MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "repl", up: ["--machines", "2", "--disk-size", "32MiB", "--time-unit", "1s"] }));
   // Data that exists before protection must arrive through the initial replication.
   const m1 = await machine("machine-1");
   const nbd = await connectNbd(m1.disks[0]!.nbd);
@@ -71,15 +71,7 @@ beforeAll(async () => {
   await nbd.close();
 });
 
-afterAll(async () => {
-  try {
-    await checkCaughtUpReplicas(dir);
-  } finally {
-    await srlab(["down", "--dir", dir]);
-  }
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
+afterAll(() => checkCaughtUpReplicas(dir));
 
 describe("replication, end to end against Azurite", () => {
   test("protect runs the ASR jobs and the initial copy is byte-exact", async () => {
@@ -148,15 +140,15 @@ describe("replication, end to end against Azurite", () => {
     await assertReplicaEqualsSource("machine-1");
   });
 
-  test("writes from qemu-io replicate byte-exact", async (t) => {
-    if (!hasTool("qemu-io")) return t.skip("qemu-io not installed (apt-get install qemu-utils)");
+  test("writes from qemu-io replicate byte-exact", async ({ skip }) => {
+    if (!hasTool("qemu-io")) return skip("qemu-io not installed (apt-get install qemu-utils)");
     const m = await machine("machine-1");
     execFileSync("qemu-io", ["-f", "raw", "-c", "write -P 0xab 1M 3M", "-c", "write -P 0x17 10M 64k", "-c", "write -z 2M 512k", m.disks[0]!.nbd]);
     await assertReplicaEqualsSource("machine-1");
   });
 
-  test("writes from nbdcopy replicate byte-exact", async (t) => {
-    if (!hasTool("nbdcopy")) return t.skip("nbdcopy not installed (apt-get install libnbd-bin)");
+  test("writes from nbdcopy replicate byte-exact", async ({ skip }) => {
+    if (!hasTool("nbdcopy")) return skip("nbdcopy not installed (apt-get install libnbd-bin)");
     const m = await machine("machine-2");
     const src = join(work, "source.img");
     const fd = openSync(src, "w");
@@ -168,8 +160,8 @@ describe("replication, end to end against Azurite", () => {
     await assertReplicaEqualsSource("machine-2");
   });
 
-  test("writes from fio replicate byte-exact, and RPO returns to 0 with health normal", async (t) => {
-    if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
+  test("writes from fio replicate byte-exact, and RPO returns to 0 with health normal", async ({ skip }) => {
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const m = await machine("machine-1");
     execFileSync("fio", [
       "--name=churn",

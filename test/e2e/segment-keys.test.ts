@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { describe } from "vitest";
 import { readSegmentHeader } from "../../common/segment/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { hasTool, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 const run = promisify(execFile);
@@ -27,8 +27,8 @@ interface KeyDoc {
   usedBy: string[];
 }
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-keys-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-keys-work-"));
+let dir: string;
+let work: string;
 const tools = ["fio"].filter((t) => !hasTool(t));
 
 async function machine(): Promise<MachineStatus> {
@@ -72,24 +72,18 @@ async function failoverEquals(sequence: number, image: string): Promise<void> {
   await srlabOk(["failover-cleanup", "machine-1", "--dir", dir]);
 }
 
-beforeAll(async () => {
+test.beforeAll(async ({ startLab }) => {
   if (tools.length) return;
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s", "--storage", "directory"]);
+  ({ dir, work } = await startLab({ name: "keys", up: ["--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s", "--storage", "directory"] }));
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   // No crash-consistent point after the base: recovering after the rotation must replay segments of both keys.
   await srlabOk(["policy", "create", "sparse", "--crash-consistent", "1h", "--app-consistent", "2h", "--retention", "5h", "--dir", dir]);
   await srlabOk(["protect", "machine-1", "--policy", "sparse", "--wait", "--dir", dir], 300_000);
 }, 600_000);
 
-afterAll(async () => {
-  if (!tools.length) await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
-
 describe("segment key rotation (srlab keys rotate)", () => {
-  test("new segments use the new key id; a write before the rotation and one after both recover byte-exact", async (ctx) => {
-    if (tools.length) return ctx.skip(`${tools.join(", ")} not installed`);
+  test("new segments use the new key id; a write before the rotation and one after both recover byte-exact", async ({ skip }) => {
+    if (tools.length) return skip(`${tools.join(", ")} not installed`);
     const m = await machine();
     await fio(m.disks[0]!.nbd, 21);
     const before = await caughtUp();
@@ -136,8 +130,8 @@ describe("segment key rotation (srlab keys rotate)", () => {
 });
 
 describe("credential rotation while replicating", () => {
-  test("a replicating agent's rotated credential: its old stream is cut, it reopens with the new one, nothing is lost", async (ctx) => {
-    if (tools.length) return ctx.skip(`${tools.join(", ")} not installed`);
+  test("a replicating agent's rotated credential: its old stream is cut, it reopens with the new one, nothing is lost", async ({ skip }) => {
+    if (tools.length) return skip(`${tools.join(", ")} not installed`);
     const m = await machine();
     const rotated = await srlabJson<{ credential: { credentialId: string }; revokedCredentialIds: string[] }>(
       ["credentials", "rotate", "machine-1", "--json", "--dir", dir],

@@ -1,16 +1,14 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DgramSocket } from "node-unix-socket";
-import { afterAll, describe, expect, test } from "vitest";
+import { describe, expect, vi } from "vitest";
 import { CLI_MAIN } from "../support/cli.js";
-
-const dir = mkdtempSync(join(tmpdir(), "srlab-readiness-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+import { test } from "../support/fixtures.js";
 
 describe("a daemon under systemd's readiness protocol", () => {
-  test("sends READY=1 only once it serves, feeds the watchdog, and says STOPPING=1 on SIGTERM", async () => {
+  test("sends READY=1 only once it serves, feeds the watchdog, and says STOPPING=1 on SIGTERM", async ({ tempDir }) => {
+    const dir = tempDir();
     const socketPath = join(dir, "notify.sock");
     const socket = new DgramSocket();
     socket.bind(socketPath);
@@ -37,14 +35,15 @@ describe("a daemon under systemd's readiness protocol", () => {
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    const waitFor = async (match: RegExp) => {
-      const until = Date.now() + 60_000;
-      while (!seen.some((s) => match.test(s.message))) {
-        if (Date.now() > until || child.exitCode !== null) throw new Error(`no ${match} from the daemon; stderr: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      return seen.find((s) => match.test(s.message))!;
-    };
+    const waitFor = (match: RegExp) =>
+      vi.waitFor(
+        () => {
+          const found = seen.find((s) => match.test(s.message));
+          if (!found) throw new Error(`no ${match} from the daemon (exit code ${child.exitCode}); stderr: ${stderr}`);
+          return found;
+        },
+        { timeout: 60_000, interval: 50 },
+      );
     try {
       const ready = await waitFor(/^READY=1$/m);
       // Ready means serving: the ready file (written after gRPC and /metrics are up) was there first.

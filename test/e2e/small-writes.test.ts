@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { describe } from "vitest";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { isAlive, LabLayout } from "../../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { hasTool, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 
 interface MachineStatus {
   name: string;
@@ -22,8 +22,8 @@ interface MachineStatus {
   disks: Array<{ path: string; nbd: string; nbdUnix: string }>;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-small-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-small-work-"));
+let dir: string;
+let work: string;
 const PS = "process-server-1";
 
 async function machine(): Promise<MachineStatus> {
@@ -75,15 +75,9 @@ async function exportAtRpo0(): Promise<{ sequence: number }> {
   return exported;
 }
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "64MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "small", up: ["--machines", "1", "--disk-size", "64MiB", "--time-unit", "1s"] }));
   await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
-});
-
-afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe("small random writes", () => {
@@ -93,8 +87,8 @@ describe("small random writes", () => {
     assert.equal(typeof m.unprocessedBytes, "number");
   });
 
-  test("overlapping 4–64 KiB fio writes: block-wise apply keeps the replica byte-exact", async (t) => {
-    if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
+  test("overlapping 4–64 KiB fio writes: block-wise apply keeps the replica byte-exact", async ({ skip }) => {
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const before = await applyRequests();
     fio((await machine()).disks[0]!.nbdUnix, 11);
     await exportAtRpo0();
@@ -106,8 +100,8 @@ describe("small random writes", () => {
     assert.equal(m.unprocessedBytes, 0);
   });
 
-  test("the same with block-wise apply off: one call per run, still byte-exact", async (t) => {
-    if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
+  test("the same with block-wise apply off: one call per run, still byte-exact", async ({ skip }) => {
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const layout = new LabLayout(dir);
     const ps = layout.read().components.find((c) => c.name === PS)!;
     execFileSync("kill", ["-TERM", String(ps.pid)]);

@@ -1,23 +1,16 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { spawn as spawnPty } from "@lydell/node-pty";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect } from "vitest";
 import { CLI_MAIN, srlab, srlabJson, srlabOk } from "../support/cli.js";
+import { test } from "../support/lab.js";
 
 // The terminal views against a real lab: status --watch on a pseudo-terminal and on a pipe,
 // jobs --follow, and logs of a running component.
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-term-"));
+let dir: string;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--disk-size", "16MiB", "--time-unit", "1s"]);
-});
-
-afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
+test.beforeAll(async ({ startLab }) => {
+  ({ dir } = await startLab({ name: "term", up: ["--disk-size", "16MiB", "--time-unit", "1s"] }));
 });
 
 const count = (text: string, word: string) => text.split(word).length - 1;

@@ -1,8 +1,8 @@
 import { hashDisk, hashImageFile } from "../../common/blockhash/index.js";
 import { replicaBlobName } from "../../common/storage-layout/index.js";
-import { createBlobStore } from "../../common/storage/index.js";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab } from "./cli.js";
+import { openLabStore } from "./lab-storage.js";
 import { isCaughtUp, type ReplicationView } from "./replication.js";
 
 interface MachineDoc extends ReplicationView {
@@ -36,9 +36,7 @@ export async function checkCaughtUpReplicas(dir: string): Promise<ConvergenceChe
     (m) => m.state === "protected" && m.direction === "on-premises-to-azure" && !m.resyncRequired && isCaughtUp(m),
   );
   if (machines.length === 0) return [];
-  const s = layout.read().storage;
-  const store = createBlobStore({ kind: s.kind, connectionString: s.connectionString, directory: s.directory, container: "srlab" });
-  await store.init();
+  const store = await openLabStore(dir);
   const checks: ConvergenceCheck[] = [];
   try {
     for (const m of machines) {
