@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { afterAll, describe } from "vitest";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { hasTool, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 /**
@@ -49,11 +49,12 @@ interface Token {
 }
 
 const MiB = 1024 * 1024;
-const work = mkdtempSync(join(tmpdir(), "srlab-join-"));
-const head = join(work, "head");
-const host2 = join(work, "host2");
-const host3 = join(work, "host3");
-const disk2 = join(work, "host2-disk.img");
+/** The head node's lab, and the other hosts' directories in its work directory. */
+let head: string;
+let work: string;
+let host2: string;
+let host3: string;
+let disk2: string;
 
 const status = () => srlabJson<Status>(["status", "--dir", head]);
 const token = (role: string, ttl = "10m") => srlabJson<Token>(["token", "create", "--dir", head, "--role", role, "--ttl", ttl]);
@@ -67,8 +68,11 @@ const runJoin = (command: string, extra: string[]) => {
 
 let agentToken: Token;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", head, "--storage", "directory", "--disk-size", "32MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir: head, work } = await startLab({ name: "join", up: ["--storage", "directory", "--disk-size", "32MiB", "--time-unit", "1s"] }));
+  host2 = join(work, "host2");
+  host3 = join(work, "host3");
+  disk2 = join(work, "host2-disk.img");
   agentToken = await token("agent");
 });
 
@@ -76,9 +80,8 @@ afterAll(async () => {
   try {
     await checkCaughtUpReplicas(head);
   } finally {
+    // The head's lab is stopped by the lab fixture, after the hosts that joined it.
     for (const d of [host2, host3]) if (existsSync(join(d, "lab.json"))) await srlab(["down", "--dir", d]);
-    await srlab(["down", "--dir", head]);
-    rmSync(work, { recursive: true, force: true });
   }
 });
 
@@ -103,8 +106,8 @@ describe("joining hosts to a head node", () => {
     assert.equal(s.machines.some((m) => m.name === "host2"), false);
   });
 
-  test("join --service where systemd does not run: one line, before the token is used or anything written", async (t) => {
-    if (existsSync("/run/systemd/system")) return t.skip("systemd runs on this host: --service would install a real unit");
+  test("join --service where systemd does not run: one line, before the token is used or anything written", async ({ skip }) => {
+    if (existsSync("/run/systemd/system")) return skip("systemd runs on this host: --service would install a real unit");
     const host6 = join(work, "host6");
     const r = await runJoin(agentToken.command, ["--dir", host6, "--listen", "127.0.0.6", "--name", "host6", "--disk", `${join(work, "host6.img")}:1MiB`, "--service"]);
     assert.equal(r.code, 1);
@@ -115,8 +118,8 @@ describe("joining hosts to a head node", () => {
     assert.equal(await tokenState(agentToken.tokenId), "active");
   });
 
-  test("an agent joined on 127.0.0.2 replicates fio writes through its NBD export byte-exact", async (t) => {
-    if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
+  test("an agent joined on 127.0.0.2 replicates fio writes through its NBD export byte-exact", async ({ skip }) => {
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const r = await runJoin(agentToken.command, ["--dir", host2, "--listen", "127.0.0.2", "--name", "host2", "--disk", `${disk2}:32MiB`, "--detach"]);
     assert.equal(r.code, 0, r.stderr);
     // Created sparse at its size; the key made on host 2 stayed there (owner-only).

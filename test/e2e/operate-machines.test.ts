@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { BlobServiceClient } from "@azure/storage-blob";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { afterAll, describe } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
 import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, hasTool, patternBytes, sha256File } from "../support/images.js";
+import { test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 // Operating protected machines (issue 12): switch-process-server mid-workload and
@@ -37,9 +37,10 @@ interface JobDoc {
 }
 
 const MiB = 1024 * 1024;
-const dir = mkdtempSync(join(tmpdir(), "srlab-operate-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-operate-work-"));
-const host3 = join(work, "host3");
+let dir: string;
+let work: string;
+/** Host 3's directory, in the work directory; its process server joins the lab. */
+let host3: string;
 const JOINED_PS = "ps-host3";
 
 async function machine(name = "machine-1"): Promise<MachineStatus> {
@@ -99,8 +100,9 @@ async function jobsOf(name = "machine-1"): Promise<JobDoc[]> {
   return srlabJson<JobDoc[]>(["jobs", "--machine", name, "--dir", dir]);
 }
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--process-servers", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "operate", up: ["--machines", "1", "--process-servers", "1", "--disk-size", "32MiB", "--time-unit", "1s"] }));
+  host3 = join(work, "host3");
   const m = await machine();
   const nbd = await connectNbd(m.disks[0]!.nbd);
   for (let i = 0; i < 6; i++) await nbd.write(i * 5 * MiB + 512 * i, patternBytes(300 * 1024, 40 + i));
@@ -118,16 +120,14 @@ afterAll(async () => {
   try {
     await checkCaughtUpReplicas(dir);
   } finally {
+    // The lab itself is stopped by the lab fixture, after the host that joined it.
     if (new LabLayout(host3).exists()) await srlab(["down", "--dir", host3]);
-    await srlab(["down", "--dir", dir]);
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
   }
 });
 
 describe("operating protected machines", () => {
-  test("switch-process-server to a process server joined on 127.0.0.3, mid-fio-workload: no resync, nothing acknowledged lost, replica equals source", async (t) => {
-    if (!hasTool("fio")) return t.skip("fio not installed (apt-get install fio)");
+  test("switch-process-server to a process server joined on 127.0.0.3, mid-fio-workload: no resync, nothing acknowledged lost, replica equals source", async ({ skip }) => {
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const before = await waitCaughtUp(() => machine());
     const from = before.processServer!;
     assert.equal(from, "process-server-1", "the machine starts on the head's process server");
