@@ -1,15 +1,16 @@
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
-import { createBlobStore } from "../../common/storage/index.js";
-import { CLI_MAIN, type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { srlab, srlabAsync, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { browserMissing, withPage } from "../support/browser.js";
 import { connectNbd, hasTool } from "../support/images.js";
+import { test } from "../support/lab.js";
+import { flipByteInBlob } from "../support/lab-storage.js";
+import { applyHeldPlan, applyTwoGroupPlan, type PlanRun, type RehearsalReport, releaseHeldPlan } from "../support/plans.js";
 
 interface MachineStatus {
   name: string;
@@ -30,8 +31,8 @@ const memberPoint = (point: GroupPointDoc, machineId: string): string => point.m
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
-const dir = mkdtempSync(join(tmpdir(), "srlab-plans-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-plans-work-"));
+let dir: string;
+let work: string;
 const machines = ["machine-1", "machine-2", "machine-3"];
 
 async function status(name: string): Promise<MachineStatus> {
@@ -57,18 +58,12 @@ function recordsIn(image: Buffer): number[] {
 
 let point: GroupPointDoc;
 
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "3", "--disk-size", "4MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "plans", up: ["--machines", "3", "--disk-size", "4MiB", "--time-unit", "1s"] }));
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   await Promise.all(machines.map((m) => srlabOk(["protect", m, "--wait", "--dir", dir], 300_000)));
   await srlabOk(["group", "create", "app", "--machines", machines.join(","), "--dir", dir]);
 }, 600_000);
-
-afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
 
 describe("group-consistent points and proofs", () => {
   test("a group point cut under a causal workload: no recovered B holds a record its A lacks, and every disk's proof holds", async () => {
@@ -89,7 +84,7 @@ describe("group-consistent points and proofs", () => {
       const m3 = await status("machine-3");
       execFileSync("fio", ["--name=w", "--ioengine=nbd", `--uri=${m3.disks[0]!.nbd}`, "--rw=randwrite", "--bs=4k", "--size=2m", "--iodepth=8"]);
     }
-    while (written < 20) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil("the causal chain's first 20 records", () => written >= 20, 300_000, 20);
     point = await srlabJson<GroupPointDoc>(["group", "tag", "app", "--dir", dir], 120_000);
     stop = true;
     await chain;
@@ -126,14 +121,8 @@ describe("group-consistent points and proofs", () => {
 
     // Flip one byte of the test machine's disk, in storage.
     const blob = (await status("machine-3")).testFailover!.disks[0]!.blob;
-    const manifest = new LabLayout(dir).read();
-    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
-    await store.init();
     const at = 3 * MiB + 5 * PAGE + 100;
-    const sector = await store.readPages(blob, at - 100, 512);
-    sector[100] ^= 0xff;
-    await store.writePages(blob, at - 100, sector);
-    await store.close();
+    await flipByteInBlob(dir, blob, at);
 
     const bad = await srlab(["verify", "machine-3", "--test", "--dir", dir]);
     assert.equal(bad.code, 1);
@@ -144,46 +133,18 @@ describe("group-consistent points and proofs", () => {
   });
 });
 
-interface RunDoc {
-  runId: string;
-  state: string;
-  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
-}
-
 describe("recovery plans", () => {
   test("a plan of 3 machines in 2 groups: groups in order, the script gets its context, the manual action waits for resume", async () => {
-    writeFileSync(
-      join(work, "e2e.yaml"),
-      [
-        "name: e2e",
-        "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
-        "replicationGroup: true",
-        "groups:",
-        "  - name: db",
-        "    machines: [machine-1]",
-        "    post:",
-        "      - script: ./record.sh",
-        "        on: [test-failover]",
-        "        timeout: 30s",
-        "  - name: web",
-        "    machines: [machine-2, machine-3]",
-        "    pre:",
-        "      - manual: Confirm the load balancer is drained",
-        "        on: [test-failover]",
-        "",
-      ].join("\n"),
-    );
-    writeFileSync(join(work, "record.sh"), `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" context.json\necho "$SRLAB_PLAN $SRLAB_OPERATION $SRLAB_GROUP"\n`);
-    chmodSync(join(work, "record.sh"), 0o755);
-    await srlabOk(["plan", "apply", "-f", join(work, "e2e.yaml"), "--dir", dir]);
+    const script = { name: "record.sh", body: `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" context.json\necho "$SRLAB_PLAN $SRLAB_OPERATION $SRLAB_GROUP"\n` };
+    await applyTwoGroupPlan({ dir, work }, { name: "e2e", web: ["machine-2", "machine-3"], on: ["test-failover"], script });
     await srlabOk(["group", "tag", "plan-e2e", "--dir", dir], 120_000);
 
-    const waiting = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "test-failover", "--network", "isolated", "--point", "latest-group-consistent", "--dir", dir], 300_000);
+    const waiting = await srlabJson<PlanRun>(["plan", "run", "e2e", "--op", "test-failover", "--network", "isolated", "--point", "latest-group-consistent", "--dir", dir], 300_000);
     const manual = waiting.steps.find((s) => s.name.startsWith("web: pre 1"))!;
     assert.equal(manual.state, "waiting-for-manual-action");
     assert.ok(waiting.steps.filter((s) => s.group === "web" && s.machine).every((s) => s.state === "not-started"), "web waits behind its pre-action");
 
-    const run = await srlabJson<RunDoc>(["plan", "resume", waiting.runId, "--comment", "drained", "--dir", dir], 300_000);
+    const run = await srlabJson<PlanRun>(["plan", "resume", waiting.runId, "--comment", "drained", "--dir", dir], 300_000);
     assert.equal(run.state, "succeeded");
     const db = run.steps.filter((s) => s.group === "db");
     const web = run.steps.filter((s) => s.group === "web");
@@ -205,7 +166,7 @@ describe("recovery plans", () => {
     assert.deepEqual(context.machines.map((m: { name: string }) => m.name), machines);
 
     for (const m of machines) assert.equal((await srlab(["verify", m, "--test", "--dir", dir])).code, 0);
-    const cleaned = await srlabJson<RunDoc>(["plan", "run", "e2e", "--op", "cleanup", "--dir", dir], 300_000);
+    const cleaned = await srlabJson<PlanRun>(["plan", "run", "e2e", "--op", "cleanup", "--dir", dir], 300_000);
     assert.equal(cleaned.state, "succeeded");
   });
 
@@ -226,53 +187,18 @@ describe("recovery plans", () => {
   });
 });
 
-interface FullReport {
-  cycle: string;
-  result: string;
-  failures: string[];
-  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
-  machines: Array<{
-    name: string;
-    rpoSeconds: number | null;
-    rtoSeconds: number | null;
-    proofs: Array<{ step: string; disk: number; expected: string; actual: string; ok: boolean; against?: string }>;
-    figures: Array<{ operation: string; rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean }>;
-  }>;
-}
-
 describe("srlab rehearse --cycle full", () => {
-  let full: FullReport;
-  const out = join(work, "full");
+  let full: RehearsalReport;
+  /** Where the full cycle's report goes (the work directory exists once the lab has started). */
+  const out = () => join(work, "full");
 
   test("3 machines in 2 groups over to Azure and back, with writes in Azure and the plan's actions: every step succeeds, every disk is proved at every step", async () => {
-    writeFileSync(
-      join(work, "full.yaml"),
-      [
-        "name: full",
-        "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
-        "replicationGroup: true",
-        "groups:",
-        "  - name: db",
-        "    machines: [machine-1]",
-        "    post:",
-        "      - script: ./each-op.sh",
-        "        on: [failover, failback]",
-        "        timeout: 30s",
-        "  - name: web",
-        "    machines: [machine-2, machine-3]",
-        "    pre:",
-        "      - manual: Confirm the load balancer is drained",
-        "        on: [failover, failback]",
-        "",
-      ].join("\n"),
-    );
-    writeFileSync(join(work, "each-op.sh"), `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" "context-$SRLAB_OPERATION.json"\necho "$SRLAB_OPERATION $SRLAB_FAILOVER_TYPE $SRLAB_DIRECTION"\n`);
-    chmodSync(join(work, "each-op.sh"), 0o755);
-    await srlabOk(["plan", "apply", "-f", join(work, "full.yaml"), "--dir", dir]);
+    const script = { name: "each-op.sh", body: `#!/bin/sh\ncp "$SRLAB_CONTEXT_FILE" "context-$SRLAB_OPERATION.json"\necho "$SRLAB_OPERATION $SRLAB_FAILOVER_TYPE $SRLAB_DIRECTION"\n` };
+    await applyTwoGroupPlan({ dir, work }, { name: "full", web: ["machine-2", "machine-3"], on: ["failover", "failback"], script });
 
-    const r = await srlab(["rehearse", "full", "--cycle", "full", "--workload", "oltp", "--rate", "256KiB/s", "--network", "isolated", "--auto-approve", "--report", out, "--dir", dir, "--json"], 1_200_000);
+    const r = await srlab(["rehearse", "full", "--cycle", "full", "--workload", "oltp", "--rate", "256KiB/s", "--network", "isolated", "--auto-approve", "--report", out(), "--dir", dir, "--json"], 1_200_000);
     expect(r.code, `${r.stderr}\n${r.stdout.slice(0, 4000)}`).toBe(0);
-    full = JSON.parse(r.stdout) as FullReport;
+    full = JSON.parse(r.stdout) as RehearsalReport;
     expect(full).toMatchObject({ cycle: "full", result: "passed", failures: [] });
     // The lab started each machine in Azure when the rehearsal waited for it, and stopped it after the commit.
     expect(r.stderr).toMatch(/machine-3 runs in Azure \(agent machine-3-azure/);
@@ -357,13 +283,13 @@ describe("srlab rehearse --cycle full", () => {
       // The failback brought home what was written in Azure, not the disk that failed over.
       expect(failedBack!.expected).not.toBe(failedOver!.actual);
       // RPO and RTO of each failover and failback, judged against the plan's targets.
-      expect(m.figures.map((f) => f.operation)).toEqual(["test-failover", "failover", "failback"]);
-      for (const f of m.figures) {
+      expect(m.figures!.map((f) => f.operation)).toEqual(["test-failover", "failover", "failback"]);
+      for (const f of m.figures!) {
         expect(f.rtoSeconds, f.operation).toBeGreaterThan(0);
         expect(f.rpoSeconds, f.operation).not.toBeNull();
         expect(f, f.operation).toMatchObject({ rpoMet: true, rtoMet: true });
       }
-      expect(m.rtoSeconds).toBe(Math.max(...m.figures.map((f) => f.rtoSeconds!)));
+      expect(m.rtoSeconds).toBe(Math.max(...m.figures!.map((f) => f.rtoSeconds!)));
     }
 
     // Back where it started: protected to Azure from on-premises, nothing left running in Azure.
@@ -372,20 +298,20 @@ describe("srlab rehearse --cycle full", () => {
     expect(new LabLayout(dir).read().components.filter((c) => c.name.endsWith("-azure") && c.role === "agent")).toEqual([]);
   }, 1_500_000);
 
-  test("junit.xml and report.html show the full cycle's steps, proofs and figures", async (ctx) => {
-    const xml = readFileSync(join(out, "junit.xml"), "utf8");
+  test("junit.xml and report.html show the full cycle's steps, proofs and figures", async ({ skip }) => {
+    const xml = readFileSync(join(out(), "junit.xml"), "utf8");
     expect(XMLValidator.validate(xml)).toBe(true);
     const doc = new XMLParser({ ignoreAttributes: false, isArray: (n) => n === "testsuite" || n === "testcase" }).parse(xml);
     const [steps, proofs, targets] = doc.testsuites.testsuite as Array<{ testcase: Array<{ "@_name": string }> }>;
     expect(steps!.testcase.map((c) => c["@_name"])).toEqual(full.steps.map((s) => s.name));
     expect(proofs!.testcase).toHaveLength(12);
     expect(targets!.testcase).toHaveLength(3 * 3 * 2);
-    expect(targets!.testcase.map((c) => c["@_name"])).toContain(`machine-2 RTO of the failback ${full.machines[1]!.figures[2]!.rtoSeconds!.toFixed(1)} s within 600 s`);
+    expect(targets!.testcase.map((c) => c["@_name"])).toContain(`machine-2 RTO of the failback ${full.machines[1]!.figures![2]!.rtoSeconds!.toFixed(1)} s within 600 s`);
     expect(xml).not.toContain("<failure");
 
     const missing = browserMissing();
-    if (missing) return ctx.skip(missing);
-    await withPage(join(out, "report.html"), async (opened) => {
+    if (missing) return skip(missing);
+    await withPage(join(out(), "report.html"), async (opened) => {
       await opened.page.waitForFunction(() => document.querySelectorAll("[data-chart]:not([data-drawn])").length === 0);
       const text = await opened.page.locator("#steps").textContent();
       for (const s of full.steps) expect(text).toContain(s.name);
@@ -400,49 +326,25 @@ describe("srlab rehearse --cycle full", () => {
   });
 });
 
-/** srlab in the background, for a run the test acts on while it goes. */
-function srlabAsync(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
 // Last in the file: it leaves machine-3 failed over, as a real drill that found a bad disk would.
 describe("a full cycle that finds a difference", () => {
   test("a corrupted failed-over disk fails the rehearsal at its proof, naming the disk and range, and the cycle goes no further", async () => {
-    writeFileSync(
-      join(work, "broken.yaml"),
-      ["name: broken", "groups:", "  - name: web", "    machines: [machine-3]", "    post:", "      - script: ./hold.sh", "        on: [failover]", "        timeout: 120s", ""].join("\n"),
-    );
     // Lets the test touch the failed-over disk between the failover and its verify step.
-    writeFileSync(join(work, "hold.sh"), `#!/bin/sh\ntouch held\nwhile [ ! -f go ]; do sleep 0.2; done\n`);
-    chmodSync(join(work, "hold.sh"), 0o755);
-    await srlabOk(["plan", "apply", "-f", join(work, "broken.yaml"), "--dir", dir]);
+    await applyHeldPlan({ dir, work }, "broken", "machine-3", "failover");
     const running = srlabAsync(["rehearse", "broken", "--cycle", "full", "--network", "isolated", "--report", join(work, "broken"), "--dir", dir]);
 
     await waitUntil("the planned failover to be held", async () => existsSync(join(work, "held")), 600_000, 500);
     const blob = (await status("machine-3")).failover!.disks[0]!.blob;
-    const manifest = new LabLayout(dir).read();
-    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
-    await store.init();
     const at = 1 * MiB + 3 * PAGE + 7;
-    const sector = await store.readPages(blob, at - 7, 512);
-    sector[7] ^= 0xff;
-    await store.writePages(blob, at - 7, sector);
-    await store.close();
-    writeFileSync(join(work, "go"), "");
+    await flipByteInBlob(dir, blob, at);
+    releaseHeldPlan(work);
 
     const r = await running;
     expect(r.code, r.stdout).toBe(1);
     const pageStart = at - (at % PAGE);
     const range = `bytes ${pageStart}-${pageStart + PAGE - 1}`;
     expect(r.stderr).toMatch(new RegExp(`machine-3 disk 0 at "verify: failover of machine-3" differs from the source at sequence \\d+: ${range}`));
-    const report = JSON.parse(readFileSync(join(work, "broken", "report.json"), "utf8")) as FullReport;
+    const report = JSON.parse(readFileSync(join(work, "broken", "report.json"), "utf8")) as RehearsalReport;
     expect(report.result).toBe("failed");
     const state = (n: string) => report.steps.find((s) => s.name === n)!.state;
     expect(state("verify: failover of machine-3")).toBe("failed");

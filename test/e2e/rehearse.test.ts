@@ -1,24 +1,14 @@
-import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { describe, expect } from "vitest";
 import { LabLayout } from "../../cli/lab/index.js";
-import { createBlobStore } from "../../common/storage/index.js";
 import { browserMissing, withPage } from "../support/browser.js";
-import { CLI_MAIN, type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { srlab, srlabAsync, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { test } from "../support/lab.js";
+import { flipByteInBlob } from "../support/lab-storage.js";
+import { applyHeldPlan, applyTwoGroupPlan, type RehearsalReport, releaseHeldPlan } from "../support/plans.js";
 
-interface Report {
-  runId: string;
-  result: string;
-  failures: string[];
-  reportDir: string;
-  targets: { rpoSeconds: number | null; rtoSeconds: number | null; rpoMet: boolean; rtoMet: boolean };
-  steps: Array<{ name: string; group: string; machine: string | null; state: string; startedAt: string | null; endedAt: string | null; output: string | null }>;
-  machines: Array<{ name: string; rpoSeconds: number | null; rtoSeconds: number | null; proofs: Array<{ step: string; disk: number; expected: string; actual: string; ok: boolean; ranges: string[] }> }>;
-  rpoSamples: { t: number[] };
-}
 interface MachineStatus {
   name: string;
   testFailover: { disks: Array<{ index: number; blob: string }> } | null;
@@ -26,8 +16,8 @@ interface MachineStatus {
 
 const MiB = 1024 * 1024;
 const PAGE = 4096;
-const dir = mkdtempSync(join(tmpdir(), "srlab-rehearse-"));
-const work = mkdtempSync(join(tmpdir(), "srlab-rehearse-work-"));
+let dir: string;
+let work: string;
 const machines = ["machine-1", "machine-2"];
 
 async function status(name: string): Promise<MachineStatus> {
@@ -35,62 +25,22 @@ async function status(name: string): Promise<MachineStatus> {
   return s.machines.find((m) => m.name === name)!;
 }
 
-/** srlab in the background, for a run the test acts on while it goes. */
-function srlabAsync(args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c) => (stdout += c));
-    child.stderr.on("data", (c) => (stderr += c));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
-
-beforeAll(async () => {
-  await srlabOk(["up", "--detach", "--dir", dir, "--machines", "2", "--disk-size", "4MiB", "--time-unit", "1s"]);
+test.beforeAll(async ({ startLab }) => {
+  ({ dir, work } = await startLab({ name: "rehearse", up: ["--machines", "2", "--disk-size", "4MiB", "--time-unit", "1s"] }));
   await srlabOk(["network", "create", "isolated", "--address-space", "192.168.0.0/16", "--dir", dir]);
   await Promise.all(machines.map((m) => srlabOk(["protect", m, "--wait", "--dir", dir], 300_000)));
-  writeFileSync(
-    join(work, "drill.yaml"),
-    [
-      "name: drill",
-      "targets: { rpoSeconds: 600, rtoSeconds: 600 }",
-      "replicationGroup: true",
-      "groups:",
-      "  - name: db",
-      "    machines: [machine-1]",
-      "    post:",
-      "      - script: ./check.sh",
-      "        on: [test-failover]",
-      "        timeout: 30s",
-      "  - name: web",
-      "    machines: [machine-2]",
-      "    pre:",
-      "      - manual: Confirm the load balancer is drained",
-      "        on: [test-failover]",
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(join(work, "check.sh"), `#!/bin/sh\necho "checked $SRLAB_GROUP in $SRLAB_OPERATION"\n`);
-  chmodSync(join(work, "check.sh"), 0o755);
-  await srlabOk(["plan", "apply", "-f", join(work, "drill.yaml"), "--dir", dir]);
+  const script = { name: "check.sh", body: `#!/bin/sh\necho "checked $SRLAB_GROUP in $SRLAB_OPERATION"\n` };
+  await applyTwoGroupPlan({ dir, work }, { name: "drill", web: ["machine-2"], on: ["test-failover"], script });
 }, 600_000);
 
-afterAll(async () => {
-  await srlab(["down", "--dir", dir]);
-  rmSync(dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
-});
-
 describe("srlab rehearse --cycle test", () => {
-  let report: Report;
+  let report: RehearsalReport;
 
   test("under a workload: tag, test failover, a proof per disk, cleanup, healthy replication; exit 0 and the three report files", async () => {
     const out = join(work, "report");
     const r = await srlab(["rehearse", "drill", "--cycle", "test", "--workload", "oltp", "--rate", "256KiB/s", "--auto-approve", "--report", out, "--dir", dir, "--json"], 600_000);
     expect(r.code, r.stderr).toBe(0);
-    report = JSON.parse(r.stdout) as Report;
+    report = JSON.parse(r.stdout) as RehearsalReport;
     expect(report.result).toBe("passed");
     expect(report.failures).toEqual([]);
     // Live progress: each step announced as it changed state.
@@ -157,9 +107,9 @@ describe("srlab rehearse --cycle test", () => {
     expect(xml).not.toContain("<failure");
   });
 
-  test("report.html opens offline with no console errors and shows every step", async (ctx) => {
+  test("report.html opens offline with no console errors and shows every step", async ({ skip }) => {
     const missing = browserMissing();
-    if (missing) return ctx.skip(missing);
+    if (missing) return skip(missing);
     await withPage(join(work, "report", "report.html"), async (opened) => {
       await opened.page.waitForFunction(() => document.querySelectorAll("[data-chart]:not([data-drawn])").length === 0);
       expect(await opened.page.locator("#steps table").isVisible()).toBe(true);
@@ -205,27 +155,15 @@ describe("srlab rehearse --cycle test", () => {
 
 describe("a rehearsal that finds a difference", () => {
   test("a corrupted failed-over disk fails the rehearsal naming the disk and range; the test failover is still cleaned up", async () => {
-    writeFileSync(
-      join(work, "corrupt.yaml"),
-      ["name: corrupt", "groups:", "  - name: web", "    machines: [machine-2]", "    post:", "      - script: ./hold.sh", "        on: [test-failover]", "        timeout: 120s", ""].join("\n"),
-    );
     // Lets the test touch the test-failover disk between the failover and the verify step.
-    writeFileSync(join(work, "hold.sh"), `#!/bin/sh\ntouch held\nwhile [ ! -f go ]; do sleep 0.2; done\n`);
-    chmodSync(join(work, "hold.sh"), 0o755);
-    await srlabOk(["plan", "apply", "-f", join(work, "corrupt.yaml"), "--dir", dir]);
+    await applyHeldPlan({ dir, work }, "corrupt", "machine-2", "test-failover");
     const running = srlabAsync(["rehearse", "corrupt", "--cycle", "test", "--network", "isolated", "--report", join(work, "bad"), "--dir", dir]);
 
     await waitUntil("the test failover to be held", async () => existsSync(join(work, "held")), 300_000, 500);
     const blob = (await status("machine-2")).testFailover!.disks[0]!.blob;
-    const manifest = new LabLayout(dir).read();
-    const store = createBlobStore({ kind: manifest.storage.kind, connectionString: manifest.storage.connectionString, directory: manifest.storage.directory, container: "srlab" });
-    await store.init();
     const at = 2 * MiB + 7 * PAGE + 10;
-    const sector = await store.readPages(blob, at - 10, 512);
-    sector[10]! ^= 0xff;
-    await store.writePages(blob, at - 10, sector);
-    await store.close();
-    writeFileSync(join(work, "go"), "");
+    await flipByteInBlob(dir, blob, at);
+    releaseHeldPlan(work);
 
     const r = await running;
     expect(r.code, r.stdout).toBe(1);
@@ -233,7 +171,7 @@ describe("a rehearsal that finds a difference", () => {
     const range = `bytes ${pageStart}-${pageStart + PAGE - 1}`;
     expect(r.stderr).toMatch(new RegExp(`machine-2 disk 0 .*differs from the source at sequence \\d+: ${range}`));
     expect(r.stdout).toContain("rehearsal failed");
-    const report = JSON.parse(readFileSync(join(work, "bad", "report.json"), "utf8")) as Report;
+    const report = JSON.parse(readFileSync(join(work, "bad", "report.json"), "utf8")) as RehearsalReport;
     expect(report.result).toBe("failed");
     const proof = report.machines[0]!.proofs[0]!;
     expect(proof.ok).toBe(false);

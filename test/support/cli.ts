@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { distPath } from "./dist.js";
 
 export { waitUntil } from "./wait.js";
@@ -33,4 +33,16 @@ export async function srlabOk(args: string[], timeoutMs?: number, env?: NodeJS.P
   const r = await srlab(args, timeoutMs, env);
   if (r.code !== 0) throw new Error(`srlab ${args.join(" ")} failed (${r.code}): ${r.stderr}\n${r.stdout}`);
   return r;
+}
+
+/** srlab in the background with no time limit, for a long run the test acts on while it goes. */
+export function srlabAsync(args: string[]): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_MAIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c) => (stdout += c));
+    child.stderr.on("data", (c) => (stderr += c));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
 }
