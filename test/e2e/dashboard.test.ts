@@ -1,21 +1,21 @@
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect } from "vitest";
 import { browserMissing, chartStates, type OpenedPage, openPage } from "../support/browser.js";
 import { type CliResult, srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { firefoxMissing, withFirefox } from "../support/firefox.js";
 import { hasTool } from "../support/images.js";
+import { test } from "../support/lab.js";
 
 // The web dashboard against a real lab, in Debian's Chromium: every component on the topology,
 // RPO rising under fio and falling back to 0 without a reload, a tag on the points timeline,
 // 401 and nothing shown without the credential, and no console error on any page.
 
-const dir = mkdtempSync(join(tmpdir(), "srlab-dash-"));
+let dir: string;
 const SCREENSHOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "docs", "images", "dashboard.png");
 const VERSION = (JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), "..", "..", "package.json"), "utf8")) as { version: string }).version;
 const PAGES = ["/", "/machines", "/machines/machine-1", "/process-servers", "/jobs", "/alerts"];
@@ -33,21 +33,14 @@ interface Status {
 let up: CliResult;
 let origin = "";
 
-beforeAll(async () => {
+test.beforeAll(async ({ startLab }) => {
   // Actions on (dashboard.actions, from the environment as a service's unit could set it).
-  up = await srlabOk(["up", "--detach", "--dir", dir, "--disk-size", "32MiB", "--time-unit", "1s"], undefined, { SRLAB_DASHBOARD__ACTIONS: "true" });
+  ({ dir, up } = await startLab({ name: "dash", up: ["--disk-size", "32MiB", "--time-unit", "1s"], env: { SRLAB_DASHBOARD__ACTIONS: "true" } }));
   await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
   origin = new URL((await srlabJson<Link>(["dashboard", "--dir", dir])).dashboardUrl).origin;
 });
 
-afterAll(async () => {
-  try {
-    await checkCaughtUpReplicas(dir);
-  } finally {
-    await srlab(["down", "--dir", dir]);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+afterAll(() => checkCaughtUpReplicas(dir));
 
 /** A browser logged in through a fresh one-time link from `srlab dashboard`, on `path`. */
 async function loggedIn(path: string): Promise<OpenedPage> {
@@ -75,7 +68,7 @@ describe("srlab dashboard", () => {
     expect(b.stdout.trim()).not.toBe(a.stdout.trim());
   });
 
-  test("a request without the credential gets 401 and shows nothing", async (ctx) => {
+  test("a request without the credential gets 401 and shows nothing", async ({ skip }) => {
     for (const path of [...PAGES, "/events?view=/machines"]) {
       const r = await fetch(`${origin}${path}`);
       expect(r.status, path).toBe(401);
@@ -83,7 +76,7 @@ describe("srlab dashboard", () => {
       expect(body).not.toContain("machine-1");
       expect(body).not.toContain("process-server-1");
     }
-    skipWithoutBrowser(ctx);
+    skipWithoutBrowser({ skip });
     const opened = await openPage(`${origin}/machines`, { allowOrigins: [origin] });
     try {
       const text = await opened.page.textContent("body");
@@ -94,8 +87,8 @@ describe("srlab dashboard", () => {
     }
   });
 
-  test("the topology shows every component of the lab", async (ctx) => {
-    skipWithoutBrowser(ctx);
+  test("the topology shows every component of the lab", async ({ skip }) => {
+    skipWithoutBrowser({ skip });
     const status = await srlabJson<Status>(["status", "--dir", dir]);
     const opened = await loggedIn("/");
     try {
@@ -113,9 +106,9 @@ describe("srlab dashboard", () => {
     }
   });
 
-  test("fio through the NBD export raises the machine's RPO, which returns to 0; a tag appears on the points timeline; no reload", async (ctx) => {
-    skipWithoutBrowser(ctx);
-    if (!hasTool("fio")) return ctx.skip("fio not installed (apt-get install fio)");
+  test("fio through the NBD export raises the machine's RPO, which returns to 0; a tag appears on the points timeline; no reload", async ({ skip }) => {
+    skipWithoutBrowser({ skip });
+    if (!hasTool("fio")) return skip("fio not installed (apt-get install fio)");
     const status = await srlabJson<Status>(["status", "--dir", dir]);
     const nbd = status.machines.find((m) => m.name === "machine-1")!.disks[0]!.nbd;
     const opened = await loggedIn("/machines/machine-1");
@@ -151,8 +144,8 @@ describe("srlab dashboard", () => {
     }
   });
 
-  test("no page has a console error, and every chart is drawn", async (ctx) => {
-    skipWithoutBrowser(ctx);
+  test("no page has a console error, and every chart is drawn", async ({ skip }) => {
+    skipWithoutBrowser({ skip });
     const opened = await loggedIn("/");
     try {
       for (const path of PAGES) {
@@ -168,9 +161,9 @@ describe("srlab dashboard", () => {
     }
   });
 
-  test("every page works in Firefox too: logged in by the one-time link, live, no console error", async (ctx) => {
+  test("every page works in Firefox too: logged in by the one-time link, live, no console error", async ({ skip }) => {
     const missing = firefoxMissing();
-    if (missing) return ctx.skip(missing);
+    if (missing) return skip(missing);
     const link = await srlabJson<Link>(["dashboard", "--dir", dir]);
     await withFirefox(async ({ page, errors }) => {
       await page.goto(link.loginUrl);
@@ -188,8 +181,8 @@ describe("srlab dashboard", () => {
     });
   });
 
-  test("an action needs its confirmation page, and passes the same checks as the CLI", async (ctx) => {
-    skipWithoutBrowser(ctx);
+  test("an action needs its confirmation page, and passes the same checks as the CLI", async ({ skip }) => {
+    skipWithoutBrowser({ skip });
     const opened = await loggedIn("/machines/machine-1");
     const { page } = opened;
     try {
