@@ -26,7 +26,10 @@ export function channelOptions(address?: string, maxMessageBytes = 64 * 1024 * 1
   return {
     ...(loopback ? { "grpc.ssl_target_name_override": "localhost" } : {}),
     "grpc.keepalive_time_ms": 10_000,
-    "grpc.keepalive_timeout_ms": 5_000,
+    // gRPC's default. A peer that answers a ping late is busy, not gone: on a 2-core lab box with
+    // dozens of daemons a process can be starved for seconds, and a 5 s timeout then dropped
+    // healthy connections (and every call on them) under load. A dead peer is still found in 30 s.
+    "grpc.keepalive_timeout_ms": 20_000,
     "grpc.keepalive_permit_without_calls": 1,
     "grpc.initial_reconnect_backoff_ms": 200,
     "grpc.max_reconnect_backoff_ms": 5_000,
