@@ -1,4 +1,4 @@
-// One facade on purpose (about 560 lines): every method delegates in a line or two to the table
+// One facade on purpose (about 590 lines): every method delegates in a line or two to the table
 // modules beside it (jobs-table.ts, machines-table.ts, …), so the configuration server has one
 // store to hold and one transaction to share; the logic lives in the tables.
 import type Database from "better-sqlite3";
