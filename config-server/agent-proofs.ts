@@ -1,25 +1,14 @@
+import type { DiskProof } from "../proto/index.js";
 import type { StoredProof } from "./store/index.js";
 
-/** What an agent's tag or stop-writes result carries per disk (mobility-agent DiskProof). */
-interface AgentProof {
-  index: number;
-  sizeBytes: number;
-  pageSize: number;
-  fingerprint: string;
-  summary: string;
-}
-
-/** An agent's proofs (command result JSON) as the store keeps them; malformed entries are dropped. */
-export function proofsFromAgent(result: Record<string, unknown>, takenAt = new Date()): Array<Omit<StoredProof, "machineId" | "sequence">> {
-  const list = Array.isArray(result.proofs) ? (result.proofs as AgentProof[]) : [];
-  return list
-    .filter((p) => Number.isInteger(p?.index) && typeof p.fingerprint === "string" && typeof p.summary === "string")
-    .map((p) => ({
-      diskIndex: p.index,
-      sizeBytes: p.sizeBytes,
-      pageSize: p.pageSize,
-      fingerprint: p.fingerprint,
-      summary: Buffer.from(p.summary, "base64"),
-      takenAt,
-    }));
+/** An agent's proofs (of a tag, a stop of writes or a fingerprint command) as the store keeps them. */
+export function proofsFromAgent(proofs: readonly DiskProof[], takenAt = new Date()): Array<Omit<StoredProof, "machineId" | "sequence">> {
+  return proofs.map((p) => ({
+    diskIndex: p.index,
+    sizeBytes: p.sizeBytes,
+    pageSize: p.pageSize,
+    fingerprint: p.fingerprint,
+    summary: Buffer.from(p.summary),
+    takenAt,
+  }));
 }

@@ -1,5 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
-import { WatchCommandsResponse } from "../proto/index.js";
+import { type CommandResult, WatchCommandsResponse } from "../proto/index.js";
 import type { Logger } from "../common/logger.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -8,7 +8,8 @@ type CommandBody = NonNullable<WatchCommandsResponse["command"]>;
 export interface CommandOutcome {
   success: boolean;
   error: string;
-  result: Record<string, unknown>;
+  /** Of the command's own kind (the store refuses another); undefined on failure or when nothing. */
+  result: CommandResult | undefined;
 }
 
 /**
@@ -89,8 +90,8 @@ export class CommandBus {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<CommandOutcome>((resolve) => {
       timer = setTimeout(() => {
-        this.complete(commandId, false, `no answer within ${Math.round(timeoutMs / 1000)} s`, "");
-        resolve({ success: false, error: `no answer within ${Math.round(timeoutMs / 1000)} s`, result: {} });
+        this.complete(commandId, false, `no answer within ${Math.round(timeoutMs / 1000)} s`, undefined);
+        resolve({ success: false, error: `no answer within ${Math.round(timeoutMs / 1000)} s`, result: undefined });
       }, timeoutMs);
     });
     try {
@@ -112,22 +113,19 @@ export class CommandBus {
    * Its unanswered commands fail now instead of being replayed into the new process.
    */
   abandon(componentId: string, reason: string): void {
-    for (const pending of this.store.pendingCommands(componentId)) this.complete(pending.commandId, false, reason, "");
+    for (const pending of this.store.pendingCommands(componentId)) this.complete(pending.commandId, false, reason, undefined);
   }
 
-  complete(commandId: string, success: boolean, error: string, resultJson: string): void {
-    this.store.completeCommand(commandId, { success, error, resultJson });
-    let result: Record<string, unknown> = {};
-    if (resultJson) {
-      try {
-        result = JSON.parse(resultJson) as Record<string, unknown>;
-      } catch {
-        result = {};
-      }
-    }
+  /**
+   * Records a component's answer and hands it to whoever waits. A result of another kind than the
+   * command's is refused (INVALID_ARGUMENT) before anything is recorded or handed on.
+   */
+  complete(commandId: string, success: boolean, error: string, result: CommandResult | undefined): void {
+    const stored = this.store.completeCommand(commandId, { success, error, result });
     const waiter = this.waiters.get(commandId);
     this.waiters.delete(commandId);
-    waiter?.({ success, error, result });
+    // A retransmit finds the first answer recorded: the waiter gets that one.
+    waiter?.({ success: stored.success ?? success, error: stored.error, result: stored.result });
   }
 
   close(): void {

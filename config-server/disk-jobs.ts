@@ -1,9 +1,8 @@
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { type Job, JobType, type Machine, ReplicationState, SyncMode } from "../proto/index.js";
-import type { CommandOutcome } from "./command-bus.js";
 import { JobRunner } from "./job-runner.js";
 import { type JobContext, stateName } from "./protection-jobs.js";
-import { syncResultOf } from "./sync-result.js";
+import { resultOf } from "./command-outcome.js";
 
 const STEPS = {
   create: "Create disk",
@@ -41,36 +40,37 @@ export class DiskJobs {
     const job = store.createJob({ type: JobType.JOB_TYPE_ADD_DISK, machineId: machine.machineId, steps: [STEPS.create, STEPS.initial, STEPS.finalize] });
     this.runner.run(job, async () => {
       const created = await this.runner.step(job, STEPS.create, async () => {
-        const result = expectSuccess(
+        const result = resultOf(
           await bus.send(machine.agentComponentId, job.jobId, { $case: "addDisk", value: { machineId: machine.machineId, sizeBytes } }),
+          "addDisk",
           "creating the disk on the agent",
         );
-        const index = Number(result.index);
+        const index = result.index;
         // The next heartbeat reports it: failover and export find it in the machine's disks from then on.
         await this.runner.waitFor(`disk ${index} in the agent's report`, this.ctx.stepTimeoutMs, () =>
           store.getMachine(machine.machineId)?.disks.some((d) => d.index === index) ? true : undefined,
         );
         return result;
       });
-      const index = Number(created.index);
+      const index = created.index;
       const sync = await this.runner.step(job, STEPS.initial, async () =>
-        expectSuccess(
+        resultOf(
           await bus.send(machine.agentComponentId, job.jobId, {
             $case: "startSync",
             value: { machineId: machine.machineId, mode: SyncMode.SYNC_MODE_INITIAL, blockSize: this.ctx.syncBlockBytes, diskIndexes: [index] },
           }),
+          "startSync",
           `initial replication of disk ${index}`,
         ),
       );
-      const { endSequence: end, blocksSent, bytesSent } = syncResultOf(sync, `initial replication of disk ${index}`);
+      const { endSequence: end, blocksSent, bytesSent } = sync;
       await this.runner.step(job, STEPS.finalize, () =>
         this.runner.waitFor(`replica to process sequence ${end}`, this.ctx.stepTimeoutMs, () => {
           const m = store.getMachine(machine.machineId);
           return m?.stats && m.stats.processedSequence >= end ? true : undefined;
         }),
       );
-      const path = String(created.path ?? "");
-      const nbd = String(created.nbd ?? "");
+      const { path, nbd } = created;
       return { kind: { $case: "addDisk", value: { diskIndex: index, sizeBytes, path, nbd, recoverableFromSequence: end, blocksSent, bytesSent } } };
     });
     return job;
@@ -88,14 +88,15 @@ export class DiskJobs {
     const job = store.createJob({ type: JobType.JOB_TYPE_REMOVE_DISK, machineId: machine.machineId, steps: [STEPS.remove] });
     this.runner.run(job, async () => {
       const removed = await this.runner.step(job, STEPS.remove, async () => {
-        const result = expectSuccess(
+        const result = resultOf(
           await bus.send(machine.agentComponentId, job.jobId, { $case: "removeDisk", value: { machineId: machine.machineId, diskIndex } }),
+          "removeDisk",
           `removing disk ${diskIndex} on the agent`,
         );
         await this.runner.waitFor(`disk ${diskIndex} gone from the agent's report`, this.ctx.stepTimeoutMs, () =>
           store.getMachine(machine.machineId)?.disks.some((d) => d.index === diskIndex) ? undefined : true,
         );
-        return { diskIndex, path: String(result.path ?? ""), note: "recovery points taken before keep this disk" };
+        return { diskIndex, path: result.path, note: "recovery points taken before keep this disk" };
       });
       return { kind: { $case: "removeDisk", value: removed } };
     });
@@ -116,9 +117,4 @@ export class DiskJobs {
       throw new SrlabError(ErrorCode.UNAVAILABLE, `the agent of ${machine.name} is not connected to the configuration server; is it running?`);
     }
   }
-}
-
-function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
-  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
-  return outcome.result;
 }

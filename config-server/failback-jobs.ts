@@ -1,14 +1,14 @@
-import { type Component, ComponentRole, type Disk, type Job, JobType, type Machine, type RecoveryPointSelector, ReplicationDirection, ReplicationState, SiteLocation, SyncMode, type TargetDisk } from "../proto/index.js";
+import { type Component, ComponentRole, type Disk, type Job, JobType, type Machine, type RecoveryPointSelector, ReplicationDirection, ReplicationState, SiteLocation, type SwitchDisksResult, SyncMode, type TargetDisk } from "../proto/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import type { BlobStore } from "../common/storage/index.js";
-import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import type { CommandBus } from "./command-bus.js";
+import { expectSuccess, resultOf } from "./command-outcome.js";
 import { type ComponentAccess, withMasterTarget, withProcessServer } from "./component-clients.js";
 import { chooseFailbackPoint, failbackRefusal } from "./failback-point.js";
 import { startFailbackTagSchedule } from "./failback-schedule.js";
 import { JobRunner } from "./job-runner.js";
-import { syncResultOf } from "./sync-result.js";
 import { FAILBACK_POLICY_NAME } from "./store/index.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -98,16 +98,16 @@ export class FailbackJobs {
           store.setSetting(targetSetting(machine.machineId), JSON.stringify({ alternateLocation: o.alternateLocation, disks: targets.disks }));
           await this.assignReverse(job.jobId, machine.machineId, ps, mt);
         });
-        const sync = await this.runner.step(job, STEPS.resync, async () =>
-          expectSuccess(
+        const counts = await this.runner.step(job, STEPS.resync, async () =>
+          resultOf(
             await this.ctx.bus.send(machine.azureAgentComponentId, job.jobId, {
               $case: "startSync",
               value: { machineId: machine.machineId, mode: SyncMode.SYNC_MODE_RESYNC, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
             }),
+            "startSync",
             "resync from Azure",
           ),
         );
-        const counts = syncResultOf(sync, "resync from Azure");
         await this.runner.step(job, STEPS.finalize, () => this.waitProcessed(machine.machineId, counts.endSequence));
         store.updateMachine(machine.machineId, { state: ReplicationState.REPLICATION_STATE_PROTECTED });
         return { kind: { $case: "reprotect", value: { sync: counts, masterTarget: mt.name, processServer: ps.name, targetDisks: targets.disks } } };
@@ -141,12 +141,13 @@ export class FailbackJobs {
         await this.runner.step(job, STEPS.prerequisites, async () => "");
         // Planned failover: the Azure machine must stop and drain, or nothing happens.
         const stopped = await this.runner.step(job, STEPS.shutdown, async () =>
-          expectSuccess(
+          resultOf(
             await bus.send(machine.azureAgentComponentId, job.jobId, { $case: "stopWrites", value: { machineId: machine.machineId, drain: true } }),
+            "stopWrites",
             "shutting down the Azure machine",
           ),
         );
-        const lastSequence = Number(stopped.lastSequence ?? 0);
+        const lastSequence = stopped.lastSequence;
         const drained = await this.runner.step(job, STEPS.apply, () =>
           withProcessServer(this.ctx, ps.address, (c) =>
             unaryCall(c, c.drainMachine, { machineId: machine.machineId, apply: true }, this.ctx.credential, 600_000),
@@ -285,7 +286,7 @@ export class FailbackJobs {
   }
 
   /** The on-premises agent serves the alternate-location images from now on; the old ones stay as they are. */
-  private async switchDisks(jobId: string, machine: Machine, targets: TargetDisk[]): Promise<Record<string, unknown>> {
+  private async switchDisks(jobId: string, machine: Machine, targets: TargetDisk[]): Promise<SwitchDisksResult> {
     const { store, bus } = this.ctx;
     const current = store.getMachine(machine.machineId)!;
     const disks: Disk[] = current.disks.map((d) => {
@@ -326,9 +327,4 @@ function masterTargetSetting(machineId: string): string {
 /** The target disks the reprotect prepared (and whether they are at an alternate location). */
 function targetSetting(machineId: string): string {
   return `failback-target:${machineId}`;
-}
-
-function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
-  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
-  return outcome.result;
 }

@@ -3,6 +3,7 @@ import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { BlobStore } from "../common/storage/index.js";
 import { type DiskCheck, ReplicationState, type VerifyResult, VerifyTarget } from "../proto/index.js";
 import { proofsFromAgent } from "./agent-proofs.js";
+import { resultOf } from "./command-outcome.js";
 import type { CommandBus } from "./command-bus.js";
 import type { ConfigStore } from "./store/index.js";
 
@@ -41,9 +42,9 @@ export async function verifyFailback(ctx: FailbackProofContext, machineRef: stri
     }),
   ]).finally(() => clearTimeout(timer));
   if (!outcome) throw new SrlabError(ErrorCode.UNAVAILABLE, `the on-premises agent of ${machine.name} did not give its disks' fingerprints within ${ctx.timeoutMs / 1000} s`);
-  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `fingerprint of ${machine.name}'s on-premises disks failed: ${outcome.error}`);
-  const sequence = Number(outcome.result.sequence ?? 0);
-  const onPremises = proofsFromAgent(outcome.result);
+  const fingerprinted = resultOf(outcome, "fingerprintDisks", `fingerprint of ${machine.name}'s on-premises disks`);
+  const sequence = fingerprinted.sequence;
+  const onPremises = proofsFromAgent(fingerprinted.proofs);
   const checks: DiskCheck[] = [];
   for (const d of azure) {
     const local = onPremises.find((p) => p.diskIndex === d.index);

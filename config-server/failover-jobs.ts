@@ -231,9 +231,11 @@ export class FailoverJobs {
     ]);
     if (!outcome) return `source machine did not answer within ${Math.round(this.ctx.sourceShutdownTimeoutMs / 1000)} s; failover went on without shutting it down`;
     if (!outcome.success) return `source machine could not be shut down (${outcome.error}); failover went on`;
+    const stopped = outcome.result?.kind?.$case === "stopWrites" ? outcome.result.kind.value : undefined;
+    if (!stopped) return "source machine stopped its writes without saying where; failover went on";
     // The source's final state: what a planned failover must reproduce (srlab verify --failed-over).
-    this.ctx.store.addProofs(machine.machineId, Number(outcome.result.lastSequence ?? 0), proofsFromAgent(outcome.result));
-    return `source machine shut down at sequence ${String(outcome.result.lastSequence ?? "?")}`;
+    this.ctx.store.addProofs(machine.machineId, stopped.lastSequence, proofsFromAgent(stopped.proofs));
+    return `source machine shut down at sequence ${stopped.lastSequence}`;
   }
 
   /** Asks the process server to upload everything it received; without it, storage is what counts. */

@@ -4,6 +4,7 @@ import type { Logger } from "../common/logger.js";
 import { type Job, type JobResult, JobType, type Machine, ReplicationState, TagPhase } from "../proto/index.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import { resultOf } from "./command-outcome.js";
 import { JobRunner } from "./job-runner.js";
 import { stateName } from "./protection-jobs.js";
 import type { ConfigStore, GroupPoint, ReplicationGroup } from "./store/index.js";
@@ -92,7 +93,7 @@ export class GroupPoints {
         await abortAll();
         throw new SrlabError(ErrorCode.UNAVAILABLE, `group point aborted (not committed): ${failed}`);
       }
-      return outcomes.map((o, i) => ({ machine: members[i]!, result: o.result }));
+      return outcomes.map((o, i) => ({ machine: members[i]!, result: resultOf(o, "insertTag", `tag on ${members[i]!.name}`) }));
     });
 
     const point: GroupPoint = {
@@ -100,11 +101,11 @@ export class GroupPoints {
       groupName: group.name,
       tagName,
       appConsistent: true,
-      members: tagged.map((t) => ({ machineId: t.machine.machineId, sequence: Number(t.result.sequence ?? 0) })),
-      holdMs: Math.max(0, ...tagged.map((t) => Number(t.result.holdMs ?? 0))),
+      members: tagged.map((t) => ({ machineId: t.machine.machineId, sequence: t.result.sequence })),
+      holdMs: Math.max(0, ...tagged.map((t) => t.result.holdMs)),
       createdAt: new Date(),
     };
-    for (const t of tagged) store.addProofs(t.machine.machineId, Number(t.result.sequence ?? 0), proofsFromAgent(t.result));
+    for (const t of tagged) store.addProofs(t.machine.machineId, t.result.sequence, proofsFromAgent(t.result.proofs));
     store.addGroupPoint(point);
     this.ctx.logger.info("group point committed", { group: group.name, groupPointId: point.groupPointId, holdMs: point.holdMs });
 

@@ -3,8 +3,9 @@ import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
 import { failoverDiskName, machinePrefix, replicaBlobName } from "../common/storage-layout/index.js";
 import type { BlobStore } from "../common/storage/index.js";
-import { type Component, ComponentRole, type Job, JobState, JobType, type Machine, MachineHandover, ReleaseMode, ReplicationDirection, ReplicationState, SiteLocation } from "../proto/index.js";
+import { type Component, ComponentRole, type Job, JobState, JobType, type Machine, type MachineHandover, ReleaseMode, ReplicationDirection, ReplicationState, SiteLocation } from "../proto/index.js";
 import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import { expectSuccess, resultOf } from "./command-outcome.js";
 import { JobRunner } from "./job-runner.js";
 import type { MachineReports } from "./machine-health.js";
 import { stateName } from "./protection-jobs.js";
@@ -86,14 +87,14 @@ export class MachineOperations {
     });
     this.runner.run(job, async () => {
       const stopped = await this.runner.step(job, STEPS.stop, async () => {
-        const r = this.expect(await this.command(machine.agentComponentId, job.jobId, { $case: "unprotect", value: { machineId: machine.machineId } }), "stop on the agent");
-        return `${Number(r.droppedRecords ?? 0)} queued writes dropped; the agent keeps serving its disks`;
+        const r = resultOf(await this.command(machine.agentComponentId, job.jobId, { $case: "unprotect", value: { machineId: machine.machineId } }), "unprotect", "stop on the agent");
+        return `${r.droppedRecords} queued writes dropped; the agent keeps serving its disks`;
       });
       const released = await this.runner.step(job, STEPS.remove, async () => {
         if (!ps) return "no process server was assigned";
         // Kept storage must hold everything that was acknowledged, so drain it first.
         const mode = keepReplica ? ReleaseMode.RELEASE_MODE_HANDOVER : ReleaseMode.RELEASE_MODE_DISCARD;
-        this.expect(
+        expectSuccess(
           await this.command(ps.componentId, job.jobId, { $case: "releaseMachine", value: { machineId: machine.machineId, mode } }),
           `release on process server ${ps.name}`,
         );
@@ -163,20 +164,21 @@ export class MachineOperations {
       job,
       async () => {
         await this.runner.step(job, STEPS.drain, async () => {
-          const r = this.expect(
+          const r = resultOf(
             await this.command(from.componentId, job.jobId, {
               $case: "releaseMachine",
               value: { machineId: machine.machineId, mode: ReleaseMode.RELEASE_MODE_HANDOVER },
             }),
+            "releaseMachine",
             `drain on process server ${from.name}`,
           );
           if (!r.handover) throw new SrlabError(ErrorCode.INVALID_REPLICA_STATE, `process server ${from.name} did not hand over machine ${machine.name}`);
-          handover = MachineHandover.fromJSON(r.handover);
+          handover = r.handover;
           return `${from.name} uploaded and applied everything through sequence ${handover.uploadedSequence}`;
         });
         const h = handover!;
         await this.runner.step(job, STEPS.adopt, async () => {
-          this.expect(await this.command(to.componentId, job.jobId, { $case: "adoptMachine", value: { handover: h } }), `adoption on process server ${to.name}`);
+          expectSuccess(await this.command(to.componentId, job.jobId, { $case: "adoptMachine", value: { handover: h } }), `adoption on process server ${to.name}`);
           return `${to.name} continues after sequence ${h.uploadedSequence}`;
         });
         await this.runner.step(job, STEPS.redirect, async () => {
@@ -241,11 +243,6 @@ export class MachineOperations {
 
   private command(componentId: string, jobId: string, body: Parameters<CommandBus["send"]>[2]): Promise<CommandOutcome> {
     return this.ctx.bus.sendWithin(componentId, jobId, body, this.ctx.commandTimeoutMs);
-  }
-
-  private expect(outcome: CommandOutcome, what: string): Record<string, unknown> {
-    if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
-    return outcome.result;
   }
 
   private requireMachine(ref: string): Machine {

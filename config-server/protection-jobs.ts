@@ -1,12 +1,12 @@
-import { type Job, type JobResult, JobState, JobType, type Machine, ReplicationDirection, ReplicationState, SiteLocation, type SyncResult, TagPhase, type WorkloadCommand, WorkloadRunResult } from "../proto/index.js";
+import { type Job, type JobResult, JobState, JobType, type Machine, ReplicationDirection, ReplicationState, SiteLocation, type SyncResult, TagPhase, type WorkloadCommand } from "../proto/index.js";
 import { jobTypes, syncModes, workloadProfiles } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
 import type { Logger } from "../common/logger.js";
-import type { CommandBus, CommandOutcome } from "./command-bus.js";
+import type { CommandBus } from "./command-bus.js";
+import { expectSuccess, resultOf } from "./command-outcome.js";
 import { proofsFromAgent } from "./agent-proofs.js";
 import { JobRunner } from "./job-runner.js";
 import { type ConfigStore, isTerminalJobState } from "./store/index.js";
-import { syncResultOf } from "./sync-result.js";
 
 export interface JobContext {
   store: ConfigStore;
@@ -151,22 +151,23 @@ export class ProtectionJobs {
       // Replicating back from Azure, the machine that writes (and is tagged) is the Azure one.
       const reverse = machine.direction === ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES;
       const tag = await this.step(job, STEPS.tag, async () =>
-        expectSuccess(
+        resultOf(
           await bus.send(reverse ? machine.azureAgentComponentId : machine.agentComponentId, job.jobId, {
             $case: "insertTag",
             value: { machineId: machine.machineId, tagName: name, consistencyGroup: "", phase: TagPhase.TAG_PHASE_UNSPECIFIED, holdTimeoutMs: 0 },
           }),
+          "insertTag",
           "insert tag",
         ),
       );
-      const sequence = Number(tag.sequence ?? 0);
-      store.addProofs(machine.machineId, sequence, proofsFromAgent(tag));
+      const sequence = tag.sequence;
+      store.addProofs(machine.machineId, sequence, proofsFromAgent(tag.proofs));
       const rp = await this.step(job, STEPS.point, () =>
         this.waitFor(`recovery point for tag ${name}`, () =>
           store.listRecoveryPoints(machine.machineId).find((p) => p.tagName === name && p.sequence >= sequence),
         ),
       );
-      const fingerprints = proofsFromAgent(tag).map((p) => p.fingerprint);
+      const fingerprints = tag.proofs.map((p) => p.fingerprint);
       return { kind: { $case: "appConsistentPoint", value: { tagName: name, sequence, recoveryPointId: rp.recoveryPointId, fingerprints } } };
     });
     return job;
@@ -186,12 +187,9 @@ export class ProtectionJobs {
     const job = store.createJob({ type: JobType.JOB_TYPE_WORKLOAD, machineId: machine.machineId, steps: [STEPS.workload] });
     this.run(job, undefined, async () => {
       const wrote = await this.step(job, STEPS.workload, async () =>
-        expectSuccess(
-          await bus.send(agent, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }),
-          "workload",
-        ),
+        resultOf(await bus.send(agent, job.jobId, { $case: "workload", value: { ...spec, machineId: machine.machineId } }), "workload", "workload"),
       );
-      return { kind: { $case: "workload", value: WorkloadRunResult.fromJSON(wrote) } };
+      return { kind: { $case: "workload", value: wrote } };
     });
     return job;
   }
@@ -242,7 +240,7 @@ export class ProtectionJobs {
       $case: "startSync",
       value: { machineId, mode, blockSize: this.ctx.syncBlockBytes, diskIndexes: [] },
     });
-    return syncResultOf(expectSuccess(outcome, `${modeName} copy`), `${modeName} copy`);
+    return resultOf(outcome, "startSync", `${modeName} copy`);
   }
 
   private waitProcessed(machineId: string, sequence: number): Promise<unknown> {
@@ -271,11 +269,6 @@ export class ProtectionJobs {
       throw new SrlabError(ErrorCode.UNAVAILABLE, `the agent of ${machine.name} is not connected to the configuration server; is it running?`);
     }
   }
-}
-
-function expectSuccess(outcome: CommandOutcome, what: string): Record<string, unknown> {
-  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
-  return outcome.result;
 }
 
 function isActive(state: JobState): boolean {

@@ -1,20 +1,29 @@
 import type { Logger } from "../common/logger.js";
 import { syncModes, workloadProfiles } from "../common/enum-names/index.js";
 import {
+  type AssignmentResult,
+  type CommandResult,
+  type DiskCreatedResult,
+  type DiskDroppedResult,
+  type FingerprintDisksResult,
   type InsertTagCommand,
+  type InsertTagResult,
   JobState,
   type MachineAssignment,
   type StartSyncCommand,
   type StopWritesCommand,
+  type StopWritesResult,
+  type SwitchDisksResult,
   type SwitchDisksCommand,
   TagPhase,
+  type UnprotectResult,
   type UpdateJobRequest,
   type WatchCommandsResponse,
   type WorkloadCommand,
 } from "../proto/index.js";
 import type { Capture } from "./capture.js";
 import type { CapturingExport } from "./capturing-export.js";
-import type { DiskFingerprint, DiskProof } from "./disk-fingerprint.js";
+import type { DiskFingerprint } from "./disk-fingerprint.js";
 import { runHook } from "./hooks.js";
 import type { ReplicationClient } from "./replication-client.js";
 import { runSync, type SyncMode, type SyncResult } from "./sync.js";
@@ -32,14 +41,14 @@ export interface CommandContext {
   hooks: { preFreeze?: string; postThaw?: string; timeoutMs: number };
   machineId: () => string;
   /** Applies an assignment (persist, arm capture, point replication at the process server). */
-  assign: (assignment: MachineAssignment) => Promise<object>;
+  assign: (assignment: MachineAssignment) => Promise<AssignmentResult>;
   /** Protection disabled: stop replicating, forget the queue and tracking, keep serving the disks. */
-  unprotect: () => Promise<object>;
+  unprotect: () => Promise<UnprotectResult>;
   /** Moves the machine onto new images (failback to an alternate location). */
-  switchDisks: (command: SwitchDisksCommand) => object;
+  switchDisks: (command: SwitchDisksCommand) => SwitchDisksResult;
   /** A disk added after protection: created, declared to the process server, exported. */
-  addDisk: (sizeBytes: number) => Promise<object>;
-  removeDisk: (index: number) => Promise<object>;
+  addDisk: (sizeBytes: number) => Promise<DiskCreatedResult>;
+  removeDisk: (index: number) => Promise<DiskDroppedResult>;
   updateJob: (update: Partial<UpdateJobRequest> & { jobId: string }) => Promise<void>;
   timeUnitMs: number;
   logger: Logger;
@@ -47,19 +56,15 @@ export interface CommandContext {
 
 const STEP = { initial: "Initial replication", resync: "Resync", workload: "Run workload" } as const;
 const WRITES_STOPPED = "writes stopped for failover";
+/** An insert-tag answer before any of it is filled in. */
+const NO_TAG: InsertTagResult = { tagName: "", sequence: 0, proofs: [], holdMs: 0, held: false, released: false };
 /** A coordinator that never commits or aborts: the agent releases the writes itself. */
 const DEFAULT_HOLD_TIMEOUT_MS = 10_000;
 
-export interface TagResult {
-  sequence: number;
-  tagName: string;
-  /** The source disks' fingerprints at exactly `sequence` (image-file disks only). */
-  proofs: DiskProof[];
-  /** How long new writes were held for a multi-machine tag (ms; 0 for a single machine). */
-  holdMs: number;
-}
+/** A tag cut: its name, sequence and the image-file disks' fingerprints at exactly that sequence. */
+type TagCut = Pick<InsertTagResult, "tagName" | "sequence" | "proofs">;
 
-/** The agent's side of the configuration server's commands; each returns its result_json object. */
+/** The agent's side of the configuration server's commands; each answers with the result of its own kind. */
 export class AgentCommands {
   private sync?: AbortController;
   /** Running workloads by job id, so one can be stopped alone. */
@@ -67,43 +72,47 @@ export class AgentCommands {
 
   constructor(private readonly ctx: CommandContext) {}
 
-  handle = async (command: WatchCommandsResponse): Promise<object | undefined> => {
+  handle = async (command: WatchCommandsResponse): Promise<CommandResult | undefined> => {
     const c = command.command;
     switch (c?.$case) {
       case "assignment":
-        return this.ctx.assign(c.value);
-      case "startSync":
-        return this.startSync(command.jobId, c.value);
+        return { kind: { $case: "assignment", value: await this.ctx.assign(c.value) } };
+      case "startSync": {
+        const { mode: _mode, ...counts } = await this.startSync(command.jobId, c.value);
+        return { kind: { $case: "startSync", value: counts } };
+      }
       case "insertTag":
-        return this.insertTag(c.value);
-      case "workload":
-        return this.workload(command.jobId, c.value);
+        return { kind: { $case: "insertTag", value: await this.insertTag(c.value) } };
+      case "workload": {
+        const w = await this.workload(command.jobId, c.value);
+        return { kind: { $case: "workload", value: { ...w, digest: w.digest ?? "" } } };
+      }
       case "stopWorkload": {
         const w = this.workloads.get(c.value.jobId);
         w?.abort(new Error("workload cancelled"));
-        return { stopped: Boolean(w) };
+        return { kind: { $case: "stopWorkload", value: { stopped: Boolean(w) } } };
       }
       case "stopWrites":
-        return this.stopWrites(c.value);
+        return { kind: { $case: "stopWrites", value: await this.stopWrites(c.value) } };
       case "addDisk":
-        return this.ctx.addDisk(c.value.sizeBytes);
+        return { kind: { $case: "addDisk", value: await this.ctx.addDisk(c.value.sizeBytes) } };
       case "removeDisk":
-        return this.ctx.removeDisk(c.value.diskIndex);
+        return { kind: { $case: "removeDisk", value: await this.ctx.removeDisk(c.value.diskIndex) } };
       case "resumeWrites":
         // Writes were stopped for a failback: the master target rewrote the images meanwhile.
         for (const f of this.ctx.fingerprints) f?.rebuild();
         this.ctx.capture.unblockWrites();
-        return { resumed: true };
+        return { kind: { $case: "resumeWrites", value: { resumed: true } } };
       case "switchDisks":
-        return this.ctx.switchDisks(c.value);
+        return { kind: { $case: "switchDisks", value: this.ctx.switchDisks(c.value) } };
       case "unprotect":
         if (c.value.machineId && c.value.machineId !== this.ctx.machineId()) {
           throw new Error(`unprotect is for machine ${c.value.machineId}, this agent serves ${this.ctx.machineId()}`);
         }
         this.sync?.abort(new Error("protection disabled"));
-        return this.ctx.unprotect();
+        return { kind: { $case: "unprotect", value: await this.ctx.unprotect() } };
       case "fingerprintDisks":
-        return this.fingerprintDisks();
+        return { kind: { $case: "fingerprintDisks", value: await this.fingerprintDisks() } };
       default:
         throw new Error(`the mobility agent does not handle ${(c as { $case?: string } | undefined)?.$case ?? "an empty"} command`);
     }
@@ -158,7 +167,7 @@ export class AgentCommands {
    */
   async insertTag(
     cmd: Pick<InsertTagCommand, "tagName" | "consistencyGroup"> & Partial<Pick<InsertTagCommand, "phase" | "holdTimeoutMs">>,
-  ): Promise<TagResult | { held: boolean; released?: boolean }> {
+  ): Promise<InsertTagResult> {
     const { capture, gate, logger } = this.ctx;
     const phase = cmd.phase ?? TagPhase.TAG_PHASE_UNSPECIFIED;
     const tagName = cmd.tagName || `app-${Date.now()}`;
@@ -174,11 +183,11 @@ export class AgentCommands {
         });
         // Page-blob writes accepted before the hold are captured once they land.
         for (const e of this.ctx.exports) await e.flush();
-        return { held: true };
+        return { ...NO_TAG, held: true };
       }
       case TagPhase.TAG_PHASE_COMMIT: {
         if (!gate.isHeld) throw new Error(`writes are not held for tag ${tagName} (the hold timed out or was never prepared)`);
-        let cut: Omit<TagResult, "holdMs">;
+        let cut: TagCut;
         let heldMs: number;
         try {
           cut = this.cutTag(tagName, cmd.consistencyGroup);
@@ -188,19 +197,19 @@ export class AgentCommands {
           void this.runThawHook(tagName);
         }
         logger.info("group tag: writes held", { tagName, heldMs: Math.round(heldMs * 100) / 100 });
-        return { ...cut, holdMs: heldMs };
+        return { ...NO_TAG, ...cut, holdMs: heldMs };
       }
       case TagPhase.TAG_PHASE_ABORT: {
         const released = gate.isHeld;
         gate.open();
         if (released) void this.runThawHook(tagName);
-        return { held: false, released };
+        return { ...NO_TAG, held: false, released };
       }
       default: {
         await this.runFreezeHook(tagName);
         try {
           await this.fingerprintsReady();
-          return { ...this.cutTag(tagName, cmd.consistencyGroup), holdMs: 0 };
+          return { ...NO_TAG, ...this.cutTag(tagName, cmd.consistencyGroup) };
         } finally {
           // The application is thawed whether or not the tag made it.
           await this.runThawHook(tagName);
@@ -210,7 +219,7 @@ export class AgentCommands {
   }
 
   /** The tag record and every disk's fingerprint, in one turn: both name the same sequence. */
-  private cutTag(tagName: string, consistencyGroup: string): Omit<TagResult, "holdMs"> {
+  private cutTag(tagName: string, consistencyGroup: string): TagCut {
     const record = this.ctx.capture.recordTag(tagName, consistencyGroup);
     const proofs = this.ctx.fingerprints.flatMap((f) => (f ? [f.proof()] : []));
     this.ctx.logger.info("app-consistent tag inserted", { tagName, sequence: record.sequence, consistencyGroup });
@@ -287,7 +296,7 @@ export class AgentCommands {
    * Every image-file disk's fingerprint at the current sequence (taken in one turn, so both name
    * the same state), after a tree still being built (a rebuild after failback) is complete.
    */
-  async fingerprintDisks(): Promise<{ sequence: number; proofs: DiskProof[] }> {
+  async fingerprintDisks(): Promise<FingerprintDisksResult> {
     await this.fingerprintsReady();
     const proofs = this.ctx.fingerprints.flatMap((f) => (f ? [f.proof()] : []));
     return { sequence: this.ctx.capture.lastSequence, proofs };
@@ -297,7 +306,7 @@ export class AgentCommands {
    * Stops the machine's writes (planned failover, failback). The result carries each disk's
    * fingerprint at `lastSequence`: the source's final state a planned failover must reproduce.
    */
-  async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<{ lastSequence: number; drained: boolean; proofs: DiskProof[] }> {
+  async stopWrites(cmd: Pick<StopWritesCommand, "drain">): Promise<StopWritesResult> {
     const { capture } = this.ctx;
     // Workloads stop issuing first, so none of their writes hits the block and fails the job.
     for (const w of this.workloads.values()) w.abort();

@@ -1,19 +1,10 @@
 import { setImmediate as yieldToIo } from "node:timers/promises";
 import { BlockHashTree, serializeSummary } from "../common/blockhash/index.js";
+import type { DiskProof } from "../proto/index.js";
 import type { DiskImage } from "./disk-image.js";
 
 /** Read and hashed per event-loop turn while the tree is built, so writes are not held up long. */
 const BUILD_CHUNK = 1024 * 1024;
-
-/** A disk's fingerprint at one sequence: the proof a recovery is checked against. */
-export interface DiskProof {
-  index: number;
-  sizeBytes: number;
-  pageSize: number;
-  fingerprint: string;
-  /** One level of the source tree (serialized, base64): names the ranges of a mismatch. */
-  summary: string;
-}
 
 /**
  * The hash tree of one image-file disk (docs/fingerprint.md), kept current as writes land, so the
@@ -81,7 +72,7 @@ export class DiskFingerprint {
     this.tree.root();
   }
 
-  /** The disk's fingerprint now; call in the same turn as the tag that names the sequence. */
+  /** The disk's fingerprint (the proof a recovery is checked against) now; call in the same turn as the tag that names the sequence. */
   proof(): DiskProof {
     if (!this.isReady) throw new Error(`the fingerprint of disk ${this.index} is still being computed`);
     return {
@@ -89,7 +80,7 @@ export class DiskFingerprint {
       sizeBytes: this.tree.sizeBytes,
       pageSize: this.tree.pageSize,
       fingerprint: this.tree.fingerprint(),
-      summary: serializeSummary(this.tree.summary()).toString("base64"),
+      summary: serializeSummary(this.tree.summary()),
     };
   }
 

@@ -6,14 +6,19 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { type BlobStore, createBlobStore } from "../common/storage/index.js";
 import {
+  type AssignmentResult,
   ComponentRole,
   type Disk,
+  type DiskCreatedResult,
+  type DiskDroppedResult,
   Health,
   type MachineAssignment,
   protoRoot,
   type RegisterResponse,
+  ReplicationDirection,
   serviceProtoFiles,
   SiteLocation,
+  type UnprotectResult,
 } from "../proto/index.js";
 import { registerAgentMetrics } from "./agent-metrics.js";
 import { AgentCommands } from "./commands.js";
@@ -292,7 +297,7 @@ export class MobilityAgent {
     return backends;
   }
 
-  private async assign(a: MachineAssignment): Promise<object> {
+  private async assign(a: MachineAssignment): Promise<AssignmentResult> {
     if (a.machineId && a.machineId !== this.machineIdValue) {
       throw new Error(`assignment is for machine ${a.machineId}, this agent protects ${this.machineIdValue}`);
     }
@@ -300,11 +305,18 @@ export class MobilityAgent {
     this.local!.protect(a);
     await this.replication!.assign(a.processServerAddress);
     this.logger.info("machine assigned to a process server", { processServer: a.processServerAddress, id: a.processServerId });
-    return { machineId: this.machineIdValue, processServerAddress: a.processServerAddress, nextSequence: this.local!.capture.lastSequence + 1 };
+    return {
+      machineId: this.machineIdValue,
+      processServerAddress: a.processServerAddress,
+      nextSequence: this.local!.capture.lastSequence + 1,
+      policy: "",
+      direction: ReplicationDirection.REPLICATION_DIRECTION_UNSPECIFIED,
+      directionAfterSequence: 0,
+    };
   }
 
   /** Protection disabled: the stream closes, nothing is captured until a new assignment. */
-  private async unprotect(): Promise<object> {
+  private async unprotect(): Promise<UnprotectResult> {
     const local = this.local!;
     const dropped = local.capture.queuedRecords;
     await this.replication!.stop();
@@ -314,7 +326,7 @@ export class MobilityAgent {
   }
 
   /** `srlab disk add`: a new image, declared to the process server before NBD clients can write it. */
-  private async addDisk(sizeBytes: number): Promise<object> {
+  private async addDisk(sizeBytes: number): Promise<DiskCreatedResult> {
     if (this.options.location === "azure") throw new Error("a machine running in Azure has the disks of its failover; add disks on premises");
     const local = this.local!;
     const exp = local.addDisk(sizeBytes);
@@ -326,7 +338,7 @@ export class MobilityAgent {
   }
 
   /** `srlab disk remove`: NBD clients lose the export first, then capture forgets the disk. */
-  private async removeDisk(index: number): Promise<object> {
+  private async removeDisk(index: number): Promise<DiskDroppedResult> {
     const local = this.local!;
     const exp = local.exports.find((e) => e.diskIndex === index);
     if (!exp) throw new Error(`no disk ${index} (the machine has ${local.entries.map((e) => e.index).join(", ")})`);

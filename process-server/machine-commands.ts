@@ -1,6 +1,14 @@
 import type { Logger } from "../common/logger.js";
 import { isUsableMachineId } from "../common/storage-layout/index.js";
-import { type MachineHandover, ReleaseMode, type WatchCommandsResponse } from "../proto/index.js";
+import {
+  type AdoptMachineResult,
+  type CommandResult,
+  type MachineHandover,
+  type ReleaseMachineResult,
+  ReleaseMode,
+  ReplicationDirection,
+  type WatchCommandsResponse,
+} from "../proto/index.js";
 import type { DiskCache } from "./cache/index.js";
 import { factsOf, handoverOf } from "./machine-handover.js";
 import type { MachinePipelines } from "./machine-pipelines.js";
@@ -26,8 +34,8 @@ export interface CommandHost {
   forgetChecksumMaps(machineId: string): Promise<void>;
 }
 
-/** Carries out one command from the configuration server; the result goes back as the job's result. */
-export async function handleCommand(host: CommandHost, command: WatchCommandsResponse): Promise<object | undefined> {
+/** Carries out one command from the configuration server; answers with the result of the command's kind. */
+export async function handleCommand(host: CommandHost, command: WatchCommandsResponse): Promise<CommandResult | undefined> {
   const c = command.command;
   switch (c?.$case) {
     case "assignment": {
@@ -38,13 +46,20 @@ export async function handleCommand(host: CommandHost, command: WatchCommandsRes
       const pipeline = await host.pipelines.ensure(a.machineId);
       await pipeline.assign(a);
       const epoch = pipeline.machine.epochs.current;
-      return { machineId: a.machineId, policy: a.policy?.name ?? "", direction: epoch.direction, directionAfterSequence: epoch.startsAfter };
+      const direction =
+        epoch.direction === "to-on-premises" ? ReplicationDirection.REPLICATION_DIRECTION_AZURE_TO_ON_PREMISES : ReplicationDirection.REPLICATION_DIRECTION_ON_PREMISES_TO_AZURE;
+      return {
+        kind: {
+          $case: "assignment",
+          value: { machineId: a.machineId, processServerAddress: "", nextSequence: 0, policy: a.policy?.name ?? "", direction, directionAfterSequence: epoch.startsAfter },
+        },
+      };
     }
     case "releaseMachine":
-      return releaseMachine(host, c.value.machineId, c.value.mode);
+      return { kind: { $case: "releaseMachine", value: await releaseMachine(host, c.value.machineId, c.value.mode) } };
     case "adoptMachine": {
       if (!c.value.handover) throw new Error("adopt names no machine");
-      return adoptMachine(host, c.value.handover);
+      return { kind: { $case: "adoptMachine", value: await adoptMachine(host, c.value.handover) } };
     }
     default:
       throw new Error(`process server does not handle command ${c?.$case ?? "(empty)"}`);
@@ -57,7 +72,7 @@ export async function handleCommand(host: CommandHost, command: WatchCommandsRes
  * and applied first. Then the pipeline stops and the cache, registry file and metric series of
  * the machine go: it is no longer reported anywhere.
  */
-async function releaseMachine(host: CommandHost, machineId: string, mode: ReleaseMode): Promise<object> {
+async function releaseMachine(host: CommandHost, machineId: string, mode: ReleaseMode): Promise<ReleaseMachineResult> {
   if (mode !== ReleaseMode.RELEASE_MODE_HANDOVER && mode !== ReleaseMode.RELEASE_MODE_DISCARD) throw new Error("release needs a mode");
   const { cache, pipelines, logger } = host;
   const pipeline = pipelines.get(machineId);
@@ -65,7 +80,7 @@ async function releaseMachine(host: CommandHost, machineId: string, mode: Releas
   host.closeStream(machineId, `machine ${machineId} is being released by process server ${host.name}`);
   if (!pipeline) {
     await forget(host, machineId);
-    return { machineId, known: false };
+    return { machineId, known: false, lastSequence: 0, uploadedSequence: 0, handover: undefined };
   }
   const machine = pipeline.machine;
   // An append in flight finishes under the lock; the stream is gone, so nothing follows it.
@@ -94,7 +109,7 @@ async function forget(host: CommandHost, machineId: string): Promise<void> {
 }
 
 /** Takes a machine another process server drained: its stream continues after the handed-over sequence. */
-async function adoptMachine(host: CommandHost, handover: MachineHandover): Promise<object> {
+async function adoptMachine(host: CommandHost, handover: MachineHandover): Promise<AdoptMachineResult> {
   const { cache, pipelines } = host;
   const machineId = handover.machineId;
   if (!isUsableMachineId(machineId)) throw new Error(`machine id "${machineId}" is not usable`);

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { Semaphore } from "../common/async/index.js";
+import { BufferPool } from "../common/bytes/index.js";
 import { CredentialVerifier } from "../common/credentials/index.js";
 import { CsLink } from "../common/cs-link/index.js";
 import { storageKinds } from "../common/enum-names/index.js";
@@ -11,7 +12,7 @@ import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, forgetSeries, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
 import { ApplyCostModel } from "../common/replica/index.js";
 import { SegmentKeyRing } from "../common/segment/index.js";
-import { type BlobStore, createBlobStore } from "../common/storage/index.js";
+import { type BlobStore, createBlobStore, MAX_PAGE_WRITE } from "../common/storage/index.js";
 import { deserializeReplicateRequest } from "../common/wire/index.js";
 import { ComponentRole, ProcessServiceService, protoRoot, type RecoveryPoint, type RegisterResponse, SiteLocation, serviceProtoFiles } from "../proto/index.js";
 import { CacheHealthWatch, DiskCache } from "./cache/index.js";
@@ -54,6 +55,8 @@ export class ProcessServer {
   private readonly metrics = new ProcessServerMetrics(this.metricsRegistry);
   /** Call and byte costs of the one storage account, learnt from every replica apply. */
   private readonly applyCost = new ApplyCostModel();
+  /** Block buffers of replica applies, reused across this server's machines (fresh ones fault in page by page). */
+  private readonly applyBuffers = new BufferPool(MAX_PAGE_WRITE);
   private readonly pipelines: MachinePipelines;
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
@@ -298,7 +301,7 @@ export class ProcessServer {
       segmentKeys: this.segmentKeys,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
-      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined },
+      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined, buffers: this.applyBuffers },
       checksumMaps: { dir: this.checksumMapsDir, persistIntervalMs: 30_000 },
       logger: this.logger,
       metrics: this.metrics,

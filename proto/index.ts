@@ -4,10 +4,12 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 export * from "./gen/srlab/v1/admin_service.js";
+export * from "./gen/srlab/v1/command_result.js";
 export * from "./gen/srlab/v1/configuration_service.js";
 export * from "./gen/srlab/v1/disk_service.js";
 export * from "./gen/srlab/v1/identity_service.js";
 export * from "./gen/srlab/v1/job_result.js";
+export * from "./gen/srlab/v1/machine_handover.js";
 export * from "./gen/srlab/v1/group_service.js";
 export * from "./gen/srlab/v1/plan_service.js";
 export * from "./gen/srlab/v1/proof_service.js";

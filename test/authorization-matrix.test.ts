@@ -171,7 +171,7 @@ function request(rpc: string, kind: Kind, empty: object): object {
     case "heartbeat":
       return { health: 1, issues: [], machines: [{ machineId: agentA.machineId, stats: undefined, health: 1, issues: [], resyncRequired: false, resyncReason: "", disks: [] }] };
     case "reportCommandResult":
-      return { commandId: kind === "process server" ? commandOfPs : kind === "master target" ? "none" : commandOfA, success: false, error: "matrix test", resultJson: "" };
+      return { commandId: kind === "process server" ? commandOfPs : kind === "master target" ? "none" : commandOfA, success: false, error: "matrix test", result: undefined };
     case "updateJob":
       return { jobId: jobOfA, stepName: "", stepState: 0, progressPercent: 0, message: "", bytesSent: 0 };
     case "reportRecoveryPoint":

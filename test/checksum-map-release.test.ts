@@ -5,7 +5,7 @@ import { describe, expect, test } from "vitest";
 import { blockDigest, pageDigests } from "../common/blockhash/index.js";
 import { bearerMetadata } from "../common/grpc/index.js";
 import { replicaBlobName } from "../common/storage-layout/index.js";
-import { ChecksumAlgorithm, type MachineHandover, ReleaseMode } from "../proto/index.js";
+import { ChecksumAlgorithm, ReleaseMode } from "../proto/index.js";
 import { DISK_SIZE, useProcessServer, Workload } from "./support/process-server-harness.js";
 
 // The replica checksum map of a machine lives only as long as the process server applies to its
@@ -48,7 +48,10 @@ describe("replica checksum map files and the machine's release", () => {
   const release = async (machineId: string, mode: ReleaseMode) => {
     const r = await h.cs.command("process-server/ps-1", { commandId: `release-${++commands}`, jobId: "", command: { $case: "releaseMachine", value: { machineId, mode } } });
     expect(r.error).toBe("");
-    return JSON.parse(r.resultJson) as { handover?: MachineHandover };
+    // The process server answers a release with a release result (with the handover in handover mode).
+    const kind = r.result?.kind;
+    if (kind?.$case !== "releaseMachine") throw new Error(`release answered with ${kind?.$case ?? "no"} result`);
+    return kind.value;
   };
 
   test("a machine released without handover (protection disabled) leaves no checksum map behind", async () => {

@@ -199,8 +199,32 @@ test("an agent cannot rewrite another machine's job, nor answer another componen
   assert.equal(after.bytesSent, before.bytesSent);
   assert.ok(!after.steps.some((s) => s.message === "forged"));
   // The job's command went to vm-b's agent or its process server; vm-a's agent cannot answer it.
-  const answer = { commandId: command.commandId, success: true, error: "", resultJson: "" };
+  const answer = { commandId: command.commandId, success: true, error: "", result: undefined };
   await assert.rejects(unaryCall(client, client.reportCommandResult, answer, a.credential), denied);
+  for (const s of streams) s.cancel();
+});
+
+test("a command is answered only with a result of its own kind", async () => {
+  const ps = await register("ps-1");
+  const c = await registerAgent("vm-c");
+  const streams = [ps, c].map((x) => client.watchCommands({}, bearerMetadata(x.credential)));
+  for (const s of streams) s.on("error", () => {});
+  const toAgent = new Promise<WatchCommandsResponse>((resolve) => streams[1]!.once("data", resolve));
+  const admin = readFileSync(join(options.dataDir, "admin.credential"), "utf8").trim();
+  await new Promise((r) => setTimeout(r, 1_000));
+  await unaryCall(adminClient, adminClient.enableProtection, { machine: "vm-c", policyName: "" }, admin);
+  const command = await toAgent;
+  assert.equal(command.command?.$case, "assignment");
+  const counts = { endSequence: 1, blocksCompared: 1, blocksSent: 0, zeroBlocksSent: 0, rangesSent: 0, bytesSent: 0 };
+  const wrong = { commandId: command.commandId, success: true, error: "", result: { kind: { $case: "startSync" as const, value: counts } } };
+  await assert.rejects(unaryCall(client, client.reportCommandResult, wrong, c.credential), (err: grpc.ServiceError) => {
+    assert.equal(err.code, 3);
+    assert.match(err.details, /is assignment: its result is of kind assignment, not startSync/);
+    return true;
+  });
+  const assigned = { machineId: c.machineId, processServerAddress: "127.0.0.1:1", nextSequence: 1, policy: "", direction: 0, directionAfterSequence: 0 };
+  const right = { commandId: command.commandId, success: true, error: "", result: { kind: { $case: "assignment" as const, value: assigned } } };
+  await unaryCall(client, client.reportCommandResult, right, c.credential);
   for (const s of streams) s.cancel();
 });
 

@@ -133,12 +133,13 @@ describe("ConfigStore command outbox", () => {
       assert.equal(pending[0].jobId, job.jobId);
       assert.equal(pending[1].jobId, "");
 
-      const done = s.completeCommand(c1, { success: true, resultJson: '{"seq":7}' });
+      const tag = { tagName: "t1", sequence: 7, proofs: [], holdMs: 0, held: false, released: false };
+      const done = s.completeCommand(c1, { success: true, result: { kind: { $case: "insertTag", value: tag } } });
       assert.equal(done.success, true);
       assert.ok(done.completedAt);
       const repeat = s.completeCommand(c1, { success: false, error: "late duplicate" });
       assert.equal(repeat.success, true, "first report wins");
-      assert.equal(repeat.resultJson, '{"seq":7}');
+      assert.deepEqual(repeat.result, { kind: { $case: "insertTag", value: tag } });
       assert.deepEqual(
         s.pendingCommands(agent.componentId).map((c) => c.commandId),
         [c2],

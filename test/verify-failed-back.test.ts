@@ -7,7 +7,7 @@ import { BlockHashTree, serializeSummary } from "../common/blockhash/index.js";
 import { silentLogger } from "../common/logger.js";
 import { failoverDiskName } from "../common/storage-layout/index.js";
 import { createBlobStore } from "../common/storage/index.js";
-import type { CommandBus } from "../config-server/command-bus.js";
+import type { CommandBus, CommandOutcome } from "../config-server/command-bus.js";
 import { verifyFailback } from "../config-server/failback-proofs.js";
 import { ConfigStore } from "../config-server/store/index.js";
 import { VerifyJobs } from "../config-server/verify-jobs.js";
@@ -24,7 +24,7 @@ function agentProofs(images: Buffer[]) {
   return images.map((img, index) => {
     const tree = new BlockHashTree({ sizeBytes: img.length });
     for (let p = 0; p < tree.pageCount; p++) tree.setPage(p, img.subarray(p * tree.pageSize, (p + 1) * tree.pageSize));
-    return { index, sizeBytes: img.length, pageSize: tree.pageSize, fingerprint: tree.fingerprint(), summary: serializeSummary(tree.summary()).toString("base64") };
+    return { index, sizeBytes: img.length, pageSize: tree.pageSize, fingerprint: tree.fingerprint(), summary: serializeSummary(tree.summary()) };
   });
 }
 
@@ -51,7 +51,12 @@ async function lab(onPremises: (azure: Buffer[]) => Buffer[], state = Replicatio
     isConnected: (id: string) => id === agent.componentId,
     send: async (id: string, _job: string, command: { $case: string }) => {
       sent.push(`${id} ${command.$case}`);
-      return { success: true, error: "", result: { sequence: 77, proofs: agentProofs(onPremises(azure)) } };
+      const outcome: CommandOutcome = {
+        success: true,
+        error: "",
+        result: { kind: { $case: "fingerprintDisks", value: { sequence: 77, proofs: agentProofs(onPremises(azure)) } } },
+      };
+      return outcome;
     },
   } as unknown as CommandBus;
   const verify = new VerifyJobs({ store, blobs, logger: silentLogger(), failedBack: (ref) => verifyFailback({ store, bus, blobs, timeoutMs: 5_000 }, ref) });

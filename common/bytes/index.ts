@@ -1,2 +1,3 @@
 // Byte-level helpers shared by the capture, resync, checksum and hashing code.
 export { isZero } from "./is-zero.js";
+export { BufferPool } from "./buffer-pool.js";

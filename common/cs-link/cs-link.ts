@@ -2,6 +2,7 @@ import { EventEmitter } from "node:events";
 import { hostname } from "node:os";
 import type * as grpc from "@grpc/grpc-js";
 import {
+  type CommandResult,
   type ComponentRole,
   ConfigurationServiceClient,
   type Disk,
@@ -11,6 +12,7 @@ import {
   type MachineReplicationReport,
   type ProcessServerStats,
   type RegisterResponse,
+  type ReportCommandResultRequest,
   SiteLocation,
   type UpdateJobRequest,
   type WatchCommandsResponse,
@@ -53,7 +55,11 @@ export interface CsLinkOptions {
   report?: () => { health: Health; issues: HealthIssue[]; machines?: MachineReplicationReport[]; processServerStats?: ProcessServerStats };
 }
 
-export type CommandHandler = (command: WatchCommandsResponse) => Promise<object | undefined>;
+/** What a component reports of one command. */
+type CommandOutcome = Omit<ReportCommandResultRequest, "commandId">;
+
+/** Carries out one command; resolves with the result of the command's own kind (or none). */
+export type CommandHandler = (command: WatchCommandsResponse) => Promise<CommandResult | undefined>;
 
 /**
  * A component's link to the configuration server: registration (own credential, join token or
@@ -262,8 +268,8 @@ export class CsLink extends EventEmitter {
       this.inFlight.add(command.commandId);
       this.renewCredential()
         .then(
-          (credentialId) => ({ success: true, error: "", resultJson: JSON.stringify({ credentialId }) }),
-          (err: unknown) => ({ success: false, error: (err as Error).message, resultJson: "" }),
+          (credentialId): CommandOutcome => ({ success: true, error: "", result: { kind: { $case: "renewCredential", value: { credentialId } } } }),
+          (err: unknown): CommandOutcome => ({ success: false, error: (err as Error).message, result: undefined }),
         )
         .then((outcome) => this.reportResult(command.commandId, outcome))
         .finally(() => this.inFlight.delete(command.commandId));
@@ -274,8 +280,8 @@ export class CsLink extends EventEmitter {
     const started = Date.now();
     this.handler(command)
       .then(
-        (result) => ({ success: true, error: "", resultJson: result ? JSON.stringify(result) : "" }),
-        (err: unknown) => ({ success: false, error: (err as Error).message ?? String(err), resultJson: "" }),
+        (result): CommandOutcome => ({ success: true, error: "", result }),
+        (err: unknown): CommandOutcome => ({ success: false, error: (err as Error).message ?? String(err), result: undefined }),
       )
       .then(async (outcome) => {
         this.options.logger.info("command finished", {
@@ -290,12 +296,17 @@ export class CsLink extends EventEmitter {
       .finally(() => this.inFlight.delete(command.commandId));
   }
 
-  private async reportResult(commandId: string, outcome: { success: boolean; error: string; resultJson: string }): Promise<void> {
+  private async reportResult(commandId: string, outcome: CommandOutcome): Promise<void> {
     for (let attempt = 0; attempt < 30 && !this.stopped; attempt++) {
       try {
         await unaryCall(this.client, this.client.reportCommandResult, { commandId, ...outcome }, this.credential);
         return;
-      } catch {
+      } catch (err) {
+        // INVALID_ARGUMENT (a result of another kind than the command's) is refused again on every try.
+        if ((err as grpc.ServiceError).code === 3) {
+          this.options.logger.error("command result refused", { commandId, error: (err as grpc.ServiceError).details });
+          return;
+        }
         await sleep(1_000);
       }
     }

@@ -1,4 +1,4 @@
-import { cpus, freemem, totalmem } from "node:os";
+import { availableParallelism, cpus, freemem, totalmem } from "node:os";
 
 export interface ProcessUsageSample {
   /** This process's CPU time over the interval, as a percentage of all the host's cores. */
@@ -26,7 +26,7 @@ export class ProcessUsage {
     const cpu = process.cpuUsage();
     const wall = process.hrtime.bigint();
     const host = hostTimes();
-    const cores = Math.max(1, cpus().length);
+    const cores = Math.max(1, availableParallelism());
     const wallMicros = Number(wall - this.lastWall) / 1000;
     const usedMicros = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
     const hostTotal = host.total - this.lastHost.total;

@@ -5,6 +5,7 @@ import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 import { isMarker } from "./markers.js";
+import type { BufferPool } from "../bytes/index.js";
 
 export interface ApplyOptions {
   /** Largest single writePages call (page blobs accept at most 4 MiB). */
@@ -21,6 +22,8 @@ export interface ApplyOptions {
   blocks?: { cost: ApplyCostModel; maxBlockBytes?: number; minBlockBytes?: number };
   /** Sees the bytes the apply reads from and writes to the target, once each call succeeded. */
   observer?: ApplyObserver;
+  /** Where the buffers of block writes come from and go back to (absent: a fresh one per call). */
+  buffers?: BufferPool;
 }
 
 /**
@@ -165,7 +168,8 @@ export async function applyRecords(
     for (let cs = w.start; cs < w.end; cs += maxWrite) {
       const ce = Math.min(cs + maxWrite, w.end);
       tasks.push(async () => {
-        const buf = Buffer.alloc(ce - cs);
+        const pool = options.buffers;
+        const buf = pool ? pool.take(ce - cs).fill(0) : Buffer.alloc(ce - cs);
         for (const r of w.reads) {
           const s = Math.max(r.start, cs);
           const e = Math.min(r.end, ce);
@@ -182,6 +186,8 @@ export async function applyRecords(
         options.observer?.write?.(cs, buf);
         stats.writeCalls++;
         stats.bytesWritten += buf.length;
+        // Only after success: a failed call's request may still hold it.
+        pool?.give(buf);
       });
     }
   }

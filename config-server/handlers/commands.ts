@@ -15,7 +15,7 @@ export function commandHandlers(host: ConfigHost): CommandHandlers {
       await host.bus.attach(component.componentId, call as unknown as grpc.ServerWritableStream<unknown, WatchCommandsResponse>, credentialId);
     },
     reportCommandResult: (req) => {
-      host.bus.complete(req.commandId, req.success, req.error, req.resultJson);
+      host.bus.complete(req.commandId, req.success, req.error, req.result);
       return {};
     },
   };

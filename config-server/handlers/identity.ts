@@ -64,7 +64,7 @@ export function identityHandlers(host: ConfigHost): IdentityHandlers {
       }
       const timeoutMs = (req.timeoutSeconds || DEFAULT_ROTATE_TIMEOUT_S) * 1000;
       const outcome = await host.bus.sendWithin(component.componentId, "", { $case: "renewCredential", value: { reason: "srlab credentials rotate" } }, timeoutMs);
-      const newId = typeof outcome.result.credentialId === "string" ? outcome.result.credentialId : "";
+      const newId = outcome.result?.kind?.$case === "renewCredential" ? outcome.result.kind.value.credentialId : "";
       const fresh = newId ? store.getCredential(newId) : undefined;
       if (!outcome.success || !fresh || fresh.component !== component.componentId) {
         throw new SrlabError(

@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type Database from "better-sqlite3";
+import type { CommandResult as TypedResult } from "../../proto/index.js";
+import { checkCommandResult, commandKindOf, decodeCommandResult, encodeCommandResult } from "./command-result-codec.js";
 import { fromMillis, nullIfEmpty } from "./row-codec.js";
 import { invalid, notFound } from "./store-error.js";
 
@@ -15,13 +17,15 @@ export interface StoredCommand {
   completedAt: Date | undefined;
   success: boolean | undefined;
   error: string;
-  resultJson: string;
+  /** What the command produced, of its own kind; undefined while pending, on failure or when nothing. */
+  result: TypedResult | undefined;
 }
 
-export interface CommandResult {
+/** A component's answer to a command. */
+export interface CommandAnswer {
   success: boolean;
   error?: string;
-  resultJson?: string;
+  result?: TypedResult;
 }
 
 interface CommandRow {
@@ -34,7 +38,8 @@ interface CommandRow {
   completed_at: number | null;
   success: number | null;
   error: string;
-  result_json: string;
+  /** CommandResult as canonical JSON; "" for none. */
+  result: string;
 }
 
 function commandFromRow(r: CommandRow): StoredCommand {
@@ -47,7 +52,7 @@ function commandFromRow(r: CommandRow): StoredCommand {
     completedAt: fromMillis(r.completed_at),
     success: r.success === null ? undefined : r.success === 1,
     error: r.error,
-    resultJson: r.result_json,
+    result: decodeCommandResult(r.result),
   };
 }
 
@@ -72,7 +77,7 @@ export class CommandsTable {
     );
     this.completeRow = db.prepare(
       `UPDATE commands SET completed_at = @now, success = @success, error = @error,
-         result_json = @result
+         result = @result
        WHERE command_id = @id AND completed_at IS NULL`,
     );
   }
@@ -99,15 +104,20 @@ export class CommandsTable {
     return row ? commandFromRow(row) : undefined;
   }
 
-  /** A repeated report (a retransmit) keeps the first result. */
-  complete(id: string, result: CommandResult, now: Date): StoredCommand {
-    if (!this.byId.get(id)) throw notFound("command", id);
+  /**
+   * A repeated report (a retransmit) keeps the first result. A result of another kind than the
+   * command's is refused (INVALID_ARGUMENT) and the command stays as it was.
+   */
+  complete(id: string, answer: CommandAnswer, now: Date): StoredCommand {
+    const row = this.byId.get(id);
+    if (!row) throw notFound("command", id);
+    const result = checkCommandResult(id, commandKindOf(JSON.parse(row.payload_json)), answer.result);
     this.completeRow.run({
       id,
       now: now.getTime(),
-      success: result.success ? 1 : 0,
-      error: result.error ?? "",
-      result: result.resultJson ?? "",
+      success: answer.success ? 1 : 0,
+      error: answer.error ?? "",
+      result: encodeCommandResult(result),
     });
     return this.get(id) as StoredCommand;
   }

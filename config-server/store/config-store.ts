@@ -18,7 +18,7 @@ import {
   SiteLocation,
 } from "../../proto/index.js";
 import { ASR_MINUTE_SECONDS } from "./built-in-policies.js";
-import { type CommandResult, CommandsTable, type StoredCommand } from "./commands-table.js";
+import { type CommandAnswer, CommandsTable, type StoredCommand } from "./commands-table.js";
 import { ComponentsTable, type RegisterComponentInput } from "./components-table.js";
 import { CredentialsTable, type IssuedCredential } from "./credentials-table.js";
 import { JoinTokensTable, type NewJoinToken, type StoredJoinToken } from "./join-tokens-table.js";
@@ -557,8 +557,8 @@ export class ConfigStore {
   }
 
   /** Idempotent: a repeated report keeps the first result. */
-  completeCommand(id: string, result: CommandResult): StoredCommand {
-    return this.tx(() => this.commands.complete(id, result, new Date()));
+  completeCommand(id: string, answer: CommandAnswer): StoredCommand {
+    return this.tx(() => this.commands.complete(id, answer, new Date()));
   }
 
   getCommand(id: string): StoredCommand | undefined {

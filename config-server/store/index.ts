@@ -1,6 +1,7 @@
 // Public surface of the configuration server's persistence.
 export { ASR_MINUTE_SECONDS, builtInPolicies, DEFAULT_POLICY_NAME, FAILBACK_POLICY_NAME, IMMEDIATE_RESYNC, OFF_HOURS_RESYNC_SCHEDULE } from "./built-in-policies.js";
-export type { CommandResult, StoredCommand } from "./commands-table.js";
+export type { CommandAnswer, StoredCommand } from "./commands-table.js";
+export type { CommandResultKind } from "./command-result-codec.js";
 export type { RegisterComponentInput } from "./components-table.js";
 export { ConfigStore, type ConfigStoreOptions } from "./config-store.js";
 export type { IssuedCredential } from "./credentials-table.js";

@@ -282,4 +282,21 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE components ADD COLUMN metrics_address TEXT NOT NULL DEFAULT ''`,
     ],
   },
+  {
+    version: 10,
+    name: "typed-command-results",
+    steps: [
+      // A command's result is a CommandResult (canonical JSON), no longer free-form JSON.
+      `ALTER TABLE commands RENAME COLUMN result_json TO result`,
+      // An older result was the bare object of its command's kind: wrapped in that kind (the
+      // payload's one key besides commandId and jobId) it reads back as the typed result.
+      `UPDATE commands
+         SET result = json_object(
+           (SELECT key FROM json_each(commands.payload_json) WHERE key NOT IN ('commandId', 'jobId') LIMIT 1),
+           json(result))
+       WHERE result <> '' AND json_valid(result) AND json_type(result) = 'object'
+         AND json_valid(payload_json)
+         AND (SELECT count(*) FROM json_each(commands.payload_json) WHERE key NOT IN ('commandId', 'jobId')) = 1`,
+    ],
+  },
 ];

@@ -2,6 +2,7 @@ import type { Semaphore } from "../../common/async/index.js";
 import type { TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
 import type { ApplyCostModel } from "../../common/replica/index.js";
+import type { BufferPool } from "../../common/bytes/index.js";
 import type { CodecName, SegmentKeyRing } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import type { MachineAssignment, RecoveryPoint } from "../../proto/index.js";
@@ -33,7 +34,7 @@ export interface PipelineOptions {
   segmentKeys: SegmentKeyRing;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
-  apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel };
+  apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel; buffers?: BufferPool };
   /** Where the replica checksum maps live (beside the machine state) and how often they are saved; absent: none. */
   checksumMaps?: { dir: string; persistIntervalMs: number };
   logger: Logger;

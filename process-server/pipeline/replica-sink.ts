@@ -1,6 +1,7 @@
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Mutex } from "../../common/async/index.js";
+import type { BufferPool } from "../../common/bytes/index.js";
 import { formatByteRange } from "../../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { writeFileAtomic } from "../../common/fs/index.js";
@@ -31,8 +32,11 @@ export interface ReplicaSinkOptions {
   onPoint: (doc: PointDocument) => void;
   /** The processed position moved; persist it. */
   onProcessed: () => Promise<void>;
-  /** Calls in flight per disk, and the cost model of block-wise apply (absent: one call per run). */
-  apply: { concurrency: number; cost?: ApplyCostModel };
+  /**
+   * Calls in flight per disk, the cost model of block-wise apply (absent: one call per run) and
+   * the pool its block buffers are reused from (absent: fresh ones).
+   */
+  apply: { concurrency: number; cost?: ApplyCostModel; buffers?: BufferPool };
   /**
    * Where the replica checksum maps are persisted (`<dir>/<machine id>/disk-<index>.xxh3map`) and
    * how often a changed one is written; absent: no maps, resync checksums read the replica.
@@ -190,6 +194,7 @@ export class ReplicaSink implements ApplySink {
             return await applyRecords(blobPageTarget(this.o.store, blob), run, index, pageBlobSizeFor(disk.sizeBytes), {
               concurrency,
               blocks: cost ? { cost } : undefined,
+              buffers: this.o.apply.buffers,
               observer,
             });
           } catch (err) {
