@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, test } from "vitest";
+import { afterAll, describe } from "vitest";
 import { isAlive, LabLayout } from "../../cli/lab/index.js";
-import { srlab, srlabJson, srlabOk, waitUntil } from "../support/cli.js";
+import { srlabJson, srlabOk, waitUntil } from "../support/cli.js";
 import { checkCaughtUpReplicas } from "../support/convergence.js";
 import { connectNbd, patternBytes, sha256File } from "../support/images.js";
+import { type Lab, type StartLab, stopLab, test } from "../support/lab.js";
 import { waitCaughtUp } from "../support/replication.js";
 
 interface DiskDoc {
@@ -53,9 +53,11 @@ async function nbdSha(uri: string, size: number): Promise<string> {
 const MiB = 1024 * 1024;
 const DISK = 32 * MiB;
 
-function lab(prefix: string) {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  const work = mkdtempSync(join(tmpdir(), `${prefix}work-`));
+/** One lab per describe, started in its beforeAll and stopped in its afterAll (not at the file's end, so two never run at once). */
+function lab(name: string) {
+  let started: Lab;
+  let dir: string;
+  let work: string;
   const machine = async (): Promise<MachineStatus> =>
     (await srlabJson<{ machines: MachineStatus[] }>(["status", "--dir", dir])).machines.find((m) => m.name === "machine-1")!;
   const caughtUp = () => waitCaughtUp(machine);
@@ -76,14 +78,13 @@ function lab(prefix: string) {
     try {
       await checkCaughtUpReplicas(dir);
     } finally {
-      await srlab(["down", "--dir", dir]);
+      await stopLab(started);
     }
-    rmSync(dir, { recursive: true, force: true });
-    rmSync(work, { recursive: true, force: true });
   };
   /** Protect, write phase A on-prem, fail over with the source shut down, commit. */
-  const intoAzure = async () => {
-    await srlabOk(["up", "--detach", "--dir", dir, "--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"]);
+  const intoAzure = async (startLab: StartLab) => {
+    started = await startLab({ name, up: ["--machines", "1", "--disk-size", "32MiB", "--time-unit", "1s"] });
+    ({ dir, work } = started);
     await srlabOk(["protect", "machine-1", "--wait", "--dir", dir], 300_000);
     await writeBlocks((await machine()).disks[0]!.nbd, [0, 3, 7, 12, 20, 31], 10);
     await caughtUp();
@@ -94,12 +95,22 @@ function lab(prefix: string) {
       return m.azureDisks[0]?.nbd ? m : undefined;
     });
   };
-  return { dir, machine, caughtUp, exportSha, writeBlocks, cleanup, intoAzure };
+  return {
+    get dir() {
+      return dir;
+    },
+    machine,
+    caughtUp,
+    exportSha,
+    writeBlocks,
+    cleanup,
+    intoAzure,
+  };
 }
 
 describe("the full ASR cycle back to the original disk, byte-exact", () => {
-  const l = lab("srlab-fb-");
-  beforeAll(() => l.intoAzure());
+  const l = lab("fb");
+  test.beforeAll(({ startLab }) => l.intoAzure(startLab));
   afterAll(() => l.cleanup());
 
   test("on-prem → Azure → on-prem → Azure, each step sending only what changed", async () => {
@@ -170,8 +181,8 @@ describe("the full ASR cycle back to the original disk, byte-exact", () => {
 });
 
 describe("failback to an alternate location", () => {
-  const l = lab("srlab-fba-");
-  beforeAll(() => l.intoAzure());
+  const l = lab("fba");
+  test.beforeAll(({ startLab }) => l.intoAzure(startLab));
   afterAll(() => l.cleanup());
 
   test("a full copy lands in a new image equal to the Azure disk; the machine moves onto it", async () => {
@@ -210,8 +221,8 @@ describe("failback to an alternate location", () => {
 });
 
 describe("failback to an app-consistent point of the way back", () => {
-  const l = lab("srlab-fbp-");
-  beforeAll(() => l.intoAzure());
+  const l = lab("fbp");
+  test.beforeAll(({ startLab }) => l.intoAzure(startLab));
   afterAll(() => l.cleanup());
 
   test("the master target keeps points while replicating back; failback to one equals the Azure disk at it", async () => {
