@@ -11,10 +11,17 @@ export type ResultOf<K extends CommandResultKind> = Extract<NonNullable<CommandR
  * kind produces (the component did not say what it did), fails the step with `what` named.
  */
 export function resultOf<K extends CommandResultKind>(outcome: CommandOutcome, kind: K, what: string): ResultOf<K> {
-  if (!outcome.success) throw new SrlabError(ErrorCode.INTERNAL, `${what} failed: ${outcome.error}`);
+  expectSuccess(outcome, what);
+  const result = answeredResult(outcome, kind);
+  if (!result) throw new SrlabError(ErrorCode.INTERNAL, `${what}: the component answered without its ${kind} result`);
+  return result;
+}
+
+/** The result of kind K the outcome carries, if any (for callers that go on without one). */
+export function answeredResult<K extends CommandResultKind>(outcome: CommandOutcome, kind: K): ResultOf<K> | undefined {
   const result = outcome.result?.kind;
-  if (result?.$case !== kind) throw new SrlabError(ErrorCode.INTERNAL, `${what}: the component answered without its ${kind} result`);
-  return result.value as ResultOf<K>;
+  const value: unknown = result && result.$case === kind ? result.value : undefined;
+  return value as ResultOf<K> | undefined;
 }
 
 /** A command that had to succeed, whatever it answered. */

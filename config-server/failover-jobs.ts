@@ -2,6 +2,7 @@ import { type Disk, type FailoverInfo, type Job, type JobResult, JobType, type M
 import { failoverDiskName } from "../common/storage-layout/index.js";
 import { namedRecoveryPoints } from "../common/enum-names/index.js";
 import { ErrorCode, SrlabError } from "../common/errors/index.js";
+import { answeredResult } from "./command-outcome.js";
 import { unaryCall } from "../common/grpc/index.js";
 import type { Logger } from "../common/logger.js";
 import { describeRange, type RecoverableRange as EngineRange, type RecoveryEngine, type RecoveryTarget, } from "../common/recovery/index.js";
@@ -231,7 +232,7 @@ export class FailoverJobs {
     ]);
     if (!outcome) return `source machine did not answer within ${Math.round(this.ctx.sourceShutdownTimeoutMs / 1000)} s; failover went on without shutting it down`;
     if (!outcome.success) return `source machine could not be shut down (${outcome.error}); failover went on`;
-    const stopped = outcome.result?.kind?.$case === "stopWrites" ? outcome.result.kind.value : undefined;
+    const stopped = answeredResult(outcome, "stopWrites");
     if (!stopped) return "source machine stopped its writes without saying where; failover went on";
     // The source's final state: what a planned failover must reproduce (srlab verify --failed-over).
     this.ctx.store.addProofs(machine.machineId, stopped.lastSequence, proofsFromAgent(stopped.proofs));

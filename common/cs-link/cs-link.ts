@@ -18,6 +18,7 @@ import {
   type WatchCommandsResponse,
 } from "../../proto/index.js";
 import { sleep } from "../async/index.js";
+import { ErrorCode, toSrlabError } from "../errors/index.js";
 import { storeCredentialInConfig } from "../config/index.js";
 import { type CredentialVerifier, peekClaims } from "../credentials/index.js";
 import { bearerMetadata, type ClientTls, channelCredentials, channelOptions, unaryCall } from "../grpc/index.js";
@@ -303,8 +304,9 @@ export class CsLink extends EventEmitter {
         return;
       } catch (err) {
         // INVALID_ARGUMENT (a result of another kind than the command's) is refused again on every try.
-        if ((err as grpc.ServiceError).code === 3) {
-          this.options.logger.error("command result refused", { commandId, error: (err as grpc.ServiceError).details });
+        const refused = toSrlabError(err);
+        if (refused.code === ErrorCode.INVALID_ARGUMENT) {
+          this.options.logger.error("command result refused", { commandId, error: refused.message });
           return;
         }
         await sleep(1_000);

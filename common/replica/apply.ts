@@ -141,6 +141,7 @@ export async function applyRecords(
     return out;
   };
   const readData = new Map<ByteRange, Buffer>();
+  const pool = options.buffers;
 
   // Phase 1: edge pages and blocks (before any write, so nothing reads back its own partial result).
   const readTasks = writes.flatMap((w) =>
@@ -168,7 +169,6 @@ export async function applyRecords(
     for (let cs = w.start; cs < w.end; cs += maxWrite) {
       const ce = Math.min(cs + maxWrite, w.end);
       tasks.push(async () => {
-        const pool = options.buffers;
         const buf = pool ? pool.take(ce - cs).fill(0) : Buffer.alloc(ce - cs);
         for (const r of w.reads) {
           const s = Math.max(r.start, cs);

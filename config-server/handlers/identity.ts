@@ -9,6 +9,7 @@ import {
 } from "../../proto/index.js";
 import { caHash } from "../../common/credentials/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
+import { answeredResult } from "../command-outcome.js";
 import type { Handlers } from "./handler-types.js";
 import type { ConfigHost } from "./host.js";
 import { segmentKeyHandlers } from "./segment-keys.js";
@@ -64,7 +65,7 @@ export function identityHandlers(host: ConfigHost): IdentityHandlers {
       }
       const timeoutMs = (req.timeoutSeconds || DEFAULT_ROTATE_TIMEOUT_S) * 1000;
       const outcome = await host.bus.sendWithin(component.componentId, "", { $case: "renewCredential", value: { reason: "srlab credentials rotate" } }, timeoutMs);
-      const newId = outcome.result?.kind?.$case === "renewCredential" ? outcome.result.kind.value.credentialId : "";
+      const newId = answeredResult(outcome, "renewCredential")?.credentialId ?? "";
       const fresh = newId ? store.getCredential(newId) : undefined;
       if (!outcome.success || !fresh || fresh.component !== component.componentId) {
         throw new SrlabError(
