@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { afterAll, beforeAll, describe, expect, test, vi } from "vitest";
 import { BlockHashTree, blockDigest, pageDigests, xxh3TreeDigest } from "../common/blockhash/index.js";
 import { seededInts } from "../common/random/index.js";
 import { ApplyCostModel, applyRecords, type PageTarget } from "../common/replica/index.js";
@@ -31,7 +31,7 @@ class MemoryReplica implements PageTarget {
 function observerOf(map: ReplicaChecksumMap) {
   return {
     read: (offset: number, data: Buffer) => map.observe(offset, data, map.mark()),
-    write: (offset: number, data: Buffer) => map.write(offset, data),
+    write: (offset: number, data: Buffer, changed: readonly { offset: number; length: number }[]) => map.write(offset, data, changed),
     clear: (offset: number, length: number) => map.clear(offset, length),
   };
 }
@@ -148,6 +148,30 @@ describe("replica checksum map", () => {
     await applyRecords(replica, records, 0, size, { observer: observerOf(map), blocks: { cost, minBlockBytes: 64 * KiB } });
     expect(map.knownPages()).toBeGreaterThanOrEqual(16);
     expect(expectMapMatches(map, replica.bytes, 64 * KiB, 4 * KiB)).toBeGreaterThanOrEqual(1);
+  });
+
+  test("a block write hashes only the pages its records changed; an unknown page it wrote becomes known", async () => {
+    const size = 64 * KiB;
+    const replica = new MemoryReplica(randomBytes(size));
+    const map = new ReplicaChecksumMap(size);
+    map.observe(0, await replica.readPages(0, size), map.mark());
+    map.forget(5 * 4 * KiB, 4 * KiB);
+    const before = Array.from({ length: 16 }, (_, p) => Buffer.from(map.tree.leaf(p)));
+    const block = Buffer.from(replica.bytes);
+    randomBytes(4 * KiB + 10).copy(block, 3 * 4 * KiB);
+    await replica.writePages(0, block);
+    const hashed = vi.spyOn(map.tree, "setPage");
+    map.write(0, block, [{ offset: 3 * 4 * KiB, length: 4 * KiB + 10 }]);
+    expect(hashed.mock.calls.map(([page]) => page)).toEqual([3, 4, 5]);
+    expect(map.knownPages()).toBe(16);
+    const tree = new BlockHashTree({ sizeBytes: size, pageSize: 4 * KiB, algorithm: XXH3 });
+    tree.update(0, block);
+    for (let p = 0; p < 16; p++) {
+      expect(map.tree.leaf(p), `page ${p}`).toEqual(tree.leaf(p));
+      // Pages 3 and 4 (changed) and 5 (was unknown) are hashed again; the others keep their digest.
+      if (p < 3 || p > 5) expect(map.tree.leaf(p), `page ${p}`).toEqual(before[p]);
+    }
+    expect(expectMapMatches(map, replica.bytes, 64 * KiB, 4 * KiB)).toBe(1);
   });
 
   test("a read that raced with the applier never fills a page with older bytes", () => {

@@ -5,6 +5,7 @@ import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "./support/dist.js";
 import { installService, planUnit, quoteWord, renderUnit, SYSTEM_UNIT_DIR, uninstallService, unitName } from "../cli/service/index.js";
+import { DAEMON_ALLOCATOR_ENV } from "../common/bytes/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-unit-"));
 // Config files outside /tmp and /home wherever the checkout lives (CI may clone into /tmp), so
@@ -69,6 +70,7 @@ describe("srlab service: unit text", () => {
     expect(settings(text, "StateDirectory")).toEqual([`srlab/${role}`]);
     expect(settings(text, "WorkingDirectory")).toEqual([`/var/lib/srlab/${role}`]);
     expect(settings(text, "LogsDirectory")).toEqual(["srlab"]);
+    for (const [name, value] of Object.entries(DAEMON_ALLOCATOR_ENV)) expect(settings(text, "Environment")).toContain(`${name}=${value}`);
     for (const [key, value] of [
       ["NoNewPrivileges", "yes"],
       ["ProtectSystem", "strict"],
@@ -99,9 +101,10 @@ describe("srlab service: unit text", () => {
 
   test("a config without log.file logs into LogsDirectory; one with log.file keeps it", async () => {
     const ps = renderUnit(await plan("process-server", CONFIGS["process-server"]!));
-    expect(settings(ps, "Environment")).toEqual(["SRLAB_LOG__FILE=/var/log/srlab/process-server.log"]);
+    const logSettings = (text: string) => settings(text, "Environment").filter((e) => e.startsWith("SRLAB_LOG__"));
+    expect(logSettings(ps)).toEqual(["SRLAB_LOG__FILE=/var/log/srlab/process-server.log"]);
     const agent = renderUnit(await plan("agent", CONFIGS["mobility-agent"]!));
-    expect(settings(agent, "Environment")).toEqual([]);
+    expect(logSettings(agent)).toEqual([]);
   });
 
   test("relative paths stay inside the state directory (the working directory)", async () => {

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
+import { withDaemonAllocatorEnv } from "../../common/bytes/index.js";
 import { fileURLToPath } from "node:url";
 
 const KEEPER = fileURLToPath(new URL("./keeper.js", import.meta.url));
@@ -23,7 +24,8 @@ function daemonNodeArgs(value: string | undefined): string[] {
 /**
  * Starts a daemon in its own process group with output appended to its log file. Node flags in
  * SRLAB_DAEMON_NODE_ARGS go to every daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR` for profiling a
- * lab, which NODE_OPTIONS does not allow).
+ * lab, which NODE_OPTIONS does not allow). It starts with the daemon allocator settings
+ * (common/bytes/allocator-env.ts) unless the environment sets them.
  */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, "a");
@@ -32,7 +34,7 @@ export function spawnDaemon(args: string[], logFile: string, env: NodeJS.Process
     // A lab started from a systemd service: its daemons are not that service's main process, so
     // they must not talk to its notify socket or feed its watchdog.
     const { NOTIFY_SOCKET: _n, WATCHDOG_USEC: _u, WATCHDOG_PID: _p, ...childEnv } = env;
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env: childEnv });
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { detached: true, stdio: ["ignore", fd, fd], env: withDaemonAllocatorEnv(childEnv) });
     child.unref();
     if (!child.pid) throw new Error(`could not start ${args.join(" ")}`);
     return child.pid;

@@ -1,4 +1,5 @@
 import { posix } from "node:path";
+import { DAEMON_ALLOCATOR_ENV } from "../../common/bytes/index.js";
 
 /** Everything one srlab unit file says; `renderUnit` turns it into systemd.unit(5) text. */
 export interface UnitSpec {
@@ -83,6 +84,8 @@ export function renderUnit(spec: UnitSpec): string {
   add("LogsDirectory=srlab");
   add("LogsDirectoryMode=0750");
   if (spec.logFile) add(`Environment=${quoteWord(`SRLAB_LOG__FILE=${spec.logFile}`)}`);
+  // Large buffers reused instead of mapped afresh each time (common/bytes/allocator-env.ts).
+  for (const [name, value] of Object.entries(DAEMON_ALLOCATOR_ENV)) add(`Environment=${name}=${value}`);
   add("LimitNOFILE=65536");
   add("UMask=0027");
   add();

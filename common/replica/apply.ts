@@ -32,7 +32,11 @@ export interface ApplyOptions {
  */
 export interface ApplyObserver {
   read?(offset: number, data: Buffer): void;
-  write?(offset: number, data: Buffer): void;
+  /**
+   * `changed` lists, in order, the ranges of `data` that hold the records' bytes; every other
+   * byte of it is one this apply read from the target and reported through read().
+   */
+  write?(offset: number, data: Buffer, changed: readonly { offset: number; length: number }[]): void;
   clear?(offset: number, length: number): void;
 }
 
@@ -175,15 +179,17 @@ export async function applyRecords(
           const e = Math.min(r.end, ce);
           if (e > s) readData.get(r)!.copy(buf, s - cs, s - r.start, e - r.start);
         }
+        const changed: { offset: number; length: number }[] = [];
         for (const x of w.extents) {
           const s = Math.max(x.offset, cs);
           const e = Math.min(x.offset + x.length, ce);
           if (e <= s) continue;
           if (x.data) x.data.copy(buf, s - cs, s - x.offset, e - x.offset);
           else buf.fill(0, s - cs, e - cs);
+          changed.push({ offset: s, length: e - s });
         }
         await timed("write", buf.length, () => target.writePages(cs, buf));
-        options.observer?.write?.(cs, buf);
+        options.observer?.write?.(cs, buf, changed);
         stats.writeCalls++;
         stats.bytesWritten += buf.length;
         // Only after success: a failed call's request may still hold it.

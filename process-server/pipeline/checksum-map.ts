@@ -67,12 +67,29 @@ export class ReplicaChecksumMap {
     return this.generation++;
   }
 
-  /** The applier wrote `data` at `offset` (512-byte aligned). */
-  write(offset: number, data: Buffer): void {
+  /**
+   * The applier wrote `data` at `offset` (512-byte aligned). With `changed` (sorted, disjoint),
+   * only pages those ranges touch are hashed again: the rest of `data` is what the same apply read
+   * from the replica and observe() checked or filled, so a known page keeps its digest. A block
+   * write of a few small records then hashes a few pages, not the whole block.
+   */
+  write(offset: number, data: Buffer, changed?: readonly ByteRange[]): void {
     const gen = ++this.generation;
+    let next = 0;
     this.eachPage(offset, data.length, (page, from, to, full) => {
-      if (full) this.setKnown(page, data.subarray(from - offset, to - offset), gen);
-      else this.stamps[page] = -gen;
+      if (!full) {
+        this.stamps[page] = -gen;
+        return;
+      }
+      if (changed) {
+        while (next < changed.length && changed[next]!.offset + changed[next]!.length <= from) next++;
+        const touched = next < changed.length && changed[next]!.offset < to;
+        if (!touched && this.stamps[page]! > 0) {
+          this.stamps[page] = gen;
+          return;
+        }
+      }
+      this.setKnown(page, data.subarray(from - offset, to - offset), gen);
     });
   }
 

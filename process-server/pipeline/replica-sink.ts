@@ -186,7 +186,7 @@ export class ReplicaSink implements ApplySink {
         const map = this.o.machine.checksumMaps.get(index);
         const observer: ApplyObserver | undefined = map && {
           read: (offset, data) => map.observe(offset, data, map.mark()),
-          write: (offset, data) => map.write(offset, data),
+          write: (offset, data, changed) => map.write(offset, data, changed),
           clear: (offset, length) => map.clear(offset, length),
         };
         const stats = await this.retry(`apply to ${blob}`, async () => {

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import { ComponentRole, SiteLocation } from "../../proto/index.js";
+import { DAEMON_ALLOCATOR_ENV } from "../../common/bytes/index.js";
 import { CsLink } from "../../common/cs-link/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { checkHealth, isAlive, LabLayout, readKeeperState } from "../../cli/lab/index.js";
@@ -173,6 +174,16 @@ test("srlab remove revokes a machine's credential, unregisters it and stops its 
   const again = await srlab(["remove", "machine-3", "--dir", dir]);
   assert.notEqual(again.code, 0);
   assert.match(again.stderr, /no component or machine "machine-3"/);
+});
+
+test("every daemon, Azurite included, starts with the allocator settings that keep large buffers for reuse", async () => {
+  const { daemons } = await srlabJson<Status>(["status", "--dir", dir]);
+  assert.ok(daemons.length >= 5);
+  for (const d of daemons) {
+    assert.ok(d.pid > 0, `${d.name} has a pid`);
+    const environ = readFileSync(`/proc/${d.pid}/environ`, "utf8").split("\0");
+    for (const [name, value] of Object.entries(DAEMON_ALLOCATOR_ENV)) assert.ok(environ.includes(`${name}=${value}`), `${d.name} runs with ${name}=${value}`);
+  }
 });
 
 test("a daemon that dies is restarted by its supervisor; status shows restarts and the last exit", async () => {
