@@ -41,6 +41,9 @@ class MemoryBlob implements PageTarget {
   async readPages(offset: number, length: number): Promise<Buffer> {
     return Buffer.from(this.image.subarray(offset, offset + length));
   }
+  async readPagesInto(offset: number, into: Buffer): Promise<void> {
+    this.image.copy(into, 0, offset, offset + into.length);
+  }
   async writePages(offset: number, data: Buffer): Promise<void> {
     await Promise.resolve();
     data.copy(this.image, offset);
@@ -73,7 +76,10 @@ test("block-wise apply with reused buffers leaves the same image as with fresh o
       const length = (1 + rand(16)) * 4 * KiB - (rand(4) === 0 ? rand(PAGE_SIZE) : 0);
       return write(sequence++, base + rand(4 * MiB - length), randomBytes(length));
     });
-    await applyRecords(fresh, records, 0, size, { blocks: { cost: cost() } });
+    // The fresh side reads through readPages; the pooled side reads into its reused buffers.
+    await applyRecords({ readPages: (o, l) => fresh.readPages(o, l), writePages: (o, d) => fresh.writePages(o, d), clearPages: (o, l) => fresh.clearPages(o, l) }, records, 0, size, {
+      blocks: { cost: cost() },
+    });
     await applyRecords(pooled, records, 0, size, { blocks: { cost: cost() }, buffers });
     expect(sha(pooled.image)).toBe(sha(fresh.image));
   }

@@ -5,6 +5,7 @@ import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 import { isMarker } from "./markers.js";
+import { runLimited } from "../async/index.js";
 import type { BufferPool } from "../bytes/index.js";
 
 export interface ApplyOptions {
@@ -28,7 +29,8 @@ export interface ApplyOptions {
 
 /**
  * What an apply reads and writes, for whoever keeps digests of the target (the replica checksum
- * map): reads come before any write of the same apply; writes and clears are reported once done.
+ * map): a range's reads come before its write (ranges of one apply are disjoint); writes and
+ * clears are reported once done.
  */
 export interface ApplyObserver {
   read?(offset: number, data: Buffer): void;
@@ -48,14 +50,6 @@ export interface ApplyStats {
   bytesWritten: number;
   clearCalls: number;
   bytesCleared: number;
-}
-
-async function runLimited(tasks: (() => Promise<void>)[], limit: number): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < tasks.length) await tasks[next++]!();
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, tasks.length) }, worker));
 }
 
 /**
@@ -144,25 +138,12 @@ export async function applyRecords(
     options.blocks?.cost.observe(kind, bytes, (performance.now() - t0) / 1000);
     return out;
   };
-  const readData = new Map<ByteRange, Buffer>();
   const pool = options.buffers;
 
-  // Phase 1: edge pages and blocks (before any write, so nothing reads back its own partial result).
-  const readTasks = writes.flatMap((w) =>
-    w.reads.map((r) => async () => {
-      const data = await timed("read", r.end - r.start, () => target.readPages(r.start, r.end - r.start));
-      if (data.length !== r.end - r.start) {
-        throw new Error(`target returned ${data.length} bytes for a ${r.end - r.start}-byte read at ${r.start}`);
-      }
-      readData.set(r, data);
-      options.observer?.read?.(r.start, data);
-      stats.readCalls++;
-      stats.bytesRead += data.length;
-    }),
-  );
-  await runLimited(readTasks, concurrency);
-
-  // Phase 2: writes (materialised one chunk at a time) and clears.
+  // Each chunk of a write is built in one buffer: its reads land there first (every page the
+  // records do not fully cover is read; writes are disjoint, so no read sees another write's
+  // result), then the records' bytes go over them, then it is written. Reads go straight into
+  // the (reused) buffer when the target can.
   const tasks: (() => Promise<void>)[] = clears.map((c) => async () => {
     await target.clearPages(c.start, c.end - c.start);
     options.observer?.clear?.(c.start, c.end - c.start);
@@ -173,12 +154,22 @@ export async function applyRecords(
     for (let cs = w.start; cs < w.end; cs += maxWrite) {
       const ce = Math.min(cs + maxWrite, w.end);
       tasks.push(async () => {
-        const buf = pool ? pool.take(ce - cs).fill(0) : Buffer.alloc(ce - cs);
-        for (const r of w.reads) {
-          const s = Math.max(r.start, cs);
-          const e = Math.min(r.end, ce);
-          if (e > s) readData.get(r)!.copy(buf, s - cs, s - r.start, e - r.start);
-        }
+        const buf = pool ? pool.take(ce - cs) : Buffer.allocUnsafe(ce - cs);
+        const reads = w.reads.filter((r) => r.end > cs && r.start < ce).map((r) => ({ start: Math.max(r.start, cs), end: Math.min(r.end, ce) }));
+        await Promise.all(
+          reads.map(async (r) => {
+            const view = buf.subarray(r.start - cs, r.end - cs);
+            await timed("read", view.length, async () => {
+              if (target.readPagesInto) return target.readPagesInto(r.start, view);
+              const data = await target.readPages(r.start, view.length);
+              if (data.length !== view.length) throw new Error(`target returned ${data.length} bytes for a ${view.length}-byte read at ${r.start}`);
+              data.copy(view);
+            });
+            options.observer?.read?.(r.start, view);
+            stats.readCalls++;
+            stats.bytesRead += view.length;
+          }),
+        );
         const changed: { offset: number; length: number }[] = [];
         for (const x of w.extents) {
           const s = Math.max(x.offset, cs);
@@ -188,6 +179,7 @@ export async function applyRecords(
           else buf.fill(0, s - cs, e - cs);
           changed.push({ offset: s, length: e - s });
         }
+        zeroUncovered(buf, cs, reads, changed);
         await timed("write", buf.length, () => target.writePages(cs, buf));
         options.observer?.write?.(cs, buf, changed);
         stats.writeCalls++;
@@ -197,6 +189,32 @@ export async function applyRecords(
       });
     }
   }
-  await runLimited(tasks, concurrency);
+  await runLimited(tasks, concurrency, (task) => task());
   return stats;
+}
+
+/**
+ * Zeros whatever part of a chunk buffer neither a read nor a record filled (by construction
+ * nothing: the reads cover every page the records leave uncovered; a reused buffer must still
+ * never leak old bytes into the replica).
+ */
+function zeroUncovered(buf: Buffer, at: number, reads: readonly ByteRange[], changed: readonly { offset: number; length: number }[]): void {
+  let pos = at;
+  let i = 0;
+  let j = 0;
+  const end = at + buf.length;
+  while (pos < end) {
+    // The next range (of either sorted list) that reaches past pos.
+    while (i < reads.length && reads[i]!.end <= pos) i++;
+    while (j < changed.length && changed[j]!.offset + changed[j]!.length <= pos) j++;
+    const rs = i < reads.length ? reads[i]!.start : end;
+    const cstart = j < changed.length ? changed[j]!.offset : end;
+    const next = Math.min(rs, cstart);
+    if (next > pos) {
+      buf.fill(0, pos - at, next - at);
+      pos = next;
+      continue;
+    }
+    pos = next === rs && i < reads.length ? reads[i]!.end : changed[j]!.offset + changed[j]!.length;
+  }
 }

@@ -5,6 +5,7 @@ import type { PageTarget } from "./page-target.js";
 export function blobPageTarget(store: BlobStore, blobName: string): PageTarget {
   return {
     readPages: (offset, length) => store.readPages(blobName, offset, length),
+    readPagesInto: (offset, into) => store.readPagesInto(blobName, offset, into),
     writePages: (offset, data) => store.writePages(blobName, offset, data),
     clearPages: (offset, length) => store.clearPages(blobName, offset, length),
   };

@@ -7,6 +7,8 @@ export const PAGE_SIZE = 512;
  */
 export interface PageTarget {
   readPages(offset: number, length: number): Promise<Buffer>;
+  /** readPages into the caller's (reused) buffer; without it the applier copies from readPages. */
+  readPagesInto?(offset: number, into: Buffer): Promise<void>;
   writePages(offset: number, data: Buffer): Promise<void>;
   /** Sets the range to zeros (page blob "clear": frees the pages). */
   clearPages(offset: number, length: number): Promise<void>;

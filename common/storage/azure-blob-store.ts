@@ -167,24 +167,30 @@ export class AzureBlobStore implements BlobStore {
 
   async readPages(name: string, offset: number, length: number, snapshot?: string): Promise<Buffer> {
     assertInside(`read pages ${name}`, offset, length, Number.MAX_SAFE_INTEGER);
-    const client = this.blob(name, snapshot);
     const out = Buffer.alloc(length);
+    await this.readPagesInto(name, offset, out, snapshot);
+    return out;
+  }
+
+  async readPagesInto(name: string, offset: number, into: Buffer, snapshot?: string): Promise<void> {
+    const length = into.length;
+    assertInside(`read pages ${name}`, offset, length, Number.MAX_SAFE_INTEGER);
+    const client = this.blob(name, snapshot);
     if (length === 0) {
       // Still report a missing blob, like any other read.
       await this.call(`read pages ${name}`, () => client.getProperties());
-      return out;
+      return;
     }
     const chunks = chunkRanges([{ offset: 0, length }], MAX_PAGE_WRITE);
     await this.call(`read pages ${name}@${offset}+${length}`, () =>
       runLimited(chunks, this.concurrency, async (c) => {
         const response = await client.download(offset + c.offset, c.length);
-        const got = await readBody(response.readableStreamBody, response.contentLength, out, c.offset);
+        const got = await readBody(response.readableStreamBody, response.contentLength, into.subarray(0, c.offset + c.length), c.offset);
         if (got.length !== c.length) {
           throw new StorageError(`read pages ${name}: range ${offset}+${length} runs past the end of the blob`, { code: "InvalidRange" });
         }
       }),
     );
-    return out;
   }
 
   async getPageRanges(name: string, snapshot?: string): Promise<PageRange[]> {

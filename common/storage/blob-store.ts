@@ -53,6 +53,12 @@ export interface BlobStore {
   clearPages(name: string, offset: number, length: number): Promise<void>;
   /** Any range inside the blob (no alignment needed); zeros where unwritten. */
   readPages(name: string, offset: number, length: number, snapshot?: string): Promise<Buffer>;
+  /**
+   * readPages into the caller's buffer: `into.length` bytes from `offset`. For callers that reuse
+   * their buffers (the applier's block reads): a fresh multi-MiB buffer per read costs more than
+   * the read's copy.
+   */
+  readPagesInto(name: string, offset: number, into: Buffer, snapshot?: string): Promise<void>;
   /** Written (non-cleared) ranges, merged and sorted. */
   getPageRanges(name: string, snapshot?: string): Promise<PageRange[]>;
   /** Returns the snapshot id. */

@@ -309,20 +309,29 @@ export class DirectoryBlobStore implements BlobStore {
   }
 
   async readPages(name: string, offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    const out = Buffer.alloc(length);
+    await this.readPagesInto(name, offset, out, snapshot);
+    return out;
+  }
+
+  async readPagesInto(name: string, offset: number, into: Buffer, snapshot?: string): Promise<void> {
+    const length = into.length;
     const paths = this.pagePaths(name, snapshot);
     const what = `read pages ${name}${snapshot ? `@${snapshot}` : ""} ${offset}+${length}`;
     return this.guard(what, async () => {
       const fh = await open(paths.data, "r");
       try {
         assertInside(what, offset, length, (await fh.stat()).size);
-        const out = Buffer.alloc(length);
         let done = 0;
         while (done < length) {
-          const { bytesRead } = await fh.read(out, done, length - done, offset + done);
-          if (bytesRead === 0) break; // cannot happen inside the size; zeros remain
+          const { bytesRead } = await fh.read(into, done, length - done, offset + done);
+          if (bytesRead === 0) {
+            // Cannot happen inside the size; what a sparse file's end would read as.
+            into.fill(0, done);
+            break;
+          }
           done += bytesRead;
         }
-        return out;
       } finally {
         await fh.close();
       }

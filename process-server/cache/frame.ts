@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import { encodeWriteRecordAfter } from "../../common/wire/index.js";
+import { encodeWriteRecordsAfter } from "../../common/wire/index.js";
 import type { WriteRecord } from "../../proto/index.js";
 import { crc32 } from "node:zlib";
 
@@ -27,14 +27,20 @@ export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uin
   return buf;
 }
 
-/** The frame of a record: the same bytes as encodeFrame(..., WriteRecord.encode(record).finish()), one copy of the payload. */
-export function encodeRecordFrame(record: WriteRecord): Buffer {
-  const buf = encodeWriteRecordAfter(FRAME_HEADER, record);
-  buf.writeUInt32LE(buf.length - FRAME_HEADER, 0);
-  buf.writeBigUInt64LE(BigInt(record.sequence), 8);
-  buf.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
-  return buf;
+/**
+ * The frames of records: the same bytes as encodeFrame(..., WriteRecord.encode(record).finish())
+ * each, one copy of each payload, all views of one buffer.
+ */
+export function encodeRecordFrames(records: readonly WriteRecord[]): Buffer[] {
+  const frames = encodeWriteRecordsAfter(FRAME_HEADER, records);
+  frames.forEach((buf, i) => {
+    const record = records[i]!;
+    buf.writeUInt32LE(buf.length - FRAME_HEADER, 0);
+    buf.writeBigUInt64LE(BigInt(record.sequence), 8);
+    buf.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
+    buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  });
+  return frames;
 }
 
 /** Header fields, or undefined if the length is implausible. */

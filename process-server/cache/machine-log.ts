@@ -7,7 +7,7 @@ import type { Logger } from "winston";
 import type { WriteRecord } from "../../proto/index.js";
 import { decodeWriteRecordView } from "../../common/wire/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
-import { encodeRecordFrame, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
+import { encodeRecordFrames, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
 import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
 import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
@@ -159,7 +159,7 @@ export class MachineLog {
     if (this.broken) return Promise.reject(this.broken);
     let accepted = this.lastAccepted;
     let waitFor = 0;
-    const fresh: Queued[] = [];
+    const fresh: WriteRecord[] = [];
     // Validate the whole batch first so a gap rejects it without side effects.
     for (const r of records) {
       if (!Number.isSafeInteger(r.sequence) || r.sequence <= 0) {
@@ -172,12 +172,13 @@ export class MachineLog {
       if (r.sequence !== accepted + 1) return Promise.reject(new SequenceGapError(this.machineId, accepted + 1, r.sequence));
       accepted = r.sequence;
       waitFor = r.sequence;
-      fresh.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: encodeRecordFrame(r) });
+      fresh.push(r);
     }
     if (fresh.length) {
       if (this.lastAccepted === this.released) this.oldestPending = fresh[0]!.capturedAtMs;
       this.lastAccepted = accepted;
-      this.queue.push(...fresh);
+      const frames = encodeRecordFrames(fresh);
+      fresh.forEach((r, i) => this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: frames[i]! }));
       this.scheduleFlush();
     }
     if (waitFor <= this.lastDurable) return Promise.resolve(this.lastDurable);
