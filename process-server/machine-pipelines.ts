@@ -149,7 +149,9 @@ export class MachinePipelines {
     const target = this.host.cache.lastSequence(machine.id);
     this.running.get(machine.id)?.uploader.flush();
     await machine.uploaded.waitFor(target, signal);
-    if (apply) await machine.processed.waitFor(target, signal);
+    if (!apply) return;
+    this.running.get(machine.id)?.applier.hurry(target);
+    await machine.processed.waitFor(target, signal);
   }
 
   async stopAll(): Promise<void> {

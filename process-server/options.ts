@@ -64,6 +64,12 @@ export const applyOptions = z
     concurrency: z.coerce.number().int().min(1).max(64).default(8),
     /** Uploaded records applied in one pass at most (more means denser blocks, processed moves in bigger steps). */
     batchBytes: z.coerce.number().int().min(MiB).default(64 * MiB),
+    /**
+     * Least time from the start of one apply pass to the start of the next while less than
+     * batchBytes waits: writes that arrive meanwhile land in the same blocks, so a block-wise
+     * apply rewrites each block once for many of them. 0: a pass starts as soon as the last ended.
+     */
+    passIntervalMs: z.coerce.number().int().min(0).max(60_000).default(3000),
   })
   .prefault({});
 

@@ -31,6 +31,8 @@ export interface ApplierOptions {
   maxQueueBytes: number;
   /** Queued runs applied together in one pass, up to this many bytes: denser batches, fewer calls. */
   batchBytes: number;
+  /** Least time between the starts of two passes while less than batchBytes is queued (0: none). */
+  passIntervalMs: number;
   logger: Logger;
   processServerId: string;
   /** The on-premises → Azure sink, which also makes the crash-consistent points. */
@@ -63,6 +65,10 @@ export class Applier {
   /** Highest sequence handed to a sink (ahead of processed while a master target has not acked). */
   private fed = 0;
   private currentEpoch?: DirectionEpoch;
+  /** When the last pass over queued records started (performance.now()). */
+  private lastPassAt = Number.NEGATIVE_INFINITY;
+  /** Passes up to this sequence start without waiting for passIntervalMs (someone waits for them). */
+  private hurryTo = 0;
   private readonly stateLock = new Mutex();
   private stateDirty = false;
 
@@ -100,6 +106,12 @@ export class Applier {
     this.abort.abort(new Error("process server stopping"));
     await this.loop;
     for (const job of this.queue.splice(0)) if (job.kind === "crash-point") job.reject(this.abort.signal.reason);
+  }
+
+  /** Applies everything up to `sequence` without the pause between passes (a drain or failover waits for it). */
+  hurry(sequence: number): void {
+    this.hurryTo = Math.max(this.hurryTo, sequence);
+    this.wake.notify();
   }
 
   enqueue(records: WriteRecord[]): void {
@@ -175,6 +187,14 @@ export class Applier {
         return true;
       }
       if (fresh[0]!.sequence === this.fed + 1) {
+        // Only the replica's page blobs gain from fuller passes; a master target applies as writes come.
+        const toReplica = machine.epochs.at(this.fed + 1).direction === "to-azure";
+        const pause = this.lastPassAt + this.o.passIntervalMs - performance.now();
+        if (toReplica && pause > 0 && this.queuedBytes < this.o.batchBytes && this.hurryTo <= this.fed) {
+          await this.wake.wait(this.abort.signal, pause);
+          return true;
+        }
+        this.lastPassAt = performance.now();
         this.shift();
         // A backlog (the sink slower than uploads) is applied as one batch: overlapping writes
         // collapse and dense regions fill whole blocks.

@@ -34,7 +34,7 @@ export interface PipelineOptions {
   segmentKeys: SegmentKeyRing;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
-  apply: { concurrency: number; batchBytes: number; cost?: ApplyCostModel; buffers?: BufferPool };
+  apply: { concurrency: number; batchBytes: number; passIntervalMs: number; cost?: ApplyCostModel; buffers?: BufferPool };
   /** Where the replica checksum maps live (beside the machine state) and how often they are saved; absent: none. */
   checksumMaps?: { dir: string; persistIntervalMs: number };
   logger: Logger;
@@ -90,6 +90,7 @@ export class MachinePipeline {
       retryTimeUnitMs: o.retryTimeUnitMs,
       maxQueueBytes: o.applyQueueBytes,
       batchBytes: o.apply.batchBytes,
+      passIntervalMs: o.apply.passIntervalMs,
       logger,
       processServerId: o.processServerId,
       replica: this.replica,
