@@ -191,6 +191,7 @@ function behaviouralSuite(backend: Backend): void {
         assert.deepEqual(await store.readPages(disk, 4 * MiB - 7, 5 * MiB), model.subarray(4 * MiB - 7, 9 * MiB - 7));
         assert.deepEqual(await store.readPages(disk, SIZE - 10, 10), model.subarray(SIZE - 10));
         await assert.rejects(store.readPages(disk, SIZE - 512, 1024), StorageError);
+        await assert.rejects(store.readPages(disk, 0, -1), StorageError);
         // Into a reused buffer that holds other bytes (and across a 4 MiB call boundary): exactly the blob's.
         const into = Buffer.alloc(5 * MiB + 512, 0xa5);
         await store.readPagesInto(disk, 4 * MiB - 1024, into);

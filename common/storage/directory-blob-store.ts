@@ -309,6 +309,8 @@ export class DirectoryBlobStore implements BlobStore {
   }
 
   async readPages(name: string, offset: number, length: number, snapshot?: string): Promise<Buffer> {
+    // A bad length is a StorageError here too, not Buffer.alloc's RangeError.
+    assertInside(`read pages ${name}`, offset, length, Number.MAX_SAFE_INTEGER);
     const out = Buffer.alloc(length);
     await this.readPagesInto(name, offset, out, snapshot);
     return out;

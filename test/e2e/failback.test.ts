@@ -55,7 +55,7 @@ const DISK = 32 * MiB;
 
 /** One lab per describe, started in its beforeAll and stopped in its afterAll (not at the file's end, so two never run at once). */
 function lab(name: string) {
-  let started: Lab;
+  let started: Lab | undefined;
   let dir: string;
   let work: string;
   const machine = async (): Promise<MachineStatus> =>
@@ -75,6 +75,8 @@ function lab(name: string) {
     await nbd.close();
   };
   const cleanup = async () => {
+    // A lab that never started has nothing to check or stop; its start's own error is the one to see.
+    if (!started) return;
     try {
       await checkCaughtUpReplicas(dir);
     } finally {
