@@ -41,7 +41,7 @@ test("one-copy encoders produce exactly the generated protobuf bytes", () => {
   // Many at once: views of one buffer, each exactly one record's frame room and bytes.
   const views = encodeWriteRecordsAfter(24, records);
   assert.equal(new Set(views.map((v) => v.buffer)).size, 1);
-  views.forEach((v, i) => assert.deepEqual(v.subarray(24), Buffer.from(WriteRecord.encode(records[i]!).finish())));
+  for (const [i, v] of views.entries()) assert.deepEqual(v.subarray(24), Buffer.from(WriteRecord.encode(records[i]!).finish()));
   const request: ReplicateRequest = { message: { $case: "batch", value: { records: records.slice(0, 40) } } };
   assert.deepEqual(serializeReplicateRequest(request), Buffer.from(ReplicateRequest.encode(request).finish()));
   assert.equal(WriteBatch.decode(encodeWriteBatch(records)).records.length, records.length);

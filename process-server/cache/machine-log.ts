@@ -178,7 +178,7 @@ export class MachineLog {
       if (this.lastAccepted === this.released) this.oldestPending = fresh[0]!.capturedAtMs;
       this.lastAccepted = accepted;
       const frames = encodeRecordFrames(fresh);
-      fresh.forEach((r, i) => this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: frames[i]! }));
+      for (const [i, r] of fresh.entries()) this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: frames[i]! });
       this.scheduleFlush();
     }
     if (waitFor <= this.lastDurable) return Promise.resolve(this.lastDurable);
