@@ -6,9 +6,18 @@ import { statusCommand, watchStatus } from "../commands/status.js";
 import { AdminClient } from "../admin-client.js";
 import { completionScript } from "../completion.js";
 import { buildSpec, PROFILE_NAMES, runLoadtest } from "../loadtest/index.js";
-import { labDir, labDown, labUp, parseHeadNetwork } from "../lab/index.js";
+import { isAlive, LabLayout, labDir, labDown, labUp, parseHeadNetwork } from "../lab/index.js";
 import { fail, printJson } from "../output.js";
 import { dirOption, run } from "./options.js";
+
+/** True when no daemon of the lab runs any more (a manifest caught mid-write counts as running). */
+function labStopped(dir: string): boolean {
+  try {
+    return new LabLayout(dir).read().components.every((c) => !isAlive(c.pid));
+  } catch {
+    return false;
+  }
+}
 
 /** Lab verbs: up, down, status, dashboard, logs, loadtest and shell completion. */
 export function registerLabCommands(program: Command): void {
@@ -53,23 +62,34 @@ export function registerLabCommands(program: Command): void {
         }
         if (o.detach) return;
         say("press Ctrl-C to stop the lab");
-        // Signal handlers alone do not keep Node running: hold the event loop open until Ctrl-C.
-        const keepAlive = setInterval(() => {}, 60_000);
         // On a terminal the live status table runs under the start-up lines until Ctrl-C.
         const live = new AbortController();
         const table = process.stdout.isTTY && !o.json ? AdminClient.forDir(dir) : undefined;
         const drawing = table ? watchStatus(table, 1000, live.signal).finally(() => table.close()) : Promise.resolve();
         await new Promise<void>((resolve) => {
-          const stop = () => {
-            clearInterval(keepAlive);
+          const end = () => {
+            clearInterval(watch);
             process.off("SIGINT", stop);
             process.off("SIGTERM", stop);
             live.abort();
+          };
+          const stop = () => {
+            end();
             drawing
               .then(() => say("stopping the lab"))
               .then(() => labDown(dir, say))
               .then(resolve, (err) => fail(err));
           };
+          // Also what holds the event loop open (signal handlers alone do not): once every
+          // daemon's supervisor is gone (srlab down from another terminal) there is nothing to wait for.
+          const watch = setInterval(() => {
+            if (!labStopped(dir)) return;
+            end();
+            void drawing.then(() => {
+              say("the lab was stopped from elsewhere (srlab down)");
+              resolve();
+            });
+          }, 1000);
           process.on("SIGINT", stop);
           process.on("SIGTERM", stop);
         });

@@ -294,3 +294,22 @@ test("up in the foreground runs until Ctrl-C, then stops the whole lab", async (
     rmSync(fg, { recursive: true, force: true });
   }
 });
+
+test("a foreground up ends by itself when srlab down stops its lab from another terminal", async () => {
+  const fg = mkdtempSync(join(tmpdir(), "srlab-fg-down-"));
+  try {
+    const child = spawn(process.execPath, [CLI_MAIN, "up", "--dir", fg, "--disk-size", "16MiB"], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await waitUntil("the foreground lab up", async () => (stderr.includes("press Ctrl-C") ? true : child.exitCode !== null ? Promise.reject(new Error(stderr)) : undefined));
+    await srlabOk(["down", "--dir", fg]);
+    assert.equal(await exited, 0);
+    assert.match(stderr, /the lab was stopped from elsewhere/);
+  } finally {
+    killLeftovers(fg);
+    rmSync(fg, { recursive: true, force: true });
+  }
+});
