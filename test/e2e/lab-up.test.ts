@@ -256,24 +256,30 @@ test("an up that fails part-way stops everything it started", async () => {
   }
 });
 
+/** `srlab up` in the foreground on `dir`, once it says it runs until Ctrl-C. */
+async function foregroundUp(dir: string) {
+  const child = spawn(process.execPath, [CLI_MAIN, "up", "--dir", dir, "--disk-size", "16MiB"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (stderr.includes("press Ctrl-C")) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 100);
+    exited.then(() => reject(new Error(`up exited before Ctrl-C: ${stderr}`)));
+  });
+  return { child, exited, stderr: () => stderr };
+}
+
 test("up in the foreground runs until Ctrl-C, then stops the whole lab", async () => {
   const fg = mkdtempSync(join(tmpdir(), "srlab-fg-"));
   try {
-    const child = spawn(process.execPath, [CLI_MAIN, "up", "--dir", fg, "--disk-size", "16MiB"], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (stderr.includes("press Ctrl-C")) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 100);
-      exited.then(() => reject(new Error(`up exited before Ctrl-C: ${stderr}`)));
-    });
+    const { child, exited } = await foregroundUp(fg);
     await new Promise((r) => setTimeout(r, 1_000));
     assert.equal(child.exitCode, null, "still running in the foreground");
     // The foreground lab is supervised too.
@@ -298,16 +304,10 @@ test("up in the foreground runs until Ctrl-C, then stops the whole lab", async (
 test("a foreground up ends by itself when srlab down stops its lab from another terminal", async () => {
   const fg = mkdtempSync(join(tmpdir(), "srlab-fg-down-"));
   try {
-    const child = spawn(process.execPath, [CLI_MAIN, "up", "--dir", fg, "--disk-size", "16MiB"], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    await waitUntil("the foreground lab up", async () => (stderr.includes("press Ctrl-C") ? true : child.exitCode !== null ? Promise.reject(new Error(stderr)) : undefined));
+    const { exited, stderr } = await foregroundUp(fg);
     await srlabOk(["down", "--dir", fg]);
     assert.equal(await exited, 0);
-    assert.match(stderr, /the lab was stopped from elsewhere/);
+    assert.match(stderr(), /the lab was stopped from elsewhere/);
   } finally {
     killLeftovers(fg);
     rmSync(fg, { recursive: true, force: true });
