@@ -11,6 +11,9 @@ export interface FioJob {
   readMix?: number;
   /** Cap on the write rate, bytes per second (fio --rate=,N). */
   writeRate?: number;
+  /** Cap on the read rate, bytes per second (fio --rate=N,). Without it a mix with a write cap reads
+   *  as fast as it can, and the mix is no longer the one asked for. */
+  readRate?: number;
   /** Run for this long instead of until `size` is written once. */
   runtimeSeconds?: number;
   seed?: number;
@@ -26,6 +29,8 @@ export interface FioResult {
   /** Bytes written. */
   bytes: number;
   readIops: number;
+  /** Reads completed. */
+  reads: number;
 }
 
 export function hasTool(name: string): boolean {
@@ -50,7 +55,10 @@ export function runFio(uri: string, job: FioJob): Promise<FioResult> {
     "--output-format=json",
   ];
   if (job.readMix !== undefined) args.push(`--rwmixread=${job.readMix}`);
-  if (job.writeRate !== undefined) args.push(`--rate=,${Math.round(job.writeRate)}`);
+  if (job.writeRate !== undefined || job.readRate !== undefined) {
+    const cap = (n: number | undefined) => (n === undefined ? "" : String(Math.round(n)));
+    args.push(`--rate=${cap(job.readRate)},${cap(job.writeRate)}`);
+  }
   if (job.runtimeSeconds !== undefined) args.push("--time_based", `--runtime=${job.runtimeSeconds}`);
   return new Promise((resolve, reject) => {
     execFile("fio", args, { maxBuffer: 16 * 1024 * 1024, timeout: 600_000 }, (err, stdout, stderr) => {
@@ -59,7 +67,7 @@ export function runFio(uri: string, job: FioJob): Promise<FioResult> {
         const report = JSON.parse(stdout.slice(stdout.indexOf("{"))) as {
           jobs: Array<{
             write: { iops: number; bw_bytes: number; io_bytes: number; total_ios: number; clat_ns: { mean: number } };
-            read: { iops: number };
+            read: { iops: number; total_ios: number };
           }>;
         };
         const w = report.jobs[0]!.write;
@@ -70,6 +78,7 @@ export function runFio(uri: string, job: FioJob): Promise<FioResult> {
           writes: w.total_ios,
           bytes: w.io_bytes,
           readIops: report.jobs[0]!.read.iops,
+          reads: report.jobs[0]!.read.total_ios,
         });
       } catch (parseErr) {
         reject(new Error(`fio ${job.name}: unreadable JSON report (${(parseErr as Error).message})`));

@@ -70,6 +70,12 @@ export const applyOptions = z
      * apply rewrites each block once for many of them. 0: a pass starts as soon as the last ended.
      */
     passIntervalMs: z.coerce.number().int().min(0).max(60_000).default(3000),
+    /**
+     * Memory for replica bytes the applier has written or read, shared by this server's machines
+     * (least recently used out first): a block rewritten around new writes is taken from here
+     * instead of being read from storage first. 0: always read.
+     */
+    blockCacheBytes: z.coerce.number().int().min(0).default(512 * MiB),
   })
   .prefault({});
 

@@ -10,7 +10,7 @@ import { ErrorCode, retryWithBackoff, SrlabError } from "../common/errors/index.
 import { GrpcServer } from "../common/grpc/index.js";
 import { createLogger, type Logger } from "../common/logger.js";
 import { createRegistry, forgetSeries, type MetricsServer, startMetricsServer } from "../common/metrics/index.js";
-import { ApplyCostModel } from "../common/replica/index.js";
+import { ApplyCostModel, ReplicaBlockCache } from "../common/replica/index.js";
 import { SegmentKeyRing } from "../common/segment/index.js";
 import { type BlobStore, createBlobStore, MAX_PAGE_WRITE } from "../common/storage/index.js";
 import { deserializeReplicateRequest } from "../common/wire/index.js";
@@ -57,6 +57,7 @@ export class ProcessServer {
   private readonly applyCost = new ApplyCostModel();
   /** Block buffers of replica applies, reused across this server's machines (fresh ones fault in page by page). */
   private readonly applyBuffers = new BufferPool(MAX_PAGE_WRITE);
+  private readonly applyCache: ReplicaBlockCache;
   private readonly pipelines: MachinePipelines;
   private readonly machineRegistry: MachineRegistry;
   /** Segments in flight across this server's machines (options.upload.total). */
@@ -84,6 +85,7 @@ export class ProcessServer {
     this.logger = logger ?? createLogger(`process-server/${this.options.name}`, this.options.log);
     this.machineRegistry = new MachineRegistry(join(this.options.dataDir, "machines"));
     this.uploadSlots = new Semaphore(this.options.upload.total);
+    this.applyCache = new ReplicaBlockCache(this.options.apply.blockCacheBytes);
     const c = this.options.cache;
     this.cacheHealth = new CacheHealthWatch({
       dir: this.cacheDir,
@@ -301,7 +303,7 @@ export class ProcessServer {
       segmentKeys: this.segmentKeys,
       retryTimeUnitMs: this.retryTimeUnitMs,
       applyQueueBytes: o.applyQueueBytes,
-      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined, buffers: this.applyBuffers },
+      apply: { ...o.apply, cost: o.apply.blockWise ? this.applyCost : undefined, buffers: this.applyBuffers, blockCache: this.applyCache },
       checksumMaps: { dir: this.checksumMapsDir, persistIntervalMs: 30_000 },
       logger: this.logger,
       metrics: this.metrics,

@@ -30,8 +30,13 @@ function records(first: number, last: number): WriteRecord[] {
   }));
 }
 
-/** An applier whose sink records each pass's sequences and marks them processed at once. */
+/**
+ * An applier whose sink records each pass's sequences and marks them processed at once. The
+ * machine's received position is `state.received`: above what was enqueued, more writes are
+ * on their way.
+ */
 function pacedApplier(passIntervalMs: number) {
+  const state = { received: 0 };
   const dir = mkdtempSync(join(tmpdir(), "srlab-pacing-"));
   dirs.push(dir);
   const machine = new Machine({ machineId: "m1", disks: [], uploadedSequence: 0 }, new MachineRegistry(join(dir, "machines")));
@@ -53,6 +58,7 @@ function pacedApplier(passIntervalMs: number) {
     maxQueueBytes: 64 * 1024 * 1024,
     batchBytes: 64 * 1024 * 1024,
     passIntervalMs,
+    receivedSequence: () => state.received,
     logger: silentLogger(),
     processServerId: "ps",
     replica: {} as ReplicaSink,
@@ -64,11 +70,13 @@ function pacedApplier(passIntervalMs: number) {
     machine.uploaded.advance(last);
     applier.enqueue(records(first, last));
   };
-  return { applier, machine, passes, enqueue };
+  return { applier, machine, passes, enqueue, state };
 }
 
 test("uploads that arrive within the pass interval are applied together in the next pass", async () => {
-  const { applier, machine, passes, enqueue } = pacedApplier(60_000);
+  const { applier, machine, passes, enqueue, state } = pacedApplier(60_000);
+  // The agent keeps writing: the cache holds more than has been uploaded.
+  state.received = 1000;
   applier.start();
   try {
     enqueue(1, 10);
@@ -81,6 +89,30 @@ test("uploads that arrive within the pass interval are applied together in the n
     // A drain (or failover) waiting for them does not wait out the interval, and gets one pass.
     applier.hurry(30);
     await machine.processed.waitFor(30, AbortSignal.timeout(5_000));
+    expect(passes).toEqual([records(1, 10).map((r) => r.sequence), records(11, 30).map((r) => r.sequence)]);
+  } finally {
+    await applier.stop();
+  }
+});
+
+test("once the writes stop, what is queued is applied without waiting out the interval", async () => {
+  const { applier, machine, passes, enqueue, state } = pacedApplier(60_000);
+  state.received = 1000;
+  applier.start();
+  try {
+    enqueue(1, 10);
+    await machine.processed.waitFor(10, AbortSignal.timeout(5_000));
+    enqueue(11, 20);
+    await sleep(500);
+    // More is received than uploaded: the pass waits for it.
+    expect(machine.processed.value).toBe(10);
+    // Everything received is now uploaded and queued; nothing more comes.
+    state.received = 30;
+    enqueue(21, 30);
+    const t0 = performance.now();
+    await machine.processed.waitFor(30, AbortSignal.timeout(5_000));
+    // After a moment of quiet (300 ms), far inside the 60 s interval.
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(250);
     expect(passes).toEqual([records(1, 10).map((r) => r.sequence), records(11, 30).map((r) => r.sequence)]);
   } finally {
     await applier.stop();

@@ -1,12 +1,13 @@
 import { performance } from "node:perf_hooks";
 import type { WriteRecord } from "../../proto/index.js";
 import type { ApplyCostModel } from "./apply-cost.js";
-import { type ByteRange, edgeReads, planBlocks, type WriteRange } from "./block-plan.js";
+import { type ByteRange, edgeReads, planBlocks, unknownEdgeReads, type WriteRange } from "./block-plan.js";
 import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 import { isMarker } from "./markers.js";
 import { runLimited } from "../async/index.js";
 import type { BufferPool } from "../bytes/index.js";
+import type { KnownReplica } from "./replica-block-cache.js";
 
 export interface ApplyOptions {
   /** Largest single writePages call (page blobs accept at most 4 MiB). */
@@ -25,6 +26,11 @@ export interface ApplyOptions {
   observer?: ApplyObserver;
   /** Where the buffers of block writes come from and go back to (absent: a fresh one per call). */
   buffers?: BufferPool;
+  /**
+   * Bytes of the target known without reading it (a block cache): taken instead of reads, and
+   * told every read, write and clear. Absent: every byte a write needs and lacks is read.
+   */
+  known?: KnownReplica;
 }
 
 /**
@@ -108,7 +114,7 @@ export async function applyRecords(
     const cut = (end: number) => {
       if (end > pos) {
         const ex = run.extents.filter((e) => e.offset < end && e.offset + e.length > pos);
-        writes.push({ start: pos, end, extents: ex, reads: edgeReads(pos, end, ex) });
+        writes.push({ start: pos, end, extents: ex, reads: unknownEdgeReads(pos, end, ex, options.known && ((s, e) => options.known!.missing(s, e))) });
       }
     };
     for (const e of run.extents) {
@@ -130,6 +136,7 @@ export async function applyRecords(
       minBlockBytes: Math.max(PAGE_SIZE, options.blocks.minBlockBytes ?? 64 * 1024),
       maxWriteBytes: maxWrite,
       cost: (kind, bytes) => cost.cost(kind, bytes),
+      missing: options.known && ((start, end) => options.known!.missing(start, end)),
     });
   }
   const timed = async <T>(kind: "read" | "write", bytes: number, call: () => Promise<T>): Promise<T> => {
@@ -139,12 +146,14 @@ export async function applyRecords(
     return out;
   };
   const pool = options.buffers;
+  const known = options.known;
 
   // Each chunk of a write is built in one buffer: its reads land there first (every page the
   // records do not fully cover is read; writes are disjoint, so no read sees another write's
   // result), then the records' bytes go over them, then it is written. Reads go straight into
   // the (reused) buffer when the target can.
   const tasks: (() => Promise<void>)[] = clears.map((c) => async () => {
+    known?.forget(c.start, c.end - c.start);
     await target.clearPages(c.start, c.end - c.start);
     options.observer?.clear?.(c.start, c.end - c.start);
     stats.clearCalls++;
@@ -155,7 +164,16 @@ export async function applyRecords(
       const ce = Math.min(cs + maxWrite, w.end);
       tasks.push(async () => {
         const buf = pool ? pool.take(ce - cs) : Buffer.allocUnsafe(ce - cs);
-        const reads = w.reads.filter((r) => r.end > cs && r.start < ce).map((r) => ({ start: Math.max(r.start, cs), end: Math.min(r.end, ce) }));
+        let reads = w.reads.filter((r) => r.end > cs && r.start < ce).map((r) => ({ start: Math.max(r.start, cs), end: Math.min(r.end, ce) }));
+        // Known bytes of the pages the records leave uncovered; the reads bring the rest, and
+        // whatever was known when the pass was planned but has been evicted since.
+        const copied: ByteRange[] = [];
+        if (known) {
+          const gaps = edgeReads(cs, ce, w.extents);
+          for (const gap of gaps) copied.push(...known.copyKnown(gap.start, buf.subarray(gap.start - cs, gap.end - cs)));
+          const lost = subtractRanges(subtractRanges(gaps, copied), reads);
+          if (lost.length > 0) reads = mergeRanges([...reads, ...lost]);
+        }
         await Promise.all(
           reads.map(async (r) => {
             const view = buf.subarray(r.start - cs, r.end - cs);
@@ -166,6 +184,7 @@ export async function applyRecords(
               data.copy(view);
             });
             options.observer?.read?.(r.start, view);
+            known?.learn(r.start, view);
             stats.readCalls++;
             stats.bytesRead += view.length;
           }),
@@ -179,8 +198,16 @@ export async function applyRecords(
           else buf.fill(0, s - cs, e - cs);
           changed.push({ offset: s, length: e - s });
         }
-        zeroUncovered(buf, cs, reads, changed);
-        await timed("write", buf.length, () => target.writePages(cs, buf));
+        zeroUncovered(buf, cs, copied.length > 0 ? mergeRanges([...reads, ...copied]) : reads, changed);
+        try {
+          await timed("write", buf.length, () => target.writePages(cs, buf));
+        } catch (err) {
+          // The range may hold the old bytes or the new. (Other calls of this apply touch other
+          // pages, so what they take from the cache meanwhile is unaffected.)
+          known?.forget(cs, ce - cs);
+          throw err;
+        }
+        known?.learn(cs, buf);
         options.observer?.write?.(cs, buf, changed);
         stats.writeCalls++;
         stats.bytesWritten += buf.length;
@@ -193,10 +220,38 @@ export async function applyRecords(
   return stats;
 }
 
+/** The parts of the sorted, disjoint ranges `from` outside the sorted, disjoint ranges `less`. */
+function subtractRanges(from: readonly ByteRange[], less: readonly ByteRange[]): ByteRange[] {
+  const out: ByteRange[] = [];
+  let j = 0;
+  for (const r of from) {
+    let pos = r.start;
+    while (j < less.length && less[j]!.end <= pos) j++;
+    for (let k = j; k < less.length && less[k]!.start < r.end; k++) {
+      if (less[k]!.start > pos) out.push({ start: pos, end: less[k]!.start });
+      pos = Math.max(pos, less[k]!.end);
+    }
+    if (pos < r.end) out.push({ start: pos, end: r.end });
+  }
+  return out;
+}
+
+/** Ranges in any order, overlapping or touching ones joined, sorted. */
+function mergeRanges(ranges: ByteRange[]): ByteRange[] {
+  ranges.sort((a, b) => a.start - b.start);
+  const out: ByteRange[] = [];
+  for (const r of ranges) {
+    const last = out[out.length - 1];
+    if (last && r.start <= last.end) last.end = Math.max(last.end, r.end);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
 /**
- * Zeros whatever part of a chunk buffer neither a read nor a record filled (by construction
- * nothing: the reads cover every page the records leave uncovered; a reused buffer must still
- * never leak old bytes into the replica).
+ * Zeros whatever part of a chunk buffer neither a read (or known bytes) nor a record filled (by
+ * construction nothing: the reads and known bytes cover every page the records leave uncovered;
+ * a reused buffer must still never leak old bytes into the replica).
  */
 function zeroUncovered(buf: Buffer, at: number, reads: readonly ByteRange[], changed: readonly { offset: number; length: number }[]): void {
   let pos = at;

@@ -21,6 +21,12 @@ export interface BlockPlanOptions {
   cost: (kind: "read" | "write", bytes: number) => number;
   /** Largest single write call. */
   maxWriteBytes: number;
+  /**
+   * The parts of a range whose bytes are not known without reading the target (a block cache);
+   * absent: nothing is known. Known bytes cost no read, so a cached block is rewritten whole for
+   * the price of its write alone.
+   */
+  missing?: (start: number, end: number) => ByteRange[];
 }
 
 /** Pages of [start, end) that the extents do not fully cover, merged into contiguous reads. */
@@ -46,12 +52,18 @@ export function edgeReads(start: number, end: number, extents: readonly Extent[]
   return reads;
 }
 
+/** The edge reads of [start, end) less what `missing` says is known. */
+export function unknownEdgeReads(start: number, end: number, extents: readonly Extent[], missing?: BlockPlanOptions["missing"]): ByteRange[] {
+  const reads = edgeReads(start, end, extents);
+  return missing ? reads.flatMap((r) => missing(r.start, r.end)) : reads;
+}
+
 /** The part of a write range inside [start, end), with its own edge reads. */
-function slice(w: WriteRange, start: number, end: number): WriteRange {
+function slice(w: WriteRange, start: number, end: number, missing: BlockPlanOptions["missing"]): WriteRange {
   const s = Math.max(w.start, start);
   const e = Math.min(w.end, end);
   const extents = w.extents.filter((x) => x.offset < e && x.offset + x.length > s);
-  return { start: s, end: e, extents, reads: edgeReads(s, e, extents) };
+  return { start: s, end: e, extents, reads: unknownEdgeReads(s, e, extents, missing) };
 }
 
 function callsCost(cost: BlockPlanOptions["cost"], kind: "read" | "write", bytes: number, maxCall: number): number {
@@ -101,9 +113,9 @@ export function planBlocks(writes: readonly WriteRange[], clears: readonly ByteR
         inside.push(w);
         i++;
       } else {
-        inside.push(slice(w, w.start, be));
+        inside.push(slice(w, w.start, be, o.missing));
         // The rest stays in the list for the next block.
-        list[i] = slice(w, be, w.end);
+        list[i] = slice(w, be, w.end, o.missing);
       }
     }
     while (c < clears.length && clears[c]!.end <= bs) c++;
@@ -122,8 +134,10 @@ function choose(bs: number, be: number, ranges: WriteRange[], clears: ByteRange[
   if (!clearInside) {
     const extents = ranges.flatMap((r) => r.extents.filter((x) => x.offset < be && x.offset + x.length > bs));
     const covered = ranges.reduce((n, r) => n + (r.end - r.start), 0) === be - bs && ranges.every((r) => r.reads.length === 0);
-    const blockCost = o.cost("write", be - bs) + (covered ? 0 : o.cost("read", be - bs));
-    if (blockCost < best.cost) best = { cost: blockCost, ranges: [{ start: bs, end: be, extents, reads: covered ? [] : [{ start: bs, end: be }] }] };
+    // One read of the whole block, or of each unknown stretch the records leave uncovered.
+    const reads = covered ? [] : o.missing ? o.missing(bs, be).filter((r) => edgeReads(r.start, r.end, extents).length > 0) : [{ start: bs, end: be }];
+    const blockCost = o.cost("write", be - bs) + reads.reduce((n, r) => n + o.cost("read", r.end - r.start), 0);
+    if (blockCost < best.cost) best = { cost: blockCost, ranges: [{ start: bs, end: be, extents, reads }] };
   }
   const quarter = size / 4;
   if (quarter >= o.minBlockBytes && ranges.length > 1) {
@@ -131,7 +145,7 @@ function choose(bs: number, be: number, ranges: WriteRange[], clears: ByteRange[
     const parts: WriteRange[] = [];
     for (let qs = bs; qs < be && cost < best.cost; qs += quarter) {
       const qe = Math.min(qs + quarter, be);
-      const inQuarter = ranges.filter((r) => r.start < qe && r.end > qs).map((r) => (r.start >= qs && r.end <= qe ? r : slice(r, qs, qe)));
+      const inQuarter = ranges.filter((r) => r.start < qe && r.end > qs).map((r) => (r.start >= qs && r.end <= qe ? r : slice(r, qs, qe, o.missing)));
       const sub = choose(qs, qe, inQuarter, clears, quarter, o);
       cost += sub.cost;
       parts.push(...sub.ranges);

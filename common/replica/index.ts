@@ -7,3 +7,4 @@ export { isMarker } from "./markers.js";
 export { pageBlobSizeFor } from "./page-blob-size.js";
 export { ApplyCostModel } from "./apply-cost.js";
 export { planBlocks, type BlockPlanOptions, type WriteRange } from "./block-plan.js";
+export { CachedReplica, type KnownReplica, ReplicaBlockCache } from "./replica-block-cache.js";

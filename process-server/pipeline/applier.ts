@@ -33,6 +33,12 @@ export interface ApplierOptions {
   batchBytes: number;
   /** Least time between the starts of two passes while less than batchBytes is queued (0: none). */
   passIntervalMs: number;
+  /**
+   * The machine's last record received (durable in the cache). While everything received is
+   * queued here and nothing new came for QUIET_MS, the writes have stopped: a pass starts at once,
+   * since waiting would gather nothing.
+   */
+  receivedSequence: () => number;
   logger: Logger;
   processServerId: string;
   /** The on-premises → Azure sink, which also makes the crash-consistent points. */
@@ -44,6 +50,9 @@ export interface ApplierOptions {
   /** Where the processed position is persisted while it lies in an epoch of `direction`. */
   stateOf: (direction: DirectionEpoch["direction"]) => string;
 }
+
+/** How long without new uploads, with nothing else received, before the writes count as stopped. */
+const QUIET_MS = 300;
 
 type Job =
   | { kind: "records"; records: WriteRecord[]; bytes: number }
@@ -69,6 +78,9 @@ export class Applier {
   private lastPassAt = Number.NEGATIVE_INFINITY;
   /** Passes up to this sequence start without waiting for passIntervalMs (someone waits for them). */
   private hurryTo = 0;
+  /** When records were last queued, and the last of them (performance.now(); sequence). */
+  private lastQueuedAt = Number.NEGATIVE_INFINITY;
+  private lastQueued = 0;
   private readonly stateLock = new Mutex();
   private stateDirty = false;
 
@@ -121,6 +133,8 @@ export class Applier {
       this.queue.push({ kind: "records", records, bytes });
       this.queuedBytes += bytes;
     }
+    this.lastQueuedAt = performance.now();
+    this.lastQueued = Math.max(this.lastQueued, records.at(-1)?.sequence ?? 0);
     this.wake.notify();
   }
 
@@ -189,12 +203,15 @@ export class Applier {
       if (fresh[0]!.sequence === this.fed + 1) {
         // Only the replica's page blobs gain from fuller passes; a master target applies as writes come.
         const toReplica = machine.epochs.at(this.fed + 1).direction === "to-azure";
-        const pause = this.lastPassAt + this.o.passIntervalMs - performance.now();
-        if (toReplica && pause > 0 && this.queuedBytes < this.o.batchBytes && this.hurryTo <= this.fed) {
-          await this.wake.wait(this.abort.signal, pause);
+        const now = performance.now();
+        const pause = this.lastPassAt + this.o.passIntervalMs - now;
+        // Until the writes stop: more is received than queued, or something was queued lately.
+        const untilQuiet = this.lastQueued < this.o.receivedSequence() ? pause : this.lastQueuedAt + QUIET_MS - now;
+        if (toReplica && pause > 0 && untilQuiet > 0 && this.queuedBytes < this.o.batchBytes && this.hurryTo <= this.fed) {
+          await this.wake.wait(this.abort.signal, Math.min(pause, untilQuiet));
           return true;
         }
-        this.lastPassAt = performance.now();
+        this.lastPassAt = now;
         this.shift();
         // A backlog (the sink slower than uploads) is applied as one batch: overlapping writes
         // collapse and dense regions fill whole blocks.

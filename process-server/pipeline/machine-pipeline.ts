@@ -1,7 +1,7 @@
 import type { Semaphore } from "../../common/async/index.js";
 import type { TlsFiles } from "../../common/grpc/index.js";
 import type { Logger } from "../../common/logger.js";
-import type { ApplyCostModel } from "../../common/replica/index.js";
+import type { ApplyCostModel, ReplicaBlockCache } from "../../common/replica/index.js";
 import type { BufferPool } from "../../common/bytes/index.js";
 import type { CodecName, SegmentKeyRing } from "../../common/segment/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
@@ -34,7 +34,7 @@ export interface PipelineOptions {
   segmentKeys: SegmentKeyRing;
   retryTimeUnitMs: number;
   applyQueueBytes: number;
-  apply: { concurrency: number; batchBytes: number; passIntervalMs: number; cost?: ApplyCostModel; buffers?: BufferPool };
+  apply: { concurrency: number; batchBytes: number; passIntervalMs: number; cost?: ApplyCostModel; buffers?: BufferPool; blockCache?: ReplicaBlockCache };
   /** Where the replica checksum maps live (beside the machine state) and how often they are saved; absent: none. */
   checksumMaps?: { dir: string; persistIntervalMs: number };
   logger: Logger;
@@ -91,6 +91,7 @@ export class MachinePipeline {
       maxQueueBytes: o.applyQueueBytes,
       batchBytes: o.apply.batchBytes,
       passIntervalMs: o.apply.passIntervalMs,
+      receivedSequence: () => o.cache.lastSequence(machine.id),
       logger,
       processServerId: o.processServerId,
       replica: this.replica,

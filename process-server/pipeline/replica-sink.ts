@@ -6,7 +6,17 @@ import { formatByteRange } from "../../common/blockhash/index.js";
 import { ErrorCode, SrlabError } from "../../common/errors/index.js";
 import { writeFileAtomic } from "../../common/fs/index.js";
 import type { Logger } from "../../common/logger.js";
-import { type ApplyCostModel, type ApplyObserver, type ApplyStats, applyRecords, blobPageTarget, isMarker, recordRange } from "../../common/replica/index.js";
+import {
+  type ApplyCostModel,
+  type ApplyObserver,
+  type ApplyStats,
+  applyRecords,
+  blobPageTarget,
+  type CachedReplica,
+  isMarker,
+  type ReplicaBlockCache,
+  recordRange,
+} from "../../common/replica/index.js";
 import type { BlobStore } from "../../common/storage/index.js";
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import type { ApplySink } from "./apply-sink.js";
@@ -33,10 +43,11 @@ export interface ReplicaSinkOptions {
   /** The processed position moved; persist it. */
   onProcessed: () => Promise<void>;
   /**
-   * Calls in flight per disk, the cost model of block-wise apply (absent: one call per run) and
-   * the pool its block buffers are reused from (absent: fresh ones).
+   * Calls in flight per disk, the cost model of block-wise apply (absent: one call per run), the
+   * pool its block buffers are reused from (absent: fresh ones) and the cache of replica bytes it
+   * rewrites blocks from instead of reading them (absent: every such byte is read).
    */
-  apply: { concurrency: number; cost?: ApplyCostModel; buffers?: BufferPool };
+  apply: { concurrency: number; cost?: ApplyCostModel; buffers?: BufferPool; blockCache?: ReplicaBlockCache };
   /**
    * Where the replica checksum maps are persisted (`<dir>/<machine id>/disk-<index>.xxh3map`) and
    * how often a changed one is written; absent: no maps, resync checksums read the replica.
@@ -61,12 +72,17 @@ export class ReplicaSink implements ApplySink {
   private readonly mapLock = new Mutex();
   private persistTimer?: NodeJS.Timeout;
   private unwatch?: () => void;
+  private unwatchKnown?: () => void;
+  /** Per disk: what this sink knows its replica holds (see ReplicaBlockCache). */
+  private readonly known = new Map<number, CachedReplica>();
 
   constructor(private readonly o: ReplicaSinkOptions) {}
 
   async init(): Promise<void> {
     const { machine } = this.o;
     await this.loadMaps();
+    // Storage that restarted may have lost acknowledged writes the cache still holds.
+    if (this.o.apply.blockCache) this.unwatchKnown = StorageWatch.of(this.o.store).onRestarted(() => this.forgetKnown());
     const points = await this.retry("listing of recovery points", () => this.o.points.list(machine.id));
     this.lastPointSequence = points.at(-1)?.sequence ?? 0;
     // Facts from before BASE records (or rebuilt after a lost data dir): a disk some point covers is complete there.
@@ -81,6 +97,8 @@ export class ReplicaSink implements ApplySink {
     this.abort.abort(new Error("process server stopping"));
     clearInterval(this.persistTimer);
     this.unwatch?.();
+    this.unwatchKnown?.();
+    this.forgetKnown();
   }
 
   /**
@@ -117,6 +135,7 @@ export class ReplicaSink implements ApplySink {
 
   async skipTo(sequence: number): Promise<void> {
     // Writes applied before a crash but never made processed may sit in the replica beyond the hole.
+    this.forgetKnown();
     for (const map of this.o.machine.checksumMaps.values()) {
       map.invalidate();
       map.coveredSequence = sequence;
@@ -196,8 +215,10 @@ export class ReplicaSink implements ApplySink {
               blocks: cost ? { cost } : undefined,
               buffers: this.o.apply.buffers,
               observer,
+              known: this.knownOf(index, pageBlobSizeFor(disk.sizeBytes)),
             });
           } catch (err) {
+            this.forgetKnown(index);
             // A failed attempt may have written part of what it was given: unknown until re-applied or read.
             if (map) {
               for (const r of run) {
@@ -213,6 +234,28 @@ export class ReplicaSink implements ApplySink {
       }),
     );
     this.o.machine.processed.advance(run[run.length - 1]!.sequence);
+  }
+
+  /** The disk's cached bytes; a disk whose size changed starts afresh. */
+  private knownOf(index: number, sizeBytes: number): CachedReplica | undefined {
+    const cache = this.o.apply.blockCache;
+    if (!cache) return undefined;
+    let view = this.known.get(index);
+    if (view?.sizeBytes !== sizeBytes) {
+      if (view) cache.drop(view);
+      view = cache.view(sizeBytes);
+      this.known.set(index, view);
+    }
+    return view;
+  }
+
+  /** Nothing cached about the disk (all disks without an index) is trusted any more. */
+  private forgetKnown(index?: number): void {
+    for (const [i, view] of this.known) {
+      if (index !== undefined && i !== index) continue;
+      this.o.apply.blockCache?.drop(view);
+      this.known.delete(i);
+    }
   }
 
   private count(stats: ApplyStats): void {
