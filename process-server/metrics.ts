@@ -25,6 +25,9 @@ export class ProcessServerMetrics {
   readonly uploadBacklogBytes: Gauge;
   readonly uploadBacklogSeconds: Gauge;
   readonly healthSeverity: Gauge;
+  readonly applyBlockCacheBytes: Gauge;
+  /** What applyBlockCacheBytes reports when scraped (the server's replica block cache). */
+  applyBlockCacheSource: () => number = () => 0;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -140,6 +143,15 @@ export class ProcessServerMetrics {
       name: "srlab_ps_health_severity",
       help: "The process server's health: 0 normal, 1 warning, 2 critical",
       registers,
+    });
+    const source = () => this.applyBlockCacheSource();
+    this.applyBlockCacheBytes = new Gauge({
+      name: "srlab_ps_apply_block_cache_bytes",
+      help: "Replica bytes held for block-wise apply (apply.blockCacheBytes at most)",
+      registers,
+      collect() {
+        this.set(source());
+      },
     });
   }
 }

@@ -86,6 +86,7 @@ export class ProcessServer {
     this.machineRegistry = new MachineRegistry(join(this.options.dataDir, "machines"));
     this.uploadSlots = new Semaphore(this.options.upload.total);
     this.applyCache = new ReplicaBlockCache(this.options.apply.blockCacheBytes);
+    this.metrics.applyBlockCacheSource = () => this.applyCache.bytes;
     const c = this.options.cache;
     this.cacheHealth = new CacheHealthWatch({
       dir: this.cacheDir,

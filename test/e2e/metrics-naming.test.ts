@@ -104,6 +104,9 @@ describe("metrics", () => {
     expect(ps.get("srlab_ps_cache_free_ratio")!.samples[0]!.value).toBeGreaterThan(0);
     expect(ps.get("srlab_ps_cache_free_ratio")!.samples[0]!.value).toBeLessThanOrEqual(1);
     expect(ps.get("srlab_ps_upload_backlog_bytes")!.samples[0]!.value).toBe(0);
+    const blockCache = ps.get("srlab_ps_apply_block_cache_bytes")!.samples[0]!.value;
+    expect(blockCache).toBeGreaterThanOrEqual(0);
+    expect(blockCache).toBeLessThanOrEqual(512 * 1024 * 1024);
 
     const agent = [...scraped.entries()].find(([name]) => name === "machine-1")![1].families;
     expect(agent.get("srlab_agent_rpo_seconds")!.samples).toEqual([expect.objectContaining({ labels: { machine: "machine-1", component: "mobility-agent" }, value: 0 })]);
