@@ -39,6 +39,7 @@ import { proofService } from "./proof-service.js";
 import { VerifyJobs } from "./verify-jobs.js";
 import type { MachineReports } from "./machine-health.js";
 import type { ConfigServerOptions } from "./options.js";
+import type { ComponentAccess } from "./component-clients.js";
 import { ProtectionJobs } from "./protection-jobs.js";
 import { machineOperations } from "./machine-operations.js";
 import { ResyncScheduler } from "./resync-scheduler.js";
@@ -130,7 +131,15 @@ export class ConfigServer {
     const bus = new CommandBus(store, logger);
     this.bus = bus;
     authority.onRevoked((ids, reason) => bus.cut(ids, reason));
-    const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 });
+    const tls = options.insecure ? undefined : options.tls;
+    // Jobs call process servers as the configuration server itself (its credential is renewed).
+    const access: ComponentAccess = {
+      tls,
+      get credential() {
+        return self.ownCredential;
+      },
+    };
+    const jobs = new ProtectionJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000, access });
     const blobs = createBlobStore(
       { kind: options.storage.kind, connectionString: options.storage.connectionString, container: options.storage.container, directory: options.storage.directory },
       logger,
@@ -139,7 +148,6 @@ export class ConfigServer {
     await blobs.init();
     const segmentKeys = new SegmentKeys(store, deploymentSecret);
     const engine = new RecoveryEngine({ store: blobs, segmentKeys: segmentKeys.lookup, logger });
-    const tls = options.insecure ? undefined : options.tls;
     const failovers = new FailoverJobs({
       store,
       bus,
@@ -260,7 +268,7 @@ export class ConfigServer {
           name: "srlab.v1.DiskService",
           definition: DiskServiceService,
           implementation: diskService({
-            disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000 }),
+            disks: new DiskJobs({ store, bus, logger, syncBlockBytes: options.syncBlockBytes, stepTimeoutMs: 600_000, access }),
             logger,
             requireAdmin,
           }),

@@ -3,6 +3,7 @@ import { type Job, JobType, type Machine, ReplicationState, SyncMode } from "../
 import { JobRunner } from "./job-runner.js";
 import { type JobContext, stateName } from "./protection-jobs.js";
 import { resultOf } from "./command-outcome.js";
+import { waitReplicaProcessed } from "./replica-processed.js";
 
 const STEPS = {
   create: "Create disk",
@@ -64,11 +65,9 @@ export class DiskJobs {
         ),
       );
       const { endSequence: end, blocksSent, bytesSent } = sync;
+      const { logger, access, stepTimeoutMs } = this.ctx;
       await this.runner.step(job, STEPS.finalize, () =>
-        this.runner.waitFor(`replica to process sequence ${end}`, this.ctx.stepTimeoutMs, () => {
-          const m = store.getMachine(machine.machineId);
-          return m?.stats && m.stats.processedSequence >= end ? true : undefined;
-        }),
+        waitReplicaProcessed({ store, logger, access, runner: this.runner, timeoutMs: stepTimeoutMs }, machine.machineId, end),
       );
       const { path, nbd } = created;
       return { kind: { $case: "addDisk", value: { diskIndex: index, sizeBytes, path, nbd, recoverableFromSequence: end, blocksSent, bytesSent } } };

@@ -5,7 +5,9 @@ import type { Logger } from "../common/logger.js";
 import type { CommandBus } from "./command-bus.js";
 import { expectSuccess, resultOf } from "./command-outcome.js";
 import { proofsFromAgent } from "./agent-proofs.js";
+import type { ComponentAccess } from "./component-clients.js";
 import { JobRunner } from "./job-runner.js";
+import { waitReplicaProcessed } from "./replica-processed.js";
 import { type ConfigStore, isTerminalJobState } from "./store/index.js";
 
 export interface JobContext {
@@ -15,6 +17,8 @@ export interface JobContext {
   syncBlockBytes: number;
   /** How long to wait for a step that depends on replication catching up. */
   stepTimeoutMs: number;
+  /** How to reach process servers (to have a copy applied at once); heartbeats only without it. */
+  access?: ComponentAccess;
 }
 
 const STEPS = {
@@ -243,11 +247,9 @@ export class ProtectionJobs {
     return resultOf(outcome, "startSync", `${modeName} copy`);
   }
 
-  private waitProcessed(machineId: string, sequence: number): Promise<unknown> {
-    return this.waitFor(`replica to process sequence ${sequence}`, () => {
-      const m = this.ctx.store.getMachine(machineId);
-      return m?.stats && m.stats.processedSequence >= sequence ? true : undefined;
-    });
+  private waitProcessed(machineId: string, sequence: number): Promise<void> {
+    const { store, logger, access, stepTimeoutMs } = this.ctx;
+    return waitReplicaProcessed({ store, logger, access, runner: this.runner, timeoutMs: stepTimeoutMs }, machineId, sequence);
   }
 
   private requireMachine(ref: string): Machine {
