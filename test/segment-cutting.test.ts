@@ -180,6 +180,20 @@ describe("segment cutting by bytes and age", () => {
     }
   });
 
+  test("a segment's records reach the applier in the same turn as the uploaded position moves", async () => {
+    // Otherwise an applier woken in between finds more uploaded than queued and downloads the
+    // segment it is about to be handed from memory.
+    const { uploader, append, machine, applied } = setup({ maxBytes: 1 << 20, maxDelayMs: 60_000 });
+    try {
+      append(3, 1000);
+      const seenAtAdvance = machine.uploaded.waitFor(3).then(() => [...applied]);
+      uploader.flush();
+      expect(await seenAtAdvance).toEqual([1, 2, 3]);
+    } finally {
+      await uploader.stop();
+    }
+  });
+
   test("flush sends what is cached without waiting for the age", async () => {
     const { store, uploader, append } = setup({ maxBytes: 1 << 20, maxDelayMs: 60_000 });
     try {

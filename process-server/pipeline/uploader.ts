@@ -218,10 +218,12 @@ export class Uploader {
     const { machine, cache } = this.o;
     machine.uploaded.advance(last);
     for (const r of records) machine.uploadedBytesTotal += r.data.length;
+    // In the same turn as the advance: an applier woken in between would find more uploaded than
+    // queued and fetch back from storage the segment it is about to be handed from memory.
+    this.o.onUploaded(records);
     await machine.save();
     await cache.release(machine.id, last);
     this.pendingBytes = Math.max(0, this.pendingBytes - bytes);
     if (cache.lastSequence(machine.id) <= last) this.pendingBytes = 0;
-    this.o.onUploaded(records);
   }
 }
