@@ -14,6 +14,7 @@ import {
   hashImageFile,
   serializeSummary,
   serializeTree,
+  xxh3128,
 } from "../common/blockhash/index.js";
 
 const PAGE = 4096;
@@ -76,6 +77,18 @@ describe("block-hash tree", () => {
     tree.update(2 * PAGE, Buffer.alloc(PAGE, 9));
     expect(atTag.fingerprint()).toBe(before);
     expect(tree.fingerprint()).not.toBe(before);
+  });
+});
+
+describe("XXH3-128", () => {
+  test("gives the reference digests in canonical (big-endian) form, and the same for a view as for a copy", () => {
+    // Reference values of XXH3_128bits (seed 0) from the xxHash project.
+    expect(xxh3128(Buffer.alloc(0)).toString("hex")).toBe("99aa06d3014798d86001c324468d497f");
+    expect(xxh3128(Buffer.from("abc")).toString("hex")).toBe("06b05ab6733a618578af5f94892f3950");
+    const big = randomBytes(3 * 65536 + 5);
+    const view = big.subarray(100, 100 + 65536);
+    expect(xxh3128(view)).toEqual(xxh3128(Buffer.from(view)));
+    expect(xxh3128(view)).not.toEqual(xxh3128(big.subarray(101, 101 + 65536)));
   });
 });
 
