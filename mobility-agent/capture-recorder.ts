@@ -152,7 +152,7 @@ export abstract class CaptureRecorder extends EventEmitter<CaptureEvents> {
 
   /**
    * A block read by sync or the bitmap drain: queued as DATA, or ZERO when all zeros. In bitmap
-   * mode it is marked dirty instead and goes out with the bitmap drain.
+   * mode it is marked dirty instead and goes out with the bitmap drain. `data` is copied.
    */
   recordBlock(diskIndex: number, offset: number, data: Buffer, zero: boolean): WriteRecord | undefined {
     if (this.mode === CaptureMode.CAPTURE_MODE_BITMAP) {
@@ -162,7 +162,7 @@ export abstract class CaptureRecorder extends EventEmitter<CaptureEvents> {
     }
     const record = zero
       ? this.push(WriteKind.WRITE_KIND_ZERO, diskIndex, offset, data.length, EMPTY)
-      : this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, data);
+      : this.push(WriteKind.WRITE_KIND_DATA, diskIndex, offset, data.length, this.slab.copy(data));
     // Sync and drain pace themselves with waitForRoom; only live writes can overrun the budget.
     this.afterCapture(false);
     return record;

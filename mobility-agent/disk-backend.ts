@@ -17,6 +17,11 @@ export interface DiskBackend {
   read(offset: number, length: number): Buffer | Promise<Buffer>;
   /** Reads, then hands the bytes to `use` in the same step (sync, resync and the bitmap drain). */
   readThen<T>(offset: number, length: number, use: (data: Buffer) => T): T | Promise<T>;
+  /**
+   * As readThen, but `data` is valid only inside `use`: the backend may read into memory it
+   * reuses. For sync, which compares every block and keeps few (recordBlock copies what it keeps).
+   */
+  peekThen<T>(offset: number, length: number, use: (data: Buffer) => T): T | Promise<T>;
   write(offset: number, data: Buffer, after?: () => void): void | Promise<void>;
   writeZeroes(offset: number, length: number, after?: () => void): void | Promise<void>;
   /** Makes finished writes durable; a no-op where a finished write already is (Azure). */

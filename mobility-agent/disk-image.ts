@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { DiskBackend } from "./disk-backend.js";
-import { readFullySync } from "../common/fs/index.js";
+import { readFullySync, readIntoSync } from "../common/fs/index.js";
 import { createSparseImageSync } from "../common/raw-image/index.js";
 
 const ZERO_STEP = 1024 * 1024;
@@ -16,6 +16,8 @@ export class DiskImage implements DiskBackend {
   readonly blobName = "";
   private fd: number;
   private zeros?: Buffer;
+  /** peekThen's buffer: a resync reads the whole disk, and fresh buffers would all be garbage. */
+  private scratch = Buffer.alloc(0);
 
   constructor(
     readonly imagePath: string,
@@ -33,6 +35,13 @@ export class DiskImage implements DiskBackend {
 
   readThen<T>(offset: number, length: number, use: (data: Buffer) => T): T {
     return use(this.read(offset, length));
+  }
+
+  peekThen<T>(offset: number, length: number, use: (data: Buffer) => T): T {
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(length);
+    const data = this.scratch.subarray(0, length);
+    readIntoSync(this.fd, data, offset);
+    return use(data);
   }
 
   write(offset: number, data: Buffer, after?: () => void): void {

@@ -47,6 +47,11 @@ export class PageBlobDisk implements DiskBackend {
     return this.ordered(offset, length, "read", async () => use(await this.store.readPages(this.blobName, offset, length)));
   }
 
+  /** Every read of a page blob is a fresh buffer anyway. */
+  peekThen<T>(offset: number, length: number, use: (data: Buffer) => T): Promise<T> {
+    return this.readThen(offset, length, use);
+  }
+
   write(offset: number, data: Buffer, after?: () => void): Promise<void> {
     return this.ordered(offset, data.length, "write", async () => {
       await this.apply(WriteKind.WRITE_KIND_DATA, offset, data.length, data);

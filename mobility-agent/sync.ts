@@ -96,7 +96,7 @@ export async function runSync(deps: SyncDeps, request: SyncRequest): Promise<Syn
         lastYield = Date.now();
       }
       // The block is compared and sequenced in the step that reads it: nothing writes in between.
-      const compared = disk.backend.readThen(offset, length, (data) => {
+      const compared = disk.backend.peekThen(offset, length, (data) => {
         signal?.throwIfAborted();
         result.blocksCompared++;
         doneBytes += length;

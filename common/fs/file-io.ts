@@ -28,14 +28,19 @@ export async function readFully(fh: FileHandle, into: Uint8Array, position: numb
 /** readFully for synchronous callers: exactly `length` bytes from `offset`, zeros past the end. */
 export function readFullySync(fd: number, offset: number, length: number): Buffer {
   const buf = Buffer.allocUnsafe(length);
+  readIntoSync(fd, buf, offset);
+  return buf;
+}
+
+/** Fills `into` from `offset`, synchronously; zeros past the end. */
+export function readIntoSync(fd: number, into: Uint8Array, offset: number): void {
   let done = 0;
-  while (done < length) {
-    const n = fs.readSync(fd, buf, done, length - done, offset + done);
+  while (done < into.length) {
+    const n = fs.readSync(fd, into, done, into.length - done, offset + done);
     if (n === 0) {
-      buf.fill(0, done);
-      break;
+      into.fill(0, done);
+      return;
     }
     done += n;
   }
-  return buf;
 }

@@ -7,5 +7,5 @@ export {
   writeFileAtomic,
   writeFileAtomicSync,
 } from "./atomic-write.js";
-export { readFully, readFullySync, writeFully } from "./file-io.js";
+export { readFully, readFullySync, readIntoSync, writeFully } from "./file-io.js";
 export { readJson, writeJsonAtomic } from "./json-file.js";
