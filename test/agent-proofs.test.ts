@@ -43,6 +43,28 @@ describe("the agent's disk fingerprint", () => {
     disk.close();
   });
 
+  test("writes to pages whose chunk a worker is hashing are hashed again once its leaves are in", async () => {
+    const size = 24 * 1024 * 1024 + 3 * PAGE + 100; // several worker chunks, a short last page
+    const disk = image(size, randomBytes(size));
+    const fp = new DiskFingerprint(0, disk);
+    const write = (offset: number, data: Buffer) => disk.write(offset, data, () => fp.written(offset, data));
+    // Each turn until the tree is built, writes land just past what is in the tree (a chunk
+    // in flight), across a page boundary, and far ahead; zeroes too.
+    let turns = 0;
+    while (!fp.isReady) {
+      const at = fp.hashedBytes;
+      if (at + 2 * PAGE + 50 <= size) write(at + PAGE - 20, randomBytes(PAGE + 70));
+      if (at + 6 * 1024 * 1024 < size) write(at + 6 * 1024 * 1024 + 13, randomBytes(3000));
+      if (at + 9 * PAGE <= size) disk.writeZeroes(at + 5 * PAGE, 2 * PAGE, () => fp.zeroed(at + 5 * PAGE, 2 * PAGE));
+      turns++;
+      await new Promise((r) => setImmediate(r));
+    }
+    await fp.ready();
+    expect(turns).toBeGreaterThan(3);
+    expect(fp.proof().fingerprint).toBe(hashBuffer(fs.readFileSync(disk.imagePath)).fingerprint());
+    disk.close();
+  });
+
   test("a rebuild picks up writes made behind the agent's back (failback through the master target)", async () => {
     const disk = image(1024 * 1024);
     const fp = new DiskFingerprint(0, disk);

@@ -9,6 +9,7 @@ export {
 export { appendRange, type ByteRange, formatByteRange } from "./byte-range.js";
 export { type HashDiskOptions, hashBuffer, hashDisk, hashImageFile, type RangeReader } from "./from-image.js";
 export { deserializeSummary, deserializeTree, serializeSummary, serializeTree } from "./serialize.js";
+export { closePageHashWorkers, hashImagePages, type PageHashTask } from "./page-hash-workers.js";
 export { HASH_BYTES, sha256 } from "./sha256.js";
 export {
   blockDigest,
