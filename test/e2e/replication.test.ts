@@ -233,8 +233,10 @@ describe("replication, end to end against Azurite", () => {
     const workload = srlab(["workload", "machine-1", "--profile", "random", "--rate", "6MB/s", "--duration", "10s", "--seed", "8", "--dir", dir], 60_000);
     await new Promise((r) => setTimeout(r, 2_000));
     process.kill(pidOf("machine-1"), "SIGKILL");
-    await workload;
     await srlabOk(["up", "--detach", "--dir", dir]);
+    // The restarted agent is a new process: the workload job died with the old one and ends.
+    const ended = await workload;
+    assert.notEqual(ended.code, 0, "the workload of the killed agent does not succeed");
     await waitUntil("resync required after an unclean shutdown", async () => (await machine("machine-1")).resyncRequired, 30_000);
     await srlabOk(["resync", "machine-1", "--wait", "--dir", dir], 300_000);
     await assertReplicaEqualsSource("machine-1");
