@@ -20,6 +20,9 @@ const STATE_FILE = "state.json";
  */
 export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 
+/** Read beyond a request's payload bytes, for the frame headers in between. */
+const READ_SLACK_BYTES = 256 * 1024;
+
 interface Queued {
   sequence: number;
   capturedAtMs: number;
@@ -374,7 +377,9 @@ export class MachineLog {
       const fh = await open(file.path, "r");
       try {
         const start = await locateSequence(fh, file, want, this.machineId);
-        const reader = new FrameReader(fh, start, file.size, 1024 * 1024);
+        // One read for the whole request (plus room for frame headers): the records stay views of
+        // the reader's chunks, so smaller chunks would only copy each frame cut at a boundary.
+        const reader = new FrameReader(fh, start, file.size, maxBytes - bytes + READ_SLACK_BYTES);
         for (;;) {
           const f = await reader.next();
           if (f === "end") break;
