@@ -21,8 +21,10 @@ export interface ReplicaProcessedOptions {
  * fails or falls short, the heartbeats still tell.
  */
 export async function waitReplicaProcessed(o: ReplicaProcessedOptions, machineId: string, sequence: number): Promise<void> {
+  // One time limit for both ways of waiting.
+  const deadline = Date.now() + o.timeoutMs;
   if ((await drainedThrough(o, machineId)) >= sequence) return;
-  await o.runner.waitFor(`replica to process sequence ${sequence}`, o.timeoutMs, () => {
+  await o.runner.waitFor(`replica to process sequence ${sequence}`, Math.max(1, deadline - Date.now()), () => {
     const m = o.store.getMachine(machineId);
     return m?.stats && m.stats.processedSequence >= sequence ? true : undefined;
   });
