@@ -60,7 +60,7 @@ function fixedCost(perCall: number, perByte: number) {
 }
 
 function page(start: number, end: number): WriteRange {
-  return { start, end, extents: [{ offset: start, length: end - start, data: Buffer.alloc(end - start, 1) }], reads: [] };
+  return { start, end, extents: [{ offset: start, length: end - start, data: [Buffer.alloc(end - start, 1)] }], reads: [] };
 }
 
 

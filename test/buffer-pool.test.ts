@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { describe, expect, test } from "vitest";
-import { BufferPool } from "../common/bytes/index.js";
+import { BufferPool, SharedBufferPool } from "../common/bytes/index.js";
 import { seededInts } from "../common/random/index.js";
 import { ApplyCostModel, applyRecords, PAGE_SIZE, type PageTarget } from "../common/replica/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
@@ -32,6 +32,56 @@ describe("buffer pool", () => {
     pool.give(b);
     expect(pool.take(4 * KiB).buffer).toBe(a.buffer);
     expect(pool.take(4 * KiB).buffer).not.toBe(b.buffer);
+  });
+});
+
+describe("shared buffer pool", () => {
+  test("hands out shared memory, reuses a given-back buffer for a request of at least half its size", () => {
+    const pool = new SharedBufferPool(64 * KiB, 1 * MiB);
+    const a = pool.take(100 * KiB);
+    expect(a.length).toBe(100 * KiB);
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.buffer.byteLength).toBe(128 * KiB);
+    pool.give(a);
+    pool.give(a); // twice: still one user at a time
+    expect(pool.idleBytes).toBe(128 * KiB);
+    const small = pool.take(10 * KiB); // rounds to 64 KiB: a 128 KiB buffer is at most twice that
+    expect(small.buffer).toBe(a.buffer);
+    expect(pool.take(10 * KiB).buffer).not.toBe(a.buffer);
+    pool.give(small);
+    const big = pool.take(300 * KiB);
+    expect(big.buffer).not.toBe(a.buffer);
+    pool.give(big);
+    expect(pool.take(120 * KiB).buffer).toBe(a.buffer);
+  });
+
+  test("holds at most keepBytes unused, and never a buffer that is not its own kind", () => {
+    const pool = new SharedBufferPool(64 * KiB, 256 * KiB);
+    const bufs = [pool.take(64 * KiB), pool.take(128 * KiB), pool.take(192 * KiB)];
+    for (const b of bufs) pool.give(b);
+    expect(pool.idleBytes).toBeLessThanOrEqual(256 * KiB);
+    expect(pool.take(192 * KiB).buffer).not.toBe(bufs[2]!.buffer);
+    pool.give(Buffer.alloc(64 * KiB));
+    pool.give(bufs[0]!.subarray(1));
+    expect(pool.idleBytes).toBeLessThanOrEqual(256 * KiB);
+  });
+
+  test("a worker reads a taken buffer in place", async () => {
+    const { Worker } = await import("node:worker_threads");
+    const pool = new SharedBufferPool();
+    const buf = pool.take(5);
+    buf.write("hello");
+    const worker = new Worker("require('node:worker_threads').parentPort.once('message', (b) => { const s = Buffer.from(b.buffer, b.byteOffset, b.length); const t = s.toString(); s.write('HELLO'); require('node:worker_threads').parentPort.postMessage(t); })", { eval: true });
+    try {
+      const seen = await new Promise((resolve) => {
+        worker.once("message", resolve);
+        worker.postMessage(buf);
+      });
+      expect(seen).toBe("hello");
+      expect(buf.toString()).toBe("HELLO"); // the same memory, not a copy
+    } finally {
+      await worker.terminate();
+    }
   });
 });
 

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { appendFile, readdir, stat, truncate } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat, truncate } from "node:fs/promises";
 import { join } from "node:path";
 import { describe } from "vitest";
 import { payload } from "./support/cache-payload.js";
 import { test as it } from "./support/fixtures.js";
 import { sourceUrl, TS_CHILD_ARGS } from "./support/dist.js";
 import { DiskCache, SequenceGapError } from "../process-server/cache/index.js";
+import { encodeMachineDir } from "../process-server/cache/machine-dir.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { deserializeReplicateRequest, receivedEncoding, serializeReplicateRequest } from "../common/wire/index.js";
 
 /** A record whose payload is derived from (machine, sequence), so any reader can verify it. */
 function rec(machineId: string, seq: number): WriteRecord {
@@ -98,6 +100,34 @@ describe("disk cache", () => {
     await cache.close();
     cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30 });
     assertRecords("t", await readAll(cache, "t", 61), 61, 80);
+    await cache.close();
+  });
+
+  it("writes received records from the bytes they arrived in: the same files as from records built here", async ({ tempDir }) => {
+    const records = range("r", 1, 40);
+    records[7] = { ...records[7]!, kind: WriteKind.WRITE_KIND_TAG, data: Buffer.alloc(0), length: 0, offset: 0, tagName: "app-consistent ✓", consistencyGroup: "cg" };
+    records[9] = { ...records[9]!, kind: WriteKind.WRITE_KIND_ZERO, data: Buffer.alloc(0), length: 1 << 20 };
+    const message = serializeReplicateRequest({ message: { $case: "batch", value: { records } } });
+    const decoded = deserializeReplicateRequest(message);
+    assert.equal(decoded.message?.$case, "batch");
+    const received = decoded.message.value.records;
+    assert.ok(received.every((r) => receivedEncoding(r) !== undefined), "decoded the fast way");
+    const [a, b] = [tempDir(), tempDir()];
+    for (const [dir, batch] of [[a, received], [b, records]] as const) {
+      const cache = await DiskCache.open(dir, { highWaterBytes: 1 << 30 });
+      await cache.append("r", batch.slice(0, 15));
+      await cache.append("r", batch.slice(15));
+      await cache.close();
+    }
+    const logs = (dir: string) => join(dir, "machines", encodeMachineDir("r"));
+    const files = async (dir: string) => (await readdir(logs(dir))).filter((n) => n.endsWith(".log")).sort();
+    const names = await files(a);
+    assert.ok(names.length > 0);
+    assert.deepEqual(names, await files(b));
+    for (const n of names) assert.ok((await readFile(join(logs(a), n))).equals(await readFile(join(logs(b), n))), `${n} differs`);
+    const cache = await DiskCache.open(a, { highWaterBytes: 1 << 30 });
+    const back = await readAll(cache, "r", 1);
+    assert.deepEqual(back.map((r) => ({ ...r, data: Buffer.from(r.data) })), records.map((r) => ({ ...r, data: Buffer.from(r.data) })));
     await cache.close();
   });
 

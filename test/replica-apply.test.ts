@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { describe, it } from "vitest";
-import { applyRecords, coalesceWrites, PAGE_SIZE, type PageTarget } from "../common/replica/index.js";
+import { applyRecords, coalesceWrites, copyExtent, PAGE_SIZE, type PageTarget } from "../common/replica/index.js";
 import { WriteKind, type WriteRecord } from "../proto/index.js";
 import { seededInts } from "../common/random/index.js";
 
@@ -157,13 +157,26 @@ describe("replica apply", () => {
     await assert.rejects(applyRecords(target, [{ ...data(3, 0, Buffer.alloc(4)), length: 5 }], 0, 4096), RangeError);
   });
 
+  it("copies any part of an extent made of several records' pieces", () => {
+    const [ex] = coalesceWrites([data(1, 0, Buffer.from("abcd")), data(2, 4, Buffer.from("efg")), data(3, 7, Buffer.from("hijkl"))], 0);
+    assert.equal(ex!.data!.length, 3, "three pieces, not joined");
+    const whole = "abcdefghijkl";
+    for (let from = 0; from <= whole.length; from++) {
+      for (let to = from; to <= whole.length; to++) {
+        const out = Buffer.alloc(to - from + 2, ".");
+        copyExtent(ex!, out, 1, from, to);
+        assert.equal(out.toString(), `.${whole.slice(from, to)}.`, `bytes [${from}, ${to})`);
+      }
+    }
+  });
+
   it("coalesces to non-overlapping extents where later sequences win", () => {
     const ex = coalesceWrites(
       [data(3, 10, Buffer.from("cccc")), data(1, 0, Buffer.from("aaaaaaaaaaaaaaaaaaaa")), zero(2, 5, 10)],
       0,
     );
     assert.deepEqual(
-      ex.map((e) => [e.offset, e.length, e.data?.toString() ?? null]),
+      ex.map((e) => [e.offset, e.length, e.data ? Buffer.concat(e.data).toString() : null]),
       [
         [0, 5, "aaaaa"],
         [5, 5, null],

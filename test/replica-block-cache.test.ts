@@ -128,7 +128,7 @@ describe("block-wise apply with known replica bytes", () => {
     view.learn(0, Buffer.alloc(4 * MiB));
     // Four aligned 4 KiB writes, 1 MiB apart: four calls (8 ms) against one 4 MiB write (6.2 ms),
     // or 12.4 ms with the block read first.
-    const writes = [0, 1, 2, 3].map((m) => ({ start: m * MiB, end: m * MiB + 4 * KiB, extents: [{ offset: m * MiB, length: 4 * KiB, data: Buffer.alloc(4 * KiB, m) }], reads: [] }));
+    const writes = [0, 1, 2, 3].map((m) => ({ start: m * MiB, end: m * MiB + 4 * KiB, extents: [{ offset: m * MiB, length: 4 * KiB, data: [Buffer.alloc(4 * KiB, m)] }], reads: [] }));
     const options = { maxBlockBytes: 4 * MiB, minBlockBytes: 64 * KiB, maxWriteBytes: 4 * MiB, cost: (_kind: "read" | "write", bytes: number) => 0.002 + bytes * 1e-9 };
     const known = planBlocks(writes, [], 8 * MiB, { ...options, missing: (s, e) => view.missing(s, e) });
     expect(known.map((r) => [r.start, r.end, r.reads.length])).toEqual([[0, 4 * MiB, 0]]);

@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import type { WriteRecord } from "../../proto/index.js";
 import type { ApplyCostModel } from "./apply-cost.js";
 import { type ByteRange, edgeReads, planBlocks, unknownEdgeReads, type WriteRange } from "./block-plan.js";
-import { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
+import { coalesceWrites, copyExtent, type Extent, recordRange } from "./coalesce.js";
 import { alignDown, alignUp, PAGE_SIZE, type PageTarget } from "./page-target.js";
 import { isMarker } from "./markers.js";
 import { runLimited } from "../async/index.js";
@@ -194,7 +194,7 @@ export async function applyRecords(
           const s = Math.max(x.offset, cs);
           const e = Math.min(x.offset + x.length, ce);
           if (e <= s) continue;
-          if (x.data) x.data.copy(buf, s - cs, s - x.offset, e - x.offset);
+          if (x.data) copyExtent(x, buf, s - cs, s - x.offset, e - x.offset);
           else buf.fill(0, s - cs, e - cs);
           changed.push({ offset: s, length: e - s });
         }

@@ -1,11 +1,29 @@
 import { WriteKind, type WriteRecord } from "../../proto/index.js";
 import { isMarker } from "./markers.js";
 
-/** A byte range of the final image after a batch; data null means zeros. */
+/**
+ * A byte range of the final image after a batch. `data` holds its bytes in order as views of the
+ * records' payloads (never joined: the apply copies them once, into the buffer it writes); null
+ * means zeros.
+ */
 export interface Extent {
   offset: number;
   length: number;
-  data: Buffer | null;
+  data: Buffer[] | null;
+}
+
+/** Copies bytes [from, to) of an extent with data into `target` at `at`. */
+export function copyExtent(e: Extent, target: Buffer, at: number, from: number, to: number): void {
+  let pos = 0;
+  for (const piece of e.data ?? []) {
+    const end = pos + piece.length;
+    if (end > from && pos < to) {
+      const s = Math.max(from, pos);
+      at += piece.copy(target, at, s - pos, Math.min(to, end) - pos);
+    }
+    if (end >= to) return;
+    pos = end;
+  }
 }
 
 interface Span {
@@ -94,7 +112,7 @@ export function coalesceWrites(records: WriteRecord[], diskIndex: number): Exten
   let parts: Buffer[] = []; // pending data pieces of the last extent
   const flush = () => {
     const last = out[out.length - 1];
-    if (last && parts.length) last.data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    if (last && parts.length) last.data = parts;
     parts = [];
   };
   const heap = new SpanHeap();

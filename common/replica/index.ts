@@ -1,6 +1,6 @@
 // Applying replicated writes to a replica page blob ("processed" data).
 export { type ApplyObserver, type ApplyOptions, type ApplyStats, applyRecords } from "./apply.js";
-export { coalesceWrites, type Extent, recordRange } from "./coalesce.js";
+export { coalesceWrites, copyExtent, type Extent, recordRange } from "./coalesce.js";
 export { PAGE_SIZE, type PageTarget } from "./page-target.js";
 export { blobPageTarget } from "./blob-page-target.js";
 export { isMarker } from "./markers.js";

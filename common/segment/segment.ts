@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { WriteBatch, type WriteRecord } from "../../proto/index.js";
-import { asBuffer, ownedBuffer } from "../async/worker-pool.js";
+import { asBuffer } from "../async/worker-pool.js";
+import { SharedBufferPool } from "../bytes/index.js";
 import { encodeWriteBatch } from "../wire/index.js";
 import { type CodecName, DEFAULT_CODEC } from "./codec.js";
 import { SegmentIntegrityError } from "./errors.js";
@@ -23,6 +24,9 @@ export interface DecodeSegmentExpect {
   firstSequence?: number;
 }
 
+/** The uncompressed batches handed to the segment workers. */
+const rawBuffers = new SharedBufferPool();
+
 function checkKey(key: Buffer, keyId: string): void {
   if (key.length !== 32) throw new RangeError(`segment key "${keyId}" must be 32 bytes, got ${key.length}`);
 }
@@ -37,8 +41,9 @@ export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentO
       throw new RangeError(`segment records must be contiguous: expected sequence ${firstSequence + i} at index ${i}, got ${records[i]!.sequence}`);
     }
   }
-  // The batch is built here (it reads the records) and moved to the worker, not copied.
-  const raw = ownedBuffer(encodeWriteBatch(records));
+  // The batch is built here (it reads the records) in shared memory the worker reads in place;
+  // the buffer is reused once the worker has answered.
+  const batch = rawBuffers.takeBuilt((alloc) => encodeWriteBatch(records, alloc));
   const codec = opts.codec ?? DEFAULT_CODEC;
   const nonce = randomBytes(NONCE_LENGTH);
   const header = encodeSegmentHeader({
@@ -48,12 +53,16 @@ export async function encodeSegment(records: WriteRecord[], opts: EncodeSegmentO
     firstSequence,
     lastSequence: firstSequence + records.length - 1,
     recordCount: records.length,
-    rawLength: raw.length,
+    rawLength: batch.length,
     createdAtMs: opts.createdAtMs ?? Date.now(),
     nonce,
   });
-  const task: SealTask = { op: "seal", codec, header, nonce, key: opts.key, raw };
-  return asBuffer(await segmentWorkers().run<Uint8Array>(task, [raw.buffer]));
+  const task: SealTask = { op: "seal", codec, header, nonce, key: opts.key, raw: batch };
+  try {
+    return asBuffer(await segmentWorkers().run<Uint8Array>(task));
+  } finally {
+    rawBuffers.give(batch);
+  }
 }
 
 /**

@@ -2,4 +2,4 @@
 // server caches and packs them into segments.
 export { recordBytes } from "./record-size.js";
 export { encodeWriteBatch, encodeWriteRecordAfter, encodeWriteRecordsAfter, serializeReplicateRequest } from "./write-batch.js";
-export { decodeWriteRecordView, deserializeReplicateRequest } from "./read-batch.js";
+export { decodeWriteRecordView, deserializeReplicateRequest, receivedEncoding } from "./read-batch.js";

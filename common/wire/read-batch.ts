@@ -134,6 +134,19 @@ export function decodeWriteRecordView(bytes: Uint8Array): WriteRecord {
   }
 }
 
+/** The bytes each record was decoded from, for records decoded by deserializeReplicateRequest. */
+const receivedBytes = new WeakMap<WriteRecord, Buffer>();
+
+/**
+ * The encoded WriteRecord a record was decoded from by deserializeReplicateRequest: a view of the
+ * received message, so whoever stores records as encoded (the process server's cache) need not
+ * encode and copy them again. Undefined for records from anywhere else. Valid because nothing
+ * changes a received record: its fields and these bytes say the same.
+ */
+export function receivedEncoding(record: WriteRecord): Buffer | undefined {
+  return receivedBytes.get(record);
+}
+
 /** WriteBatch.records and ReplicateRequest.batch tags (fields 1 and 2, length-delimited). */
 const BATCH_RECORDS_TAG = 10;
 const REQUEST_BATCH_TAG = 18;
@@ -149,13 +162,19 @@ export function deserializeReplicateRequest(message: Buffer): ReplicateRequest {
     const [start, end] = c.span();
     if (end !== message.length) throw NOT_FAST;
     const records: WriteRecord[] = [];
+    const spans: number[] = [];
     const b = new Cursor(message, start, end);
     while (b.pos < end) {
       if (b.varint() !== BATCH_RECORDS_TAG) throw NOT_FAST;
       const length = b.varint();
       if (b.pos + length > end) throw NOT_FAST;
+      spans.push(b.pos, b.pos + length);
       records.push(readRecord(b, b.pos + length));
     }
+    // Only once the whole message took the fast way (a fallback decodes every record anew).
+    records.forEach((r, i) => {
+      receivedBytes.set(r, view(message, spans[2 * i]!, spans[2 * i + 1]!));
+    });
     return { message: { $case: "batch", value: { records } } };
   } catch (err) {
     if (err !== NOT_FAST) throw err;

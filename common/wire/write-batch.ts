@@ -174,10 +174,13 @@ export function encodeWriteRecordsAfter(reserve: number, records: readonly Write
   return out;
 }
 
-/** The bytes of `WriteBatch.encode({ records }).finish()`, built with one copy of each payload. */
-export function encodeWriteBatch(records: readonly WriteRecord[]): Buffer {
+/**
+ * The bytes of `WriteBatch.encode({ records }).finish()`, built with one copy of each payload into
+ * a buffer of `alloc` (a new one by default).
+ */
+export function encodeWriteBatch(records: readonly WriteRecord[], alloc: (length: number) => Buffer = Buffer.allocUnsafe): Buffer {
   const parts = records.map(partOf);
-  const buf = Buffer.allocUnsafe(batchBodyLength(parts));
+  const buf = alloc(batchBodyLength(parts));
   const end = writeParts(buf, 0, parts);
   if (end !== buf.length) throw new Error(`write batch encoding is ${end} bytes, expected ${buf.length}`);
   return buf;

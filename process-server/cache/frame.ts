@@ -1,5 +1,5 @@
 import type { FileHandle } from "node:fs/promises";
-import { encodeWriteRecordsAfter } from "../../common/wire/index.js";
+import { encodeWriteRecordsAfter, receivedEncoding } from "../../common/wire/index.js";
 import type { WriteRecord } from "../../proto/index.js";
 import { crc32 } from "node:zlib";
 
@@ -27,20 +27,34 @@ export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uin
   return buf;
 }
 
+/** One record's frame as two pieces, written one after the other. */
+export interface FrameParts {
+  header: Buffer;
+  /** The encoded WriteRecord. */
+  payload: Buffer;
+}
+
 /**
- * The frames of records: the same bytes as encodeFrame(..., WriteRecord.encode(record).finish())
- * each, one copy of each payload, all views of one buffer.
+ * The frames of records: the same bytes as encodeFrame(..., encoded record) each. A record received
+ * from an agent keeps the bytes it arrived in as its payload (a view, no copy); any other record is
+ * encoded once, all of them into one buffer. The headers share one buffer too.
  */
-export function encodeRecordFrames(records: readonly WriteRecord[]): Buffer[] {
-  const frames = encodeWriteRecordsAfter(FRAME_HEADER, records);
-  frames.forEach((buf, i) => {
-    const record = records[i]!;
-    buf.writeUInt32LE(buf.length - FRAME_HEADER, 0);
-    buf.writeBigUInt64LE(BigInt(record.sequence), 8);
-    buf.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
-    buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+export function frameRecords(records: readonly WriteRecord[]): FrameParts[] {
+  const received = records.map(receivedEncoding);
+  const missing = records.filter((_, i) => received[i] === undefined);
+  const encoded = missing.length > 0 ? encodeWriteRecordsAfter(0, missing) : [];
+  const headers = Buffer.allocUnsafe(FRAME_HEADER * records.length);
+  let next = 0;
+  return records.map((record, i) => {
+    const payload = received[i] ?? encoded[next++]!;
+    const header = headers.subarray(i * FRAME_HEADER, (i + 1) * FRAME_HEADER);
+    header.writeUInt32LE(payload.length, 0);
+    header.writeBigUInt64LE(BigInt(record.sequence), 8);
+    header.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
+    // The CRC of bytes 8..end, continued from the header's part over the payload.
+    header.writeUInt32LE(crc32(payload, crc32(header.subarray(8))), 4);
+    return { header, payload };
   });
-  return frames;
 }
 
 /** Header fields, or undefined if the length is implausible. */

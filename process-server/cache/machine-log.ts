@@ -7,7 +7,7 @@ import type { Logger } from "winston";
 import type { WriteRecord } from "../../proto/index.js";
 import { decodeWriteRecordView } from "../../common/wire/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
-import { encodeRecordFrames, FRAME_HEADER, FrameReader, parseFrameHeader } from "./frame.js";
+import { FRAME_HEADER, FrameReader, frameRecords, parseFrameHeader } from "./frame.js";
 import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
 import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
@@ -15,8 +15,8 @@ import { Mutex } from "../../common/async/index.js";
 const STATE_FILE = "state.json";
 /**
  * Durable frames kept in memory after their write, newest kept, until released: the uploader
- * reads what just arrived from here instead of reading the file back, checking CRCs again and
- * copying every payload. A backlog beyond this is read from the file.
+ * reads what just arrived from here (the appended records themselves) instead of reading the file
+ * back, checking CRCs again and decoding every payload. A backlog beyond this is read from the file.
  */
 export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 
@@ -26,8 +26,14 @@ const READ_SLACK_BYTES = 256 * 1024;
 interface Queued {
   sequence: number;
   capturedAtMs: number;
-  frame: Buffer;
+  header: Buffer;
+  /** The encoded record, often a view of the message it arrived in. */
+  payload: Buffer;
+  /** What append() was given: handed out again by read() while in the tail. */
+  record: WriteRecord;
 }
+
+const frameLength = (q: Queued) => FRAME_HEADER + q.payload.length;
 
 interface Waiter {
   sequence: number;
@@ -180,8 +186,8 @@ export class MachineLog {
     if (fresh.length) {
       if (this.lastAccepted === this.released) this.oldestPending = fresh[0]!.capturedAtMs;
       this.lastAccepted = accepted;
-      const frames = encodeRecordFrames(fresh);
-      for (const [i, r] of fresh.entries()) this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, frame: frames[i]! });
+      const frames = frameRecords(fresh);
+      for (const [i, r] of fresh.entries()) this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, ...frames[i]!, record: r });
       this.scheduleFlush();
     }
     if (waitFor <= this.lastDurable) return Promise.resolve(this.lastDurable);
@@ -213,7 +219,7 @@ export class MachineLog {
     try {
       if (this.broken) throw this.broken;
       const active = await this.ensureActive();
-      const bufs = batch.map((q) => q.frame);
+      const bufs = batch.flatMap((q) => [q.header, q.payload]);
       const total = bufs.reduce((a, b) => a + b.length, 0);
       let written = 0;
       while (written < total) {
@@ -242,7 +248,7 @@ export class MachineLog {
       let offset = file.size;
       for (const q of batch) {
         if (wantsIndexEntry(file, q.sequence, offset)) file.index.push({ sequence: q.sequence, offset });
-        offset += q.frame.length;
+        offset += frameLength(q);
       }
       file.size = offset;
       file.last = batch[batch.length - 1]!.sequence;
@@ -318,14 +324,14 @@ export class MachineLog {
     if (newest && newest.sequence + 1 !== batch[0]!.sequence) this.clearTail();
     for (const q of batch) {
       this.tail.push(q);
-      this.tailBytes += q.frame.length;
+      this.tailBytes += frameLength(q);
     }
     while (this.tailBytes > this.tailLimit && this.tailHead < this.tail.length) this.dropTailHead();
     this.compactTail();
   }
 
   private dropTailHead(): void {
-    this.tailBytes -= this.tail[this.tailHead]!.frame.length;
+    this.tailBytes -= frameLength(this.tail[this.tailHead]!);
     this.tail[this.tailHead++] = undefined as unknown as Queued;
   }
 
@@ -361,12 +367,12 @@ export class MachineLog {
     }
     const limit = this.lastDurable;
     if (this.tailEntry(fromSequence)) {
-      // Payloads stay views of the frames, which nothing writes to once queued.
+      // The appended records themselves: nothing changes a record once appended.
       let bytes = 0;
       for (let want = fromSequence; want <= limit && bytes < maxBytes; want++) {
         const q = this.tailEntry(want)!;
-        out.push(decodeWriteRecordView(q.frame.subarray(FRAME_HEADER)));
-        bytes += q.frame.length - FRAME_HEADER;
+        out.push(q.record);
+        bytes += q.payload.length;
       }
       return out;
     }
