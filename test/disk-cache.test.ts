@@ -8,7 +8,8 @@ import { test as it } from "./support/fixtures.js";
 import { sourceUrl, TS_CHILD_ARGS } from "./support/dist.js";
 import { DiskCache, SequenceGapError } from "../process-server/cache/index.js";
 import { encodeMachineDir } from "../process-server/cache/machine-dir.js";
-import { WriteKind, type WriteRecord } from "../proto/index.js";
+import { encodeFrame } from "../process-server/cache/frame.js";
+import { WriteKind, WriteRecord } from "../proto/index.js";
 import { deserializeReplicateRequest, receivedEncoding, serializeReplicateRequest } from "../common/wire/index.js";
 
 /** A record whose payload is derived from (machine, sequence), so any reader can verify it. */
@@ -125,6 +126,9 @@ describe("disk cache", () => {
     assert.ok(names.length > 0);
     assert.deepEqual(names, await files(b));
     for (const n of names) assert.ok((await readFile(join(logs(a), n))).equals(await readFile(join(logs(b), n))), `${n} differs`);
+    // And both are the documented frame format.
+    const expected = Buffer.concat(records.map((r) => encodeFrame(r.sequence, r.capturedAtMs, WriteRecord.encode(r).finish())));
+    assert.ok(Buffer.concat(await Promise.all(names.map((n) => readFile(join(logs(a), n))))).equals(expected), "frames as encodeFrame writes them");
     const cache = await DiskCache.open(a, { highWaterBytes: 1 << 30 });
     const back = await readAll(cache, "r", 1);
     assert.deepEqual(back.map((r) => ({ ...r, data: Buffer.from(r.data) })), records.map((r) => ({ ...r, data: Buffer.from(r.data) })));

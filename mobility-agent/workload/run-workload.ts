@@ -1,5 +1,6 @@
 import { createHash, type Hash } from "node:crypto";
 import { pause } from "../../common/async/index.js";
+import { BufferPool } from "../../common/bytes/index.js";
 import { TokenBucket } from "./token-bucket.js";
 import { WorkloadGenerator } from "./workload-generator.js";
 import type { WorkloadSpec } from "./workload-spec.js";
@@ -36,6 +37,9 @@ export interface WorkloadResult extends WorkloadProgress {
   digest?: string;
 }
 
+/** Writes up to this size get their data in a reused buffer (the largest default random size). */
+const REUSED_BUFFER_BYTES = 1024 * 1024;
+
 /** Token buckets start this full (seconds of rate), so short runs are not all startup latency. */
 const BURST_SECONDS = 0.1;
 
@@ -52,6 +56,9 @@ export async function runWorkload(target: WorkloadTarget, spec: WorkloadSpec, op
   const queueDepth = Math.max(1, Math.floor(spec.queueDepth ?? 1));
   const { signal } = options;
   const hash: Hash | undefined = options.digest ? createHash("sha256") : undefined;
+  // Write data is made in reused buffers: a fresh one per write was most of a load test's own
+  // garbage in the agent it drives.
+  const buffers = new BufferPool(REUSED_BUFFER_BYTES, queueDepth + 1);
 
   const start = performance.now();
   const deadline = spec.durationMs !== undefined ? start + spec.durationMs : Number.POSITIVE_INFINITY;
@@ -76,7 +83,7 @@ export async function runWorkload(target: WorkloadTarget, spec: WorkloadSpec, op
 
   while (!signal?.aborted && failure === undefined && issuedWrites < maxWrites && issuedBytes < maxBytes) {
     if (performance.now() >= deadline) break;
-    const op = gen.next();
+    const op = gen.next((length) => buffers.take(length));
     if (op.kind === "flush") {
       // A flush is a barrier: it covers every write issued before it.
       await drainAll();
@@ -111,7 +118,11 @@ export async function runWorkload(target: WorkloadTarget, spec: WorkloadSpec, op
           failure ??= e;
         },
       )
-      .finally(() => inflight.delete(p));
+      .finally(() => {
+        inflight.delete(p);
+        // The target is done with the bytes (written, or failed for good).
+        buffers.give(op.data);
+      });
     inflight.add(p);
 
     if (options.onProgress && performance.now() >= nextProgress) {

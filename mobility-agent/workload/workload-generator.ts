@@ -24,6 +24,7 @@ export class WorkloadGenerator {
   private readonly randomFraction: number;
   private writes = 0;
   private pendingFlush = false;
+  private readonly stamp = Buffer.alloc(8);
 
   constructor(
     readonly spec: WorkloadSpec,
@@ -43,7 +44,8 @@ export class WorkloadGenerator {
     this.placement = makePlacement(spec, region, placeRng);
   }
 
-  next(): WorkloadOp {
+  /** The next op; a write's data goes into a buffer from `alloc` (a new one by default). */
+  next(alloc: (length: number) => Buffer = Buffer.allocUnsafe): WorkloadOp {
     if (this.pendingFlush) {
       this.pendingFlush = false;
       return { kind: "flush" };
@@ -51,13 +53,13 @@ export class WorkloadGenerator {
     const { offset, length } = this.placement.next();
     const index = this.writes++;
     if (this.flushEvery > 0 && this.writes % this.flushEvery === 0) this.pendingFlush = true;
-    return { kind: "write", index, offset, data: this.makeData(index, length) };
+    return { kind: "write", index, offset, data: this.makeData(index, alloc(length)) };
   }
 
   /** Half (by default) random bytes, half a repeated stamp: compresses roughly 2:1 like real disks. */
-  private makeData(index: number, length: number): Buffer {
-    const out = Buffer.allocUnsafe(length);
-    const stamp = Buffer.alloc(8);
+  private makeData(index: number, out: Buffer): Buffer {
+    const length = out.length;
+    const stamp = this.stamp;
     stamp.writeUInt32LE(index >>> 0, 0);
     for (let at = 0; at < length; at += SECTOR) {
       const n = Math.min(SECTOR, length - at);

@@ -27,6 +27,16 @@ export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uin
   return buf;
 }
 
+/** A non-negative safe integer as u64 LE without a BigInt (thousands of frames a second). */
+function writeU64(buf: Buffer, n: number, at: number): void {
+  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) {
+    buf.writeBigInt64LE(BigInt(n), at);
+    return;
+  }
+  buf.writeUInt32LE(n % 0x1_0000_0000, at);
+  buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), at + 4);
+}
+
 /** One record's frame as two pieces, written one after the other. */
 export interface FrameParts {
   header: Buffer;
@@ -49,8 +59,8 @@ export function frameRecords(records: readonly WriteRecord[]): FrameParts[] {
     const payload = received[i] ?? encoded[next++]!;
     const header = headers.subarray(i * FRAME_HEADER, (i + 1) * FRAME_HEADER);
     header.writeUInt32LE(payload.length, 0);
-    header.writeBigUInt64LE(BigInt(record.sequence), 8);
-    header.writeBigInt64LE(BigInt(Math.trunc(record.capturedAtMs)), 16);
+    writeU64(header, record.sequence, 8);
+    writeU64(header, Math.trunc(record.capturedAtMs), 16);
     // The CRC of bytes 8..end, continued from the header's part over the payload.
     header.writeUInt32LE(crc32(payload, crc32(header.subarray(8))), 4);
     return { header, payload };
