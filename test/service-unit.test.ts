@@ -5,7 +5,7 @@ import { basename, join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
 import { REPO_ROOT } from "./support/dist.js";
 import { installService, planUnit, quoteWord, renderUnit, SYSTEM_UNIT_DIR, uninstallService, unitName } from "../cli/service/index.js";
-import { DAEMON_ALLOCATOR_ENV } from "../common/bytes/index.js";
+import { DAEMON_ALLOCATOR_ENV, DAEMON_NODE_FLAGS } from "../common/bytes/index.js";
 
 const dir = mkdtempSync(join(tmpdir(), "srlab-unit-"));
 // Config files outside /tmp and /home wherever the checkout lives (CI may clone into /tmp), so
@@ -62,7 +62,7 @@ describe("srlab service: unit text", () => {
     const spec = await plan(role, CONFIGS[role]!);
     const text = renderUnit(spec);
     const command = role === "mobility-agent" ? "agent" : role;
-    expect(settings(text, "ExecStart")).toEqual([`${process.execPath} ${ENTRY} ${command} --config ${spec.configFile}`]);
+    expect(settings(text, "ExecStart")).toEqual([[process.execPath, ...DAEMON_NODE_FLAGS, ENTRY, command, "--config", spec.configFile].join(" ")]);
     expect(settings(text, "Type")).toEqual(["notify"]);
     expect(settings(text, "NotifyAccess")).toEqual(["main"]);
     expect(settings(text, "Restart")).toEqual(["on-failure"]);

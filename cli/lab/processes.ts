@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from "node:fs";
 import { PollTimeoutError, pollUntil } from "../../common/async/index.js";
-import { withDaemonAllocatorEnv } from "../../common/bytes/index.js";
+import { DAEMON_NODE_FLAGS, withDaemonAllocatorEnv } from "../../common/bytes/index.js";
 import { fileURLToPath } from "node:url";
 
 const KEEPER = fileURLToPath(new URL("./keeper.js", import.meta.url));
@@ -17,15 +17,16 @@ export function spawnSupervised(args: string[], logFile: string, stateFile: stri
   return spawnDaemon([KEEPER, stateFile, logFile, readyFile ?? "-", "--", ...daemonNodeArgs(nodeArgs), ...args], logFile, env);
 }
 
+/** The daemon flags (common/bytes/allocator-env.ts), then the user's: a flag given twice takes the last. */
 function daemonNodeArgs(value: string | undefined): string[] {
-  return (value ?? "").split(/\s+/).filter(Boolean);
+  return [...DAEMON_NODE_FLAGS, ...(value ?? "").split(/\s+/).filter(Boolean)];
 }
 
 /**
  * Starts a daemon in its own process group with output appended to its log file. Node flags in
  * SRLAB_DAEMON_NODE_ARGS go to every daemon (e.g. `--cpu-prof --cpu-prof-dir=DIR` for profiling a
- * lab, which NODE_OPTIONS does not allow). It starts with the daemon allocator settings
- * (common/bytes/allocator-env.ts) unless the environment sets them.
+ * lab, which NODE_OPTIONS does not allow), after the daemon flags. It starts with the daemon
+ * allocator settings (common/bytes/allocator-env.ts) unless the environment sets them.
  */
 export function spawnDaemon(args: string[], logFile: string, env: NodeJS.ProcessEnv = process.env): number {
   const fd = openSync(logFile, "a");

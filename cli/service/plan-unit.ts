@@ -1,4 +1,5 @@
 import { isAbsolute, normalize, resolve, sep } from "node:path";
+import { DAEMON_NODE_FLAGS } from "../../common/bytes/index.js";
 import { loadConfig } from "../../common/config/index.js";
 import { commonPorts, commonReadable, commonWritable, type DaemonPaths, serviceRole } from "./roles.js";
 import { LOGS_ROOT, stateDirectory, type UnitSpec } from "./unit-file.js";
@@ -47,7 +48,7 @@ export async function planUnit(input: PlanUnitInput): Promise<UnitSpec> {
   return {
     role: role.role,
     description: role.description,
-    execStart: [input.nodePath, input.entry, role.command, "--config", configFile],
+    execStart: [input.nodePath, ...DAEMON_NODE_FLAGS, input.entry, role.command, "--config", configFile],
     configFile,
     user: input.user === "root" ? undefined : input.user,
     readWritePaths: writable,

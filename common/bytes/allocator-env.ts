@@ -19,3 +19,18 @@ export const DAEMON_ALLOCATOR_ENV: Readonly<Record<string, string>> = {
 export function withDaemonAllocatorEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...DAEMON_ALLOCATOR_ENV, ...env };
 }
+
+/**
+ * Node (V8) flags for srlab's daemons, given before their script on the command line (NODE_OPTIONS
+ * does not take them).
+ *
+ * V8 starts a full garbage collection whenever the memory held by buffers grows by some tens of MB
+ * since the last one, however little of the JavaScript heap is garbage. A daemon moving 100 MB/s
+ * through short-lived buffers then marked its whole ~35 MB heap every ~40 MB: 89 full collections
+ * in the agent and 82 in the process server over two 550 MB bursts. A larger initial old space
+ * raises that limit; the buffers themselves are still freed as soon as their young objects die.
+ * Measured on the 2-core lab machine (three bursts each, one machine): agent 5.4–6.3 → 3.0–3.7 ms
+ * of CPU per replicated MB, process server 10.9–11.9 → 8.5–10.2, the burst 67–84 → 79–99 MB/s;
+ * peak RSS of each daemon grew by under 10%.
+ */
+export const DAEMON_NODE_FLAGS: readonly string[] = ["--initial-old-space-size=128"];

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll } from "vitest";
 import { ComponentRole, SiteLocation } from "../../proto/index.js";
-import { DAEMON_ALLOCATOR_ENV } from "../../common/bytes/index.js";
+import { DAEMON_ALLOCATOR_ENV, DAEMON_NODE_FLAGS } from "../../common/bytes/index.js";
 import { CsLink } from "../../common/cs-link/index.js";
 import { silentLogger } from "../../common/logger.js";
 import { checkHealth, isAlive, LabLayout, readKeeperState } from "../../cli/lab/index.js";
@@ -176,13 +176,15 @@ test("srlab remove revokes a machine's credential, unregisters it and stops its 
   assert.match(again.stderr, /no component or machine "machine-3"/);
 });
 
-test("every daemon, Azurite included, starts with the allocator settings that keep large buffers for reuse", async () => {
+test("every daemon, Azurite included, starts with the allocator settings and node flags for streaming buffers", async () => {
   const { daemons } = await srlabJson<Status>(["status", "--dir", dir]);
   assert.ok(daemons.length >= 5);
   for (const d of daemons) {
     assert.ok(d.pid > 0, `${d.name} has a pid`);
     const environ = readFileSync(`/proc/${d.pid}/environ`, "utf8").split("\0");
     for (const [name, value] of Object.entries(DAEMON_ALLOCATOR_ENV)) assert.ok(environ.includes(`${name}=${value}`), `${d.name} runs with ${name}=${value}`);
+    const argv = readFileSync(`/proc/${d.pid}/cmdline`, "utf8").split("\0");
+    for (const flag of DAEMON_NODE_FLAGS) assert.ok(argv.includes(flag), `${d.name} runs with ${flag}: ${argv.join(" ")}`);
   }
 });
 
