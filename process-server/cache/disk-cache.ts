@@ -78,7 +78,8 @@ export class DiskCache {
 
   /**
    * Appends records (sequence must continue the stream; already-received ones are skipped, a gap
-   * throws SequenceGapError) and resolves with the machine's durable sequence once fsynced.
+   * throws SequenceGapError) and resolves with the machine's durable sequence once fsynced. The
+   * cache keeps the records and their payloads as they are (no copy): neither may change afterwards.
    */
   async append(machineId: string, records: WriteRecord[]): Promise<number> {
     this.checkOpen();
