@@ -1,6 +1,6 @@
 // fio through a protected machine's NBD export (capture + replication behind it) against fio
 // through `nbdkit file` on the same image: what srlab's write path costs a real NBD client.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../common/async/index.js";
@@ -59,6 +59,13 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
   try {
     await lab.protectAll();
     const disk = (await lab.status())[0]!.disks[0]!;
+    await lab.waitCaughtUp(600_000);
+    // The baseline gets the image as the agent's runs find it: a fresh sparse file, so both write
+    // into the same holes (a first write into a hole allocates a block and costs about twice an
+    // overwrite). And both start without another phase's dirty pages still being written back.
+    const baseline = join(lab.dir, "nbdkit-baseline.img");
+    run("cp", ["--sparse=always", disk.path, baseline]);
+    run("sync", []);
     const agent: FioResult[] = [];
     const cpu: CpuPerMB[] = [];
     for (const { label, job } of plan) {
@@ -70,9 +77,11 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
       cpu.push(cpuPerMB(cpuDelta(before, lab.cpu()), result.bytes));
       say(`agent export, ${label}: ${fixed(result.iops, 0)} IOPS, CPU ms/MB ${formatCpuPerMB(cpu.at(-1))}`);
     }
-    // The baseline runs alone on the machine: nothing replicating in the background.
+    // The baseline runs alone on the machine: nothing replicating in the background, and nothing
+    // the lab wrote still waiting for writeback (it throttled nbdkit's writes to a quarter).
     await lab.down();
-    const nbdkit = await withNbdkit(disk.path, lab.dir, async (uri) => {
+    run("sync", []);
+    const nbdkit = await withNbdkit(baseline, lab.dir, async (uri) => {
       const out: FioResult[] = [];
       for (const { label, job } of plan) {
         out.push(await runFio(uri, job));
@@ -84,6 +93,11 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
   } finally {
     await lab.stop();
   }
+}
+
+function run(command: string, args: string[]): void {
+  const r = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"] });
+  if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${r.stderr?.toString().trim() || r.error?.message || `exit ${r.status}`}`);
 }
 
 async function withNbdkit<T>(image: string, dir: string, fn: (uri: string) => Promise<T>): Promise<T> {
@@ -124,7 +138,8 @@ function rows(r: { rows: NbdRow[] }): Cell[][] {
 
 const NOTE =
   "fio --ioengine=nbd over a Unix socket: the agent's export of a protected machine (writes captured and replicated " +
-  "while fio runs) against nbdkit file on the same image with the lab stopped. lat = mean completion latency. " +
+  "while fio runs) against nbdkit file on a copy of the image as the agent's runs found it (a fresh sparse file: both " +
+  "write into the same holes), with the lab stopped; both start after sync. lat = mean completion latency. " +
   "CPU = agent + process server (and Azurite) from /proc/PID/stat, from fio's start until the writes are uploaded, per MB fio wrote.";
 
 export function formatNbd(r: NbdBenchResult): string {
