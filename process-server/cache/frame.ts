@@ -19,15 +19,21 @@ export interface FrameInfo {
 
 export function encodeFrame(sequence: number, capturedAtMs: number, payload: Uint8Array): Buffer {
   const buf = Buffer.allocUnsafe(FRAME_HEADER + payload.length);
-  buf.writeUInt32LE(payload.length, 0);
-  buf.writeBigUInt64LE(BigInt(sequence), 8);
-  buf.writeBigInt64LE(BigInt(Math.trunc(capturedAtMs)), 16);
   buf.set(payload, FRAME_HEADER);
-  buf.writeUInt32LE(crc32(buf.subarray(8)), 4);
+  writeFrameHeader(buf, sequence, capturedAtMs, buf.subarray(FRAME_HEADER));
   return buf;
 }
 
-/** A non-negative safe integer as u64 LE without a BigInt (thousands of frames a second). */
+/** Fills a frame's 24-byte header for `payload`, which follows it on disk. */
+function writeFrameHeader(header: Buffer, sequence: number, capturedAtMs: number, payload: Uint8Array): void {
+  header.writeUInt32LE(payload.length, 0);
+  writeU64(header, sequence, 8);
+  writeU64(header, Math.trunc(capturedAtMs), 16);
+  // The CRC of bytes 8..end, continued from the header's part over the payload.
+  header.writeUInt32LE(crc32(payload, crc32(header.subarray(8, FRAME_HEADER))), 4);
+}
+
+/** Signed 64-bit LE; safe non-negative integers (every real one) without a BigInt. */
 function writeU64(buf: Buffer, n: number, at: number): void {
   if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER)) {
     buf.writeBigInt64LE(BigInt(n), at);
@@ -37,8 +43,9 @@ function writeU64(buf: Buffer, n: number, at: number): void {
   buf.writeUInt32LE(Math.floor(n / 0x1_0000_0000), at + 4);
 }
 
-/** One record's frame as two pieces, written one after the other. */
-export interface FrameParts {
+/** A record with its frame as two pieces, written one after the other. */
+export interface FramedRecord {
+  record: WriteRecord;
   header: Buffer;
   /** The encoded WriteRecord. */
   payload: Buffer;
@@ -49,7 +56,7 @@ export interface FrameParts {
  * from an agent keeps the bytes it arrived in as its payload (a view, no copy); any other record is
  * encoded once, all of them into one buffer. The headers share one buffer too.
  */
-export function frameRecords(records: readonly WriteRecord[]): FrameParts[] {
+export function frameRecords(records: readonly WriteRecord[]): FramedRecord[] {
   const received = records.map(receivedEncoding);
   const missing = records.filter((_, i) => received[i] === undefined);
   const encoded = missing.length > 0 ? encodeWriteRecordsAfter(0, missing) : [];
@@ -58,12 +65,8 @@ export function frameRecords(records: readonly WriteRecord[]): FrameParts[] {
   return records.map((record, i) => {
     const payload = received[i] ?? encoded[next++]!;
     const header = headers.subarray(i * FRAME_HEADER, (i + 1) * FRAME_HEADER);
-    header.writeUInt32LE(payload.length, 0);
-    writeU64(header, record.sequence, 8);
-    writeU64(header, Math.trunc(record.capturedAtMs), 16);
-    // The CRC of bytes 8..end, continued from the header's part over the payload.
-    header.writeUInt32LE(crc32(payload, crc32(header.subarray(8))), 4);
-    return { header, payload };
+    writeFrameHeader(header, record.sequence, record.capturedAtMs, payload);
+    return { record, header, payload };
   });
 }
 

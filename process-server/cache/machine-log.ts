@@ -7,7 +7,7 @@ import type { Logger } from "winston";
 import type { WriteRecord } from "../../proto/index.js";
 import { decodeWriteRecordView } from "../../common/wire/index.js";
 import { CacheUnavailableError, SequenceGapError } from "./errors.js";
-import { FRAME_HEADER, FrameReader, frameRecords, parseFrameHeader } from "./frame.js";
+import { FRAME_HEADER, type FramedRecord, FrameReader, frameRecords, parseFrameHeader } from "./frame.js";
 import { LOG_RE, type LogFile, locateSequence, logName, scanLogFile, wantsIndexEntry } from "./log-file.js";
 import { fsyncDir, writeFileAtomic } from "../../common/fs/index.js";
 import { Mutex } from "../../common/async/index.js";
@@ -23,15 +23,8 @@ export const DEFAULT_TAIL_BYTES = 32 * 1024 * 1024;
 /** Read beyond a request's payload bytes, for the frame headers in between. */
 const READ_SLACK_BYTES = 256 * 1024;
 
-interface Queued {
-  sequence: number;
-  capturedAtMs: number;
-  header: Buffer;
-  /** The encoded record, often a view of the message it arrived in. */
-  payload: Buffer;
-  /** What append() was given: handed out again by read() while in the tail. */
-  record: WriteRecord;
-}
+/** A record queued for the log and then kept in the tail; read() hands out `record` itself. */
+type Queued = FramedRecord;
 
 const frameLength = (q: Queued) => FRAME_HEADER + q.payload.length;
 
@@ -186,8 +179,7 @@ export class MachineLog {
     if (fresh.length) {
       if (this.lastAccepted === this.released) this.oldestPending = fresh[0]!.capturedAtMs;
       this.lastAccepted = accepted;
-      const frames = frameRecords(fresh);
-      for (const [i, r] of fresh.entries()) this.queue.push({ sequence: r.sequence, capturedAtMs: r.capturedAtMs, ...frames[i]!, record: r });
+      for (const framed of frameRecords(fresh)) this.queue.push(framed);
       this.scheduleFlush();
     }
     if (waitFor <= this.lastDurable) return Promise.resolve(this.lastDurable);
@@ -247,11 +239,11 @@ export class MachineLog {
       const file = active.file;
       let offset = file.size;
       for (const q of batch) {
-        if (wantsIndexEntry(file, q.sequence, offset)) file.index.push({ sequence: q.sequence, offset });
+        if (wantsIndexEntry(file, q.record.sequence, offset)) file.index.push({ sequence: q.record.sequence, offset });
         offset += frameLength(q);
       }
       file.size = offset;
-      file.last = batch[batch.length - 1]!.sequence;
+      file.last = batch[batch.length - 1]!.record.sequence;
       this.bytes += total;
       this.lastDurable = file.last;
       this.keepInTail(batch);
@@ -321,7 +313,7 @@ export class MachineLog {
   private keepInTail(batch: Queued[]): void {
     const newest = this.tail[this.tail.length - 1];
     // Contiguous or nothing: after a rollback or rebase the tail starts again.
-    if (newest && newest.sequence + 1 !== batch[0]!.sequence) this.clearTail();
+    if (newest && newest.record.sequence + 1 !== batch[0]!.record.sequence) this.clearTail();
     for (const q of batch) {
       this.tail.push(q);
       this.tailBytes += frameLength(q);
@@ -351,8 +343,8 @@ export class MachineLog {
 
   private tailEntry(sequence: number): Queued | undefined {
     const first = this.tail[this.tailHead];
-    if (!first || sequence < first.sequence) return undefined;
-    return this.tail[this.tailHead + (sequence - first.sequence)];
+    if (!first || sequence < first.record.sequence) return undefined;
+    return this.tail[this.tailHead + (sequence - first.record.sequence)];
   }
 
   // ---- read / release ----
@@ -415,7 +407,7 @@ export class MachineLog {
       if (throughSequence <= this.released) return;
       await this.persistReleased(throughSequence);
       this.released = throughSequence;
-      while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.sequence <= throughSequence) this.dropTailHead();
+      while (this.tailHead < this.tail.length && this.tail[this.tailHead]!.record.sequence <= throughSequence) this.dropTailHead();
       this.compactTail();
       await this.dropReleasedFiles();
       await this.refreshOldestPending();
@@ -484,9 +476,9 @@ export class MachineLog {
       this.oldestPending = undefined;
       return;
     }
-    const queued = this.tailEntry(next) ?? this.queue.find((q) => q.sequence === next);
+    const queued = this.tailEntry(next) ?? this.queue.find((q) => q.record.sequence === next);
     if (queued) {
-      this.oldestPending = queued.capturedAtMs;
+      this.oldestPending = queued.record.capturedAtMs;
       return;
     }
     const file = this.files.find((f) => f.first <= next && next <= f.last);
