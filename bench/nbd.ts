@@ -1,12 +1,13 @@
 // fio through a protected machine's NBD export (capture + replication behind it) against fio
 // through `nbdkit file` on the same image: what srlab's write path costs a real NBD client.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pollUntil } from "../common/async/index.js";
 import { BenchLab } from "./bench-lab.js";
 import { type CpuPerMB, cpuDelta, cpuPerMB, formatCpuPerMB } from "./cpu.js";
 import { type FioJob, type FioResult, fioHasNbd, hasTool, runFio } from "./fio.js";
+import { runCommand } from "./run-command.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
 
 const MiB = 1024 * 1024;
@@ -64,8 +65,8 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
     // into the same holes (a first write into a hole allocates a block and costs about twice an
     // overwrite). And both start without another phase's dirty pages still being written back.
     const baseline = join(lab.dir, "nbdkit-baseline.img");
-    run("cp", ["--sparse=always", disk.path, baseline]);
-    run("sync", []);
+    await runCommand("cp", ["--sparse=always", disk.path, baseline]);
+    await runCommand("sync", []);
     const agent: FioResult[] = [];
     const cpu: CpuPerMB[] = [];
     for (const { label, job } of plan) {
@@ -80,7 +81,7 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
     // The baseline runs alone on the machine: nothing replicating in the background, and nothing
     // the lab wrote still waiting for writeback (it throttled nbdkit's writes to a quarter).
     await lab.down();
-    run("sync", []);
+    await runCommand("sync", []);
     const nbdkit = await withNbdkit(baseline, lab.dir, async (uri) => {
       const out: FioResult[] = [];
       for (const { label, job } of plan) {
@@ -93,11 +94,6 @@ export async function runNbdBench(o: NbdBenchOptions): Promise<NbdBenchResult> {
   } finally {
     await lab.stop();
   }
-}
-
-function run(command: string, args: string[]): void {
-  const r = spawnSync(command, args, { stdio: ["ignore", "ignore", "pipe"] });
-  if (r.status !== 0) throw new Error(`${command} ${args.join(" ")} failed: ${r.stderr?.toString().trim() || r.error?.message || `exit ${r.status}`}`);
 }
 
 async function withNbdkit<T>(image: string, dir: string, fn: (uri: string) => Promise<T>): Promise<T> {

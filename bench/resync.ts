@@ -1,7 +1,6 @@
 // Checksum resync of a disk whose image changed behind the agent's back (1% in scattered 4–64 KiB
 // pieces while the agent was down), beside `rsync --inplace --no-whole-file` bringing a copy of the
 // image from before the changes up to date, on the same pair in the same run.
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -16,6 +15,7 @@ import { isAlive, stopProcess } from "../cli/lab/processes.js";
 import { configServerOptions } from "../config-server/options.js";
 import { BenchLab } from "./bench-lab.js";
 import { hasTool } from "./fio.js";
+import { runCommand } from "./run-command.js";
 import { seededFloats } from "../common/random/index.js";
 import { createBenchPolicy, fillImage, protectWith } from "./rto.js";
 import { type Cell, fixed, markdownTable, ratio, textTable } from "./table.js";
@@ -83,15 +83,6 @@ function writePieces(path: string, pieces: Piece[]): void {
   }
 }
 
-function run(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { maxBuffer: 16 * MiB, env: env ?? process.env, timeout: 900_000 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(" ")}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
 /** "Literal data: 1,234 bytes" → 1234 from rsync --stats. */
 function statsNumber(stats: string, label: string): number {
   const m = new RegExp(`^${label}: ([\\d,]+)`, "m").exec(stats);
@@ -147,12 +138,12 @@ async function round(lab: BenchLab, diskBytes: number, blockBytes: number, seed:
     writeSyncBlockBytes(cs.configFile!, blockBytes);
   }
   const before = join(lab.dir, "before.img");
-  await run("cp", ["--sparse=always", image, before]);
+  await runCommand("cp", ["--sparse=always", image, before]);
   const pieces = scatter(diskBytes, seed);
   writePieces(image, pieces);
   const changedBytes = pieces.reduce((n, p) => n + p.length, 0);
   // Same heartbeat as the lab started with; `up` resumes only what is not running.
-  await run(process.execPath, [CLI_MAIN, "up", "--detach", "--dir", lab.dir], { ...process.env, SRLAB_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) });
+  await runCommand(process.execPath, [CLI_MAIN, "up", "--detach", "--dir", lab.dir], { ...process.env, SRLAB_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) });
   if (readSyncBlockBytes(cs.configFile!) !== blockBytes) throw new Error(`config server block size is not ${blockBytes}`);
 
   const resync = await timedResync(lab);
@@ -168,7 +159,7 @@ async function round(lab: BenchLab, diskBytes: number, blockBytes: number, seed:
 
   // --ignore-times: a copy made within the same second can pass rsync's size+mtime quick check.
   const t0 = performance.now();
-  const stats = await run("rsync", ["--inplace", "--no-whole-file", "--ignore-times", "--stats", image, before]);
+  const stats = await runCommand("rsync", ["--inplace", "--no-whole-file", "--ignore-times", "--stats", image, before]);
   const rsync = {
     seconds: (performance.now() - t0) / 1000,
     literalBytes: statsNumber(stats, "Literal data"),
